@@ -1,0 +1,84 @@
+import { OciError, type ByteRange } from '../oci/index.ts';
+import type { Store } from '../store/index.ts';
+import type { Fetcher } from './fetcher.ts';
+import type { BlobWant, OpenedBlob, UpstreamRouter } from './types.ts';
+
+/**
+ * The blob source order of DESIGN.md: local disk → this host's in-flight fetch → remote sources
+ * (via the fetcher). Routes only ever talk to this.
+ */
+export class BlobService {
+  readonly #store: Store;
+  readonly #fetcher: Fetcher;
+  readonly #router: UpstreamRouter;
+
+  constructor(store: Store, fetcher: Fetcher, router: UpstreamRouter) {
+    this.#store = store;
+    this.#fetcher = fetcher;
+    this.#router = router;
+  }
+
+  /** Whether the repository is served from upstreams (pull-through) rather than only from pushes. */
+  isMirrored(name: string, ns?: string): boolean {
+    return this.#router.targets(name, ns).length > 0;
+  }
+
+  /**
+   * Size of a blob present here (on disk and visible in the repository, or arriving now).
+   * HEAD answers from this host only: a pusher must upload what this host lacks.
+   */
+  async stat(want: BlobWant): Promise<number | undefined> {
+    if (await this.#visibleLocally(want)) return this.#store.blobs.stat(want.digest);
+    const joined = await this.#fetcher.joinable(want.digest)?.catch(() => undefined);
+    return joined?.size;
+  }
+
+  /** The blob (or `range` of it), from wherever it is; undefined when nobody has it. */
+  async open(want: BlobWant, range?: (size: number) => ByteRange | undefined): Promise<OpenedBlob | undefined> {
+    if (await this.#visibleLocally(want)) {
+      const local = await this.#openLocal(want, range);
+      if (local) return local;
+    }
+    if (!this.isMirrored(want.name, want.ns)) return undefined;
+    const alreadyRunning = this.#fetcher.joinable(want.digest) !== undefined;
+    const incoming = await this.#fetcher.fetch(want);
+    if (!incoming) {
+      // Committed by a fetch that just finished, or nobody has it.
+      return this.#openLocal(want, range);
+    }
+    if (incoming.size === undefined) {
+      await incoming.done();
+      return this.#openLocal(want, range);
+    }
+    const byteRange = range?.(incoming.size);
+    return { size: incoming.size, stream: incoming.createReader(this.#store.blobs, byteRange), origin: alreadyRunning ? 'joined' : 'fetched' };
+  }
+
+  async #openLocal(want: BlobWant, range?: (size: number) => ByteRange | undefined): Promise<OpenedBlob | undefined> {
+    const size = await this.#store.blobs.stat(want.digest);
+    if (size === undefined) return undefined;
+    const byteRange = range?.(size);
+    const opened = await this.#store.blobs.open(want.digest, byteRange);
+    if (!opened) return undefined;
+    return { size, stream: opened.stream, origin: 'local' };
+  }
+
+  /**
+   * A stored blob is visible in a repository it is linked to. In a mirrored repository any
+   * stored blob is (content addressing makes that safe), and gets linked for registry:2's sake.
+   */
+  async #visibleLocally(want: BlobWant): Promise<boolean> {
+    const repositories = this.#store.repositories;
+    if (await repositories.hasBlobLink(want.name, want.digest)) return true;
+    if (!this.isMirrored(want.name, want.ns)) return false;
+    if ((await this.#store.blobs.stat(want.digest)) === undefined) return false;
+    await repositories.linkBlob(want.name, want.digest);
+    return true;
+  }
+
+  async delete(name: string, want: BlobWant): Promise<void> {
+    if (!(await this.#store.repositories.unlinkBlob(name, want.digest))) {
+      throw new OciError('BLOB_UNKNOWN', `blob ${want.digest.value} is not in repository ${name}`);
+    }
+  }
+}

@@ -1,0 +1,65 @@
+import type { Logger } from 'pino';
+import { compareLexical, type Store } from '../store/index.ts';
+import type { UpstreamRouter } from './types.ts';
+
+export interface ListingInit {
+  /** How long to wait for an upstream's tag list or catalog before answering with local data only. */
+  readonly timeoutMs: number;
+}
+
+/** Tags lists and the catalog: what is here merged with what the seed has. */
+export class ListingService {
+  readonly #store: Store;
+  readonly #router: UpstreamRouter;
+  readonly #logger: Logger;
+  readonly #timeoutMs: number;
+
+  constructor(store: Store, router: UpstreamRouter, logger: Logger, init: ListingInit) {
+    this.#store = store;
+    this.#router = router;
+    this.#logger = logger;
+    this.#timeoutMs = init.timeoutMs;
+  }
+
+  /** Sorted, de-duplicated tags; undefined when the repository is unknown here and upstream. */
+  async tags(name: string, ns?: string): Promise<string[] | undefined> {
+    const local = await this.#store.repositories.tags(name);
+    const known = local.length > 0 || (await this.#store.repositories.exists(name));
+    const remote = await Promise.all(
+      this.#router.targets(name, ns).map(({ upstream, remoteName }) =>
+        upstream.listTags(remoteName, { timeoutMs: this.#timeoutMs }).catch((error: unknown) => {
+          this.#logger.warn({ repository: name, upstream: upstream.url, err: error }, 'upstream tag list unavailable; listing local tags only');
+          return undefined;
+        }),
+      ),
+    );
+    if (!known && remote.every((r) => r === undefined)) return undefined;
+    return mergeSorted([local, ...remote.filter((r): r is string[] => r !== undefined)]);
+  }
+
+  async catalog(): Promise<string[]> {
+    const local = await this.#store.repositories.repositories();
+    const remote = await Promise.all(
+      this.#router.targets('catalog').map(({ upstream }) =>
+        upstream.catalog({ timeoutMs: this.#timeoutMs }).catch((error: unknown) => {
+          this.#logger.warn({ upstream: upstream.url, err: error }, 'upstream catalog unavailable; listing local repositories only');
+          return [];
+        }),
+      ),
+    );
+    return mergeSorted([local, ...remote]);
+  }
+}
+
+export function mergeSorted(lists: readonly (readonly string[])[]): string[] {
+  return [...new Set(lists.flat())].sort(compareLexical);
+}
+
+/** The spec's `n`/`last` pagination over a sorted list; `more` tells whether a Link is due. */
+export function paginate(items: readonly string[], n: number | undefined, last: string | undefined): { page: string[]; more: boolean } {
+  const start = last === undefined ? 0 : items.findIndex((item) => compareLexical(item, last) > 0);
+  const from = start < 0 ? items.length : start;
+  if (n === undefined) return { page: items.slice(from), more: false };
+  const page = items.slice(from, from + n);
+  return { page, more: from + n < items.length && n > 0 };
+}

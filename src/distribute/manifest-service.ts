@@ -1,0 +1,115 @@
+import type { Logger } from 'pino';
+import { MANIFEST_MEDIA_TYPES, OciError, digestOf, parseManifest, type Digest, type Reference } from '../oci/index.ts';
+import type { Store, StoredManifest } from '../store/index.ts';
+import type { UpstreamTarget } from '../upstream/types.ts';
+import type { UpstreamRouter } from './types.ts';
+
+export interface ManifestServiceInit {
+  /** How long a tag revalidation HEAD may take before the cached tag is served. */
+  readonly tagTimeoutMs: number;
+}
+
+export interface ResolvedManifest extends StoredManifest {
+  /** where the answer came from, for logs and headers */
+  readonly origin: 'local' | 'seed' | 'cache-seed-down';
+}
+
+const ACCEPT_ALL = MANIFEST_MEDIA_TYPES;
+
+/**
+ * Tag and digest resolution. The seed is authoritative for tags (revalidated with a HEAD on every
+ * pull, short timeout); when no seed answers, the cached tag is served and the log says so.
+ * Manifests by digest come from disk when present.
+ */
+export class ManifestService {
+  readonly #store: Store;
+  readonly #router: UpstreamRouter;
+  readonly #logger: Logger;
+  readonly #tagTimeoutMs: number;
+
+  constructor(store: Store, router: UpstreamRouter, logger: Logger, init: ManifestServiceInit) {
+    this.#store = store;
+    this.#router = router;
+    this.#logger = logger;
+    this.#tagTimeoutMs = init.tagTimeoutMs;
+  }
+
+  async resolve(name: string, reference: Reference, ns?: string): Promise<ResolvedManifest> {
+    const targets = this.#router.targets(name, ns);
+    if (reference.kind === 'digest') return this.#byDigest(name, reference.digest, targets);
+    return this.#byTag(name, reference.tag, targets);
+  }
+
+  async #byDigest(name: string, digest: Digest, targets: UpstreamTarget[]): Promise<ResolvedManifest> {
+    const manifests = this.#store.manifests;
+    const local = (await manifests.get(name, digest)) ?? (targets.length > 0 ? await manifests.read(digest) : undefined);
+    if (local) {
+      await this.#store.repositories.linkManifest(name, digest);
+      return { ...local, origin: 'local' };
+    }
+    let failure: unknown;
+    for (const target of targets) {
+      try {
+        const fetched = await this.#fetch(name, target, digest.value, undefined);
+        if (fetched) return { ...fetched, origin: 'seed' };
+      } catch (error) {
+        failure = error;
+      }
+    }
+    if (failure) throw unavailable(name, digest.value, failure);
+    throw new OciError('MANIFEST_UNKNOWN', `manifest ${digest.value} is not in repository ${name}`);
+  }
+
+  async #byTag(name: string, tag: string, targets: UpstreamTarget[]): Promise<ResolvedManifest> {
+    let failure: unknown;
+    for (const target of targets) {
+      try {
+        const head = await target.upstream.headManifest(target.remoteName, tag, ACCEPT_ALL, { timeoutMs: this.#tagTimeoutMs });
+        if (!head) continue;
+        const local = await this.#store.manifests.read(head.digest);
+        if (local) {
+          await this.#store.manifests.put(name, local.body, local.parsed, tag);
+          return { ...local, origin: 'seed' };
+        }
+        const fetched = await this.#fetch(name, target, head.digest.value, tag);
+        if (fetched) return { ...fetched, origin: 'seed' };
+      } catch (error) {
+        failure = error;
+      }
+    }
+    const cached = await this.#localTag(name, tag);
+    if (cached) {
+      if (failure) {
+        this.#logger.warn({ repository: name, tag, digest: cached.digest.value, err: failure }, 'seed unreachable: serving the cached tag, which may be stale');
+        return { ...cached, origin: 'cache-seed-down' };
+      }
+      return { ...cached, origin: 'local' };
+    }
+    if (failure) throw unavailable(name, tag, failure);
+    throw new OciError('MANIFEST_UNKNOWN', `manifest ${name}:${tag} is unknown${targets.length > 0 ? ' here and upstream' : ''}`);
+  }
+
+  async #localTag(name: string, tag: string): Promise<StoredManifest | undefined> {
+    const digest = await this.#store.repositories.resolveTag(name, tag);
+    return digest ? this.#store.manifests.read(digest) : undefined;
+  }
+
+  /** GETs a manifest from one upstream, verifies its digest, stores it (and the tag). */
+  async #fetch(name: string, target: UpstreamTarget, reference: string, tag: string | undefined): Promise<StoredManifest | undefined> {
+    const remote = await target.upstream.getManifest(target.remoteName, reference, ACCEPT_ALL);
+    if (!remote) return undefined;
+    if (reference.includes(':') && digestOf(remote.body, remote.digest.algorithm).value !== reference) {
+      throw new OciError('UNAVAILABLE', `upstream ${target.upstream.url} sent a manifest that does not match the requested ${reference}`);
+    }
+    const parsed = parseManifest(remote.body, remote.mediaType);
+    const digest = await this.#store.manifests.put(name, remote.body, parsed, tag);
+    this.#logger.info({ repository: name, reference, digest: digest.value, upstream: target.upstream.url }, 'manifest fetched from seed');
+    return { digest, mediaType: parsed.mediaType, body: remote.body, parsed };
+  }
+}
+
+function unavailable(name: string, reference: string, cause: unknown): OciError {
+  if (cause instanceof OciError && cause.code !== 'UNAUTHORIZED') return cause;
+  const reason = cause instanceof Error ? cause.message : String(cause);
+  return new OciError('UNAVAILABLE', `cannot get ${name}:${reference}: the seed registry did not answer (${reason}) and nothing is cached here; check the upstream and retry`, undefined, { cause });
+}

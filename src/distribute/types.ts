@@ -1,0 +1,39 @@
+import type { Readable } from 'node:stream';
+import type { ByteRange, Digest } from '../oci/index.ts';
+import type { UpstreamTarget } from '../upstream/types.ts';
+
+/** Maps a client-visible repository name (and containerd's `ns`) to the upstreams to try, in order. */
+export interface UpstreamRouter {
+  targets(name: string, ns?: string): UpstreamTarget[];
+}
+
+export interface BlobWant {
+  readonly name: string;
+  readonly digest: Digest;
+  readonly ns?: string;
+}
+
+/** A stream of a blob from somewhere other than the local disk. */
+export interface SourceStream {
+  /** total size of the blob */
+  readonly size: number;
+  readonly stream: Readable;
+}
+
+/**
+ * Somewhere a missing blob can come from (the seed; peers in the swarm). `open` returns
+ * undefined when this source does not have the blob, and throws when it cannot be asked.
+ * `range` is used to resume a transfer that broke off.
+ */
+export interface BlobSource {
+  readonly kind: string;
+  open(want: BlobWant, range?: ByteRange, signal?: AbortSignal): Promise<SourceStream | undefined>;
+}
+
+export type BlobOrigin = 'local' | 'joined' | 'fetched';
+
+export interface OpenedBlob {
+  readonly size: number;
+  readonly stream: Readable;
+  readonly origin: BlobOrigin;
+}

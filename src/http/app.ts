@@ -1,0 +1,75 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { OciError } from '../oci/index.ts';
+import type { RegistryServices, RouteContext } from './context.ts';
+import { sendError } from './errors.ts';
+import { parseEndpoint, splitUrl, type Endpoint } from './paths.ts';
+import { deleteBlob, getBlob, headBlob } from './routes/blobs.ts';
+import { catalog, listTags, referrers } from './routes/listing.ts';
+import { deleteManifest, getManifest, putManifest } from './routes/manifests.ts';
+import { cancelUpload, finishUpload, patchUpload, startUpload, uploadStatus } from './routes/uploads.ts';
+
+type Handler = (ctx: RouteContext<never>) => Promise<void>;
+type MethodTable = Partial<Record<string, Handler>>;
+
+// One table of what each endpoint answers; anything else is 405 with the spec's UNSUPPORTED.
+const ROUTES: Record<Endpoint['kind'], MethodTable> = {
+  base: {
+    GET: async ({ reply }) => void reply.code(200).header('content-type', 'application/json').send('{}'),
+    HEAD: async ({ reply }) => void reply.code(200).header('content-length', 0).send(),
+  },
+  catalog: { GET: catalog as Handler },
+  tags: { GET: listTags as Handler },
+  manifest: {
+    GET: ((ctx) => getManifest(ctx, false)) as Handler,
+    HEAD: ((ctx) => getManifest(ctx, true)) as Handler,
+    PUT: putManifest as Handler,
+    DELETE: deleteManifest as Handler,
+  },
+  blob: { GET: getBlob as Handler, HEAD: headBlob as Handler, DELETE: deleteBlob as Handler },
+  uploads: { POST: startUpload as Handler },
+  upload: { GET: uploadStatus as Handler, PATCH: patchUpload as Handler, PUT: finishUpload as Handler, DELETE: cancelUpload as Handler },
+  referrers: { GET: referrers as Handler },
+};
+
+const METHODS = ['GET', 'HEAD', 'PUT', 'POST', 'PATCH', 'DELETE'] as const;
+
+/**
+ * The Docker Registry HTTP API v2 / OCI distribution API as a fastify app that is built but not
+ * listening, so tests can `inject()`. Names contain slashes, so one wildcard route dispatches by
+ * the path's suffix; request bodies are left unread for the routes to stream.
+ */
+export function buildRegistryApp(services: RegistryServices): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: services.logger as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    routerOptions: { maxParamLength: 4096 },
+    bodyLimit: 1024 * 1024,
+    return503OnClosing: true,
+  });
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_request, _payload, done) => done(null));
+  app.addHook('onRequest', (_request, reply, done) => {
+    reply.header('docker-distribution-api-version', 'registry/2.0');
+    done();
+  });
+  app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
+  app.setNotFoundHandler((request, reply) => sendError(new OciError('UNSUPPORTED', `no registry endpoint at ${request.url.split('?')[0]}`, undefined, { status: 404 }), request, reply));
+
+  // Handlers call reply.send (often with a stream); returning the reply tells fastify it was sent.
+  const dispatch = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
+    const { path, query } = splitUrl(request.raw.url ?? request.url);
+    const endpoint = parseEndpoint(path);
+    if (!endpoint) throw new OciError('UNSUPPORTED', `no registry endpoint at ${path}`, undefined, { status: 404 });
+    const handler = ROUTES[endpoint.kind][request.method];
+    if (!handler) {
+      const allowed = Object.keys(ROUTES[endpoint.kind]).join(', ');
+      throw new OciError('UNSUPPORTED', `${request.method} is not supported on this endpoint; use ${allowed}`, undefined, { status: 405, headers: { allow: allowed } });
+    }
+    const ns = query.get('ns') ?? undefined;
+    await handler({ request, reply, endpoint: endpoint as never, query, services, ns } as RouteContext<never>);
+    return reply;
+  };
+  app.route({ method: [...METHODS], url: '/v2', handler: dispatch });
+  app.route({ method: [...METHODS], url: '/v2/*', handler: dispatch });
+  return app;
+}

@@ -1,0 +1,27 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import type { BlobService } from '../distribute/blob-service.ts';
+import type { ListingService } from '../distribute/listing.ts';
+import type { ManifestService } from '../distribute/manifest-service.ts';
+import type { Store } from '../store/index.ts';
+
+/** What the registry routes stand on. Built by the daemon; tests build it around a temp store. */
+export interface RegistryServices {
+  readonly store: Store;
+  readonly blobs: BlobService;
+  readonly manifests: ManifestService;
+  readonly listing: ListingService;
+  readonly logger: Logger;
+  /** Largest blob upload in bytes; 0 = unlimited. */
+  readonly maxUploadBytes: number;
+}
+
+export interface RouteContext<E> {
+  readonly request: FastifyRequest;
+  readonly reply: FastifyReply;
+  readonly endpoint: E;
+  readonly query: URLSearchParams;
+  readonly services: RegistryServices;
+  /** containerd's `?ns=` registry host, when given */
+  readonly ns: string | undefined;
+}

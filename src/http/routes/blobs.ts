@@ -1,0 +1,56 @@
+import { OciError, parseDigest, parseRangeHeader } from '../../oci/index.ts';
+import type { RouteContext } from '../context.ts';
+import type { Endpoint } from '../paths.ts';
+
+type BlobEndpoint = Extract<Endpoint, { kind: 'blob' }>;
+
+function unknownBlob(name: string, digest: string): OciError {
+  return new OciError('BLOB_UNKNOWN', `blob ${digest} is not in repository ${name}`, { digest });
+}
+
+export async function headBlob(ctx: RouteContext<BlobEndpoint>): Promise<void> {
+  const { endpoint, services, reply } = ctx;
+  const digest = parseDigest(endpoint.digest);
+  const size = await services.blobs.stat({ name: endpoint.name, digest, ...(ctx.ns ? { ns: ctx.ns } : {}) });
+  if (size === undefined) throw unknownBlob(endpoint.name, digest.value);
+  return void reply
+    .code(200)
+    .header('content-type', 'application/octet-stream')
+    .header('content-length', size)
+    .header('docker-content-digest', digest.value)
+    .header('accept-ranges', 'bytes')
+    .header('etag', `"${digest.value}"`)
+    .send();
+}
+
+export async function getBlob(ctx: RouteContext<BlobEndpoint>): Promise<void> {
+  const { endpoint, services, reply, request } = ctx;
+  const digest = parseDigest(endpoint.digest);
+  const rangeHeader = request.headers.range;
+  let range: { start: number; end: number } | undefined;
+  const opened = await services.blobs.open({ name: endpoint.name, digest, ...(ctx.ns ? { ns: ctx.ns } : {}) }, (size) => {
+    range = parseRangeHeader(rangeHeader, size);
+    return range;
+  });
+  if (!opened) throw unknownBlob(endpoint.name, digest.value);
+  reply
+    .header('content-type', 'application/octet-stream')
+    .header('docker-content-digest', digest.value)
+    .header('accept-ranges', 'bytes')
+    .header('etag', `"${digest.value}"`)
+    .header('cache-control', 'max-age=31536000');
+  if (range) {
+    reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${opened.size}`).header('content-length', range.end - range.start + 1);
+  } else {
+    reply.code(200).header('content-length', opened.size);
+  }
+  return void reply.send(opened.stream);
+}
+
+export async function deleteBlob(ctx: RouteContext<BlobEndpoint>): Promise<void> {
+  const { endpoint, services, reply } = ctx;
+  const digest = parseDigest(endpoint.digest);
+  await services.blobs.delete(endpoint.name, { name: endpoint.name, digest });
+  services.logger.info({ repository: endpoint.name, digest: digest.value }, 'blob unlinked from repository');
+  return void reply.code(202).header('content-length', 0).header('docker-content-digest', digest.value).send();
+}

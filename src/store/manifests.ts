@@ -1,0 +1,85 @@
+import { digestOf, parseManifest, OciError, type Descriptor, type Digest, type ParsedManifest } from '../oci/index.ts';
+import type { BlobStore } from './blobs.ts';
+import type { RepositoryStore } from './repositories.ts';
+
+export interface StoredManifest {
+  readonly digest: Digest;
+  readonly mediaType: string;
+  readonly body: Buffer;
+  readonly parsed: ParsedManifest;
+}
+
+const CACHE_LIMIT = 10_000;
+
+/**
+ * Manifests are blobs plus a revision link per repository (registry:2's layout). Parsed
+ * manifests are cached by digest: content-addressed, so a cached entry is never stale.
+ */
+export class ManifestStore {
+  readonly #blobs: BlobStore;
+  readonly #repos: RepositoryStore;
+  readonly #parsed = new Map<string, ParsedManifest>();
+
+  constructor(blobs: BlobStore, repos: RepositoryStore) {
+    this.#blobs = blobs;
+    this.#repos = repos;
+  }
+
+  /** Stores a manifest whose references were already checked; tags it when `tag` is given. */
+  async put(name: string, body: Buffer, parsed: ParsedManifest, tag?: string): Promise<Digest> {
+    const digest = await this.#blobs.put(body);
+    this.#remember(digest, parsed);
+    await this.#repos.linkManifest(name, digest);
+    if (tag !== undefined) await this.#repos.tag(name, tag, digest);
+    return digest;
+  }
+
+  /** The manifest when `name` has that revision, else undefined. */
+  async get(name: string, digest: Digest): Promise<StoredManifest | undefined> {
+    if (!(await this.#repos.hasManifest(name, digest))) return undefined;
+    return this.read(digest);
+  }
+
+  /** A manifest by digest regardless of repository (the store is content-addressed). */
+  async read(digest: Digest): Promise<StoredManifest | undefined> {
+    const body = await this.#blobs.read(digest);
+    if (!body) return undefined;
+    if (digestOf(body, digest.algorithm).value !== digest.value) {
+      throw new OciError('UNKNOWN', `stored manifest ${digest.value} does not match its digest: the data directory is damaged`);
+    }
+    let parsed = this.#parsed.get(digest.value);
+    if (!parsed) {
+      parsed = parseManifest(body, undefined);
+      this.#remember(digest, parsed);
+    }
+    return { digest, mediaType: parsed.mediaType, body, parsed };
+  }
+
+  /** Manifests in `name` whose subject is `subject`, as descriptors for the referrers API. */
+  async referrers(name: string, subject: Digest, artifactType?: string): Promise<Descriptor[]> {
+    const result: Descriptor[] = [];
+    for (const digest of await this.#repos.manifests(name)) {
+      let stored: StoredManifest | undefined;
+      try {
+        stored = await this.read(digest);
+      } catch {
+        continue; // a manifest that does not parse (schema1 written by an old registry) refers to nothing
+      }
+      if (!stored || stored.parsed.subject?.digest.value !== subject.value) continue;
+      if (artifactType !== undefined && stored.parsed.artifactType !== artifactType) continue;
+      result.push({
+        mediaType: stored.mediaType,
+        digest,
+        size: stored.body.byteLength,
+        ...(stored.parsed.artifactType !== undefined ? { artifactType: stored.parsed.artifactType } : {}),
+        ...(stored.parsed.annotations !== undefined ? { annotations: stored.parsed.annotations } : {}),
+      });
+    }
+    return result;
+  }
+
+  #remember(digest: Digest, parsed: ParsedManifest): void {
+    if (this.#parsed.size >= CACHE_LIMIT) this.#parsed.delete(this.#parsed.keys().next().value!);
+    this.#parsed.set(digest.value, parsed);
+  }
+}

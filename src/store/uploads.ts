@@ -1,0 +1,206 @@
+import { randomUUID, type Hash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { OciError, createDigester, digestFromHash, type Digest } from '../oci/index.ts';
+import type { Layout } from './layout.ts';
+import { isNotFound, readTextIfExists, syncDirectory, writeFileAtomic } from './files.ts';
+
+const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export interface UploadStatus {
+  readonly id: string;
+  readonly repository: string;
+  /** bytes received so far */
+  readonly size: number;
+  readonly startedAt: Date;
+}
+
+interface Session {
+  hash: Hash;
+  size: number;
+  /** serialises PATCH/PUT on one upload */
+  busy: Promise<unknown>;
+}
+
+/**
+ * Upload sessions in registry:2's place (`repositories/<name>/_uploads/<id>/data`). The running
+ * sha256 is kept in memory; after a restart it is recomputed from the data file on first use,
+ * so an upload interrupted by a crash resumes from the bytes that reached the disk.
+ */
+export class UploadStore {
+  readonly #layout: Layout;
+  readonly #sessions = new Map<string, Session>();
+
+  constructor(layout: Layout) {
+    this.#layout = layout;
+  }
+
+  async create(repository: string): Promise<UploadStatus> {
+    const id = randomUUID();
+    const startedAt = new Date();
+    await mkdir(this.#layout.uploadDir(repository, id), { recursive: true });
+    await writeFileAtomic(this.#layout.uploadStartedAt(repository, id), startedAt.toISOString(), this.#layout.tmp);
+    await (await open(this.#layout.uploadData(repository, id), 'w')).close();
+    this.#sessions.set(this.#key(repository, id), { hash: createDigester('sha256'), size: 0, busy: Promise.resolve() });
+    return { id, repository, size: 0, startedAt };
+  }
+
+  async status(repository: string, id: string): Promise<UploadStatus> {
+    const session = await this.#session(repository, id);
+    const startedAt = new Date((await readTextIfExists(this.#layout.uploadStartedAt(repository, id)))?.trim() ?? 0);
+    return { id, repository, size: session.size, startedAt };
+  }
+
+  /**
+   * Appends a chunk. `start`, when the client sent Content-Range, must equal the bytes received
+   * so far (out-of-order → 416 with the current Range). Bytes beyond `maxBytes` are refused.
+   */
+  async append(repository: string, id: string, body: AsyncIterable<Uint8Array>, options: { start?: number; end?: number; maxBytes?: number } = {}): Promise<UploadStatus> {
+    const session = await this.#session(repository, id);
+    return this.#exclusive(session, async () => {
+      if (options.start !== undefined && options.start !== session.size) {
+        throw new OciError('BLOB_UPLOAD_INVALID', `chunk starts at byte ${options.start} but ${session.size} bytes were received: send chunks in order`, undefined, {
+          status: 416,
+          headers: { range: rangeHeader(session.size) },
+        });
+      }
+      const declared = options.end !== undefined && options.start !== undefined ? options.end - options.start + 1 : undefined;
+      const limit = options.maxBytes ?? Number.POSITIVE_INFINITY;
+      const handle = await open(this.#layout.uploadData(repository, id), 'r+');
+      let received = 0;
+      try {
+        for await (const chunk of body) {
+          if (declared !== undefined && received + chunk.byteLength > declared) {
+            throw new OciError('BLOB_UPLOAD_INVALID', `chunk is larger than its Content-Range (${declared} bytes)`, undefined, { status: 416, headers: { range: rangeHeader(session.size) } });
+          }
+          if (session.size + chunk.byteLength > limit) {
+            throw new OciError('SIZE_INVALID', `upload exceeds the ${limit}-byte limit (max-upload-size)`);
+          }
+          let offset = 0;
+          while (offset < chunk.byteLength) {
+            const { bytesWritten } = await handle.write(chunk, offset, chunk.byteLength - offset, session.size + offset);
+            offset += bytesWritten;
+          }
+          session.hash.update(chunk);
+          session.size += chunk.byteLength;
+          received += chunk.byteLength;
+        }
+        if (declared !== undefined && received !== declared) {
+          throw new OciError('BLOB_UPLOAD_INVALID', `chunk has ${received} bytes but its Content-Range declares ${declared}`, undefined, { status: 416, headers: { range: rangeHeader(session.size) } });
+        }
+      } finally {
+        await handle.close();
+      }
+      return this.status(repository, id);
+    });
+  }
+
+  /**
+   * Appends the optional final chunk, verifies the digest and moves the data into the blob store.
+   * On a digest mismatch the upload is cancelled (the client must start again, as registry:2 does).
+   */
+  async finish(repository: string, id: string, expected: Digest, body?: AsyncIterable<Uint8Array>, maxBytes?: number): Promise<{ digest: Digest; size: number }> {
+    if (body) await this.append(repository, id, body, maxBytes !== undefined ? { maxBytes } : {});
+    const session = await this.#session(repository, id);
+    return this.#exclusive(session, async () => {
+      const actual = digestFromHash('sha256', session.hash.copy());
+      if (expected.algorithm !== 'sha256' ? !(await this.#matchesOtherAlgorithm(repository, id, expected)) : actual.value !== expected.value) {
+        await this.cancel(repository, id);
+        throw new OciError('DIGEST_INVALID', `uploaded content has digest ${actual.value}, not ${expected.value}`, { expected: expected.value, actual: actual.value });
+      }
+      const data = this.#layout.uploadData(repository, id);
+      const handle = await open(data, 'r+');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      const target = this.#layout.blobData(expected);
+      await mkdir(dirname(target), { recursive: true });
+      await rename(data, target);
+      await syncDirectory(dirname(target));
+      await this.cancel(repository, id);
+      return { digest: expected, size: session.size };
+    });
+  }
+
+  async cancel(repository: string, id: string): Promise<void> {
+    this.#sessions.delete(this.#key(repository, id));
+    await rm(this.#layout.uploadDir(repository, id), { recursive: true, force: true });
+  }
+
+  /** Removes uploads started before `olderThan`; returns how many. */
+  async purge(repositories: readonly string[], olderThan: Date): Promise<number> {
+    let purged = 0;
+    for (const repository of repositories) {
+      let ids: string[];
+      try {
+        ids = await readdir(this.#layout.uploadsDir(repository));
+      } catch (error) {
+        if (isNotFound(error)) continue;
+        throw error;
+      }
+      for (const id of ids) {
+        const started = await stat(this.#layout.uploadDir(repository, id)).then((s) => s.mtime, () => new Date(0));
+        const text = await readTextIfExists(this.#layout.uploadStartedAt(repository, id));
+        const when = text ? new Date(text.trim()) : started;
+        if (!(when.getTime() >= olderThan.getTime())) {
+          await this.cancel(repository, id);
+          purged += 1;
+        }
+      }
+    }
+    return purged;
+  }
+
+  async #session(repository: string, id: string): Promise<Session> {
+    if (!UPLOAD_ID.test(id)) throw unknownUpload(id);
+    const key = this.#key(repository, id);
+    const existing = this.#sessions.get(key);
+    if (existing) return existing;
+    // Not in memory: an upload from before a restart. Rebuild its hash from the bytes on disk.
+    const data = this.#layout.uploadData(repository, id);
+    const hash = createDigester('sha256');
+    let size = 0;
+    try {
+      for await (const chunk of createReadStream(data)) {
+        hash.update(chunk as Buffer);
+        size += (chunk as Buffer).byteLength;
+      }
+    } catch (error) {
+      if (isNotFound(error)) throw unknownUpload(id);
+      throw error;
+    }
+    const raced = this.#sessions.get(key);
+    if (raced) return raced;
+    const session: Session = { hash, size, busy: Promise.resolve() };
+    this.#sessions.set(key, session);
+    return session;
+  }
+
+  async #matchesOtherAlgorithm(repository: string, id: string, expected: Digest): Promise<boolean> {
+    const hash = createDigester(expected.algorithm);
+    for await (const chunk of createReadStream(this.#layout.uploadData(repository, id))) hash.update(chunk as Buffer);
+    return digestFromHash(expected.algorithm, hash).value === expected.value;
+  }
+
+  #exclusive<T>(session: Session, work: () => Promise<T>): Promise<T> {
+    const run = session.busy.then(work, work);
+    session.busy = run.catch(() => undefined);
+    return run;
+  }
+
+  #key(repository: string, id: string): string {
+    return `${repository}\u0000${id}`;
+  }
+}
+
+export function rangeHeader(size: number): string {
+  // The spec's Range on upload status is inclusive: 0-(size-1); registry:2 sends 0-0 when empty.
+  return `0-${Math.max(0, size - 1)}`;
+}
+
+function unknownUpload(id: string): OciError {
+  return new OciError('BLOB_UPLOAD_UNKNOWN', `upload ${JSON.stringify(id.slice(0, 80))} is unknown: it finished, was cancelled or expired; start a new upload with POST`);
+}
