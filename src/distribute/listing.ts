@@ -40,7 +40,7 @@ export class ListingService {
   async catalog(): Promise<string[]> {
     const local = await this.#store.repositories.repositories();
     const remote = await Promise.all(
-      this.#router.targets('catalog').map(({ upstream }) =>
+      this.#router.upstreams.map((upstream) =>
         upstream.catalog({ timeoutMs: this.#timeoutMs }).catch((error: unknown) => {
           this.#logger.warn({ upstream: upstream.url, err: error }, 'upstream catalog unavailable; listing local repositories only');
           return [];

@@ -1,9 +1,11 @@
 import type { Readable } from 'node:stream';
 import type { ByteRange, Digest } from '../oci/index.ts';
-import type { UpstreamTarget } from '../upstream/types.ts';
+import type { UpstreamRegistry, UpstreamTarget } from '../upstream/types.ts';
 
 /** Maps a client-visible repository name (and containerd's `ns`) to the upstreams to try, in order. */
 export interface UpstreamRouter {
+  /** The configured upstreams, in order (for the catalog). */
+  readonly upstreams: readonly UpstreamRegistry[];
   targets(name: string, ns?: string): UpstreamTarget[];
 }
 

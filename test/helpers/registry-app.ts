@@ -8,7 +8,7 @@ import type { UpstreamRouter } from '../../src/distribute/types.ts';
 import { buildRegistryApp } from '../../src/http/app.ts';
 import { Store } from '../../src/store/index.ts';
 
-export const NO_UPSTREAMS: UpstreamRouter = { targets: () => [] };
+export const NO_UPSTREAMS: UpstreamRouter = { upstreams: [], targets: () => [] };
 
 export interface TestRegistry {
   readonly app: FastifyInstance;
