@@ -9,7 +9,13 @@ export interface StoredManifest {
   readonly parsed: ParsedManifest;
 }
 
-const CACHE_LIMIT = 10_000;
+/** Bytes of manifest bodies kept in memory: tag pulls then cost one small link read, not a blob read and a hash. */
+export const MANIFEST_CACHE_BYTES = 64 * 1024 * 1024;
+
+interface CachedManifest {
+  readonly body: Buffer;
+  readonly parsed: ParsedManifest;
+}
 
 /**
  * Manifests are blobs plus a revision link per repository (registry:2's layout). Parsed
@@ -18,7 +24,9 @@ const CACHE_LIMIT = 10_000;
 export class ManifestStore {
   readonly #blobs: BlobStore;
   readonly #repos: RepositoryStore;
-  readonly #parsed = new Map<string, ParsedManifest>();
+  // Insertion-ordered map used as an LRU; content-addressed, so an entry is never stale.
+  readonly #cache = new Map<string, CachedManifest>();
+  #cachedBytes = 0;
 
   constructor(blobs: BlobStore, repos: RepositoryStore) {
     this.#blobs = blobs;
@@ -28,7 +36,7 @@ export class ManifestStore {
   /** Stores a manifest whose references were already checked; tags it when `tag` is given. */
   async put(name: string, body: Buffer, parsed: ParsedManifest, tag?: string): Promise<Digest> {
     const digest = await this.#blobs.put(body);
-    this.#remember(digest, parsed);
+    this.#remember(digest, body, parsed);
     await this.#repos.linkManifest(name, digest);
     if (tag !== undefined) await this.#repos.tag(name, tag, digest);
     return digest;
@@ -42,16 +50,19 @@ export class ManifestStore {
 
   /** A manifest by digest regardless of repository (the store is content-addressed). */
   async read(digest: Digest): Promise<StoredManifest | undefined> {
+    const cached = this.#cache.get(digest.value);
+    if (cached) {
+      this.#cache.delete(digest.value);
+      this.#cache.set(digest.value, cached);
+      return { digest, mediaType: cached.parsed.mediaType, body: cached.body, parsed: cached.parsed };
+    }
     const body = await this.#blobs.read(digest);
     if (!body) return undefined;
     if (digestOf(body, digest.algorithm).value !== digest.value) {
       throw new OciError('UNKNOWN', `stored manifest ${digest.value} does not match its digest: the data directory is damaged`);
     }
-    let parsed = this.#parsed.get(digest.value);
-    if (!parsed) {
-      parsed = parseManifest(body, undefined);
-      this.#remember(digest, parsed);
-    }
+    const parsed = parseManifest(body, undefined);
+    this.#remember(digest, body, parsed);
     return { digest, mediaType: parsed.mediaType, body, parsed };
   }
 
@@ -78,8 +89,14 @@ export class ManifestStore {
     return result;
   }
 
-  #remember(digest: Digest, parsed: ParsedManifest): void {
-    if (this.#parsed.size >= CACHE_LIMIT) this.#parsed.delete(this.#parsed.keys().next().value!);
-    this.#parsed.set(digest.value, parsed);
+  #remember(digest: Digest, body: Buffer, parsed: ParsedManifest): void {
+    if (this.#cache.has(digest.value) || body.byteLength > MANIFEST_CACHE_BYTES / 16) return;
+    this.#cache.set(digest.value, { body, parsed });
+    this.#cachedBytes += body.byteLength;
+    for (const [key, entry] of this.#cache) {
+      if (this.#cachedBytes <= MANIFEST_CACHE_BYTES) break;
+      this.#cache.delete(key);
+      this.#cachedBytes -= entry.body.byteLength;
+    }
   }
 }

@@ -1,0 +1,14 @@
+#!/usr/bin/env node
+// Entry point. Plain JavaScript so that an old Node gets a clear message instead of a syntax or
+// loader error from the TypeScript sources, which need Node's built-in type stripping (22.18+).
+const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
+const typeStrippingByDefault = major > 23 || (major === 23 && minor >= 6) || (major === 22 && minor >= 18);
+if (!typeStrippingByDefault) {
+  process.stderr.write(`shoal: Node.js ${process.versions.node} is too old; use Node.js 22.18 or newer (npm start runs the project's own)\n`);
+  process.exit(1);
+}
+
+const { main } = await import('../src/cli/main.ts');
+const exitCode = await main(process.argv.slice(2));
+// exitCode rather than process.exit(): lets stdout drain when piped (`shoal config | less`).
+if (exitCode !== undefined) process.exitCode = exitCode;

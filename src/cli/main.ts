@@ -1,0 +1,101 @@
+// `shoal serve`, `shoal config`, `shoal --version`. Exit codes: 0 ok, 1 runtime failure,
+// 2 usage or configuration mistake (the operator must change a flag, variable or file).
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { Command, CommanderError } from 'commander';
+import { pino } from 'pino';
+import { ConfigError, loadConfig } from '../config/load.ts';
+import { formatHostPort } from '../config/parse.ts';
+import { renderConfigYaml } from '../config/render.ts';
+import { addSettingOptions, settingsSummary } from './options.ts';
+import { exitOnShutdownSignals } from './shutdown.ts';
+
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+export interface CliEnvironment {
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly cwd: string;
+  readonly homedir: string;
+  readonly stdout: (text: string) => void;
+  readonly stderr: (text: string) => void;
+}
+
+const processEnvironment = (): CliEnvironment => ({
+  env: process.env,
+  cwd: process.cwd(),
+  homedir: homedir(),
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+});
+
+function packageVersion(): string {
+  const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+  return manifest.version ?? 'unknown';
+}
+
+/**
+ * Runs the CLI. Resolves to an exit code, or to undefined when `serve` started the daemon: the
+ * process then lives until a signal (see shutdown.ts) ends it.
+ */
+export async function main(argv: readonly string[], cli: CliEnvironment = processEnvironment()): Promise<number | undefined> {
+  let result: number | undefined = 0;
+  const load = (argvOptions: Record<string, unknown>) =>
+    loadConfig({ argvOptions, env: cli.env, cwd: cli.cwd, homedir: cli.homedir });
+
+  const program = new Command('shoal')
+    .description('Peer-to-peer LAN registry mirror: a Docker Registry v2 endpoint filled from peers first, the seed registry last')
+    .version(packageVersion())
+    .addHelpText('after', settingsSummary())
+    .exitOverride()
+    .configureOutput({
+      writeOut: cli.stdout,
+      writeErr: cli.stderr,
+      outputError: (text, write) => write(`shoal: ${text.replace(/^error: /, '')}`),
+    });
+
+  addSettingOptions(program.command('serve').description('run the registry daemon'))
+    .action(async (options: Record<string, unknown>) => {
+      result = await serve(await load(options));
+    });
+
+  addSettingOptions(program.command('config').description('print the effective configuration as YAML, secrets redacted'))
+    .action(async (options: Record<string, unknown>) => {
+      cli.stdout(renderConfigYaml(await load(options)));
+    });
+
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return result;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : EXIT_USAGE; // commander already said why
+    if (error instanceof ConfigError) {
+      cli.stderr(`shoal: ${error.message}\n`);
+      return EXIT_USAGE;
+    }
+    cli.stderr(`shoal: ${error instanceof Error ? error.message : String(error)}\n`);
+    return EXIT_FAILURE;
+  }
+}
+
+async function serve(config: Awaited<ReturnType<typeof loadConfig>>): Promise<undefined> {
+  const logger = pino({ name: 'shoal', level: config.logLevel });
+  // Imported only here so that `--help`, `config` and configuration errors need none of the
+  // daemon's dependencies (fastify, libp2p) loaded.
+  const { startDaemon } = await import('../daemon/daemon.ts');
+  logger.info({
+    listen: formatHostPort(config.listen),
+    dataDir: config.dataDir,
+    upstreams: config.upstreams.map((upstream) => upstream.url),
+  }, 'starting');
+  // startDaemon logs the address it serves on and its own stop.
+  let daemon: Awaited<ReturnType<typeof startDaemon>>;
+  try {
+    daemon = await startDaemon(config, logger);
+  } catch (error) {
+    logger.fatal({ err: error }, 'could not start');
+    throw error;
+  }
+  exitOnShutdownSignals({ close: () => daemon.close(), logger, exit: (code) => process.exit(code), signals: process });
+  return undefined;
+}

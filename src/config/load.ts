@@ -1,0 +1,158 @@
+// Merges flags, environment, the config file and defaults (in that precedence) into a ShoalConfig.
+import { dirname } from 'node:path';
+import { ConfigError } from './errors.ts';
+import { InvalidValueError } from './parse.ts';
+import { SETTINGS, type Setting, type SettingContext, type SettingId } from './schema.ts';
+import type { ShoalConfig, UpstreamConfig } from './types.ts';
+import { readConfigFile, type ConfigFile, type FileValue, type FileValues } from './yaml-file.ts';
+
+export { ConfigError } from './errors.ts';
+
+export interface LoadConfigOptions {
+  /** Commander's parsed options, keyed like SETTINGS (`dataDir`, `upstream` as string[] ...). Absent: not given. */
+  readonly argvOptions: Readonly<Record<string, unknown>>;
+  /** Empty variables count as unset, so `SHOAL_UPSTREAM=` in a unit file does no harm. */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly cwd: string;
+  readonly homedir: string;
+}
+
+/** One raw value and how to say where it came from. */
+interface Candidate {
+  readonly raw: string;
+  /** `--upstream-password`, `SHOAL_LISTEN`, `config file /etc/shoal.yml:4 (proxy.password)`. */
+  readonly label: string;
+  readonly context: SettingContext;
+  /** The one-line message for a bad value; secrets are left out of it. */
+  describe(reason: string, secret: boolean): string;
+}
+
+type ValueOf<K extends SettingId> = (typeof SETTINGS)[K] extends Setting<infer T> ? T : never;
+
+interface Sourced<T> {
+  readonly value: T;
+  readonly label: string;
+}
+
+interface UpstreamDraft {
+  readonly url: string;
+  readonly username: Sourced<string> | undefined;
+  readonly password: Sourced<string> | undefined;
+}
+
+export async function loadConfig(options: LoadConfigOptions): Promise<ShoalConfig> {
+  const { argvOptions, env, cwd, homedir } = options;
+  const cwdContext: SettingContext = { baseDir: cwd, homedir, env };
+
+  const fromFlag = (id: SettingId): Candidate[] | undefined => {
+    const given = argvOptions[id];
+    const raws = Array.isArray(given) ? given.map(String) : given === undefined ? undefined : [String(given)];
+    const flag = SETTINGS[id].flag.split(' ')[0] ?? '';
+    return raws?.map((raw) => ({
+      raw, label: flag, context: cwdContext,
+      describe: (reason, secret) => `invalid ${flag}${secret ? '' : ` "${raw}"`}: ${reason}`,
+    }));
+  };
+  const fromEnv = (id: SettingId): Candidate[] | undefined => {
+    const setting: Setting<unknown> = SETTINGS[id];
+    const text = env[setting.env];
+    if (text === undefined || text === '') return undefined;
+    const raws = setting.repeatable ? text.split(',').map((item) => item.trim()).filter((item) => item !== '') : [text];
+    return raws.map((raw) => ({
+      raw, label: setting.env, context: cwdContext,
+      describe: (reason, secret) => `invalid ${setting.env}${secret ? '' : `="${text}"`}: ${reason}`,
+    }));
+  };
+  const fromFileValue = (file: ConfigFile, value: FileValue): Candidate => ({
+    raw: value.raw,
+    label: `config file ${file.path}:${value.line} (${value.key})`,
+    context: { baseDir: dirname(file.path), homedir, env },
+    describe: (reason, secret) => `config file ${file.path}:${value.line}: ${value.key}${secret ? '' : ` "${value.raw}"`}: ${reason}`,
+  });
+  const fromDefault = (id: SettingId): Candidate[] | undefined => {
+    const setting: Setting<unknown> = SETTINGS[id];
+    const raw = setting.defaultRaw(cwdContext);
+    return raw === undefined ? undefined : [{
+      raw, label: `default of ${setting.name}`, context: cwdContext,
+      describe: (reason) => `invalid default of ${setting.name} "${raw}": ${reason}`,
+    }];
+  };
+  const parse = <K extends SettingId>(id: K, candidate: Candidate): ValueOf<K> => {
+    const setting = SETTINGS[id] as Setting<ValueOf<K>>;
+    try {
+      return setting.parse(candidate.raw, candidate.context);
+    } catch (error) {
+      if (error instanceof InvalidValueError) throw new ConfigError(candidate.describe(error.reason, setting.secret));
+      throw error;
+    }
+  };
+  const sourced = <K extends SettingId>(id: K, candidates: Candidate[] | undefined): Sourced<ValueOf<K>> | undefined => {
+    const candidate = candidates?.[0];
+    return candidate === undefined ? undefined : { value: parse(id, candidate), label: candidate.label };
+  };
+
+  const configCandidate = (fromFlag('config') ?? fromEnv('config'))?.[0];
+  const file = configCandidate === undefined
+    ? undefined
+    : await readConfigFile(parse('config', configCandidate), configCandidate.label);
+  const fileCandidates = (values: FileValues | undefined, id: SettingId): Candidate[] | undefined => {
+    const value = values?.[id];
+    return file === undefined || value === undefined ? undefined : [fromFileValue(file, value)];
+  };
+
+  const setting = <K extends SettingId>(id: K): ValueOf<K> | undefined =>
+    sourced(id, fromFlag(id) ?? fromEnv(id) ?? fileCandidates(file?.values, id) ?? fromDefault(id))?.value;
+  const required = <K extends SettingId>(id: K): ValueOf<K> => {
+    const value = setting(id);
+    if (value === undefined) throw new Error(`setting ${id} has no default`);
+    return value;
+  };
+
+  /** A password given directly or through a password file, within one source. */
+  const password = (direct: Candidate[] | undefined, viaFile: Candidate[] | undefined): Sourced<string> | undefined => {
+    if (direct !== undefined && viaFile !== undefined) {
+      throw new ConfigError(`${direct[0]?.label} and ${viaFile[0]?.label} are both set: give the password one way`);
+    }
+    return sourced('upstreamPassword', direct) ?? sourced('upstreamPasswordFile', viaFile);
+  };
+
+  // The list comes whole from one source. File credentials stay bound to the file's URLs: when flags
+  // or the environment replace the list, they must not be sent to hosts they were not written for.
+  const urlCandidates = fromFlag('upstream') ?? fromEnv('upstream');
+  const drafts: UpstreamDraft[] = urlCandidates !== undefined
+    ? urlCandidates.map((candidate) => ({ url: parse('upstream', candidate), username: undefined, password: undefined }))
+    : (file?.upstreams ?? []).map((entry) => ({
+      url: parse('upstream', fileCandidates(entry, 'upstream')?.[0] as Candidate),
+      username: sourced('upstreamUsername', fileCandidates(entry, 'upstreamUsername')),
+      password: password(fileCandidates(entry, 'upstreamPassword'), fileCandidates(entry, 'upstreamPasswordFile')),
+    }));
+
+  // Flag and environment credentials are for the first upstream, flag first.
+  const username = sourced('upstreamUsername', fromFlag('upstreamUsername') ?? fromEnv('upstreamUsername'));
+  const secret = password(fromFlag('upstreamPassword'), fromFlag('upstreamPasswordFile'))
+    ?? password(fromEnv('upstreamPassword'), fromEnv('upstreamPasswordFile'));
+  const [first, ...rest] = drafts;
+  if (first === undefined && (username ?? secret) !== undefined) {
+    throw new ConfigError(`${(username ?? secret)?.label} is set but no upstream is configured (--upstream, SHOAL_UPSTREAM or proxy.remoteurl)`);
+  }
+  const merged = first === undefined ? [] : [{ url: first.url, username: username ?? first.username, password: secret ?? first.password }, ...rest];
+
+  return {
+    listen: required('listen'),
+    dataDir: required('dataDir'),
+    upstreams: merged.map(withCredentials),
+    dockerConfigPath: setting('dockerConfig'),
+    tagTimeoutMs: required('tagTimeout'),
+    upstreamTimeoutMs: required('upstreamTimeout'),
+    maxUploadBytes: required('maxUploadSize'),
+    logLevel: required('logLevel'),
+  };
+}
+
+/** Registry auth (basic, or bearer tokens fetched with basic) needs both halves; one alone is a mistake. */
+function withCredentials({ url, username, password }: UpstreamDraft): UpstreamConfig {
+  if (username !== undefined && password !== undefined) return { url, credentials: { username: username.value, password: password.value } };
+  if (username === undefined && password === undefined) return { url };
+  const [present, missing] = username === undefined ? [password, 'user name'] : [username, 'password'];
+  throw new ConfigError(`upstream ${url}: ${present?.label} is set but no ${missing} is; registry auth needs both`);
+}

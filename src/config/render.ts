@@ -1,0 +1,52 @@
+// The effective configuration as YAML in the config file's own keys, for `shoal config`:
+// operators see what the daemon will run with, and (unredacted) it loads back to the same config.
+import { stringify } from 'yaml';
+import { formatDuration, formatHostPort, formatSize } from './parse.ts';
+import { SETTINGS, UPSTREAMS_LIST_KEY, type Setting } from './schema.ts';
+import type { ShoalConfig } from './types.ts';
+
+export const REDACTED = '<redacted>';
+
+export interface RenderOptions {
+  /** Print secrets instead of `<redacted>`; only for tests and deliberate exports. */
+  readonly showSecrets?: boolean;
+}
+
+/** Writes `value` at the setting's first YAML path, creating the mappings on the way. */
+function put(tree: Record<string, unknown>, setting: Setting<unknown>, value: string | undefined): void {
+  const path = setting.yaml[0];
+  if (value === undefined || path === undefined) return;
+  const keys = path.split('.');
+  const last = keys.pop() ?? '';
+  let node = tree;
+  for (const key of keys) node = (node[key] ??= {}) as Record<string, unknown>;
+  node[last] = value;
+}
+
+/** The key of an `upstreams:` entry that holds a setting (`upstreams[].url` → `url`). */
+function entryKey(setting: Setting<unknown>): string {
+  const prefix = `${UPSTREAMS_LIST_KEY}[].`;
+  const path = setting.yaml.find((candidate) => candidate.startsWith(prefix));
+  if (path === undefined) throw new Error(`setting ${setting.name} has no ${prefix} key`);
+  return path.slice(prefix.length);
+}
+
+export function renderConfigYaml(config: ShoalConfig, options: RenderOptions = {}): string {
+  const tree: Record<string, unknown> = {};
+  put(tree, SETTINGS.listen, formatHostPort(config.listen));
+  put(tree, SETTINGS.maxUploadSize, formatSize(config.maxUploadBytes));
+  put(tree, SETTINGS.dataDir, config.dataDir);
+  put(tree, SETTINGS.dockerConfig, config.dockerConfigPath);
+  put(tree, SETTINGS.tagTimeout, formatDuration(config.tagTimeoutMs));
+  put(tree, SETTINGS.upstreamTimeout, formatDuration(config.upstreamTimeoutMs));
+  // Always the list form: it holds one upstream as well as several.
+  tree[UPSTREAMS_LIST_KEY] = config.upstreams.map(({ url, credentials }) => ({
+    [entryKey(SETTINGS.upstream)]: url,
+    ...(credentials && {
+      [entryKey(SETTINGS.upstreamUsername)]: credentials.username,
+      [entryKey(SETTINGS.upstreamPassword)]: options.showSecrets ? credentials.password : REDACTED,
+    }),
+  }));
+  put(tree, SETTINGS.logLevel, config.logLevel);
+  return stringify(tree);
+}

@@ -1,0 +1,190 @@
+// The one table of shoal's settings. Flags, environment variables, YAML keys, defaults, `--help`
+// and the README's configuration reference are all derived from it, so they cannot disagree.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  InvalidValueError, parseDuration, parseHostPort, parseLogLevel, parseSize, parseUpstreamUrl, resolvePath,
+  type HostPort, type LogLevel,
+} from './parse.ts';
+
+export interface SettingContext {
+  /** Relative paths resolve against this: the working directory for flags, environment and
+   *  defaults; the config file's own folder for values written in it (so it can move as a unit). */
+  readonly baseDir: string;
+  readonly homedir: string;
+  readonly env: Readonly<Record<string, string | undefined>>;
+}
+
+export interface Setting<T> {
+  /** Name in messages and docs, the flag without its dashes: `data-dir`. */
+  readonly name: string;
+  /** Commander flag spec: `--data-dir <dir>`. */
+  readonly flag: string;
+  readonly env: string;
+  /** Dotted YAML paths; `upstreams[].x` is a key of each entry of the `upstreams:` list. */
+  readonly yaml: readonly string[];
+  /** The default as text, parsed like any other input; undefined: no default. */
+  readonly defaultRaw: (context: SettingContext) => string | undefined;
+  /** The default as the docs state it. */
+  readonly defaultText: string;
+  readonly description: string;
+  /** May be given several times; its environment variable is comma-separated. */
+  readonly repeatable: boolean;
+  /** Never echoed: not in error messages, not in `shoal config` output. */
+  readonly secret: boolean;
+  readonly parse: (raw: string, context: SettingContext) => T;
+}
+
+export const DEFAULT_LISTEN = '127.0.0.1:5000';
+/**
+ * `./data`, resolved against the working directory at start-up (`shoal config` and the start-up
+ * log show the absolute path). Chosen because it is predictable: the same for root and for users,
+ * with no XDG or uid rules to explain; with `npm start` it is the repository's gitignored `data/`.
+ * Services should pass --data-dir (e.g. /var/lib/shoal) rather than depend on their cwd.
+ */
+export const DEFAULT_DATA_DIR = './data';
+export const DEFAULT_TAG_TIMEOUT = '2s';
+export const DEFAULT_UPSTREAM_TIMEOUT = '30s';
+/** `0`: no limit; layers of several GB are ordinary. */
+export const DEFAULT_MAX_UPLOAD_SIZE = '0';
+export const DEFAULT_LOG_LEVEL: LogLevel = 'info';
+export const DEFAULT_DOCKER_CONFIG_TEXT = '`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`, if that file exists';
+
+/** Where docker itself reads credentials from, when that file exists; docker ignores ~/.docker when DOCKER_CONFIG is set, and so do we. */
+export function defaultDockerConfigPath(context: SettingContext): string | undefined {
+  const dockerConfigDir = context.env['DOCKER_CONFIG'];
+  const path = dockerConfigDir ? join(dockerConfigDir, 'config.json') : join(context.homedir, '.docker', 'config.json');
+  return existsSync(path) ? path : undefined;
+}
+
+function existingFile(raw: string, context: SettingContext): string {
+  const path = resolvePath(raw, context.baseDir, context.homedir);
+  if (!existsSync(path)) throw new InvalidValueError(`expected an existing file; ${path} does not exist`);
+  return path;
+}
+
+/** Secrets come from a file so they stay out of argv (`ps`) and the environment; trailing newlines are not part of them. */
+function readPasswordFile(raw: string, context: SettingContext): string {
+  const path = resolvePath(raw, context.baseDir, context.homedir);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new InvalidValueError(`expected a readable file holding the password; cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+  }
+  const password = text.trim();
+  if (password === '') throw new InvalidValueError(`expected a file holding the password; ${path} is empty`);
+  return password;
+}
+
+function nonEmpty(what: string): (raw: string) => string {
+  return (raw) => {
+    if (raw === '') throw new InvalidValueError(`expected a non-empty ${what}`);
+    return raw;
+  };
+}
+
+const none = (): undefined => undefined;
+const constant = (raw: string) => (): string => raw;
+
+function setting<T>(spec: Omit<Setting<T>, 'repeatable' | 'secret'> & { repeatable?: boolean; secret?: boolean }): Setting<T> {
+  return { repeatable: false, secret: false, ...spec };
+}
+
+/** Keyed by commander's attribute name for the flag (`--data-dir` → `dataDir`). Order is the order of `--help` and the docs. */
+export const SETTINGS = {
+  config: setting<string>({
+    name: 'config', flag: '--config <file>', env: 'SHOAL_CONFIG', yaml: [],
+    defaultRaw: none, defaultText: 'none', parse: (raw, context) => resolvePath(raw, context.baseDir, context.homedir),
+    description: 'YAML config file to read; its keys are named with each setting',
+  }),
+  listen: setting<HostPort>({
+    name: 'listen', flag: '--listen <host:port>', env: 'SHOAL_LISTEN', yaml: ['http.addr'],
+    defaultRaw: constant(DEFAULT_LISTEN), defaultText: DEFAULT_LISTEN, parse: parseHostPort,
+    description: 'Address of the registry API that docker pulls from',
+  }),
+  dataDir: setting<string>({
+    name: 'data-dir', flag: '--data-dir <dir>', env: 'SHOAL_DATA_DIR', yaml: ['storage.filesystem.rootdirectory'],
+    defaultRaw: constant(DEFAULT_DATA_DIR), defaultText: `${DEFAULT_DATA_DIR} (in the working directory)`,
+    parse: (raw, context) => resolvePath(raw, context.baseDir, context.homedir),
+    description: 'Storage root in registry:2\'s filesystem layout; a registry:2 rootdirectory is served in place',
+  }),
+  upstream: setting<string>({
+    name: 'upstream', flag: '--upstream <url>', env: 'SHOAL_UPSTREAM', yaml: ['proxy.remoteurl', 'upstreams[].url'],
+    defaultRaw: none, defaultText: 'none (a standalone registry)', parse: parseUpstreamUrl, repeatable: true,
+    description: 'Seed registry URL; repeat for several, tried in order',
+  }),
+  upstreamUsername: setting<string>({
+    name: 'upstream-username', flag: '--upstream-username <name>', env: 'SHOAL_UPSTREAM_USERNAME',
+    yaml: ['proxy.username', 'upstreams[].username'], defaultRaw: none, defaultText: 'none', parse: nonEmpty('user name'),
+    description: 'User name for the first upstream',
+  }),
+  upstreamPassword: setting<string>({
+    name: 'upstream-password', flag: '--upstream-password <password>', env: 'SHOAL_UPSTREAM_PASSWORD',
+    yaml: ['proxy.password', 'upstreams[].password'], defaultRaw: none, defaultText: 'none', parse: nonEmpty('password'), secret: true,
+    description: 'Password or token for the first upstream; prefer the password file',
+  }),
+  upstreamPasswordFile: setting<string>({
+    name: 'upstream-password-file', flag: '--upstream-password-file <file>', env: 'SHOAL_UPSTREAM_PASSWORD_FILE',
+    yaml: ['proxy.passwordfile', 'upstreams[].passwordfile'], defaultRaw: none, defaultText: 'none', parse: readPasswordFile,
+    description: 'File holding the first upstream\'s password, surrounding whitespace trimmed',
+  }),
+  dockerConfig: setting<string>({
+    name: 'docker-config', flag: '--docker-config <file>', env: 'SHOAL_DOCKER_CONFIG', yaml: ['proxy.dockerconfig'],
+    defaultRaw: defaultDockerConfigPath, defaultText: DEFAULT_DOCKER_CONFIG_TEXT, parse: existingFile,
+    description: 'docker config.json whose `auths` give credentials for upstreams without explicit ones',
+  }),
+  tagTimeout: setting<number>({
+    name: 'tag-timeout', flag: '--tag-timeout <duration>', env: 'SHOAL_TAG_TIMEOUT', yaml: ['proxy.tagtimeout'],
+    defaultRaw: constant(DEFAULT_TAG_TIMEOUT), defaultText: DEFAULT_TAG_TIMEOUT, parse: parseDuration,
+    description: 'How long to wait for the seed to confirm a tag before serving the cached one',
+  }),
+  upstreamTimeout: setting<number>({
+    name: 'upstream-timeout', flag: '--upstream-timeout <duration>', env: 'SHOAL_UPSTREAM_TIMEOUT', yaml: ['proxy.timeout'],
+    defaultRaw: constant(DEFAULT_UPSTREAM_TIMEOUT), defaultText: DEFAULT_UPSTREAM_TIMEOUT, parse: parseDuration,
+    description: 'Connect and first-byte timeout of upstream requests',
+  }),
+  maxUploadSize: setting<number>({
+    name: 'max-upload-size', flag: '--max-upload-size <size>', env: 'SHOAL_MAX_UPLOAD_SIZE', yaml: ['http.maxuploadsize'],
+    defaultRaw: constant(DEFAULT_MAX_UPLOAD_SIZE), defaultText: `${DEFAULT_MAX_UPLOAD_SIZE} (no limit)`, parse: parseSize,
+    description: 'Largest blob upload accepted, e.g. 10GiB; 0 means no limit',
+  }),
+  logLevel: setting<LogLevel>({
+    name: 'log-level', flag: '--log-level <level>', env: 'SHOAL_LOG_LEVEL', yaml: ['log.level'],
+    defaultRaw: constant(DEFAULT_LOG_LEVEL), defaultText: DEFAULT_LOG_LEVEL, parse: parseLogLevel,
+    description: 'fatal, error, warn, info, debug, trace or silent',
+  }),
+} as const;
+
+export type SettingId = keyof typeof SETTINGS;
+export const SETTING_IDS = Object.keys(SETTINGS) as SettingId[];
+
+/** The YAML list that holds several upstreams; `proxy.remoteurl` & co. are its one-entry shorthand. */
+export const UPSTREAMS_LIST_KEY = 'upstreams';
+
+function cell(text: string): string {
+  return text.replaceAll('|', '\\|');
+}
+
+/** Markdown for the README's configuration reference. */
+export function renderConfigReference(): string {
+  const rows = SETTING_IDS.map((id) => {
+    const s: Setting<unknown> = SETTINGS[id];
+    const yaml = s.yaml.length === 0 ? '—' : s.yaml.map((path) => `\`${path}\``).join(', ');
+    return `| \`${s.name}\` | \`${s.flag}\` | \`${s.env}\` | ${cell(yaml)} | ${cell(s.defaultText)} | ${cell(s.description)} |`;
+  });
+  return [
+    '| setting | flag | environment | YAML | default | meaning |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...rows,
+    '',
+    'A flag wins over the environment, which wins over the config file, which wins over the default.',
+    'Repeatable settings take a comma-separated list in their environment variable. Durations are',
+    'written like `2s`, `500ms`, `1m30s`; sizes like `10GiB`, `512MiB`, `100MB` or plain bytes.',
+    'Relative paths in the config file are relative to the file; elsewhere to the working directory.',
+    'In the YAML file, `proxy.remoteurl`/`username`/`password` name one upstream; for several use',
+    '`upstreams: [{url, username, password}]` instead. Flag and environment credentials apply to',
+    'the first upstream. Unknown YAML keys are errors.',
+    '',
+  ].join('\n');
+}
