@@ -1,0 +1,176 @@
+// HTTP to one upstream: timeouts, redirects, the auth retry, and the mapping of network errors,
+// 5xx and 429 to UpstreamUnavailableError. Callers get every other answer as it came.
+import type { IncomingHttpHeaders } from 'node:http';
+import { Agent, request, type Dispatcher } from 'undici';
+import type { Authenticator, TokenFetcher } from './auth.ts';
+import { UpstreamError, UpstreamUnavailableError, parseRetryAfter } from './errors.ts';
+import type { RequestOptions } from './types.ts';
+
+/** Connect + response headers, when the owner sets nothing (config's upstreamTimeoutMs normally does). */
+export const DEFAULT_TIMEOUT_MS = 10_000;
+/** Longest silence inside a response body before the request is dropped. Generous: blobs are big and seeds slow. */
+export const DEFAULT_BODY_IDLE_TIMEOUT_MS = 120_000;
+export const MAX_REDIRECTS = 5;
+export const USER_AGENT = 'shoal/0.1 (+registry mirror)';
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
+export type ResponseBody = Dispatcher.ResponseData['body'];
+
+export interface UpstreamResponse {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: ResponseBody;
+  /** The URL that answered, after redirects. */
+  readonly url: string;
+}
+
+export interface SendOptions extends RequestOptions {
+  readonly headers?: Record<string, string>;
+  /** The token scope this request needs; when set, 401 answers are met with auth and one retry. */
+  readonly scope?: string;
+}
+
+export interface TransportInit {
+  readonly baseUrl: string;
+  /** host[:port], for messages */
+  readonly host: string;
+  readonly timeoutMs?: number;
+  readonly bodyIdleTimeoutMs?: number;
+  readonly userAgent?: string;
+  /** A dispatcher to share (tests, connection limits); by default the transport owns an Agent. */
+  readonly dispatcher?: Dispatcher;
+}
+
+export class Transport {
+  readonly #base: URL;
+  readonly #host: string;
+  readonly #timeoutMs: number;
+  readonly #bodyIdleMs: number;
+  readonly #userAgent: string;
+  readonly #dispatcher: Dispatcher;
+  readonly #ownsDispatcher: boolean;
+  authenticator: Authenticator | undefined;
+
+  constructor(init: TransportInit) {
+    this.#base = new URL(init.baseUrl);
+    this.#host = init.host;
+    this.#timeoutMs = init.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.#bodyIdleMs = init.bodyIdleTimeoutMs ?? DEFAULT_BODY_IDLE_TIMEOUT_MS;
+    this.#userAgent = init.userAgent ?? USER_AGENT;
+    this.#ownsDispatcher = init.dispatcher === undefined;
+    this.#dispatcher = init.dispatcher ?? new Agent({ connectTimeout: this.#timeoutMs, headersTimeout: this.#timeoutMs, bodyTimeout: this.#bodyIdleMs });
+  }
+
+  /** `/v2/<path>` under the base URL (a base path prefix is kept). */
+  url(path: string): string {
+    const prefix = this.#base.pathname.replace(/\/+$/, '');
+    return new URL(`${prefix}${path}`, this.#base).toString();
+  }
+
+  /**
+   * Sends a request to the upstream, authenticating when it asks (one retry), following
+   * redirects. 429 and 5xx throw UpstreamUnavailableError; 401/403 left after auth throw OciError.
+   */
+  async send(method: string, url: string, options: SendOptions = {}): Promise<UpstreamResponse> {
+    const auth = this.authenticator;
+    const headers: Record<string, string> = { 'user-agent': this.#userAgent, ...options.headers };
+    let sent = options.scope && auth ? await auth.authorization(options.scope, options) : undefined;
+    if (sent) headers.authorization = sent;
+    let response = await this.exchange(method, url, headers, options);
+    if (response.status === 401 && options.scope && auth) {
+      const challenge = response.headers['www-authenticate'];
+      await discard(response);
+      sent = await auth.respond(options.scope, challenge, sent, options);
+      response = await this.exchange(method, url, { ...headers, authorization: sent }, options);
+      if (response.status === 401) {
+        await discard(response);
+        throw auth.unauthorized(options.scope, 401, response.headers['www-authenticate']);
+      }
+    }
+    if ((response.status === 401 || response.status === 403) && options.scope && auth) {
+      await discard(response);
+      throw auth.unauthorized(options.scope, response.status, response.headers['www-authenticate']);
+    }
+    if (response.status === 429 || response.status >= 500) {
+      await discard(response);
+      const retryAfterMs = parseRetryAfter(response.headers['retry-after']);
+      throw new UpstreamUnavailableError(this.#host, `upstream ${this.#host} answered ${response.status} to ${method} ${new URL(url).pathname}`, {
+        status: response.status,
+        ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+      });
+    }
+    return response;
+  }
+
+  /** One request, following redirects; the Authorization header never leaves the origin it was meant for. */
+  async exchange(method: string, url: string, headers: Record<string, string>, options: RequestOptions, redirectsLeft = MAX_REDIRECTS): Promise<UpstreamResponse> {
+    const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
+    const timer = new AbortController();
+    const timeout = setTimeout(() => timer.abort(), timeoutMs);
+    const signal = options.signal ? AbortSignal.any([options.signal, timer.signal]) : timer.signal;
+    let answer: Dispatcher.ResponseData;
+    try {
+      answer = await request(url, { method: method as Dispatcher.HttpMethod, headers, signal, dispatcher: this.#dispatcher, headersTimeout: timeoutMs, bodyTimeout: this.#bodyIdleMs });
+    } catch (error) {
+      if (options.signal?.aborted) throw options.signal.reason ?? error;
+      const code = (error as { code?: string }).code;
+      if (timer.signal.aborted || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT') {
+        throw new UpstreamUnavailableError(this.#host, `upstream ${this.#host} did not answer ${method} ${new URL(url).pathname} within ${timeoutMs} ms`, { cause: error });
+      }
+      throw new UpstreamUnavailableError(this.#host, `cannot reach upstream ${this.#host} (${new URL(url).host}): ${code ? `${code}: ` : ''}${(error as Error).message}`, { cause: error });
+    } finally {
+      clearTimeout(timeout);
+    }
+    const location = answer.headers.location;
+    if (REDIRECTS.has(answer.statusCode) && typeof location === 'string') {
+      await discard({ body: answer.body });
+      if (redirectsLeft <= 0) throw new UpstreamError(this.#host, answer.statusCode, `upstream ${this.#host}: more than ${MAX_REDIRECTS} redirects from ${method} ${new URL(url).pathname}`);
+      const next = new URL(location, url);
+      const nextHeaders = { ...headers };
+      if (next.origin !== new URL(url).origin) delete nextHeaders.authorization;
+      const nextMethod = answer.statusCode === 303 && method !== 'HEAD' ? 'GET' : method;
+      return this.exchange(nextMethod, next.toString(), nextHeaders, options, redirectsLeft - 1);
+    }
+    return { status: answer.statusCode, headers: answer.headers, body: answer.body, url };
+  }
+
+  /** The token server GET, for the Authenticator. */
+  readonly fetchToken: TokenFetcher = async (url, headers, options = {}) => {
+    const response = await this.exchange('GET', url, { 'user-agent': this.#userAgent, ...headers }, options);
+    if (response.status === 429 || response.status >= 500) {
+      await discard(response);
+      throw new UpstreamUnavailableError(this.#host, `token server ${new URL(url).host} of upstream ${this.#host} answered ${response.status}`, { status: response.status });
+    }
+    const body = await readBody(response, 1024 * 1024, this.#host);
+    return { status: response.status, body: body.toString('utf8') };
+  };
+
+  async close(): Promise<void> {
+    if (this.#ownsDispatcher) await this.#dispatcher.close();
+  }
+}
+
+/** Reads a whole (small) body, refusing more than `limit` bytes. */
+export async function readBody(response: Pick<UpstreamResponse, 'body' | 'status'>, limit: number, host: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of response.body) {
+    total += (chunk as Buffer).byteLength;
+    if (total > limit) {
+      response.body.destroy();
+      throw new UpstreamError(host, response.status, `upstream ${host} sent a body larger than ${limit} bytes where a small one was expected`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks, total);
+}
+
+/** Drops a body we do not need (keeps the connection reusable for small bodies). */
+export async function discard(response: { body: ResponseBody }): Promise<void> {
+  try {
+    await response.body.dump({ limit: 64 * 1024 });
+  } catch {
+    // a body that fails while being thrown away changes nothing
+  }
+}

@@ -1,0 +1,129 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { UpstreamSet, isLoopbackHost, remoteName } from '../../src/upstream/upstreams.ts';
+import { parseDockerConfig } from '../../src/upstream/docker-credentials.ts';
+import { nextLink, registryHostOf, type RegistryClientInit } from '../../src/upstream/registry-client.ts';
+import type { UpstreamRegistry } from '../../src/upstream/types.ts';
+
+/** A client that records how it was made and never touches the network. */
+function recordingFactory() {
+  const made: RegistryClientInit[] = [];
+  const createClient = (init: RegistryClientInit): UpstreamRegistry => {
+    made.push(init);
+    const fail = () => Promise.reject(new Error('no network in unit tests'));
+    return { url: init.url, host: registryHostOf(init.url), headManifest: fail, getManifest: fail, getBlob: fail, listTags: fail, catalog: fail };
+  };
+  return { made, createClient };
+}
+
+const pairs = (set: UpstreamSet, name: string, ns?: string) => set.targets(name, ns).map((t) => [t.upstream.url, t.remoteName]);
+
+describe('UpstreamSet.targets', () => {
+  const seed = { url: 'http://192.168.64.150:5000' };
+  const hub = { url: 'https://registry-1.docker.io' };
+
+  test('plain names go to every configured upstream in order; Docker Hub adds library/ to one-component names', () => {
+    const set = new UpstreamSet([seed, hub], { createClient: recordingFactory().createClient });
+    assert.deepEqual(pairs(set, 'nginx'), [
+      ['http://192.168.64.150:5000', 'nginx'],
+      ['https://registry-1.docker.io', 'library/nginx'],
+    ]);
+    assert.deepEqual(pairs(set, 'team/app'), [
+      ['http://192.168.64.150:5000', 'team/app'],
+      ['https://registry-1.docker.io', 'team/app'],
+    ]);
+  });
+
+  test('no upstreams: nothing to try for plain names', () => {
+    assert.deepEqual(new UpstreamSet([], { createClient: recordingFactory().createClient }).targets('nginx'), []);
+  });
+
+  test('a name starting with a configured host goes to that upstream only, host stripped', () => {
+    const set = new UpstreamSet([seed, hub], { createClient: recordingFactory().createClient });
+    assert.deepEqual(pairs(set, '192.168.64.150:5000/team/app'), [['http://192.168.64.150:5000', 'team/app']]);
+    assert.deepEqual(pairs(set, 'docker.io/nginx'), [['https://registry-1.docker.io', 'library/nginx']]);
+    assert.deepEqual(pairs(set, 'index.docker.io/library/redis'), [['https://registry-1.docker.io', 'library/redis']]);
+    assert.deepEqual(pairs(set, 'registry-1.docker.io/bitnami/redis'), [['https://registry-1.docker.io', 'bitnami/redis']]);
+  });
+
+  test('other hosts get an ad-hoc client, made once: https, http for loopback, Docker Hub at registry-1', () => {
+    const factory = recordingFactory();
+    const set = new UpstreamSet([seed], { createClient: factory.createClient, insecureRegistries: ['build.lan:5000'] });
+    const before = factory.made.length;
+    const [ghcr] = set.targets('ghcr.io/org/tool');
+    assert.equal(ghcr!.upstream.url, 'https://ghcr.io');
+    assert.equal(ghcr!.remoteName, 'org/tool');
+    assert.equal(set.targets('ghcr.io/org/other')[0]!.upstream, ghcr!.upstream, 'cached');
+    assert.deepEqual(pairs(set, 'localhost:5001/x'), [['http://localhost:5001', 'x']]);
+    assert.deepEqual(pairs(set, 'localhost/x'), [['http://localhost', 'x']]);
+    assert.deepEqual(pairs(set, '127.0.0.1:6000/a/b'), [['http://127.0.0.1:6000', 'a/b']]);
+    assert.deepEqual(pairs(set, 'build.lan:5000/a'), [['http://build.lan:5000', 'a']]);
+    assert.deepEqual(pairs(set, 'docker.io/nginx'), [['https://registry-1.docker.io', 'library/nginx']]);
+    assert.equal(factory.made.length - before, 6, "one client per distinct host");
+  });
+
+  test('ns (containerd ?ns=) names the registry for the whole name', () => {
+    const set = new UpstreamSet([seed, hub], { createClient: recordingFactory().createClient });
+    assert.deepEqual(pairs(set, 'nginx', 'docker.io'), [['https://registry-1.docker.io', 'library/nginx']]);
+    assert.deepEqual(pairs(set, 'team/app', '192.168.64.150:5000'), [['http://192.168.64.150:5000', 'team/app']]);
+    assert.deepEqual(pairs(set, 'org/tool', 'ghcr.io'), [['https://ghcr.io', 'org/tool']]);
+    assert.deepEqual(pairs(set, 'nginx', ''), pairs(set, 'nginx'), 'empty ns is no ns');
+  });
+
+  test('credentials: explicit ones win, else docker config.json by host (ad-hoc clients too)', () => {
+    const factory = recordingFactory();
+    const dockerCredentials = parseDockerConfig(
+      {
+        auths: {
+          '192.168.64.150:5000': { auth: Buffer.from('fromfile:1').toString('base64') },
+          'https://index.docker.io/v1/': { username: 'hub', password: '2' },
+          'ghcr.io': { username: 'gh', password: '3' },
+        },
+      },
+      '/home/u/.docker/config.json',
+    );
+    const set = new UpstreamSet([{ ...seed, credentials: { username: 'explicit', password: '0' } }, hub], { createClient: factory.createClient, dockerCredentials });
+    set.targets('ghcr.io/x/y');
+    const byUrl = new Map(factory.made.map((m) => [m.url, m]));
+    assert.deepEqual(byUrl.get('http://192.168.64.150:5000')!.credentials, { username: 'explicit', password: '0' });
+    assert.equal(byUrl.get('http://192.168.64.150:5000')!.credentialsSource, 'the shoal config');
+    assert.deepEqual(byUrl.get('https://registry-1.docker.io')!.credentials, { username: 'hub', password: '2' });
+    assert.equal(byUrl.get('https://registry-1.docker.io')!.credentialsSource, '/home/u/.docker/config.json');
+    assert.deepEqual(byUrl.get('https://ghcr.io')!.credentials, { username: 'gh', password: '3' });
+  });
+
+  test('timeouts from options reach the clients', () => {
+    const factory = recordingFactory();
+    new UpstreamSet([seed], { createClient: factory.createClient, upstreamTimeoutMs: 1234, bodyIdleTimeoutMs: 5678 });
+    assert.equal(factory.made[0]!.timeoutMs, 1234);
+    assert.equal(factory.made[0]!.bodyIdleTimeoutMs, 5678);
+  });
+
+  test('the real client knows its host as docker writes it', async () => {
+    const set = new UpstreamSet([seed, hub]);
+    assert.deepEqual(set.upstreams.map((u) => u.host), ['192.168.64.150:5000', 'docker.io']);
+    await set.close();
+  });
+});
+
+describe('naming helpers', () => {
+  test('remoteName', () => {
+    assert.equal(remoteName('docker.io', 'nginx'), 'library/nginx');
+    assert.equal(remoteName('docker.io', 'library/nginx'), 'library/nginx');
+    assert.equal(remoteName('seed:5000', 'nginx'), 'nginx');
+  });
+
+  test('isLoopbackHost', () => {
+    for (const yes of ['localhost', 'localhost:5000', '127.0.0.1', '127.1.2.3:80', '[::1]:5000']) assert.ok(isLoopbackHost(yes), yes);
+    for (const no of ['192.168.1.1:5000', 'ghcr.io', 'localhost.example.com', '[::2]:5000']) assert.ok(!isLoopbackHost(no), no);
+  });
+
+  test('nextLink: relative and absolute, rel among others, none', () => {
+    const base = 'http://r:5000/v2/_catalog';
+    assert.equal(nextLink('</v2/_catalog?last=b&n=2>; rel="next"', base), 'http://r:5000/v2/_catalog?last=b&n=2');
+    assert.equal(nextLink('<https://other/v2/x/tags/list?last=9>; rel=next', base), 'https://other/v2/x/tags/list?last=9');
+    assert.equal(nextLink('</prev>; rel="prev", </n>; rel="last next"', base), 'http://r:5000/n');
+    assert.equal(nextLink('</prev>; rel="prev"', base), undefined);
+    assert.equal(nextLink(undefined, base), undefined);
+  });
+});
