@@ -1,0 +1,15 @@
+// The swarm's public surface: what the daemon wires and distribute consumes. Internals
+// (announce streams, dialer, wire messages) stay behind it.
+export { createSwarm, Swarm, DEFAULT_HEARTBEAT_MS, DEFAULT_PEER_EXPIRY_MS, DEFAULT_VIOLATION_BAN_MS } from './swarm.ts';
+export type { SwarmInit, SwarmComponents, SwarmLogger } from './swarm.ts';
+export { MemoryNetwork, MemorySwarm } from './memory-swarm.ts';
+export type { MemorySwarmInit } from './memory-swarm.ts';
+export type { Holder, Inventory, InventoryEntry, PeerSummary, Penalty, PieceSet, SwarmApi, SwarmEvents, TagRecord } from './types.ts';
+export { hasPiece, heldPieces, pieceCount, piecesFromIndexes, MAX_PIECES } from './pieces.ts';
+export { digestToCid, digestToKey, cidToDigest, tryCidToDigest } from './keys.ts';
+export { loadOrCreatePeerKey, peerKeyPath } from './identity.ts';
+export { generateClusterKey, parseClusterKey, loadClusterKey, peerDataToken, isPeerDataToken } from './cluster-key.ts';
+export type { ClusterKey } from './cluster-key.ts';
+export { SHOAL_MDNS_SERVICE_TAG, DEFAULT_MDNS_INTERVAL_MS } from './node.ts';
+export type { MdnsInit } from './node.ts';
+export { ANNOUNCE_PROTOCOL, MAX_MESSAGE_BYTES } from './protocol.ts';

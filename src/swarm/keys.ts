@@ -1,0 +1,59 @@
+// Content keys: every place a peer names content, it names it by a CIDv1 (raw codec, sha2
+// multihash) made from the OCI digest. The mapping is one-to-one, so a Kademlia DHT can take over
+// lookups later without changing keys. Inside shoal the API speaks OCI digests; CIDs are the wire.
+import { CID } from 'multiformats/cid';
+import * as raw from 'multiformats/codecs/raw';
+import * as Multihash from 'multiformats/hashes/digest';
+import { parseDigest, type DigestAlgorithm } from '../oci/index.ts';
+
+/** Multicodec codes of the multihashes that match OCI's digest algorithms. */
+const MULTIHASH_CODE: Record<DigestAlgorithm, number> = { sha256: 0x12, sha512: 0x13 };
+const MULTIHASH_LENGTH: Record<DigestAlgorithm, number> = { sha256: 32, sha512: 64 };
+const ALGORITHM_OF_CODE = new Map<number, DigestAlgorithm>(
+  Object.entries(MULTIHASH_CODE).map(([algorithm, code]) => [code, algorithm as DigestAlgorithm]),
+);
+/** A base32 CIDv1 of a sha512 multihash is 113 characters; anything much longer is not ours. */
+const MAX_KEY_LENGTH = 128;
+
+/** `sha256:<hex>` → CIDv1(raw, sha2-256). Throws the oci module's DIGEST_INVALID for a bad digest. */
+export function digestToCid(digest: string): CID {
+  const parsed = parseDigest(digest);
+  const multihash = Multihash.create(MULTIHASH_CODE[parsed.algorithm], Buffer.from(parsed.hex, 'hex'));
+  return CID.createV1(raw.code, multihash);
+}
+
+/** The wire key of a digest: the CID in its canonical string form (base32, `b…`). */
+export function digestToKey(digest: string): string {
+  return digestToCid(digest).toString();
+}
+
+/** CID (object or string) → `sha256:<hex>`; throws for anything that is not a key shoal makes. */
+export function cidToDigest(cid: CID | string): string {
+  const digest = tryCidToDigest(cid);
+  if (digest === undefined) throw new Error(`not a shoal content key: ${String(cid).slice(0, 80)}`);
+  return digest;
+}
+
+/**
+ * For untrusted input (peers' messages): the digest, or undefined. Only canonical strings are
+ * accepted (CIDv1, base32, raw codec, a known multihash of the right length), so one digest has
+ * exactly one key and a peer cannot make two entries for the same blob.
+ */
+export function tryCidToDigest(input: CID | string): string | undefined {
+  let cid: CID;
+  if (typeof input === 'string') {
+    if (input.length > MAX_KEY_LENGTH || !input.startsWith('b')) return undefined;
+    try {
+      cid = CID.parse(input);
+    } catch {
+      return undefined;
+    }
+    if (cid.toString() !== input) return undefined;
+  } else {
+    cid = input;
+  }
+  if (cid.version !== 1 || cid.code !== raw.code) return undefined;
+  const algorithm = ALGORITHM_OF_CODE.get(cid.multihash.code);
+  if (algorithm === undefined || cid.multihash.digest.byteLength !== MULTIHASH_LENGTH[algorithm]) return undefined;
+  return `${algorithm}:${Buffer.from(cid.multihash.digest).toString('hex')}`;
+}

@@ -1,0 +1,118 @@
+// The libp2p node under the swarm: TCP, noise, yamux, identify; mDNS on the LAN and a static
+// bootstrap list across subnets; a pnet protector when a cluster key is set. Built, not started:
+// the Swarm registers its protocol first, then starts it.
+import { isIP } from 'node:net';
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
+import { bootstrap } from '@libp2p/bootstrap';
+import { identify, type Identify } from '@libp2p/identify';
+import type { ConnectionGater, Libp2p, PeerDiscovery, PrivateKey } from '@libp2p/interface';
+import { mdns } from '@libp2p/mdns';
+import { preSharedKey } from '@libp2p/pnet';
+import { tcp } from '@libp2p/tcp';
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
+import { createLibp2p } from 'libp2p';
+import type { ClusterKey } from './cluster-key.ts';
+
+/**
+ * mDNS service name queried and answered. Not libp2p's `_p2p._udp.local`: shoal daemons find
+ * each other and do not dial every IPFS node on the LAN (nor get dialled by them).
+ */
+export const SHOAL_MDNS_SERVICE_TAG = '_shoal._udp.local';
+/** mDNS query interval; a new host is found at its first query, this only bounds re-discovery. */
+export const DEFAULT_MDNS_INTERVAL_MS = 10_000;
+export const DEFAULT_LISTEN_ADDRESSES: readonly string[] = ['0.0.0.0'];
+
+export type SwarmNode = Libp2p<{ identify: Identify; mdns?: PeerDiscovery }>;
+
+export interface MdnsInit {
+  readonly serviceTag?: string;
+  readonly intervalMs?: number;
+}
+
+export interface SwarmNodeInit {
+  readonly privateKey: PrivateKey;
+  /** TCP port for the swarm; 0 picks a free one (tests). */
+  readonly listenPort: number;
+  /** IPs to listen on; default all IPv4 interfaces. */
+  readonly listenAddresses?: readonly string[];
+  /** IPs to announce instead of the interfaces' (a host reached through another address). */
+  readonly announceAddresses?: readonly string[];
+  /** Multiaddrs with `/p2p/<peer id>` of peers to dial at start (peers outside mDNS's reach). */
+  readonly bootstrap?: readonly string[];
+  /** mDNS discovery; false turns it off (tests on a shared network, hosts without multicast). */
+  readonly mdns?: false | MdnsInit;
+  readonly clusterKey?: ClusterKey;
+  readonly connectionGater?: ConnectionGater;
+}
+
+export async function createSwarmNode(init: SwarmNodeInit): Promise<SwarmNode> {
+  const listen = (init.listenAddresses ?? DEFAULT_LISTEN_ADDRESSES).map((ip) => tcpAddress(ip, init.listenPort));
+  const announceIps = init.announceAddresses ?? [];
+  announceIps.forEach((ip) => tcpAddress(ip, 0)); // validates early, with a clear message
+  const bootstrapList = [...(init.bootstrap ?? [])];
+  bootstrapList.forEach(parseBootstrapAddress);
+  const mdnsInit = init.mdns === false ? undefined : (init.mdns ?? {});
+
+  return createLibp2p({
+    start: false,
+    privateKey: init.privateKey,
+    nodeInfo: { name: 'shoal' },
+    addresses: {
+      listen,
+      // The port is known only once listening (port 0), so the advertise IPs are applied to the
+      // transport's real addresses rather than configured as fixed announce strings.
+      announceFilter: announceIps.length > 0 ? (addrs) => withAnnouncedIps(addrs, announceIps) : undefined,
+    },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionProtector: init.clusterKey === undefined ? undefined : preSharedKey({ psk: init.clusterKey.swarmKey }),
+    connectionGater: init.connectionGater,
+    peerDiscovery: bootstrapList.length > 0 ? [bootstrap({ list: bootstrapList, timeout: 0 })] : [],
+    services: {
+      identify: identify(),
+      // A service rather than a peerDiscovery entry, so the swarm can hear every sighting: libp2p
+      // raises 'peer:discovery' only the first time a peer is seen, not when it comes back.
+      ...(mdnsInit === undefined
+        ? {}
+        : { mdns: mdns({ serviceTag: mdnsInit.serviceTag ?? SHOAL_MDNS_SERVICE_TAG, interval: mdnsInit.intervalMs ?? DEFAULT_MDNS_INTERVAL_MS }) }),
+    },
+  });
+}
+
+/** `/ip4/<ip>/tcp/<port>` or `/ip6/…`; throws for anything but an IP literal. */
+export function tcpAddress(ip: string, port: number): string {
+  const family = isIP(ip);
+  if (family === 0) throw new Error(`not an IP address: ${JSON.stringify(ip)}`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`not a TCP port: ${port}`);
+  return `/ip${family}/${ip}/tcp/${port}`;
+}
+
+/** A bootstrap entry and the peer id it must carry (libp2p verifies it during the noise handshake). */
+export function parseBootstrapAddress(address: string): { multiaddr: Multiaddr; peerId: string } {
+  let ma: Multiaddr;
+  try {
+    ma = multiaddr(address);
+  } catch (err) {
+    throw new Error(`bootstrap address ${JSON.stringify(address)} is not a multiaddr: ${(err as Error).message}`);
+  }
+  const peerId = ma.getComponents().findLast((c) => c.name === 'p2p')?.value;
+  if (peerId === undefined) throw new Error(`bootstrap address ${address} needs /p2p/<peer id> at the end`);
+  return { multiaddr: ma, peerId };
+}
+
+function withAnnouncedIps(addrs: Multiaddr[], ips: readonly string[]): Multiaddr[] {
+  const announced = new Map<string, Multiaddr>();
+  for (const addr of addrs) {
+    const components = addr.getComponents();
+    const port = components.find((c) => c.name === 'tcp')?.value;
+    const peerId = components.findLast((c) => c.name === 'p2p')?.value;
+    if (port === undefined) continue;
+    for (const ip of ips) {
+      const text = `${tcpAddress(ip, Number(port))}${peerId === undefined ? '' : `/p2p/${peerId}`}`;
+      announced.set(text, multiaddr(text));
+    }
+  }
+  return [...announced.values()];
+}

@@ -1,0 +1,260 @@
+// Who holds what, who wants what, and the newest tags: the swarm's view of its peers. Pure state
+// (no sockets, injectable clock), so the same table backs the libp2p Swarm and the MemorySwarm.
+// A peer's entries live exactly as long as its announce stream: join() on hello, leave() when the
+// stream or connection ends, so a peer that is gone is never offered as a source.
+import type { Holder, InventoryEntry, PeerSummary, Penalty, PieceSet, TagRecord } from './types.ts';
+
+/** Complete blobs plus in-progress ones a peer may announce; past that it is lying or broken. */
+export const DEFAULT_MAX_ENTRIES_PER_PEER = 1_000_000;
+/** Newest records kept for distinct repository:tag pairs (own and learned). */
+export const DEFAULT_MAX_TAGS = 100_000;
+
+export interface PeerTableInit {
+  readonly now?: () => number;
+  readonly maxEntriesPerPeer?: number;
+  readonly maxTags?: number;
+}
+
+export interface PeerJoin {
+  readonly url: string | undefined;
+  readonly addresses: readonly string[];
+  readonly clockSkewMs: number;
+}
+
+interface PeerState {
+  readonly peerId: string;
+  url: string | undefined;
+  addresses: readonly string[];
+  readonly connectedAt: number;
+  lastSeen: number;
+  clockSkewMs: number;
+  synced: boolean;
+  readonly blobs: Map<string, number>;
+  readonly progress: Map<string, { size: number; pieces: PieceSet }>;
+  readonly wants: Set<string>;
+}
+
+export class PeerTable {
+  readonly #now: () => number;
+  readonly #maxEntries: number;
+  readonly #maxTags: number;
+  readonly #peers = new Map<string, PeerState>();
+  /** digest → peers with the blob complete or in progress. */
+  readonly #holders = new Map<string, Set<string>>();
+  readonly #wanters = new Map<string, Set<string>>();
+  readonly #tags = new Map<string, TagRecord>();
+  readonly #penalties = new Map<string, Penalty>();
+
+  constructor(init: PeerTableInit = {}) {
+    this.#now = init.now ?? Date.now;
+    this.#maxEntries = init.maxEntriesPerPeer ?? DEFAULT_MAX_ENTRIES_PER_PEER;
+    this.#maxTags = init.maxTags ?? DEFAULT_MAX_TAGS;
+  }
+
+  /** A peer said hello: it starts over with no entries (its snapshot follows). */
+  join(peerId: string, info: PeerJoin): PeerSummary {
+    this.leave(peerId);
+    const now = this.#now();
+    const state: PeerState = {
+      peerId, url: info.url, addresses: info.addresses, connectedAt: now, lastSeen: now, clockSkewMs: info.clockSkewMs,
+      synced: false, blobs: new Map(), progress: new Map(), wants: new Set(),
+    };
+    this.#peers.set(peerId, state);
+    return summary(state);
+  }
+
+  /** Forgets the peer's entries; false when it was not joined. */
+  leave(peerId: string): boolean {
+    const state = this.#peers.get(peerId);
+    if (state === undefined) return false;
+    for (const digest of state.blobs.keys()) unindex(this.#holders, digest, peerId);
+    for (const digest of state.progress.keys()) unindex(this.#holders, digest, peerId);
+    for (const digest of state.wants) unindex(this.#wanters, digest, peerId);
+    this.#peers.delete(peerId);
+    return true;
+  }
+
+  has(peerId: string): boolean {
+    return this.#peers.has(peerId);
+  }
+
+  touch(peerId: string, clockSkewMs?: number): void {
+    const state = this.#peers.get(peerId);
+    if (state === undefined) return;
+    state.lastSeen = this.#now();
+    if (clockSkewMs !== undefined) state.clockSkewMs = clockSkewMs;
+  }
+
+  clockSkewMs(peerId: string): number {
+    return this.#peers.get(peerId)?.clockSkewMs ?? 0;
+  }
+
+  markSynced(peerId: string): void {
+    const state = this.#peers.get(peerId);
+    if (state !== undefined) state.synced = true;
+  }
+
+  /** Records complete blobs; false (nothing recorded past the limit) when the peer exceeds it. */
+  addBlobs(peerId: string, blobs: readonly InventoryEntry[]): boolean {
+    const state = this.#peers.get(peerId);
+    if (state === undefined) return true;
+    for (const { digest, size } of blobs) {
+      if (!state.blobs.has(digest) && state.blobs.size + state.progress.size >= this.#maxEntries) return false;
+      state.blobs.set(digest, size);
+      state.progress.delete(digest);
+      index(this.#holders, digest, peerId);
+    }
+    return true;
+  }
+
+  removeBlobs(peerId: string, digests: readonly string[]): void {
+    const state = this.#peers.get(peerId);
+    if (state === undefined) return;
+    for (const digest of digests) {
+      // A withdrawal covers a partial copy too (a fetch that was abandoned).
+      const hadBlob = state.blobs.delete(digest);
+      const hadPartial = state.progress.delete(digest);
+      if (hadBlob || hadPartial) unindex(this.#holders, digest, peerId);
+    }
+  }
+
+  /** Records a partial blob; ignored when the peer already holds it complete. False past the limit. */
+  setProgress(peerId: string, digest: string, size: number, pieces: PieceSet): boolean {
+    const state = this.#peers.get(peerId);
+    if (state === undefined || state.blobs.has(digest)) return true;
+    if (!state.progress.has(digest) && state.blobs.size + state.progress.size >= this.#maxEntries) return false;
+    state.progress.set(digest, { size, pieces });
+    index(this.#holders, digest, peerId);
+    return true;
+  }
+
+  setWants(peerId: string, digests: readonly string[], wanted: boolean): boolean {
+    const state = this.#peers.get(peerId);
+    if (state === undefined) return true;
+    for (const digest of digests) {
+      if (wanted) {
+        if (!state.wants.has(digest) && state.wants.size >= this.#maxEntries) return false;
+        state.wants.add(digest);
+        index(this.#wanters, digest, peerId);
+      } else if (state.wants.delete(digest)) {
+        unindex(this.#wanters, digest, peerId);
+      }
+    }
+    return true;
+  }
+
+  /** Keeps the record if it is newer than the one known; true when it was. */
+  offerTag(record: TagRecord): boolean {
+    const key = `${record.repository}:${record.tag}`;
+    const known = this.#tags.get(key);
+    if (known !== undefined && !isNewer(record, known)) return false;
+    this.#tags.delete(key);
+    this.#tags.set(key, record);
+    // Map order is insertion order: the first key is the one updated longest ago.
+    if (this.#tags.size > this.#maxTags) this.#tags.delete(this.#tags.keys().next().value!);
+    return true;
+  }
+
+  newestTag(repository: string, tag: string): TagRecord | undefined {
+    return this.#tags.get(`${repository}:${tag}`);
+  }
+
+  tags(): IterableIterator<TagRecord> {
+    return this.#tags.values();
+  }
+
+  /** Joined, unpenalised peers with a data URL that hold the blob; complete ones first. */
+  holders(digest: string): Holder[] {
+    const holders: Holder[] = [];
+    for (const peerId of this.#holders.get(digest) ?? []) {
+      const state = this.#peers.get(peerId);
+      if (state?.url === undefined || this.isPenalised(peerId)) continue;
+      const size = state.blobs.get(digest);
+      if (size !== undefined) {
+        holders.push({ peerId, url: state.url, size, complete: true });
+        continue;
+      }
+      const partial = state.progress.get(digest);
+      if (partial !== undefined) holders.push({ peerId, url: state.url, size: partial.size, complete: false, pieces: partial.pieces });
+    }
+    return holders.sort((a, b) => Number(b.complete) - Number(a.complete) || compare(a.peerId, b.peerId));
+  }
+
+  /**
+   * Joined peers that want the blob, sorted. Penalties are deliberately ignored: the rendezvous
+   * election needs every host to see the same set, and a penalty is one host's opinion.
+   */
+  wanters(digest: string): string[] {
+    return [...(this.#wanters.get(digest) ?? [])].sort(compare);
+  }
+
+  peers(): PeerSummary[] {
+    return [...this.#peers.values()].map(summary);
+  }
+
+  /** Peers silent for longer than `maxSilenceMs`. */
+  silentPeers(maxSilenceMs: number): string[] {
+    const cutoff = this.#now() - maxSilenceMs;
+    return [...this.#peers.values()].filter((state) => state.lastSeen < cutoff).map((state) => state.peerId);
+  }
+
+  /** A longer or harsher penalty replaces a shorter one; a milder one never shortens a ban. */
+  penalise(peerId: string, reason: string, durationMs: number, refuseConnections = false): Penalty {
+    const until = this.#now() + Math.max(0, durationMs);
+    const known = this.#activePenalty(peerId);
+    const penalty: Penalty = {
+      peerId, reason, until: Math.max(until, known?.until ?? 0), refuseConnections: refuseConnections || (known?.refuseConnections ?? false),
+    };
+    this.#penalties.set(peerId, penalty);
+    return penalty;
+  }
+
+  isPenalised(peerId: string): boolean {
+    return this.#activePenalty(peerId) !== undefined;
+  }
+
+  refusesConnections(peerId: string): boolean {
+    return this.#activePenalty(peerId)?.refuseConnections === true;
+  }
+
+  penalties(): Penalty[] {
+    return [...this.#penalties.keys()].flatMap((peerId) => this.#activePenalty(peerId) ?? []);
+  }
+
+  #activePenalty(peerId: string): Penalty | undefined {
+    const penalty = this.#penalties.get(peerId);
+    if (penalty === undefined) return undefined;
+    if (penalty.until > this.#now()) return penalty;
+    this.#penalties.delete(peerId);
+    return undefined;
+  }
+}
+
+/** Last writer wins; equal timestamps are broken by origin so every host picks the same record. */
+export function isNewer(a: TagRecord, b: TagRecord): boolean {
+  return a.timestamp > b.timestamp || (a.timestamp === b.timestamp && compare(a.origin, b.origin) > 0);
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function index(map: Map<string, Set<string>>, digest: string, peerId: string): void {
+  let peers = map.get(digest);
+  if (peers === undefined) map.set(digest, (peers = new Set()));
+  peers.add(peerId);
+}
+
+function unindex(map: Map<string, Set<string>>, digest: string, peerId: string): void {
+  const peers = map.get(digest);
+  if (peers === undefined) return;
+  peers.delete(peerId);
+  if (peers.size === 0) map.delete(digest);
+}
+
+function summary(state: PeerState): PeerSummary {
+  return {
+    peerId: state.peerId, addresses: state.addresses, url: state.url, connectedAt: state.connectedAt, lastSeen: state.lastSeen,
+    clockSkewMs: state.clockSkewMs, synced: state.synced, blobs: state.blobs.size,
+  };
+}

@@ -1,0 +1,241 @@
+// The swarm service: a libp2p node, the announce streams, the dialer and the peer table, behind
+// the small SwarmApi the rest of shoal uses. It never reads the disk: what this host holds comes
+// from the `inventory` callback at connect time and from announce* calls afterwards.
+import { generateKeyPair } from '@libp2p/crypto/keys';
+import type { Connection, PeerId, PrivateKey, Startable } from '@libp2p/interface';
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id';
+import { Announcements, httpUrl } from './announcements.ts';
+import { AnnounceStreams } from './announce-streams.ts';
+import type { ClusterKey } from './cluster-key.ts';
+import { PeerDialer } from './dialer.ts';
+import { TypedEmitter } from './events.ts';
+import { loadOrCreatePeerKey } from './identity.ts';
+import { createSwarmNode, type MdnsInit, type SwarmNode } from './node.ts';
+import { PeerTable } from './peer-table.ts';
+import { ANNOUNCE_PROTOCOL, MAX_PEER_ADDRESSES, type Message } from './protocol.ts';
+import type { Holder, Inventory, PeerSummary, Penalty, PieceSet, SwarmApi, SwarmEvents, TagRecord } from './types.ts';
+
+/** Heartbeats keep lastSeen and the clock-skew reading fresh, and the stream under yamux's 120 s idle reset. */
+export const DEFAULT_HEARTBEAT_MS = 15_000;
+/** A peer silent this long (four missed heartbeats) is dropped even if TCP has not noticed. */
+export const DEFAULT_PEER_EXPIRY_MS = 60_000;
+/** How long a peer that broke the protocol is refused. */
+export const DEFAULT_VIOLATION_BAN_MS = 5 * 60_000;
+
+/** pino's shape, so the daemon's logger fits as is. */
+export interface SwarmLogger {
+  debug(fields: object, message: string): void;
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+}
+
+export interface SwarmInit {
+  /** The node's identity; otherwise loaded from (or created in) `<dataDir>/shoal/peer-key`, or else ephemeral. */
+  readonly privateKey?: PrivateKey;
+  readonly dataDir?: string;
+  readonly listenPort?: number;
+  readonly listenAddresses?: readonly string[];
+  /** The IP other hosts reach this one at: announced to libp2p and used in the data URL. */
+  readonly advertiseAddress?: string;
+  /** Port of this host's HTTP data plane; without it peers learn of no URL and fetch nothing from us. */
+  readonly dataPort?: number;
+  readonly bootstrap?: readonly string[];
+  readonly mdns?: false | MdnsInit;
+  readonly clusterKey?: ClusterKey;
+  readonly heartbeatMs?: number;
+  readonly peerExpiryMs?: number;
+  readonly violationBanMs?: number;
+  readonly maxEntriesPerPeer?: number;
+  readonly redialIntervalMs?: number;
+  readonly logger?: SwarmLogger;
+}
+
+export interface SwarmComponents {
+  readonly inventory: Inventory;
+}
+
+export async function createSwarm(init: SwarmInit, components: SwarmComponents): Promise<Swarm> {
+  const privateKey = init.privateKey ?? (init.dataDir !== undefined ? await loadOrCreatePeerKey(init.dataDir) : await generateKeyPair('Ed25519'));
+  return new Swarm({ ...init, privateKey }, components);
+}
+
+const quiet: SwarmLogger = { debug() {}, info() {}, warn() {} };
+
+export class Swarm extends TypedEmitter<SwarmEvents> implements SwarmApi, Startable {
+  readonly peerId: string;
+  readonly #init: SwarmInit & { readonly privateKey: PrivateKey };
+  readonly #log: SwarmLogger;
+  readonly #table: PeerTable;
+  readonly #announcements: Announcements;
+  #node: SwarmNode | undefined;
+  #streams: AnnounceStreams | undefined;
+  #dialer: PeerDialer | undefined;
+  #heartbeat: NodeJS.Timeout | undefined;
+
+  constructor(init: SwarmInit & { readonly privateKey: PrivateKey }, components: SwarmComponents) {
+    super();
+    this.#init = init;
+    this.#log = init.logger ?? quiet;
+    this.peerId = peerIdFromPrivateKey(init.privateKey).toString();
+    this.#table = new PeerTable({ maxEntriesPerPeer: init.maxEntriesPerPeer });
+    const { advertiseAddress, dataPort } = init;
+    this.#announcements = new Announcements({
+      selfId: this.peerId,
+      table: this.#table,
+      inventory: components.inventory,
+      dataPlane: { url: advertiseAddress !== undefined && dataPort !== undefined ? httpUrl(advertiseAddress, dataPort) : undefined, port: dataPort },
+      emit: (type, detail) => this.emit(type, detail),
+      peerExchange: {
+        known: async () => (await this.#dialer?.addressesOf(this.#table.peers().map((p) => p.peerId))) ?? [],
+        learned: (_from, peers) => this.#dialer?.dialLearned(peers),
+      },
+      onBadInventoryEntry: (entry) => this.#log.warn({ entry }, 'swarm: inventory entry skipped (not a digest and size)'),
+    });
+  }
+
+  get multiaddrs(): string[] {
+    return this.#node?.getMultiaddrs().map(String) ?? [];
+  }
+
+  async start(): Promise<void> {
+    if (this.#node !== undefined) return;
+    const init = this.#init;
+    const refuses = (peerId: PeerId) => this.#table.refusesConnections(peerId.toString());
+    const node = await createSwarmNode({
+      privateKey: init.privateKey,
+      listenPort: init.listenPort ?? 0,
+      listenAddresses: init.listenAddresses,
+      announceAddresses: init.advertiseAddress === undefined ? undefined : [init.advertiseAddress],
+      bootstrap: init.bootstrap,
+      mdns: init.mdns,
+      clusterKey: init.clusterKey,
+      connectionGater: { denyDialPeer: refuses, denyInboundEncryptedConnection: refuses, denyOutboundEncryptedConnection: refuses },
+    });
+    this.#node = node;
+    this.#streams = new AnnounceStreams(node, {
+      snapshot: () => this.#announcements.snapshot(),
+      onMessage: (peerId, message, connection) => this.#announcements.receive(peerId, message, this.#remote(connection)),
+      onInboundEnded: (peerId, reason) => this.#announcements.leave(peerId, reason),
+      onViolation: (peerId, reason) => this.#onViolation(peerId, reason),
+      refuses: (peerId) => this.#table.refusesConnections(peerId),
+      // A snapshot that cannot be built is this host's fault (the inventory callback); the rest is network weather.
+      onError: (peerId, what, error) => (what.includes('snapshot') ? this.#log.warn : this.#log.debug).call(this.#log, { peerId, err: error.message }, `swarm: failed ${what}`),
+    });
+    this.#dialer = new PeerDialer(node, {
+      bootstrap: init.bootstrap,
+      redialIntervalMs: init.redialIntervalMs,
+      mayDial: (peerId) => !this.#table.refusesConnections(peerId),
+      onDialError: (peerId, error) => this.#log.debug({ peerId, err: error.message }, 'swarm: dial failed'),
+    });
+    node.addEventListener('peer:disconnect', (event) => this.#announcements.leave(event.detail.toString(), 'disconnected'));
+    // A new member: tell everyone else where it listens (peer exchange, see dialer.ts).
+    node.addEventListener('peer:identify', ({ detail }) => {
+      if (!detail.protocols.includes(ANNOUNCE_PROTOCOL) || detail.listenAddrs.length === 0) return;
+      const addresses = detail.listenAddrs.map(String).slice(0, MAX_PEER_ADDRESSES);
+      this.#broadcast({ type: 'peers', peers: [{ peerId: detail.peerId.toString(), addresses }] });
+    });
+    try {
+      await this.#streams.start();
+      await node.start();
+    } catch (err) {
+      // E.g. the port is taken: leave nothing half-started, so start() can be tried again.
+      await Promise.resolve(node.stop()).catch(() => undefined);
+      this.#node = this.#streams = this.#dialer = undefined;
+      throw err;
+    }
+    this.#dialer.start();
+    this.#heartbeat = setInterval(() => this.#tick(), init.heartbeatMs ?? DEFAULT_HEARTBEAT_MS);
+    this.#heartbeat.unref();
+    this.#log.info({ peerId: this.peerId, multiaddrs: this.multiaddrs }, 'swarm: started');
+  }
+
+  async stop(): Promise<void> {
+    const node = this.#node;
+    if (node === undefined) return;
+    clearInterval(this.#heartbeat);
+    this.#dialer?.stop();
+    await this.#streams?.stop();
+    await node.stop();
+    for (const peer of this.#table.peers()) this.#announcements.leave(peer.peerId, 'swarm stopped');
+    this.#node = this.#streams = this.#dialer = undefined;
+  }
+
+  announceHave(digest: string, size: number): void {
+    this.#broadcast(this.#announcements.have(digest, size));
+  }
+
+  announceWithdrawn(digest: string): void {
+    this.#broadcast(this.#announcements.withdrawn(digest));
+  }
+
+  announceProgress(digest: string, size: number, pieces: PieceSet): void {
+    this.#broadcast(this.#announcements.progress(digest, size, pieces));
+  }
+
+  announceWant(digest: string): void {
+    this.#broadcast(this.#announcements.want(digest, true));
+  }
+
+  cancelWant(digest: string): void {
+    this.#broadcast(this.#announcements.want(digest, false));
+  }
+
+  announceTag(repository: string, tag: string, digest: string, timestamp = Date.now()): TagRecord {
+    const { record, message } = this.#announcements.tag(repository, tag, digest, timestamp);
+    this.#broadcast(message);
+    return record;
+  }
+
+  holders(digest: string): Holder[] {
+    return this.#table.holders(digest);
+  }
+
+  wanters(digest: string): string[] {
+    return this.#announcements.wanters(digest);
+  }
+
+  newestTag(repository: string, tag: string): TagRecord | undefined {
+    return this.#table.newestTag(repository, tag);
+  }
+
+  peers(): PeerSummary[] {
+    const node = this.#node;
+    return this.#table.peers().map((peer) => {
+      const connections = node?.getConnections(peerIdFromString(peer.peerId)) ?? [];
+      return connections.length === 0 ? peer : { ...peer, addresses: connections.map((c) => c.remoteAddr.toString()) };
+    });
+  }
+
+  penalise(peerId: string, reason: string, durationMs: number): void {
+    this.emit('peer:penalised', this.#table.penalise(peerId, reason, durationMs));
+  }
+
+  penalties(): Penalty[] {
+    return this.#table.penalties();
+  }
+
+  #broadcast(message: Message | undefined): void {
+    if (message !== undefined) this.#streams?.broadcast(message);
+  }
+
+  #remote(connection: Connection): { host: string | undefined; addresses: string[] } {
+    const host = connection.remoteAddr.getComponents().find((c) => c.name === 'ip4' || c.name === 'ip6' || c.name === 'dns')?.value;
+    return { host, addresses: [connection.remoteAddr.toString()] };
+  }
+
+  #onViolation(peerId: string, reason: string): void {
+    const penalty = this.#table.penalise(peerId, `protocol violation: ${reason}`, this.#init.violationBanMs ?? DEFAULT_VIOLATION_BAN_MS, true);
+    this.#log.warn({ peerId, reason }, 'swarm: peer broke the announce protocol; disconnected and banned');
+    this.emit('peer:penalised', penalty);
+    this.#announcements.leave(peerId, penalty.reason);
+    void this.#node?.hangUp(peerIdFromString(peerId)).catch(() => undefined);
+  }
+
+  #tick(): void {
+    this.#broadcast({ type: 'ping', time: Date.now() });
+    for (const peerId of this.#table.silentPeers(this.#init.peerExpiryMs ?? DEFAULT_PEER_EXPIRY_MS)) {
+      this.#announcements.leave(peerId, 'silent for too long');
+      void this.#node?.hangUp(peerIdFromString(peerId)).catch(() => undefined);
+    }
+  }
+}

@@ -1,0 +1,115 @@
+// The swarm as the rest of shoal sees it: digests in, peers and holders out. Both the libp2p
+// Swarm and the in-memory MemorySwarm implement SwarmApi, so distribute is tested without sockets.
+import type { TypedEmitter } from './events.ts';
+
+/**
+ * Which fixed-size pieces of a blob a peer holds. Bit i (most significant bit first within each
+ * byte, as BitTorrent's bitfield) is piece i, covering bytes [i*pieceSize, min((i+1)*pieceSize, size)).
+ */
+export interface PieceSet {
+  readonly pieceSize: number;
+  readonly bitfield: Uint8Array;
+}
+
+/** A peer that can serve (part of) a blob over its data plane. */
+export interface Holder {
+  readonly peerId: string;
+  /** Base URL of the peer's data plane, `http://<addr>:<peerPort>`. */
+  readonly url: string;
+  readonly size: number;
+  /** True when the peer holds the whole verified blob; false while it is still fetching it. */
+  readonly complete: boolean;
+  /** For incomplete holders: the pieces held. */
+  readonly pieces?: PieceSet;
+}
+
+/** A tag as announced: last writer wins by timestamp, then by origin peer id (so every node agrees). */
+export interface TagRecord {
+  readonly repository: string;
+  readonly tag: string;
+  readonly digest: string;
+  /** Milliseconds since the epoch, on the origin's clock. */
+  readonly timestamp: number;
+  /** Peer id of the node where the tag was set. */
+  readonly origin: string;
+}
+
+export interface PeerSummary {
+  readonly peerId: string;
+  /** Multiaddrs of the peer's open connections. */
+  readonly addresses: readonly string[];
+  /** Data-plane base URL, once the peer said hello with a data port. */
+  readonly url: string | undefined;
+  readonly connectedAt: number;
+  /** Last time anything (a message or a heartbeat) arrived from the peer. */
+  readonly lastSeen: number;
+  /** The peer's clock minus ours at its last hello or heartbeat, ignoring transit time. */
+  readonly clockSkewMs: number;
+  /** True once the peer's full inventory has arrived after its hello. */
+  readonly synced: boolean;
+  /** Complete blobs the peer holds. */
+  readonly blobs: number;
+}
+
+export interface Penalty {
+  readonly peerId: string;
+  readonly reason: string;
+  /** Epoch ms when the penalty ends. */
+  readonly until: number;
+  /** Connection bans (protocol violations) also refuse the peer's connections until `until`. */
+  readonly refuseConnections: boolean;
+}
+
+export interface SwarmEvents {
+  'peer:joined': PeerSummary;
+  'peer:left': { readonly peerId: string; readonly reason: string };
+  /** The peer's full inventory (blobs, pieces, wants, tags) has arrived. */
+  'peer:synced': { readonly peerId: string };
+  'peer:penalised': Penalty;
+  have: { readonly peerId: string; readonly digest: string; readonly size: number };
+  withdrawn: { readonly peerId: string; readonly digest: string };
+  progress: { readonly peerId: string; readonly digest: string; readonly size: number; readonly pieces: PieceSet };
+  want: { readonly peerId: string; readonly digest: string };
+  'want:cancelled': { readonly peerId: string; readonly digest: string };
+  /** A tag newer than any known before (from a peer; own announcements do not echo). */
+  tag: TagRecord & { readonly peerId: string };
+}
+
+/** What a blob's holder announces at connect time; the swarm asks for it and never reads the disk. */
+export interface InventoryEntry {
+  readonly digest: string;
+  readonly size: number;
+}
+
+export type Inventory = () => Iterable<InventoryEntry> | AsyncIterable<InventoryEntry>;
+
+export interface SwarmApi extends TypedEmitter<SwarmEvents> {
+  readonly peerId: string;
+  /** Listening multiaddrs including `/p2p/<id>`, for other hosts' bootstrap lists. */
+  readonly multiaddrs: readonly string[];
+  start(): Promise<void>;
+  stop(): Promise<void>;
+
+  /** This host now holds the complete, verified blob. */
+  announceHave(digest: string, size: number): void;
+  /** This host no longer holds the blob (evicted, deleted, failed fsck). */
+  announceWithdrawn(digest: string): void;
+  /** This host is fetching the blob and holds these pieces (for others to fetch from it early). */
+  announceProgress(digest: string, size: number, pieces: PieceSet): void;
+  /** This host wants the blob (it takes part in the rendezvous election for it). */
+  announceWant(digest: string): void;
+  cancelWant(digest: string): void;
+  /** A tag was set on this host; `timestamp` defaults to now. Returns the record announced. */
+  announceTag(repository: string, tag: string, digest: string, timestamp?: number): TagRecord;
+
+  /** Peers able to serve the blob: connected, not penalised, complete holders first. */
+  holders(digest: string): Holder[];
+  /** Live peers that want the blob, this host included when it wants it, sorted by peer id. */
+  wanters(digest: string): string[];
+  /** The newest record for repository:tag known to the swarm, this host's own included. */
+  newestTag(repository: string, tag: string): TagRecord | undefined;
+  peers(): PeerSummary[];
+  /** Skip a misbehaving peer as a source for `durationMs` (its announcements are still heard). */
+  penalise(peerId: string, reason: string, durationMs: number): void;
+  penalties(): Penalty[];
+}
