@@ -77,3 +77,18 @@ const t0 = performance.now();
 export function progress(message: string): void {
   process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(6)}s] ${message}\n`);
 }
+
+/**
+ * One timed GET by curl, body to /dev/null. A C client spends far less CPU per byte than any
+ * Node client, and on a 2-core machine the client shares the cores with the server: a heavy
+ * client would measure itself, not the server.
+ */
+export async function curlGet(url: string): Promise<TimedGet> {
+  const { execFile } = await import('node:child_process');
+  const format = '%{http_code} %{size_download} %{time_starttransfer} %{time_total}';
+  const stdout = await new Promise<string>((resolve, reject) =>
+    execFile('curl', ['-s', '-o', '/dev/null', '-w', format, url], { timeout: 300_000 }, (error, out) => (error ? reject(error) : resolve(out))),
+  );
+  const [code, size, ttfb, total] = stdout.trim().split(' ').map(Number) as [number, number, number, number];
+  return { status: code, bytes: size, headersMs: ttfb * 1000, ttfbMs: ttfb * 1000, totalMs: total * 1000, mbPerSec: size / 1e6 / total, headers: {} };
+}

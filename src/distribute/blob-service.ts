@@ -51,16 +51,13 @@ export class BlobService {
       return this.#openLocal(want, range);
     }
     const byteRange = range?.(incoming.size);
-    return { size: incoming.size, stream: incoming.createReader(this.#store.blobs, byteRange), origin: alreadyRunning ? 'joined' : 'fetched' };
+    return { size: incoming.size, range: byteRange, stream: incoming.createReader(this.#store.blobs, byteRange), origin: alreadyRunning ? 'joined' : 'fetched' };
   }
 
   async #openLocal(want: BlobWant, range?: (size: number) => ByteRange | undefined): Promise<OpenedBlob | undefined> {
     const size = await this.#store.blobs.stat(want.digest);
     if (size === undefined) return undefined;
-    const byteRange = range?.(size);
-    const opened = await this.#store.blobs.open(want.digest, byteRange);
-    if (!opened) return undefined;
-    return { size, stream: opened.stream, origin: 'local' };
+    return { origin: 'local', size, range: range?.(size), path: this.#store.blobs.path(want.digest) };
   }
 
   /**

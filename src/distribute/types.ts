@@ -34,8 +34,7 @@ export interface BlobSource {
 
 export type BlobOrigin = 'local' | 'joined' | 'fetched';
 
-export interface OpenedBlob {
-  readonly size: number;
-  readonly stream: Readable;
-  readonly origin: BlobOrigin;
-}
+/** A blob to send: a verified file on disk (sent with reused buffers), or a stream of arriving bytes. */
+export type OpenedBlob =
+  | { readonly origin: 'local'; readonly size: number; readonly path: string; readonly range: ByteRange | undefined }
+  | { readonly origin: 'joined' | 'fetched'; readonly size: number; readonly stream: Readable; readonly range: ByteRange | undefined };

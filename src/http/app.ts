@@ -45,6 +45,12 @@ export function buildRegistryApp(services: RegistryServices): FastifyInstance {
     routerOptions: { maxParamLength: 4096 },
     bodyLimit: 1024 * 1024,
     return503OnClosing: true,
+    // A URL fastify refuses before routing (a malformed percent-escape) gets the spec's error
+    // body and headers too, not fastify's own JSON.
+    frameworkErrors: (error, request, reply) => {
+      reply.header('docker-distribution-api-version', 'registry/2.0');
+      sendError(error.code === 'FST_ERR_BAD_URL' ? new OciError('NAME_INVALID', 'request path has a malformed percent-escape') : error, request, reply);
+    },
   });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, _payload, done) => done(null));
@@ -53,7 +59,6 @@ export function buildRegistryApp(services: RegistryServices): FastifyInstance {
     done();
   });
   app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
-  app.setNotFoundHandler((request, reply) => sendError(new OciError('UNSUPPORTED', `no registry endpoint at ${request.url.split('?')[0]}`, undefined, { status: 404 }), request, reply));
 
   // Handlers call reply.send (often with a stream); returning the reply tells fastify it was sent.
   const dispatch = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
@@ -71,5 +76,8 @@ export function buildRegistryApp(services: RegistryServices): FastifyInstance {
   };
   app.route({ method: [...METHODS], url: '/v2', handler: dispatch });
   app.route({ method: [...METHODS], url: '/v2/*', handler: dispatch });
+  // Paths outside /v2, and methods fastify does not route (OPTIONS, PROPFIND, ...): the same
+  // dispatch answers 404 for an unknown endpoint and 405 with Allow for a known one.
+  app.setNotFoundHandler(dispatch);
   return app;
 }

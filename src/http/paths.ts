@@ -25,12 +25,14 @@ const PATTERNS: ReadonlyArray<[RegExp, (m: RegExpExecArray) => Endpoint]> = [
 /**
  * Maps a request path to an endpoint. Percent-escapes are decoded first so that `%2e%2e` and
  * friends meet the same name grammar as their plain forms; that grammar admits no `.`-only or
- * empty component, so nothing here can name a path outside the store.
+ * empty component, so nothing here can name a path outside the store. An escaped slash (`%2F`)
+ * is kept escaped: it is part of one path segment, not a separator, so the grammar of whatever
+ * it sits in (name, tag, digest) refuses it instead of it silently splitting a name.
  */
 export function parseEndpoint(rawPath: string): Endpoint | undefined {
   let path: string;
   try {
-    path = decodeURIComponent(rawPath);
+    path = rawPath.split(/%2f/i).map(decodeURIComponent).join('%2F');
   } catch {
     throw new OciError('NAME_INVALID', 'request path has a malformed percent-escape');
   }

@@ -98,6 +98,8 @@ export class IncomingBlob {
       opening ??= open(path, 'r').catch(async (error: unknown) => {
         // Already renamed into place: read the committed blob instead.
         if (this.#state.kind === 'committed') return open(store.path(this.digest), 'r');
+        // Already failed (and the temp file removed): fail with the blob's error, as every reader does.
+        if (this.#state.kind === 'failed') throw this.#state.error;
         throw error;
       });
       handle = await opening;
@@ -120,13 +122,18 @@ export class IncomingBlob {
           const fh = await openHandle();
           for (;;) {
             const last = endInclusive ?? (blob.size !== undefined ? blob.size - 1 : Number.POSITIVE_INFINITY);
-            if (position > last) {
+            // A reader whose range reaches the blob's end gets the last byte written, and its end,
+            // only once the digest is verified: a client never receives a complete, clean answer
+            // for bytes that then fail verification (it sees the transfer break off instead).
+            const reachesEnd = blob.size === undefined ? endInclusive === undefined : last >= blob.size - 1;
+            const verified = blob.#state.kind === 'committed';
+            if (position > last && (verified || !reachesEnd)) {
               stream.push(null);
               return;
             }
             if (blob.#state.kind === 'failed') throw blob.#state.error;
-            const available = blob.written;
-            if (position < available) {
+            const available = blob.written - (reachesEnd && !verified ? 1 : 0);
+            if (position < available && position <= last) {
               const length = Math.min(READ_CHUNK, available - position, last - position + 1);
               const buffer = Buffer.allocUnsafe(length);
               const { bytesRead } = await fh.read(buffer, 0, length, position);
@@ -134,7 +141,7 @@ export class IncomingBlob {
               stream.push(bytesRead === length ? buffer : buffer.subarray(0, bytesRead));
               return;
             }
-            if (blob.#state.kind === 'committed') {
+            if (verified) {
               // The whole blob is there and we are past its end (size was unknown up front).
               stream.push(null);
               return;

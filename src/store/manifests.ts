@@ -33,9 +33,12 @@ export class ManifestStore {
     this.#repos = repos;
   }
 
-  /** Stores a manifest whose references were already checked; tags it when `tag` is given. */
-  async put(name: string, body: Buffer, parsed: ParsedManifest, tag?: string): Promise<Digest> {
-    const digest = await this.#blobs.put(body);
+  /**
+   * Stores a manifest whose references were already checked; tags it when `tag` is given.
+   * `expected` (a PUT by digest) keeps the manifest under that digest's algorithm, sha256 otherwise.
+   */
+  async put(name: string, body: Buffer, parsed: ParsedManifest, tag?: string, expected?: Digest): Promise<Digest> {
+    const digest = await this.#blobs.put(body, expected);
     this.#remember(digest, body, parsed);
     await this.#repos.linkManifest(name, digest);
     if (tag !== undefined) await this.#repos.tag(name, tag, digest);

@@ -58,7 +58,7 @@ export class UploadStore {
    */
   async append(repository: string, id: string, body: AsyncIterable<Uint8Array>, options: { start?: number; end?: number; maxBytes?: number } = {}): Promise<UploadStatus> {
     const session = await this.#session(repository, id);
-    return this.#exclusive(session, async () => {
+    return this.#exclusive(repository, id, session, async () => {
       if (options.start !== undefined && options.start !== session.size) {
         throw new OciError('BLOB_UPLOAD_INVALID', `chunk starts at byte ${options.start} but ${session.size} bytes were received: send chunks in order`, undefined, {
           status: 416,
@@ -103,7 +103,7 @@ export class UploadStore {
   async finish(repository: string, id: string, expected: Digest, body?: AsyncIterable<Uint8Array>, maxBytes?: number): Promise<{ digest: Digest; size: number }> {
     if (body) await this.append(repository, id, body, maxBytes !== undefined ? { maxBytes } : {});
     const session = await this.#session(repository, id);
-    return this.#exclusive(session, async () => {
+    return this.#exclusive(repository, id, session, async () => {
       const actual = digestFromHash('sha256', session.hash.copy());
       if (expected.algorithm !== 'sha256' ? !(await this.#matchesOtherAlgorithm(repository, id, expected)) : actual.value !== expected.value) {
         await this.cancel(repository, id);
@@ -185,8 +185,17 @@ export class UploadStore {
     return digestFromHash(expected.algorithm, hash).value === expected.value;
   }
 
-  #exclusive<T>(session: Session, work: () => Promise<T>): Promise<T> {
-    const run = session.busy.then(work, work);
+  /**
+   * Runs `work` after whatever else is running on the upload. By then the upload may have been
+   * finished or cancelled by the request ahead (a retried PUT, a DELETE): that is an unknown
+   * upload, not a rename of a file that is gone.
+   */
+  #exclusive<T>(repository: string, id: string, session: Session, work: () => Promise<T>): Promise<T> {
+    const guarded = async (): Promise<T> => {
+      if (this.#sessions.get(this.#key(repository, id)) !== session) throw unknownUpload(id);
+      return work();
+    };
+    const run = session.busy.then(guarded, guarded);
     session.busy = run.catch(() => undefined);
     return run;
   }

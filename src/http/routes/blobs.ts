@@ -1,5 +1,6 @@
 import { OciError, parseDigest, parseRangeHeader } from '../../oci/index.ts';
 import type { RouteContext } from '../context.ts';
+import { sendFileRange } from '../send-file.ts';
 import type { Endpoint } from '../paths.ts';
 
 type BlobEndpoint = Extract<Endpoint, { kind: 'blob' }>;
@@ -44,7 +45,15 @@ export async function getBlob(ctx: RouteContext<BlobEndpoint>): Promise<void> {
   } else {
     reply.code(200).header('content-length', opened.size);
   }
-  return void reply.send(opened.stream);
+  if (opened.origin !== 'local') return void reply.send(opened.stream);
+  if (opened.size === 0) return void reply.send();
+  // Local hits bypass fastify's stream piping for the reused-buffer sender.
+  const { start, end } = range ?? { start: 0, end: opened.size - 1 };
+  const raw = reply.raw;
+  await sendFileRange(raw, opened.path, start, end, () => {
+    reply.hijack();
+    raw.writeHead(reply.statusCode, reply.getHeaders() as Record<string, string>);
+  });
 }
 
 export async function deleteBlob(ctx: RouteContext<BlobEndpoint>): Promise<void> {

@@ -44,11 +44,12 @@ export async function referrers(ctx: RouteContext<Extract<Endpoint, { kind: 'ref
   const artifactType = query.get('artifactType') ?? undefined;
   const found = await services.store.manifests.referrers(endpoint.name, subject, artifactType);
   if (artifactType !== undefined) reply.header('oci-filters-applied', 'artifactType');
+  // A Buffer, so fastify sends the Content-Type exactly as the spec names it (a string would get `; charset=utf-8`).
   return void reply
     .code(200)
     .header('content-type', MEDIA_TYPES.ociIndex)
     .send(
-      JSON.stringify({
+      Buffer.from(JSON.stringify({
         schemaVersion: 2,
         mediaType: MEDIA_TYPES.ociIndex,
         manifests: found.map((d) => ({
@@ -58,6 +59,6 @@ export async function referrers(ctx: RouteContext<Extract<Endpoint, { kind: 'ref
           ...(d.artifactType !== undefined ? { artifactType: d.artifactType } : {}),
           ...(d.annotations !== undefined ? { annotations: d.annotations } : {}),
         })),
-      }),
+      })),
     );
 }

@@ -1,0 +1,56 @@
+import { open, type FileHandle } from 'node:fs/promises';
+import type { ServerResponse } from 'node:http';
+import { OciError } from '../oci/index.ts';
+import { isNotFound } from '../store/files.ts';
+
+/** Size of one read: large enough for few syscalls, small enough to keep two per response in memory. */
+export const SEND_CHUNK_BYTES = 1024 * 1024;
+/** Free buffers kept for the next responses, so steady-state serving allocates nothing. */
+const POOL_LIMIT = 32;
+const pool: Buffer[] = [];
+
+function takeBuffer(): Buffer {
+  return pool.pop() ?? Buffer.allocUnsafeSlow(SEND_CHUNK_BYTES);
+}
+
+/**
+ * Sends bytes [start, end] of a file with two reused buffers: the next chunk is read while the
+ * previous one is being written, and a buffer is refilled only after the write that carried it
+ * called back. fs.createReadStream allocates a fresh buffer per chunk instead, and on a 2 GB
+ * layer the garbage collector's work halved throughput (bench/registry.bench.ts).
+ * Opens the file before anything is sent, so a blob removed meanwhile is still a clean 404.
+ */
+export async function sendFileRange(response: ServerResponse, path: string, start: number, end: number, writeHead: () => void): Promise<void> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'r');
+  } catch (error) {
+    if (isNotFound(error)) throw new OciError('BLOB_UNKNOWN', 'blob was removed while the request was answered');
+    throw error;
+  }
+  const buffers = [takeBuffer(), takeBuffer()];
+  let pending: Promise<void> | undefined;
+  try {
+    writeHead();
+    let position = start;
+    for (let i = 0; position <= end; i++) {
+      const buffer = buffers[i % 2]!;
+      const { bytesRead } = await handle.read(buffer, 0, Math.min(SEND_CHUNK_BYTES, end - position + 1), position);
+      if (bytesRead === 0) throw new Error(`${path} ended at byte ${position} of ${end + 1}`);
+      await pending;
+      if (response.destroyed) return;
+      const chunk = buffer.subarray(0, bytesRead);
+      pending = new Promise<void>((resolve, reject) => response.write(chunk, (error) => (error ? reject(error) : resolve())));
+      position += bytesRead;
+    }
+    await pending;
+    response.end();
+  } catch (error) {
+    await pending?.catch(() => undefined);
+    // Headers are gone already: the only honest signal left is a broken-off response.
+    response.destroy(error as Error);
+  } finally {
+    await handle.close().catch(() => undefined);
+    for (const buffer of buffers) if (pool.length < POOL_LIMIT) pool.push(buffer);
+  }
+}
