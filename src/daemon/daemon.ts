@@ -3,7 +3,12 @@ import type { ShoalConfig } from '../config/types.ts';
 import { buildRegistryApp } from '../http/app.ts';
 import { Store } from '../store/index.ts';
 import { UpstreamSet } from '../upstream/upstreams.ts';
+import type { FastifyInstance } from 'fastify';
+import { buildPeerApp } from '../http/peer-app.ts';
+import { createMetrics } from '../http/metrics.ts';
+import type { SwarmApi } from '../swarm/index.ts';
 import { createRegistryServices } from './services.ts';
+import { createSwarmParts, tokenCheck, type SwarmParts } from './swarm-wiring.ts';
 
 /** Upload sessions untouched for this long are removed (registry:2 purges after a week; a day is plenty on a LAN). */
 export const UPLOAD_MAX_AGE_MS = 24 * 60 * 60 * 1000;
@@ -33,8 +38,25 @@ export async function startDaemon(config: ShoalConfig, logger: Logger): Promise<
       else logger.info({ upstream: url }, 'upstream is reachable again');
     },
   });
-  const services = createRegistryServices({ store, router, logger, tagTimeoutMs: config.tagTimeoutMs, maxUploadBytes: config.maxUploadBytes });
+  const swarmParts = config.swarm.enabled ? await createSwarmParts(config.swarm, store.layout.root, store, logger) : undefined;
+  // The services need the swarm object; it exists once started, so they get a late-bound view.
+  const services = createRegistryServices({
+    store,
+    router,
+    logger,
+    tagTimeoutMs: config.tagTimeoutMs,
+    maxUploadBytes: config.maxUploadBytes,
+    ...(swarmParts ? { swarm: { api: lateSwarm(swarmParts), peers: swarmParts.peers } } : {}),
+  });
   const app = buildRegistryApp(services);
+  let peerApp: FastifyInstance | undefined;
+  if (swarmParts) {
+    const metrics = createMetrics(services.stats, services.fetcher, lateSwarm(swarmParts));
+    const isAuthorized = tokenCheck(swarmParts.clusterKey);
+    peerApp = buildPeerApp({ store, fetcher: services.fetcher, stats: services.stats, metrics, logger, ...(isAuthorized ? { isAuthorized } : {}) });
+    const { peerUrl } = await swarmParts.start(peerApp);
+    logger.info({ peerId: swarmParts.swarm.peerId, multiaddrs: swarmParts.swarm.multiaddrs, peerUrl, mdns: config.swarm.mdns, clusterKey: swarmParts.clusterKey !== undefined }, 'swarm started');
+  }
   const timer = setInterval(() => void purgeUploads().catch((error: unknown) => logger.error({ err: error }, 'upload purge failed')), UPLOAD_PURGE_INTERVAL_MS);
   timer.unref();
 
@@ -52,8 +74,21 @@ export async function startDaemon(config: ShoalConfig, logger: Logger): Promise<
     close: async () => {
       clearInterval(timer);
       await app.close();
+      await peerApp?.close();
+      await swarmParts?.stop();
       await router.close();
       logger.info('shoal stopped');
     },
   };
+}
+
+/** A SwarmApi that forwards to the swarm once it has started (services are built before it). */
+function lateSwarm(parts: SwarmParts): SwarmApi {
+  return new Proxy({} as SwarmApi, {
+    get: (_target, property) => {
+      const swarm = parts.swarm as unknown as Record<PropertyKey, unknown>;
+      const value = swarm[property];
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(parts.swarm) : value;
+    },
+  });
 }

@@ -1,12 +1,15 @@
 import type { Logger } from 'pino';
 import { BlobService } from '../distribute/blob-service.ts';
-import { Fetcher } from '../distribute/fetcher.ts';
+import { Fetcher, type FetcherInit } from '../distribute/fetcher.ts';
 import { ListingService } from '../distribute/listing.ts';
-import { ManifestService } from '../distribute/manifest-service.ts';
-import type { BlobSource, UpstreamRouter } from '../distribute/types.ts';
+import { ManifestService, type ManifestPeers } from '../distribute/manifest-service.ts';
+import type { PeerClient } from '../distribute/peer-client.ts';
+import { TransferStats } from '../distribute/transfer-stats.ts';
+import type { UpstreamRouter } from '../distribute/types.ts';
 import { UpstreamBlobSource } from '../distribute/upstream-source.ts';
 import type { RegistryServices } from '../http/context.ts';
 import type { Store } from '../store/index.ts';
+import type { SwarmApi } from '../swarm/index.ts';
 
 export interface ServicesOptions {
   readonly store: Store;
@@ -14,21 +17,38 @@ export interface ServicesOptions {
   readonly logger: Logger;
   readonly tagTimeoutMs: number;
   readonly maxUploadBytes: number;
-  /** Sources tried before the seed (the swarm's peers). */
-  readonly extraSources?: readonly BlobSource[];
+  /** The swarm and a client for peers' data planes; absent: a single-node mirror. */
+  readonly swarm?: { readonly api: SwarmApi; readonly peers: PeerClient };
+  readonly fetcher?: FetcherInit;
 }
 
-/** Wires the blob source chain (local → in-flight → extra sources → seed) and the services the routes use. */
-export function createRegistryServices(options: ServicesOptions): RegistryServices & { fetcher: Fetcher } {
-  const { store, router, logger } = options;
-  const fetcher = new Fetcher({ store, logger, sources: [...(options.extraSources ?? []), new UpstreamBlobSource(router)] });
+export type WiredServices = RegistryServices & { readonly fetcher: Fetcher; readonly stats: TransferStats };
+
+/** Wires the blob source chain (local → in-flight → peers → seed) and the services the routes use. */
+export function createRegistryServices(options: ServicesOptions): WiredServices {
+  const { store, router, logger, swarm } = options;
+  const stats = new TransferStats();
+  const fetcher = new Fetcher(
+    { store, logger, router, seed: new UpstreamBlobSource(router), stats, ...(swarm ? { swarm: swarm.api, peers: swarm.peers } : {}) },
+    options.fetcher ?? {},
+  );
+  const manifestPeers: ManifestPeers | undefined = swarm && {
+    newestTag: (repository, tag) => swarm.api.newestTag(repository, tag),
+    fetch: async (name, digest) => {
+      if (swarm.api.holders(digest.value).length === 0) return undefined;
+      const partial = await fetcher.fetch({ name, digest });
+      await partial?.done();
+      return store.blobs.read(digest);
+    },
+  };
   return {
     store,
     logger,
     fetcher,
+    stats,
     maxUploadBytes: options.maxUploadBytes,
-    blobs: new BlobService(store, fetcher, router),
-    manifests: new ManifestService(store, router, logger, { tagTimeoutMs: options.tagTimeoutMs }),
+    blobs: new BlobService(store, fetcher),
+    manifests: new ManifestService(store, router, logger, { tagTimeoutMs: options.tagTimeoutMs }, manifestPeers),
     listing: new ListingService(store, router, logger, { timeoutMs: options.tagTimeoutMs }),
   };
 }

@@ -1,7 +1,7 @@
 import { OciError, type ByteRange } from '../oci/index.ts';
 import type { Store } from '../store/index.ts';
 import type { Fetcher } from './fetcher.ts';
-import type { BlobWant, OpenedBlob, UpstreamRouter } from './types.ts';
+import type { BlobWant, OpenedBlob } from './types.ts';
 
 /**
  * The blob source order of DESIGN.md: local disk → this host's in-flight fetch → remote sources
@@ -10,17 +10,15 @@ import type { BlobWant, OpenedBlob, UpstreamRouter } from './types.ts';
 export class BlobService {
   readonly #store: Store;
   readonly #fetcher: Fetcher;
-  readonly #router: UpstreamRouter;
 
-  constructor(store: Store, fetcher: Fetcher, router: UpstreamRouter) {
+  constructor(store: Store, fetcher: Fetcher) {
     this.#store = store;
     this.#fetcher = fetcher;
-    this.#router = router;
   }
 
-  /** Whether the repository is served from upstreams (pull-through) rather than only from pushes. */
+  /** Whether the repository is served from upstreams or peers, rather than only from pushes here. */
   isMirrored(name: string, ns?: string): boolean {
-    return this.#router.targets(name, ns).length > 0;
+    return this.#fetcher.hasRemoteSources(ns !== undefined ? { name, ns } : { name });
   }
 
   /**
@@ -41,17 +39,14 @@ export class BlobService {
     }
     if (!this.isMirrored(want.name, want.ns)) return undefined;
     const alreadyRunning = this.#fetcher.joinable(want.digest) !== undefined;
-    const incoming = await this.#fetcher.fetch(want);
-    if (!incoming) {
+    const partial = await this.#fetcher.fetch(want);
+    if (!partial) {
       // Committed by a fetch that just finished, or nobody has it.
       return this.#openLocal(want, range);
     }
-    if (incoming.size === undefined) {
-      await incoming.done();
-      return this.#openLocal(want, range);
-    }
-    const byteRange = range?.(incoming.size);
-    return { size: incoming.size, range: byteRange, stream: incoming.createReader(this.#store.blobs, byteRange), origin: alreadyRunning ? 'joined' : 'fetched' };
+    const byteRange = range?.(partial.size);
+    const stream = partial.createReader(this.#store.blobs.path(want.digest), byteRange, { holdBackUnverified: true });
+    return { size: partial.size, range: byteRange, stream, origin: alreadyRunning ? 'joined' : 'fetched' };
   }
 
   async #openLocal(want: BlobWant, range?: (size: number) => ByteRange | undefined): Promise<OpenedBlob | undefined> {

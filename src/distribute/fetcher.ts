@@ -1,135 +1,200 @@
 import type { Logger } from 'pino';
 import { OciError, type Digest } from '../oci/index.ts';
-import { IncomingBlob, type Store } from '../store/index.ts';
-import type { BlobSource, BlobWant, SourceStream } from './types.ts';
+import type { PartialBlob, Store } from '../store/index.ts';
+import type { SwarmApi } from '../swarm/index.ts';
+import type { PeerClient } from './peer-client.ts';
+import { PieceFetch, type PieceFetchInit } from './piece-fetch.ts';
+import { TransferStats } from './transfer-stats.ts';
+import type { BlobSource, BlobWant, SourceStream, UpstreamRouter } from './types.ts';
 
-/** How often a broken-off transfer is resumed (with Range) before the fetch fails. */
+/** How often a broken-off seed transfer is resumed (with Range) before the fetch fails. */
 export const DEFAULT_RESUME_ATTEMPTS = 3;
+/**
+ * Piece size for swarm transfers. 4 MiB: a 200 Mbit/s link moves one in ~0.17 s, so a blob splits
+ * into enough pieces to spread across 8+ hosts while each HTTP request still carries plenty of bytes.
+ */
+export const DEFAULT_PIECE_SIZE = 4 * 1024 * 1024;
 
-export interface FetcherInit {
+export interface FetcherInit extends PieceFetchInit {
   readonly resumeAttempts?: number;
+  readonly pieceSize?: number;
 }
 
 export interface FetcherComponents {
   readonly store: Store;
-  readonly sources: readonly BlobSource[];
+  /** The seed registries, asked for repositories the router maps to an upstream. */
+  readonly seed: BlobSource;
+  readonly router: UpstreamRouter;
   readonly logger: Logger;
+  readonly swarm?: SwarmApi;
+  readonly peers?: PeerClient;
+  readonly stats?: TransferStats;
 }
 
 export interface FetchStats {
   readonly digest: string;
   readonly bytes: number;
-  readonly source: string;
+  readonly fromSeed: number;
+  readonly fromPeers: number;
   readonly ms: number;
 }
 
 /**
  * One fetch per digest per host. The first request for a missing blob starts the fetch; every
- * other request joins it and reads the same bytes as they land. The fetch belongs to nobody:
- * it finishes, verifies and commits even when every client has gone away (the next pull is then
- * a local hit), and a transfer that breaks off is resumed with Range.
+ * other request joins it and reads the same bytes as they land. The fetch belongs to nobody: it
+ * finishes, verifies and commits even when every client has gone away. A host with peers fills
+ * the blob piece by piece from them and the seed (PieceFetch); a host alone streams it from the
+ * seed, resuming with Range when the transfer breaks off.
  */
 export class Fetcher {
-  readonly #components: FetcherComponents;
-  readonly #resumeAttempts: number;
-  readonly #inflight = new Map<string, Promise<IncomingBlob | undefined>>();
-  readonly #listeners = new Set<(stats: FetchStats) => void>();
+  readonly stats: TransferStats;
+  readonly #c: FetcherComponents;
+  readonly #init: FetcherInit;
+  readonly #inflight = new Map<string, Promise<PartialBlob | undefined>>();
+  readonly #partials = new Map<string, PartialBlob>();
 
   constructor(components: FetcherComponents, init: FetcherInit = {}) {
-    this.#components = components;
-    this.#resumeAttempts = init.resumeAttempts ?? DEFAULT_RESUME_ATTEMPTS;
+    this.#c = components;
+    this.#init = init;
+    this.stats = components.stats ?? new TransferStats();
   }
 
   get inflightCount(): number {
     return this.#inflight.size;
   }
 
-  onFetched(listener: (stats: FetchStats) => void): void {
-    this.#listeners.add(listener);
+  /** The running fetch of `digest`, if any. */
+  joinable(digest: Digest): Promise<PartialBlob | undefined> | undefined {
+    return this.#inflight.get(digest.value);
   }
 
-  /** The running fetch of `digest`, if any. */
-  joinable(digest: Digest): Promise<IncomingBlob | undefined> | undefined {
-    return this.#inflight.get(digest.value);
+  /** The blob being filled now, if any (the peer data plane serves its pieces). */
+  partial(digest: Digest): PartialBlob | undefined {
+    return this.#partials.get(digest.value);
+  }
+
+  /** Whether the repository maps to an upstream (pull-through). */
+  isSeeded(want: { name: string; ns?: string }): boolean {
+    return this.#c.router.targets(want.name, want.ns).length > 0;
+  }
+
+  /** Whether blobs of this repository can come from anywhere but this disk. */
+  hasRemoteSources(want: { name: string; ns?: string }): boolean {
+    return this.#c.swarm !== undefined || this.isSeeded(want);
   }
 
   /**
    * The in-flight blob for `want`, starting its fetch if nobody has. Resolves undefined when the
-   * blob turned out to be local already or no source has it; rejects when no source could be asked.
+   * blob turned out to be local already or nobody has it; rejects when no source could be asked.
    */
-  fetch(want: BlobWant): Promise<IncomingBlob | undefined> {
+  fetch(want: BlobWant): Promise<PartialBlob | undefined> {
     const key = want.digest.value;
+    const seed = this.isSeeded(want) ? this.#c.seed : undefined;
     const running = this.#inflight.get(key);
     if (running) return running;
     // Registered before any await, so concurrent callers always find it.
-    const started = this.#start(want);
+    const started = this.#start(want, seed);
     this.#inflight.set(key, started);
     started.then(
-      (incoming) => {
-        if (!incoming) this.#inflight.delete(key);
-        else incoming.done().catch(() => undefined).finally(() => this.#inflight.delete(key));
+      (partial) => {
+        if (!partial) return void this.#inflight.delete(key);
+        this.#partials.set(key, partial);
+        partial
+          .done()
+          .catch(() => undefined)
+          .finally(() => {
+            this.#inflight.delete(key);
+            this.#partials.delete(key);
+          });
       },
       () => this.#inflight.delete(key),
     );
     return started;
   }
 
-  async #start(want: BlobWant): Promise<IncomingBlob | undefined> {
-    const { store } = this.#components;
+  async #start(want: BlobWant, seed: BlobSource | undefined): Promise<PartialBlob | undefined> {
+    const { store, swarm, peers } = this.#c;
     // A fetch that committed just before we registered: the blob is local now.
     if ((await store.blobs.stat(want.digest)) !== undefined) return undefined;
-    let failure: unknown;
-    for (const source of this.#components.sources) {
-      let opened: SourceStream | undefined;
-      try {
-        opened = await source.open(want);
-      } catch (error) {
-        failure = error;
-        continue;
-      }
-      if (!opened) continue;
-      const writer = await store.blobs.createWriter(want.digest.algorithm);
-      const incoming = new IncomingBlob(want.digest, writer, opened.size);
-      void this.#pump(want, source, opened, incoming);
-      return incoming;
+    const pieceSize = this.#init.pieceSize ?? DEFAULT_PIECE_SIZE;
+    if (swarm && peers && swarm.peers().length > 0) {
+      const size = swarm.holders(want.digest.value).find((h) => h.size >= 0)?.size ?? (await this.#sizeFromSeed(want, seed));
+      if (size === undefined) return undefined;
+      const partial = await store.blobs.createPartial(want.digest, size, pieceSize);
+      const started = Date.now();
+      const before = { seed: this.stats.bytesFromSeed, peers: this.stats.bytesFromPeers };
+      const fetch = new PieceFetch(want, partial, { swarm, seed, peers, stats: this.stats, logger: this.#c.logger }, this.#init);
+      void fetch.run().then(
+        () => this.#finished(want, size, started, before),
+        (error: unknown) => this.#failed(want, partial, error),
+      );
+      return partial;
     }
-    if (failure) throw failure;
-    return undefined;
+    if (!seed) return undefined;
+    const opened = await seed.open(want);
+    if (!opened) return undefined;
+    const partial = await store.blobs.createPartial(want.digest, opened.size, pieceSize);
+    void this.#stream(want, seed, opened, partial);
+    return partial;
   }
 
-  async #pump(want: BlobWant, source: BlobSource, first: SourceStream, incoming: IncomingBlob): Promise<void> {
-    const { logger, store } = this.#components;
+  async #sizeFromSeed(want: BlobWant, seed: BlobSource | undefined): Promise<number | undefined> {
+    if (!seed) return undefined;
+    const probe = await seed.open(want, { start: 0, end: 0 });
+    probe?.stream.destroy();
+    return probe?.size;
+  }
+
+  /** A lone host: one sequential stream from the seed, resumed with Range when it breaks off. */
+  async #stream(want: BlobWant, seed: BlobSource, first: SourceStream, partial: PartialBlob): Promise<void> {
     const started = Date.now();
+    const before = { seed: this.stats.bytesFromSeed, peers: this.stats.bytesFromPeers };
     let current: SourceStream | undefined = first;
     let attempts = 0;
     try {
       for (;;) {
         try {
-          for await (const chunk of current.stream) {
-            if (incoming.written + (chunk as Buffer).byteLength > first.size) {
-              throw new OciError('DIGEST_INVALID', `${source.kind} sent more than the ${first.size} bytes it announced for ${want.digest.value}`);
+          for await (const chunk of current.stream as AsyncIterable<Buffer>) {
+            if (partial.received + chunk.byteLength > partial.size) {
+              throw new OciError('DIGEST_INVALID', `${seed.kind} sent more than the ${partial.size} bytes it announced for ${want.digest.value}`);
             }
-            await incoming.append(chunk as Buffer);
+            await partial.append(chunk);
+            this.stats.receivedFromSeed(chunk.byteLength);
           }
-          if (incoming.written >= first.size) break;
-          throw new Error(`${source.kind} stream ended at byte ${incoming.written} of ${first.size}`);
+          if (partial.received >= partial.size) break;
+          throw new Error(`${seed.kind} stream ended at byte ${partial.received} of ${partial.size}`);
         } catch (error) {
-          if (error instanceof OciError || attempts >= this.#resumeAttempts) throw error;
+          if (error instanceof OciError || attempts >= (this.#init.resumeAttempts ?? DEFAULT_RESUME_ATTEMPTS)) throw error;
           attempts += 1;
-          logger.warn({ digest: want.digest.value, at: incoming.written, attempt: attempts, err: error }, 'blob transfer broke off; resuming with Range');
-          current = await source.open(want, { start: incoming.written, end: first.size - 1 });
-          if (!current) throw new Error(`${source.kind} no longer has ${want.digest.value}`);
+          this.#c.logger.warn({ digest: want.digest.value, at: partial.received, attempt: attempts, err: error }, 'blob transfer broke off; resuming with Range');
+          current = await seed.open(want, { start: partial.received, end: partial.size - 1 });
+          if (!current) throw new Error(`${seed.kind} no longer has ${want.digest.value}`);
         }
       }
-      await incoming.commit();
-      await store.repositories.linkBlob(want.name, want.digest);
-      const stats = { digest: want.digest.value, bytes: first.size, source: source.kind, ms: Date.now() - started };
-      logger.info({ ...stats, repository: want.name }, 'blob fetched and verified');
-      for (const listener of this.#listeners) listener(stats);
+      const result = await partial.commit();
+      if (!result.ok) {
+        this.stats.verificationFailures += 1;
+        throw new OciError('DIGEST_INVALID', `${seed.kind} sent bytes with digest ${result.actual} for ${want.digest.value}`);
+      }
+      await this.#finished(want, partial.size, started, before);
     } catch (error) {
-      logger.error({ digest: want.digest.value, repository: want.name, err: error }, 'blob fetch failed; nothing was stored');
       current?.stream.destroy();
-      await incoming.fail(error as Error);
+      await this.#failed(want, partial, error);
     }
+  }
+
+  async #finished(want: BlobWant, size: number, started: number, before: { seed: number; peers: number }): Promise<void> {
+    await this.#c.store.repositories.linkBlob(want.name, want.digest);
+    this.stats.blobsFetched += 1;
+    const fromSeed = this.stats.bytesFromSeed - before.seed;
+    const fromPeers = this.stats.bytesFromPeers - before.peers;
+    // Counters are host-wide, so with several fetches at once the split is approximate.
+    this.#c.logger.info({ repository: want.name, digest: want.digest.value, bytes: size, fromSeed, fromPeers, ms: Date.now() - started }, 'blob fetched and verified');
+  }
+
+  async #failed(want: BlobWant, partial: PartialBlob, error: unknown): Promise<void> {
+    this.stats.blobsFailed += 1;
+    this.#c.logger.error({ digest: want.digest.value, repository: want.name, err: error }, 'blob fetch failed; nothing was stored');
+    await partial.fail(error instanceof Error ? error : new Error(String(error)));
   }
 }

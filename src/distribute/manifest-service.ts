@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { MANIFEST_MEDIA_TYPES, OciError, digestOf, parseManifest, type Digest, type Reference } from '../oci/index.ts';
+import { MANIFEST_MEDIA_TYPES, OciError, digestOf, tryParseDigest, parseManifest, type Digest, type Reference } from '../oci/index.ts';
 import type { Store, StoredManifest } from '../store/index.ts';
 import type { UpstreamTarget } from '../upstream/types.ts';
 import type { UpstreamRouter } from './types.ts';
@@ -9,9 +9,16 @@ export interface ManifestServiceInit {
   readonly tagTimeoutMs: number;
 }
 
+/** The swarm as manifest resolution needs it: tags peers announced, and manifest bytes from peers. */
+export interface ManifestPeers {
+  newestTag(repository: string, tag: string): { digest: string } | undefined;
+  /** A manifest's bytes from a peer that holds it (verified against the digest by the caller). */
+  fetch(name: string, digest: Digest): Promise<Buffer | undefined>;
+}
+
 export interface ResolvedManifest extends StoredManifest {
   /** where the answer came from, for logs and headers */
-  readonly origin: 'local' | 'seed' | 'cache-seed-down';
+  readonly origin: 'local' | 'seed' | 'cache-seed-down' | 'peers';
 }
 
 const ACCEPT_ALL = MANIFEST_MEDIA_TYPES;
@@ -26,12 +33,14 @@ export class ManifestService {
   readonly #router: UpstreamRouter;
   readonly #logger: Logger;
   readonly #tagTimeoutMs: number;
+  readonly #peers: ManifestPeers | undefined;
 
-  constructor(store: Store, router: UpstreamRouter, logger: Logger, init: ManifestServiceInit) {
+  constructor(store: Store, router: UpstreamRouter, logger: Logger, init: ManifestServiceInit, peers?: ManifestPeers) {
     this.#store = store;
     this.#router = router;
     this.#logger = logger;
     this.#tagTimeoutMs = init.tagTimeoutMs;
+    this.#peers = peers;
   }
 
   async resolve(name: string, reference: Reference, ns?: string): Promise<ResolvedManifest> {
@@ -56,8 +65,27 @@ export class ManifestService {
         failure = error;
       }
     }
+    const fromPeers = await this.#fromPeers(name, digest, undefined);
+    if (fromPeers) return fromPeers;
     if (failure) throw unavailable(name, digest.value, failure);
     throw new OciError('MANIFEST_UNKNOWN', `manifest ${digest.value} is not in repository ${name}`);
+  }
+
+  /** A manifest from a peer, verified, stored (and tagged). */
+  async #fromPeers(name: string, digest: Digest, tag: string | undefined): Promise<ResolvedManifest | undefined> {
+    const local = await this.#store.manifests.read(digest);
+    const body = local?.body ?? (await this.#peers?.fetch(name, digest).catch((error: unknown) => {
+      this.#logger.warn({ repository: name, digest: digest.value, err: error }, 'manifest fetch from peers failed');
+      return undefined;
+    }));
+    if (!body) return undefined;
+    if (digestOf(body, digest.algorithm).value !== digest.value) {
+      this.#logger.warn({ repository: name, digest: digest.value }, 'a peer sent a manifest that does not match its digest; ignored');
+      return undefined;
+    }
+    const parsed = parseManifest(body, undefined);
+    await this.#store.manifests.put(name, body, parsed, tag);
+    return { digest, mediaType: parsed.mediaType, body, parsed, origin: local ? 'local' : 'peers' };
   }
 
   async #byTag(name: string, tag: string, targets: UpstreamTarget[]): Promise<ResolvedManifest> {
@@ -84,6 +112,16 @@ export class ManifestService {
         return { ...cached, origin: 'cache-seed-down' };
       }
       return { ...cached, origin: 'local' };
+    }
+    // Not here, and the seed is down or does not know it: the newest tag a peer announced.
+    const announced = this.#peers?.newestTag(name, tag);
+    const announcedDigest = announced ? tryParseDigest(announced.digest) : undefined;
+    if (announcedDigest) {
+      const fromPeers = await this.#fromPeers(name, announcedDigest, tag);
+      if (fromPeers) {
+        this.#logger.info({ repository: name, tag, digest: announcedDigest.value, seedDown: failure !== undefined }, 'tag resolved from the swarm');
+        return fromPeers;
+      }
     }
     if (failure) throw unavailable(name, tag, failure);
     throw new OciError('MANIFEST_UNKNOWN', `manifest ${name}:${tag} is unknown${targets.length > 0 ? ' here and upstream' : ''}`);

@@ -10,6 +10,7 @@ import { isNotFound, readTextIfExists, writeFileAtomic } from './files.ts';
  */
 export class RepositoryStore {
   readonly #layout: Layout;
+  readonly #tagged = new Set<(name: string, tag: string, digest: Digest) => void>();
 
   constructor(layout: Layout) {
     this.#layout = layout;
@@ -62,9 +63,17 @@ export class RepositoryStore {
     return removedTags;
   }
 
+  /** Points `tag` at `digest`; listeners hear of it when the tag actually moved (or is new). */
   async tag(name: string, tag: string, digest: Digest): Promise<void> {
     await this.#writeLink(this.#layout.tagIndexLink(name, tag, digest), digest);
-    await this.#writeLink(this.#layout.tagCurrentLink(name, tag), digest);
+    if (await this.#writeLink(this.#layout.tagCurrentLink(name, tag), digest)) {
+      for (const listener of this.#tagged) listener(name, tag, digest);
+    }
+  }
+
+  onTagged(listener: (name: string, tag: string, digest: Digest) => void): () => void {
+    this.#tagged.add(listener);
+    return () => this.#tagged.delete(listener);
   }
 
   async resolveTag(name: string, tag: string): Promise<Digest | undefined> {
@@ -109,9 +118,11 @@ export class RepositoryStore {
     return found.filter((n) => n !== '').sort(compareLexical);
   }
 
-  async #writeLink(path: string, digest: Digest): Promise<void> {
-    if ((await this.#readLink(path))?.value === digest.value) return;
+  /** Returns whether the link changed. */
+  async #writeLink(path: string, digest: Digest): Promise<boolean> {
+    if ((await this.#readLink(path))?.value === digest.value) return false;
     await writeFileAtomic(path, digest.value, this.#layout.tmp);
+    return true;
   }
 
   async #readLink(path: string): Promise<Digest | undefined> {

@@ -20,7 +20,7 @@ export class Store {
     this.blobs = new BlobStore(this.layout);
     this.repositories = new RepositoryStore(this.layout);
     this.manifests = new ManifestStore(this.blobs, this.repositories);
-    this.uploads = new UploadStore(this.layout);
+    this.uploads = new UploadStore(this.layout, this.blobs.notifyCommitted);
   }
 
   /** Opens (creating if needed) a data directory and removes what a crash left half-written. */

@@ -32,8 +32,11 @@ export class UploadStore {
   readonly #layout: Layout;
   readonly #sessions = new Map<string, Session>();
 
-  constructor(layout: Layout) {
+  readonly #onCommitted: (digest: Digest, size: number) => void;
+
+  constructor(layout: Layout, onCommitted: (digest: Digest, size: number) => void = () => undefined) {
     this.#layout = layout;
+    this.#onCommitted = onCommitted;
   }
 
   async create(repository: string): Promise<UploadStatus> {
@@ -121,6 +124,7 @@ export class UploadStore {
       await rename(data, target);
       await syncDirectory(dirname(target));
       await this.cancel(repository, id);
+      this.#onCommitted(expected, session.size);
       return { digest: expected, size: session.size };
     });
   }

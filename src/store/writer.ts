@@ -20,18 +20,21 @@ export class BlobWriter {
   #written = 0;
   #closed = false;
 
-  private constructor(layout: Layout, tmpPath: string, handle: FileHandle, algorithm: DigestAlgorithm) {
+  readonly #onCommitted: (digest: Digest, size: number) => void;
+
+  private constructor(layout: Layout, tmpPath: string, handle: FileHandle, algorithm: DigestAlgorithm, onCommitted: (digest: Digest, size: number) => void) {
     this.#layout = layout;
+    this.#onCommitted = onCommitted;
     this.tmpPath = tmpPath;
     this.#handle = handle;
     this.#algorithm = algorithm;
     this.#hash = createDigester(algorithm);
   }
 
-  static async create(layout: Layout, algorithm: DigestAlgorithm = 'sha256'): Promise<BlobWriter> {
+  static async create(layout: Layout, algorithm: DigestAlgorithm = 'sha256', onCommitted: (digest: Digest, size: number) => void = () => undefined): Promise<BlobWriter> {
     const tmpPath = join(layout.tmp, `blob-${randomUUID()}`);
     const handle = await open(tmpPath, 'w');
-    return new BlobWriter(layout, tmpPath, handle, algorithm);
+    return new BlobWriter(layout, tmpPath, handle, algorithm, onCommitted);
   }
 
   get written(): number {
@@ -81,6 +84,7 @@ export class BlobWriter {
       await rename(this.tmpPath, target);
       await syncDirectory(dirname(target));
       this.#closed = true;
+      this.#onCommitted(actual, this.#written);
       return actual;
     } catch (error) {
       await this.abort();

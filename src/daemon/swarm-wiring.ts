@@ -1,0 +1,78 @@
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { SwarmConfig } from '../config/types.ts';
+import { PeerClient } from '../distribute/peer-client.ts';
+import type { Store } from '../store/index.ts';
+import { createSwarm, isPeerDataToken, loadClusterKey, peerDataToken, type ClusterKey, type Swarm } from '../swarm/index.ts';
+
+export interface SwarmParts {
+  readonly swarm: Swarm;
+  readonly peers: PeerClient;
+  readonly clusterKey: ClusterKey | undefined;
+  /** Starts announcing: store events become have/tag announcements. */
+  start(peerApp: FastifyInstance): Promise<{ peerUrl: string }>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Builds the swarm side of a node: the libp2p control plane, the client for peers' data planes,
+ * and the store-event → announcement wiring (the network never polls the disk).
+ */
+export async function createSwarmParts(config: SwarmConfig, dataDir: string, store: Store, logger: Logger): Promise<SwarmParts> {
+  const clusterKey = config.clusterKeyPath !== undefined ? await loadClusterKey(config.clusterKeyPath) : undefined;
+  const token = clusterKey ? peerDataToken(clusterKey) : undefined;
+  const peers = new PeerClient(token !== undefined ? { token } : {});
+  let swarm: Swarm | undefined;
+  const unsubscribe: Array<() => void> = [];
+  const log = logger.child({ part: 'swarm' });
+
+  return {
+    get swarm(): Swarm {
+      if (!swarm) throw new Error('swarm not started');
+      return swarm;
+    },
+    peers,
+    clusterKey,
+    async start(peerApp) {
+      await peerApp.listen({ host: config.bindAddress, port: config.peerPort });
+      const bound = peerApp.server.address();
+      const dataPort = typeof bound === 'object' && bound ? bound.port : config.peerPort;
+      swarm = await createSwarm(
+        {
+          dataDir,
+          listenPort: config.p2pPort,
+          listenAddresses: [config.bindAddress],
+          dataPort,
+          bootstrap: config.bootstrap,
+          mdns: config.mdns ? {} : false,
+          ...(config.advertiseAddress !== undefined ? { advertiseAddress: config.advertiseAddress } : {}),
+          ...(clusterKey ? { clusterKey } : {}),
+          logger: log,
+        },
+        { inventory: () => inventory(store) },
+      );
+      const s = swarm;
+      unsubscribe.push(store.blobs.onCommitted((digest, size) => s.announceHave(digest.value, size)));
+      unsubscribe.push(store.repositories.onTagged((name, tag, digest) => void s.announceTag(name, tag, digest.value)));
+      unsubscribe.push(s.on('peer:joined', (peer) => log.info({ peer: peer.peerId, url: peer.url, addresses: peer.addresses }, 'peer joined')));
+      unsubscribe.push(s.on('peer:left', (peer) => log.info({ peer: peer.peerId, reason: peer.reason }, 'peer left')));
+      unsubscribe.push(s.on('peer:penalised', (p) => log.warn({ peer: p.peerId, reason: p.reason, until: new Date(p.until).toISOString() }, 'peer penalised')));
+      await s.start();
+      const host = config.advertiseAddress ?? config.bindAddress;
+      return { peerUrl: `http://${host.includes(':') ? `[${host}]` : host}:${dataPort}` };
+    },
+    async stop() {
+      for (const off of unsubscribe.splice(0)) off();
+      await swarm?.stop();
+      await peers.close();
+    },
+  };
+}
+
+export function tokenCheck(clusterKey: ClusterKey | undefined): ((token: string | undefined) => boolean) | undefined {
+  return clusterKey ? (token) => isPeerDataToken(clusterKey, token) : undefined;
+}
+
+async function* inventory(store: Store): AsyncGenerator<{ digest: string; size: number }> {
+  for await (const { digest, size } of store.blobs.list()) yield { digest: digest.value, size };
+}

@@ -1,0 +1,241 @@
+import type { Readable } from 'node:stream';
+import type { Logger } from 'pino';
+import { OciError, type ByteRange } from '../oci/index.ts';
+import type { PartialBlob } from '../store/index.ts';
+import { hasPiece, piecesFromIndexes, type Holder, type SwarmApi } from '../swarm/index.ts';
+import { electedFor } from './election.ts';
+import type { PeerClient } from './peer-client.ts';
+import type { TransferStats } from './transfer-stats.ts';
+import type { BlobSource, BlobWant } from './types.ts';
+
+/** Pieces fetched at once by one host: enough to keep a LAN link busy, few enough to stream in order. */
+export const DEFAULT_MAX_ACTIVE_PIECES = 4;
+/** Pieces fetched at once from one peer. */
+export const DEFAULT_MAX_PER_PEER = 2;
+/** How long to wait for the host elected for a piece to show progress before fetching it from the seed. */
+export const DEFAULT_STALL_MS = 10_000;
+/** A peer that failed a piece is not asked again for a while. */
+export const PEER_FAILURE_PENALTY_MS = 30_000;
+/** A peer whose bytes failed verification is banned as a source for this long. */
+export const LIAR_BAN_MS = 10 * 60_000;
+const TICK_MS = 250;
+
+export interface PieceFetchComponents {
+  readonly swarm: SwarmApi;
+  readonly seed: BlobSource | undefined;
+  readonly peers: PeerClient;
+  readonly stats: TransferStats;
+  readonly logger: Logger;
+}
+
+export interface PieceFetchInit {
+  readonly maxActive?: number;
+  readonly maxPerPeer?: number;
+  readonly stallMs?: number;
+}
+
+type Choice = { readonly kind: 'peer'; readonly holder: Holder } | { readonly kind: 'seed' };
+
+/**
+ * Fills one blob piece by piece: from peers that hold a piece, else from the seed for the pieces
+ * this host is elected for (rendezvous over the hosts that want the blob), else by waiting for
+ * the elected host to get it — so the seed sends each piece about once however many hosts pull.
+ * Lowest pieces first, so the waiting client streams. A verification failure is traced to the
+ * peer that sent the differing piece (compared with the seed's copy), which is banned.
+ */
+export class PieceFetch {
+  readonly #want: BlobWant;
+  readonly #blob: PartialBlob;
+  readonly #c: PieceFetchComponents;
+  readonly #maxActive: number;
+  readonly #maxPerPeer: number;
+  readonly #stallMs: number;
+  readonly #active = new Set<number>();
+  readonly #perPeer = new Map<string, number>();
+  readonly #failedPeers = new Map<number, Set<string>>();
+  readonly #source = new Map<number, string>();
+  readonly #waitingSince = new Map<number, number>();
+  readonly #lastProgress = new Map<string, number>();
+  readonly #seedErrors: unknown[] = [];
+  #seedActive = 0;
+  #wake: (() => void) | undefined;
+
+  constructor(want: BlobWant, blob: PartialBlob, components: PieceFetchComponents, init: PieceFetchInit = {}) {
+    this.#want = want;
+    this.#blob = blob;
+    this.#c = components;
+    this.#maxActive = init.maxActive ?? DEFAULT_MAX_ACTIVE_PIECES;
+    this.#maxPerPeer = init.maxPerPeer ?? DEFAULT_MAX_PER_PEER;
+    this.#stallMs = init.stallMs ?? DEFAULT_STALL_MS;
+  }
+
+  /** Fetches every piece, verifies (repairing once) and commits. Throws when that cannot be done. */
+  async run(): Promise<void> {
+    const { swarm } = this.#c;
+    const digest = this.#want.digest.value;
+    const seen = (event: { peerId: string; digest: string }): void => {
+      if (event.digest !== digest) return;
+      this.#lastProgress.set(event.peerId, Date.now());
+      this.#wake?.();
+    };
+    const unsubscribe = [swarm.on('progress', seen), swarm.on('have', seen), swarm.on('want', seen), swarm.on('peer:left', () => this.#wake?.()), swarm.on('want:cancelled', () => this.#wake?.())];
+    swarm.announceWant(digest);
+    try {
+      await this.#fillAll();
+      for (let attempt = 0; ; attempt++) {
+        const result = await this.#blob.commit();
+        if (result.ok) return;
+        this.#c.stats.verificationFailures += 1;
+        this.#c.logger.warn({ digest, actual: result.actual }, 'assembled blob failed verification; comparing peer pieces with the seed');
+        if (attempt >= 1) throw new OciError('DIGEST_INVALID', `blob ${digest} still fails verification after repair (got ${result.actual})`);
+        await this.#repair();
+      }
+    } finally {
+      swarm.cancelWant(digest);
+      for (const off of unsubscribe) off();
+    }
+  }
+
+  async #fillAll(): Promise<void> {
+    const running = new Set<Promise<void>>();
+    while (!this.#blob.isComplete) {
+      for (let index = 0; index < this.#blob.pieceCount && this.#active.size < this.#maxActive; index++) {
+        if (this.#blob.isPieceComplete(index) || this.#active.has(index)) continue;
+        const choice = this.#choose(index);
+        if (!choice) continue;
+        const task = this.#fetchPiece(index, choice).finally(() => {
+          running.delete(task);
+          this.#wake?.();
+        });
+        running.add(task);
+      }
+      if (this.#blob.isComplete) break;
+      if (running.size === 0) this.#giveUpIfStuck();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, TICK_MS);
+        this.#wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.#wake = undefined;
+    }
+    await Promise.all(running);
+  }
+
+  #choose(index: number): Choice | undefined {
+    const { swarm } = this.#c;
+    const digest = this.#want.digest.value;
+    const failed = this.#failedPeers.get(index);
+    const holders = swarm
+      .holders(digest)
+      .filter((h) => h.size === this.#blob.size && (h.complete || (h.pieces !== undefined && hasPiece(h.pieces, index))))
+      .filter((h) => !failed?.has(h.peerId) && (this.#perPeer.get(h.peerId) ?? 0) < this.#maxPerPeer);
+    if (holders.length > 0) {
+      holders.sort((a, b) => (this.#perPeer.get(a.peerId) ?? 0) - (this.#perPeer.get(b.peerId) ?? 0) || Number(b.complete) - Number(a.complete));
+      return { kind: 'peer', holder: holders[0]! };
+    }
+    if (!this.#c.seed || this.#seedActive >= this.#maxActive) return undefined;
+    const candidates = [...new Set([...swarm.wanters(digest), swarm.peerId])].sort();
+    const elected = electedFor(digest, index, candidates);
+    if (elected === swarm.peerId) return { kind: 'seed' };
+    const now = Date.now();
+    const since = this.#waitingSince.get(index) ?? now;
+    this.#waitingSince.set(index, since);
+    const lastSign = Math.max(since, this.#lastProgress.get(elected!) ?? 0);
+    return now - lastSign > this.#stallMs ? { kind: 'seed' } : undefined;
+  }
+
+  async #fetchPiece(index: number, choice: Choice): Promise<void> {
+    const blob = this.#blob;
+    const start = blob.pieceStart(index) + blob.pieceFilled(index);
+    const end = blob.pieceStart(index) + blob.pieceLength(index) - 1;
+    const peerId = choice.kind === 'peer' ? choice.holder.peerId : undefined;
+    this.#active.add(index);
+    if (peerId) this.#perPeer.set(peerId, (this.#perPeer.get(peerId) ?? 0) + 1);
+    else this.#seedActive += 1;
+    let stream: Readable | undefined;
+    try {
+      stream = await this.#open(choice, { start, end });
+      let offset = start;
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        const take = chunk.byteLength <= end + 1 - offset ? chunk : chunk.subarray(0, end + 1 - offset);
+        await blob.write(offset, take);
+        offset += take.byteLength;
+        if (peerId) this.#c.stats.receivedFromPeer(peerId, take.byteLength);
+        else this.#c.stats.receivedFromSeed(take.byteLength);
+        if (offset > end) break;
+      }
+      if (offset <= end) throw new Error(`stream ended at byte ${offset} of piece ${index} (${start}-${end})`);
+      this.#source.set(index, peerId ?? 'seed');
+      this.#c.swarm.announceProgress(this.#want.digest.value, blob.size, piecesFromIndexes(blob.size, blob.pieceSize, blob.completePieces()));
+    } catch (error) {
+      if (peerId) {
+        const failed = this.#failedPeers.get(index) ?? new Set<string>();
+        failed.add(peerId);
+        this.#failedPeers.set(index, failed);
+        this.#c.swarm.penalise(peerId, `piece ${index} of ${this.#want.digest.value} failed: ${(error as Error).message}`, PEER_FAILURE_PENALTY_MS);
+        this.#c.logger.info({ digest: this.#want.digest.value, piece: index, peer: peerId, err: error }, 'peer failed a piece; it resumes from another source');
+      } else {
+        this.#seedErrors.push(error);
+        this.#c.logger.warn({ digest: this.#want.digest.value, piece: index, err: error }, 'seed failed a piece');
+      }
+    } finally {
+      stream?.destroy();
+      this.#active.delete(index);
+      if (peerId) this.#perPeer.set(peerId, (this.#perPeer.get(peerId) ?? 1) - 1);
+      else this.#seedActive -= 1;
+    }
+  }
+
+  async #open(choice: Choice, range: ByteRange): Promise<Readable> {
+    if (choice.kind === 'peer') return this.#c.peers.fetchRange(choice.holder.url, this.#want.digest, range);
+    const opened = await this.#c.seed!.open(this.#want, range);
+    if (!opened) throw new OciError('BLOB_UNKNOWN', `the seed does not have ${this.#want.digest.value}`);
+    return opened.stream;
+  }
+
+  /** Nothing is running and nothing can be started: fail rather than wait forever. */
+  #giveUpIfStuck(): void {
+    const seedDown = this.#seedErrors.length >= 3 || !this.#c.seed;
+    if (!seedDown) return;
+    const anyHolder = this.#c.swarm.holders(this.#want.digest.value).length > 0;
+    const anyWanter = this.#c.swarm.wanters(this.#want.digest.value).some((p) => p !== this.#c.swarm.peerId);
+    if (anyHolder || (anyWanter && this.#seedErrors.length === 0)) return;
+    const last = this.#seedErrors.at(-1);
+    if (last instanceof OciError) throw last;
+    throw new OciError('UNAVAILABLE', `no peer holds ${this.#want.digest.value} and the seed cannot serve it${last ? `: ${(last as Error).message}` : ''}`);
+  }
+
+  /** Compares every piece that came from a peer with the seed's copy; bans the peers whose bytes differ. */
+  async #repair(): Promise<void> {
+    const blob = this.#blob;
+    const fromPeers = [...this.#source].filter(([, source]) => source !== 'seed');
+    if (!this.#c.seed) {
+      for (const [, peer] of fromPeers) this.#c.swarm.penalise(peer, 'contributed to a blob that failed verification', LIAR_BAN_MS);
+      throw new OciError('DIGEST_INVALID', `blob ${this.#want.digest.value} failed verification and there is no seed to compare with`);
+    }
+    for (const [index, peer] of fromPeers) {
+      const start = blob.pieceStart(index);
+      const length = blob.pieceLength(index);
+      const opened = await this.#c.seed.open(this.#want, { start, end: start + length - 1 });
+      if (!opened) throw new OciError('BLOB_UNKNOWN', `the seed does not have ${this.#want.digest.value}`);
+      const chunks: Buffer[] = [];
+      let total = 0;
+      for await (const chunk of opened.stream as AsyncIterable<Buffer>) {
+        chunks.push(chunk);
+        total += chunk.byteLength;
+        if (total >= length) break;
+      }
+      opened.stream.destroy();
+      const seedCopy = Buffer.concat(chunks).subarray(0, length);
+      this.#c.stats.receivedFromSeed(seedCopy.byteLength);
+      if (seedCopy.equals(await blob.readRange(start, length))) continue;
+      this.#c.swarm.penalise(peer, `sent bytes of ${this.#want.digest.value} that failed verification`, LIAR_BAN_MS);
+      this.#c.logger.warn({ digest: this.#want.digest.value, piece: index, peer }, 'peer sent corrupt bytes: banned, piece replaced with the seed copy');
+      blob.resetPiece(index);
+      await blob.write(start, seedCopy);
+      this.#source.set(index, 'seed');
+    }
+  }
+}

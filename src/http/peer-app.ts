@@ -1,0 +1,78 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { Fetcher } from '../distribute/fetcher.ts';
+import type { TransferStats } from '../distribute/transfer-stats.ts';
+import { OciError, parseDigest, parseRangeHeader } from '../oci/index.ts';
+import type { Store } from '../store/index.ts';
+import { sendError } from './errors.ts';
+import { sendFileRange } from './send-file.ts';
+
+/** A peer reading a piece this host is still fetching waits at most this long for the next byte. */
+export const PEER_READ_IDLE_MS = 30_000;
+
+export interface PeerAppServices {
+  readonly store: Store;
+  readonly fetcher: Fetcher;
+  readonly stats: TransferStats;
+  readonly metrics: Registry;
+  readonly logger: Logger;
+  /** When set, requests must carry `Authorization: Bearer <token>` (derived from the cluster key). */
+  readonly isAuthorized?: (token: string | undefined) => boolean;
+}
+
+/**
+ * The data plane other shoal nodes fetch from: blobs by digest only (complete ones, and pieces of
+ * ones still arriving), with Range; never pushes, never tags, never a path built from anything but
+ * a validated digest. Plus /metrics and /healthz for operators.
+ */
+export function buildPeerApp(services: PeerAppServices): FastifyInstance {
+  const { store, fetcher, stats } = services;
+  const app = Fastify({ loggerInstance: services.logger as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) });
+  app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
+  app.setNotFoundHandler((request, reply) => sendError(new OciError('UNSUPPORTED', `no peer endpoint at ${request.url.split('?')[0]}`, undefined, { status: 404 }), request, reply));
+
+  app.get('/healthz', async () => ({ ok: true }));
+  app.get('/metrics', async (_request, reply) => reply.header('content-type', services.metrics.contentType).send(await services.metrics.metrics()));
+
+  app.route({
+    method: ['GET', 'HEAD'],
+    url: '/blobs/:digest',
+    handler: async (request, reply) => {
+      if (services.isAuthorized) {
+        const header = request.headers.authorization;
+        const token = header?.startsWith('Bearer ') ? header.slice(7) : undefined;
+        if (!services.isAuthorized(token)) throw new OciError('UNAUTHORIZED', 'this node belongs to a cluster: peers must present the token derived from its cluster key');
+      }
+      const digest = parseDigest((request.params as { digest: string }).digest);
+      const peer = request.ip;
+      const size = await store.blobs.stat(digest);
+      const partial = size === undefined ? fetcher.partial(digest) : undefined;
+      const total = size ?? partial?.size;
+      if (total === undefined) throw new OciError('BLOB_UNKNOWN', `blob ${digest.value} is not on this node`);
+      const range = parseRangeHeader(request.headers.range, total) ?? { start: 0, end: total - 1 };
+      reply
+        .code(request.headers.range ? 206 : 200)
+        .header('content-type', 'application/octet-stream')
+        .header('accept-ranges', 'bytes')
+        .header('docker-content-digest', digest.value)
+        .header('content-length', total === 0 ? 0 : range.end - range.start + 1);
+      if (request.headers.range) reply.header('content-range', `bytes ${range.start}-${range.end}/${total}`);
+      if (request.method === 'HEAD' || total === 0) return reply.send();
+      const length = range.end - range.start + 1;
+      if (size !== undefined) {
+        const raw = reply.raw;
+        await sendFileRange(raw, store.blobs.path(digest), range.start, range.end, () => {
+          reply.hijack();
+          raw.writeHead(reply.statusCode, reply.getHeaders() as Record<string, string>);
+        });
+        stats.servedToPeer(peer, raw.destroyed ? 0 : length);
+        return reply;
+      }
+      const stream = partial!.createReader(store.blobs.path(digest), range, { holdBackUnverified: false, idleTimeoutMs: PEER_READ_IDLE_MS });
+      stream.once('end', () => stats.servedToPeer(peer, length));
+      return reply.send(stream);
+    },
+  });
+  return app;
+}

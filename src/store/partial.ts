@@ -1,0 +1,369 @@
+import { randomUUID, type Hash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
+import { createDigester, digestFromHash, type ByteRange, type Digest } from '../oci/index.ts';
+import type { Layout } from './layout.ts';
+import { syncDirectory } from './files.ts';
+
+const READ_CHUNK = 256 * 1024;
+
+type State = { kind: 'writing' } | { kind: 'committed' } | { kind: 'failed'; error: Error };
+
+export interface ReaderOptions {
+  /**
+   * Hold the blob's last byte back until the digest is verified, so a client never receives a
+   * complete, clean response for bytes that then fail verification (it sees the transfer break
+   * off instead). Peers verify themselves and need not wait.
+   */
+  readonly holdBackUnverified?: boolean;
+  /** Fail a reader that has waited this long without any new byte arriving. */
+  readonly idleTimeoutMs?: number;
+}
+
+/**
+ * A blob being written, in fixed-size pieces that may arrive in any order and from several
+ * sources, and readable while written: readers wait for the bytes they need. The sha256 runs
+ * over the contiguous prefix as it grows (from memory for in-order bytes, read back from the
+ * file for bytes that came early). Only a verified blob is renamed under its digest; until then
+ * it lives in shoal's temp directory, which startup empties.
+ */
+export class PartialBlob {
+  readonly digest: Digest;
+  readonly size: number;
+  readonly pieceSize: number;
+  readonly pieceCount: number;
+  readonly tmpPath: string;
+  readonly #layout: Layout;
+  readonly #handle: FileHandle;
+  readonly #filled: Float64Array;
+  readonly #events = new EventEmitter();
+  readonly #onCommitted: (digest: Digest, size: number) => void;
+  #hash: Hash;
+  #hashed = 0;
+  #hashing: Promise<void> | undefined;
+  #state: State = { kind: 'writing' };
+  #readers = 0;
+  #writes = new Set<Promise<unknown>>();
+
+  private constructor(layout: Layout, digest: Digest, size: number, pieceSize: number, tmpPath: string, handle: FileHandle, onCommitted: (digest: Digest, size: number) => void) {
+    this.#layout = layout;
+    this.digest = digest;
+    this.size = size;
+    this.pieceSize = pieceSize;
+    this.pieceCount = size === 0 ? 0 : Math.ceil(size / pieceSize);
+    this.tmpPath = tmpPath;
+    this.#handle = handle;
+    this.#filled = new Float64Array(this.pieceCount);
+    this.#hash = createDigester(digest.algorithm);
+    this.#onCommitted = onCommitted;
+    this.#events.setMaxListeners(0);
+  }
+
+  static async create(layout: Layout, digest: Digest, size: number, pieceSize: number, onCommitted: (digest: Digest, size: number) => void = () => undefined): Promise<PartialBlob> {
+    if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`invalid blob size ${size}`);
+    if (!Number.isSafeInteger(pieceSize) || pieceSize < 1) throw new RangeError(`invalid piece size ${pieceSize}`);
+    const tmpPath = join(layout.tmp, `partial-${randomUUID()}`);
+    const handle = await open(tmpPath, 'w+');
+    return new PartialBlob(layout, digest, size, pieceSize, tmpPath, handle, onCommitted);
+  }
+
+  get state(): State['kind'] {
+    return this.#state.kind;
+  }
+
+  get readers(): number {
+    return this.#readers;
+  }
+
+  pieceStart(index: number): number {
+    return index * this.pieceSize;
+  }
+
+  pieceLength(index: number): number {
+    return Math.min(this.pieceSize, this.size - index * this.pieceSize);
+  }
+
+  /** Bytes of piece `index` present, counted from its start. */
+  pieceFilled(index: number): number {
+    return this.#filled[index] ?? 0;
+  }
+
+  isPieceComplete(index: number): boolean {
+    return this.pieceFilled(index) === this.pieceLength(index);
+  }
+
+  completePieces(): number[] {
+    const done: number[] = [];
+    for (let i = 0; i < this.pieceCount; i++) if (this.isPieceComplete(i)) done.push(i);
+    return done;
+  }
+
+  get isComplete(): boolean {
+    for (let i = 0; i < this.pieceCount; i++) if (!this.isPieceComplete(i)) return false;
+    return true;
+  }
+
+  /** Bytes present (complete pieces and the filled parts of the rest). */
+  get received(): number {
+    let total = 0;
+    for (const filled of this.#filled) total += filled;
+    return total;
+  }
+
+  /** End (exclusive) of the bytes present without a gap from `position`. */
+  availableFrom(position: number): number {
+    if (position >= this.size) return this.size;
+    let index = Math.floor(position / this.pieceSize);
+    let end = this.pieceStart(index) + this.pieceFilled(index);
+    if (end <= position) return position;
+    while (this.isPieceComplete(index) && index + 1 < this.pieceCount) {
+      index += 1;
+      end = this.pieceStart(index) + this.pieceFilled(index);
+    }
+    return end;
+  }
+
+  /**
+   * Writes bytes at `offset`, which must continue the piece it falls in (pieces fill from their
+   * start; a write may run on into following, still empty, pieces).
+   */
+  async write(offset: number, chunk: Uint8Array): Promise<void> {
+    if (this.#state.kind !== 'writing') throw new Error(`blob ${this.digest.value} is ${this.#state.kind}`);
+    if (offset < 0 || offset + chunk.byteLength > this.size) throw new RangeError(`write of ${chunk.byteLength} bytes at ${offset} is outside the ${this.size}-byte blob`);
+    for (let position = offset; position < offset + chunk.byteLength; ) {
+      const index = Math.floor(position / this.pieceSize);
+      if (this.pieceStart(index) + this.pieceFilled(index) !== position) {
+        throw new Error(`write at ${position} does not continue piece ${index} (filled to ${this.pieceStart(index) + this.pieceFilled(index)})`);
+      }
+      position = Math.min(offset + chunk.byteLength, this.pieceStart(index) + this.pieceLength(index));
+    }
+    const write = this.#writeAll(chunk, offset);
+    this.#writes.add(write);
+    try {
+      await write;
+    } finally {
+      this.#writes.delete(write);
+    }
+    if (this.#state.kind !== 'writing') return;
+    for (let position = offset; position < offset + chunk.byteLength; ) {
+      const index = Math.floor(position / this.pieceSize);
+      const pieceEnd = this.pieceStart(index) + this.pieceLength(index);
+      const upTo = Math.min(offset + chunk.byteLength, pieceEnd);
+      this.#filled[index] = upTo - this.pieceStart(index);
+      position = upTo;
+    }
+    if (offset === this.#hashed && !this.#hashing) {
+      this.#hash.update(chunk);
+      this.#hashed += chunk.byteLength;
+    }
+    this.#catchUpHash();
+    this.#events.emit('change');
+  }
+
+  /** Appends at the end of the bytes present from 0 (one sequential stream). */
+  append(chunk: Uint8Array): Promise<void> {
+    return this.write(this.availableFrom(0), chunk);
+  }
+
+  /** Forgets a piece's bytes (they failed verification); the hash restarts if it had covered them. */
+  resetPiece(index: number): void {
+    this.#filled[index] = 0;
+    if (this.#hashed > this.pieceStart(index)) {
+      this.#hash = createDigester(this.digest.algorithm);
+      this.#hashed = 0;
+    }
+    this.#events.emit('change');
+  }
+
+  /** Reads bytes present in the temp file (to compare a piece with another source's copy). */
+  async readRange(start: number, length: number): Promise<Buffer> {
+    const buffer = Buffer.alloc(length);
+    const { bytesRead } = await this.#handle.read(buffer, 0, length, start);
+    return buffer.subarray(0, bytesRead);
+  }
+
+  /**
+   * Once every piece is present: verifies the digest and, when it matches, moves the blob into the
+   * store. Returns the actual digest on a mismatch and keeps the bytes for repair.
+   */
+  async commit(): Promise<{ ok: true } | { ok: false; actual: string }> {
+    if (!this.isComplete) throw new Error(`blob ${this.digest.value} is not complete`);
+    await this.#drainHash();
+    const actual = digestFromHash(this.digest.algorithm, this.#hash.copy());
+    if (actual.value !== this.digest.value) return { ok: false, actual: actual.value };
+    await this.#handle.sync();
+    await this.#handle.close();
+    const target = this.#layout.blobData(this.digest);
+    await mkdir(dirname(target), { recursive: true });
+    await rename(this.tmpPath, target);
+    await syncDirectory(dirname(target));
+    this.#state = { kind: 'committed' };
+    this.#events.emit('change');
+    this.#onCommitted(this.digest, this.size);
+    return { ok: true };
+  }
+
+  async fail(error: Error): Promise<void> {
+    if (this.#state.kind !== 'writing') return;
+    this.#state = { kind: 'failed', error };
+    this.#events.emit('change');
+    await Promise.allSettled([...this.#writes]);
+    await this.#handle.close().catch(() => undefined);
+    await rm(this.tmpPath, { force: true });
+  }
+
+  /** Resolves once committed; rejects with the failure otherwise. */
+  done(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const check = (): boolean => {
+        if (this.#state.kind === 'committed') resolve();
+        else if (this.#state.kind === 'failed') reject(this.#state.error);
+        else return false;
+        this.#events.off('change', check);
+        return true;
+      };
+      if (!check()) this.#events.on('change', check);
+    });
+  }
+
+  onChange(listener: () => void): () => void {
+    this.#events.on('change', listener);
+    return () => this.#events.off('change', listener);
+  }
+
+  /** A stream of `range` (or the whole blob) that waits for bytes as they arrive. */
+  createReader(finalPath: string, range?: ByteRange, options: ReaderOptions = {}): Readable {
+    return createPartialReader(this, this.#readerHooks(finalPath), range, options);
+  }
+
+  #readerHooks(finalPath: string): ReaderHooks {
+    return {
+      open: async () => {
+        try {
+          return await open(this.tmpPath, 'r');
+        } catch (error) {
+          if (this.#state.kind === 'committed') return open(finalPath, 'r');
+          if (this.#state.kind === 'failed') throw this.#state.error;
+          throw error;
+        }
+      },
+      state: () => this.#state,
+      wait: (ms) =>
+        new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => {
+            this.#events.off('change', changed);
+            resolve(false);
+          }, ms);
+          const changed = (): void => {
+            clearTimeout(timer);
+            resolve(true);
+          };
+          this.#events.once('change', changed);
+        }),
+      attach: () => void (this.#readers += 1),
+      detach: () => void (this.#readers -= 1),
+    };
+  }
+
+  async #writeAll(chunk: Uint8Array, position: number): Promise<void> {
+    let done = 0;
+    while (done < chunk.byteLength) {
+      const { bytesWritten } = await this.#handle.write(chunk, done, chunk.byteLength - done, position + done);
+      done += bytesWritten;
+    }
+  }
+
+  /** Hashes bytes that arrived ahead of the hashed prefix, reading them back from the file. */
+  #catchUpHash(): void {
+    if (this.#hashing || this.availableFrom(this.#hashed) <= this.#hashed) return;
+    this.#hashing = (async () => {
+      const buffer = Buffer.allocUnsafe(1024 * 1024);
+      while (this.#state.kind === 'writing') {
+        const end = this.availableFrom(this.#hashed);
+        if (end <= this.#hashed) break;
+        const hashedBefore = this.#hashed;
+        const length = Math.min(buffer.byteLength, end - this.#hashed);
+        const { bytesRead } = await this.#handle.read(buffer, 0, length, this.#hashed);
+        if (this.#hashed !== hashedBefore) continue; // reset meanwhile
+        this.#hash.update(buffer.subarray(0, bytesRead));
+        this.#hashed += bytesRead;
+      }
+    })().finally(() => {
+      this.#hashing = undefined;
+    });
+  }
+
+  async #drainHash(): Promise<void> {
+    for (;;) {
+      if (this.#hashing) await this.#hashing;
+      if (this.#hashed >= this.size) return;
+      this.#catchUpHash();
+      if (!this.#hashing) throw new Error(`hash of ${this.digest.value} stalled at ${this.#hashed} of ${this.size}`);
+    }
+  }
+}
+
+interface ReaderHooks {
+  open(): Promise<FileHandle>;
+  state(): State;
+  /** Resolves true on the next change, false after `ms` without one. */
+  wait(ms: number): Promise<boolean>;
+  attach(): void;
+  detach(): void;
+}
+
+const DEFAULT_READER_IDLE_MS = 60_000;
+
+function createPartialReader(blob: PartialBlob, hooks: ReaderHooks, range: ByteRange | undefined, options: ReaderOptions): Readable {
+  const last = range?.end ?? blob.size - 1;
+  const holdBack = options.holdBackUnverified ?? true;
+  const idleMs = options.idleTimeoutMs ?? DEFAULT_READER_IDLE_MS;
+  let position = range?.start ?? 0;
+  let handle: FileHandle | undefined;
+  hooks.attach();
+  let attached = true;
+  const stream: Readable = new Readable({
+    highWaterMark: READ_CHUNK,
+    read: async () => {
+      try {
+        handle ??= await hooks.open();
+        for (;;) {
+          const state = hooks.state();
+          if (state.kind === 'failed') throw state.error;
+          const verified = state.kind === 'committed';
+          const reachesEnd = last >= blob.size - 1;
+          if (position > last) {
+            stream.push(null);
+            return;
+          }
+          const available = verified ? blob.size : blob.availableFrom(position) - (holdBack && reachesEnd && blob.availableFrom(position) >= blob.size ? 1 : 0);
+          if (position < available) {
+            const length = Math.min(READ_CHUNK, available - position, last - position + 1);
+            const buffer = Buffer.allocUnsafe(length);
+            const { bytesRead } = await handle.read(buffer, 0, length, position);
+            if (bytesRead === 0) throw new Error(`blob ${blob.digest.value} ended early at byte ${position}`);
+            position += bytesRead;
+            stream.push(bytesRead === length ? buffer : buffer.subarray(0, bytesRead));
+            return;
+          }
+          if (!(await hooks.wait(idleMs))) throw new Error(`no bytes of ${blob.digest.value} arrived for ${idleMs} ms`);
+        }
+      } catch (error) {
+        stream.destroy(error as Error);
+      }
+    },
+    destroy(error, callback) {
+      if (attached) {
+        attached = false;
+        hooks.detach();
+      }
+      const fh = handle;
+      handle = undefined;
+      if (fh) fh.close().then(() => callback(error), () => callback(error));
+      else callback(error);
+    },
+  });
+  return stream;
+}
