@@ -132,6 +132,8 @@ export async function startShoal(options: ShoalServerOptions): Promise<RunningSe
     '--listen', `127.0.0.1:${port}`,
     '--data-dir', options.dataDir,
     '--log-level', options.logLevel ?? 'warn',
+    // One node against registry:2: no swarm ports, no mDNS from the root namespace.
+    '--no-swarm',
     ...(options.upstream ? ['--upstream', options.upstream] : []),
   ];
   // Keep settings from the environment or a config file out of the measurement.

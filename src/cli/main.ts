@@ -1,13 +1,14 @@
-// `shoal serve`, `shoal config`, `shoal --version`. Exit codes: 0 ok, 1 runtime failure,
+// `shoal serve`, `shoal config`, `shoal keygen`, `shoal --version`. Exit codes: 0 ok, 1 runtime failure,
 // 2 usage or configuration mistake (the operator must change a flag, variable or file).
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { pino } from 'pino';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import { formatHostPort } from '../config/parse.ts';
 import { renderConfigYaml } from '../config/render.ts';
-import { addSettingOptions, settingsSummary } from './options.ts';
+import { keygen, type KeygenOptions } from './keygen.ts';
+import { addSettingOptions, givenOptions, settingsSummary } from './options.ts';
 import { exitOnShutdownSignals } from './shutdown.ts';
 
 export const EXIT_FAILURE = 1;
@@ -55,13 +56,21 @@ export async function main(argv: readonly string[], cli: CliEnvironment = proces
     });
 
   addSettingOptions(program.command('serve').description('run the registry daemon'))
-    .action(async (options: Record<string, unknown>) => {
-      result = await serve(await load(options));
+    .action(async (_options: unknown, command: Command) => {
+      result = await serve(await load(givenOptions(command)));
     });
 
   addSettingOptions(program.command('config').description('print the effective configuration as YAML, secrets redacted'))
-    .action(async (options: Record<string, unknown>) => {
-      cli.stdout(renderConfigYaml(await load(options)));
+    .action(async (_options: unknown, command: Command) => {
+      cli.stdout(renderConfigYaml(await load(givenOptions(command))));
+    });
+
+  program.command('keygen')
+    .description('write a new cluster key: only hosts started with the same --cluster-key can connect to each other')
+    .addOption(new Option('-o, --output <file>', 'file to create with mode 0600 (default: print the key to stdout)'))
+    .addOption(new Option('--force', 'replace the file if it exists (hosts still holding the old key can no longer join)'))
+    .action(async (options: KeygenOptions) => {
+      await keygen(options, cli);
     });
 
   try {

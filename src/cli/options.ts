@@ -21,6 +21,17 @@ export function addSettingOptions(command: Command): Command {
   ].join('\n'));
 }
 
+/**
+ * The options given on the command line, keyed like SETTINGS. Commander pre-sets `--no-x` options
+ * to true; passing that on would make an absent `--no-mdns` hide `SHOAL_MDNS=false` and the file.
+ */
+export function givenOptions(command: Command): Record<string, unknown> {
+  const options = command.opts();
+  return Object.fromEntries(Object.keys(options)
+    .filter((key) => command.getOptionValueSource(key) === 'cli')
+    .map((key) => [key, options[key]]));
+}
+
 /** A compact list for `shoal --help`: every setting with its environment variable and default. */
 export function settingsSummary(): string {
   const rows = SETTING_IDS.map((id) => {

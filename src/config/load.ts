@@ -1,9 +1,10 @@
 // Merges flags, environment, the config file and defaults (in that precedence) into a ShoalConfig.
+import { isIP } from 'node:net';
 import { dirname } from 'node:path';
 import { ConfigError } from './errors.ts';
-import { InvalidValueError } from './parse.ts';
+import { formatHostPort, InvalidValueError, isUnspecifiedIp } from './parse.ts';
 import { SETTINGS, type Setting, type SettingContext, type SettingId } from './schema.ts';
-import type { ShoalConfig, UpstreamConfig } from './types.ts';
+import type { ShoalConfig, SwarmConfig, UpstreamConfig } from './types.ts';
 import { readConfigFile, type ConfigFile, type FileValue, type FileValues } from './yaml-file.ts';
 
 export { ConfigError } from './errors.ts';
@@ -77,14 +78,23 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ShoalConfi
       describe: (reason) => `invalid default of ${setting.name} "${raw}": ${reason}`,
     }];
   };
+  /** Settings' asynchronous checks, awaited in order once everything is parsed. */
+  const checks: (() => Promise<void>)[] = [];
   const parse = <K extends SettingId>(id: K, candidate: Candidate): ValueOf<K> => {
     const setting = SETTINGS[id] as Setting<ValueOf<K>>;
-    try {
-      return setting.parse(candidate.raw, candidate.context);
-    } catch (error) {
+    const fail = (error: unknown): never => {
       if (error instanceof InvalidValueError) throw new ConfigError(candidate.describe(error.reason, setting.secret));
       throw error;
+    };
+    let value: ValueOf<K>;
+    try {
+      value = setting.parse(candidate.raw, candidate.context);
+    } catch (error) {
+      return fail(error);
     }
+    const { check } = setting;
+    if (check !== undefined) checks.push(() => check(value, candidate.context).catch(fail));
+    return value;
   };
   const sourced = <K extends SettingId>(id: K, candidates: Candidate[] | undefined): Sourced<ValueOf<K>> | undefined => {
     const candidate = candidates?.[0];
@@ -95,18 +105,25 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ShoalConfi
   const file = configCandidate === undefined
     ? undefined
     : await readConfigFile(parse('config', configCandidate), configCandidate.label);
-  const fileCandidates = (values: FileValues | undefined, id: SettingId): Candidate[] | undefined => {
-    const value = values?.[id];
+  const fromFile = (id: SettingId): Candidate[] | undefined =>
+    file === undefined ? undefined : file.values[id]?.map((value) => fromFileValue(file, value));
+  /** A key of one `upstreams:` entry (or of the `proxy.remoteurl` shorthand). */
+  const entryCandidates = (entry: FileValues, id: SettingId): Candidate[] | undefined => {
+    const value = entry[id];
     return file === undefined || value === undefined ? undefined : [fromFileValue(file, value)];
   };
+  const candidates = (id: SettingId): Candidate[] | undefined => fromFlag(id) ?? fromEnv(id) ?? fromFile(id) ?? fromDefault(id);
 
-  const setting = <K extends SettingId>(id: K): ValueOf<K> | undefined =>
-    sourced(id, fromFlag(id) ?? fromEnv(id) ?? fileCandidates(file?.values, id) ?? fromDefault(id))?.value;
-  const required = <K extends SettingId>(id: K): ValueOf<K> => {
-    const value = setting(id);
+  const sourcedSetting = <K extends SettingId>(id: K): Sourced<ValueOf<K>> | undefined => sourced(id, candidates(id));
+  const setting = <K extends SettingId>(id: K): ValueOf<K> | undefined => sourcedSetting(id)?.value;
+  const requiredSourced = <K extends SettingId>(id: K): Sourced<ValueOf<K>> => {
+    const value = sourcedSetting(id);
     if (value === undefined) throw new Error(`setting ${id} has no default`);
     return value;
   };
+  const required = <K extends SettingId>(id: K): ValueOf<K> => requiredSourced(id).value;
+  /** A repeatable setting: every value of the one source that gives any (an empty list from the file counts). */
+  const list = <K extends SettingId>(id: K): ValueOf<K>[] => candidates(id)?.map((candidate) => parse(id, candidate)) ?? [];
 
   /** A password given directly or through a password file, within one source. */
   const password = (direct: Candidate[] | undefined, viaFile: Candidate[] | undefined): Sourced<string> | undefined => {
@@ -122,9 +139,9 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ShoalConfi
   const drafts: UpstreamDraft[] = urlCandidates !== undefined
     ? urlCandidates.map((candidate) => ({ url: parse('upstream', candidate), username: undefined, password: undefined }))
     : (file?.upstreams ?? []).map((entry) => ({
-      url: parse('upstream', fileCandidates(entry, 'upstream')?.[0] as Candidate),
-      username: sourced('upstreamUsername', fileCandidates(entry, 'upstreamUsername')),
-      password: password(fileCandidates(entry, 'upstreamPassword'), fileCandidates(entry, 'upstreamPasswordFile')),
+      url: parse('upstream', entryCandidates(entry, 'upstream')?.[0] as Candidate),
+      username: sourced('upstreamUsername', entryCandidates(entry, 'upstreamUsername')),
+      password: password(entryCandidates(entry, 'upstreamPassword'), entryCandidates(entry, 'upstreamPasswordFile')),
     }));
 
   // Flag and environment credentials are for the first upstream, flag first.
@@ -137,8 +154,9 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ShoalConfi
   }
   const merged = first === undefined ? [] : [{ url: first.url, username: username ?? first.username, password: secret ?? first.password }, ...rest];
 
-  return {
-    listen: required('listen'),
+  const listen = requiredSourced('listen');
+  const config: ShoalConfig = {
+    listen: listen.value,
     dataDir: required('dataDir'),
     upstreams: merged.map(withCredentials),
     dockerConfigPath: setting('dockerConfig'),
@@ -146,7 +164,62 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ShoalConfi
     upstreamTimeoutMs: required('upstreamTimeout'),
     maxUploadBytes: required('maxUploadSize'),
     logLevel: required('logLevel'),
+    swarm: swarmConfig(listen, {
+      enabled: required('swarm'),
+      p2pPort: requiredSourced('p2pPort'),
+      peerPort: requiredSourced('peerPort'),
+      bindAddress: required('bindAddress'),
+      advertiseAddress: sourcedSetting('advertiseAddress'),
+      bootstrap: list('bootstrap'),
+      mdns: required('mdns'),
+      clusterKeyPath: setting('clusterKey'),
+    }),
   };
+  for (const check of checks) await check();
+  return config;
+}
+
+interface SwarmDraft extends Omit<SwarmConfig, 'p2pPort' | 'peerPort' | 'advertiseAddress'> {
+  readonly p2pPort: Sourced<number>;
+  readonly peerPort: Sourced<number>;
+  readonly advertiseAddress: Sourced<string> | undefined;
+}
+
+/**
+ * Catches, before anything is bound, the combinations that would fail at start-up or leave the host
+ * unreachable. Only with the swarm on: with --no-swarm these settings are not used.
+ */
+function swarmConfig(listen: Sourced<{ readonly host: string; readonly port: number }>, draft: SwarmDraft): SwarmConfig {
+  const { p2pPort, peerPort, bindAddress, advertiseAddress } = draft;
+  if (draft.enabled) {
+    const clash = (a: string, b: string, port: number): never => {
+      throw new ConfigError(`${a} and ${b} are both port ${port}: each needs its own port (or 0 for any free one)`);
+    };
+    if (peerPort.value !== 0 && peerPort.value === p2pPort.value) clash(`peer-port (${origin(peerPort)})`, `p2p-port (${origin(p2pPort)})`, peerPort.value);
+    if (overlaps(listen.value.host, bindAddress)) {
+      const listenText = `listen ${formatHostPort(listen.value)} (${origin(listen)})`;
+      for (const [name, port] of [['peer-port', peerPort], ['p2p-port', p2pPort]] as const) {
+        if (port.value !== 0 && port.value === listen.value.port) clash(`${name} (${origin(port)})`, listenText, port.value);
+      }
+    }
+    // :: listens on both families; 0.0.0.0 on IPv4 only, a concrete address on its own family only:
+    // peers told of an address of the other family could never connect.
+    const dualStack = isIP(bindAddress) === 6 && isUnspecifiedIp(bindAddress);
+    if (advertiseAddress !== undefined && !dualStack && isIP(advertiseAddress.value) !== isIP(bindAddress)) {
+      throw new ConfigError(`advertise-address ${advertiseAddress.value} (${origin(advertiseAddress)}) is IPv${isIP(advertiseAddress.value)} but bind-address ${bindAddress} listens on IPv${isIP(bindAddress)} only; bind to :: or advertise an IPv${isIP(bindAddress)} address`);
+    }
+  }
+  return { ...draft, p2pPort: p2pPort.value, peerPort: peerPort.value, advertiseAddress: advertiseAddress?.value };
+}
+
+/** Where a value came from, for messages that name two settings: `--peer-port`, `SHOAL_LISTEN`, `default`. */
+function origin({ label }: Sourced<unknown>): string {
+  return label.startsWith('default of ') ? 'default' : label;
+}
+
+/** Whether sockets on these two hosts can collide on a port: same address, a wildcard, or a host name (unknown until resolved). */
+function overlaps(listenHost: string, bindAddress: string): boolean {
+  return listenHost === bindAddress || isIP(listenHost) === 0 || isUnspecifiedIp(listenHost) || isUnspecifiedIp(bindAddress);
 }
 
 /** Registry auth (basic, or bearer tokens fetched with basic) needs both halves; one alone is a mistake. */

@@ -1,6 +1,6 @@
 // Pure parsers for configuration values. Each takes the text as the operator wrote it and either
 // returns the value or throws InvalidValueError whose `reason` completes "invalid <where>: <reason>".
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIP, isIPv4, isIPv6 } from 'node:net';
 import { isAbsolute, join, resolve } from 'node:path';
 
 export class InvalidValueError extends Error {
@@ -150,4 +150,48 @@ export function resolvePath(raw: string, baseDir: string, homedir: string): stri
   if (raw === '~') return homedir;
   if (raw.startsWith('~/')) return join(homedir, raw.slice(2));
   return isAbsolute(raw) ? resolve(raw) : resolve(baseDir, raw);
+}
+
+/** How a bootstrap multiaddr looks, for messages and docs. */
+export const BOOTSTRAP_EXAMPLE = '/ip4/10.0.0.5/tcp/5001/p2p/12D3KooW...';
+
+const PORT_OR_ZERO_EXPECTED = 'expected a port from 0 to 65535 (0 = any free port)';
+
+/** A port to listen on where 0 lets the OS pick a free one (the swarm's ports; tests). */
+export function parsePortOrZero(raw: string): number {
+  const port = /^\d{1,5}$/.test(raw) ? Number(raw) : NaN;
+  if (!(port >= 0 && port <= 65535)) throw new InvalidValueError(PORT_OR_ZERO_EXPECTED);
+  return port;
+}
+
+const TRUE_WORDS = new Set(['true', 'yes', 'on', '1']);
+const FALSE_WORDS = new Set(['false', 'no', 'off', '0']);
+
+/** On/off settings: `true`/`false` (also yes/no, on/off, 1/0, any case, as YAML 1.1 and unit files write them). */
+export function parseBoolean(raw: string): boolean {
+  const word = raw.toLowerCase();
+  if (TRUE_WORDS.has(word)) return true;
+  if (FALSE_WORDS.has(word)) return false;
+  throw new InvalidValueError('expected true or false');
+}
+
+const IP_EXPECTED = 'expected an IP address such as 0.0.0.0, 192.168.1.10 or ::';
+
+/** An IPv4 or IPv6 literal (no host names: sockets bind to addresses); IPv6 kept without brackets. */
+export function parseIpAddress(raw: string): string {
+  const ip = /^\[.*\]$/.test(raw) ? raw.slice(1, -1) : raw;
+  if (isIP(ip) === 0) throw new InvalidValueError(`${IP_EXPECTED}, not a host name`);
+  return ip;
+}
+
+/** True for 0.0.0.0 and ::, which mean "every interface" when binding and nothing when announced. */
+export function isUnspecifiedIp(ip: string): boolean {
+  return ip === '0.0.0.0' || /^[0:]+$/.test(ip);
+}
+
+/** The address other hosts reach this one at: a concrete IP, not a wildcard. */
+export function parseAdvertiseAddress(raw: string): string {
+  const ip = parseIpAddress(raw);
+  if (isUnspecifiedIp(ip)) throw new InvalidValueError(`expected the IP other hosts reach this one at, such as 192.168.1.10; ${ip} means "every interface" and cannot be dialled`);
+  return ip;
 }

@@ -13,7 +13,7 @@ export interface RenderOptions {
 }
 
 /** Writes `value` at the setting's first YAML path, creating the mappings on the way. */
-function put(tree: Record<string, unknown>, setting: Setting<unknown>, value: string | undefined): void {
+function put(tree: Record<string, unknown>, setting: Setting<unknown>, value: string | number | boolean | readonly string[] | undefined): void {
   const path = setting.yaml[0];
   if (value === undefined || path === undefined) return;
   const keys = path.split('.');
@@ -48,5 +48,15 @@ export function renderConfigYaml(config: ShoalConfig, options: RenderOptions = {
     }),
   }));
   put(tree, SETTINGS.logLevel, config.logLevel);
+  const { swarm } = config;
+  put(tree, SETTINGS.swarm, swarm.enabled);
+  put(tree, SETTINGS.p2pPort, swarm.p2pPort);
+  put(tree, SETTINGS.peerPort, swarm.peerPort);
+  put(tree, SETTINGS.bindAddress, swarm.bindAddress);
+  put(tree, SETTINGS.advertiseAddress, swarm.advertiseAddress);
+  put(tree, SETTINGS.bootstrap, swarm.bootstrap);
+  put(tree, SETTINGS.mdns, swarm.mdns);
+  // The key file's path, not the key: nothing to redact.
+  put(tree, SETTINGS.clusterKey, swarm.clusterKeyPath);
   return stringify(tree);
 }

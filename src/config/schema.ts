@@ -3,8 +3,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  InvalidValueError, parseDuration, parseHostPort, parseLogLevel, parseSize, parseUpstreamUrl, resolvePath,
-  type HostPort, type LogLevel,
+  BOOTSTRAP_EXAMPLE, InvalidValueError, parseAdvertiseAddress, parseBoolean, parseDuration, parseHostPort, parseIpAddress, parseLogLevel,
+  parsePortOrZero, parseSize, parseUpstreamUrl, resolvePath, type HostPort, type LogLevel,
 } from './parse.ts';
 
 export interface SettingContext {
@@ -33,6 +33,13 @@ export interface Setting<T> {
   /** Never echoed: not in error messages, not in `shoal config` output. */
   readonly secret: boolean;
   readonly parse: (raw: string, context: SettingContext) => T;
+  /**
+   * Validation beyond `parse` that needs heavy modules (libp2p's) or file contents; throws
+   * InvalidValueError like `parse`. The loader awaits it for every parsed value. It imports what
+   * it needs itself, so `--help` and configurations that leave the setting unset load none of it.
+   * (Method syntax: it keeps every Setting<T> usable as a Setting<unknown>.)
+   */
+  check?(value: T, context: SettingContext): Promise<void>;
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:5000';
@@ -48,6 +55,9 @@ export const DEFAULT_UPSTREAM_TIMEOUT = '30s';
 /** `0`: no limit; layers of several GB are ordinary. */
 export const DEFAULT_MAX_UPLOAD_SIZE = '0';
 export const DEFAULT_LOG_LEVEL: LogLevel = 'info';
+export const DEFAULT_P2P_PORT = '5001';
+export const DEFAULT_PEER_PORT = '5002';
+export const DEFAULT_BIND_ADDRESS = '0.0.0.0';
 export const DEFAULT_DOCKER_CONFIG_TEXT = '`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`, if that file exists';
 
 /** Where docker itself reads credentials from, when that file exists; docker ignores ~/.docker when DOCKER_CONFIG is set, and so do we. */
@@ -82,6 +92,32 @@ function nonEmpty(what: string): (raw: string) => string {
     if (raw === '') throw new InvalidValueError(`expected a non-empty ${what}`);
     return raw;
   };
+}
+
+/**
+ * Parsed in the loader, not only in the daemon: a wrong file (a truncated copy, the peer identity
+ * key, a key from another cluster's format) is an operator mistake, so it fails `shoal config` and
+ * start-up with exit 2 and the setting named, before any port is bound. The daemon reads it again
+ * for the bytes; the loader keeps only the path.
+ */
+async function checkClusterKey(path: string): Promise<void> {
+  const { loadClusterKey } = await import('../swarm/cluster-key.ts');
+  try {
+    await loadClusterKey(path);
+  } catch (error) {
+    throw new InvalidValueError(`expected a cluster key file as shoal keygen writes it; ${(error as Error).message}`);
+  }
+}
+
+async function checkBootstrap(address: string): Promise<void> {
+  const { checkBootstrapAddress } = await import('./bootstrap-address.ts');
+  checkBootstrapAddress(address);
+}
+
+/** A multiaddr's shape, enough for parse; checkBootstrap does the rest. */
+function bootstrapText(raw: string): string {
+  if (!raw.startsWith('/')) throw new InvalidValueError(`expected a multiaddr such as ${BOOTSTRAP_EXAMPLE}`);
+  return raw;
 }
 
 const none = (): undefined => undefined;
@@ -154,6 +190,47 @@ export const SETTINGS = {
     defaultRaw: constant(DEFAULT_LOG_LEVEL), defaultText: DEFAULT_LOG_LEVEL, parse: parseLogLevel,
     description: 'fatal, error, warn, info, debug, trace or silent',
   }),
+  swarm: setting<boolean>({
+    name: 'swarm', flag: '--no-swarm', env: 'SHOAL_SWARM', yaml: ['swarm.enabled'],
+    defaultRaw: constant('true'), defaultText: 'true (swarm on)', parse: parseBoolean,
+    description: 'Share with peers on the LAN; --no-swarm (or false) runs a plain single-node mirror',
+  }),
+  p2pPort: setting<number>({
+    name: 'p2p-port', flag: '--p2p-port <port>', env: 'SHOAL_P2P_PORT', yaml: ['swarm.p2pport'],
+    defaultRaw: constant(DEFAULT_P2P_PORT), defaultText: DEFAULT_P2P_PORT, parse: parsePortOrZero,
+    description: 'TCP port of the libp2p control plane (discovery, announcements); 0 = any free port',
+  }),
+  peerPort: setting<number>({
+    name: 'peer-port', flag: '--peer-port <port>', env: 'SHOAL_PEER_PORT', yaml: ['swarm.peerport'],
+    defaultRaw: constant(DEFAULT_PEER_PORT), defaultText: DEFAULT_PEER_PORT, parse: parsePortOrZero,
+    description: 'HTTP port peers fetch blobs from; 0 = any free port; must differ from p2p-port and the listen port',
+  }),
+  bindAddress: setting<string>({
+    name: 'bind-address', flag: '--bind-address <ip>', env: 'SHOAL_BIND_ADDRESS', yaml: ['swarm.bindaddress'],
+    defaultRaw: constant(DEFAULT_BIND_ADDRESS), defaultText: `${DEFAULT_BIND_ADDRESS} (every IPv4 interface)`, parse: parseIpAddress,
+    description: 'IP address the p2p and peer ports listen on; :: for every IPv4 and IPv6 interface',
+  }),
+  advertiseAddress: setting<string>({
+    name: 'advertise-address', flag: '--advertise-address <ip>', env: 'SHOAL_ADVERTISE_ADDRESS', yaml: ['swarm.advertiseaddress'],
+    defaultRaw: none, defaultText: 'none (the addresses of the interfaces)', parse: parseAdvertiseAddress,
+    description: 'IP address peers should reach this host at, when its own interfaces give the wrong one (NAT, several networks)',
+  }),
+  bootstrap: setting<string>({
+    name: 'bootstrap', flag: '--bootstrap <multiaddr>', env: 'SHOAL_BOOTSTRAP', yaml: ['swarm.bootstrap'],
+    defaultRaw: none, defaultText: 'none', parse: bootstrapText, check: checkBootstrap, repeatable: true,
+    description: `Peer to dial and keep connected, such as ${BOOTSTRAP_EXAMPLE} (hosts mDNS cannot reach); repeat for several`,
+  }),
+  mdns: setting<boolean>({
+    name: 'mdns', flag: '--no-mdns', env: 'SHOAL_MDNS', yaml: ['swarm.mdns'],
+    defaultRaw: constant('true'), defaultText: 'true (mDNS on)', parse: parseBoolean,
+    description: 'Find peers on the LAN with mDNS; --no-mdns (or false) where multicast is blocked or unwanted',
+  }),
+  clusterKey: setting<string>({
+    name: 'cluster-key', flag: '--cluster-key <file>', env: 'SHOAL_CLUSTER_KEY', yaml: ['swarm.clusterkey'],
+    defaultRaw: none, defaultText: 'none (any shoal on the network may join)',
+    parse: (raw, context) => resolvePath(raw, context.baseDir, context.homedir), check: checkClusterKey,
+    description: 'Cluster key file from shoal keygen; only hosts holding the same key can connect or fetch',
+  }),
 } as const;
 
 export type SettingId = keyof typeof SETTINGS;
@@ -184,7 +261,8 @@ export function renderConfigReference(): string {
     'Relative paths in the config file are relative to the file; elsewhere to the working directory.',
     'In the YAML file, `proxy.remoteurl`/`username`/`password` name one upstream; for several use',
     '`upstreams: [{url, username, password}]` instead. Flag and environment credentials apply to',
-    'the first upstream. Unknown YAML keys are errors.',
+    'the first upstream. Unknown YAML keys are errors. On/off settings take `true` or `false`; the',
+    'YAML `swarm.bootstrap` is a list. `shoal keygen --output FILE` writes a new cluster key (mode 0600).',
     '',
   ].join('\n');
 }

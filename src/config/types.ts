@@ -26,4 +26,25 @@ export interface ShoalConfig {
   /** Largest accepted blob upload body in bytes (0 = no limit). */
   readonly maxUploadBytes: number;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  readonly swarm: SwarmConfig;
+}
+
+/** The peer-to-peer side: libp2p control plane and the HTTP data plane peers fetch blobs from. */
+export interface SwarmConfig {
+  /** False with --no-swarm: a plain single-node registry mirror. */
+  readonly enabled: boolean;
+  /** libp2p TCP port (0 = any free port). */
+  readonly p2pPort: number;
+  /** Data-plane HTTP port peers fetch blobs from (0 = any free port). */
+  readonly peerPort: number;
+  /** Address the p2p and peer ports bind to (default 0.0.0.0: every interface of the host). */
+  readonly bindAddress: string;
+  /** Address announced to peers when the host's own view is wrong (NAT, several interfaces). */
+  readonly advertiseAddress: string | undefined;
+  /** Multiaddrs dialled at start and kept connected (hosts in other subnets). */
+  readonly bootstrap: readonly string[];
+  /** Discover peers on the LAN with mDNS. */
+  readonly mdns: boolean;
+  /** Path of a cluster key file: only hosts holding the same key can connect or fetch. */
+  readonly clusterKeyPath: string | undefined;
 }

@@ -13,12 +13,15 @@ export interface FileValue {
   readonly line: number;
 }
 
+/** The keys of one upstream: `url`, `username` ... */
 export type FileValues = Partial<Record<SettingId, FileValue>>;
+/** Each setting's value; several only for a repeatable setting written as a list (`swarm.bootstrap`). */
+export type FileValueLists = Partial<Record<SettingId, readonly FileValue[]>>;
 
 export interface ConfigFile {
   readonly path: string;
   /** Settings other than the upstream ones. */
-  readonly values: FileValues;
+  readonly values: FileValueLists;
   /** From `upstreams:` or from the `proxy.remoteurl` shorthand; undefined when the file names none. Each has `upstream` (its URL). */
   readonly upstreams: readonly FileValues[] | undefined;
 }
@@ -74,8 +77,19 @@ export async function readConfigFile(path: string, describePath: string): Promis
     if (value !== null && !isScalar(value)) fail(lineOf(pair.key), `${key}: expected a single value, not a list or mapping`);
     return { raw: isScalar(value) ? String(value.value ?? '') : '', key, line: lineOf(pair.key) };
   };
+  /** A repeatable setting: a list of values, or one value; nothing (`bootstrap:`) is the empty list. */
+  const fileList = (pair: Pair, key: string): FileValue[] => {
+    const { value } = pair;
+    if (value === null || (isScalar(value) && value.value === '')) return [];
+    if (!isSeq(value)) return [fileValue(pair, key)];
+    return value.items.map((item, index) => {
+      const where = `${key}[${index}]`;
+      if (item !== null && !isScalar(item)) fail(lineOf(item), `${where}: expected a single value, not a list or mapping`);
+      return { raw: isScalar(item) ? String(item.value ?? '') : '', key: where, line: lineOf(item ?? pair.key) };
+    });
+  };
 
-  const values: FileValues = {};
+  const values: FileValueLists = {};
   const shorthand: FileValues = {};
   let list: FileValues[] | undefined;
 
@@ -88,7 +102,8 @@ export async function readConfigFile(path: string, describePath: string): Promis
       if (key === UPSTREAMS_LIST_KEY) {
         list = readList(pair.value);
       } else if (id !== undefined) {
-        (UPSTREAM_SETTINGS.has(id) ? shorthand : values)[id] = fileValue(pair, key);
+        if (UPSTREAM_SETTINGS.has(id)) shorthand[id] = fileValue(pair, key);
+        else values[id] = SETTINGS[id].repeatable ? fileList(pair, key) : [fileValue(pair, key)];
       } else if (BRANCHES.has(key)) {
         // `proxy:` with nothing under it is an empty section, not a mistake.
         const empty = pair.value === null || (isScalar(pair.value) && pair.value.value === '');

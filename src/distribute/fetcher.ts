@@ -3,7 +3,8 @@ import { OciError, type Digest } from '../oci/index.ts';
 import type { PartialBlob, Store } from '../store/index.ts';
 import type { SwarmApi } from '../swarm/index.ts';
 import type { PeerClient } from './peer-client.ts';
-import { PieceFetch, type PieceFetchInit } from './piece-fetch.ts';
+import { coalesce } from './coalesce.ts';
+import { PieceFetch, WRITE_BATCH_BYTES, type PieceFetchInit } from './piece-fetch.ts';
 import { TransferStats } from './transfer-stats.ts';
 import type { BlobSource, BlobWant, SourceStream, UpstreamRouter } from './types.ts';
 
@@ -154,7 +155,7 @@ export class Fetcher {
     try {
       for (;;) {
         try {
-          for await (const chunk of current.stream as AsyncIterable<Buffer>) {
+          for await (const chunk of coalesce(current.stream as AsyncIterable<Buffer>, WRITE_BATCH_BYTES)) {
             if (partial.received + chunk.byteLength > partial.size) {
               throw new OciError('DIGEST_INVALID', `${seed.kind} sent more than the ${partial.size} bytes it announced for ${want.digest.value}`);
             }

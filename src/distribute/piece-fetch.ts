@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { OciError, type ByteRange } from '../oci/index.ts';
 import type { PartialBlob } from '../store/index.ts';
 import { hasPiece, piecesFromIndexes, type Holder, type SwarmApi } from '../swarm/index.ts';
+import { coalesce } from './coalesce.ts';
 import { electedFor } from './election.ts';
 import type { PeerClient } from './peer-client.ts';
 import type { TransferStats } from './transfer-stats.ts';
@@ -19,6 +20,8 @@ export const PEER_FAILURE_PENALTY_MS = 30_000;
 /** A peer whose bytes failed verification is banned as a source for this long. */
 export const LIAR_BAN_MS = 10 * 60_000;
 const TICK_MS = 250;
+/** Network chunks are joined into writes of this size (see coalesce.ts). */
+export const WRITE_BATCH_BYTES = 512 * 1024;
 
 export interface PieceFetchComponents {
   readonly swarm: SwarmApi;
@@ -158,7 +161,7 @@ export class PieceFetch {
     try {
       stream = await this.#open(choice, { start, end });
       let offset = start;
-      for await (const chunk of stream as AsyncIterable<Buffer>) {
+      for await (const chunk of coalesce(stream as AsyncIterable<Buffer>, WRITE_BATCH_BYTES)) {
         const take = chunk.byteLength <= end + 1 - offset ? chunk : chunk.subarray(0, end + 1 - offset);
         await blob.write(offset, take);
         offset += take.byteLength;

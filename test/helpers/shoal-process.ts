@@ -13,6 +13,8 @@ export interface ShoalProcessOptions {
   readonly upstreams?: readonly string[];
   readonly args?: readonly string[];
   readonly env?: Record<string, string>;
+  /** Run with the swarm on (pass its ports etc. in `args`). */
+  readonly swarm?: boolean;
 }
 
 export interface ShoalProcess {
@@ -45,6 +47,9 @@ export async function startShoal(options: ShoalProcessOptions = {}): Promise<Sho
 
   const start = async (): Promise<void> => {
     const args = [join(ROOT, 'bin', 'shoal.js'), 'serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--log-level', 'debug', '--tag-timeout', '1s', '--upstream-timeout', '5s'];
+    // Single-node tests run without the swarm: no p2p ports, and no mDNS from the root namespace
+    // (its multicast would leave the machine). Swarm tests run nodes in namespaces (netns.ts).
+    if (!options.swarm) args.push('--no-swarm');
     for (const upstream of options.upstreams ?? []) args.push('--upstream', upstream);
     args.push(...(options.args ?? []));
     const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });

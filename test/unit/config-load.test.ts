@@ -4,6 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../../src/config/load.ts';
+import { generateClusterKey } from '../../src/swarm/cluster-key.ts';
+
+const PEER = '12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA';
+const BOOT_A = `/ip4/10.0.0.5/tcp/5001/p2p/${PEER}`;
+const BOOT_B = `/dns4/seed.lan/tcp/5001/p2p/${PEER}`;
 
 let root: string;
 let home: string;
@@ -48,13 +53,17 @@ describe('loadConfig defaults', () => {
       upstreamTimeoutMs: 30_000,
       maxUploadBytes: 0,
       logLevel: 'info',
+      swarm: {
+        enabled: true, p2pPort: 5001, peerPort: 5002, bindAddress: '0.0.0.0', advertiseAddress: undefined,
+        bootstrap: [], mdns: true, clusterKeyPath: undefined,
+      },
     });
   });
 });
 
 describe('loadConfig precedence: flag > env > file > default', () => {
   const yaml = [
-    'http: {addr: "10.0.0.1:5001", maxuploadsize: 1GiB}',
+    'http: {addr: "10.0.0.1:5003", maxuploadsize: 1GiB}',
     'storage: {filesystem: {rootdirectory: store}}',
     'proxy: {remoteurl: "http://file:5000", tagtimeout: 3s, timeout: 40s}',
     'log: {level: warn}',
@@ -62,7 +71,7 @@ describe('loadConfig precedence: flag > env > file > default', () => {
 
   it('file beats default, and relative paths in it are relative to the file', async () => {
     const config = await load({ config: await file(yaml) });
-    assert.deepEqual(config.listen, { host: '10.0.0.1', port: 5001 });
+    assert.deepEqual(config.listen, { host: '10.0.0.1', port: 5003 });
     assert.equal(config.dataDir, join(root, 'store'));
     assert.deepEqual(config.upstreams, [{ url: 'http://file:5000' }]);
     assert.equal(config.tagTimeoutMs, 3000);
@@ -110,6 +119,21 @@ describe('loadConfig errors name the setting and its source', () => {
     [{ upstreamPasswordFile: '/nonexistent/pw' }, {}, /^invalid --upstream-password-file "\/nonexistent\/pw": expected a readable file.*ENOENT/],
     [{ config: '/nonexistent/shoal.yml' }, {}, /^invalid --config: cannot read config file \/nonexistent\/shoal\.yml \(ENOENT\)/],
     [{}, { SHOAL_CONFIG: '/nonexistent/shoal.yml' }, /^invalid SHOAL_CONFIG: cannot read config file/],
+    [{}, { SHOAL_SWARM: 'nope' }, /^invalid SHOAL_SWARM="nope": expected true or false$/],
+    [{}, { SHOAL_MDNS: 'maybe' }, /^invalid SHOAL_MDNS="maybe": expected true or false$/],
+    [{ p2pPort: '65536' }, {}, /^invalid --p2p-port "65536": expected a port from 0 to 65535 \(0 = any free port\)$/],
+    [{}, { SHOAL_P2P_PORT: '-1' }, /^invalid SHOAL_P2P_PORT="-1": expected a port from 0 to 65535/],
+    [{ peerPort: 'http' }, {}, /^invalid --peer-port "http": expected a port from 0 to 65535/],
+    [{ bindAddress: 'localhost' }, {}, /^invalid --bind-address "localhost": expected an IP address such as 0\.0\.0\.0, 192\.168\.1\.10 or ::, not a host name$/],
+    [{}, { SHOAL_BIND_ADDRESS: '10.0.0.256' }, /^invalid SHOAL_BIND_ADDRESS="10\.0\.0\.256": expected an IP address/],
+    [{ advertiseAddress: 'shoal.lan' }, {}, /^invalid --advertise-address "shoal\.lan": expected an IP address/],
+    [{ advertiseAddress: '0.0.0.0' }, {}, /^invalid --advertise-address "0\.0\.0\.0": expected the IP other hosts reach this one at.*cannot be dialled$/],
+    [{ bootstrap: ['10.0.0.5:5001'] }, {}, /^invalid --bootstrap "10\.0\.0\.5:5001": expected a multiaddr such as \/ip4\/10\.0\.0\.5\/tcp\/5001\/p2p\/12D3KooW\.\.\.$/],
+    [{ bootstrap: [BOOT_A, '/ip4/10.0.0.6/tcp/5001'] }, {}, /^invalid --bootstrap "\/ip4\/10\.0\.0\.6\/tcp\/5001": expected a multiaddr ending in \/p2p\/<peer id> such as \/ip4\/10\.0\.0\.5\/tcp\/5001\/p2p\/12D3KooW\.\.\./],
+    [{}, { SHOAL_BOOTSTRAP: '/ip4/10.0.0.5/tcp/5001/p2p/notapeer' }, /^invalid SHOAL_BOOTSTRAP=".*": expected a multiaddr ending in \/p2p\/<peer id> .*; "notapeer" is not a peer id$/],
+    [{ bootstrap: ['/ip4/999.0.0.5/tcp/5001'] }, {}, /^invalid --bootstrap ".*": expected a multiaddr such as \/ip4\/10\.0\.0\.5\/tcp\/5001\/p2p\/12D3KooW\.\.\.; .*999\.0\.0\.5/],
+    [{ bootstrap: [`/ip4/10.0.0.5/udp/5001/p2p/${PEER}`] }, {}, /^invalid --bootstrap ".*": expected \/ip4\|ip6\|dns\|dns4\|dns6\/<host>\/tcp\/<port>\/p2p\/<peer id> .*: shoal dials peers over TCP$/],
+    [{ clusterKey: '/nonexistent/swarm.key' }, {}, /^invalid --cluster-key "\/nonexistent\/swarm\.key": expected a cluster key file as shoal keygen writes it; cannot read cluster key \/nonexistent\/swarm\.key: ENOENT/],
   ];
   for (const [flags, env, message] of cases) {
     it(`${JSON.stringify(flags)} ${JSON.stringify(env)}`, async () => {
@@ -165,7 +189,7 @@ describe('loadConfig YAML file', () => {
   it('rejects unknown keys by name, with the line', async () => {
     const typo = await file('http:\n  adr: 127.0.0.1:5000\n');
     await assertConfigError(load({ config: typo }), new RegExp(`^config file ${typo}:2: unknown key "http\\.adr" \\(known under http: addr, maxuploadsize\\)$`));
-    await assertConfigError(load({ config: await file('version: 0.1\n') }), /:1: unknown key "version" \(known at the top: http, storage, proxy, log, upstreams\)/);
+    await assertConfigError(load({ config: await file('version: 0.1\n') }), /:1: unknown key "version" \(known at the top: http, storage, proxy, log, swarm, upstreams\)/);
     await assertConfigError(load({ config: await file('upstreams:\n  - url: http://a\n    user: x\n') }), /:3: unknown key "upstreams\[0\]\.user" \(known: url, username, password, passwordfile\)/);
   });
 
@@ -229,5 +253,111 @@ describe('loadConfig docker config', () => {
     await writeFile(join(dockerConfigDir, 'config.json'), '{}');
     assert.equal((await load({}, { DOCKER_CONFIG: dockerConfigDir })).dockerConfigPath, join(dockerConfigDir, 'config.json'));
     assert.equal((await load({ dockerConfig: join(dockerConfigDir, 'config.json') })).dockerConfigPath, join(dockerConfigDir, 'config.json'));
+  });
+});
+
+describe('loadConfig swarm settings', () => {
+  it('takes flag over env over file over default, for ports, lists and switches', async () => {
+    const path = await file(`swarm:\n  p2pport: 6001\n  bootstrap:\n    - ${BOOT_A}\n    - ${BOOT_B}\n  mdns: false\n`);
+    const fromFile = (await load({ config: path })).swarm;
+    assert.equal(fromFile.p2pPort, 6001);
+    assert.deepEqual(fromFile.bootstrap, [BOOT_A, BOOT_B]);
+    assert.equal(fromFile.mdns, false);
+    assert.equal(fromFile.peerPort, 5002, 'unset in the file: default');
+
+    const fromEnv = (await load({ config: path }, { SHOAL_P2P_PORT: '7001', SHOAL_BOOTSTRAP: ` ${BOOT_B} ,`, SHOAL_MDNS: 'true' })).swarm;
+    assert.equal(fromEnv.p2pPort, 7001);
+    assert.deepEqual(fromEnv.bootstrap, [BOOT_B], 'the list comes whole from one source');
+    assert.equal(fromEnv.mdns, true);
+
+    const fromFlags = (await load(
+      { config: path, p2pPort: '0', bootstrap: [BOOT_A], mdns: false },
+      { SHOAL_P2P_PORT: '7001', SHOAL_BOOTSTRAP: BOOT_B, SHOAL_MDNS: 'true' },
+    )).swarm;
+    assert.equal(fromFlags.p2pPort, 0);
+    assert.deepEqual(fromFlags.bootstrap, [BOOT_A]);
+    assert.equal(fromFlags.mdns, false, '--no-mdns beats SHOAL_MDNS=true');
+  });
+
+  it('turns the swarm and mDNS off from a flag (--no-swarm, --no-mdns give false), the environment or the file', async () => {
+    assert.equal((await load({ swarm: false })).swarm.enabled, false);
+    assert.equal((await load({ mdns: false })).swarm.mdns, false);
+    assert.equal((await load({}, { SHOAL_SWARM: 'false' })).swarm.enabled, false);
+    assert.equal((await load({}, { SHOAL_SWARM: 'OFF', SHOAL_MDNS: '0' })).swarm.mdns, false);
+    assert.equal((await load({ config: await file('swarm: {enabled: no}\n') })).swarm.enabled, false);
+    assert.equal((await load({ config: await file('swarm: {enabled: false}\n') }, { SHOAL_SWARM: 'true' })).swarm.enabled, true);
+  });
+
+  it('reads the whole swarm: section, paths relative to the file', async () => {
+    const keyPath = join(root, 'cluster.key');
+    await writeFile(keyPath, generateClusterKey());
+    const path = await file([
+      'swarm:',
+      '  enabled: true',
+      '  p2pport: 4001',
+      '  peerport: 0',
+      '  bindaddress: "::"',
+      '  advertiseaddress: 192.168.1.10',
+      `  bootstrap: [${BOOT_A}]`,
+      '  mdns: off',
+      '  clusterkey: cluster.key',
+    ].join('\n'));
+    assert.deepEqual((await load({ config: path })).swarm, {
+      enabled: true, p2pPort: 4001, peerPort: 0, bindAddress: '::', advertiseAddress: '192.168.1.10',
+      bootstrap: [BOOT_A], mdns: false, clusterKeyPath: keyPath,
+    });
+  });
+
+  it('takes one bootstrap address as a plain value, and nothing as the empty list', async () => {
+    assert.deepEqual((await load({ config: await file(`swarm:\n  bootstrap: ${BOOT_A}\n`) })).swarm.bootstrap, [BOOT_A]);
+    assert.deepEqual((await load({ config: await file('swarm:\n  bootstrap:\n') })).swarm.bootstrap, []);
+    assert.deepEqual((await load({ config: await file('swarm:\n  bootstrap: []\n') })).swarm.bootstrap, []);
+  });
+
+  it('reports bad swarm: values with file, line and key', async () => {
+    const path = await file(`swarm:\n  bootstrap:\n    - ${BOOT_A}\n    - /ip4/10.0.0.7/tcp/5001\n`);
+    await assertConfigError(load({ config: path }),
+      new RegExp(`^config file ${path}:4: swarm\\.bootstrap\\[1\\] "/ip4/10\\.0\\.0\\.7/tcp/5001": expected a multiaddr ending in /p2p/<peer id>`));
+    await assertConfigError(load({ config: await file('swarm:\n  bootstrap:\n    - {a: b}\n') }), /:3: swarm\.bootstrap\[0\]: expected a single value, not a list or mapping$/);
+    await assertConfigError(load({ config: await file('swarm:\n  p2pport: [1]\n') }), /:2: swarm\.p2pport: expected a single value, not a list or mapping$/);
+    await assertConfigError(load({ config: await file('swarm:\n  mdns: sometimes\n') }), /:2: swarm\.mdns "sometimes": expected true or false$/);
+    await assertConfigError(load({ config: await file('swarm:\n  port: 1\n') }),
+      /:2: unknown key "swarm\.port" \(known under swarm: enabled, p2pport, peerport, bindaddress, advertiseaddress, bootstrap, mdns, clusterkey\)$/);
+  });
+
+  it('accepts a cluster key file that loadClusterKey accepts, and names the setting for one it does not', async () => {
+    const keyPath = join(root, 'good.key');
+    await writeFile(keyPath, generateClusterKey());
+    assert.equal((await load({ clusterKey: keyPath })).swarm.clusterKeyPath, keyPath);
+    assert.equal((await load({}, { SHOAL_CLUSTER_KEY: keyPath })).swarm.clusterKeyPath, keyPath);
+    const badPath = join(root, 'bad.key');
+    await writeFile(badPath, '/key/swarm/psk/1.0.0/\n/base16/\nnothex\n');
+    await assertConfigError(load({}, { SHOAL_CLUSTER_KEY: badPath }),
+      new RegExp(`^invalid SHOAL_CLUSTER_KEY="${badPath}": expected a cluster key file as shoal keygen writes it; ${badPath}: not a cluster key: the key line must be 64 hex characters$`));
+  });
+
+  it('rejects ports that would collide, naming both settings and where each came from', async () => {
+    await assertConfigError(load({ peerPort: '5001' }), /^peer-port \(--peer-port\) and p2p-port \(default\) are both port 5001: each needs its own port \(or 0 for any free one\)$/);
+    await assertConfigError(load({}, { SHOAL_P2P_PORT: '6000', SHOAL_PEER_PORT: '6000' }), /^peer-port \(SHOAL_PEER_PORT\) and p2p-port \(SHOAL_P2P_PORT\) are both port 6000/);
+    await assertConfigError(load({ listen: '127.0.0.1:5002' }), /^peer-port \(default\) and listen 127\.0\.0\.1:5002 \(--listen\) are both port 5002/);
+    await assertConfigError(load({ listen: 'localhost:7000', p2pPort: '7000' }), /^p2p-port \(--p2p-port\) and listen localhost:7000 \(--listen\) are both port 7000/);
+    const path = await file('http: {addr: "0.0.0.0:6000"}\nswarm: {peerport: 6000, bindaddress: 10.0.0.2}\n');
+    await assertConfigError(load({ config: path }),
+      /^peer-port \(config file .*:2 \(swarm\.peerport\)\) and listen 0\.0\.0\.0:6000 \(config file .*:1 \(http\.addr\)\) are both port 6000/);
+  });
+
+  it('allows equal ports where they cannot collide: 0, distinct addresses, or the swarm off', async () => {
+    assert.equal((await load({ p2pPort: '0', peerPort: '0' })).swarm.peerPort, 0);
+    assert.equal((await load({ listen: '10.0.0.1:5001', bindAddress: '10.0.0.2' })).swarm.p2pPort, 5001);
+    const off = await load({ swarm: false, listen: '127.0.0.1:5001', peerPort: '5001' });
+    assert.equal(off.swarm.enabled, false);
+    assert.equal(off.swarm.peerPort, 5001);
+  });
+
+  it('rejects an advertise address of a family the bind address does not listen on', async () => {
+    await assertConfigError(load({ advertiseAddress: 'fd00::5' }),
+      /^advertise-address fd00::5 \(--advertise-address\) is IPv6 but bind-address 0\.0\.0\.0 listens on IPv4 only; bind to :: or advertise an IPv4 address$/);
+    assert.equal((await load({ advertiseAddress: 'fd00::5', bindAddress: '::' })).swarm.advertiseAddress, 'fd00::5');
+    assert.equal((await load({ advertiseAddress: '10.1.2.3', bindAddress: '[::]' })).swarm.bindAddress, '::');
   });
 });

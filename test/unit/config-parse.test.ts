@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import {
-  InvalidValueError, MAX_DURATION_MS, formatDuration, formatHostPort, formatSize, parseDuration, parseHostPort,
-  parseLogLevel, parseSize, parseUpstreamUrl, resolvePath,
+  InvalidValueError, MAX_DURATION_MS, formatDuration, formatHostPort, formatSize, parseAdvertiseAddress, parseBoolean,
+  parseDuration, parseHostPort, parseIpAddress, parseLogLevel, parsePortOrZero, parseSize, parseUpstreamUrl, resolvePath,
 } from '../../src/config/parse.ts';
+import { checkBootstrapAddress } from '../../src/config/bootstrap-address.ts';
 
 const rejects = (parse: (raw: string) => unknown, raw: string, reason: RegExp): void => {
   assert.throws(() => parse(raw), (error: unknown) => error instanceof InvalidValueError && reason.test(error.reason), raw);
@@ -107,5 +108,47 @@ describe('parseLogLevel and resolvePath', () => {
     assert.equal(resolvePath('~/shoal', '/srv', '/home/u'), '/home/u/shoal');
     assert.equal(resolvePath('~', '/srv', '/home/u'), '/home/u');
     rejects((raw) => resolvePath(raw, '/srv', '/home/u'), '', /expected a path/);
+  });
+});
+
+describe('parsePortOrZero and parseBoolean', () => {
+  it('takes ports 0 to 65535, 0 meaning any free port', () => {
+    assert.equal(parsePortOrZero('0'), 0);
+    assert.equal(parsePortOrZero('5001'), 5001);
+    assert.equal(parsePortOrZero('65535'), 65535);
+    for (const raw of ['', '-1', '65536', '5e3', ' 5001', '5001.0', 'http']) rejects(parsePortOrZero, raw, /^expected a port from 0 to 65535 \(0 = any free port\)$/);
+  });
+  it('takes true/false and their usual spellings, any case', () => {
+    for (const raw of ['true', 'TRUE', 'yes', 'on', '1']) assert.equal(parseBoolean(raw), true, raw);
+    for (const raw of ['false', 'False', 'no', 'off', '0']) assert.equal(parseBoolean(raw), false, raw);
+    for (const raw of ['', 'maybe', 'enabled', '2']) rejects(parseBoolean, raw, /^expected true or false$/);
+  });
+});
+
+describe('parseIpAddress and parseAdvertiseAddress', () => {
+  it('take IPv4 and IPv6 literals, IPv6 without brackets', () => {
+    assert.equal(parseIpAddress('0.0.0.0'), '0.0.0.0');
+    assert.equal(parseIpAddress('::'), '::');
+    assert.equal(parseIpAddress('[fd00::1]'), 'fd00::1');
+    for (const raw of ['', 'localhost', '10.0.0', '10.0.0.256', '10.0.0.1:5001', '[::1]:5001']) rejects(parseIpAddress, raw, /^expected an IP address such as/);
+    assert.equal(parseAdvertiseAddress('192.168.1.10'), '192.168.1.10');
+    for (const raw of ['0.0.0.0', '::', '[::]', '0:0:0:0:0:0:0:0']) rejects(parseAdvertiseAddress, raw, /cannot be dialled$/);
+  });
+});
+
+describe('checkBootstrapAddress', () => {
+  const peer = '12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA';
+  it('accepts /<ip4|ip6|dns*>/<host>/tcp/<port>/p2p/<peer id>', () => {
+    for (const raw of [`/ip4/10.0.0.5/tcp/5001/p2p/${peer}`, `/ip6/fd00::5/tcp/5001/p2p/${peer}`, `/dns4/seed.lan/tcp/5001/p2p/${peer}`,
+      '/ip4/10.0.0.5/tcp/5001/p2p/QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N']) {
+      assert.doesNotThrow(() => checkBootstrapAddress(raw), raw);
+    }
+  });
+  it('rejects what shoal cannot dial or authenticate, showing an example', () => {
+    const example = /\/ip4\/10\.0\.0\.5\/tcp\/5001\/p2p\/12D3KooW\.\.\./;
+    for (const raw of ['garbage', '/ip4/999.0.0.1/tcp/1', '/ip4/10.0.0.5/tcp/5001', `/p2p/${peer}`, '/ip4/10.0.0.5/tcp/5001/p2p/xyz',
+      `/ip4/10.0.0.5/udp/5001/p2p/${peer}`, `/ip4/10.0.0.5/tcp/5001/p2p/${peer}/tcp/1`]) {
+      rejects(checkBootstrapAddress, raw, example);
+    }
   });
 });
