@@ -73,6 +73,7 @@ export class ManifestService {
 
   /** A manifest from a peer, verified, stored (and tagged). */
   async #fromPeers(name: string, digest: Digest, tag: string | undefined): Promise<ResolvedManifest | undefined> {
+    if (!this.#peers) return undefined;
     const local = await this.#store.manifests.read(digest);
     const body = local?.body ?? (await this.#peers?.fetch(name, digest).catch((error: unknown) => {
       this.#logger.warn({ repository: name, digest: digest.value, err: error }, 'manifest fetch from peers failed');
