@@ -142,6 +142,9 @@ export class Fetcher {
   async #sizeFromSeed(want: BlobWant, seed: BlobSource | undefined): Promise<number | undefined> {
     if (!seed) return undefined;
     const probe = await seed.open(want, { start: 0, end: 0 });
+    // Destroying an unread undici body emits 'error' (RequestAbortedError): without a listener
+    // that is an uncaught exception and the daemon dies.
+    probe?.stream.on('error', () => undefined);
     probe?.stream.destroy();
     return probe?.size;
   }

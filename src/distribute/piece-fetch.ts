@@ -15,6 +15,11 @@ export const DEFAULT_MAX_ACTIVE_PIECES = 4;
 export const DEFAULT_MAX_PER_PEER = 2;
 /** How long to wait for the host elected for a piece to show progress before fetching it from the seed. */
 export const DEFAULT_STALL_MS = 10_000;
+/**
+ * How long after announcing its want a host waits for the wants of hosts that started pulling at
+ * the same moment before it fetches pieces it might not be elected for (see #choose).
+ */
+export const DEFAULT_WANT_SETTLE_MS = 300;
 /** A peer that failed a piece is not asked again for a while. */
 export const PEER_FAILURE_PENALTY_MS = 30_000;
 /** A peer whose bytes failed verification is banned as a source for this long. */
@@ -35,6 +40,7 @@ export interface PieceFetchInit {
   readonly maxActive?: number;
   readonly maxPerPeer?: number;
   readonly stallMs?: number;
+  readonly settleMs?: number;
 }
 
 type Choice = { readonly kind: 'peer'; readonly holder: Holder } | { readonly kind: 'seed' };
@@ -53,6 +59,8 @@ export class PieceFetch {
   readonly #maxActive: number;
   readonly #maxPerPeer: number;
   readonly #stallMs: number;
+  readonly #settleMs: number;
+  #settledAt = 0;
   readonly #active = new Set<number>();
   readonly #perPeer = new Map<string, number>();
   readonly #failedPeers = new Map<number, Set<string>>();
@@ -70,6 +78,7 @@ export class PieceFetch {
     this.#maxActive = init.maxActive ?? DEFAULT_MAX_ACTIVE_PIECES;
     this.#maxPerPeer = init.maxPerPeer ?? DEFAULT_MAX_PER_PEER;
     this.#stallMs = init.stallMs ?? DEFAULT_STALL_MS;
+    this.#settleMs = init.settleMs ?? DEFAULT_WANT_SETTLE_MS;
   }
 
   /** Fetches every piece, verifies (repairing once) and commits. Throws when that cannot be done. */
@@ -83,6 +92,7 @@ export class PieceFetch {
     };
     const unsubscribe = [swarm.on('progress', seen), swarm.on('have', seen), swarm.on('want', seen), swarm.on('peer:left', () => this.#wake?.()), swarm.on('want:cancelled', () => this.#wake?.())];
     swarm.announceWant(digest);
+    this.#settledAt = Date.now() + this.#settleMs;
     try {
       await this.#fillAll();
       for (let attempt = 0; ; attempt++) {
@@ -130,18 +140,29 @@ export class PieceFetch {
     const { swarm } = this.#c;
     const digest = this.#want.digest.value;
     const failed = this.#failedPeers.get(index);
-    const holders = swarm
+    const holding = swarm
       .holders(digest)
       .filter((h) => h.size === this.#blob.size && (h.complete || (h.pieces !== undefined && hasPiece(h.pieces, index))))
-      .filter((h) => !failed?.has(h.peerId) && (this.#perPeer.get(h.peerId) ?? 0) < this.#maxPerPeer);
+      .filter((h) => !failed?.has(h.peerId));
+    const holders = holding.filter((h) => (this.#perPeer.get(h.peerId) ?? 0) < this.#maxPerPeer);
     if (holders.length > 0) {
       holders.sort((a, b) => (this.#perPeer.get(a.peerId) ?? 0) - (this.#perPeer.get(b.peerId) ?? 0) || Number(b.complete) - Number(a.complete));
       return { kind: 'peer', holder: holders[0]! };
     }
+    // A peer has the piece but is busy with others of ours: wait for a free slot there. Asking
+    // the seed instead (as this did) pulled bytes the swarm already held, e.g. a third of a blob
+    // that one peer held complete.
+    if (holding.length > 0) return undefined;
     if (!this.#c.seed || this.#seedActive >= this.#maxActive) return undefined;
-    const candidates = [...new Set([...swarm.wanters(digest), swarm.peerId])].sort();
+    // Hosts that start pulling at the same moment do not know of each other's wants yet, and each
+    // alone would elect itself for the first pieces: with 4 hosts the seed sent 1.5x the blob.
+    // Until the wants have had time to arrive, take only the pieces this host wins among every
+    // connected peer: rendezvous hashing gives it those whichever of them turn out to want it.
+    const settled = Date.now() >= this.#settledAt;
+    const candidates = [...new Set([...(settled ? swarm.wanters(digest) : swarm.peers().map((p) => p.peerId)), swarm.peerId])].sort();
     const elected = electedFor(digest, index, candidates);
     if (elected === swarm.peerId) return { kind: 'seed' };
+    if (!settled) return undefined;
     const now = Date.now();
     const since = this.#waitingSince.get(index) ?? now;
     this.#waitingSince.set(index, since);

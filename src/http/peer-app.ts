@@ -62,11 +62,18 @@ export function buildPeerApp(services: PeerAppServices): FastifyInstance {
       const length = range.end - range.start + 1;
       if (size !== undefined) {
         const raw = reply.raw;
+        let sending = false;
+        // Counted when the response closes, complete or not. Checking `raw.destroyed` after
+        // sendFileRange returned counted 0 for every complete response: Node marks a response
+        // destroyed once it has finished and let go of its socket, which by then it usually has.
+        raw.once('close', () => {
+          if (sending) stats.servedToPeer(peer, raw.writableFinished ? length : 0);
+        });
         await sendFileRange(raw, store.blobs.path(digest), range.start, range.end, () => {
+          sending = true;
           reply.hijack();
           raw.writeHead(reply.statusCode, reply.getHeaders() as Record<string, string>);
         });
-        stats.servedToPeer(peer, raw.destroyed ? 0 : length);
         return reply;
       }
       const stream = partial!.createReader(store.blobs.path(digest), range, { holdBackUnverified: false, idleTimeoutMs: PEER_READ_IDLE_MS });

@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { createDigester, digestFromHash, type ByteRange, type Digest } from '../oci/index.ts';
 import type { Layout } from './layout.ts';
-import { syncDirectory } from './files.ts';
+import { isNotFound, syncDirectory } from './files.ts';
 
 const READ_CHUNK = 256 * 1024;
 
@@ -43,9 +43,15 @@ export class PartialBlob {
   #hash: Hash;
   #hashed = 0;
   #hashing: Promise<void> | undefined;
+  /** Bumped whenever the hash restarts, so a catch-up read begun before a reset is discarded. */
+  #hashGeneration = 0;
+  /** End of the bytes the catch-up loop is reading back from the file right now (0 when idle). */
+  #hashReadEnd = 0;
   #state: State = { kind: 'writing' };
   #readers = 0;
   #writes = new Set<Promise<unknown>>();
+  /** Start offsets of the pieces reset so far, in order: readers that already sent their bytes must fail. */
+  readonly #resetStarts: number[] = [];
 
   private constructor(layout: Layout, digest: Digest, size: number, pieceSize: number, tmpPath: string, handle: FileHandle, onCommitted: (digest: Digest, size: number) => void) {
     this.#layout = layout;
@@ -170,9 +176,13 @@ export class PartialBlob {
   /** Forgets a piece's bytes (they failed verification); the hash restarts if it had covered them. */
   resetPiece(index: number): void {
     this.#filled[index] = 0;
-    if (this.#hashed > this.pieceStart(index)) {
+    this.#resetStarts.push(this.pieceStart(index));
+    // Also when the catch-up loop is reading this piece back at this moment: that read returns the
+    // old bytes, and with `#hashed` still at the piece's start they would be hashed as if current.
+    if (Math.max(this.#hashed, this.#hashReadEnd) > this.pieceStart(index)) {
       this.#hash = createDigester(this.digest.algorithm);
       this.#hashed = 0;
+      this.#hashGeneration += 1;
     }
     this.#events.emit('change');
   }
@@ -244,12 +254,16 @@ export class PartialBlob {
         try {
           return await open(this.tmpPath, 'r');
         } catch (error) {
-          if (this.#state.kind === 'committed') return open(finalPath, 'r');
           if (this.#state.kind === 'failed') throw this.#state.error;
+          // Also while still 'writing': commit() renames the file, then syncs the directory, and
+          // only then says 'committed'. A reader opening in between found no temp file and failed
+          // (a peer got a 500 and penalised this honest host).
+          if (this.#state.kind === 'committed' || isNotFound(error)) return open(finalPath, 'r');
           throw error;
         }
       },
       state: () => this.#state,
+      resets: () => this.#resetStarts,
       wait: (ms) =>
         new Promise<boolean>((resolve) => {
           const timer = setTimeout(() => {
@@ -283,15 +297,20 @@ export class PartialBlob {
       while (this.#state.kind === 'writing') {
         const end = this.availableFrom(this.#hashed);
         if (end <= this.#hashed) break;
-        const hashedBefore = this.#hashed;
+        // Compared by generation, not by `#hashed`: a reset during a read from offset 0 leaves
+        // `#hashed` at 0 too, and the old bytes read would be hashed into the new hash.
+        const generation = this.#hashGeneration;
         const length = Math.min(buffer.byteLength, end - this.#hashed);
+        this.#hashReadEnd = this.#hashed + length;
         const { bytesRead } = await this.#handle.read(buffer, 0, length, this.#hashed);
-        if (this.#hashed !== hashedBefore) continue; // reset meanwhile
+        this.#hashReadEnd = 0;
+        if (this.#hashGeneration !== generation) continue; // reset meanwhile
         this.#hash.update(buffer.subarray(0, bytesRead));
         this.#hashed += bytesRead;
       }
     })().finally(() => {
       this.#hashing = undefined;
+      this.#hashReadEnd = 0;
     });
   }
 
@@ -308,6 +327,8 @@ export class PartialBlob {
 interface ReaderHooks {
   open(): Promise<FileHandle>;
   state(): State;
+  /** Start offsets of the pieces reset so far (append-only). */
+  resets(): readonly number[];
   /** Resolves true on the next change, false after `ms` without one. */
   wait(ms: number): Promise<boolean>;
   attach(): void;
@@ -320,7 +341,9 @@ function createPartialReader(blob: PartialBlob, hooks: ReaderHooks, range: ByteR
   const last = range?.end ?? blob.size - 1;
   const holdBack = options.holdBackUnverified ?? true;
   const idleMs = options.idleTimeoutMs ?? DEFAULT_READER_IDLE_MS;
-  let position = range?.start ?? 0;
+  const first = range?.start ?? 0;
+  let position = first;
+  let seenResets = hooks.resets().length;
   let handle: FileHandle | undefined;
   hooks.attach();
   let attached = true;
@@ -332,6 +355,15 @@ function createPartialReader(blob: PartialBlob, hooks: ReaderHooks, range: ByteR
         for (;;) {
           const state = hooks.state();
           if (state.kind === 'failed') throw state.error;
+          // A piece this reader already passed on failed verification and was reset: the bytes it
+          // sent were wrong, so it must break off rather than go on (and end cleanly after repair).
+          const resets = hooks.resets();
+          for (; seenResets < resets.length; seenResets++) {
+            const start = resets[seenResets]!;
+            if (start < position && start + blob.pieceLength(Math.floor(start / blob.pieceSize)) > first) {
+              throw new Error(`bytes of ${blob.digest.value} already sent (the piece at byte ${start}) failed verification`);
+            }
+          }
           const verified = state.kind === 'committed';
           const reachesEnd = last >= blob.size - 1;
           if (position > last) {

@@ -206,7 +206,8 @@ export function rawRequest(app: FastifyInstance, method: string, path: string, b
   const { port } = app.server.address() as AddressInfo;
   const chunked = headers['transfer-encoding'] === 'chunked';
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, method, path, headers: { ...(body && !chunked ? { 'content-length': body.byteLength } : {}), ...headers } }, (res) => {
+    // One connection per request, closed after it: a kept-alive socket would hold app.close() up.
+    const req = httpRequest({ host: '127.0.0.1', port, method, path, agent: false, headers: { connection: 'close', ...(body && !chunked ? { 'content-length': body.byteLength } : {}), ...headers } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));

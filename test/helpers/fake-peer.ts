@@ -1,0 +1,278 @@
+// Hosts of a swarm in one process, for distribute's tests: each a Store in a temp dir, a
+// MemorySwarm on a shared MemoryNetwork, a Fetcher and the real peer data plane listening on
+// loopback, wired like src/daemon (store commits become `have` announcements). Plus a counting
+// in-memory seed, and fake peers that announce a blob and then lie about it or die mid-transfer.
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import type { AddressInfo, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import { pino } from 'pino';
+import { Fetcher, type FetcherInit } from '../../src/distribute/fetcher.ts';
+import { PeerClient, type PeerClientInit } from '../../src/distribute/peer-client.ts';
+import { TransferStats } from '../../src/distribute/transfer-stats.ts';
+import type { BlobSource, BlobWant, UpstreamRouter } from '../../src/distribute/types.ts';
+import { createMetrics } from '../../src/http/metrics.ts';
+import { buildPeerApp } from '../../src/http/peer-app.ts';
+import { digestOf, parseRangeHeader, type ByteRange, type Digest } from '../../src/oci/index.ts';
+import { Store } from '../../src/store/index.ts';
+import { MemoryNetwork, MemorySwarm, type InventoryEntry, type SwarmApi } from '../../src/swarm/index.ts';
+import type { UpstreamRegistry } from '../../src/upstream/types.ts';
+import { eventually } from './eventually.ts';
+
+export const REPOSITORY = 'library/app';
+/** Silent unless SHOAL_TEST_LOG names a level (to see the fetch's decisions while debugging). */
+export const silentLogger = pino({ level: process.env.SHOAL_TEST_LOG ?? 'silent' }, pino.destination(2));
+
+const SEED_CHUNK = 64 * 1024;
+
+/**
+ * The seed registry as a BlobSource: serves the blobs it was given, with Range, and counts the
+ * bytes it sent to each host (as the stream produces them).
+ */
+export class CountingSeed {
+  readonly blobs = new Map<string, Buffer>();
+  readonly served = new Map<string, number>();
+  /** Opens per host, for tests that check who asked. */
+  readonly opens = new Map<string, number>();
+  /** Every range asked for, in order (for diagnostics). */
+  readonly log: Array<{ readonly host: string; readonly start: number; readonly end: number; readonly at: number }> = [];
+
+  add(content: Buffer): Digest {
+    const digest = digestOf(content);
+    this.blobs.set(digest.value, content);
+    return digest;
+  }
+
+  total(): number {
+    let sum = 0;
+    for (const bytes of this.served.values()) sum += bytes;
+    return sum;
+  }
+
+  sourceFor(host: string): BlobSource {
+    return {
+      kind: 'seed',
+      open: async (want: BlobWant, range?: ByteRange) => {
+        this.opens.set(host, (this.opens.get(host) ?? 0) + 1);
+        const content = this.blobs.get(want.digest.value);
+        if (content === undefined) return undefined;
+        const start = range?.start ?? 0;
+        const end = Math.min(range?.end ?? content.length - 1, content.length - 1);
+        this.log.push({ host, start, end, at: Date.now() });
+        const served = this.served;
+        async function* bytes(): AsyncGenerator<Buffer> {
+          for (let at = start; at <= end; at += SEED_CHUNK) {
+            const chunk = content!.subarray(at, Math.min(end + 1, at + SEED_CHUNK));
+            served.set(host, (served.get(host) ?? 0) + chunk.length);
+            yield chunk;
+          }
+        }
+        return { size: content.length, stream: Readable.from(bytes(), { objectMode: false, highWaterMark: SEED_CHUNK }) };
+      },
+    };
+  }
+}
+
+/** A router that maps every repository to one upstream (so repositories count as seeded), or to none. */
+export function stubRouter(seeded: boolean): UpstreamRouter {
+  const upstream = { url: 'http://seed.invalid', host: 'seed.invalid' } as UpstreamRegistry;
+  return { upstreams: seeded ? [upstream] : [], targets: (name) => (seeded ? [{ upstream, remoteName: name }] : []) };
+}
+
+export interface HostInit {
+  readonly name: string;
+  readonly network: MemoryNetwork;
+  readonly seed: CountingSeed;
+  /** Whether repositories map to the seed. Default true. */
+  readonly seeded?: boolean;
+  readonly fetcher?: FetcherInit;
+  readonly peerClient?: PeerClientInit;
+  /** Blobs on disk before the swarm starts (announced in the inventory). */
+  readonly holds?: readonly Buffer[];
+}
+
+export interface Host {
+  readonly name: string;
+  readonly dir: string;
+  readonly store: Store;
+  readonly swarm: MemorySwarm;
+  readonly fetcher: Fetcher;
+  readonly stats: TransferStats;
+  readonly app: FastifyInstance;
+  readonly url: string;
+  /** Fetches the blob like a pull would, waits for verification, and returns the stored bytes. */
+  fetch(digest: Digest): Promise<Buffer | undefined>;
+  tmpFiles(): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+async function* inventory(store: Store): AsyncGenerator<InventoryEntry> {
+  for await (const { digest, size } of store.blobs.list()) yield { digest: digest.value, size };
+}
+
+/** A started host, wired like src/daemon/services.ts and swarm-wiring.ts. */
+export async function startHost(init: HostInit): Promise<Host> {
+  const dir = await mkdtemp(join(tmpdir(), `shoal-host-${init.name}-`));
+  const cleanups: Array<() => Promise<unknown> | unknown> = [() => rm(dir, { recursive: true, force: true })];
+  try {
+    const { store } = await Store.open(dir);
+    for (const content of init.holds ?? []) await store.blobs.put(content);
+    const stats = new TransferStats();
+    const peers = new PeerClient(init.peerClient ?? {});
+    cleanups.unshift(() => peers.close());
+    let swarm: MemorySwarm | undefined;
+    // The fetcher exists before the swarm (which needs the data plane's port), as in the daemon.
+    const late = new Proxy({} as SwarmApi, {
+      get: (_target, property) => {
+        if (!swarm) throw new Error('swarm not started');
+        const value = (swarm as unknown as Record<PropertyKey, unknown>)[property];
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(swarm) : value;
+      },
+    });
+    const fetcher = new Fetcher(
+      { store, seed: init.seed.sourceFor(init.name), router: stubRouter(init.seeded ?? true), logger: silentLogger, swarm: late, peers, stats },
+      init.fetcher ?? {},
+    );
+    const metrics = createMetrics(stats, fetcher, late);
+    const app = buildPeerApp({ store, fetcher, stats, metrics, logger: silentLogger });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    cleanups.unshift(async () => {
+      const closing = app.close();
+      app.server.closeAllConnections();
+      await closing;
+    });
+    const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+    const started = new MemorySwarm({ network: init.network, inventory: () => inventory(store), dataUrl: url });
+    swarm = started;
+    const unsubscribe = store.blobs.onCommitted((digest, size) => started.announceHave(digest.value, size));
+    cleanups.unshift(() => unsubscribe());
+    await started.start();
+    cleanups.unshift(() => started.stop());
+    return {
+      name: init.name,
+      dir,
+      store,
+      swarm: started,
+      fetcher,
+      stats,
+      app,
+      url,
+      async fetch(digest) {
+        const settled = stats.blobsFetched + stats.blobsFailed;
+        const partial = await fetcher.fetch({ name: REPOSITORY, digest });
+        await partial?.done();
+        // The fetch links the blob into the repository and counts it just after the commit.
+        if (partial) await eventually(() => stats.blobsFetched + stats.blobsFailed > settled, 5_000, `${init.name}'s fetch to finish`);
+        return store.blobs.read(digest);
+      },
+      tmpFiles: () => readdir(store.layout.tmp),
+      close: () => runCleanups(cleanups),
+    };
+  } catch (error) {
+    await runCleanups(cleanups);
+    throw error;
+  }
+}
+
+async function runCleanups(cleanups: Array<() => Promise<unknown> | unknown>): Promise<void> {
+  for (const cleanup of cleanups.splice(0)) await Promise.resolve().then(cleanup).catch(() => undefined);
+}
+
+/** Every swarm has every other as a synced peer. */
+export async function meshed(swarms: readonly SwarmApi[]): Promise<void> {
+  await eventually(() => swarms.every((s) => s.peers().filter((p) => p.synced).length === swarms.length - 1), 10_000, 'a synced full mesh');
+}
+
+export type FakeBehaviour =
+  /** Answers every range with these bytes instead (same length): a liar. */
+  | { readonly kind: 'corrupt'; readonly corrupt: (bytes: Buffer, start: number) => Buffer }
+  /** Sends correct bytes until `afterBytes` have gone out in total, then dies: sockets destroyed, server closed, swarm gone. */
+  | { readonly kind: 'die'; readonly afterBytes: number }
+  /** Refuses every connection (the data plane is down; the swarm still announces the blob). */
+  | { readonly kind: 'unreachable' };
+
+export interface FakePeer {
+  readonly swarm: MemorySwarm;
+  readonly url: string;
+  /** Bytes of blob data written to sockets. */
+  readonly sent: () => number;
+  readonly requests: () => number;
+  readonly dead: () => boolean;
+  close(): Promise<void>;
+}
+
+/**
+ * A peer that announces it holds `content` (complete) and serves the peer data plane's
+ * GET /blobs/<digest> with Range, badly: see FakeBehaviour.
+ */
+export async function startFakePeer(network: MemoryNetwork, content: Buffer, behaviour: FakeBehaviour): Promise<FakePeer> {
+  const digest = digestOf(content);
+  const sockets = new Set<Socket>();
+  let sent = 0;
+  let requests = 0;
+  let dead = false;
+  let swarm: MemorySwarm | undefined;
+  const die = (): void => {
+    if (dead) return;
+    dead = true;
+    for (const socket of sockets) socket.destroy();
+    server.close();
+    void swarm?.stop();
+  };
+  const server: Server = createServer((request, response) => {
+    requests += 1;
+    if (behaviour.kind === 'unreachable' || dead) return void request.socket.destroy();
+    if (request.url !== `/blobs/${digest.value}`) return void response.writeHead(404).end();
+    const range = parseRangeHeader(request.headers.range, content.length) ?? { start: 0, end: content.length - 1 };
+    const bytes = content.subarray(range.start, range.end + 1);
+    const body = behaviour.kind === 'corrupt' ? behaviour.corrupt(Buffer.from(bytes), range.start) : bytes;
+    response.writeHead(request.headers.range ? 206 : 200, {
+      'content-type': 'application/octet-stream',
+      'content-length': body.length,
+      'docker-content-digest': digest.value,
+      ...(request.headers.range ? { 'content-range': `bytes ${range.start}-${range.end}/${content.length}` } : {}),
+    });
+    if (behaviour.kind === 'die') void sendThenDie(response, body, behaviour.afterBytes);
+    else {
+      sent += body.length;
+      response.end(body);
+    }
+  });
+  async function sendThenDie(response: ServerResponse, body: Buffer, afterBytes: number): Promise<void> {
+    for (let at = 0; at < body.length && !dead; at += 16 * 1024) {
+      const chunk = body.subarray(at, at + 16 * 1024);
+      const room = afterBytes - sent;
+      if (room <= 0) return die();
+      const part = chunk.subarray(0, Math.min(chunk.length, room));
+      sent += part.length;
+      if (!response.write(part)) await new Promise((resolve) => response.once('drain', resolve));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    if (!dead) response.end();
+  }
+  server.on('connection', (socket) => {
+    if (behaviour.kind === 'unreachable') return void socket.destroy();
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  swarm = new MemorySwarm({ network, inventory: () => [{ digest: digest.value, size: content.length }], dataUrl: url });
+  await swarm.start();
+  return {
+    swarm,
+    url,
+    sent: () => sent,
+    requests: () => requests,
+    dead: () => dead,
+    async close() {
+      dead = true;
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+      await swarm?.stop();
+    },
+  };
+}
