@@ -8,6 +8,10 @@ import { buildPeerApp } from '../http/peer-app.ts';
 import { createMetrics } from '../http/metrics.ts';
 import type { SwarmApi } from '../swarm/index.ts';
 import { createRegistryServices } from './services.ts';
+import { createStatusCollector } from './status.ts';
+import packageJson from '../../package.json' with { type: 'json' };
+
+const SHOAL_VERSION: string = packageJson.version;
 import { createSwarmParts, tokenCheck, type SwarmParts } from './swarm-wiring.ts';
 
 /** Upload sessions untouched for this long are removed (registry:2 purges after a week; a day is plenty on a LAN). */
@@ -48,13 +52,26 @@ export async function startDaemon(config: ShoalConfig, logger: Logger): Promise<
     maxUploadBytes: config.maxUploadBytes,
     ...(swarmParts ? { swarm: { api: lateSwarm(swarmParts), peers: swarmParts.peers } } : {}),
   });
-  const app = buildRegistryApp(services);
+  let peerUrl: string | undefined;
+  const collectStatus = createStatusCollector({
+    config,
+    version: SHOAL_VERSION,
+    startedAt: new Date(),
+    listen: `${config.listen.host}:${config.listen.port}`,
+    store,
+    fetcher: services.fetcher,
+    stats: services.stats,
+    router,
+    swarm: swarmParts ? lateSwarm(swarmParts) : undefined,
+    peerUrl: () => peerUrl,
+  });
+  const app = buildRegistryApp({ ...services, status: collectStatus });
   let peerApp: FastifyInstance | undefined;
   if (swarmParts) {
     const metrics = createMetrics(services.stats, services.fetcher, lateSwarm(swarmParts));
     const isAuthorized = tokenCheck(swarmParts.clusterKey);
     peerApp = buildPeerApp({ store, fetcher: services.fetcher, stats: services.stats, metrics, logger, ...(isAuthorized ? { isAuthorized } : {}) });
-    const { peerUrl } = await swarmParts.start(peerApp);
+    ({ peerUrl } = await swarmParts.start(peerApp));
     logger.info({ peerId: swarmParts.swarm.peerId, multiaddrs: swarmParts.swarm.multiaddrs, peerUrl, mdns: config.swarm.mdns, clusterKey: swarmParts.clusterKey !== undefined }, 'swarm started');
   }
   const timer = setInterval(() => void purgeUploads().catch((error: unknown) => logger.error({ err: error }, 'upload purge failed')), UPLOAD_PURGE_INTERVAL_MS);

@@ -69,6 +69,11 @@ export class Fetcher {
     return this.#inflight.get(digest.value);
   }
 
+  /** Blobs being filled now. */
+  inflight(): PartialBlob[] {
+    return [...this.#partials.values()];
+  }
+
   /** The blob being filled now, if any (the peer data plane serves its pieces). */
   partial(digest: Digest): PartialBlob | undefined {
     return this.#partials.get(digest.value);

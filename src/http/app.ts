@@ -74,6 +74,9 @@ export function buildRegistryApp(services: RegistryServices): FastifyInstance {
     await handler({ request, reply, endpoint: endpoint as never, query, services, ns } as RouteContext<never>);
     return reply;
   };
+  // shoal's own endpoints live outside /v2, on the loopback listener only.
+  const status = services.status;
+  if (status) app.get('/_shoal/status', async (_request, reply) => reply.header('cache-control', 'no-store').send(await status()));
   app.route({ method: [...METHODS], url: '/v2', handler: dispatch });
   app.route({ method: [...METHODS], url: '/v2/*', handler: dispatch });
   // Paths outside /v2, and methods fastify does not route (OPTIONS, PROPFIND, ...): the same

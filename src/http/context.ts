@@ -14,6 +14,8 @@ export interface RegistryServices {
   readonly logger: Logger;
   /** Largest blob upload in bytes; 0 = unlimited. */
   readonly maxUploadBytes: number;
+  /** The node's status snapshot (JSON) for `shoal status`, `prefetch`, `doctor` and the status page. */
+  readonly status?: () => Promise<unknown>;
 }
 
 export interface RouteContext<E> {
