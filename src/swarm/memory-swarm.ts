@@ -4,10 +4,10 @@
 // and in order per pair, so code tested against it meets the same behaviour as on sockets.
 import { randomInt } from 'node:crypto';
 import { Announcements } from './announcements.ts';
-import { TypedEmitter } from './events.ts';
+import { AnnouncingSwarm } from './announcing-swarm.ts';
 import { PeerTable, type PeerTableInit } from './peer-table.ts';
 import { parseMessage, ProtocolViolation, toWire, type Message } from './protocol.ts';
-import type { Holder, Inventory, PeerSummary, Penalty, PieceSet, SwarmApi, SwarmEvents, TagRecord } from './types.ts';
+import type { Inventory, SwarmApi } from './types.ts';
 
 interface Member {
   readonly peerId: string;
@@ -129,21 +129,21 @@ export interface MemorySwarmInit {
 
 const BASE58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';
 
-export class MemorySwarm extends TypedEmitter<SwarmEvents> implements SwarmApi {
+export class MemorySwarm extends AnnouncingSwarm implements SwarmApi {
   readonly peerId: string;
   readonly #network: MemoryNetwork;
-  readonly #table: PeerTable;
-  readonly #announcements: Announcements;
+  protected readonly table: PeerTable;
+  protected readonly announcements: Announcements;
   #started = false;
 
   constructor(init: MemorySwarmInit) {
     super();
     this.peerId = init.peerId ?? `12D3KooW${Array.from({ length: 44 }, () => BASE58[randomInt(BASE58.length)]).join('')}`;
     this.#network = init.network;
-    this.#table = new PeerTable({ now: init.now, maxEntriesPerPeer: init.maxEntriesPerPeer });
-    this.#announcements = new Announcements({
+    this.table = new PeerTable({ now: init.now, maxEntriesPerPeer: init.maxEntriesPerPeer });
+    this.announcements = new Announcements({
       selfId: this.peerId,
-      table: this.#table,
+      table: this.table,
       inventory: init.inventory,
       dataPlane: { url: init.dataUrl },
       emit: (type, detail) => this.emit(type, detail),
@@ -160,13 +160,13 @@ export class MemorySwarm extends TypedEmitter<SwarmEvents> implements SwarmApi {
     this.#started = true;
     this.#network.attach({
       peerId: this.peerId,
-      snapshot: () => this.#announcements.snapshot(),
-      receive: (from, message) => this.#announcements.receive(from, message, { host: undefined, addresses: [`/memory/${from}`] }),
+      snapshot: () => this.announcements.snapshot(),
+      receive: (from, message) => this.announcements.receive(from, message, { host: undefined, addresses: [`/memory/${from}`] }),
       gone: (from, reason) => {
-        if (reason.startsWith('protocol violation')) this.emit('peer:penalised', this.#table.penalise(from, reason, 5 * 60_000, true));
-        this.#announcements.leave(from, reason);
+        if (reason.startsWith('protocol violation')) this.emit('peer:penalised', this.table.penalise(from, reason, 5 * 60_000, true));
+        this.announcements.leave(from, reason);
       },
-      refuses: (from) => this.#table.refusesConnections(from),
+      refuses: (from) => this.table.refusesConnections(from),
     });
   }
 
@@ -174,60 +174,10 @@ export class MemorySwarm extends TypedEmitter<SwarmEvents> implements SwarmApi {
     if (!this.#started) return;
     this.#started = false;
     this.#network.detach(this.peerId);
-    for (const peer of this.#table.peers()) this.#announcements.leave(peer.peerId, 'swarm stopped');
+    for (const peer of this.table.peers()) this.announcements.leave(peer.peerId, 'swarm stopped');
   }
 
-  announceHave(digest: string, size: number): void {
-    this.#broadcast(this.#announcements.have(digest, size));
-  }
-
-  announceWithdrawn(digest: string): void {
-    this.#broadcast(this.#announcements.withdrawn(digest));
-  }
-
-  announceProgress(digest: string, size: number, pieces: PieceSet): void {
-    this.#broadcast(this.#announcements.progress(digest, size, pieces));
-  }
-
-  announceWant(digest: string): void {
-    this.#broadcast(this.#announcements.want(digest, true));
-  }
-
-  cancelWant(digest: string): void {
-    this.#broadcast(this.#announcements.want(digest, false));
-  }
-
-  announceTag(repository: string, tag: string, digest: string, timestamp = Date.now()): TagRecord {
-    const { record, message } = this.#announcements.tag(repository, tag, digest, timestamp);
-    this.#broadcast(message);
-    return record;
-  }
-
-  holders(digest: string): Holder[] {
-    return this.#table.holders(digest);
-  }
-
-  wanters(digest: string): string[] {
-    return this.#announcements.wanters(digest);
-  }
-
-  newestTag(repository: string, tag: string): TagRecord | undefined {
-    return this.#table.newestTag(repository, tag);
-  }
-
-  peers(): PeerSummary[] {
-    return this.#table.peers();
-  }
-
-  penalise(peerId: string, reason: string, durationMs: number): void {
-    this.emit('peer:penalised', this.#table.penalise(peerId, reason, durationMs));
-  }
-
-  penalties(): Penalty[] {
-    return this.#table.penalties();
-  }
-
-  #broadcast(message: Message | undefined): void {
+  protected broadcast(message: Message | undefined): void {
     if (message !== undefined && this.#started) this.#network.broadcast(this.peerId, message);
   }
 }

@@ -8,12 +8,12 @@ import { Announcements, httpUrl } from './announcements.ts';
 import { AnnounceStreams } from './announce-streams.ts';
 import type { ClusterKey } from './cluster-key.ts';
 import { PeerDialer } from './dialer.ts';
-import { TypedEmitter } from './events.ts';
+import { AnnouncingSwarm } from './announcing-swarm.ts';
 import { loadOrCreatePeerKey } from './identity.ts';
 import { createSwarmNode, type MdnsInit, type SwarmNode } from './node.ts';
 import { PeerTable } from './peer-table.ts';
 import { ANNOUNCE_PROTOCOL, MAX_PEER_ADDRESSES, type Message } from './protocol.ts';
-import type { Holder, Inventory, PeerSummary, Penalty, PieceSet, SwarmApi, SwarmEvents, TagRecord } from './types.ts';
+import type { Inventory, PeerSummary, SwarmApi } from './types.ts';
 
 /** Heartbeats keep lastSeen and the clock-skew reading fresh, and the stream under yamux's 120 s idle reset. */
 export const DEFAULT_HEARTBEAT_MS = 15_000;
@@ -61,12 +61,12 @@ export async function createSwarm(init: SwarmInit, components: SwarmComponents):
 
 const quiet: SwarmLogger = { debug() {}, info() {}, warn() {} };
 
-export class Swarm extends TypedEmitter<SwarmEvents> implements SwarmApi, Startable {
+export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
   readonly peerId: string;
   readonly #init: SwarmInit & { readonly privateKey: PrivateKey };
   readonly #log: SwarmLogger;
-  readonly #table: PeerTable;
-  readonly #announcements: Announcements;
+  protected readonly table: PeerTable;
+  protected readonly announcements: Announcements;
   #node: SwarmNode | undefined;
   #streams: AnnounceStreams | undefined;
   #dialer: PeerDialer | undefined;
@@ -77,16 +77,16 @@ export class Swarm extends TypedEmitter<SwarmEvents> implements SwarmApi, Starta
     this.#init = init;
     this.#log = init.logger ?? quiet;
     this.peerId = peerIdFromPrivateKey(init.privateKey).toString();
-    this.#table = new PeerTable({ maxEntriesPerPeer: init.maxEntriesPerPeer });
+    this.table = new PeerTable({ maxEntriesPerPeer: init.maxEntriesPerPeer });
     const { advertiseAddress, dataPort } = init;
-    this.#announcements = new Announcements({
+    this.announcements = new Announcements({
       selfId: this.peerId,
-      table: this.#table,
+      table: this.table,
       inventory: components.inventory,
       dataPlane: { url: advertiseAddress !== undefined && dataPort !== undefined ? httpUrl(advertiseAddress, dataPort) : undefined, port: dataPort },
       emit: (type, detail) => this.emit(type, detail),
       peerExchange: {
-        known: async () => (await this.#dialer?.addressesOf(this.#table.peers().map((p) => p.peerId))) ?? [],
+        known: async () => (await this.#dialer?.addressesOf(this.table.peers().map((p) => p.peerId))) ?? [],
         learned: (_from, peers) => this.#dialer?.dialLearned(peers),
       },
       onBadInventoryEntry: (entry) => this.#log.warn({ entry }, 'swarm: inventory entry skipped (not a digest and size)'),
@@ -100,7 +100,7 @@ export class Swarm extends TypedEmitter<SwarmEvents> implements SwarmApi, Starta
   async start(): Promise<void> {
     if (this.#node !== undefined) return;
     const init = this.#init;
-    const refuses = (peerId: PeerId) => this.#table.refusesConnections(peerId.toString());
+    const refuses = (peerId: PeerId) => this.table.refusesConnections(peerId.toString());
     const node = await createSwarmNode({
       privateKey: init.privateKey,
       listenPort: init.listenPort ?? 0,
@@ -113,26 +113,26 @@ export class Swarm extends TypedEmitter<SwarmEvents> implements SwarmApi, Starta
     });
     this.#node = node;
     this.#streams = new AnnounceStreams(node, {
-      snapshot: () => this.#announcements.snapshot(),
-      onMessage: (peerId, message, connection) => this.#announcements.receive(peerId, message, this.#remote(connection)),
-      onInboundEnded: (peerId, reason) => this.#announcements.leave(peerId, reason),
+      snapshot: () => this.announcements.snapshot(),
+      onMessage: (peerId, message, connection) => this.announcements.receive(peerId, message, this.#remote(connection)),
+      onInboundEnded: (peerId, reason) => this.announcements.leave(peerId, reason),
       onViolation: (peerId, reason) => this.#onViolation(peerId, reason),
-      refuses: (peerId) => this.#table.refusesConnections(peerId),
+      refuses: (peerId) => this.table.refusesConnections(peerId),
       // A snapshot that cannot be built is this host's fault (the inventory callback); the rest is network weather.
       onError: (peerId, what, error) => (what.includes('snapshot') ? this.#log.warn : this.#log.debug).call(this.#log, { peerId, err: error.message }, `swarm: failed ${what}`),
     });
     this.#dialer = new PeerDialer(node, {
       bootstrap: init.bootstrap,
       redialIntervalMs: init.redialIntervalMs,
-      mayDial: (peerId) => !this.#table.refusesConnections(peerId),
+      mayDial: (peerId) => !this.table.refusesConnections(peerId),
       onDialError: (peerId, error) => this.#log.debug({ peerId, err: error.message }, 'swarm: dial failed'),
     });
-    node.addEventListener('peer:disconnect', (event) => this.#announcements.leave(event.detail.toString(), 'disconnected'));
+    node.addEventListener('peer:disconnect', (event) => this.announcements.leave(event.detail.toString(), 'disconnected'));
     // A new member: tell everyone else where it listens (peer exchange, see dialer.ts).
     node.addEventListener('peer:identify', ({ detail }) => {
       if (!detail.protocols.includes(ANNOUNCE_PROTOCOL) || detail.listenAddrs.length === 0) return;
       const addresses = detail.listenAddrs.map(String).slice(0, MAX_PEER_ADDRESSES);
-      this.#broadcast({ type: 'peers', peers: [{ peerId: detail.peerId.toString(), addresses }] });
+      this.broadcast({ type: 'peers', peers: [{ peerId: detail.peerId.toString(), addresses }] });
     });
     try {
       await this.#streams.start();
@@ -156,65 +156,19 @@ export class Swarm extends TypedEmitter<SwarmEvents> implements SwarmApi, Starta
     this.#dialer?.stop();
     await this.#streams?.stop();
     await node.stop();
-    for (const peer of this.#table.peers()) this.#announcements.leave(peer.peerId, 'swarm stopped');
+    for (const peer of this.table.peers()) this.announcements.leave(peer.peerId, 'swarm stopped');
     this.#node = this.#streams = this.#dialer = undefined;
   }
 
-  announceHave(digest: string, size: number): void {
-    this.#broadcast(this.#announcements.have(digest, size));
-  }
-
-  announceWithdrawn(digest: string): void {
-    this.#broadcast(this.#announcements.withdrawn(digest));
-  }
-
-  announceProgress(digest: string, size: number, pieces: PieceSet): void {
-    this.#broadcast(this.#announcements.progress(digest, size, pieces));
-  }
-
-  announceWant(digest: string): void {
-    this.#broadcast(this.#announcements.want(digest, true));
-  }
-
-  cancelWant(digest: string): void {
-    this.#broadcast(this.#announcements.want(digest, false));
-  }
-
-  announceTag(repository: string, tag: string, digest: string, timestamp = Date.now()): TagRecord {
-    const { record, message } = this.#announcements.tag(repository, tag, digest, timestamp);
-    this.#broadcast(message);
-    return record;
-  }
-
-  holders(digest: string): Holder[] {
-    return this.#table.holders(digest);
-  }
-
-  wanters(digest: string): string[] {
-    return this.#announcements.wanters(digest);
-  }
-
-  newestTag(repository: string, tag: string): TagRecord | undefined {
-    return this.#table.newestTag(repository, tag);
-  }
-
-  peers(): PeerSummary[] {
+  override peers(): PeerSummary[] {
     const node = this.#node;
-    return this.#table.peers().map((peer) => {
+    return this.table.peers().map((peer) => {
       const connections = node?.getConnections(peerIdFromString(peer.peerId)) ?? [];
       return connections.length === 0 ? peer : { ...peer, addresses: connections.map((c) => c.remoteAddr.toString()) };
     });
   }
 
-  penalise(peerId: string, reason: string, durationMs: number): void {
-    this.emit('peer:penalised', this.#table.penalise(peerId, reason, durationMs));
-  }
-
-  penalties(): Penalty[] {
-    return this.#table.penalties();
-  }
-
-  #broadcast(message: Message | undefined): void {
+  protected broadcast(message: Message | undefined): void {
     if (message !== undefined) this.#streams?.broadcast(message);
   }
 
@@ -224,17 +178,17 @@ export class Swarm extends TypedEmitter<SwarmEvents> implements SwarmApi, Starta
   }
 
   #onViolation(peerId: string, reason: string): void {
-    const penalty = this.#table.penalise(peerId, `protocol violation: ${reason}`, this.#init.violationBanMs ?? DEFAULT_VIOLATION_BAN_MS, true);
+    const penalty = this.table.penalise(peerId, `protocol violation: ${reason}`, this.#init.violationBanMs ?? DEFAULT_VIOLATION_BAN_MS, true);
     this.#log.warn({ peerId, reason }, 'swarm: peer broke the announce protocol; disconnected and banned');
     this.emit('peer:penalised', penalty);
-    this.#announcements.leave(peerId, penalty.reason);
+    this.announcements.leave(peerId, penalty.reason);
     void this.#node?.hangUp(peerIdFromString(peerId)).catch(() => undefined);
   }
 
   #tick(): void {
-    this.#broadcast({ type: 'ping', time: Date.now() });
-    for (const peerId of this.#table.silentPeers(this.#init.peerExpiryMs ?? DEFAULT_PEER_EXPIRY_MS)) {
-      this.#announcements.leave(peerId, 'silent for too long');
+    this.broadcast({ type: 'ping', time: Date.now() });
+    for (const peerId of this.table.silentPeers(this.#init.peerExpiryMs ?? DEFAULT_PEER_EXPIRY_MS)) {
+      this.announcements.leave(peerId, 'silent for too long');
       void this.#node?.hangUp(peerIdFromString(peerId)).catch(() => undefined);
     }
   }

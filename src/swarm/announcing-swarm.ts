@@ -1,0 +1,66 @@
+// What Swarm and MemorySwarm share: the SwarmApi calls that only touch the announcement logic and
+// the peer table. The two differ in how a message reaches the peers (`broadcast`) and how they
+// connect; everything a caller sees here behaves the same on sockets and in memory.
+import type { Announcements } from './announcements.ts';
+import { TypedEmitter } from './events.ts';
+import type { PeerTable } from './peer-table.ts';
+import type { Message } from './protocol.ts';
+import type { Holder, PeerSummary, Penalty, PieceSet, SwarmEvents, TagRecord } from './types.ts';
+
+export abstract class AnnouncingSwarm extends TypedEmitter<SwarmEvents> {
+  protected abstract readonly table: PeerTable;
+  protected abstract readonly announcements: Announcements;
+
+  /** Sends a message to every connected peer (undefined: nothing to send). */
+  protected abstract broadcast(message: Message | undefined): void;
+
+  announceHave(digest: string, size: number): void {
+    this.broadcast(this.announcements.have(digest, size));
+  }
+
+  announceWithdrawn(digest: string): void {
+    this.broadcast(this.announcements.withdrawn(digest));
+  }
+
+  announceProgress(digest: string, size: number, pieces: PieceSet): void {
+    this.broadcast(this.announcements.progress(digest, size, pieces));
+  }
+
+  announceWant(digest: string): void {
+    this.broadcast(this.announcements.want(digest, true));
+  }
+
+  cancelWant(digest: string): void {
+    this.broadcast(this.announcements.want(digest, false));
+  }
+
+  announceTag(repository: string, tag: string, digest: string, timestamp = Date.now()): TagRecord {
+    const { record, message } = this.announcements.tag(repository, tag, digest, timestamp);
+    this.broadcast(message);
+    return record;
+  }
+
+  holders(digest: string): Holder[] {
+    return this.table.holders(digest);
+  }
+
+  wanters(digest: string): string[] {
+    return this.announcements.wanters(digest);
+  }
+
+  newestTag(repository: string, tag: string): TagRecord | undefined {
+    return this.table.newestTag(repository, tag);
+  }
+
+  peers(): PeerSummary[] {
+    return this.table.peers();
+  }
+
+  penalise(peerId: string, reason: string, durationMs: number): void {
+    this.emit('peer:penalised', this.table.penalise(peerId, reason, durationMs));
+  }
+
+  penalties(): Penalty[] {
+    return this.table.penalties();
+  }
+}
