@@ -3,7 +3,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
@@ -40,16 +39,9 @@ export interface SpawnServerOptions {
   readonly startTimeoutMs?: number;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no free port'))));
-    });
-  });
-}
+// One free-port finder for tests and benchmarks.
+export { freePort } from '../../test/helpers/seed-registry.ts';
+import { freePort } from '../../test/helpers/seed-registry.ts';
 
 /** Spawns a server listening on 127.0.0.1:`port` and resolves once `GET /v2/` answers 200. */
 export async function spawnServer(options: SpawnServerOptions): Promise<RunningServer> {
