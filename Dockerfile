@@ -1,0 +1,54 @@
+# shoal: the registry mirror daemon as a container image. Node 22 + the app and its production
+# dependencies, run as the non-root user shoal (10001), data in the volume /var/lib/shoal.
+#
+# No base image is pulled from anywhere: deploy/build-images.sh makes the two this file names
+# (shoal/node:22-build: Debian 12 minbase + Node + npm; shoal/node:22: just Node and the glibc
+# libraries it loads, no shell) and then builds this file:
+#   deploy/build-images.sh base shoal        # or by hand, once the bases exist:
+#   docker build --network host -t shoal .   # npm ci in the build stage needs the npm registry
+#
+# Run one per host, on the host's network so that mDNS and the peer ports reach the LAN; the
+# registry API stays on the host's loopback (SHOAL_LISTEN below), where docker pulls from it:
+#   docker run -d --name shoal --restart always --network host \
+#     -e SHOAL_UPSTREAM=http://192.168.64.150:5000 -v shoal-data:/var/lib/shoal shoal
+# On a bridge network, other containers reach the API only with SHOAL_LISTEN=0.0.0.0:5000, which
+# shoal refuses without SHOAL_HTPASSWD (a mounted htpasswd file) or SHOAL_ALLOW_INSECURE_LISTEN=true:
+# that address accepts pushes. Settings are the SHOAL_* variables of `docker run --rm shoal --help`;
+# set the listen address with SHOAL_LISTEN rather than --listen so the HEALTHCHECK asks the right port.
+ARG BUILD_IMAGE=shoal/node:22-build
+ARG RUNTIME_IMAGE=shoal/node:22
+
+FROM ${BUILD_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+# Production dependencies only, none of which has an install script or a native addon. Source maps,
+# type declarations and markdown are half of their bytes and never read at run time.
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+ && rm -rf /root/.npm \
+ && find node_modules -type f \( -name '*.map' -o -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o -iname '*.md' \) -delete
+COPY bin/ ./bin/
+COPY src/ ./src/
+COPY deploy/docker-healthcheck.mjs deploy/check-imports.mjs ./deploy/
+# Load every module once: a runtime import of a devDependency fails the build here, not at start.
+RUN node bin/shoal.js --version \
+ && node deploy/check-imports.mjs /app \
+ && mkdir -p /state/var/lib/shoal
+
+FROM ${RUNTIME_IMAGE}
+# Owned by root: the shoal user can read the app, not change it.
+COPY --from=build /app /app
+COPY --from=build --chown=10001:10001 /state/var/lib/shoal /var/lib/shoal
+ENV NODE_ENV=production \
+    SHOAL_LISTEN=127.0.0.1:5000 \
+    SHOAL_DATA_DIR=/var/lib/shoal
+USER 10001:10001
+WORKDIR /var/lib/shoal
+VOLUME ["/var/lib/shoal"]
+# 5000 registry API (docker pulls here), 5001 libp2p control plane (mDNS finds it), 5002 peer data + /metrics
+EXPOSE 5000 5001 5002
+HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
+  CMD ["node", "/app/deploy/docker-healthcheck.mjs"]
+# shoal handles SIGTERM itself (drains, then exits), so node can be PID 1.
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["node", "/app/bin/shoal.js"]
+CMD ["serve"]
