@@ -1,5 +1,6 @@
-// `shoal serve`, `shoal config`, `shoal keygen`, `shoal --version`. Exit codes: 0 ok, 1 runtime failure,
-// 2 usage or configuration mistake (the operator must change a flag, variable or file).
+// `shoal serve`, `shoal config`, `shoal keygen`, `shoal --version`; `prefetch`, `status`, `doctor` and
+// `setup` are in client-commands.ts. Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration
+// mistake (the operator must change a flag, variable or file).
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
@@ -8,8 +9,11 @@ import { ConfigError, loadConfig } from '../config/load.ts';
 import { formatHostPort } from '../config/parse.ts';
 import { renderConfigYaml } from '../config/render.ts';
 import { keygen, type KeygenOptions } from './keygen.ts';
+import { addGcCommand } from './gc.ts';
+import { addClientCommands } from './client-commands.ts';
 import { addSettingOptions, givenOptions, settingsSummary } from './options.ts';
 import { exitOnShutdownSignals } from './shutdown.ts';
+import { processIo, type ClientIo } from './terminal.ts';
 
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
@@ -20,6 +24,8 @@ export interface CliEnvironment {
   readonly homedir: string;
   readonly stdout: (text: string) => void;
   readonly stderr: (text: string) => void;
+  /** Terminal facts for the client commands (progress redraw, colour); absent: plain output. */
+  readonly io?: ClientIo;
 }
 
 const processEnvironment = (): CliEnvironment => ({
@@ -28,6 +34,7 @@ const processEnvironment = (): CliEnvironment => ({
   homedir: homedir(),
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
+  io: processIo(),
 });
 
 function packageVersion(): string {
@@ -72,6 +79,14 @@ export async function main(argv: readonly string[], cli: CliEnvironment = proces
     .action(async (options: KeygenOptions) => {
       await keygen(options, cli);
     });
+
+  addGcCommand(program, cli, load, (code) => {
+    result = code;
+  });
+
+  addClientCommands(program, cli, load, (code) => {
+    result = code;
+  });
 
   try {
     await program.parseAsync([...argv], { from: 'user' });

@@ -2,9 +2,9 @@
 import { isIP } from 'node:net';
 import { dirname } from 'node:path';
 import { ConfigError } from './errors.ts';
-import { formatHostPort, InvalidValueError, isUnspecifiedIp } from './parse.ts';
+import { formatHostPort, InvalidValueError, isLoopbackHost, isUnspecifiedIp } from './parse.ts';
 import { SETTINGS, type Setting, type SettingContext, type SettingId } from './schema.ts';
-import type { ShoalConfig, SwarmConfig, UpstreamConfig } from './types.ts';
+import type { AuthConfig, DiskConfig, ShoalConfig, SwarmConfig, UpstreamConfig } from './types.ts';
 import { readConfigFile, type ConfigFile, type FileValue, type FileValues } from './yaml-file.ts';
 
 export { ConfigError } from './errors.ts';
@@ -174,6 +174,8 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ShoalConfi
       mdns: required('mdns'),
       clusterKeyPath: setting('clusterKey'),
     }),
+    auth: authConfig(listen, sourcedSetting('htpasswd'), requiredSourced('anonymousPull'), required('allowInsecureListen')),
+    disk: diskConfig(required('maxDiskUsage'), requiredSourced('diskHighWatermark'), requiredSourced('diskLowWatermark')),
   };
   for (const check of checks) await check();
   return config;
@@ -210,6 +212,29 @@ function swarmConfig(listen: Sourced<{ readonly host: string; readonly port: num
     }
   }
   return { ...draft, p2pPort: p2pPort.value, peerPort: peerPort.value, advertiseAddress: advertiseAddress?.value };
+}
+
+/**
+ * Without an htpasswd file there are no users: every client is anonymous and may push and delete.
+ * That is fine on loopback; on an address other hosts reach, the operator must say so.
+ */
+function authConfig(listen: Sourced<{ readonly host: string; readonly port: number }>, htpasswd: Sourced<string> | undefined, anonymousPull: Sourced<AuthConfig['anonymousPull']>, allowInsecureListen: boolean): AuthConfig {
+  if (htpasswd === undefined) {
+    if (!isLoopbackHost(listen.value.host) && !allowInsecureListen) {
+      throw new ConfigError(`listen ${formatHostPort(listen.value)} (${origin(listen)}) is reachable from other hosts, and without an htpasswd file anyone there could push and delete images: give --htpasswd FILE, or pass --allow-insecure-listen to accept that`);
+    }
+    if (origin(anonymousPull) !== 'default') {
+      throw new ConfigError(`anonymous-pull (${origin(anonymousPull)}) applies only with an htpasswd file (--htpasswd): without users every client is anonymous`);
+    }
+  }
+  return { htpasswdPath: htpasswd?.value, anonymousPull: anonymousPull.value, allowInsecureListen };
+}
+
+function diskConfig(maxBytes: number, high: Sourced<number>, low: Sourced<number>): DiskConfig {
+  if (low.value >= high.value) {
+    throw new ConfigError(`disk-low-watermark ${low.value}% (${origin(low)}) must be below disk-high-watermark ${high.value}% (${origin(high)}): eviction runs from the high one down to the low one`);
+  }
+  return { maxBytes, highWatermarkPercent: high.value, lowWatermarkPercent: low.value };
 }
 
 /** Where a value came from, for messages that name two settings: `--peer-port`, `SHOAL_LISTEN`, `default`. */

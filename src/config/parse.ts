@@ -195,3 +195,33 @@ export function parseAdvertiseAddress(raw: string): string {
   if (isUnspecifiedIp(ip)) throw new InvalidValueError(`expected the IP other hosts reach this one at, such as 192.168.1.10; ${ip} means "every interface" and cannot be dialled`);
   return ip;
 }
+
+export const ANONYMOUS_PULL = ['loopback', 'all', 'none'] as const;
+export type AnonymousPull = (typeof ANONYMOUS_PULL)[number];
+
+export function parseAnonymousPull(raw: string): AnonymousPull {
+  const value = ANONYMOUS_PULL.find((candidate) => candidate === raw);
+  if (value === undefined) throw new InvalidValueError(`expected one of ${ANONYMOUS_PULL.join(', ')}`);
+  return value;
+}
+
+/** `90%` or `87.5%` of something, as a number of percent in (0, 100]. */
+export function parsePercent(raw: string): number {
+  const match = /^(\d{1,3}(?:\.\d+)?) ?%$/.exec(raw);
+  const percent = match ? Number(match[1]) : NaN;
+  if (!(percent > 0 && percent <= 100)) throw new InvalidValueError('expected a percentage above 0% and at most 100%, such as 90%');
+  return percent;
+}
+
+/** Whether a listen host is reachable from this host only: 127.0.0.0/8, ::1 or the name localhost. */
+export function isLoopbackHost(host: string): boolean {
+  if (host === 'localhost' || host.endsWith('.localhost')) return true;
+  if (isIPv4(host)) return host.startsWith('127.');
+  if (isIPv6(host)) {
+    const lower = host.toLowerCase();
+    if (/^(0{0,4}:){2,7}0{0,3}1$/.test(lower) || lower === '::1') return true;
+    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(lower);
+    return mapped !== null && mapped[1]!.startsWith('127.');
+  }
+  return false;
+}

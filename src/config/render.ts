@@ -58,5 +58,17 @@ export function renderConfigYaml(config: ShoalConfig, options: RenderOptions = {
   put(tree, SETTINGS.mdns, swarm.mdns);
   // The key file's path, not the key: nothing to redact.
   put(tree, SETTINGS.clusterKey, swarm.clusterKeyPath);
+  // Printed only where they differ from "off", so a plain configuration stays as short as before.
+  const { auth, disk } = config;
+  if (auth.htpasswdPath !== undefined) {
+    put(tree, SETTINGS.htpasswd, auth.htpasswdPath);
+    put(tree, SETTINGS.anonymousPull, auth.anonymousPull);
+  }
+  if (auth.allowInsecureListen) put(tree, SETTINGS.allowInsecureListen, true);
+  if (disk.maxBytes > 0) {
+    put(tree, SETTINGS.maxDiskUsage, formatSize(disk.maxBytes));
+    put(tree, SETTINGS.diskHighWatermark, `${disk.highWatermarkPercent}%`);
+    put(tree, SETTINGS.diskLowWatermark, `${disk.lowWatermarkPercent}%`);
+  }
   return stringify(tree);
 }

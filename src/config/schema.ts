@@ -3,8 +3,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  BOOTSTRAP_EXAMPLE, InvalidValueError, parseAdvertiseAddress, parseBoolean, parseDuration, parseHostPort, parseIpAddress, parseLogLevel,
-  parsePortOrZero, parseSize, parseUpstreamUrl, resolvePath, type HostPort, type LogLevel,
+  BOOTSTRAP_EXAMPLE, InvalidValueError, parseAdvertiseAddress, parseAnonymousPull, parseBoolean, parseDuration, parseHostPort, parseIpAddress, parseLogLevel,
+  parsePercent, parsePortOrZero, parseSize, parseUpstreamUrl, resolvePath, type AnonymousPull, type HostPort, type LogLevel,
 } from './parse.ts';
 
 export interface SettingContext {
@@ -55,6 +55,11 @@ export const DEFAULT_UPSTREAM_TIMEOUT = '30s';
 /** `0`: no limit; layers of several GB are ordinary. */
 export const DEFAULT_MAX_UPLOAD_SIZE = '0';
 export const DEFAULT_LOG_LEVEL: LogLevel = 'info';
+export const DEFAULT_ANONYMOUS_PULL: AnonymousPull = 'loopback';
+/** `0`: never evict. */
+export const DEFAULT_MAX_DISK_USAGE = '0';
+export const DEFAULT_DISK_HIGH_WATERMARK = '90%';
+export const DEFAULT_DISK_LOW_WATERMARK = '80%';
 export const DEFAULT_P2P_PORT = '5001';
 export const DEFAULT_PEER_PORT = '5002';
 export const DEFAULT_BIND_ADDRESS = '0.0.0.0';
@@ -106,6 +111,16 @@ async function checkClusterKey(path: string): Promise<void> {
     await loadClusterKey(path);
   } catch (error) {
     throw new InvalidValueError(`expected a cluster key file as shoal keygen writes it; ${(error as Error).message}`);
+  }
+}
+
+/** Read and parsed in the loader, so a missing file, a non-bcrypt hash or an empty file stops start-up (exit 2). */
+async function checkHtpasswd(path: string): Promise<void> {
+  const { loadHtpasswd } = await import('../http/htpasswd.ts');
+  try {
+    await loadHtpasswd(path);
+  } catch (error) {
+    throw new InvalidValueError(`expected an htpasswd file with bcrypt hashes (htpasswd -B); ${(error as Error).message}`);
   }
 }
 
@@ -185,6 +200,37 @@ export const SETTINGS = {
     defaultRaw: constant(DEFAULT_MAX_UPLOAD_SIZE), defaultText: `${DEFAULT_MAX_UPLOAD_SIZE} (no limit)`, parse: parseSize,
     description: 'Largest blob upload accepted, e.g. 10GiB; 0 means no limit',
   }),
+  htpasswd: setting<string>({
+    name: 'htpasswd', flag: '--htpasswd <file>', env: 'SHOAL_HTPASSWD', yaml: ['auth.htpasswd.path'],
+    defaultRaw: none, defaultText: 'none (no users: pushes are open to whoever reaches the listen address)',
+    parse: (raw, context) => resolvePath(raw, context.baseDir, context.homedir), check: checkHtpasswd,
+    description: 'htpasswd file (bcrypt, `htpasswd -B`) of the users who may push and delete (docker login); re-read when it changes',
+  }),
+  anonymousPull: setting<AnonymousPull>({
+    name: 'anonymous-pull', flag: '--anonymous-pull <who>', env: 'SHOAL_ANONYMOUS_PULL', yaml: ['auth.anonymouspull'],
+    defaultRaw: constant(DEFAULT_ANONYMOUS_PULL), defaultText: `${DEFAULT_ANONYMOUS_PULL} (clients on this host)`, parse: parseAnonymousPull,
+    description: 'With an htpasswd file: who may pull without logging in: loopback (clients on this host), all, or none',
+  }),
+  allowInsecureListen: setting<boolean>({
+    name: 'allow-insecure-listen', flag: '--allow-insecure-listen', env: 'SHOAL_ALLOW_INSECURE_LISTEN', yaml: ['auth.allowinsecurelisten'],
+    defaultRaw: constant('false'), defaultText: 'false', parse: parseBoolean,
+    description: 'Allow a listen address other hosts can reach without an htpasswd file: anyone who reaches it can push and delete',
+  }),
+  maxDiskUsage: setting<number>({
+    name: 'max-disk-usage', flag: '--max-disk-usage <size>', env: 'SHOAL_MAX_DISK_USAGE', yaml: ['storage.maxdiskusage'],
+    defaultRaw: constant(DEFAULT_MAX_DISK_USAGE), defaultText: `${DEFAULT_MAX_DISK_USAGE} (no limit, nothing is evicted)`, parse: parseSize,
+    description: 'Size limit for the blobs in the data directory, e.g. 200GiB: past the high watermark, least-recently-used pulled blobs are evicted down to the low one',
+  }),
+  diskHighWatermark: setting<number>({
+    name: 'disk-high-watermark', flag: '--disk-high-watermark <percent>', env: 'SHOAL_DISK_HIGH_WATERMARK', yaml: ['storage.diskhighwatermark'],
+    defaultRaw: constant(DEFAULT_DISK_HIGH_WATERMARK), defaultText: DEFAULT_DISK_HIGH_WATERMARK, parse: parsePercent,
+    description: 'Share of max-disk-usage at which eviction starts',
+  }),
+  diskLowWatermark: setting<number>({
+    name: 'disk-low-watermark', flag: '--disk-low-watermark <percent>', env: 'SHOAL_DISK_LOW_WATERMARK', yaml: ['storage.disklowwatermark'],
+    defaultRaw: constant(DEFAULT_DISK_LOW_WATERMARK), defaultText: DEFAULT_DISK_LOW_WATERMARK, parse: parsePercent,
+    description: 'Share of max-disk-usage that eviction brings the blobs down to; below the high watermark',
+  }),
   logLevel: setting<LogLevel>({
     name: 'log-level', flag: '--log-level <level>', env: 'SHOAL_LOG_LEVEL', yaml: ['log.level'],
     defaultRaw: constant(DEFAULT_LOG_LEVEL), defaultText: DEFAULT_LOG_LEVEL, parse: parseLogLevel,
@@ -263,6 +309,8 @@ export function renderConfigReference(): string {
     '`upstreams: [{url, username, password}]` instead. Flag and environment credentials apply to',
     'the first upstream. Unknown YAML keys are errors. On/off settings take `true` or `false`; the',
     'YAML `swarm.bootstrap` is a list. `shoal keygen --output FILE` writes a new cluster key (mode 0600).',
+    'A listen address other hosts can reach needs `htpasswd` (or `allow-insecure-listen`). Watermarks are',
+    'percentages of `max-disk-usage`, such as `90%`.',
     '',
   ].join('\n');
 }

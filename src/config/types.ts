@@ -27,6 +27,28 @@ export interface ShoalConfig {
   readonly maxUploadBytes: number;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   readonly swarm: SwarmConfig;
+  readonly auth: AuthConfig;
+  readonly disk: DiskConfig;
+}
+
+/** Who may do what on the registry API (src/http/auth.ts). */
+export interface AuthConfig {
+  /** bcrypt htpasswd file of the users; undefined: no users, every client is anonymous and may push. */
+  readonly htpasswdPath: string | undefined;
+  /** With an htpasswd file: who may pull without credentials. */
+  readonly anonymousPull: 'loopback' | 'all' | 'none';
+  /** The operator accepted a non-loopback listen address without an htpasswd file. */
+  readonly allowInsecureListen: boolean;
+}
+
+/** Online eviction of least-recently-used pulled blobs (src/store/eviction.ts). */
+export interface DiskConfig {
+  /** Limit for the blobs of the data directory in bytes; 0: no limit, nothing is evicted. */
+  readonly maxBytes: number;
+  /** Percent of maxBytes at which eviction starts. */
+  readonly highWatermarkPercent: number;
+  /** Percent of maxBytes eviction brings the blobs down to. */
+  readonly lowWatermarkPercent: number;
 }
 
 /** The peer-to-peer side: libp2p control plane and the HTTP data plane peers fetch blobs from. */

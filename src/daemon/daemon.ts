@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import type { ShoalConfig } from '../config/types.ts';
 import { buildRegistryApp } from '../http/app.ts';
-import { Store } from '../store/index.ts';
+import { RegistryAuth } from '../http/auth.ts';
+import { Evictor, Store, writeDaemonPid } from '../store/index.ts';
 import { UpstreamSet } from '../upstream/upstreams.ts';
 import type { FastifyInstance } from 'fastify';
 import { buildPeerApp } from '../http/peer-app.ts';
@@ -17,6 +18,8 @@ import { createSwarmParts, tokenCheck, type SwarmParts } from './swarm-wiring.ts
 /** Upload sessions untouched for this long are removed (registry:2 purges after a week; a day is plenty on a LAN). */
 export const UPLOAD_MAX_AGE_MS = 24 * 60 * 60 * 1000;
 const UPLOAD_PURGE_INTERVAL_MS = 60 * 60 * 1000;
+/** How often blob access times (eviction's LRU order) are written to the data directory. */
+const ACCESS_TIMES_PERSIST_MS = 5 * 60 * 1000;
 
 export interface RunningDaemon {
   /** `http://host:port` the registry API listens on */
@@ -28,6 +31,8 @@ export interface RunningDaemon {
 export async function startDaemon(config: ShoalConfig, logger: Logger): Promise<RunningDaemon> {
   const { store, removedTempFiles } = await Store.open(config.dataDir);
   if (removedTempFiles > 0) logger.warn({ removedTempFiles }, 'removed partial files left by an earlier crash; they were never served');
+  const removePid = await writeDaemonPid(store.layout);
+  const persistAccessTimes = (): Promise<void> => store.blobs.usage.persist().catch((error: unknown) => logger.warn({ err: error }, 'could not write blob access times'));
   const purgeUploads = async (): Promise<void> => {
     const purged = await store.uploads.purge(await store.repositories.repositories(), new Date(Date.now() - UPLOAD_MAX_AGE_MS));
     if (purged > 0) logger.info({ purged }, 'expired upload sessions removed');
@@ -65,7 +70,28 @@ export async function startDaemon(config: ShoalConfig, logger: Logger): Promise<
     swarm: swarmParts ? lateSwarm(swarmParts) : undefined,
     peerUrl: () => peerUrl,
   });
-  const app = buildRegistryApp({ ...services, status: collectStatus });
+  const auth = config.auth.htpasswdPath !== undefined
+    ? await RegistryAuth.open({ htpasswdPath: config.auth.htpasswdPath, anonymousPull: config.auth.anonymousPull, logger: logger.child({ part: 'auth' }) })
+    : undefined;
+  if (auth) logger.info({ htpasswd: config.auth.htpasswdPath, users: auth.users, anonymousPull: config.auth.anonymousPull }, 'registry API requires a login to push');
+  const app = buildRegistryApp({ ...services, status: collectStatus }, auth ? { auth } : {});
+  const evictor = config.disk.maxBytes > 0
+    ? new Evictor(store, {
+      maxBytes: config.disk.maxBytes,
+      highWatermarkPercent: config.disk.highWatermarkPercent,
+      lowWatermarkPercent: config.disk.lowWatermarkPercent,
+      // Tagged images of repositories no upstream serves are kept: nothing could bring them back.
+      canRefetch: (repository) => router.targets(repository).length > 0,
+      logger: logger.child({ part: 'eviction' }),
+    })
+    : undefined;
+  if (evictor) {
+    // In the background: counting a large store's blobs must not delay serving.
+    evictor.start().then(
+      () => logger.info({ maxBytes: config.disk.maxBytes, highBytes: evictor.highBytes, lowBytes: evictor.lowBytes, blobBytes: evictor.blobBytes }, 'disk limit on: least-recently-used pulled blobs are evicted past the high watermark'),
+      (error: unknown) => logger.error({ err: error }, 'disk limit: counting the stored blobs failed; nothing will be evicted'),
+    );
+  }
   let peerApp: FastifyInstance | undefined;
   if (swarmParts) {
     const metrics = createMetrics(services.stats, services.fetcher, lateSwarm(swarmParts));
@@ -76,6 +102,8 @@ export async function startDaemon(config: ShoalConfig, logger: Logger): Promise<
   }
   const timer = setInterval(() => void purgeUploads().catch((error: unknown) => logger.error({ err: error }, 'upload purge failed')), UPLOAD_PURGE_INTERVAL_MS);
   timer.unref();
+  const accessTimer = setInterval(() => void persistAccessTimes(), ACCESS_TIMES_PERSIST_MS);
+  accessTimer.unref();
 
   await app.listen({ host: config.listen.host, port: config.listen.port });
   const bound = app.server.address();
@@ -90,10 +118,14 @@ export async function startDaemon(config: ShoalConfig, logger: Logger): Promise<
     address,
     close: async () => {
       clearInterval(timer);
+      clearInterval(accessTimer);
       await app.close();
       await peerApp?.close();
+      await evictor?.close();
       await swarmParts?.stop();
       await router.close();
+      await persistAccessTimes();
+      await removePid().catch(() => undefined);
       logger.info('shoal stopped');
     },
   };

@@ -1,3 +1,4 @@
+import { networkInterfaces } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { SwarmConfig } from '../config/types.ts';
@@ -53,12 +54,14 @@ export async function createSwarmParts(config: SwarmConfig, dataDir: string, sto
       );
       const s = swarm;
       unsubscribe.push(store.blobs.onCommitted((digest, size) => s.announceHave(digest.value, size)));
+      // Evicted or collected: peers must stop asking this node for it.
+      unsubscribe.push(store.blobs.onDeleted((digest) => s.announceWithdrawn(digest.value)));
       unsubscribe.push(store.repositories.onTagged((name, tag, digest) => void s.announceTag(name, tag, digest.value)));
       unsubscribe.push(s.on('peer:joined', (peer) => log.info({ peer: peer.peerId, url: peer.url, addresses: peer.addresses }, 'peer joined')));
       unsubscribe.push(s.on('peer:left', (peer) => log.info({ peer: peer.peerId, reason: peer.reason }, 'peer left')));
       unsubscribe.push(s.on('peer:penalised', (p) => log.warn({ peer: p.peerId, reason: p.reason, until: new Date(p.until).toISOString() }, 'peer penalised')));
       await s.start();
-      const host = config.advertiseAddress ?? config.bindAddress;
+      const host = config.advertiseAddress ?? (isWildcard(config.bindAddress) ? firstLanAddress() ?? config.bindAddress : config.bindAddress);
       return { peerUrl: `http://${host.includes(':') ? `[${host}]` : host}:${dataPort}` };
     },
     async stop() {
@@ -75,4 +78,17 @@ export function tokenCheck(clusterKey: ClusterKey | undefined): ((token: string 
 
 async function* inventory(store: Store): AsyncGenerator<{ digest: string; size: number }> {
   for await (const { digest, size } of store.blobs.list()) yield { digest: digest.value, size };
+}
+
+function isWildcard(address: string): boolean {
+  return address === '0.0.0.0' || address === '::';
+}
+
+/** The address peers most likely reach this host at, for logs and `shoal status`. */
+function firstLanAddress(): string | undefined {
+  for (const addresses of Object.values(networkInterfaces())) {
+    const found = addresses?.find((a) => a.family === 'IPv4' && !a.internal);
+    if (found) return found.address;
+  }
+  return undefined;
 }

@@ -26,7 +26,11 @@ export class BlobService {
    * HEAD answers from this host only: a pusher must upload what this host lacks.
    */
   async stat(want: BlobWant): Promise<number | undefined> {
-    if (await this.#visibleLocally(want)) return this.#store.blobs.stat(want.digest);
+    if (await this.#visibleLocally(want)) {
+      // A HEAD is a use: a pusher that found the blob here is about to reference it in a manifest.
+      this.#store.blobs.touch(want.digest);
+      return this.#store.blobs.stat(want.digest);
+    }
     const joined = await this.#fetcher.joinable(want.digest)?.catch(() => undefined);
     return joined?.size;
   }

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { OciError, type Digest } from '../oci/index.ts';
-import type { PartialBlob, Store } from '../store/index.ts';
+import { isDiskFull, type PartialBlob, type Store } from '../store/index.ts';
 import type { SwarmApi } from '../swarm/index.ts';
 import type { PeerClient } from './peer-client.ts';
 import { coalesce } from './coalesce.ts';
@@ -173,7 +173,8 @@ export class Fetcher {
           if (partial.received >= partial.size) break;
           throw new Error(`${seed.kind} stream ended at byte ${partial.received} of ${partial.size}`);
         } catch (error) {
-          if (error instanceof OciError || attempts >= (this.#init.resumeAttempts ?? DEFAULT_RESUME_ATTEMPTS)) throw error;
+          // A full disk is not a broken transfer: resuming would only fail again.
+          if (error instanceof OciError || isDiskFull(error) || attempts >= (this.#init.resumeAttempts ?? DEFAULT_RESUME_ATTEMPTS)) throw error;
           attempts += 1;
           this.#c.logger.warn({ digest: want.digest.value, at: partial.received, attempt: attempts, err: error }, 'blob transfer broke off; resuming with Range');
           current = await seed.open(want, { start: partial.received, end: partial.size - 1 });

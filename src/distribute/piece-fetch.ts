@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { OciError, type ByteRange } from '../oci/index.ts';
-import type { PartialBlob } from '../store/index.ts';
+import { isDiskFull, type PartialBlob } from '../store/index.ts';
 import { hasPiece, piecesFromIndexes, type Holder, type SwarmApi } from '../swarm/index.ts';
 import { coalesce } from './coalesce.ts';
 import { electedFor } from './election.ts';
@@ -25,6 +25,8 @@ export const PEER_FAILURE_PENALTY_MS = 30_000;
 /** A peer whose bytes failed verification is banned as a source for this long. */
 export const LIAR_BAN_MS = 10 * 60_000;
 const TICK_MS = 250;
+/** How often a fetch re-announces its progress while pieces are in flight. */
+export const PROGRESS_HEARTBEAT_MS = 1_000;
 /** Network chunks are joined into writes of this size (see coalesce.ts). */
 export const WRITE_BATCH_BYTES = 512 * 1024;
 
@@ -68,8 +70,13 @@ export class PieceFetch {
   readonly #waitingSince = new Map<number, number>();
   readonly #lastProgress = new Map<string, number>();
   readonly #seedErrors: unknown[] = [];
+  /** A local failure no other source can fix (the disk is full): the fetch stops with it. */
+  #fatal: unknown;
   #seedActive = 0;
   #wake: (() => void) | undefined;
+  /** Pieces streaming in from the seed right now: announced as held so peers can cut through. */
+  readonly #fromSeedNow = new Set<number>();
+  #lastAnnounced = 0;
 
   constructor(want: BlobWant, blob: PartialBlob, components: PieceFetchComponents, init: PieceFetchInit = {}) {
     this.#want = want;
@@ -112,6 +119,7 @@ export class PieceFetch {
   async #fillAll(): Promise<void> {
     const running = new Set<Promise<void>>();
     while (!this.#blob.isComplete) {
+      if (this.#fatal !== undefined) break;
       for (let index = 0; index < this.#blob.pieceCount && this.#active.size < this.#maxActive; index++) {
         if (this.#blob.isPieceComplete(index) || this.#active.has(index)) continue;
         const choice = this.#choose(index);
@@ -124,6 +132,9 @@ export class PieceFetch {
       }
       if (this.#blob.isComplete) break;
       if (running.size === 0) this.#giveUpIfStuck();
+      // While pieces are in flight, say so every second: hosts waiting for a piece this host was
+      // elected for judge it stalled only when these stop (see DEFAULT_STALL_MS).
+      if (running.size > 0 && Date.now() - this.#lastAnnounced >= PROGRESS_HEARTBEAT_MS) this.#announce();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, TICK_MS);
         this.#wake = () => {
@@ -134,6 +145,15 @@ export class PieceFetch {
       this.#wake = undefined;
     }
     await Promise.all(running);
+    if (this.#fatal !== undefined) throw this.#fatal;
+  }
+
+  /** Progress: complete pieces, plus pieces arriving from the seed (never ones arriving from peers, so no two hosts wait on each other). */
+  #announce(): void {
+    const blob = this.#blob;
+    this.#lastAnnounced = Date.now();
+    const held = new Set([...blob.completePieces(), ...this.#fromSeedNow]);
+    this.#c.swarm.announceProgress(this.#want.digest.value, blob.size, piecesFromIndexes(blob.size, blob.pieceSize, held));
   }
 
   #choose(index: number): Choice | undefined {
@@ -181,6 +201,12 @@ export class PieceFetch {
     let stream: Readable | undefined;
     try {
       stream = await this.#open(choice, { start, end });
+      if (!peerId) {
+        // Cut-through: peers may fetch this piece from us while it arrives from the seed, instead
+        // of waiting for all of it (a 4 MiB piece takes seconds on a shared seed link).
+        this.#fromSeedNow.add(index);
+        this.#announce();
+      }
       let offset = start;
       for await (const chunk of coalesce(stream as AsyncIterable<Buffer>, WRITE_BATCH_BYTES)) {
         const take = chunk.byteLength <= end + 1 - offset ? chunk : chunk.subarray(0, end + 1 - offset);
@@ -192,9 +218,14 @@ export class PieceFetch {
       }
       if (offset <= end) throw new Error(`stream ended at byte ${offset} of piece ${index} (${start}-${end})`);
       this.#source.set(index, peerId ?? 'seed');
-      this.#c.swarm.announceProgress(this.#want.digest.value, blob.size, piecesFromIndexes(blob.size, blob.pieceSize, blob.completePieces()));
+      this.#fromSeedNow.delete(index);
+      this.#announce();
     } catch (error) {
-      if (peerId) {
+      if (isDiskFull(error)) {
+        // Our disk, not the source: no peer is to blame and no other source can help.
+        this.#fatal ??= error;
+        this.#wake?.();
+      } else if (peerId) {
         const failed = this.#failedPeers.get(index) ?? new Set<string>();
         failed.add(peerId);
         this.#failedPeers.set(index, failed);
@@ -206,6 +237,7 @@ export class PieceFetch {
       }
     } finally {
       stream?.destroy();
+      if (this.#fromSeedNow.delete(index)) this.#announce();
       this.#active.delete(index);
       if (peerId) this.#perPeer.set(peerId, (this.#perPeer.get(peerId) ?? 1) - 1);
       else this.#seedActive -= 1;

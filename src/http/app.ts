@@ -1,5 +1,6 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { OciError } from '../oci/index.ts';
+import { TOKEN_PATH, type RegistryAuth } from './auth.ts';
 import type { RegistryServices, RouteContext } from './context.ts';
 import { sendError } from './errors.ts';
 import { parseEndpoint, splitUrl, type Endpoint } from './paths.ts';
@@ -7,6 +8,7 @@ import { deleteBlob, getBlob, headBlob } from './routes/blobs.ts';
 import { catalog, listTags, referrers } from './routes/listing.ts';
 import { deleteManifest, getManifest, putManifest } from './routes/manifests.ts';
 import { cancelUpload, finishUpload, patchUpload, startUpload, uploadStatus } from './routes/uploads.ts';
+import { registerStatusPage } from './status-page/route.ts';
 
 type Handler = (ctx: RouteContext<never>) => Promise<void>;
 type MethodTable = Partial<Record<string, Handler>>;
@@ -38,7 +40,12 @@ const METHODS = ['GET', 'HEAD', 'PUT', 'POST', 'PATCH', 'DELETE'] as const;
  * listening, so tests can `inject()`. Names contain slashes, so one wildcard route dispatches by
  * the path's suffix; request bodies are left unread for the routes to stream.
  */
-export function buildRegistryApp(services: RegistryServices): FastifyInstance {
+export interface RegistryAppOptions {
+  /** Users and policy (an htpasswd file is configured); absent: every client may do everything. */
+  readonly auth?: RegistryAuth;
+}
+
+export function buildRegistryApp(services: RegistryServices, options: RegistryAppOptions = {}): FastifyInstance {
   const app = Fastify({
     loggerInstance: services.logger as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
@@ -59,6 +66,12 @@ export function buildRegistryApp(services: RegistryServices): FastifyInstance {
     done();
   });
   app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
+  // After the version header, so a 401 carries it too; before any route, status page included.
+  const { auth } = options;
+  if (auth) {
+    app.addHook('onRequest', auth.onRequest);
+    app.get(TOKEN_PATH, auth.token);
+  }
 
   // Handlers call reply.send (often with a stream); returning the reply tells fastify it was sent.
   const dispatch = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
@@ -77,6 +90,7 @@ export function buildRegistryApp(services: RegistryServices): FastifyInstance {
   // shoal's own endpoints live outside /v2, on the loopback listener only.
   const status = services.status;
   if (status) app.get('/_shoal/status', async (_request, reply) => reply.header('cache-control', 'no-store').send(await status()));
+  if (status) registerStatusPage(app); // GET /_shoal/: the status page (loopback only; see route.ts)
   app.route({ method: [...METHODS], url: '/v2', handler: dispatch });
   app.route({ method: [...METHODS], url: '/v2/*', handler: dispatch });
   // Paths outside /v2, and methods fastify does not route (OPTIONS, PROPFIND, ...): the same

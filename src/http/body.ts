@@ -10,7 +10,7 @@ export async function readBodyLimited(request: IncomingMessage, limit: number, t
   }
   const chunks: Buffer[] = [];
   let total = 0;
-  for await (const chunk of request) {
+  for await (const chunk of requestBody(request)) {
     total += (chunk as Buffer).byteLength;
     if (total > limit) {
       request.resume();
@@ -19,6 +19,17 @@ export async function readBodyLimited(request: IncomingMessage, limit: number, t
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks, total);
+}
+
+/**
+ * The request body for a route that streams it into the store. Not the request itself: a
+ * `for await` over a stream destroys it when the loop exits early (a refused size, a full disk),
+ * and a destroyed request can no longer be drained; its socket then stays paused with the rest of
+ * the body unread, and the client's next request on that keep-alive connection hangs until the
+ * server's keep-alive timeout. Left intact, the error answer drains it (see sendError).
+ */
+export function requestBody(request: IncomingMessage): AsyncIterable<Uint8Array> {
+  return request.iterator({ destroyOnReturn: false }) as AsyncIterable<Uint8Array>;
 }
 
 /** Whether the request carries a body at all (a PUT that finishes an upload may carry none). */

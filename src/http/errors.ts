@@ -6,7 +6,9 @@ export function toOciError(error: unknown): OciError {
   if (error instanceof OciError) return error;
   const fastifyError = error as Partial<FastifyError> & { code?: string };
   if (fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new OciError('SIZE_INVALID', 'request body is too large', undefined, { status: 413 });
-  if (fastifyError.code === 'ENOSPC') return new OciError('UNAVAILABLE', 'the data directory is full: free space or raise the disk, then retry', undefined, { status: 507 });
+  if (fastifyError.code === 'ENOSPC' || fastifyError.code === 'EDQUOT') {
+    return new OciError('UNAVAILABLE', 'the data directory is full: free space (shoal gc removes unreferenced blobs; --max-disk-usage keeps room by evicting pulled ones) or raise the disk, then retry', undefined, { status: 507 });
+  }
   if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
     return new OciError('UNSUPPORTED', fastifyError.message ?? 'bad request', undefined, { status: fastifyError.statusCode });
   }

@@ -73,7 +73,7 @@ export function buildPeerApp(services: PeerAppServices): FastifyInstance {
           sending = true;
           reply.hijack();
           raw.writeHead(reply.statusCode, reply.getHeaders() as Record<string, string>);
-        });
+        }, () => store.blobs.acquire(digest));
         return reply;
       }
       const stream = partial!.createReader(store.blobs.path(digest), range, { holdBackUnverified: false, idleTimeoutMs: PEER_READ_IDLE_MS });

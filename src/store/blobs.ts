@@ -7,14 +7,36 @@ import type { Layout } from './layout.ts';
 import { BlobWriter } from './writer.ts';
 import { PartialBlob } from './partial.ts';
 import { isNotFound } from './files.ts';
+import type { BlobUsage } from './usage.ts';
 
 /** Content-addressed blobs under blobs/<algorithm>/<2>/<hex>/data. Everything there is complete and verified. */
 export class BlobStore {
   readonly #layout: Layout;
+  readonly #usage: BlobUsage;
   readonly #committed = new Set<(digest: Digest, size: number) => void>();
+  readonly #deleted = new Set<(digest: Digest) => void>();
 
-  constructor(layout: Layout) {
+  constructor(layout: Layout, usage: BlobUsage) {
     this.#layout = layout;
+    this.#usage = usage;
+  }
+
+  /** In-use counts, access times and reservations (eviction reads them). */
+  get usage(): BlobUsage {
+    return this.#usage;
+  }
+
+  /**
+   * Marks the blob in use until the returned function is called: eviction never removes it
+   * meanwhile. Take it before opening the file, release it when the response is over.
+   */
+  acquire(digest: Digest): () => void {
+    return this.#usage.acquire(digest);
+  }
+
+  /** Records an access (a HEAD, a mount) without holding the blob. */
+  touch(digest: Digest): void {
+    this.#usage.touch(digest);
   }
 
   /** Size of a stored blob, or undefined. */
@@ -34,12 +56,17 @@ export class BlobStore {
 
   /** A stream of the blob (or one range of it), or undefined when the blob is not stored. */
   async open(digest: Digest, range?: ByteRange): Promise<{ stream: Readable; size: number } | undefined> {
+    const release = this.acquire(digest);
     const size = await this.stat(digest);
-    if (size === undefined) return undefined;
+    if (size === undefined) {
+      release();
+      return undefined;
+    }
     const stream = createReadStream(this.#layout.blobData(digest), {
       ...(range ? { start: range.start, end: range.end } : {}),
       highWaterMark: 1024 * 1024,
     });
+    stream.once('close', release);
     return { stream, size };
   }
 
@@ -52,12 +79,18 @@ export class BlobStore {
   }
 
   createWriter(algorithm: Digest['algorithm'] = 'sha256'): Promise<BlobWriter> {
-    return BlobWriter.create(this.#layout, algorithm, this.notifyCommitted);
+    return BlobWriter.create(this.#layout, algorithm, this.notifyPushed);
   }
 
-  /** A blob to be filled piece by piece from the network, readable while it fills. */
-  createPartial(digest: Digest, size: number, pieceSize: number): Promise<PartialBlob> {
-    return PartialBlob.create(this.#layout, digest, size, pieceSize, this.notifyCommitted);
+  /**
+   * A blob to be filled piece by piece from the network, readable while it fills. Its size counts
+   * as used disk from now on (eviction makes room while it arrives); its readers hold it in use.
+   */
+  async createPartial(digest: Digest, size: number, pieceSize: number): Promise<PartialBlob> {
+    const partial = await PartialBlob.create(this.#layout, digest, size, pieceSize, this.notifyCommitted, (d) => this.acquire(d));
+    const release = this.#usage.reserve(size);
+    partial.done().then(release, release);
+    return partial;
   }
 
   /**
@@ -70,18 +103,37 @@ export class BlobStore {
   }
 
   readonly notifyCommitted = (digest: Digest, size: number): void => {
+    this.#usage.touch(digest);
     for (const listener of this.#committed) listener(digest, size);
   };
 
-  /** Every stored blob with its size, walking blobs/<algorithm>/<2>/<hex>/data (for the swarm's inventory). */
-  async *list(): AsyncGenerator<{ digest: Digest; size: number }> {
+  /** A blob that arrived by a push (BlobWriter, upload sessions): kept from eviction for a while, see PUSH_GRACE_MS. */
+  readonly notifyPushed = (digest: Digest, size: number): void => {
+    this.#usage.markPushed(digest);
+    this.notifyCommitted(digest, size);
+  };
+
+  /** Called with every blob removed from the store (evicted, collected): the swarm withdraws it. */
+  onDeleted(listener: (digest: Digest) => void): () => void {
+    this.#deleted.add(listener);
+    return () => this.#deleted.delete(listener);
+  }
+
+  /**
+   * Every stored blob with its size and file time, walking blobs/<algorithm>/<2>/<hex>/data (for
+   * the swarm's inventory, eviction and gc).
+   */
+  async *list(): AsyncGenerator<{ digest: Digest; size: number; modifiedAt: number }> {
     for (const algorithm of await listDir(this.#layout.blobsRoot())) {
       for (const prefix of await listDir(join(this.#layout.blobsRoot(), algorithm))) {
         for (const hex of await listDir(join(this.#layout.blobsRoot(), algorithm, prefix))) {
           const digest = tryParseDigest(`${algorithm}:${hex}`);
           if (!digest) continue;
-          const size = await this.stat(digest);
-          if (size !== undefined) yield { digest, size };
+          const info = await stat(this.#layout.blobData(digest)).catch((error: unknown) => {
+            if (isNotFound(error)) return undefined;
+            throw error;
+          });
+          if (info?.isFile()) yield { digest, size: info.size, modifiedAt: info.mtimeMs };
         }
       }
     }
@@ -99,9 +151,12 @@ export class BlobStore {
     return writer.commit(expected);
   }
 
+  /** Removes a blob; listeners hear of it when it was there. Callers check `usage.isInUse` first. */
   async delete(digest: Digest): Promise<boolean> {
     const exists = (await this.stat(digest)) !== undefined;
     await rm(this.#layout.blobDir(digest), { recursive: true, force: true });
+    this.#usage.forget(digest);
+    if (exists) for (const listener of this.#deleted) listener(digest);
     return exists;
   }
 }

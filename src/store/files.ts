@@ -7,6 +7,12 @@ export function isNotFound(error: unknown): boolean {
   return code === 'ENOENT' || code === 'ENOTDIR';
 }
 
+/** ENOSPC or EDQUOT: the data directory's filesystem (or the user's quota) is full. */
+export function isDiskFull(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}
+
 /** fsyncs a directory so a rename inside it survives a power cut. */
 export async function syncDirectory(path: string): Promise<void> {
   const handle = await open(path, 'r');
@@ -24,9 +30,13 @@ export async function writeFileAtomic(path: string, content: string | Uint8Array
   try {
     await handle.writeFile(content);
     await handle.sync();
-  } finally {
-    await handle.close();
+  } catch (error) {
+    // A full disk: leave no half-written temp file behind until the next start.
+    await handle.close().catch(() => undefined);
+    await rm(tmp, { force: true });
+    throw error;
   }
+  await handle.close();
   try {
     await mkdir(dirname(path), { recursive: true });
     await rename(tmp, path);

@@ -1,5 +1,6 @@
 import { digestOf, parseManifest, OciError, type Descriptor, type Digest, type ParsedManifest } from '../oci/index.ts';
 import type { BlobStore } from './blobs.ts';
+import type { PushedManifests } from './pushed.ts';
 import type { RepositoryStore } from './repositories.ts';
 
 export interface StoredManifest {
@@ -24,23 +25,29 @@ interface CachedManifest {
 export class ManifestStore {
   readonly #blobs: BlobStore;
   readonly #repos: RepositoryStore;
+  readonly #pushed: PushedManifests | undefined;
   // Insertion-ordered map used as an LRU; content-addressed, so an entry is never stale.
   readonly #cache = new Map<string, CachedManifest>();
   #cachedBytes = 0;
 
-  constructor(blobs: BlobStore, repos: RepositoryStore) {
+  constructor(blobs: BlobStore, repos: RepositoryStore, pushed?: PushedManifests) {
     this.#blobs = blobs;
     this.#repos = repos;
+    this.#pushed = pushed;
   }
 
   /**
    * Stores a manifest whose references were already checked; tags it when `tag` is given.
    * `expected` (a PUT by digest) keeps the manifest under that digest's algorithm, sha256 otherwise.
+   * `pushed`: it came from a client's PUT, not from the seed or a peer; recorded so that eviction
+   * keeps the image (see PushedManifests).
    */
-  async put(name: string, body: Buffer, parsed: ParsedManifest, tag?: string, expected?: Digest): Promise<Digest> {
+  async put(name: string, body: Buffer, parsed: ParsedManifest, tag?: string, expected?: Digest, options: { pushed?: boolean } = {}): Promise<Digest> {
     const digest = await this.#blobs.put(body, expected);
     this.#remember(digest, body, parsed);
     await this.#repos.linkManifest(name, digest);
+    // Recorded before the tag appears: an eviction run in between never sees it unprotected.
+    if (options.pushed) await this.#pushed?.record(name, digest, tag);
     if (tag !== undefined) await this.#repos.tag(name, tag, digest);
     return digest;
   }

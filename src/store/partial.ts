@@ -40,6 +40,8 @@ export class PartialBlob {
   readonly #filled: Float64Array;
   readonly #events = new EventEmitter();
   readonly #onCommitted: (digest: Digest, size: number) => void;
+  /** Marks the digest in use while a reader is attached (so eviction leaves it alone after the commit). */
+  readonly #hold: (digest: Digest) => () => void;
   #hash: Hash;
   #hashed = 0;
   #hashing: Promise<void> | undefined;
@@ -53,7 +55,7 @@ export class PartialBlob {
   /** Start offsets of the pieces reset so far, in order: readers that already sent their bytes must fail. */
   readonly #resetStarts: number[] = [];
 
-  private constructor(layout: Layout, digest: Digest, size: number, pieceSize: number, tmpPath: string, handle: FileHandle, onCommitted: (digest: Digest, size: number) => void) {
+  private constructor(layout: Layout, digest: Digest, size: number, pieceSize: number, tmpPath: string, handle: FileHandle, onCommitted: (digest: Digest, size: number) => void, hold: (digest: Digest) => () => void) {
     this.#layout = layout;
     this.digest = digest;
     this.size = size;
@@ -64,15 +66,16 @@ export class PartialBlob {
     this.#filled = new Float64Array(this.pieceCount);
     this.#hash = createDigester(digest.algorithm);
     this.#onCommitted = onCommitted;
+    this.#hold = hold;
     this.#events.setMaxListeners(0);
   }
 
-  static async create(layout: Layout, digest: Digest, size: number, pieceSize: number, onCommitted: (digest: Digest, size: number) => void = () => undefined): Promise<PartialBlob> {
+  static async create(layout: Layout, digest: Digest, size: number, pieceSize: number, onCommitted: (digest: Digest, size: number) => void = () => undefined, hold: (digest: Digest) => () => void = () => () => undefined): Promise<PartialBlob> {
     if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`invalid blob size ${size}`);
     if (!Number.isSafeInteger(pieceSize) || pieceSize < 1) throw new RangeError(`invalid piece size ${pieceSize}`);
     const tmpPath = join(layout.tmp, `partial-${randomUUID()}`);
     const handle = await open(tmpPath, 'w+');
-    return new PartialBlob(layout, digest, size, pieceSize, tmpPath, handle, onCommitted);
+    return new PartialBlob(layout, digest, size, pieceSize, tmpPath, handle, onCommitted, hold);
   }
 
   get state(): State['kind'] {
@@ -249,6 +252,7 @@ export class PartialBlob {
   }
 
   #readerHooks(finalPath: string): ReaderHooks {
+    let release: (() => void) | undefined;
     return {
       open: async () => {
         try {
@@ -276,8 +280,14 @@ export class PartialBlob {
           };
           this.#events.once('change', changed);
         }),
-      attach: () => void (this.#readers += 1),
-      detach: () => void (this.#readers -= 1),
+      attach: () => {
+        this.#readers += 1;
+        release = this.#hold(this.digest);
+      },
+      detach: () => {
+        this.#readers -= 1;
+        release?.();
+      },
     };
   }
 

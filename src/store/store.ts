@@ -6,6 +6,16 @@ import { ManifestStore } from './manifests.ts';
 import { recoverStore } from './recovery.ts';
 import { RepositoryStore } from './repositories.ts';
 import { UploadStore } from './uploads.ts';
+import { BlobUsage } from './usage.ts';
+import { PushedManifests } from './pushed.ts';
+
+export interface StoreOpenOptions {
+  /**
+   * Remove what a crash left half-written (the default). Off for tools that look at a data
+   * directory a running daemon may be using (`shoal gc --dry-run`): its temp files are live.
+   */
+  readonly recover?: boolean;
+}
 
 /** The data directory: a registry:2 root (`<root>/docker/registry/v2`) plus shoal's scratch space. */
 export class Store {
@@ -14,21 +24,25 @@ export class Store {
   readonly repositories: RepositoryStore;
   readonly manifests: ManifestStore;
   readonly uploads: UploadStore;
+  /** Manifests pushed here through the API (eviction keeps what they reference). */
+  readonly pushed: PushedManifests;
 
-  private constructor(root: string) {
-    this.layout = new Layout(root);
-    this.blobs = new BlobStore(this.layout);
+  private constructor(layout: Layout, usage: BlobUsage, pushed: PushedManifests) {
+    this.layout = layout;
+    this.blobs = new BlobStore(this.layout, usage);
     this.repositories = new RepositoryStore(this.layout);
-    this.manifests = new ManifestStore(this.blobs, this.repositories);
-    this.uploads = new UploadStore(this.layout, this.blobs.notifyCommitted);
+    this.pushed = pushed;
+    this.manifests = new ManifestStore(this.blobs, this.repositories, pushed);
+    this.uploads = new UploadStore(this.layout, this.blobs.notifyPushed);
   }
 
   /** Opens (creating if needed) a data directory and removes what a crash left half-written. */
-  static async open(root: string): Promise<{ store: Store; removedTempFiles: number }> {
+  static async open(root: string, options: StoreOpenOptions = {}): Promise<{ store: Store; removedTempFiles: number }> {
     const absolute = resolve(root);
     await mkdir(absolute, { recursive: true });
-    const store = new Store(absolute);
-    const { removedTempFiles } = await recoverStore(store.layout);
+    const layout = new Layout(absolute);
+    const { removedTempFiles } = options.recover === false ? { removedTempFiles: 0 } : await recoverStore(layout);
+    const store = new Store(layout, await BlobUsage.load(layout), await PushedManifests.load(layout));
     return { store, removedTempFiles };
   }
 }

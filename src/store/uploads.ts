@@ -42,9 +42,15 @@ export class UploadStore {
   async create(repository: string): Promise<UploadStatus> {
     const id = randomUUID();
     const startedAt = new Date();
-    await mkdir(this.#layout.uploadDir(repository, id), { recursive: true });
-    await writeFileAtomic(this.#layout.uploadStartedAt(repository, id), startedAt.toISOString(), this.#layout.tmp);
-    await (await open(this.#layout.uploadData(repository, id), 'w')).close();
+    try {
+      await mkdir(this.#layout.uploadDir(repository, id), { recursive: true });
+      await writeFileAtomic(this.#layout.uploadStartedAt(repository, id), startedAt.toISOString(), this.#layout.tmp);
+      await (await open(this.#layout.uploadData(repository, id), 'w')).close();
+    } catch (error) {
+      // A full disk halfway through: no session directory the client never heard of.
+      await rm(this.#layout.uploadDir(repository, id), { recursive: true, force: true }).catch(() => undefined);
+      throw error;
+    }
     this.#sessions.set(this.#key(repository, id), { hash: createDigester('sha256'), size: 0, busy: Promise.resolve() });
     return { id, repository, size: 0, startedAt };
   }
@@ -92,6 +98,12 @@ export class UploadStore {
         if (declared !== undefined && received !== declared) {
           throw new OciError('BLOB_UPLOAD_INVALID', `chunk has ${received} bytes but its Content-Range declares ${declared}`, undefined, { status: 416, headers: { range: rangeHeader(session.size) } });
         }
+      } catch (error) {
+        // Part of a chunk may have reached the file before the failure (a full disk mid-write):
+        // cut the file back to the bytes counted, so the data always matches size and hash and a
+        // retried chunk continues cleanly.
+        await handle.truncate(session.size).catch(() => undefined);
+        throw error;
       } finally {
         await handle.close();
       }

@@ -82,7 +82,8 @@ export async function startShoal(options: ShoalProcessOptions = {}): Promise<Sho
       if (proc.exitCode !== null) throw new Error(`shoal exited with ${proc.exitCode} while starting: ${stderr}`);
       try {
         const response = await fetch(`${url}/v2/`);
-        if (response.status === 200) return;
+        // 401: up, with an htpasswd file (the ping challenges clients without credentials).
+        if (response.status === 200 || response.status === 401) return;
       } catch {
         // not listening yet
       }

@@ -57,6 +57,8 @@ describe('loadConfig defaults', () => {
         enabled: true, p2pPort: 5001, peerPort: 5002, bindAddress: '0.0.0.0', advertiseAddress: undefined,
         bootstrap: [], mdns: true, clusterKeyPath: undefined,
       },
+      auth: { htpasswdPath: undefined, anonymousPull: 'loopback', allowInsecureListen: false },
+      disk: { maxBytes: 0, highWatermarkPercent: 90, lowWatermarkPercent: 80 },
     });
   });
 });
@@ -64,6 +66,7 @@ describe('loadConfig defaults', () => {
 describe('loadConfig precedence: flag > env > file > default', () => {
   const yaml = [
     'http: {addr: "10.0.0.1:5003", maxuploadsize: 1GiB}',
+    'auth: {allowinsecurelisten: true}',
     'storage: {filesystem: {rootdirectory: store}}',
     'proxy: {remoteurl: "http://file:5000", tagtimeout: 3s, timeout: 40s}',
     'log: {level: warn}',
@@ -160,6 +163,8 @@ describe('loadConfig YAML file', () => {
     const path = await file([
       'http:',
       '  addr: 0.0.0.0:5000',
+      'auth:',
+      '  allowinsecurelisten: true',
       'storage:',
       '  filesystem:',
       '    rootdirectory: /var/lib/registry',
@@ -189,7 +194,7 @@ describe('loadConfig YAML file', () => {
   it('rejects unknown keys by name, with the line', async () => {
     const typo = await file('http:\n  adr: 127.0.0.1:5000\n');
     await assertConfigError(load({ config: typo }), new RegExp(`^config file ${typo}:2: unknown key "http\\.adr" \\(known under http: addr, maxuploadsize\\)$`));
-    await assertConfigError(load({ config: await file('version: 0.1\n') }), /:1: unknown key "version" \(known at the top: http, storage, proxy, log, swarm, upstreams\)/);
+    await assertConfigError(load({ config: await file('version: 0.1\n') }), /:1: unknown key "version" \(known at the top: http, storage, proxy, auth, log, swarm, upstreams\)/);
     await assertConfigError(load({ config: await file('upstreams:\n  - url: http://a\n    user: x\n') }), /:3: unknown key "upstreams\[0\]\.user" \(known: url, username, password, passwordfile\)/);
   });
 
@@ -348,7 +353,7 @@ describe('loadConfig swarm settings', () => {
 
   it('allows equal ports where they cannot collide: 0, distinct addresses, or the swarm off', async () => {
     assert.equal((await load({ p2pPort: '0', peerPort: '0' })).swarm.peerPort, 0);
-    assert.equal((await load({ listen: '10.0.0.1:5001', bindAddress: '10.0.0.2' })).swarm.p2pPort, 5001);
+    assert.equal((await load({ listen: '10.0.0.1:5001', bindAddress: '10.0.0.2', allowInsecureListen: true })).swarm.p2pPort, 5001);
     const off = await load({ swarm: false, listen: '127.0.0.1:5001', peerPort: '5001' });
     assert.equal(off.swarm.enabled, false);
     assert.equal(off.swarm.peerPort, 5001);

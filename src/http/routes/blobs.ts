@@ -24,7 +24,7 @@ export async function headBlob(ctx: RouteContext<BlobEndpoint>): Promise<void> {
     .send();
 }
 
-export async function getBlob(ctx: RouteContext<BlobEndpoint>): Promise<void> {
+export async function getBlob(ctx: RouteContext<BlobEndpoint>, retried = false): Promise<void> {
   const { endpoint, services, reply, request } = ctx;
   const digest = parseDigest(endpoint.digest);
   const rangeHeader = request.headers.range;
@@ -50,10 +50,17 @@ export async function getBlob(ctx: RouteContext<BlobEndpoint>): Promise<void> {
   // Local hits bypass fastify's stream piping for the reused-buffer sender.
   const { start, end } = range ?? { start: 0, end: opened.size - 1 };
   const raw = reply.raw;
-  await sendFileRange(raw, opened.path, start, end, () => {
-    reply.hijack();
-    raw.writeHead(reply.statusCode, reply.getHeaders() as Record<string, string>);
-  });
+  try {
+    await sendFileRange(raw, opened.path, start, end, () => {
+      reply.hijack();
+      raw.writeHead(reply.statusCode, reply.getHeaders() as Record<string, string>);
+    }, () => services.store.blobs.acquire(digest));
+  } catch (error) {
+    // Evicted between the lookup and the open (nothing was sent yet): ask again, which fetches
+    // it anew in a mirrored repository.
+    if (!retried && error instanceof OciError && error.code === 'BLOB_UNKNOWN') return getBlob(ctx, true);
+    throw error;
+  }
 }
 
 export async function deleteBlob(ctx: RouteContext<BlobEndpoint>): Promise<void> {

@@ -33,7 +33,7 @@ export async function putManifest(ctx: RouteContext<ManifestEndpoint>): Promise<
     throw new OciError('DIGEST_INVALID', `manifest body has digest ${digest.value}, not ${reference.digest.value} as its URL says`);
   }
   await assertReferencesPresent(ctx, name, parsed);
-  await services.store.manifests.put(name, body, parsed, reference.kind === 'tag' ? reference.tag : undefined, digest);
+  await services.store.manifests.put(name, body, parsed, reference.kind === 'tag' ? reference.tag : undefined, digest, { pushed: true });
   services.logger.info({ repository: name, reference: endpoint.reference, digest: digest.value }, 'manifest pushed');
   reply.code(201).header('location', `/v2/${encodeName(name)}/manifests/${digest.value}`).header('docker-content-digest', digest.value).header('content-length', 0);
   if (parsed.subject) reply.header('oci-subject', parsed.subject.digest.value);

@@ -1,6 +1,6 @@
 import { OciError, parseContentRange, parseDigest, parseRepositoryName, type Digest } from '../../oci/index.ts';
 import { rangeHeader, type UploadStatus } from '../../store/index.ts';
-import { hasBody } from '../body.ts';
+import { hasBody, requestBody } from '../body.ts';
 import type { RouteContext } from '../context.ts';
 import { encodeName, type Endpoint } from '../paths.ts';
 
@@ -43,11 +43,13 @@ export async function startUpload(ctx: RouteContext<UploadsEndpoint>): Promise<v
     if (from !== null && from !== '') {
       parseRepositoryName(from);
       if ((await services.blobs.stat({ name: from, digest })) !== undefined) {
+        services.store.blobs.touch(digest); // about to be referenced by a manifest: recently used
         await services.store.repositories.linkBlob(name, digest);
         services.logger.info({ repository: name, from, digest: digest.value }, 'blob mounted');
         return blobCreated(ctx, name, digest);
       }
     } else if ((await services.store.blobs.stat(digest)) !== undefined && services.blobs.isMirrored(name, ctx.ns)) {
+      services.store.blobs.touch(digest);
       await services.store.repositories.linkBlob(name, digest);
       return blobCreated(ctx, name, digest);
     }
@@ -58,7 +60,7 @@ export async function startUpload(ctx: RouteContext<UploadsEndpoint>): Promise<v
     const digest = parseDigest(monolithic);
     const writer = await services.store.blobs.createWriter(digest.algorithm);
     try {
-      await writer.writeStream(request.raw, limit(ctx));
+      await writer.writeStream(requestBody(request.raw), limit(ctx));
     } catch (error) {
       await writer.abort();
       throw error;
@@ -77,7 +79,7 @@ export async function patchUpload(ctx: RouteContext<UploadEndpoint>): Promise<vo
   const { endpoint, services, request } = ctx;
   const contentRange = request.headers['content-range'];
   const range = contentRange !== undefined ? parseContentRange(contentRange) : undefined;
-  const status = await services.store.uploads.append(endpoint.name, endpoint.id, request.raw, {
+  const status = await services.store.uploads.append(endpoint.name, endpoint.id, requestBody(request.raw), {
     ...(range ? { start: range.start, end: range.end } : {}),
     maxBytes: limit(ctx),
   });
@@ -87,7 +89,7 @@ export async function patchUpload(ctx: RouteContext<UploadEndpoint>): Promise<vo
 export async function finishUpload(ctx: RouteContext<UploadEndpoint>): Promise<void> {
   const { endpoint, services, request, query } = ctx;
   const digest = requireDigest(query);
-  const body = hasBody(request.raw) ? request.raw : undefined;
+  const body = hasBody(request.raw) ? requestBody(request.raw) : undefined;
   if (!body) request.raw.resume();
   const { size } = await services.store.uploads.finish(endpoint.name, endpoint.id, digest, body, limit(ctx));
   await services.store.repositories.linkBlob(endpoint.name, digest);

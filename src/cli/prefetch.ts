@@ -1,0 +1,448 @@
+// `shoal prefetch <image>...`: pulls images into the running local daemon (manifests, then every
+// blob, bytes discarded) so the swarm holds them before the first `docker pull`. Images go one
+// after another, so the daemon's seed/peer counters (GET /_shoal/status) can be split per image;
+// the blobs of one image are fetched a few at a time.
+import { Agent, request, type Dispatcher } from 'undici';
+import { formatHostPort, type HostPort } from '../config/parse.ts';
+import {
+  DaemonRequestError, DaemonUnreachableError, daemonBaseUrl, describeNetworkError, fetchStatus, type NodeStatus,
+} from './daemon-client.ts';
+import { formatImageRef, formatPlatform, ImageRefError, parseImageRef, parsePlatform, platformMatches, type ImageRef, type Platform } from './image-ref.ts';
+import {
+  formatBytes, formatElapsed, formatRate, formatSourceSplit, fitWidth, RateMeter, renderBar, renderPlainLine, renderProgressLine, type ProgressState,
+} from './progress.ts';
+import { ERASE_LINE, type ClientIo } from './terminal.ts';
+
+export interface PrefetchOptions {
+  readonly platform?: string;
+  readonly jobs?: string;
+}
+
+export const DEFAULT_JOBS = 4;
+const MAX_JOBS = 32;
+/** Redraw interval on a terminal, line interval in a pipe, status poll interval. */
+const TTY_REDRAW_MS = 200;
+const PLAIN_LINE_MS = 2000;
+const STATUS_POLL_MS = 1000;
+const BLOB_ATTEMPTS = 2;
+
+const MANIFEST_ACCEPT = [
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+].join(', ');
+const INDEX_TYPES = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']);
+/** Layers registries do not hold (Windows base layers): their bytes live at the descriptor's urls. */
+const FOREIGN_LAYER = /\.foreign\.|nondistributable/;
+
+/** A usage mistake (bad image name, bad option): main turns it into exit code 2. */
+export class PrefetchUsageError extends Error {
+  override name = 'PrefetchUsageError';
+}
+
+interface Blob {
+  readonly digest: string;
+  readonly size: number;
+}
+
+interface ResolvedImage {
+  readonly ref: ImageRef;
+  readonly blobs: readonly Blob[];
+  /** Blobs already fetched for an earlier image of this run: not fetched again. */
+  readonly shared: number;
+  readonly platforms: readonly string[];
+  readonly manifests: number;
+}
+
+interface Transfers {
+  readonly seed: number;
+  readonly peers: number;
+}
+
+/** Resolves to the exit code: 0 when every image was prefetched, 1 otherwise. */
+export async function prefetch(images: readonly string[], options: PrefetchOptions, listen: HostPort, io: ClientIo): Promise<number> {
+  const baseUrl = daemonBaseUrl(listen);
+  const jobs = parseJobs(options.jobs);
+  let platform: Platform | undefined;
+  try {
+    platform = options.platform === undefined ? undefined : parsePlatform(options.platform);
+  } catch (error) {
+    throw new PrefetchUsageError((error as Error).message);
+  }
+  const daemonHosts = daemonSpellings(listen);
+  const refs = images.map((image) => {
+    try {
+      return parseImageRef(image, daemonHosts);
+    } catch (error) {
+      if (error instanceof ImageRefError) throw new PrefetchUsageError(error.message);
+      throw error;
+    }
+  });
+
+  let status: NodeStatus;
+  try {
+    status = await fetchStatus(baseUrl);
+  } catch (error) {
+    io.stderr(`shoal: ${(error as Error).message}\n`);
+    return 1;
+  }
+
+  const dispatcher = new Agent({ connections: jobs + 2, headersTimeout: 10 * 60_000, bodyTimeout: 10 * 60_000 });
+  const started = Date.now();
+  const startTransfers = transfersOf(status);
+  let latest: Transfers | undefined = startTransfers;
+  const fetched = new Set<string>();
+  const failed: string[] = [];
+  let succeeded = 0;
+  let totalBytes = 0;
+  const labelWidth = Math.min(40, Math.max(...refs.map((ref) => ref.input.length)));
+  try {
+    for (const ref of refs) {
+      const label = ref.input.padEnd(labelWidth);
+      try {
+        const resolved = await resolveImage(ref, platform, baseUrl, dispatcher, fetched, status);
+        const result = await fetchImage(resolved, label, baseUrl, dispatcher, jobs, io, latest);
+        latest = result.transfers ?? latest;
+        totalBytes += result.bytes;
+        for (const blob of resolved.blobs) fetched.add(blob.digest);
+        succeeded += 1;
+      } catch (error) {
+        if (error instanceof DaemonUnreachableError) {
+          // The daemon went away: the images left cannot be done either.
+          io.stderr(`shoal: ${error.message}\n`);
+          failed.push(...refs.slice(refs.indexOf(ref)).map((r) => r.input));
+          break;
+        }
+        // (fetchImage has cleared its progress line.)
+        io.stdout(`${label.trimEnd()}: failed: ${(error as Error).message}\n`);
+        failed.push(ref.input);
+      }
+    }
+  } finally {
+    await dispatcher.close().catch(() => {});
+  }
+
+  const end = await fetchStatus(baseUrl).then(transfersOf, () => latest);
+  const elapsed = Date.now() - started;
+  const split = end === undefined || startTransfers === undefined
+    ? ''
+    : ` (${formatSourceSplit(end.seed - startTransfers.seed, end.peers - startTransfers.peers, totalBytes)})`;
+  const imagesText = failed.length === 0 ? plural(succeeded, 'image') : `${succeeded} of ${plural(refs.length, 'image')}`;
+  const failedText = failed.length === 0 ? '' : `; failed: ${failed.join(', ')}`;
+  io.stdout(`prefetched ${imagesText}, ${plural(fetched.size, 'blob')}, ${formatBytes(totalBytes)} in ${formatElapsed(elapsed)}${split}${failedText}\n`);
+  return failed.length === 0 ? 0 : 1;
+}
+
+function parseJobs(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_JOBS;
+  const jobs = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!(jobs >= 1 && jobs <= MAX_JOBS)) throw new PrefetchUsageError(`invalid --jobs "${text}": expected a number of parallel blob downloads from 1 to ${MAX_JOBS}`);
+  return jobs;
+}
+
+/** How an image name can spell the daemon itself: `localhost:5000`, `127.0.0.1:5000`, the listen address. */
+function daemonSpellings(listen: HostPort): string[] {
+  const port = listen.port;
+  return [formatHostPort(listen), `localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`];
+}
+
+function transfersOf(status: NodeStatus): Transfers | undefined {
+  const t = status.transfers as NodeStatus['transfers'] | undefined;
+  return t === undefined ? undefined : { seed: t.bytesFromSeed, peers: t.bytesFromPeers };
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+// ---- resolving: the manifest by tag or digest, every child of an index, their blobs ----
+
+interface Manifest {
+  readonly mediaType: string;
+  readonly json: Record<string, unknown>;
+}
+
+async function resolveImage(
+  ref: ImageRef, platform: Platform | undefined, baseUrl: string, dispatcher: Dispatcher, already: ReadonlySet<string>, status: NodeStatus,
+): Promise<ResolvedImage> {
+  const blobs = new Map<string, Blob>();
+  const platforms: string[] = [];
+  let manifests = 0;
+  const visit = async (reference: string, depth: number, childPlatform: string | undefined): Promise<void> => {
+    const manifest = await getManifest(ref, reference, baseUrl, dispatcher, status);
+    manifests += 1;
+    if (INDEX_TYPES.has(manifest.mediaType) || Array.isArray(manifest.json['manifests'])) {
+      if (depth > 2) throw new Error('indexes nested deeper than 2 levels');
+      const children = descriptors(manifest.json['manifests'], 'manifests');
+      const chosen = platform === undefined
+        ? children
+        : children.filter((child) => platformMatches(platform, child.platform));
+      if (chosen.length === 0) {
+        const available = [...new Set(children.map((child) => formatPlatform(child.platform)))].join(', ');
+        throw new Error(`no ${formatPlatform(platform)} image in ${formatImageRef(ref)} (it has: ${available || 'none'}); pick one of those with --platform, or leave --platform out for all`);
+      }
+      for (const child of chosen) await visit(child.digest, depth + 1, formatPlatform(child.platform));
+      return;
+    }
+    if (childPlatform !== undefined && childPlatform !== 'unknown') platforms.push(childPlatform);
+    const config = manifest.json['config'];
+    const layers = descriptors(manifest.json['layers'], 'layers');
+    const all = config === undefined ? layers : [...descriptors([config], 'config'), ...layers];
+    for (const blob of all) {
+      if (FOREIGN_LAYER.test(blob.mediaType) && blob.urls) continue;
+      if (!blobs.has(blob.digest)) blobs.set(blob.digest, { digest: blob.digest, size: blob.size });
+    }
+  };
+  await visit(ref.reference, 0, undefined);
+  const own = [...blobs.values()];
+  const fresh = own.filter((blob) => !already.has(blob.digest));
+  return { ref, blobs: fresh, shared: own.length - fresh.length, platforms, manifests };
+}
+
+interface Desc {
+  readonly mediaType: string;
+  readonly digest: string;
+  readonly size: number;
+  readonly urls?: readonly string[];
+  readonly platform?: Partial<Platform>;
+}
+
+function descriptors(value: unknown, where: string): Desc[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw new Error(`the manifest's ${where} is not a list`);
+  return value.map((entry: unknown, i) => {
+    const d = entry as Record<string, unknown> | null;
+    if (d === null || typeof d !== 'object' || typeof d['digest'] !== 'string' || typeof d['size'] !== 'number') {
+      throw new Error(`the manifest's ${where}[${i}] is not a descriptor with digest and size`);
+    }
+    const p = d['platform'] as Record<string, unknown> | undefined;
+    return {
+      mediaType: typeof d['mediaType'] === 'string' ? d['mediaType'] : '',
+      digest: d['digest'],
+      size: d['size'],
+      ...(Array.isArray(d['urls']) ? { urls: d['urls'] as string[] } : {}),
+      ...(p && typeof p === 'object'
+        ? { platform: { os: String(p['os'] ?? ''), architecture: String(p['architecture'] ?? ''), ...(typeof p['variant'] === 'string' ? { variant: p['variant'] } : {}) } }
+        : {}),
+    };
+  });
+}
+
+async function getManifest(ref: ImageRef, reference: string, baseUrl: string, dispatcher: Dispatcher, status: NodeStatus): Promise<Manifest> {
+  const url = `${baseUrl}/v2/${ref.name}/manifests/${reference}`;
+  let response: Dispatcher.ResponseData;
+  try {
+    response = await request(url, { dispatcher, headers: { accept: MANIFEST_ACCEPT } });
+  } catch (error) {
+    throw new DaemonUnreachableError(baseUrl, error);
+  }
+  const text = await response.body.text();
+  // The top-level reference is in the line's label already; a child is named by its digest.
+  const shown = reference === ref.reference ? '' : `${ref.name}@${reference}: `;
+  if (response.statusCode !== 200) {
+    const { code, message } = errorBody(text);
+    if (response.statusCode === 404 && (code === 'MANIFEST_UNKNOWN' || code === 'NAME_UNKNOWN' || code === undefined)) {
+      const alternative = shown === '' ? await libraryAlternative(ref, baseUrl, dispatcher) : undefined;
+      const hint = alternative !== undefined
+        ? `; it does have ${alternative}: prefetch that name (and pull it as such)`
+        : '; check the name and tag (written as for docker pull: nginx:1.14, team/app:1, ghcr.io/org/app:tag)';
+      throw new Error(`${shown}not found: neither this shoal nor ${upstreamsFor(ref, status)} has ${formatImageRef(ref)}${hint}`);
+    }
+    throw new DaemonRequestError(`${shown}${message ?? `the daemon answered ${response.statusCode}`}`, response.statusCode, code);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new Error(`${shown}the manifest is not JSON`);
+  }
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new Error(`${shown}the manifest is not a JSON object`);
+  const record = json as Record<string, unknown>;
+  const header = String(response.headers['content-type'] ?? '').split(';')[0]?.trim() ?? '';
+  const mediaType = typeof record['mediaType'] === 'string' ? record['mediaType'] : header;
+  if (record['schemaVersion'] === 1) throw new Error(`${shown}a schema 1 manifest, which shoal does not serve; push the image again with a current docker or skopeo`);
+  return { mediaType, json: record };
+}
+
+/**
+ * For a one-component name the seed does not know (`app`), whether it knows `library/app`: registry:2
+ * seeds filled by `docker push host/library/x` keep that prefix, which only Docker Hub adds implicitly.
+ */
+async function libraryAlternative(ref: ImageRef, baseUrl: string, dispatcher: Dispatcher): Promise<string | undefined> {
+  if (ref.host !== undefined || ref.name.includes('/')) return undefined;
+  try {
+    const response = await request(`${baseUrl}/v2/library/${ref.name}/manifests/${ref.reference}`, { dispatcher, method: 'HEAD', headers: { accept: MANIFEST_ACCEPT } });
+    await response.body.dump();
+    return response.statusCode === 200 ? formatImageRef({ ...ref, name: `library/${ref.name}` }) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Which registry a name is looked up in, for "not found" messages. */
+function upstreamsFor(ref: ImageRef, status: NodeStatus): string {
+  if (ref.host !== undefined) return `the registry ${ref.host}`;
+  const configured = status.upstreams.filter((upstream) => upstream.configured).map((upstream) => upstream.url);
+  if (configured.length === 0) return 'any upstream (none is configured: a standalone shoal knows only the images pushed to it)';
+  return `the seed ${configured.length === 1 ? 'registry' : 'registries'} ${configured.join(', ')}`;
+}
+
+function errorBody(text: string): { code?: string; message?: string } {
+  try {
+    const body = JSON.parse(text) as { errors?: Array<{ code?: string; message?: string }> };
+    const first = body.errors?.[0];
+    return { ...(first?.code ? { code: first.code } : {}), ...(first?.message ? { message: first.message } : {}) };
+  } catch {
+    return text.trim() === '' ? {} : { message: text.trim().slice(0, 200) };
+  }
+}
+
+// ---- fetching: every blob, a few at a time, with progress ----
+
+interface FetchResult {
+  readonly bytes: number;
+  readonly transfers: Transfers | undefined;
+}
+
+async function fetchImage(
+  image: ResolvedImage, label: string, baseUrl: string, dispatcher: Dispatcher, jobs: number, io: ClientIo, before: Transfers | undefined,
+): Promise<FetchResult> {
+  const total = image.blobs.reduce((sum, blob) => sum + blob.size, 0);
+  const started = Date.now();
+  const meter = new RateMeter(io.isTTY ? 3000 : 5000);
+  let done = 0;
+  let latest = before;
+  const progress = (): ProgressState => ({
+    label: io.isTTY ? label : label.trimEnd(),
+    done,
+    total,
+    bytesPerSecond: meter.rate(),
+    ...(before !== undefined && latest !== undefined ? { fromSeed: latest.seed - before.seed, fromPeers: latest.peers - before.peers } : {}),
+  });
+
+  const platformText = image.platforms.length > 1
+    ? ` for ${image.platforms.length} platforms (${image.platforms.join(', ')})`
+    : image.platforms.length === 1 ? ` (${image.platforms[0]})` : '';
+  const sharedText = image.shared > 0 ? `, ${plural(image.shared, 'blob')} shared with an image above` : '';
+  if (image.blobs.length === 0) {
+    // Everything came with earlier images of this run: nothing to fetch, one line.
+    io.stdout(`${label.trimEnd()}: done, its ${plural(image.shared, 'blob')} came with an image above${platformText}\n`);
+    return { bytes: 0, transfers: before };
+  }
+  const header = `${label.trimEnd()}: ${plural(image.blobs.length, 'blob')}, ${formatBytes(total)}${platformText}${sharedText}`;
+  if (!io.isTTY) io.stdout(`${header}\n`);
+
+  // Status polling: the daemon's seed/peer counters, for the source split.
+  let polling: Promise<void> | undefined;
+  const poll = (): void => {
+    if (polling !== undefined || before === undefined) return;
+    polling = fetchStatus(baseUrl, 5000).then((status) => {
+      latest = transfersOf(status) ?? latest;
+    }, () => {}).finally(() => {
+      polling = undefined;
+    });
+  };
+  const draw = (): void => {
+    meter.sample(Date.now(), done);
+    if (io.isTTY) io.stdout(`\r${renderProgressLine(progress(), io.columns())}${ERASE_LINE}`);
+    else io.stdout(`${renderPlainLine(progress())}\n`);
+  };
+  meter.sample(started, 0);
+  if (io.isTTY) draw();
+  const timers = [
+    setInterval(draw, io.isTTY ? TTY_REDRAW_MS : PLAIN_LINE_MS),
+    setInterval(poll, STATUS_POLL_MS),
+  ];
+  try {
+    await inPool(image.blobs, jobs, async (blob) => {
+      for (let attempt = 1; ; attempt++) {
+        let got = 0;
+        try {
+          await fetchBlob(image.ref, blob, baseUrl, dispatcher, (n) => {
+            got += n;
+            done += n;
+          });
+          return;
+        } catch (error) {
+          done -= got;
+          if (attempt >= BLOB_ATTEMPTS || !retryable(error)) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 1000));
+        }
+      }
+    });
+  } catch (error) {
+    if (io.isTTY) io.stdout(`\r${ERASE_LINE}`);
+    throw error;
+  } finally {
+    for (const timer of timers) clearInterval(timer);
+    await polling;
+  }
+  const after = await fetchStatus(baseUrl, 5000).then(transfersOf, () => latest);
+  latest = after ?? latest;
+  const elapsed = Date.now() - started;
+  const rate = elapsed > 0 ? (total * 1000) / elapsed : undefined;
+  const split = before !== undefined && latest !== undefined ? ` (${formatSourceSplit(latest.seed - before.seed, latest.peers - before.peers, total)})` : '';
+  const final = `${plural(image.blobs.length, 'blob')}, ${formatBytes(total)} in ${formatElapsed(elapsed)}, ${formatRate(rate)}${split}`;
+  if (io.isTTY) io.stdout(`\r${fitWidth(`${label} ${renderBar(1, 10)} done  ${final}`, io.columns())}${ERASE_LINE}\n`);
+  else io.stdout(`${label.trimEnd()}: done, ${final}\n`);
+  return { bytes: total, transfers: latest };
+}
+
+class BlobError extends Error {
+  readonly retry: boolean;
+  constructor(message: string, retry: boolean) {
+    super(message);
+    this.retry = retry;
+  }
+}
+
+function retryable(error: unknown): boolean {
+  return error instanceof BlobError ? error.retry : !(error instanceof DaemonUnreachableError);
+}
+
+/** GETs one blob from the daemon and throws the bytes away, checking the count against the descriptor. */
+async function fetchBlob(ref: ImageRef, blob: Blob, baseUrl: string, dispatcher: Dispatcher, onBytes: (n: number) => void): Promise<void> {
+  let response: Dispatcher.ResponseData;
+  try {
+    response = await request(`${baseUrl}/v2/${ref.name}/blobs/${blob.digest}`, { dispatcher });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ECONNREFUSED' || code === 'ENOTFOUND') throw new DaemonUnreachableError(baseUrl, error);
+    throw new BlobError(`blob ${blob.digest}: ${describeNetworkError(error)}`, true);
+  }
+  if (response.statusCode !== 200) {
+    const { message } = errorBody(await response.body.text().catch(() => ''));
+    throw new BlobError(`blob ${blob.digest}: ${message ?? `the daemon answered ${response.statusCode}`}`, response.statusCode >= 500);
+  }
+  let received = 0;
+  try {
+    for await (const chunk of response.body) {
+      received += (chunk as Buffer).byteLength;
+      onBytes((chunk as Buffer).byteLength);
+    }
+  } catch (error) {
+    throw new BlobError(`blob ${blob.digest}: the transfer broke off after ${formatBytes(received)} (${describeNetworkError(error)})`, true);
+  }
+  if (received !== blob.size) {
+    throw new BlobError(`blob ${blob.digest}: got ${received} bytes, the manifest says ${blob.size}`, true);
+  }
+}
+
+/** Runs `work` over `items`, `limit` at a time; after the first failure no new item starts, and that failure is thrown. */
+async function inPool<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const worker = async (): Promise<void> => {
+    while (failure === undefined && next < items.length) {
+      const item = items[next++] as T;
+      try {
+        await work(item);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure !== undefined) throw failure.error;
+}

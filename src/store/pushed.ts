@@ -1,0 +1,103 @@
+import { join } from 'node:path';
+import type { Digest } from '../oci/index.ts';
+import { readTextIfExists, writeFileAtomic } from './files.ts';
+import type { Layout } from './layout.ts';
+
+/** One manifest pushed to this node through the API: by tag, or by digest only. */
+export interface PushedRecord {
+  readonly repository: string;
+  /** The tag it was pushed with; absent for a push by digest. */
+  readonly tag?: string;
+  readonly digest: string;
+  /** ISO time of the push. */
+  readonly pushedAt: string;
+}
+
+/**
+ * Which manifests were pushed to this node (as opposed to pulled through it), in
+ * `<data-dir>/shoal/pushed.json`, outside the registry:2 tree so registry:2 reads the layout as
+ * before. Eviction keeps what these reach: a pushed image may exist nowhere else.
+ *
+ * Keyed by (repository, tag) for tag pushes, so a tag pushed again replaces its record, and by
+ * (repository, digest) for pushes by digest. Records are checked against the layout when used:
+ * a tag deleted or moved since (by a DELETE, or by the seed's newer tag) no longer protects the
+ * old manifest; `prune` drops such records.
+ */
+export class PushedManifests {
+  readonly #path: string;
+  readonly #tmp: string;
+  readonly #records = new Map<string, PushedRecord>();
+  #writing: Promise<void> = Promise.resolve();
+
+  private constructor(layout: Layout) {
+    this.#path = join(layout.root, 'shoal', 'pushed.json');
+    this.#tmp = layout.tmp;
+  }
+
+  static async load(layout: Layout): Promise<PushedManifests> {
+    const pushed = new PushedManifests(layout);
+    const text = await readTextIfExists(pushed.#path);
+    if (text !== undefined) {
+      let parsed: { manifests?: unknown };
+      try {
+        parsed = JSON.parse(text) as { manifests?: unknown };
+      } catch (error) {
+        // Refusing to start is better than evicting pushed images because their record is unreadable.
+        throw new Error(`${pushed.#path} is not valid JSON (${(error as Error).message}); repair or remove it`);
+      }
+      for (const entry of Array.isArray(parsed.manifests) ? parsed.manifests : []) {
+        const record = entry as Partial<PushedRecord>;
+        if (typeof record.repository !== 'string' || typeof record.digest !== 'string') continue;
+        const clean: PushedRecord = {
+          repository: record.repository,
+          digest: record.digest,
+          pushedAt: typeof record.pushedAt === 'string' ? record.pushedAt : new Date(0).toISOString(),
+          ...(typeof record.tag === 'string' ? { tag: record.tag } : {}),
+        };
+        pushed.#records.set(keyOf(clean), clean);
+      }
+    }
+    return pushed;
+  }
+
+  get path(): string {
+    return this.#path;
+  }
+
+  records(): PushedRecord[] {
+    return [...this.#records.values()];
+  }
+
+  /** Remembers a push; resolves once the record is on disk. */
+  record(repository: string, digest: Digest, tag?: string): Promise<void> {
+    const record: PushedRecord = { repository, digest: digest.value, pushedAt: new Date().toISOString(), ...(tag !== undefined ? { tag } : {}) };
+    const key = keyOf(record);
+    const existing = this.#records.get(key);
+    if (existing?.digest === record.digest) return this.#writing;
+    this.#records.set(key, record);
+    return this.#save();
+  }
+
+  /** Drops the records `keep` refuses; writes the file when any went. */
+  async prune(keep: (record: PushedRecord) => boolean): Promise<number> {
+    let dropped = 0;
+    for (const [key, record] of this.#records) {
+      if (!keep(record)) {
+        this.#records.delete(key);
+        dropped += 1;
+      }
+    }
+    if (dropped > 0) await this.#save();
+    return dropped;
+  }
+
+  #save(): Promise<void> {
+    this.#writing = this.#writing.catch(() => undefined).then(() =>
+      writeFileAtomic(this.#path, `${JSON.stringify({ version: 1, manifests: this.records() }, null, 1)}\n`, this.#tmp));
+    return this.#writing;
+  }
+}
+
+function keyOf(record: PushedRecord): string {
+  return record.tag !== undefined ? `${record.repository}\u0000tag\u0000${record.tag}` : `${record.repository}\u0000digest\u0000${record.digest}`;
+}

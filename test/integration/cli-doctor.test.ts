@@ -1,0 +1,162 @@
+// `shoal doctor` as a real process against real daemons and docker-registry seeds.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { networkInterfaces, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { freePort, startSeedRegistry, type SeedRegistry } from '../helpers/seed-registry.ts';
+import { startShoal, type ShoalProcess } from '../helpers/shoal-process.ts';
+import { CONTROL_CODES, runShoal, type Run } from './cli-run.ts';
+
+const LEVEL_LINE = /^(ok|warn|fail) {2,}(\S+(?: \S+)?) {2,}(.*)$/;
+
+/** The check lines by name (a name may repeat, e.g. several upstreams). */
+function checks(run: Run): Array<{ level: string; name: string; text: string }> {
+  return run.stdout.split('\n').flatMap((line) => {
+    const match = LEVEL_LINE.exec(line);
+    return match ? [{ level: match[1]!, name: match[2]!, text: match[3]! }] : [];
+  });
+}
+
+function check(run: Run, name: string): { level: string; text: string } {
+  const found = checks(run).find((c) => c.name === name);
+  assert.ok(found, `a "${name}" line in:\n${run.stdout}`);
+  return { level: found.level, text: found.text };
+}
+
+const escape = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+describe('shoal doctor', () => {
+  let dir: string;
+  let daemonJson: string;
+  let seed: SeedRegistry;
+  let node: ShoalProcess;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'shoal-doctor-'));
+    daemonJson = join(dir, 'daemon.json');
+    seed = await startSeedRegistry();
+    node = await startShoal({ upstreams: [seed.url] });
+  });
+
+  after(async () => {
+    await node?.dispose();
+    await seed?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('a running daemon with a reachable seed: every check listed, swarm ones warn with --no-swarm, exit 0', async () => {
+    const run = await runShoal(['doctor', '--listen', node.host, '--docker-config', daemonJson]);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.doesNotMatch(run.stdout, CONTROL_CODES);
+    assert.deepEqual(checks(run).map((c) => c.name), ['daemon', 'data dir', 'upstream', 'mdns', 'peers', 'p2p port', 'docker', 'clock']);
+    assert.match(check(run, 'daemon').text, new RegExp(`^shoal \\S+ answers at http://${escape(node.host)}$`));
+    assert.equal(check(run, 'daemon').level, 'ok');
+    assert.equal(check(run, 'data dir').level, 'ok');
+    assert.match(check(run, 'data dir').text, new RegExp(`^${escape(node.dataDir)} is writable`));
+    assert.deepEqual(check(run, 'upstream'), { level: 'ok', text: `${seed.url} reachable, no login needed` });
+    for (const name of ['mdns', 'peers', 'p2p port']) {
+      assert.equal(check(run, name).level, 'warn', name);
+      assert.match(check(run, name).text, /swarm is off/);
+    }
+    assert.equal(check(run, 'docker').level, 'ok');
+    assert.match(run.stdout.trimEnd().split('\n').at(-1)!, /^no problems that stop shoal; 3 warnings$/);
+  });
+
+  test('--json lists the same checks', async () => {
+    const run = await runShoal(['doctor', '--json', '--listen', node.host, '--docker-config', daemonJson]);
+    assert.equal(run.code, 0, run.stderr);
+    const parsed = JSON.parse(run.stdout) as { ok: boolean; checks: Array<{ name: string; level: string; fix?: string }> };
+    assert.equal(parsed.ok, true);
+    assert.ok(parsed.checks.find((c) => c.name === 'peers')?.fix);
+  });
+
+  test('docker\'s daemon.json: shoal as a mirror is ok; a file that is not JSON fails', async () => {
+    await writeFile(daemonJson, JSON.stringify({ 'log-driver': 'journald', 'registry-mirrors': [`http://localhost:${node.port}`] }));
+    const mirrored = await runShoal(['doctor', '--listen', node.host, '--docker-config', daemonJson]);
+    assert.deepEqual(check(mirrored, 'docker'), { level: 'ok', text: `${daemonJson} has http://localhost:${node.port} in registry-mirrors: docker.io pulls go through shoal (restart dockerd after changing it)` });
+
+    await writeFile(daemonJson, '{ "registry-mirrors": [ }');
+    const broken = await runShoal(['doctor', '--listen', node.host, '--docker-config', daemonJson]);
+    assert.equal(broken.code, 1);
+    assert.equal(check(broken, 'docker').level, 'fail');
+    assert.match(check(broken, 'docker').text, /is not valid JSON .*dockerd will not start with it; fix: repair /);
+    await rm(daemonJson);
+  });
+
+  test('daemon down: the daemon check fails with the hint, the seed is still checked from the config', async () => {
+    const run = await runShoal(['doctor', '--listen', `127.0.0.1:${await freePort()}`, '--docker-config', daemonJson], { env: { SHOAL_UPSTREAM: seed.url } });
+    assert.equal(run.code, 1);
+    assert.equal(check(run, 'daemon').level, 'fail');
+    assert.match(check(run, 'daemon').text, /\(ECONNREFUSED\); fix: is shoal running\? start it with npm start \/ systemctl start shoal/);
+    assert.equal(check(run, 'upstream').level, 'ok');
+    assert.ok(!checks(run).some((c) => c.name === 'peers'), 'no swarm checks without a daemon to ask');
+  });
+
+  describe('upstream logins', () => {
+    let guarded: SeedRegistry;
+    let guardedNode: ShoalProcess;
+    const auth = { username: 'mirror', password: 's3cret' };
+
+    before(async () => {
+      guarded = await startSeedRegistry({ auth: { htpasswd: auth } });
+      guardedNode = await startShoal({ upstreams: [guarded.url], args: ['--upstream-username', auth.username, '--upstream-password', auth.password] });
+    });
+    after(async () => {
+      await guardedNode?.dispose();
+      await guarded?.stop();
+    });
+
+    test('checks the configured credentials against the seed', async () => {
+      const env = { SHOAL_UPSTREAM: guarded.url, SHOAL_UPSTREAM_USERNAME: auth.username };
+      const good = await runShoal(['doctor', '--listen', guardedNode.host, '--docker-config', daemonJson], { env: { ...env, SHOAL_UPSTREAM_PASSWORD: auth.password } });
+      assert.deepEqual(check(good, 'upstream'), { level: 'ok', text: `${guarded.url} reachable, user mirror logged in (basic auth)` });
+      assert.equal(good.code, 0, good.stdout);
+
+      const bad = await runShoal(['doctor', '--listen', guardedNode.host, '--docker-config', daemonJson], { env: { ...env, SHOAL_UPSTREAM_PASSWORD: 'wrong' } });
+      assert.equal(bad.code, 1);
+      assert.equal(check(bad, 'upstream').level, 'fail');
+      assert.match(check(bad, 'upstream').text, /rejected the credentials of user mirror \(401\); fix: check the user name and password/);
+      assert.ok(!(bad.stdout + bad.stderr).includes('wrong'), 'the password is never printed');
+
+      const none = await runShoal(['doctor', '--listen', guardedNode.host, '--docker-config', daemonJson]);
+      assert.equal(check(none, 'upstream').level, 'warn');
+      assert.match(check(none, 'upstream').text, /wants a login and no credentials are configured for it here; fix: /);
+    });
+  });
+
+  describe('with the swarm on', () => {
+    let swarmNode: ShoalProcess;
+    const lanAddress = Object.values(networkInterfaces()).flat().find((i) => i?.family === 'IPv4' && !i.internal)?.address;
+
+    before(async () => {
+      // No mDNS (nothing multicast leaves the machine); every interface, so the node has a LAN address to check.
+      swarmNode = await startShoal({ upstreams: [seed.url], swarm: true, args: ['--p2p-port', '0', '--peer-port', '0', '--no-mdns'] });
+    });
+    after(async () => {
+      await swarmNode?.dispose();
+    });
+
+    test('mDNS off is fine, no peers warns, the p2p and peer ports accept connections', { skip: lanAddress === undefined && 'no non-loopback IPv4 interface' }, async () => {
+      const run = await runShoal(['doctor', '--listen', swarmNode.host, '--docker-config', daemonJson]);
+      assert.equal(run.code, 0, run.stdout);
+      assert.deepEqual(check(run, 'mdns'), { level: 'ok', text: 'mDNS is off (--no-mdns): peers come only from --bootstrap' });
+      assert.equal(check(run, 'peers').level, 'warn');
+      assert.match(check(run, 'peers').text, /^no peers found; fix: run shoal on the other hosts/);
+      assert.equal(check(run, 'p2p port').level, 'ok');
+      assert.match(check(run, 'p2p port').text, new RegExp(`p2p ${escape(lanAddress!)}:\\d+.*peer ${escape(lanAddress!)}:\\d+ accept connections`));
+      assert.deepEqual(check(run, 'clock'), { level: 'ok', text: 'no peers to compare clocks with' });
+    });
+  });
+
+  // Last: it stops the seed.
+  test('with the seed stopped, the upstream check fails and says what to do', async () => {
+    await seed.stop();
+    const run = await runShoal(['doctor', '--listen', node.host, '--docker-config', daemonJson]);
+    assert.equal(run.code, 1);
+    const upstream = check(run, 'upstream');
+    assert.equal(upstream.level, 'fail');
+    assert.equal(upstream.text, `${seed.url} is not reachable (ECONNREFUSED); fix: start the seed registry at ${seed.url}, or correct --upstream`);
+    assert.match(run.stdout.trimEnd().split('\n').at(-1)!, /^1 check failed; 3 warnings$/);
+  });
+});
