@@ -62,6 +62,12 @@ const MAX_IMAGES = 500;
 
 export function createStatusCollector(sources: StatusSources): () => Promise<NodeStatus> {
   let disk = { at: 0, blobs: 0, bytes: 0 };
+  // A new blob makes the next snapshot recount, so the totals never lag behind a push or a pull.
+  const recount = (): void => {
+    disk = { ...disk, at: 0 };
+  };
+  sources.store.blobs.onCommitted(recount);
+  sources.store.blobs.onDeleted(recount);
   const scanDisk = async (): Promise<typeof disk> => {
     if (Date.now() - disk.at < DISK_SCAN_INTERVAL_MS) return disk;
     let blobs = 0;

@@ -151,7 +151,8 @@ describe('shoal prefetch', () => {
       assert.match(none.stdout, /failed: no linux\/s390x image in team\/app:1 \(it has: linux\/amd64, linux\/arm64\/v8\)/);
     });
 
-    test('on a terminal: one progress line per image, redrawn in place', { skip: !SCRIPT && 'no script(1)' }, async () => {
+    test('on a terminal: one progress line per image, redrawn in place', async () => {
+      assert.ok(SCRIPT, 'script(1) is missing: it comes with Debian\'s bsdutils (util-linux)');
       const command = [NODE, SHOAL, 'prefetch', '--listen', fresh.host, 'team/app:1', 'tools'].map((arg) => `'${arg}'`).join(' ');
       const output = await new Promise<{ code: number; text: string }>((done) => {
         execFile('script', ['-q', '-e', '-c', command, '/dev/null'], { cwd: ROOT, env: { ...process.env, TERM: 'xterm', NO_COLOR: '' }, timeout: 60_000 }, (error, stdout) => {

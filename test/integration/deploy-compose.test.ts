@@ -2,7 +2,7 @@
 // images): the compose tool here resolves docker-compose.test.yml, whose services, network,
 // healthchecks and images are the ones test/compose/pull-through.sh relies on; the Dockerfile and
 // the compose file name only images that deploy/build-images.sh makes. The end-to-end run is
-// deploy-e2e.test.ts (SHOAL_DEPLOY_E2E=1) or deploy/compose-test.sh.
+// deploy/compose-test.sh, run by hand (it builds images for minutes).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { access, readFile } from 'node:fs/promises';
