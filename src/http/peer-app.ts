@@ -1,3 +1,4 @@
+import { pipeline } from 'node:stream/promises';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -78,7 +79,15 @@ export function buildPeerApp(services: PeerAppServices): FastifyInstance {
       }
       const stream = partial!.createReader(store.blobs.path(digest), range, { holdBackUnverified: false, idleTimeoutMs: PEER_READ_IDLE_MS });
       stream.once('end', () => stats.servedToPeer(peer, length));
-      return reply.send(stream);
+      // Headers go out now, not with the first byte as fastify's stream sending does: a piece that
+      // is still on its way from the seed may take seconds to start, and the peer would take the
+      // silence for a dead host (header timeout) and penalise us.
+      const raw = reply.raw;
+      reply.hijack();
+      raw.writeHead(reply.statusCode, reply.getHeaders() as Record<string, string>);
+      raw.flushHeaders();
+      await pipeline(stream, raw).catch(() => raw.destroy());
+      return reply;
     },
   });
   return app;
