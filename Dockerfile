@@ -39,6 +39,7 @@ FROM ${RUNTIME_IMAGE}
 COPY --from=build /app /app
 COPY --from=build --chown=10001:10001 /state/var/lib/shoal /var/lib/shoal
 ENV NODE_ENV=production \
+    MALLOC_ARENA_MAX=2 \
     SHOAL_LISTEN=127.0.0.1:5000 \
     SHOAL_DATA_DIR=/var/lib/shoal
 USER 10001:10001
@@ -50,5 +51,5 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "/app/deploy/docker-healthcheck.mjs"]
 # shoal handles SIGTERM itself (drains, then exits), so node can be PID 1.
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["node", "/app/bin/shoal.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=2", "/app/bin/shoal.js"]
 CMD ["serve"]

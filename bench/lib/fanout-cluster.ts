@@ -8,7 +8,7 @@
 // pids (RSS and CPU from /proc), its own log level (info: nothing useful is logged at debug and it
 // costs CPU on a 2-core machine), request arrival times in the seed's access log, and a seed that
 // can be used with and without daemons on the same hosts.
-import { DAEMON_NODE_FLAGS } from '../../src/daemon/runtime-flags.ts';
+import { DAEMON_ENV, DAEMON_NODE_FLAGS } from '../../src/daemon/runtime-flags.ts';
 import type { ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -285,7 +285,7 @@ export async function startDaemon(host: TestHost, options: DaemonOptions): Promi
     '--log-level', options.logLevel,
   ];
   // The V8 flags production uses (bin/shoal.js's shebang, npm start): measured here as deployed.
-  const child = host.spawn(process.execPath, [...DAEMON_NODE_FLAGS, SHOAL_BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = host.spawn(process.execPath, [...DAEMON_NODE_FLAGS, SHOAL_BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...DAEMON_ENV } });
   const exited = exitOf(child);
   const logs: LogLine[] = [];
   let stderr = '';

@@ -5,3 +5,10 @@
  * 183 to 154 MiB (scratch measurement, see the closing note of the swarm issue).
  */
 export const DAEMON_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2'];
+
+/**
+ * Environment for a daemon process: at most two glibc malloc arenas instead of eight per core,
+ * 12 MiB less peak RSS in the same measurement. Only effective when set before Node starts
+ * (systemd unit, Dockerfile, npm start, the fan-out benchmark).
+ */
+export const DAEMON_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' };

@@ -2,6 +2,7 @@
 // directory, settings file, hardening), `systemd-analyze verify` finding nothing to say, the
 // offline security score, and deploy/shoal.env.example naming only real settings.
 import assert from 'node:assert/strict';
+import { DAEMON_NODE_FLAGS } from '../../src/daemon/runtime-flags.ts';
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -61,8 +62,12 @@ describe('deploy/shoal.service', async () => {
     assert.equal(one('Restart'), 'always');
     const exec = one('ExecStart')?.split(/\s+/) ?? [];
     assert.match(exec[0] ?? '', /^\/\S+\/node$/, 'ExecStart starts with the absolute path of node');
-    assert.match(exec[1] ?? '', /^\/\S+\/bin\/shoal\.js$/);
-    assert.equal(exec[2], 'serve');
+    const flags = exec.slice(1).filter((word) => word.startsWith('--'));
+    assert.deepEqual(flags, [...DAEMON_NODE_FLAGS], 'the V8 flags the daemon is measured with');
+    const rest = exec.slice(1 + flags.length);
+    assert.match(rest[0] ?? '', /^\/\S+\/bin\/shoal\.js$/);
+    assert.equal(rest[1], 'serve');
+    assert.ok(service.get('Environment')?.includes('MALLOC_ARENA_MAX=2'), 'the malloc arena limit the daemon is measured with');
     assert.equal(one('User'), 'shoal');
     assert.equal(one('DynamicUser') ?? 'no', 'no');
     assert.ok(Number.parseInt(one('TimeoutStopSec') ?? '0', 10) > 30, 'time for the 30 s drain before SIGKILL');
@@ -91,7 +96,7 @@ describe('deploy/shoal.service', async () => {
     // verify checks that ExecStart's binary exists: point it at this checkout's Node and shoal.js.
     const dir = await mkdtemp(join(tmpdir(), 'shoal-unit-'));
     try {
-      const text = (await readFile(UNIT, 'utf8')).replace(/^ExecStart=\S+ \S+/m, `ExecStart=${process.execPath} ${repo}/bin/shoal.js`);
+      const text = (await readFile(UNIT, 'utf8')).replace(/^ExecStart=\S+ (?:--\S+ )*\S+/m, `ExecStart=${process.execPath} ${repo}/bin/shoal.js`);
       await writeFile(join(dir, 'shoal.service'), text);
       const { stdout, stderr } = await run('systemd-analyze', ['verify', join(dir, 'shoal.service')], { timeout: 60_000 });
       // Unknown keys and bad values are only warnings (exit 0): any line about the unit is a failure.
