@@ -1,0 +1,106 @@
+// Readers of a PartialBlob: each reads what has arrived and waits for the rest, and fails
+// rather than end cleanly on bytes that could still turn out wrong (see ReaderOptions).
+import type { FileHandle } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import type { ByteRange, Digest } from '../oci/index.ts';
+
+const READ_CHUNK = 256 * 1024;
+
+export type BlobState = { kind: 'writing' } | { kind: 'committed' } | { kind: 'failed'; error: Error };
+
+/** What a reader needs of the blob it reads. */
+export interface ReadableBlob {
+  readonly digest: Digest;
+  readonly size: number;
+  readonly pieceSize: number;
+  pieceLength(index: number): number;
+  /** End (exclusive) of the bytes present without a gap from `position`. */
+  availableFrom(position: number): number;
+}
+
+export interface ReaderOptions {
+  /**
+   * Hold the blob's last byte back until the digest is verified, so a client never receives a
+   * complete, clean response for bytes that then fail verification (it sees the transfer break
+   * off instead). Peers verify themselves and need not wait.
+   */
+  readonly holdBackUnverified?: boolean;
+  /** Fail a reader that has waited this long without any new byte arriving. */
+  readonly idleTimeoutMs?: number;
+}
+
+export interface ReaderHooks {
+  open(): Promise<FileHandle>;
+  state(): BlobState;
+  /** Start offsets of the pieces reset so far (append-only). */
+  resets(): readonly number[];
+  /** Resolves true on the next change, false after `ms` without one. */
+  wait(ms: number): Promise<boolean>;
+  attach(): void;
+  detach(): void;
+}
+
+const DEFAULT_READER_IDLE_MS = 60_000;
+
+export function createPartialReader(blob: ReadableBlob, hooks: ReaderHooks, range: ByteRange | undefined, options: ReaderOptions): Readable {
+  const last = range?.end ?? blob.size - 1;
+  const holdBack = options.holdBackUnverified ?? true;
+  const idleMs = options.idleTimeoutMs ?? DEFAULT_READER_IDLE_MS;
+  const first = range?.start ?? 0;
+  let position = first;
+  let seenResets = hooks.resets().length;
+  let handle: FileHandle | undefined;
+  hooks.attach();
+  let attached = true;
+  const stream: Readable = new Readable({
+    highWaterMark: READ_CHUNK,
+    read: async () => {
+      try {
+        handle ??= await hooks.open();
+        for (;;) {
+          const state = hooks.state();
+          if (state.kind === 'failed') throw state.error;
+          // A piece this reader already passed on failed verification and was reset: the bytes it
+          // sent were wrong, so it must break off rather than go on (and end cleanly after repair).
+          const resets = hooks.resets();
+          for (; seenResets < resets.length; seenResets++) {
+            const start = resets[seenResets]!;
+            if (start < position && start + blob.pieceLength(Math.floor(start / blob.pieceSize)) > first) {
+              throw new Error(`bytes of ${blob.digest.value} already sent (the piece at byte ${start}) failed verification`);
+            }
+          }
+          const verified = state.kind === 'committed';
+          const reachesEnd = last >= blob.size - 1;
+          if (position > last) {
+            stream.push(null);
+            return;
+          }
+          const available = verified ? blob.size : blob.availableFrom(position) - (holdBack && reachesEnd && blob.availableFrom(position) >= blob.size ? 1 : 0);
+          if (position < available) {
+            const length = Math.min(READ_CHUNK, available - position, last - position + 1);
+            const buffer = Buffer.allocUnsafe(length);
+            const { bytesRead } = await handle.read(buffer, 0, length, position);
+            if (bytesRead === 0) throw new Error(`blob ${blob.digest.value} ended early at byte ${position}`);
+            position += bytesRead;
+            stream.push(bytesRead === length ? buffer : buffer.subarray(0, bytesRead));
+            return;
+          }
+          if (!(await hooks.wait(idleMs))) throw new Error(`no bytes of ${blob.digest.value} arrived for ${idleMs} ms`);
+        }
+      } catch (error) {
+        stream.destroy(error as Error);
+      }
+    },
+    destroy(error, callback) {
+      if (attached) {
+        attached = false;
+        hooks.detach();
+      }
+      const fh = handle;
+      handle = undefined;
+      if (fh) fh.close().then(() => callback(error), () => callback(error));
+      else callback(error);
+    },
+  });
+  return stream;
+}
