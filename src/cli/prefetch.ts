@@ -2,6 +2,7 @@
 // blob, bytes discarded) so the swarm holds them before the first `docker pull`. Images go one
 // after another, so the daemon's seed/peer counters (GET /_shoal/status) can be split per image;
 // the blobs of one image are fetched a few at a time.
+import { INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES, parseManifest, type ParsedManifest } from '../oci/index.ts';
 import { Agent, request, type Dispatcher } from 'undici';
 import { formatHostPort, type HostPort } from '../config/parse.ts';
 import {
@@ -26,13 +27,7 @@ const PLAIN_LINE_MS = 2000;
 const STATUS_POLL_MS = 1000;
 const BLOB_ATTEMPTS = 2;
 
-const MANIFEST_ACCEPT = [
-  'application/vnd.oci.image.index.v1+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json',
-  'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.docker.distribution.manifest.v2+json',
-].join(', ');
-const INDEX_TYPES = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']);
+const MANIFEST_ACCEPT = MANIFEST_MEDIA_TYPES.join(', ');
 /** Layers registries do not hold (Windows base layers): their bytes live at the descriptor's urls. */
 const FOREIGN_LAYER = /\.foreign\.|nondistributable/;
 
@@ -158,10 +153,6 @@ function plural(n: number, word: string): string {
 
 // ---- resolving: the manifest by tag or digest, every child of an index, their blobs ----
 
-interface Manifest {
-  readonly mediaType: string;
-  readonly json: Record<string, unknown>;
-}
 
 async function resolveImage(
   ref: ImageRef, platform: Platform | undefined, baseUrl: string, dispatcher: Dispatcher, already: ReadonlySet<string>, status: NodeStatus,
@@ -172,9 +163,9 @@ async function resolveImage(
   const visit = async (reference: string, depth: number, childPlatform: string | undefined): Promise<void> => {
     const manifest = await getManifest(ref, reference, baseUrl, dispatcher, status);
     manifests += 1;
-    if (INDEX_TYPES.has(manifest.mediaType) || Array.isArray(manifest.json['manifests'])) {
+    if (INDEX_MEDIA_TYPES.includes(manifest.mediaType)) {
       if (depth > 2) throw new Error('indexes nested deeper than 2 levels');
-      const children = descriptors(manifest.json['manifests'], 'manifests');
+      const children = manifest.manifests;
       const chosen = platform === undefined
         ? children
         : children.filter((child) => platformMatches(platform, child.platform));
@@ -182,16 +173,13 @@ async function resolveImage(
         const available = [...new Set(children.map((child) => formatPlatform(child.platform)))].join(', ');
         throw new Error(`no ${formatPlatform(platform)} image in ${formatImageRef(ref)} (it has: ${available || 'none'}); pick one of those with --platform, or leave --platform out for all`);
       }
-      for (const child of chosen) await visit(child.digest, depth + 1, formatPlatform(child.platform));
+      for (const child of chosen) await visit(child.digest.value, depth + 1, formatPlatform(child.platform));
       return;
     }
     if (childPlatform !== undefined && childPlatform !== 'unknown') platforms.push(childPlatform);
-    const config = manifest.json['config'];
-    const layers = descriptors(manifest.json['layers'], 'layers');
-    const all = config === undefined ? layers : [...descriptors([config], 'config'), ...layers];
-    for (const blob of all) {
+    for (const blob of manifest.blobs) {
       if (FOREIGN_LAYER.test(blob.mediaType) && blob.urls) continue;
-      if (!blobs.has(blob.digest)) blobs.set(blob.digest, { digest: blob.digest, size: blob.size });
+      if (!blobs.has(blob.digest.value)) blobs.set(blob.digest.value, { digest: blob.digest.value, size: blob.size });
     }
   };
   await visit(ref.reference, 0, undefined);
@@ -200,36 +188,7 @@ async function resolveImage(
   return { ref, blobs: fresh, shared: own.length - fresh.length, platforms, manifests };
 }
 
-interface Desc {
-  readonly mediaType: string;
-  readonly digest: string;
-  readonly size: number;
-  readonly urls?: readonly string[];
-  readonly platform?: Partial<Platform>;
-}
-
-function descriptors(value: unknown, where: string): Desc[] {
-  if (value === undefined) return [];
-  if (!Array.isArray(value)) throw new Error(`the manifest's ${where} is not a list`);
-  return value.map((entry: unknown, i) => {
-    const d = entry as Record<string, unknown> | null;
-    if (d === null || typeof d !== 'object' || typeof d['digest'] !== 'string' || typeof d['size'] !== 'number') {
-      throw new Error(`the manifest's ${where}[${i}] is not a descriptor with digest and size`);
-    }
-    const p = d['platform'] as Record<string, unknown> | undefined;
-    return {
-      mediaType: typeof d['mediaType'] === 'string' ? d['mediaType'] : '',
-      digest: d['digest'],
-      size: d['size'],
-      ...(Array.isArray(d['urls']) ? { urls: d['urls'] as string[] } : {}),
-      ...(p && typeof p === 'object'
-        ? { platform: { os: String(p['os'] ?? ''), architecture: String(p['architecture'] ?? ''), ...(typeof p['variant'] === 'string' ? { variant: p['variant'] } : {}) } }
-        : {}),
-    };
-  });
-}
-
-async function getManifest(ref: ImageRef, reference: string, baseUrl: string, dispatcher: Dispatcher, status: NodeStatus): Promise<Manifest> {
+async function getManifest(ref: ImageRef, reference: string, baseUrl: string, dispatcher: Dispatcher, status: NodeStatus): Promise<ParsedManifest> {
   const url = `${baseUrl}/v2/${ref.name}/manifests/${reference}`;
   let response: Dispatcher.ResponseData;
   try {
@@ -251,18 +210,12 @@ async function getManifest(ref: ImageRef, reference: string, baseUrl: string, di
     }
     throw new DaemonRequestError(`${shown}${message ?? `the daemon answered ${response.statusCode}`}`, response.statusCode, code);
   }
-  let json: unknown;
+  // The same checks the registry applies to a pushed manifest (src/oci/manifest.ts).
   try {
-    json = JSON.parse(text);
-  } catch {
-    throw new Error(`${shown}the manifest is not JSON`);
+    return parseManifest(Buffer.from(text), String(response.headers['content-type'] ?? ''));
+  } catch (error) {
+    throw new Error(`${shown}${(error as Error).message}`);
   }
-  if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new Error(`${shown}the manifest is not a JSON object`);
-  const record = json as Record<string, unknown>;
-  const header = String(response.headers['content-type'] ?? '').split(';')[0]?.trim() ?? '';
-  const mediaType = typeof record['mediaType'] === 'string' ? record['mediaType'] : header;
-  if (record['schemaVersion'] === 1) throw new Error(`${shown}a schema 1 manifest, which shoal does not serve; push the image again with a current docker or skopeo`);
-  return { mediaType, json: record };
 }
 
 /**

@@ -21,6 +21,10 @@ export interface Descriptor {
   readonly size: number;
   readonly artifactType?: string;
   readonly annotations?: Record<string, string>;
+  /** An index entry's platform. */
+  readonly platform?: { readonly os: string; readonly architecture: string; readonly variant?: string };
+  /** Where a non-distributable (foreign) layer's bytes live instead of the registry. */
+  readonly urls?: readonly string[];
 }
 
 export interface ParsedManifest {
@@ -65,8 +69,13 @@ export function parseDescriptor(value: unknown, where: string): Descriptor {
     throw invalid(`${where}.digest: ${(error as Error).message}`);
   }
   const descriptor: Descriptor = { mediaType, digest: parsed, size };
+  const { platform, urls } = value;
   return {
     ...descriptor,
+    ...(isRecord(platform) && typeof platform.os === 'string' && typeof platform.architecture === 'string'
+      ? { platform: { os: platform.os, architecture: platform.architecture, ...(typeof platform.variant === 'string' ? { variant: platform.variant } : {}) } }
+      : {}),
+    ...(Array.isArray(urls) && urls.every((u) => typeof u === 'string') ? { urls: urls as string[] } : {}),
     ...(artifactType !== undefined ? { artifactType } : {}),
     ...(annotations !== undefined ? { annotations: stringMap(annotations, `${where}.annotations`)! } : {}),
   };
