@@ -10,11 +10,11 @@
 // can be used with and without daemons on the same hosts.
 import { DAEMON_ENV, DAEMON_NODE_FLAGS } from '../../src/daemon/runtime-flags.ts';
 import type { ChildProcess } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { TestHost } from '../../test/helpers/netns.ts';
-import { REGISTRY_BINARY } from '../../test/helpers/seed-registry.ts';
+import { REGISTRY_BINARY, writeRegistryConfig } from '../../test/helpers/seed-registry.ts';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
 export const SHOAL_BIN = join(ROOT, 'bin', 'shoal.js');
@@ -154,15 +154,7 @@ export function blobGets(requests: readonly SeedRequest[]): SeedRequest[] {
 export async function startSeed(host: TestHost, dataDir: string, workDir: string): Promise<BenchSeed> {
   const url = `http://${host.address}:${REGISTRY_PORT}`;
   const configPath = join(workDir, 'seed-config.yml');
-  await writeFile(
-    configPath,
-    JSON.stringify({
-      version: 0.1,
-      log: { level: 'warn', formatter: 'json', accesslog: { disabled: false } },
-      storage: { filesystem: { rootdirectory: dataDir }, delete: { enabled: true }, maintenance: { uploadpurging: { enabled: false } } },
-      http: { addr: `${host.address}:${REGISTRY_PORT}`, secret: 'shoal-bench-secret' },
-    }),
-  );
+  await writeRegistryConfig(configPath, { dataDir, addr: `${host.address}:${REGISTRY_PORT}`, logLevel: 'warn' });
   const logged: SeedRequest[] = [];
   let stderr = '';
   const child = host.spawn(REGISTRY_BINARY, ['serve', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -16,13 +16,13 @@
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createTestNetwork, type TestHost, type TestNetwork } from './netns.ts';
 import { pushImage, writeOciLayout, type TestImage } from './images.ts';
-import { REGISTRY_BINARY, startSeedRegistry } from './seed-registry.ts';
+import { REGISTRY_BINARY, startSeedRegistry, writeRegistryConfig } from './seed-registry.ts';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
 const SHOAL_BIN = join(ROOT, 'bin', 'shoal.js');
@@ -294,15 +294,7 @@ async function startClusterSeed(net: TestNetwork, workDir: string, images: reado
   const address = host.address;
   const url = `http://${address}:${REGISTRY_PORT}`;
   const configPath = join(workDir, 'seed-config.yml');
-  await writeFile(
-    configPath,
-    JSON.stringify({
-      version: 0.1,
-      log: { level: 'info', formatter: 'json', accesslog: { disabled: false } },
-      storage: { filesystem: { rootdirectory: dataDir }, delete: { enabled: true }, maintenance: { uploadpurging: { enabled: false } } },
-      http: { addr: `${address}:${REGISTRY_PORT}`, secret: 'shoal-test-secret' },
-    }),
-  );
+  await writeRegistryConfig(configPath, { dataDir, addr: `${address}:${REGISTRY_PORT}`, logLevel: 'info' });
   const logged: LoggedSeedRequest[] = [];
   let child: ChildProcess | undefined;
   let stderr = '';

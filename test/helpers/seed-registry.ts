@@ -78,6 +78,34 @@ export async function freePort(): Promise<number> {
   });
 }
 
+export interface RegistryConfigOptions {
+  readonly dataDir: string;
+  /** host:port to listen on */
+  readonly addr: string;
+  readonly logLevel?: 'error' | 'warn' | 'info';
+  readonly auth?: Record<string, unknown>;
+  readonly catalogMaxEntries?: number;
+}
+
+/**
+ * A docker-registry config for tests and benchmarks: filesystem storage with deletes, the access
+ * log on (Apache combined lines on stdout, which ACCESS_LINE parses), no upload purging.
+ * YAML is a superset of JSON: the config is written as JSON.
+ */
+export function writeRegistryConfig(path: string, options: RegistryConfigOptions): Promise<void> {
+  return writeFile(
+    path,
+    JSON.stringify({
+      version: 0.1,
+      log: { level: options.logLevel ?? 'info', formatter: 'json', accesslog: { disabled: false } },
+      storage: { filesystem: { rootdirectory: options.dataDir }, delete: { enabled: true }, maintenance: { uploadpurging: { enabled: false } } },
+      http: { addr: options.addr, secret: 'shoal-test-secret', headers: { 'X-Content-Type-Options': ['nosniff'] } },
+      ...(options.auth ? { auth: options.auth } : {}),
+      ...(options.catalogMaxEntries !== undefined ? { catalog: { maxentries: options.catalogMaxEntries } } : {}),
+    }),
+  );
+}
+
 export async function startSeedRegistry(options: SeedRegistryOptions = {}): Promise<SeedRegistry> {
   const workDir = await mkdtemp(join(tmpdir(), 'shoal-seed-'));
   const dataDir = options.dataDir ?? join(workDir, 'data');
@@ -101,18 +129,12 @@ export async function startSeedRegistry(options: SeedRegistryOptions = {}): Prom
   let port = options.port ?? (await freePort());
 
   const writeConfig = () =>
-    // YAML is a superset of JSON: the config is written as JSON.
-    writeFile(
-      configPath,
-      JSON.stringify({
-        version: 0.1,
-        log: { level: 'info', formatter: 'json', accesslog: { disabled: false } },
-        storage: { filesystem: { rootdirectory: dataDir }, delete: { enabled: true }, maintenance: { uploadpurging: { enabled: false } } },
-        http: { addr: `127.0.0.1:${port}`, secret: 'shoal-test-secret', headers: { 'X-Content-Type-Options': ['nosniff'] } },
-        ...(auth ? { auth } : {}),
-        ...(options.catalogMaxEntries !== undefined ? { catalog: { maxentries: options.catalogMaxEntries } } : {}),
-      }),
-    );
+    writeRegistryConfig(configPath, {
+      dataDir,
+      addr: `127.0.0.1:${port}`,
+      ...(auth ? { auth } : {}),
+      ...(options.catalogMaxEntries !== undefined ? { catalogMaxEntries: options.catalogMaxEntries } : {}),
+    });
 
   const launch = async (): Promise<void> => {
     await writeConfig();
