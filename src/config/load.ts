@@ -172,6 +172,7 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ShoalConfi
       advertiseAddress: sourcedSetting('advertiseAddress'),
       bootstrap: list('bootstrap'),
       mdns: required('mdns'),
+      pieceSize: required('pieceSize'),
       clusterKeyPath: setting('clusterKey'),
     }),
     auth: authConfig(listen, sourcedSetting('htpasswd'), requiredSourced('anonymousPull'), required('allowInsecureListen')),

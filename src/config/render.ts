@@ -56,6 +56,7 @@ export function renderConfigYaml(config: ShoalConfig, options: RenderOptions = {
   put(tree, SETTINGS.advertiseAddress, swarm.advertiseAddress);
   put(tree, SETTINGS.bootstrap, swarm.bootstrap);
   put(tree, SETTINGS.mdns, swarm.mdns);
+  put(tree, SETTINGS.pieceSize, formatSize(swarm.pieceSize));
   // The key file's path, not the key: nothing to redact.
   put(tree, SETTINGS.clusterKey, swarm.clusterKeyPath);
   // Printed only where they differ from "off", so a plain configuration stays as short as before.

@@ -54,6 +54,17 @@ export const DEFAULT_TAG_TIMEOUT = '2s';
 export const DEFAULT_UPSTREAM_TIMEOUT = '30s';
 /** `0`: no limit; layers of several GB are ordinary. */
 export const DEFAULT_MAX_UPLOAD_SIZE = '0';
+/** See src/distribute/fetcher.ts for why 4 MiB (measured with bench/fanout.bench.ts). */
+export const DEFAULT_PIECE_SIZE = '4MiB';
+const MIN_PIECE_BYTES = 64 * 1024;
+const MAX_PIECE_BYTES = 64 * 1024 * 1024;
+
+function parsePieceSize(raw: string): number {
+  const bytes = parseSize(raw);
+  if (bytes < MIN_PIECE_BYTES || bytes > MAX_PIECE_BYTES) throw new InvalidValueError(`expected a size from 64KiB to 64MiB, such as 4MiB`);
+  return bytes;
+}
+
 export const DEFAULT_LOG_LEVEL: LogLevel = 'info';
 export const DEFAULT_ANONYMOUS_PULL: AnonymousPull = 'loopback';
 /** `0`: never evict. */
@@ -270,6 +281,11 @@ export const SETTINGS = {
     name: 'mdns', flag: '--no-mdns', env: 'SHOAL_MDNS', yaml: ['swarm.mdns'],
     defaultRaw: constant('true'), defaultText: 'true (mDNS on)', parse: parseBoolean,
     description: 'Find peers on the LAN with mDNS; --no-mdns (or false) where multicast is blocked or unwanted',
+  }),
+  pieceSize: setting<number>({
+    name: 'piece-size', flag: '--piece-size <size>', env: 'SHOAL_PIECE_SIZE', yaml: ['swarm.piecesize'],
+    defaultRaw: constant(DEFAULT_PIECE_SIZE), defaultText: DEFAULT_PIECE_SIZE, parse: parsePieceSize,
+    description: 'Size of the pieces blobs are split into between peers (64KiB to 64MiB); every host of a swarm must use the same',
   }),
   clusterKey: setting<string>({
     name: 'cluster-key', flag: '--cluster-key <file>', env: 'SHOAL_CLUSTER_KEY', yaml: ['swarm.clusterkey'],

@@ -69,4 +69,6 @@ export interface SwarmConfig {
   readonly mdns: boolean;
   /** Path of a cluster key file: only hosts holding the same key can connect or fetch. */
   readonly clusterKeyPath: string | undefined;
+  /** Bytes per piece when blobs move between peers; the same on every host. */
+  readonly pieceSize: number;
 }

@@ -56,6 +56,7 @@ export async function startDaemon(config: ShoalConfig, logger: Logger): Promise<
     tagTimeoutMs: config.tagTimeoutMs,
     maxUploadBytes: config.maxUploadBytes,
     ...(swarmParts ? { swarm: { api: lateSwarm(swarmParts), peers: swarmParts.peers } } : {}),
+    fetcher: { pieceSize: config.swarm.pieceSize },
   });
   let peerUrl: string | undefined;
   const collectStatus = createStatusCollector({

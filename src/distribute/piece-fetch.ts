@@ -172,7 +172,7 @@ export class PieceFetch {
     const failed = this.#failedPeers.get(index);
     const holding = swarm
       .holders(digest)
-      .filter((h) => h.size === this.#blob.size && (h.complete || (h.pieces !== undefined && hasPiece(h.pieces, index))))
+      .filter((h) => h.size === this.#blob.size && (h.complete || (h.pieces !== undefined && h.pieces.pieceSize === this.#blob.pieceSize && hasPiece(h.pieces, index))))
       .filter((h) => !failed?.has(h.peerId));
     const holders = holding.filter((h) => (this.#perPeer.get(h.peerId) ?? 0) < this.#maxPerPeer);
     if (holders.length > 0) {

@@ -86,7 +86,7 @@ describe('shoal CLI', () => {
     const swarmOf = (run: Run) => (parse(run.stdout) as { swarm: Record<string, unknown> }).swarm;
     const defaults = await shoal('config');
     assert.equal(defaults.code, 0, defaults.stderr);
-    assert.deepEqual(swarmOf(defaults), { enabled: true, p2pport: 5001, peerport: 5002, bindaddress: '0.0.0.0', bootstrap: [], mdns: true });
+    assert.deepEqual(swarmOf(defaults), { enabled: true, p2pport: 5001, peerport: 5002, bindaddress: '0.0.0.0', bootstrap: [], mdns: true, piecesize: '4MiB' });
     const flags = await shoal('config', '--no-swarm', '--no-mdns');
     assert.equal(flags.code, 0, flags.stderr);
     assert.equal(swarmOf(flags)['enabled'], false);
