@@ -3,9 +3,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  BOOTSTRAP_EXAMPLE, InvalidValueError, parseAdvertiseAddress, parseAnonymousPull, parseBoolean, parseDuration, parseHostPort, parseIpAddress, parseLogLevel,
+  BOOTSTRAP_EXAMPLE, InvalidValueError, formatSize, parseAdvertiseAddress, parseAnonymousPull, parseBoolean, parseDuration, parseHostPort, parseIpAddress, parseLogLevel,
   parsePercent, parsePortOrZero, parseSize, parseUpstreamUrl, resolvePath, type AnonymousPull, type HostPort, type LogLevel,
 } from './parse.ts';
+import { DEFAULT_PIECE_SIZE as DEFAULT_PIECE_BYTES } from '../distribute/piece-size.ts';
 
 export interface SettingContext {
   /** Relative paths resolve against this: the working directory for flags, environment and
@@ -54,8 +55,8 @@ export const DEFAULT_TAG_TIMEOUT = '2s';
 export const DEFAULT_UPSTREAM_TIMEOUT = '30s';
 /** `0`: no limit; layers of several GB are ordinary. */
 export const DEFAULT_MAX_UPLOAD_SIZE = '0';
-/** See src/distribute/fetcher.ts for why 4 MiB (measured with bench/fanout.bench.ts). */
-export const DEFAULT_PIECE_SIZE = '4MiB';
+/** Why 4 MiB: src/distribute/piece-size.ts (measured with bench/fanout.bench.ts). */
+export const DEFAULT_PIECE_SIZE = formatSize(DEFAULT_PIECE_BYTES);
 const MIN_PIECE_BYTES = 64 * 1024;
 const MAX_PIECE_BYTES = 64 * 1024 * 1024;
 

@@ -4,17 +4,13 @@ import { isDiskFull, type PartialBlob, type Store } from '../store/index.ts';
 import type { SwarmApi } from '../swarm/index.ts';
 import type { PeerClient } from './peer-client.ts';
 import { coalesce } from './coalesce.ts';
+import { DEFAULT_PIECE_SIZE } from './piece-size.ts';
 import { PieceFetch, WRITE_BATCH_BYTES, type PieceFetchInit } from './piece-fetch.ts';
 import { TransferStats } from './transfer-stats.ts';
 import type { BlobSource, BlobWant, SourceStream, UpstreamRouter } from './types.ts';
 
 /** How often a broken-off seed transfer is resumed (with Range) before the fetch fails. */
 export const DEFAULT_RESUME_ATTEMPTS = 3;
-/**
- * Piece size for swarm transfers. 4 MiB: a 200 Mbit/s link moves one in ~0.17 s, so a blob splits
- * into enough pieces to spread across 8+ hosts while each HTTP request still carries plenty of bytes.
- */
-export const DEFAULT_PIECE_SIZE = 4 * 1024 * 1024;
 
 export interface FetcherInit extends PieceFetchInit {
   readonly resumeAttempts?: number;
