@@ -14,7 +14,7 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { TestHost } from '../../test/helpers/netns.ts';
-import { REGISTRY_BINARY, writeRegistryConfig } from '../../test/helpers/seed-registry.ts';
+import { REGISTRY_BINARY, writeRegistryConfig, parseAccessLine } from '../../test/helpers/seed-registry.ts';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
 export const SHOAL_BIN = join(ROOT, 'bin', 'shoal.js');
@@ -24,9 +24,7 @@ export const P2P_PORT = 5001;
 export const PEER_PORT = 5002;
 
 /** Apache combined format as distribution 2.8.2 writes it (stdout): remote address first. */
-const ACCESS_LINE = /^(\S+) \S+ \S+ \[[^\]]*\] "([A-Z]+) (\S+) HTTP\/[\d.]+" (\d{3}) (\d+|-)/;
 const MARKER_PATH = '/v2/?shoal-bench-marker=';
-const BLOB_PATH = /\/blobs\/([a-z0-9]+:[a-f0-9]+)$/;
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -160,10 +158,8 @@ export async function startSeed(host: TestHost, dataDir: string, workDir: string
   const child = host.spawn(REGISTRY_BINARY, ['serve', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = exitOf(child);
   createInterface({ input: child.stdout! }).on('line', (line) => {
-    const m = ACCESS_LINE.exec(line);
-    if (!m) return;
-    const path = m[3]!;
-    logged.push({ remote: m[1]!, method: m[2]!, path, status: Number(m[4]), bytes: m[5] === '-' ? 0 : Number(m[5]), digest: BLOB_PATH.exec(path)?.[1], at: Date.now() });
+    const request = parseAccessLine(line);
+    if (request) logged.push({ ...request, at: Date.now() });
   });
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-10_000)));
   const deadline = Date.now() + 20_000;

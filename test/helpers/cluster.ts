@@ -22,7 +22,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createTestNetwork, type TestHost, type TestNetwork } from './netns.ts';
 import { pushImage, writeOciLayout, type TestImage } from './images.ts';
-import { REGISTRY_BINARY, startSeedRegistry, writeRegistryConfig } from './seed-registry.ts';
+import { REGISTRY_BINARY, startSeedRegistry, writeRegistryConfig, parseAccessLine } from './seed-registry.ts';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
 const SHOAL_BIN = join(ROOT, 'bin', 'shoal.js');
@@ -33,9 +33,7 @@ const START_TIMEOUT_MS = 30_000;
 const DEFAULT_MESH_TIMEOUT_MS = 20_000;
 const DEFAULT_SKOPEO_TIMEOUT_MS = 180_000;
 /** Apache combined format as distribution 2.8.2 writes it: remote address first. */
-const ACCESS_LINE = /^(\S+) \S+ \S+ \[[^\]]*\] "([A-Z]+) (\S+) HTTP\/[\d.]+" (\d{3}) (\d+|-)/;
 const MARKER_PATH = '/v2/?shoal-log-marker=';
-const BLOB_PATH = /\/blobs\/([a-z0-9]+:[a-f0-9]+)$/;
 
 // ---------------------------------------------------------------------------------------------
 // Types
@@ -309,10 +307,8 @@ async function startClusterSeed(net: TestNetwork, workDir: string, images: reado
       if (child === proc) child = undefined;
     });
     createInterface({ input: proc.stdout! }).on('line', (line) => {
-      const m = ACCESS_LINE.exec(line);
-      if (!m) return;
-      const path = m[3]!;
-      logged.push({ remote: m[1]!, method: m[2]!, path, status: Number(m[4]), bytes: m[5] === '-' ? 0 : Number(m[5]), digest: BLOB_PATH.exec(path)?.[1] });
+      const request = parseAccessLine(line);
+      if (request) logged.push({ ...request });
     });
     proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-10_000)));
     const deadline = Date.now() + START_TIMEOUT_MS;

@@ -64,7 +64,29 @@ export interface SeedRegistry {
 }
 
 const START_TIMEOUT_MS = 15_000;
-const ACCESS_LINE = /"([A-Z]+) (\S+) HTTP\/[\d.]+" (\d{3}) (\d+|-)/;
+// Apache combined format, as docker-registry 2.8.2 writes its access log to stdout.
+const ACCESS_LINE = /^(\S+) \S+ \S+ \[[^\]]*\] "([A-Z]+) (\S+) HTTP\/[\d.]+" (\d{3}) (\d+|-)/;
+const BLOB_PATH = /\/blobs\/([a-z0-9]+:[a-f0-9]+)$/;
+
+export interface AccessLogLine {
+  /** client address */
+  readonly remote: string;
+  readonly method: string;
+  readonly path: string;
+  readonly status: number;
+  /** response bytes */
+  readonly bytes: number;
+  /** for blob requests: the digest */
+  readonly digest: string | undefined;
+}
+
+/** One request from docker-registry's access log (shared by the seed helper, the cluster and the fan-out bench). */
+export function parseAccessLine(line: string): AccessLogLine | undefined {
+  const m = ACCESS_LINE.exec(line);
+  if (!m) return undefined;
+  const path = m[3]!;
+  return { remote: m[1]!, method: m[2]!, path, status: Number(m[4]), bytes: m[5] === '-' ? 0 : Number(m[5]), digest: BLOB_PATH.exec(path)?.[1] };
+}
 const MARKER_PATH = '/v2/?shoal-log-marker=';
 
 export async function freePort(): Promise<number> {
@@ -151,8 +173,8 @@ export async function startSeedRegistry(options: SeedRegistryOptions = {}): Prom
       const lines = partial.split('\n');
       partial = lines.pop()!;
       for (const line of lines) {
-        const m = ACCESS_LINE.exec(line);
-        if (m) logged.push({ method: m[1]!, path: m[2]!, status: Number(m[3]), bytes: m[4] === '-' ? 0 : Number(m[4]) });
+        const request = parseAccessLine(line);
+        if (request) logged.push({ method: request.method, path: request.path, status: request.status, bytes: request.bytes });
       }
     });
     proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
