@@ -62,7 +62,7 @@ export async function problems(requirements: readonly Requirement[], machine: Ma
   const missing = missingPackages(requirements, machine.env);
   const found: string[] = missing.map((req) => `${req.programs[0]} (Debian package ${req.pkg})`);
   const dockerMissing = missing.some((req) => req.programs.includes('docker'));
-  if (!dockerMissing && !(await machine.dockerAnswers())) found.push('a running dockerd (docker version gets no answer from the daemon)');
+  if (!dockerMissing && !(await machine.dockerAnswers())) found.push('a docker daemon this user can reach (docker version got no answer)');
   if (machine.uid !== 0) found.push('root (network namespaces, tmpfs mounts)');
   return found;
 }

@@ -71,15 +71,15 @@ describe('test preflight', () => {
     const found = await problems(requirements, { env: { PATH: dir }, uid: 1000, dockerAnswers: dockerAnswers(false) });
     assert.equal(asked, 1);
     assert.equal(found.length, 2);
-    assert.match(found[0]!, /^a running dockerd/);
+    assert.match(found[0]!, /^a docker daemon this user can reach/);
     assert.match(found[1]!, /^root /);
     assert.deepEqual(await problems(requirements, { env: { PATH: dir }, uid: 0, dockerAnswers: dockerAnswers(true) }), []);
   });
 
   test('the report lists each missing part and the one command that installs them', () => {
-    const text = report(['skopeo (Debian package skopeo)', 'a running dockerd']);
+    const text = report(['skopeo (Debian package skopeo)', 'a docker daemon']);
     const lines = text.split('\n');
-    assert.deepEqual(lines.slice(1, 3), ['  - skopeo (Debian package skopeo)', '  - a running dockerd']);
+    assert.deepEqual(lines.slice(1, 3), ['  - skopeo (Debian package skopeo)', '  - a docker daemon']);
     assert.ok(lines[3]!.endsWith(`: ${INSTALL_COMMAND}`), lines[3]);
     assert.match(lines[4]!, /npm run test:fast/);
   });
