@@ -7,6 +7,8 @@
 set -euo pipefail
 self=$(realpath "$0")
 cd "$(dirname "$self")/.."
+# A user's PATH on Debian lacks the sbin directories, where dockerd and tc live; root's has them.
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 # What the suite needs, one package a line: the Debian package, the program that shows it is there
 # (a|b: either one), and the environment variable the tests read instead, if any.
