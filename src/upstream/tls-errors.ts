@@ -1,6 +1,9 @@
 // Names a failed TLS handshake with an upstream and says what fixes it. The daemon puts the fix in
 // its error, `shoal doctor` prints it.
+import { isIP } from 'node:net';
 import { join } from 'node:path';
+import { connect } from 'node:tls';
+import type { TlsConnectOptions } from './tls.ts';
 
 export type TlsProblem = 'unknown-ca' | 'name-mismatch' | 'expired' | 'not-yet-valid' | 'client-cert-required' | 'client-cert-rejected' | 'not-tls';
 
@@ -14,12 +17,15 @@ const PROBLEMS: Readonly<Record<string, TlsProblem>> = {
   ERR_TLS_CERT_ALTNAME_INVALID: 'name-mismatch',
   CERT_HAS_EXPIRED: 'expired',
   CERT_NOT_YET_VALID: 'not-yet-valid',
-  // TLS 1.3 servers say "certificate required"; TLS 1.2 ones fail the handshake.
+  // Alerts about this host's client certificate. Servers send "bad certificate" both when none came
+  // and when the one that came is not trusted (Go's before 1.21): which it was, the caller knows.
   ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED: 'client-cert-required',
+  'ERR_SSL_SSL/TLS_ALERT_BAD_CERTIFICATE': 'client-cert-required',
+  ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE: 'client-cert-required',
   ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE: 'client-cert-required',
-  ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE: 'client-cert-rejected',
   ERR_SSL_TLSV1_ALERT_UNKNOWN_CA: 'client-cert-rejected',
   ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED: 'client-cert-rejected',
+  'ERR_SSL_SSL/TLS_ALERT_CERTIFICATE_EXPIRED': 'client-cert-rejected',
   ERR_SSL_WRONG_VERSION_NUMBER: 'not-tls',
   ERR_SSL_PACKET_LENGTH_TOO_LONG: 'not-tls',
 };
@@ -30,16 +36,47 @@ export interface TlsFailure {
   readonly code: string;
 }
 
-/** The TLS problem behind an error (its cause chain is searched), or undefined when it is not one. */
-export function tlsFailureOf(error: unknown): TlsFailure | undefined {
+/**
+ * The TLS problem behind an error (its cause chain is searched), or undefined when it is not one.
+ * `sentClientCert`: whether this side offered a client certificate (a complaint about it then
+ * means it was refused, not missing).
+ */
+export function tlsFailureOf(error: unknown, sentClientCert = false): TlsFailure | undefined {
   let current: unknown = error;
   for (let depth = 0; depth < 6 && current instanceof Error; depth++) {
     const code = (current as NodeJS.ErrnoException).code;
     const problem = typeof code === 'string' ? PROBLEMS[code] : undefined;
-    if (problem !== undefined && code !== undefined) return { problem, code };
+    if (problem !== undefined && code !== undefined) return { problem: problem === 'client-cert-required' && sentClientCert ? 'client-cert-rejected' : problem, code };
     current = current.cause;
   }
   return undefined;
+}
+
+/**
+ * With TLS 1.3 a server checks the client certificate after the handshake and its alert comes
+ * with the first read, which HTTP clients report only as "other side closed". One plain TLS
+ * exchange with the same settings shows the alert. Undefined: no TLS problem seen.
+ */
+export function diagnoseTls(url: string, options: TlsConnectOptions, timeoutMs: number): Promise<TlsFailure | undefined> {
+  const { hostname, port, host, protocol } = new URL(url);
+  if (protocol !== 'https:') return Promise.resolve(undefined);
+  const name = hostname.replace(/^\[|\]$/g, '');
+  return new Promise((resolve) => {
+    const socket = connect({
+      host: name, port: Number(port || 443), ...(isIP(name) === 0 ? { servername: name } : {}),
+      secureContext: options.secureContext, rejectUnauthorized: options.rejectUnauthorized,
+    });
+    const done = (failure: TlsFailure | undefined): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(failure);
+    };
+    const timer = setTimeout(() => done(undefined), timeoutMs);
+    socket.once('secureConnect', () => socket.write(`HEAD /v2/ HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`));
+    socket.once('data', () => done(undefined));
+    socket.once('error', (error) => done(tlsFailureOf(error, options.sentClientCert)));
+    socket.once('close', () => done(undefined));
+  });
 }
 
 /** One sentence: what is wrong, then what to do, for an upstream at `url`. */

@@ -29,6 +29,8 @@ export interface TlsFiles {
 export interface TlsConnectOptions {
   readonly secureContext: SecureContext;
   readonly rejectUnauthorized: boolean;
+  /** Whether the context holds a client certificate (for naming the seed's complaints about it). */
+  readonly sentClientCert: boolean;
 }
 
 /** host[:port] as the URL writes it (default port left out), as docker names the folder. */
@@ -84,11 +86,11 @@ export function loadTls(files: TlsFiles): TlsConnectOptions {
   const rejectUnauthorized = !files.skipVerify;
   if (files.caFiles.length === 0 && files.client === undefined) {
     plainContext ??= createSecureContext({ ca: defaultCas() });
-    return { secureContext: plainContext, rejectUnauthorized };
+    return { secureContext: plainContext, rejectUnauthorized, sentClientCert: false };
   }
   const ca = [...defaultCas(), ...files.caFiles.flatMap(readCaFile)];
   const client = files.client && readClientPair(files.client.cert, files.client.key);
-  return { secureContext: createSecureContext({ ca, ...client }), rejectUnauthorized };
+  return { secureContext: createSecureContext({ ca, ...client }), rejectUnauthorized, sentClientCert: client !== undefined };
 }
 
 /** tlsFilesFor + loadTls: what the transport of one upstream uses. */

@@ -5,7 +5,7 @@ import { Agent, request, type Dispatcher } from 'undici';
 import type { UpstreamTlsConfig } from '../config/types.ts';
 import type { Authenticator, TokenFetcher } from './auth.ts';
 import { UpstreamError, UpstreamUnavailableError, parseRetryAfter } from './errors.ts';
-import { tlsFailureOf, tlsFix } from './tls-errors.ts';
+import { diagnoseTls, tlsFailureOf, tlsFix } from './tls-errors.ts';
 import { DEFAULT_DOCKER_CERTS_DIR, upstreamTls, type TlsConnectOptions } from './tls.ts';
 import type { RequestOptions } from './types.ts';
 
@@ -62,6 +62,7 @@ export class Transport {
   readonly #init: TransportInit;
   readonly #certsDir: string;
   #dispatcher: Dispatcher | undefined;
+  #tls: TlsConnectOptions | undefined;
   readonly #ownsDispatcher: boolean;
   authenticator: Authenticator | undefined;
 
@@ -84,13 +85,12 @@ export class Transport {
    */
   #agent(): Dispatcher {
     if (this.#dispatcher) return this.#dispatcher;
-    let connect: TlsConnectOptions;
     try {
-      connect = upstreamTls(this.#base.toString(), this.#init.tls, this.#certsDir);
+      this.#tls = upstreamTls(this.#base.toString(), this.#init.tls, this.#certsDir);
     } catch (error) {
       throw new UpstreamUnavailableError(this.#host, `upstream ${this.#host}: ${(error as Error).message}`, { cause: error });
     }
-    this.#dispatcher = new Agent({ connectTimeout: this.#timeoutMs, headersTimeout: this.#timeoutMs, bodyTimeout: this.#bodyIdleMs, connect });
+    this.#dispatcher = new Agent({ connectTimeout: this.#timeoutMs, headersTimeout: this.#timeoutMs, bodyTimeout: this.#bodyIdleMs, connect: this.#tls });
     return this.#dispatcher;
   }
 
@@ -151,7 +151,7 @@ export class Transport {
       if (timer.signal.aborted || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT') {
         throw new UpstreamUnavailableError(this.#host, `upstream ${this.#host} did not answer ${method} ${new URL(url).pathname} within ${timeoutMs} ms`, { cause: error });
       }
-      const tls = tlsFailureOf(error);
+      const tls = tlsFailureOf(error, this.#tls?.sentClientCert) ?? (code === 'UND_ERR_SOCKET' && this.#tls ? await diagnoseTls(url, this.#tls, timeoutMs) : undefined);
       if (tls) {
         throw new UpstreamUnavailableError(this.#host, `TLS with upstream ${this.#host} (${new URL(url).host}) failed: ${tls.code}: ${tlsFix(tls.problem, url, this.#certsDir)}`, { cause: error });
       }
