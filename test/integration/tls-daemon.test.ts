@@ -51,13 +51,28 @@ describe('shoal with a seed over HTTPS', () => {
     assert.match(await refused.text(), /not signed by a CA this host trusts/);
   });
 
-  test('skip-verify pulls from a seed whose certificate fails, warns at start and shows on the status JSON', async () => {
+  test('skip-verify pulls from a seed whose certificate fails, warns at start, in doctor, on the status JSON and the status page', async () => {
     const seed = await serve({ certificate: f.wrongName.cert, key: f.wrongName.key });
     const shoal = await node(seed, ['--upstream-skip-verify']);
     assert.equal((await manifest(shoal)).status, 200);
     assert.ok(shoal.logs().some((line) => line.level === 40 && line.upstream === seed.url && /verification is OFF/.test(String(line.msg))), 'a warning at start');
     const status = await (await fetch(`${shoal.url}/_shoal/status`)).json() as { tlsSkipVerify: string[] };
     assert.deepEqual(status.tlsSkipVerify, [seed.url]);
+    // The status page says it too (Debian's chromium, as in status-page.test.ts).
+    const { chromium } = await import('playwright-core');
+    const browser = await chromium.launch({ executablePath: process.env.SHOAL_TEST_CHROMIUM ?? '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu'] });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${shoal.url}/_shoal/`);
+      await page.locator('#tls-skip-verify').waitFor({ state: 'visible', timeout: 30_000 });
+      assert.match(await page.locator('#tls-skip-verify').innerText(), new RegExp(`TLS certificates are not verified for ${seed.url.replaceAll('.', '\\.')}`));
+    } finally {
+      await browser.close();
+    }
+    const doctor = await runShoal(['doctor', '--listen', shoal.host, '--docker-config', join(f.dir, 'daemon.json')],
+      { env: { SHOAL_UPSTREAM: seed.url, SHOAL_UPSTREAM_SKIP_VERIFY: 'true', SHOAL_DOCKER_CERTS_DIR: noCertsDir } });
+    assert.match(doctor.stdout, /^ok +upstream +https:\/\/127\.0\.0\.1:\d+ reachable/m);
+    assert.match(doctor.stdout, /^warn +upstream +https:\/\/127\.0\.0\.1:\d+: TLS certificate verification is off .*; fix: trust the seed's CA instead/m);
     const plain = await node(await serve({ certificate: f.leaf.cert, key: f.leaf.key }), ['--upstream-ca', f.ca.cert]);
     assert.deepEqual((await (await fetch(`${plain.url}/_shoal/status`)).json() as { tlsSkipVerify: string[] }).tlsSkipVerify, []);
   });
