@@ -9,6 +9,8 @@ import type { ShoalConfig, UpstreamCredentials } from '../config/types.ts';
 import { loadDockerCredentials } from '../upstream/docker-credentials.ts';
 import { DaemonRequestError, daemonBaseUrl, describeNetworkError, fetchStatus, START_HINT, type NodeStatus } from './daemon-client.ts';
 import { checkClock, checkMdns, checkPeers, checkPorts } from './doctor-swarm.ts';
+import { probeTls, skipVerifyWarnings, type UpstreamProbeTls } from './doctor-tls.ts';
+import { fetch as probeFetch } from 'undici';
 import { DEFAULT_DOCKER_DAEMON_JSON, mirrorUrl, mentionsDaemon, wantsDockerHub } from './setup.ts';
 import { formatBytes } from './progress.ts';
 import { paint, type ClientIo } from './terminal.ts';
@@ -84,8 +86,18 @@ export async function runChecks(options: DoctorOptions, config: ShoalConfig, rep
   }
   for (const upstream of upstreams) {
     const credentials = credentialsFor(upstream.url, config);
-    add(await checkUpstream(upstream.url, credentials, status ? { state: upstream.state, lastError: upstream.lastError } : undefined));
+    const tls = probeTls(upstream.url, config);
+    if (!('dispatcher' in tls)) {
+      add(tls);
+      continue;
+    }
+    try {
+      add(await checkUpstream(upstream.url, credentials, status ? { state: upstream.state, lastError: upstream.lastError } : undefined, tls));
+    } finally {
+      await tls.close();
+    }
   }
+  for (const warning of skipVerifyWarnings(config)) add(warning);
   for (const upstream of status?.upstreams.filter((u) => !u.configured && u.state !== 'up') ?? []) {
     add({ name: 'upstream', level: 'warn', message: `${upstream.url} (named in an image) is marked down: ${upstream.lastError ?? 'failing'}`, fix: 'check that registry, or pull images it does not hold by another name' });
   }
@@ -169,25 +181,25 @@ function networkFix(code: string, url: string): string {
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'the host name does not resolve: check --upstream and DNS';
   if (code === 'timed out' || code === 'ETIMEDOUT') return 'no answer: check that the host is up and that a firewall does not drop the port';
   if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH') return 'no route to the host: check the network and --upstream';
-  if (TLS_CODES.test(code)) {
-    return url.startsWith('https:')
-      ? 'TLS failed: use http:// in --upstream if the seed serves plain HTTP, or trust its CA (NODE_EXTRA_CA_CERTS=/path/ca.pem for shoal)'
-      : 'the seed speaks TLS: use https:// in --upstream';
-  }
+  // https failures were named by their TLS problem before this (doctor-tls.ts).
+  if (TLS_CODES.test(code) && !url.startsWith('https:')) return 'the seed speaks TLS: use https:// in --upstream';
   return 'check that the seed registry runs and --upstream names it';
 }
 
 async function checkUpstream(
-  url: string, credentials: UpstreamCredentials | undefined, health: { state: string; lastError: string | undefined } | undefined,
+  url: string, credentials: UpstreamCredentials | undefined, health: { state: string; lastError: string | undefined } | undefined, tls: UpstreamProbeTls,
 ): Promise<CheckResult> {
   const name = 'upstream';
   const probe = new URL('/v2/', url).toString();
   const down = health?.state === 'down' ? ` (shoal marks it down: ${health.lastError ?? 'failing'})` : '';
-  let response: Response;
+  const { dispatcher } = tls;
+  let response: Awaited<ReturnType<typeof probeFetch>>;
   try {
-    response = await fetch(probe, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS), redirect: 'manual' });
+    response = await probeFetch(probe, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS), redirect: 'manual', dispatcher });
     await response.arrayBuffer().catch(() => undefined);
   } catch (error) {
+    const explained = await tls.explain(error, PROBE_TIMEOUT_MS);
+    if (explained) return { name, level: 'fail', message: `${url}: TLS handshake failed (${explained.code})${down}`, fix: explained.fix };
     const code = describeNetworkError(error);
     return { name, level: 'fail', message: `${url} is not reachable (${code})${down}`, fix: networkFix(code, url) };
   }
@@ -206,7 +218,7 @@ async function checkUpstream(
       if (basic === undefined) {
         return { name, level: 'warn', message: `${url} reachable; it wants a login and no credentials are configured for it here`, fix: `set --upstream-username and --upstream-password-file (or docker login ${new URL(url).host}) for the daemon` };
       }
-      const again = await fetch(probe, { headers: { authorization: basic }, signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
+      const again = await probeFetch(probe, { headers: { authorization: basic }, signal: AbortSignal.timeout(PROBE_TIMEOUT_MS), dispatcher });
       await again.arrayBuffer().catch(() => undefined);
       if (again.status === 200) return { name, level: 'ok', message: `${url} reachable, ${who} logged in (basic auth)${down}` };
       return { name, level: 'fail', message: `${url} rejected the credentials of ${who} (${again.status})`, fix: 'check the user name and password (--upstream-username, --upstream-password-file, or docker login)' };
@@ -216,7 +228,7 @@ async function checkUpstream(
       const tokenUrl = new URL(realm);
       const service = /service="([^"]*)"/i.exec(challenge)?.[1];
       if (service) tokenUrl.searchParams.set('service', service);
-      const token = await fetch(tokenUrl, { headers: basic ? { authorization: basic } : {}, signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
+      const token = await probeFetch(tokenUrl, { headers: basic ? { authorization: basic } : {}, signal: AbortSignal.timeout(PROBE_TIMEOUT_MS), dispatcher });
       await token.arrayBuffer().catch(() => undefined);
       if (token.status === 200) {
         return { name, level: 'ok', message: `${url} reachable, token service ${tokenUrl.host} accepts ${who}${credentials ? '' : ' (public images only)'}${down}` };

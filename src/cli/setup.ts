@@ -8,6 +8,8 @@ import { basename, dirname, join } from 'node:path';
 import { formatHostPort, isUnspecifiedIp, type HostPort } from '../config/parse.ts';
 import type { ShoalConfig } from '../config/types.ts';
 import { isDockerHubHost } from '../upstream/docker-credentials.ts';
+import type { TlsFiles } from '../upstream/tls.ts';
+import { tlsLines, upstreamTlsFiles } from './setup-tls.ts';
 import type { ClientIo } from './terminal.ts';
 
 export const DEFAULT_DOCKER_DAEMON_JSON = '/etc/docker/daemon.json';
@@ -154,16 +156,19 @@ async function setupDocker(options: SetupOptions, config: ShoalConfig, io: Clien
 interface HostsFile {
   readonly host: string;
   readonly server: string;
+  /** What shoal trusts for that server (its settings and docker's certs.d), for containerd's direct fallback. */
+  readonly tls?: TlsFiles;
 }
 
 /** docker.io and every configured upstream, each once, with the URL containerd falls back to. */
-export function containerdHosts(upstreamUrls: readonly string[]): HostsFile[] {
+export function containerdHosts(upstreamUrls: readonly string[], tlsOf: (url: string) => TlsFiles | undefined = () => undefined): HostsFile[] {
   const files: HostsFile[] = [{ host: 'docker.io', server: DOCKER_HUB_SERVER }];
   for (const url of upstreamUrls) {
     const parsed = new URL(url);
     const host = isDockerHubHost(parsed.host) ? 'docker.io' : parsed.host.toLowerCase();
     if (files.some((f) => f.host === host)) continue;
-    files.push({ host, server: parsed.origin });
+    const tls = tlsOf(url);
+    files.push({ host, server: parsed.origin, ...(tls ? { tls } : {}) });
   }
   return files;
 }
@@ -174,6 +179,7 @@ export function hostsToml(file: HostsFile, mirror: string): string {
     `${HOSTS_TOML_MARKER}: pull ${file.host} images through the local shoal daemon, then ${file.server} directly.`,
     `# containerd adds ?ns=${file.host} to requests to the mirror; shoal reads it to pick the registry.`,
     `server = "${file.server}"`,
+    ...tlsLines(file.tls),
     '',
     mirrorBlock(mirror),
   ].join('\n');
@@ -208,7 +214,7 @@ async function setupContainerd(options: SetupOptions, config: ShoalConfig, io: C
   const dir = options.containerdDir ?? DEFAULT_CONTAINERD_CERTS_DIR;
   const mirror = mirrorUrl(config.listen);
   const plans: Array<{ path: string; text: string; changed: boolean; existed: boolean }> = [];
-  for (const file of containerdHosts(config.upstreams.map((u) => u.url))) {
+  for (const file of containerdHosts(config.upstreams.map((u) => u.url), upstreamTlsFiles(config))) {
     const path = join(dir, file.host, 'hosts.toml');
     const existing = await readOptional(path);
     plans.push({ path, ...mergeHostsToml(existing, file, mirror), existed: existing !== undefined });

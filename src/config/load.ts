@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import { ConfigError } from './errors.ts';
 import { formatHostPort, InvalidValueError, isLoopbackHost, isUnspecifiedIp } from './parse.ts';
 import { SETTINGS, type Setting, type SettingContext, type SettingId } from './schema.ts';
-import type { AuthConfig, DiskConfig, ShoalConfig, SwarmConfig, UpstreamConfig } from './types.ts';
+import type { AuthConfig, DiskConfig, ShoalConfig, SwarmConfig, UpstreamConfig, UpstreamTlsConfig } from './types.ts';
 import { readConfigFile, type ConfigFile, type FileValue, type FileValues } from './yaml-file.ts';
 
 export { ConfigError } from './errors.ts';
@@ -39,7 +39,12 @@ interface UpstreamDraft {
   readonly url: string;
   readonly username: Sourced<string> | undefined;
   readonly password: Sourced<string> | undefined;
+  readonly tls: TlsDraft;
 }
+
+/** The per-upstream TLS settings, each from wherever it was given. */
+const TLS_SETTINGS = ['upstreamCa', 'upstreamClientCert', 'upstreamClientKey', 'upstreamSkipVerify'] as const;
+type TlsDraft = { readonly [K in (typeof TLS_SETTINGS)[number]]?: Sourced<ValueOf<K>> };
 
 export async function loadConfig(options: LoadConfigOptions): Promise<ShoalConfig> {
   const { argvOptions, env, cwd, homedir } = options;
@@ -136,23 +141,30 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ShoalConfi
   // The list comes whole from one source. File credentials stay bound to the file's URLs: when flags
   // or the environment replace the list, they must not be sent to hosts they were not written for.
   const urlCandidates = fromFlag('upstream') ?? fromEnv('upstream');
+  const tlsDraft = (from: (id: SettingId) => Candidate[] | undefined): TlsDraft => Object.fromEntries(TLS_SETTINGS
+    .map((id) => [id, sourced(id, from(id))] as const)
+    .filter(([, value]) => value !== undefined));
   const drafts: UpstreamDraft[] = urlCandidates !== undefined
-    ? urlCandidates.map((candidate) => ({ url: parse('upstream', candidate), username: undefined, password: undefined }))
+    ? urlCandidates.map((candidate) => ({ url: parse('upstream', candidate), username: undefined, password: undefined, tls: {} }))
     : (file?.upstreams ?? []).map((entry) => ({
       url: parse('upstream', entryCandidates(entry, 'upstream')?.[0] as Candidate),
       username: sourced('upstreamUsername', entryCandidates(entry, 'upstreamUsername')),
       password: password(entryCandidates(entry, 'upstreamPassword'), entryCandidates(entry, 'upstreamPasswordFile')),
+      tls: tlsDraft((id) => entryCandidates(entry, id)),
     }));
 
   // Flag and environment credentials are for the first upstream, flag first.
   const username = sourced('upstreamUsername', fromFlag('upstreamUsername') ?? fromEnv('upstreamUsername'));
   const secret = password(fromFlag('upstreamPassword'), fromFlag('upstreamPasswordFile'))
     ?? password(fromEnv('upstreamPassword'), fromEnv('upstreamPasswordFile'));
+  // TLS settings from flags and the environment, likewise, each one on its own.
+  const tls = tlsDraft((id) => fromFlag(id) ?? fromEnv(id));
   const [first, ...rest] = drafts;
-  if (first === undefined && (username ?? secret) !== undefined) {
-    throw new ConfigError(`${(username ?? secret)?.label} is set but no upstream is configured (--upstream, SHOAL_UPSTREAM or proxy.remoteurl)`);
+  const forFirst = username ?? secret ?? Object.values(tls)[0];
+  if (first === undefined && forFirst !== undefined) {
+    throw new ConfigError(`${forFirst.label} is set but no upstream is configured (--upstream, SHOAL_UPSTREAM or proxy.remoteurl)`);
   }
-  const merged = first === undefined ? [] : [{ url: first.url, username: username ?? first.username, password: secret ?? first.password }, ...rest];
+  const merged = first === undefined ? [] : [{ url: first.url, username: username ?? first.username, password: secret ?? first.password, tls: { ...first.tls, ...tls } }, ...rest];
 
   const listen = requiredSourced('listen');
   const config: ShoalConfig = {
@@ -162,6 +174,8 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ShoalConfi
     dockerConfigPath: setting('dockerConfig'),
     tagTimeoutMs: required('tagTimeout'),
     upstreamTimeoutMs: required('upstreamTimeout'),
+    upstreamBodyTimeoutMs: required('upstreamBodyTimeout'),
+    dockerCertsDir: required('dockerCertsDir'),
     maxUploadBytes: required('maxUploadSize'),
     logLevel: required('logLevel'),
     swarm: swarmConfig(listen, {
@@ -179,7 +193,26 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ShoalConfi
     disk: diskConfig(required('maxDiskUsage'), requiredSourced('diskHighWatermark'), requiredSourced('diskLowWatermark')),
   };
   for (const check of checks) await check();
+  await checkUpstreamTls(config, merged);
   return config;
+}
+
+/**
+ * Reads every configured upstream's TLS files (settings and docker's certs.d folder) as the
+ * daemon will, so a missing file or a key that does not match its certificate stops start-up
+ * with one line naming the file.
+ */
+async function checkUpstreamTls(config: ShoalConfig, drafts: readonly UpstreamDraft[]): Promise<void> {
+  const { upstreamTls, TlsConfigError } = await import('../upstream/tls.ts');
+  for (const [index, upstream] of config.upstreams.entries()) {
+    try {
+      upstreamTls(upstream.url, upstream.tls, config.dockerCertsDir);
+    } catch (error) {
+      if (!(error instanceof TlsConfigError)) throw error;
+      const labels = Object.values(drafts[index]?.tls ?? {}).map((value) => value.label);
+      throw new ConfigError(`upstream ${upstream.url}${labels.length > 0 ? ` (${labels.join(', ')})` : ''}: ${error.message}`);
+    }
+  }
 }
 
 interface SwarmDraft extends Omit<SwarmConfig, 'p2pPort' | 'peerPort' | 'advertiseAddress'> {
@@ -249,9 +282,20 @@ function overlaps(listenHost: string, bindAddress: string): boolean {
 }
 
 /** Registry auth (basic, or bearer tokens fetched with basic) needs both halves; one alone is a mistake. */
-function withCredentials({ url, username, password }: UpstreamDraft): UpstreamConfig {
-  if (username !== undefined && password !== undefined) return { url, credentials: { username: username.value, password: password.value } };
-  if (username === undefined && password === undefined) return { url };
+function withCredentials({ url, username, password, tls }: UpstreamDraft): UpstreamConfig {
+  const withTls = tlsConfig(tls);
+  if (username !== undefined && password !== undefined) return { url, credentials: { username: username.value, password: password.value }, ...withTls };
+  if (username === undefined && password === undefined) return { url, ...withTls };
   const [present, missing] = username === undefined ? [password, 'user name'] : [username, 'password'];
   throw new ConfigError(`upstream ${url}: ${present?.label} is set but no ${missing} is; registry auth needs both`);
+}
+
+function tlsConfig(draft: TlsDraft): { tls?: UpstreamTlsConfig } {
+  const tls: UpstreamTlsConfig = {
+    ...(draft.upstreamCa && { caFile: draft.upstreamCa.value }),
+    ...(draft.upstreamClientCert && { clientCertFile: draft.upstreamClientCert.value }),
+    ...(draft.upstreamClientKey && { clientKeyFile: draft.upstreamClientKey.value }),
+    ...(draft.upstreamSkipVerify?.value === true && { skipVerify: true }),
+  };
+  return Object.keys(tls).length > 0 ? { tls } : {};
 }

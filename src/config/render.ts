@@ -39,13 +39,19 @@ export function renderConfigYaml(config: ShoalConfig, options: RenderOptions = {
   put(tree, SETTINGS.dockerConfig, config.dockerConfigPath);
   put(tree, SETTINGS.tagTimeout, formatDuration(config.tagTimeoutMs));
   put(tree, SETTINGS.upstreamTimeout, formatDuration(config.upstreamTimeoutMs));
+  put(tree, SETTINGS.upstreamBodyTimeout, formatDuration(config.upstreamBodyTimeoutMs));
+  put(tree, SETTINGS.dockerCertsDir, config.dockerCertsDir);
   // Always the list form: it holds one upstream as well as several.
-  tree[UPSTREAMS_LIST_KEY] = config.upstreams.map(({ url, credentials }) => ({
+  tree[UPSTREAMS_LIST_KEY] = config.upstreams.map(({ url, credentials, tls }) => ({
     [entryKey(SETTINGS.upstream)]: url,
     ...(credentials && {
       [entryKey(SETTINGS.upstreamUsername)]: credentials.username,
       [entryKey(SETTINGS.upstreamPassword)]: options.showSecrets ? credentials.password : REDACTED,
     }),
+    ...(tls?.caFile !== undefined && { [entryKey(SETTINGS.upstreamCa)]: tls.caFile }),
+    ...(tls?.clientCertFile !== undefined && { [entryKey(SETTINGS.upstreamClientCert)]: tls.clientCertFile }),
+    ...(tls?.clientKeyFile !== undefined && { [entryKey(SETTINGS.upstreamClientKey)]: tls.clientKeyFile }),
+    ...(tls?.skipVerify === true && { [entryKey(SETTINGS.upstreamSkipVerify)]: true }),
   }));
   put(tree, SETTINGS.logLevel, config.logLevel);
   const { swarm } = config;

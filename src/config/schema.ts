@@ -7,6 +7,7 @@ import {
   parsePercent, parsePortOrZero, parseSize, parseUpstreamUrl, resolvePath, type AnonymousPull, type HostPort, type LogLevel,
 } from './parse.ts';
 import { DEFAULT_PIECE_SIZE as DEFAULT_PIECE_BYTES } from '../distribute/piece-size.ts';
+import { DEFAULT_DOCKER_CERTS_DIR } from '../upstream/tls.ts';
 
 export interface SettingContext {
   /** Relative paths resolve against this: the working directory for flags, environment and
@@ -53,6 +54,12 @@ export const DEFAULT_LISTEN = '127.0.0.1:5000';
 export const DEFAULT_DATA_DIR = './data';
 export const DEFAULT_TAG_TIMEOUT = '2s';
 export const DEFAULT_UPSTREAM_TIMEOUT = '30s';
+/**
+ * A seed that goes silent mid-body holds every client waiting on that blob; past this the transfer
+ * is dropped and the fetch engine resumes the bytes (Range) from the seed or a peer. Seeds that
+ * are merely slow still send something every few seconds.
+ */
+export const DEFAULT_UPSTREAM_BODY_TIMEOUT = '20s';
 /** `0`: no limit; layers of several GB are ordinary. */
 export const DEFAULT_MAX_UPLOAD_SIZE = '0';
 /** Why 4 MiB: src/distribute/piece-size.ts (measured with bench/fanout.bench.ts). */
@@ -192,6 +199,32 @@ export const SETTINGS = {
     yaml: ['proxy.passwordfile', 'upstreams[].passwordfile'], defaultRaw: none, defaultText: 'none', parse: readPasswordFile,
     description: 'File holding the first upstream\'s password, surrounding whitespace trimmed',
   }),
+  upstreamCa: setting<string>({
+    name: 'upstream-ca', flag: '--upstream-ca <file>', env: 'SHOAL_UPSTREAM_CA',
+    yaml: ['proxy.ca', 'upstreams[].ca'], defaultRaw: none, defaultText: 'none (the system CA store and docker-certs-dir)', parse: existingFile,
+    description: 'PEM file of CA certificates trusted for the first upstream, besides the system store',
+  }),
+  upstreamClientCert: setting<string>({
+    name: 'upstream-client-cert', flag: '--upstream-client-cert <file>', env: 'SHOAL_UPSTREAM_CLIENT_CERT',
+    yaml: ['proxy.clientcert', 'upstreams[].clientcert'], defaultRaw: none, defaultText: 'none (client.cert in docker-certs-dir, if any)', parse: existingFile,
+    description: 'PEM client certificate for the first upstream, for seeds that require one (mutual TLS); needs upstream-client-key',
+  }),
+  upstreamClientKey: setting<string>({
+    name: 'upstream-client-key', flag: '--upstream-client-key <file>', env: 'SHOAL_UPSTREAM_CLIENT_KEY',
+    yaml: ['proxy.clientkey', 'upstreams[].clientkey'], defaultRaw: none, defaultText: 'none (client.key in docker-certs-dir, if any)', parse: existingFile,
+    description: 'PEM private key of upstream-client-cert',
+  }),
+  upstreamSkipVerify: setting<boolean>({
+    name: 'upstream-skip-verify', flag: '--upstream-skip-verify', env: 'SHOAL_UPSTREAM_SKIP_VERIFY',
+    yaml: ['proxy.skipverify', 'upstreams[].skipverify'], defaultRaw: constant('false'), defaultText: 'false', parse: parseBoolean,
+    description: 'Accept any certificate from the first upstream (no verification): anyone on the path can serve images; warned at start and on the status page',
+  }),
+  dockerCertsDir: setting<string>({
+    name: 'docker-certs-dir', flag: '--docker-certs-dir <dir>', env: 'SHOAL_DOCKER_CERTS_DIR', yaml: ['proxy.dockercertsdir'],
+    defaultRaw: constant(DEFAULT_DOCKER_CERTS_DIR), defaultText: DEFAULT_DOCKER_CERTS_DIR,
+    parse: (raw, context) => resolvePath(raw, context.baseDir, context.homedir),
+    description: 'docker\'s certificate folders: `<dir>/<host[:port]>/` holds ca.crt and other *.crt (trusted CAs) and client.cert/client.key for that registry',
+  }),
   dockerConfig: setting<string>({
     name: 'docker-config', flag: '--docker-config <file>', env: 'SHOAL_DOCKER_CONFIG', yaml: ['proxy.dockerconfig'],
     defaultRaw: defaultDockerConfigPath, defaultText: DEFAULT_DOCKER_CONFIG_TEXT, parse: existingFile,
@@ -206,6 +239,11 @@ export const SETTINGS = {
     name: 'upstream-timeout', flag: '--upstream-timeout <duration>', env: 'SHOAL_UPSTREAM_TIMEOUT', yaml: ['proxy.timeout'],
     defaultRaw: constant(DEFAULT_UPSTREAM_TIMEOUT), defaultText: DEFAULT_UPSTREAM_TIMEOUT, parse: parseDuration,
     description: 'Connect and first-byte timeout of upstream requests',
+  }),
+  upstreamBodyTimeout: setting<number>({
+    name: 'upstream-body-timeout', flag: '--upstream-body-timeout <duration>', env: 'SHOAL_UPSTREAM_BODY_TIMEOUT', yaml: ['proxy.bodytimeout'],
+    defaultRaw: constant(DEFAULT_UPSTREAM_BODY_TIMEOUT), defaultText: DEFAULT_UPSTREAM_BODY_TIMEOUT, parse: parseDuration,
+    description: 'Longest silence inside an upstream response body; past it the transfer is dropped and resumed from the seed or a peer',
   }),
   maxUploadSize: setting<number>({
     name: 'max-upload-size', flag: '--max-upload-size <size>', env: 'SHOAL_MAX_UPLOAD_SIZE', yaml: ['http.maxuploadsize'],
@@ -323,8 +361,8 @@ export function renderConfigReference(): string {
     'written like `2s`, `500ms`, `1m30s`; sizes like `10GiB`, `512MiB`, `100MB` or plain bytes.',
     'Relative paths in the config file are relative to the file; elsewhere to the working directory.',
     'In the YAML file, `proxy.remoteurl`/`username`/`password` name one upstream; for several use',
-    '`upstreams: [{url, username, password}]` instead. Flag and environment credentials apply to',
-    'the first upstream. Unknown YAML keys are errors. On/off settings take `true` or `false`; the',
+    '`upstreams: [{url, username, password, ca, clientcert, clientkey, skipverify}]` instead. Flag and',
+    'environment credentials and TLS settings apply to the first upstream. Unknown YAML keys are errors. On/off settings take `true` or `false`; the',
     'YAML `swarm.bootstrap` is a list. `shoal keygen --output FILE` writes a new cluster key (mode 0600).',
     'A listen address other hosts can reach needs `htpasswd` (or `allow-insecure-listen`). Watermarks are',
     'percentages of `max-disk-usage`, such as `90%`.',

@@ -9,6 +9,19 @@ export interface UpstreamConfig {
   readonly url: string;
   /** Explicit credentials; when absent, ~/.docker/config.json auths for the host are used if present. */
   readonly credentials?: UpstreamCredentials;
+  /** Trust and client identity beyond the system store and docker's certs.d folder for the host. */
+  readonly tls?: UpstreamTlsConfig;
+}
+
+/** Per-upstream TLS settings: paths only; src/upstream/tls.ts reads the files. */
+export interface UpstreamTlsConfig {
+  /** PEM CA certificate(s) trusted for this upstream, on top of the system store and certs.d. */
+  readonly caFile?: string;
+  /** PEM client certificate and its key, for seeds that require one (mutual TLS). Both or neither. */
+  readonly clientCertFile?: string;
+  readonly clientKeyFile?: string;
+  /** The operator chose to accept any certificate: logged at start and shown on the status page. */
+  readonly skipVerify?: boolean;
 }
 
 /** The daemon's whole configuration, after flags, environment, file and defaults were merged and validated. */
@@ -23,6 +36,10 @@ export interface ShoalConfig {
   readonly tagTimeoutMs: number;
   /** Connect / first-byte timeout for upstream requests. */
   readonly upstreamTimeoutMs: number;
+  /** Longest silence inside an upstream response body before the transfer is dropped (and resumed elsewhere). */
+  readonly upstreamBodyTimeoutMs: number;
+  /** docker's per-registry certificate folders: `<dir>/<host[:port]>/{ca.crt,*.crt,client.cert,client.key}`. */
+  readonly dockerCertsDir: string;
   /** Largest accepted blob upload body in bytes (0 = no limit). */
   readonly maxUploadBytes: number;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';

@@ -4,6 +4,7 @@ import { buildRegistryApp } from '../http/app.ts';
 import { RegistryAuth } from '../http/auth.ts';
 import { Evictor, Store, writeDaemonPid } from '../store/index.ts';
 import { UpstreamSet } from '../upstream/upstreams.ts';
+import { clientFactoryWithTls, unverifiedUpstreams } from '../upstream/tls-clients.ts';
 import type { FastifyInstance } from 'fastify';
 import { buildPeerApp } from '../http/peer-app.ts';
 import { createMetrics } from '../http/metrics.ts';
@@ -39,8 +40,11 @@ export async function startDaemon(config: ShoalConfig, logger: Logger): Promise<
   };
   await purgeUploads();
 
+  for (const url of unverifiedUpstreams(config.upstreams)) logger.warn({ upstream: url }, 'TLS certificate verification is OFF for this upstream (skip-verify): anyone on the network path can serve images in its name');
   const router = new UpstreamSet(config.upstreams, {
     upstreamTimeoutMs: config.upstreamTimeoutMs,
+    bodyIdleTimeoutMs: config.upstreamBodyTimeoutMs,
+    createClient: clientFactoryWithTls(config.upstreams, config.dockerCertsDir),
     ...(config.dockerConfigPath !== undefined ? { dockerConfigPath: config.dockerConfigPath } : {}),
     onHealthChange: (url, state, lastError) => {
       if (state === 'down') logger.warn({ upstream: url, lastError }, 'upstream marked down after repeated failures; cached tags will be served');

@@ -4,6 +4,7 @@ import type { TransferStats } from '../distribute/transfer-stats.ts';
 import type { Store } from '../store/index.ts';
 import type { SwarmApi } from '../swarm/index.ts';
 import type { UpstreamSet } from '../upstream/upstreams.ts';
+import { unverifiedUpstreams } from '../upstream/tls-clients.ts';
 
 /** Snapshot of a node for `shoal status`, `shoal doctor`, `shoal prefetch` and the status page. */
 export interface NodeStatus {
@@ -20,6 +21,8 @@ export interface NodeStatus {
     readonly peerUrl?: string;
   };
   readonly upstreams: ReadonlyArray<{ url: string; host: string; state: string; configured: boolean; lastError?: string; consecutiveFailures: number }>;
+  /** Configured upstreams whose TLS certificates are not verified (upstream-skip-verify). */
+  readonly tlsSkipVerify: readonly string[];
   readonly swarm: { readonly enabled: boolean; readonly mdns: boolean; readonly clusterKey: boolean };
   readonly peers: ReadonlyArray<{
     readonly peerId: string;
@@ -125,6 +128,7 @@ export function createStatusCollector(sources: StatusSources): () => Promise<Nod
         consecutiveFailures: h.consecutiveFailures,
         ...(h.lastError !== undefined ? { lastError: h.lastError } : {}),
       })),
+      tlsSkipVerify: unverifiedUpstreams(config.upstreams),
       swarm: { enabled: config.swarm.enabled, mdns: config.swarm.enabled && config.swarm.mdns, clusterKey: config.swarm.clusterKeyPath !== undefined },
       peers: (swarm?.peers() ?? []).map((peer) => ({
         peerId: peer.peerId,

@@ -9,7 +9,7 @@ import {
   type ByteRange,
   type Digest,
 } from '../oci/index.ts';
-import type { UpstreamCredentials } from '../config/types.ts';
+import type { UpstreamCredentials, UpstreamTlsConfig } from '../config/types.ts';
 import { Authenticator, CATALOG_SCOPE, pullScope } from './auth.ts';
 import { isDockerHubHost } from './docker-credentials.ts';
 import { UpstreamError } from './errors.ts';
@@ -34,6 +34,9 @@ export interface RegistryClientInit {
   readonly bodyIdleTimeoutMs?: number;
   readonly userAgent?: string;
   readonly dispatcher?: Dispatcher;
+  /** TLS settings of this upstream and docker's certs.d root; see tls.ts. */
+  readonly tls?: UpstreamTlsConfig;
+  readonly certsDir?: string;
 }
 
 /** host[:port] as docker names a registry: `https://registry-1.docker.io` → `docker.io`. */
@@ -58,6 +61,8 @@ export class RegistryClient implements UpstreamRegistry {
       ...(init.bodyIdleTimeoutMs !== undefined ? { bodyIdleTimeoutMs: init.bodyIdleTimeoutMs } : {}),
       ...(init.userAgent !== undefined ? { userAgent: init.userAgent } : {}),
       ...(init.dispatcher !== undefined ? { dispatcher: init.dispatcher } : {}),
+      ...(init.tls !== undefined ? { tls: init.tls } : {}),
+      ...(init.certsDir !== undefined ? { certsDir: init.certsDir } : {}),
     });
     this.#auth = new Authenticator({
       upstream: this.host,

@@ -2,14 +2,21 @@
 // 5xx and 429 to UpstreamUnavailableError. Callers get every other answer as it came.
 import type { IncomingHttpHeaders } from 'node:http';
 import { Agent, request, type Dispatcher } from 'undici';
+import type { UpstreamTlsConfig } from '../config/types.ts';
 import type { Authenticator, TokenFetcher } from './auth.ts';
 import { UpstreamError, UpstreamUnavailableError, parseRetryAfter } from './errors.ts';
+import { diagnoseTls, tlsFailureOf, tlsFix } from './tls-errors.ts';
+import { DEFAULT_DOCKER_CERTS_DIR, upstreamTls, type TlsConnectOptions } from './tls.ts';
 import type { RequestOptions } from './types.ts';
 
 /** Connect + response headers, when the owner sets nothing (config's upstreamTimeoutMs normally does). */
 export const DEFAULT_TIMEOUT_MS = 10_000;
-/** Longest silence inside a response body before the request is dropped. Generous: blobs are big and seeds slow. */
-export const DEFAULT_BODY_IDLE_TIMEOUT_MS = 120_000;
+/**
+ * Longest silence inside a response body before the request is dropped, when the owner sets
+ * nothing (config's upstreamBodyTimeoutMs normally does). The body then fails with
+ * UND_ERR_BODY_TIMEOUT and the fetch engine resumes the bytes from another source.
+ */
+export const DEFAULT_BODY_IDLE_TIMEOUT_MS = 20_000;
 export const MAX_REDIRECTS = 5;
 export const USER_AGENT = 'shoal/0.1 (+registry mirror)';
 
@@ -40,6 +47,10 @@ export interface TransportInit {
   readonly userAgent?: string;
   /** A dispatcher to share (tests, connection limits); by default the transport owns an Agent. */
   readonly dispatcher?: Dispatcher;
+  /** The upstream's TLS settings; the system CA store and docker's certs.d folder apply without them. */
+  readonly tls?: UpstreamTlsConfig;
+  /** docker's certs.d root (config's dockerCertsDir). */
+  readonly certsDir?: string;
 }
 
 export class Transport {
@@ -48,18 +59,39 @@ export class Transport {
   readonly #timeoutMs: number;
   readonly #bodyIdleMs: number;
   readonly #userAgent: string;
-  readonly #dispatcher: Dispatcher;
+  readonly #init: TransportInit;
+  readonly #certsDir: string;
+  #dispatcher: Dispatcher | undefined;
+  #tls: TlsConnectOptions | undefined;
   readonly #ownsDispatcher: boolean;
   authenticator: Authenticator | undefined;
 
   constructor(init: TransportInit) {
+    this.#init = init;
     this.#base = new URL(init.baseUrl);
     this.#host = init.host;
     this.#timeoutMs = init.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.#bodyIdleMs = init.bodyIdleTimeoutMs ?? DEFAULT_BODY_IDLE_TIMEOUT_MS;
     this.#userAgent = init.userAgent ?? USER_AGENT;
+    this.#certsDir = init.certsDir ?? DEFAULT_DOCKER_CERTS_DIR;
     this.#ownsDispatcher = init.dispatcher === undefined;
-    this.#dispatcher = init.dispatcher ?? new Agent({ connectTimeout: this.#timeoutMs, headersTimeout: this.#timeoutMs, bodyTimeout: this.#bodyIdleMs });
+    this.#dispatcher = init.dispatcher;
+  }
+
+  /**
+   * The Agent, made on first use: the TLS files are read then, so a broken certs.d folder of a
+   * registry named ad hoc fails its requests with a clear message instead of the router.
+   * (Configured upstreams had their files checked when the configuration was loaded.)
+   */
+  #agent(): Dispatcher {
+    if (this.#dispatcher) return this.#dispatcher;
+    try {
+      this.#tls = upstreamTls(this.#base.toString(), this.#init.tls, this.#certsDir);
+    } catch (error) {
+      throw new UpstreamUnavailableError(this.#host, `upstream ${this.#host}: ${(error as Error).message}`, { cause: error });
+    }
+    this.#dispatcher = new Agent({ connectTimeout: this.#timeoutMs, headersTimeout: this.#timeoutMs, bodyTimeout: this.#bodyIdleMs, connect: this.#tls });
+    return this.#dispatcher;
   }
 
   /** `/v2/<path>` under the base URL (a base path prefix is kept). */
@@ -111,12 +143,17 @@ export class Transport {
     const signal = options.signal ? AbortSignal.any([options.signal, timer.signal]) : timer.signal;
     let answer: Dispatcher.ResponseData;
     try {
-      answer = await request(url, { method: method as Dispatcher.HttpMethod, headers, signal, dispatcher: this.#dispatcher, headersTimeout: timeoutMs, bodyTimeout: this.#bodyIdleMs });
+      answer = await request(url, { method: method as Dispatcher.HttpMethod, headers, signal, dispatcher: this.#agent(), headersTimeout: timeoutMs, bodyTimeout: this.#bodyIdleMs });
     } catch (error) {
+      if (error instanceof UpstreamUnavailableError) throw error;
       if (options.signal?.aborted) throw options.signal.reason ?? error;
       const code = (error as { code?: string }).code;
       if (timer.signal.aborted || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT') {
         throw new UpstreamUnavailableError(this.#host, `upstream ${this.#host} did not answer ${method} ${new URL(url).pathname} within ${timeoutMs} ms`, { cause: error });
+      }
+      const tls = tlsFailureOf(error, this.#tls?.sentClientCert) ?? (code === 'UND_ERR_SOCKET' && this.#tls ? await diagnoseTls(url, this.#tls, timeoutMs) : undefined);
+      if (tls) {
+        throw new UpstreamUnavailableError(this.#host, `TLS with upstream ${this.#host} (${new URL(url).host}) failed: ${tls.code}: ${tlsFix(tls.problem, url, this.#certsDir)}`, { cause: error });
       }
       throw new UpstreamUnavailableError(this.#host, `cannot reach upstream ${this.#host} (${new URL(url).host}): ${code ? `${code}: ` : ''}${(error as Error).message}`, { cause: error });
     } finally {
@@ -147,7 +184,7 @@ export class Transport {
   };
 
   async close(): Promise<void> {
-    if (this.#ownsDispatcher) await this.#dispatcher.close();
+    if (this.#ownsDispatcher) await this.#dispatcher?.close();
   }
 }
 

@@ -6,11 +6,12 @@
 // format, one line per request, after the response) to STDOUT, whatever log.formatter says;
 // log.formatter only shapes the app log on stderr. So requests are counted from stdout.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
+import { Agent, request, type Dispatcher } from 'undici';
 
 export const REGISTRY_BINARY = process.env.SHOAL_TEST_REGISTRY_BIN ?? '/usr/bin/docker-registry';
 
@@ -30,6 +31,18 @@ export interface SeedRegistryOptions {
   readonly port?: number;
   /** catalog.maxentries: the largest catalog page (and, in 2.8.2, the default page size when below 100). */
   readonly catalogMaxEntries?: number;
+  /** Serve HTTPS instead of HTTP; the URL becomes https://. */
+  readonly tls?: SeedTls;
+}
+
+export interface SeedTls {
+  /** PEM files of the server certificate and its key (http.tls.certificate, http.tls.key). */
+  readonly certificate: string;
+  readonly key: string;
+  /** CA files whose client certificates the seed requires (http.tls.clientcas: mutual TLS). */
+  readonly clientCas?: readonly string[];
+  /** With clientCas: a client certificate the helper itself uses for its readiness and log-marker requests. */
+  readonly helperClient?: { readonly cert: string; readonly key: string };
 }
 
 export interface LoggedRequest {
@@ -107,6 +120,7 @@ export interface RegistryConfigOptions {
   readonly logLevel?: 'error' | 'warn' | 'info';
   readonly auth?: Record<string, unknown>;
   readonly catalogMaxEntries?: number;
+  readonly tls?: Pick<SeedTls, 'certificate' | 'key' | 'clientCas'>;
 }
 
 /**
@@ -121,7 +135,10 @@ export function writeRegistryConfig(path: string, options: RegistryConfigOptions
       version: 0.1,
       log: { level: options.logLevel ?? 'info', formatter: 'json', accesslog: { disabled: false } },
       storage: { filesystem: { rootdirectory: options.dataDir }, delete: { enabled: true }, maintenance: { uploadpurging: { enabled: false } } },
-      http: { addr: options.addr, secret: 'shoal-test-secret', headers: { 'X-Content-Type-Options': ['nosniff'] } },
+      http: {
+        addr: options.addr, secret: 'shoal-test-secret', headers: { 'X-Content-Type-Options': ['nosniff'] },
+        ...(options.tls ? { tls: { certificate: options.tls.certificate, key: options.tls.key, ...(options.tls.clientCas ? { clientcas: options.tls.clientCas } : {}) } } : {}),
+      },
       ...(options.auth ? { auth: options.auth } : {}),
       ...(options.catalogMaxEntries !== undefined ? { catalog: { maxentries: options.catalogMaxEntries } } : {}),
     }),
@@ -149,6 +166,11 @@ export async function startSeedRegistry(options: SeedRegistryOptions = {}): Prom
   let child: ChildProcess | undefined;
   let stderr = '';
   let port = options.port ?? (await freePort());
+  const scheme = options.tls ? 'https' : 'http';
+  // The helper's own requests trust whatever the seed presents: the tests are about shoal's trust.
+  const pingAgent = options.tls
+    ? new Agent({ connect: { rejectUnauthorized: false, ...(options.tls.helperClient ? { cert: await readFile(options.tls.helperClient.cert), key: await readFile(options.tls.helperClient.key) } : {}) } })
+    : undefined;
 
   const writeConfig = () =>
     writeRegistryConfig(configPath, {
@@ -156,6 +178,7 @@ export async function startSeedRegistry(options: SeedRegistryOptions = {}): Prom
       addr: `127.0.0.1:${port}`,
       ...(auth ? { auth } : {}),
       ...(options.catalogMaxEntries !== undefined ? { catalogMaxEntries: options.catalogMaxEntries } : {}),
+      ...(options.tls ? { tls: options.tls } : {}),
     });
 
   const launch = async (): Promise<void> => {
@@ -186,7 +209,7 @@ export async function startSeedRegistry(options: SeedRegistryOptions = {}): Prom
     exited.catch(() => {});
     const deadline = Date.now() + START_TIMEOUT_MS;
     while (Date.now() < deadline) {
-      const ok = await Promise.race([ping(`http://127.0.0.1:${port}/v2/`), exited]);
+      const ok = await Promise.race([ping(`${scheme}://127.0.0.1:${port}/v2/`, pingAgent), exited]);
       if (ok) return;
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -215,6 +238,7 @@ export async function startSeedRegistry(options: SeedRegistryOptions = {}): Prom
       await halt();
       if (options.port !== undefined || attempt >= 2 || !/address already in use/.test(String(error))) {
         await rm(workDir, { recursive: true, force: true });
+        await pingAgent?.close();
         throw error;
       }
       port = await freePort();
@@ -224,7 +248,7 @@ export async function startSeedRegistry(options: SeedRegistryOptions = {}): Prom
   /** Sends a marker request and waits until its access-log line shows: every earlier request is logged by then. */
   const flush = async (): Promise<void> => {
     const marker = `${MARKER_PATH}${++markers}`;
-    await ping(`http://127.0.0.1:${port}${marker}`);
+    await ping(`${scheme}://127.0.0.1:${port}${marker}`, pingAgent);
     const deadline = Date.now() + 5000;
     while (!logged.some((r) => r.path === marker)) {
       if (Date.now() > deadline) throw new Error('docker-registry access log did not show the marker request');
@@ -239,7 +263,7 @@ export async function startSeedRegistry(options: SeedRegistryOptions = {}): Prom
     (await requests()).filter((r) => r.method === 'GET' && (r.status === 200 || r.status === 206) && /\/blobs\/[a-z0-9]+:[a-f0-9]+$/.test(r.path) && (!digest || r.path.endsWith(`/blobs/${digest}`)));
 
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${scheme}://127.0.0.1:${port}`,
     host: `127.0.0.1:${port}`,
     port,
     dataDir,
@@ -262,13 +286,19 @@ export async function startSeedRegistry(options: SeedRegistryOptions = {}): Prom
     stop: async () => {
       await halt();
       await rm(workDir, { recursive: true, force: true });
+      await pingAgent?.close();
     },
   };
 }
 
 /** True when anything answers HTTP at url (401 included: the registry is up, just guarded). */
-async function ping(url: string): Promise<boolean> {
+async function ping(url: string, dispatcher?: Dispatcher): Promise<boolean> {
   try {
+    if (dispatcher) {
+      const answer = await request(url, { dispatcher, signal: AbortSignal.timeout(2000) });
+      await answer.body.dump();
+      return true;
+    }
     const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
     await response.arrayBuffer();
     return true;

@@ -51,6 +51,8 @@ describe('loadConfig defaults', () => {
       dockerConfigPath: undefined,
       tagTimeoutMs: 2000,
       upstreamTimeoutMs: 30_000,
+      upstreamBodyTimeoutMs: 20_000,
+      dockerCertsDir: '/etc/docker/certs.d',
       maxUploadBytes: 0,
       logLevel: 'info',
       swarm: {
@@ -195,7 +197,7 @@ describe('loadConfig YAML file', () => {
     const typo = await file('http:\n  adr: 127.0.0.1:5000\n');
     await assertConfigError(load({ config: typo }), new RegExp(`^config file ${typo}:2: unknown key "http\\.adr" \\(known under http: addr, maxuploadsize\\)$`));
     await assertConfigError(load({ config: await file('version: 0.1\n') }), /:1: unknown key "version" \(known at the top: http, storage, proxy, auth, log, swarm, upstreams\)/);
-    await assertConfigError(load({ config: await file('upstreams:\n  - url: http://a\n    user: x\n') }), /:3: unknown key "upstreams\[0\]\.user" \(known: url, username, password, passwordfile\)/);
+    await assertConfigError(load({ config: await file('upstreams:\n  - url: http://a\n    user: x\n') }), /:3: unknown key "upstreams\[0\]\.user" \(known: url, username, password, passwordfile, ca, clientcert, clientkey, skipverify\)/);
   });
 
   it('reports bad values with file, line and key', async () => {

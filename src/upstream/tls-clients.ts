@@ -1,0 +1,19 @@
+// Upstream clients with their TLS settings, for the daemon's UpstreamSet.
+import type { UpstreamConfig } from '../config/types.ts';
+import { RegistryClient, type RegistryClientInit } from './registry-client.ts';
+
+/**
+ * UpstreamSet's client factory with TLS: each configured upstream gets its own settings, every
+ * client (registries named ad hoc too) the system store and docker's certs.d folder.
+ */
+export function clientFactoryWithTls(upstreams: readonly UpstreamConfig[], certsDir: string): (init: RegistryClientInit) => RegistryClient {
+  return (init) => {
+    const tls = upstreams.find((upstream) => upstream.url === init.url)?.tls;
+    return new RegistryClient({ ...init, certsDir, ...(tls ? { tls } : {}) });
+  };
+}
+
+/** The configured upstreams whose certificates are not checked, for the start-up warning and the status page. */
+export function unverifiedUpstreams(upstreams: readonly UpstreamConfig[]): string[] {
+  return upstreams.filter((upstream) => upstream.tls?.skipVerify === true).map((upstream) => upstream.url);
+}
