@@ -163,6 +163,7 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ShoalConfi
     tagTimeoutMs: required('tagTimeout'),
     upstreamTimeoutMs: required('upstreamTimeout'),
     maxUploadBytes: required('maxUploadSize'),
+    metricsListen: setting('metricsListen'),
     logLevel: required('logLevel'),
     swarm: swarmConfig(listen, {
       enabled: required('swarm'),

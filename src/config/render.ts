@@ -47,6 +47,7 @@ export function renderConfigYaml(config: ShoalConfig, options: RenderOptions = {
       [entryKey(SETTINGS.upstreamPassword)]: options.showSecrets ? credentials.password : REDACTED,
     }),
   }));
+  if (config.metricsListen) put(tree, SETTINGS.metricsListen, formatHostPort(config.metricsListen));
   put(tree, SETTINGS.logLevel, config.logLevel);
   const { swarm } = config;
   put(tree, SETTINGS.swarm, swarm.enabled);

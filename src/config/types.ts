@@ -25,6 +25,8 @@ export interface ShoalConfig {
   readonly upstreamTimeoutMs: number;
   /** Largest accepted blob upload body in bytes (0 = no limit). */
   readonly maxUploadBytes: number;
+  /** A plain-HTTP listener for /metrics only (metrics-listen); undefined: none. */
+  readonly metricsListen: { readonly host: string; readonly port: number } | undefined;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   readonly swarm: SwarmConfig;
   readonly auth: AuthConfig;
