@@ -3,13 +3,13 @@
 // access log shows the restarted fetch as a Range request (206) for the bytes after them only,
 // and the seed sends the blob about once in all.
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { connect, createServer, type AddressInfo, type Server } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { DEFAULT_PIECE_SIZE } from '../../src/distribute/piece-size.ts';
 import { eventually } from '../helpers/eventually.ts';
+import { sha256Of } from '../helpers/sha256-of-url.ts';
 import { makeImage, pushImage, type TestImage } from '../helpers/images.ts';
 import { startSeedRegistry, type SeedRegistry } from '../helpers/seed-registry.ts';
 import { startShoal, type ShoalProcess } from '../helpers/shoal-process.ts';
@@ -40,17 +40,6 @@ async function startPacer(port: number): Promise<{ url: string; throttled: boole
   await new Promise<void>((resolve) => state.server.listen(0, '127.0.0.1', resolve));
   state.url = `http://127.0.0.1:${(state.server.address() as AddressInfo).port}`;
   return state;
-}
-
-async function sha256Of(url: string): Promise<{ status: number; digest: string; bytes: number }> {
-  const response = await fetch(url);
-  const hash = createHash('sha256');
-  let bytes = 0;
-  for await (const chunk of response.body!) {
-    hash.update(chunk);
-    bytes += chunk.byteLength;
-  }
-  return { status: response.status, digest: `sha256:${hash.digest('hex')}`, bytes };
 }
 
 describe('kill -9 during a pull-through, then restart', () => {
