@@ -1,5 +1,5 @@
 // Blobs being fetched survive a crash: the bytes live in `shoal/partials/<hex>.data`, and a small
-// sidecar `<hex>.pieces` lists the pieces that are complete and fsynced. After a restart the
+// sidecar `<hex>.pieces` lists the pieces that are complete. After a restart the
 // fetch takes those pieces as present and asks its sources only for the rest; the sha256 is still
 // computed over the whole file before the blob is committed, so a kept byte that went bad on disk
 // fails verification like any other.
@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import type { Digest } from '../oci/index.ts';
 import type { Layout } from './layout.ts';
 
+/** How often, at most, the list of complete pieces is saved while a blob arrives. */
+export const PIECE_LIST_INTERVAL_MS = 250;
 /** Kept partial blobs nobody asked for again within this long are removed at start-up. */
 export const KEPT_PARTIAL_MAX_AGE_MS = 24 * 60 * 60 * 1000;
 const SIDECAR_VERSION = 1;
@@ -46,7 +48,7 @@ export async function openKept(paths: KeptPaths, digest: Digest, size: number, p
     const handle = await open(paths.data, 'r+').catch(() => undefined);
     if (handle) {
       const { size: onDisk } = await handle.stat();
-      // A piece counts only if the file really holds it (a sidecar is written after the data's fsync, but be sure).
+      // A piece counts only if the file is long enough to hold it (the list is saved after the bytes are written).
       const complete = [...new Set(sidecar.complete)].filter((i) => Number.isSafeInteger(i) && i >= 0 && i < pieceCount && onDisk >= Math.min(size, (i + 1) * pieceSize));
       return { handle, complete };
     }
@@ -61,12 +63,62 @@ export async function keptSize(layout: Layout, digest: Digest): Promise<number |
   return sidecar !== undefined && sidecar.digest === digest.value && sidecar.complete.length > 0 ? sidecar.size : undefined;
 }
 
-/** Records the complete pieces; the caller has fsynced their bytes. Atomic: a crash leaves the old list or the new one. */
-export async function saveSidecar(paths: KeptPaths, digest: Digest, size: number, pieceSize: number, complete: readonly number[]): Promise<void> {
+/** Records the complete pieces. Atomic: a crash leaves the old list or the new one. */
+async function saveSidecar(paths: KeptPaths, digest: Digest, size: number, pieceSize: number, complete: readonly number[]): Promise<void> {
   const sidecar: Sidecar = { version: SIDECAR_VERSION, digest: digest.value, size, pieceSize, complete };
   const tmp = `${paths.sidecar}.tmp`;
   await writeFile(tmp, JSON.stringify(sidecar));
   await rename(tmp, paths.sidecar);
+}
+
+/**
+ * Saves a partial blob's list of complete pieces, at most every PIECE_LIST_INTERVAL_MS; one save
+ * covers every piece completed before it. The bytes are not fsynced first: a killed process loses
+ * nothing it wrote (the page cache keeps it), and an fsync per piece held up the thread pool
+ * enough to stall piece fetches (other hosts then took those pieces from the seed). After a power
+ * cut the list may name bytes that never reached the disk: the digest, checked over the whole
+ * file at commit, catches that and the fetch starts over. A failed save only costs a longer
+ * re-fetch after a crash.
+ */
+export class PieceListSaver {
+  readonly #paths: KeptPaths;
+  readonly #digest: Digest;
+  readonly #size: number;
+  readonly #pieceSize: number;
+  /** The complete pieces now, or undefined once the blob is committed or failed. */
+  readonly #complete: () => number[] | undefined;
+  #saving: Promise<void> = Promise.resolve();
+  #timer: NodeJS.Timeout | undefined;
+  #last = 0;
+
+  constructor(paths: KeptPaths, digest: Digest, size: number, pieceSize: number, complete: () => number[] | undefined) {
+    this.#paths = paths;
+    this.#digest = digest;
+    this.#size = size;
+    this.#pieceSize = pieceSize;
+    this.#complete = complete;
+  }
+
+  /** The list changed: save it soon. */
+  schedule(): void {
+    if (this.#timer !== undefined) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#last = Date.now();
+      this.#saving = this.#saving.then(async () => {
+        const complete = this.#complete();
+        if (complete !== undefined) await saveSidecar(this.#paths, this.#digest, this.#size, this.#pieceSize, complete);
+      }).catch(() => undefined);
+    }, Math.max(0, this.#last + PIECE_LIST_INTERVAL_MS - Date.now()));
+    this.#timer.unref();
+  }
+
+  /** No more saves; resolves once a save under way has finished. */
+  async stop(): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await this.#saving;
+  }
 }
 
 export async function removeKept(paths: KeptPaths): Promise<void> {

@@ -6,10 +6,11 @@ import type { Readable } from 'node:stream';
 import { createDigester, digestFromHash, type ByteRange, type Digest } from '../oci/index.ts';
 import type { Layout } from './layout.ts';
 import { isNotFound, syncDirectory } from './files.ts';
-import { keptPaths, openKept, partialsDir, removeKept, saveSidecar, type KeptPaths } from './kept-partial.ts';
+import { keptPaths, openKept, partialsDir, PieceListSaver, removeKept, type KeptPaths } from './kept-partial.ts';
 import { createPartialReader, type BlobState as State, type ReaderHooks, type ReaderOptions } from './partial-reader.ts';
 
 export type { ReaderOptions } from './partial-reader.ts';
+
 
 /**
  * A blob being written, in fixed-size pieces that may arrive in any order and from several
@@ -45,13 +46,12 @@ export class PartialBlob {
   /** Start offsets of the pieces reset so far, in order: readers that already sent their bytes must fail. */
   readonly #resetStarts: number[] = [];
   readonly #kept: KeptPaths;
-  /** The sidecar save queued or running; `#persistQueued` while one is waiting to start. */
-  #persisting: Promise<void> = Promise.resolve();
-  #persistQueued = false;
+  readonly #pieceList: PieceListSaver;
 
   private constructor(layout: Layout, digest: Digest, size: number, pieceSize: number, kept: KeptPaths, handle: FileHandle, onCommitted: (digest: Digest, size: number) => void, hold: (digest: Digest) => () => void) {
     this.#layout = layout;
     this.#kept = kept;
+    this.#pieceList = new PieceListSaver(kept, digest, size, pieceSize, () => (this.#state.kind === 'writing' ? this.completePieces() : undefined));
     const tmpPath = kept.data;
     this.digest = digest;
     this.size = size;
@@ -166,7 +166,7 @@ export class PartialBlob {
       completed ||= upTo === pieceEnd;
       position = upTo;
     }
-    if (completed) this.#persistPieces();
+    if (completed) this.#pieceList.schedule();
     if (offset === this.#hashed && !this.#hashing) {
       this.#hash.update(chunk);
       this.#hashed += chunk.byteLength;
@@ -184,7 +184,7 @@ export class PartialBlob {
   resetPiece(index: number): void {
     const wasComplete = this.isPieceComplete(index);
     this.#filled[index] = 0;
-    if (wasComplete) this.#persistPieces();
+    if (wasComplete) this.#pieceList.schedule();
     this.#resetStarts.push(this.pieceStart(index));
     // Also when the catch-up loop is reading this piece back at this moment: that read returns the
     // old bytes, and with `#hashed` still at the piece's start they would be hashed as if current.
@@ -212,7 +212,7 @@ export class PartialBlob {
     await this.#drainHash();
     const actual = digestFromHash(this.digest.algorithm, this.#hash.copy());
     if (actual.value !== this.digest.value) return { ok: false, actual: actual.value };
-    await this.#persisting;
+    await this.#pieceList.stop();
     await this.#handle.sync();
     await this.#handle.close();
     const target = this.#layout.blobData(this.digest);
@@ -229,30 +229,13 @@ export class PartialBlob {
   async fail(error: Error): Promise<void> {
     if (this.#state.kind !== 'writing') return;
     this.#state = { kind: 'failed', error };
-    await Promise.allSettled([...this.#writes, this.#persisting]);
+    await Promise.allSettled([...this.#writes, this.#pieceList.stop()]);
     await this.#handle.close().catch(() => undefined);
     // Removed before anyone hears of the failure: a new fetch of the digest opens the same path.
     await removeKept(this.#kept);
     this.#events.emit('change');
   }
 
-  /**
-   * Saves the list of complete pieces after an fsync of their bytes. Saves coalesce: one queued
-   * save sees every piece completed before it starts. A failed save costs only a longer re-fetch
-   * after a crash, never a wrong byte: the digest is checked over the whole file at commit.
-   */
-  #persistPieces(): void {
-    if (this.#persistQueued) return;
-    this.#persistQueued = true;
-    this.#persisting = this.#persisting.then(async () => {
-      this.#persistQueued = false;
-      if (this.#state.kind !== 'writing') return;
-      // Listed before the fsync: every piece listed was written before it.
-      const complete = this.completePieces();
-      await this.#handle.datasync();
-      if (this.#state.kind === 'writing') await saveSidecar(this.#kept, this.digest, this.size, this.pieceSize, complete);
-    }).catch(() => undefined);
-  }
 
   /** Resolves once committed; rejects with the failure otherwise. */
   done(): Promise<void> {

@@ -17,7 +17,7 @@ import { startShoal, type ShoalProcess } from '../helpers/shoal-process.ts';
 const MiB = 1024 * 1024;
 const BLOB_BYTES = 64 * MiB;
 /** Slow enough that the kill lands mid-blob, fast enough to reach a few pieces in a second or two. */
-const THROTTLE_BYTES_PER_S = 12 * MiB;
+const THROTTLE_BYTES_PER_S = 6 * MiB;
 const PIECES_BEFORE_KILL = 4;
 
 /** A TCP proxy to the seed that paces the seed's bytes while `throttled` (the seed itself cannot be slowed). */
