@@ -56,6 +56,17 @@ export function checkPeers(status: NodeStatus): CheckResult {
   return { name, level: 'ok', message: `${status.peers.length} ${status.peers.length === 1 ? 'peer' : 'peers'}: ${hosts}${status.peers.length > 5 ? ', ...' : ''}` };
 }
 
+/** An open swarm works, but the operator should know what it lets anyone on the LAN do. */
+export function checkClusterKey(status: NodeStatus): CheckResult {
+  const name = 'cluster key';
+  if (status.swarm.clusterKey) return { name, level: 'ok', message: 'set: only hosts with the key join the swarm and fetch from this node, over TLS' };
+  return {
+    name, level: 'warn',
+    message: 'none: the swarm is open; any host on the LAN can join, read this node\'s blob and tag lists, and fetch every blob, pushed private images included',
+    fix: 'npx shoal keygen --output /etc/shoal/cluster.key, copy it to every host, and start each with --cluster-key /etc/shoal/cluster.key',
+  };
+}
+
 function peerHost(peer: NodeStatus['peers'][number]): string {
   if (peer.url) {
     try {

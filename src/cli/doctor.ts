@@ -8,7 +8,7 @@ import { formatHostPort, type HostPort } from '../config/parse.ts';
 import type { ShoalConfig, UpstreamCredentials } from '../config/types.ts';
 import { loadDockerCredentials } from '../upstream/docker-credentials.ts';
 import { DaemonRequestError, daemonBaseUrl, describeNetworkError, fetchStatus, START_HINT, type NodeStatus } from './daemon-client.ts';
-import { checkClock, checkMdns, checkPeers, checkPorts } from './doctor-swarm.ts';
+import { checkClock, checkClusterKey, checkMdns, checkPeers, checkPorts } from './doctor-swarm.ts';
 import { probeTls, skipVerifyWarnings, type UpstreamProbeTls } from './doctor-tls.ts';
 import { fetch as probeFetch } from 'undici';
 import { DEFAULT_DOCKER_DAEMON_JSON, mirrorUrl, mentionsDaemon, wantsDockerHub } from './setup.ts';
@@ -105,6 +105,7 @@ export async function runChecks(options: DoctorOptions, config: ShoalConfig, rep
   if (status !== undefined) {
     add(await checkMdns(status));
     add(checkPeers(status));
+    if (status.swarm.enabled) add(checkClusterKey(status));
     add(await checkPorts(status));
   }
 

@@ -177,6 +177,7 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ShoalConfi
     upstreamBodyTimeoutMs: required('upstreamBodyTimeout'),
     dockerCertsDir: required('dockerCertsDir'),
     maxUploadBytes: required('maxUploadSize'),
+    metricsListen: setting('metricsListen'),
     logLevel: required('logLevel'),
     swarm: swarmConfig(listen, {
       enabled: required('swarm'),

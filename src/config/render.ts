@@ -53,6 +53,7 @@ export function renderConfigYaml(config: ShoalConfig, options: RenderOptions = {
     ...(tls?.clientKeyFile !== undefined && { [entryKey(SETTINGS.upstreamClientKey)]: tls.clientKeyFile }),
     ...(tls?.skipVerify === true && { [entryKey(SETTINGS.upstreamSkipVerify)]: true }),
   }));
+  if (config.metricsListen) put(tree, SETTINGS.metricsListen, formatHostPort(config.metricsListen));
   put(tree, SETTINGS.logLevel, config.logLevel);
   const { swarm } = config;
   put(tree, SETTINGS.swarm, swarm.enabled);

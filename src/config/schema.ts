@@ -281,6 +281,11 @@ export const SETTINGS = {
     defaultRaw: constant(DEFAULT_DISK_LOW_WATERMARK), defaultText: DEFAULT_DISK_LOW_WATERMARK, parse: parsePercent,
     description: 'Share of max-disk-usage that eviction brings the blobs down to; below the high watermark',
   }),
+  metricsListen: setting<HostPort>({
+    name: 'metrics-listen', flag: '--metrics-listen <host:port>', env: 'SHOAL_METRICS_LISTEN', yaml: ['http.metricsaddr'],
+    defaultRaw: none, defaultText: 'none (metrics on the peer port; with a cluster key for key holders only)', parse: parseHostPort,
+    description: 'Address of a plain-HTTP listener serving only /metrics, for Prometheus; whoever reaches it can read them',
+  }),
   logLevel: setting<LogLevel>({
     name: 'log-level', flag: '--log-level <level>', env: 'SHOAL_LOG_LEVEL', yaml: ['log.level'],
     defaultRaw: constant(DEFAULT_LOG_LEVEL), defaultText: DEFAULT_LOG_LEVEL, parse: parseLogLevel,

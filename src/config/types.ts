@@ -42,6 +42,8 @@ export interface ShoalConfig {
   readonly dockerCertsDir: string;
   /** Largest accepted blob upload body in bytes (0 = no limit). */
   readonly maxUploadBytes: number;
+  /** A plain-HTTP listener for /metrics only (metrics-listen); undefined: none. */
+  readonly metricsListen: { readonly host: string; readonly port: number } | undefined;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   readonly swarm: SwarmConfig;
   readonly auth: AuthConfig;

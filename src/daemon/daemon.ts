@@ -7,6 +7,7 @@ import { UpstreamSet } from '../upstream/upstreams.ts';
 import { clientFactoryWithTls, unverifiedUpstreams } from '../upstream/tls-clients.ts';
 import type { FastifyInstance } from 'fastify';
 import { buildPeerApp } from '../http/peer-app.ts';
+import { buildMetricsApp } from '../http/metrics-app.ts';
 import { createMetrics } from '../http/metrics.ts';
 import type { SwarmApi } from '../swarm/index.ts';
 import { createRegistryServices } from './services.ts';
@@ -14,7 +15,7 @@ import { createStatusCollector } from './status.ts';
 import packageJson from '../../package.json' with { type: 'json' };
 
 const SHOAL_VERSION: string = packageJson.version;
-import { createSwarmParts, tokenCheck, type SwarmParts } from './swarm-wiring.ts';
+import { createSwarmParts, type SwarmParts } from './swarm-wiring.ts';
 
 /** Upload sessions untouched for this long are removed (registry:2 purges after a week; a day is plenty on a LAN). */
 export const UPLOAD_MAX_AGE_MS = 24 * 60 * 60 * 1000;
@@ -98,10 +99,11 @@ export async function startDaemon(config: ShoalConfig, logger: Logger): Promise<
     );
   }
   let peerApp: FastifyInstance | undefined;
+  const metrics = createMetrics(services.stats, services.fetcher, swarmParts ? lateSwarm(swarmParts) : undefined);
+  const metricsApp = config.metricsListen ? buildMetricsApp(metrics, logger) : undefined;
   if (swarmParts) {
-    const metrics = createMetrics(services.stats, services.fetcher, lateSwarm(swarmParts));
-    const isAuthorized = tokenCheck(swarmParts.clusterKey);
-    peerApp = buildPeerApp({ store, fetcher: services.fetcher, stats: services.stats, metrics, logger, ...(isAuthorized ? { isAuthorized } : {}) });
+    const { peerTls } = swarmParts;
+    peerApp = buildPeerApp({ store, fetcher: services.fetcher, stats: services.stats, metrics, logger, ...(peerTls ? { tls: peerTls } : {}) });
     ({ peerUrl } = await swarmParts.start(peerApp));
     logger.info({ peerId: swarmParts.swarm.peerId, multiaddrs: swarmParts.swarm.multiaddrs, peerUrl, mdns: config.swarm.mdns, clusterKey: swarmParts.clusterKey !== undefined }, 'swarm started');
   }
@@ -110,6 +112,10 @@ export async function startDaemon(config: ShoalConfig, logger: Logger): Promise<
   const accessTimer = setInterval(() => void persistAccessTimes(), ACCESS_TIMES_PERSIST_MS);
   accessTimer.unref();
 
+  if (metricsApp && config.metricsListen) {
+    await metricsApp.listen({ host: config.metricsListen.host, port: config.metricsListen.port });
+    logger.info({ metricsListen: metricsApp.server.address() }, 'metrics served on their own listener');
+  }
   await app.listen({ host: config.listen.host, port: config.listen.port });
   const bound = app.server.address();
   const port = typeof bound === 'object' && bound ? bound.port : config.listen.port;
@@ -126,6 +132,7 @@ export async function startDaemon(config: ShoalConfig, logger: Logger): Promise<
       clearInterval(accessTimer);
       await app.close();
       await peerApp?.close();
+      await metricsApp?.close();
       await evictor?.close();
       await swarmParts?.stop();
       await router.close();

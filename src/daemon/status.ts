@@ -23,7 +23,8 @@ export interface NodeStatus {
   readonly upstreams: ReadonlyArray<{ url: string; host: string; state: string; configured: boolean; lastError?: string; consecutiveFailures: number }>;
   /** Configured upstreams whose TLS certificates are not verified (upstream-skip-verify). */
   readonly tlsSkipVerify: readonly string[];
-  readonly swarm: { readonly enabled: boolean; readonly mdns: boolean; readonly clusterKey: boolean };
+  /** `open`: the swarm is on without a cluster key, so any host on the LAN can join and fetch every blob. */
+  readonly swarm: { readonly enabled: boolean; readonly mdns: boolean; readonly clusterKey: boolean; readonly open: boolean };
   readonly peers: ReadonlyArray<{
     readonly peerId: string;
     readonly url: string | undefined;
@@ -129,7 +130,10 @@ export function createStatusCollector(sources: StatusSources): () => Promise<Nod
         ...(h.lastError !== undefined ? { lastError: h.lastError } : {}),
       })),
       tlsSkipVerify: unverifiedUpstreams(config.upstreams),
-      swarm: { enabled: config.swarm.enabled, mdns: config.swarm.enabled && config.swarm.mdns, clusterKey: config.swarm.clusterKeyPath !== undefined },
+      swarm: {
+        enabled: config.swarm.enabled, mdns: config.swarm.enabled && config.swarm.mdns, clusterKey: config.swarm.clusterKeyPath !== undefined,
+        open: config.swarm.enabled && config.swarm.clusterKeyPath === undefined,
+      },
       peers: (swarm?.peers() ?? []).map((peer) => ({
         peerId: peer.peerId,
         url: peer.url,

@@ -1,15 +1,18 @@
 import { networkInterfaces } from 'node:os';
+import type { TlsOptions } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { SwarmConfig } from '../config/types.ts';
 import { PeerClient } from '../distribute/peer-client.ts';
 import type { Store } from '../store/index.ts';
-import { createSwarm, isPeerDataToken, loadClusterKey, peerDataToken, type ClusterKey, type Swarm } from '../swarm/index.ts';
+import { createSwarm, loadClusterKey, peerTlsClientOptions, peerTlsServerOptions, type ClusterKey, type Swarm } from '../swarm/index.ts';
 
 export interface SwarmParts {
   readonly swarm: Swarm;
   readonly peers: PeerClient;
   readonly clusterKey: ClusterKey | undefined;
+  /** With a cluster key: the peer app's TLS options (only key holders get a byte, /metrics included). */
+  readonly peerTls: TlsOptions | undefined;
   /** Starts announcing: store events become have/tag announcements. */
   start(peerApp: FastifyInstance): Promise<{ peerUrl: string }>;
   stop(): Promise<void>;
@@ -21,8 +24,7 @@ export interface SwarmParts {
  */
 export async function createSwarmParts(config: SwarmConfig, dataDir: string, store: Store, logger: Logger): Promise<SwarmParts> {
   const clusterKey = config.clusterKeyPath !== undefined ? await loadClusterKey(config.clusterKeyPath) : undefined;
-  const token = clusterKey ? peerDataToken(clusterKey) : undefined;
-  const peers = new PeerClient(token !== undefined ? { token } : {});
+  const peers = new PeerClient(clusterKey ? { tls: peerTlsClientOptions(clusterKey) } : {});
   let swarm: Swarm | undefined;
   const unsubscribe: Array<() => void> = [];
   const log = logger.child({ part: 'swarm' });
@@ -34,6 +36,7 @@ export async function createSwarmParts(config: SwarmConfig, dataDir: string, sto
     },
     peers,
     clusterKey,
+    peerTls: clusterKey ? peerTlsServerOptions(clusterKey) : undefined,
     async start(peerApp) {
       await peerApp.listen({ host: config.bindAddress, port: config.peerPort });
       const bound = peerApp.server.address();
@@ -62,7 +65,7 @@ export async function createSwarmParts(config: SwarmConfig, dataDir: string, sto
       unsubscribe.push(s.on('peer:penalised', (p) => log.warn({ peer: p.peerId, reason: p.reason, until: new Date(p.until).toISOString() }, 'peer penalised')));
       await s.start();
       const host = config.advertiseAddress ?? (isWildcard(config.bindAddress) ? firstLanAddress() ?? config.bindAddress : config.bindAddress);
-      return { peerUrl: `http://${host.includes(':') ? `[${host}]` : host}:${dataPort}` };
+      return { peerUrl: `${clusterKey ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${dataPort}` };
     },
     async stop() {
       for (const off of unsubscribe.splice(0)) off();
@@ -70,10 +73,6 @@ export async function createSwarmParts(config: SwarmConfig, dataDir: string, sto
       await peers.close();
     },
   };
-}
-
-export function tokenCheck(clusterKey: ClusterKey | undefined): ((token: string | undefined) => boolean) | undefined {
-  return clusterKey ? (token) => isPeerDataToken(clusterKey, token) : undefined;
 }
 
 async function* inventory(store: Store): AsyncGenerator<{ digest: string; size: number }> {

@@ -133,9 +133,11 @@ export class Fetcher {
       return partial;
     }
     if (!seed) return undefined;
-    const opened = await seed.open(want);
-    if (!opened) return undefined;
-    const partial = await store.blobs.createPartial(want.digest, opened.size, pieceSize);
+    // A fetch cut short by a crash left pieces on disk: the seed is asked only for what follows them.
+    const kept = await store.blobs.keptPartialSize(want.digest);
+    const opened = kept === undefined ? await seed.open(want) : undefined;
+    if (!opened && kept === undefined) return undefined;
+    const partial = await store.blobs.createPartial(want.digest, opened?.size ?? kept!, pieceSize);
     void this.#stream(want, seed, opened, partial);
     return partial;
   }
@@ -151,13 +153,20 @@ export class Fetcher {
   }
 
   /** A lone host: one sequential stream from the seed, resumed with Range when it breaks off. */
-  async #stream(want: BlobWant, seed: BlobSource, first: SourceStream, partial: PartialBlob): Promise<void> {
+  async #stream(want: BlobWant, seed: BlobSource, first: SourceStream | undefined, partial: PartialBlob): Promise<void> {
     const started = Date.now();
     const before = { seed: this.stats.bytesFromSeed, peers: this.stats.bytesFromPeers };
     let current: SourceStream | undefined = first;
     let attempts = 0;
     try {
-      for (;;) {
+      if (!current) {
+        // Resuming: one sequential stream needs a contiguous start; kept pieces past a gap are fetched again.
+        const at = partial.availableFrom(0);
+        for (const index of partial.completePieces()) if (partial.pieceStart(index) > at) partial.resetPiece(index);
+        if (at < partial.size) current = await seed.open(want, { start: at, end: partial.size - 1 });
+        if (at < partial.size && !current) throw new Error(`${seed.kind} no longer has ${want.digest.value}`);
+      }
+      while (current) {
         try {
           for await (const chunk of coalesce(current.stream as AsyncIterable<Buffer>, WRITE_BATCH_BYTES)) {
             if (partial.received + chunk.byteLength > partial.size) {

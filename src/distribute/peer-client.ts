@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { ConnectionOptions } from 'node:tls';
 import { Agent, request } from 'undici';
 import type { ByteRange, Digest } from '../oci/index.ts';
 
@@ -8,7 +9,8 @@ export const DEFAULT_PEER_TIMEOUT_MS = 3_000;
 export const DEFAULT_PEER_IDLE_MS = 10_000;
 
 export interface PeerClientInit {
-  readonly token?: string;
+  /** With a cluster key: TLS options (its pre-shared key); every request then goes over TLS, never plain HTTP. */
+  readonly tls?: ConnectionOptions;
   readonly timeoutMs?: number;
   readonly idleMs?: number;
 }
@@ -25,11 +27,12 @@ export class PeerRequestError extends Error {
 /** Fetches byte ranges of blobs from other shoal nodes' data planes (HTTP Range GETs). */
 export class PeerClient {
   readonly #agent: Agent;
-  readonly #token: string | undefined;
+  readonly #keyed: boolean;
 
   constructor(init: PeerClientInit = {}) {
-    this.#token = init.token;
+    this.#keyed = init.tls !== undefined;
     this.#agent = new Agent({
+      ...(init.tls ? { connect: init.tls } : {}),
       connectTimeout: init.timeoutMs ?? DEFAULT_PEER_TIMEOUT_MS,
       headersTimeout: init.timeoutMs ?? DEFAULT_PEER_TIMEOUT_MS,
       bodyTimeout: init.idleMs ?? DEFAULT_PEER_IDLE_MS,
@@ -40,7 +43,8 @@ export class PeerClient {
 
   async fetchRange(baseUrl: string, digest: Digest, range: ByteRange, signal?: AbortSignal): Promise<Readable> {
     const headers: Record<string, string> = { range: `bytes=${range.start}-${range.end}` };
-    if (this.#token) headers.authorization = `Bearer ${this.#token}`;
+    // A keyed node never asks in the clear: that would show a stranger what it fetches.
+    if (this.#keyed && !baseUrl.startsWith('https:')) throw new PeerRequestError(`peer ${baseUrl} is not a TLS data plane; with a cluster key peers are fetched from over TLS only`);
     let response;
     try {
       response = await request(`${baseUrl}/blobs/${digest.value}`, { dispatcher: this.#agent, headers, ...(signal ? { signal } : {}) });

@@ -1,4 +1,7 @@
+import { createServer, type RequestListener, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { pipeline } from 'node:stream/promises';
+import type { TlsOptions } from 'node:tls';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -18,18 +21,23 @@ export interface PeerAppServices {
   readonly stats: TransferStats;
   readonly metrics: Registry;
   readonly logger: Logger;
-  /** When set, requests must carry `Authorization: Bearer <token>` (derived from the cluster key). */
-  readonly isAuthorized?: (token: string | undefined) => boolean;
+  /**
+   * With a cluster key: serve TLS with these options (a pre-shared key derived from it), so only
+   * key holders complete a handshake: blobs and /metrics alike. Without: plain HTTP, an open swarm.
+   */
+  readonly tls?: TlsOptions;
 }
 
 /**
  * The data plane other shoal nodes fetch from: blobs by digest only (complete ones, and pieces of
  * ones still arriving), with Range; never pushes, never tags, never a path built from anything but
- * a validated digest. Plus /metrics and /healthz for operators.
+ * a validated digest. Plus /metrics and /healthz for operators (and, with a key, for key holders only).
  */
 export function buildPeerApp(services: PeerAppServices): FastifyInstance {
   const { store, fetcher, stats } = services;
-  const app = Fastify({ loggerInstance: services.logger as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) });
+  // serverFactory keeps one FastifyInstance type for both: an https.Server handles requests the same way.
+  const serverFactory = (handler: RequestListener): Server => (services.tls ? createHttpsServer(services.tls, handler) : createServer(handler)) as Server;
+  const app = Fastify({ serverFactory, loggerInstance: services.logger as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) });
   app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
   app.setNotFoundHandler((request, reply) => sendError(new OciError('UNSUPPORTED', `no peer endpoint at ${request.url.split('?')[0]}`, undefined, { status: 404 }), request, reply));
 
@@ -40,11 +48,6 @@ export function buildPeerApp(services: PeerAppServices): FastifyInstance {
     method: ['GET', 'HEAD'],
     url: '/blobs/:digest',
     handler: async (request, reply) => {
-      if (services.isAuthorized) {
-        const header = request.headers.authorization;
-        const token = header?.startsWith('Bearer ') ? header.slice(7) : undefined;
-        if (!services.isAuthorized(token)) throw new OciError('UNAUTHORIZED', 'this node belongs to a cluster: peers must present the token derived from its cluster key');
-      }
       const digest = parseDigest((request.params as { digest: string }).digest);
       const peer = request.ip;
       const size = await store.blobs.stat(digest);

@@ -5,6 +5,7 @@ import type { Readable } from 'node:stream';
 import { tryParseDigest, type ByteRange, type Digest } from '../oci/index.ts';
 import type { Layout } from './layout.ts';
 import { BlobWriter } from './writer.ts';
+import { keptSize } from './kept-partial.ts';
 import { PartialBlob } from './partial.ts';
 import { isNotFound } from './files.ts';
 import type { BlobUsage } from './usage.ts';
@@ -91,6 +92,11 @@ export class BlobStore {
     const release = this.#usage.reserve(size);
     partial.done().then(release, release);
     return partial;
+  }
+
+  /** Size of `digest` when a fetch cut short (a crash) left pieces of it that createPartial will resume from. */
+  keptPartialSize(digest: Digest): Promise<number | undefined> {
+    return keptSize(this.#layout, digest);
   }
 
   /**

@@ -1,21 +1,24 @@
-import { randomUUID, type Hash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { mkdir, open, rename, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import type { Readable } from 'node:stream';
 import { createDigester, digestFromHash, type ByteRange, type Digest } from '../oci/index.ts';
 import type { Layout } from './layout.ts';
 import { isNotFound, syncDirectory } from './files.ts';
+import { keptPaths, openKept, partialsDir, PieceListSaver, removeKept, type KeptPaths } from './kept-partial.ts';
 import { createPartialReader, type BlobState as State, type ReaderHooks, type ReaderOptions } from './partial-reader.ts';
 
 export type { ReaderOptions } from './partial-reader.ts';
+
 
 /**
  * A blob being written, in fixed-size pieces that may arrive in any order and from several
  * sources, and readable while written: readers wait for the bytes they need. The sha256 runs
  * over the contiguous prefix as it grows (from memory for in-order bytes, read back from the
  * file for bytes that came early). Only a verified blob is renamed under its digest; until then
- * it lives in shoal's temp directory, which startup empties.
+ * it lives in `shoal/partials`, with a sidecar of its fsynced complete pieces, so a fetch cut
+ * short by a crash resumes after a restart (see kept-partial.ts).
  */
 export class PartialBlob {
   readonly digest: Digest;
@@ -42,9 +45,14 @@ export class PartialBlob {
   #writes = new Set<Promise<unknown>>();
   /** Start offsets of the pieces reset so far, in order: readers that already sent their bytes must fail. */
   readonly #resetStarts: number[] = [];
+  readonly #kept: KeptPaths;
+  readonly #pieceList: PieceListSaver;
 
-  private constructor(layout: Layout, digest: Digest, size: number, pieceSize: number, tmpPath: string, handle: FileHandle, onCommitted: (digest: Digest, size: number) => void, hold: (digest: Digest) => () => void) {
+  private constructor(layout: Layout, digest: Digest, size: number, pieceSize: number, kept: KeptPaths, handle: FileHandle, onCommitted: (digest: Digest, size: number) => void, hold: (digest: Digest) => () => void) {
     this.#layout = layout;
+    this.#kept = kept;
+    this.#pieceList = new PieceListSaver(kept, digest, size, pieceSize, () => (this.#state.kind === 'writing' ? this.completePieces() : undefined));
+    const tmpPath = kept.data;
     this.digest = digest;
     this.size = size;
     this.pieceSize = pieceSize;
@@ -61,9 +69,14 @@ export class PartialBlob {
   static async create(layout: Layout, digest: Digest, size: number, pieceSize: number, onCommitted: (digest: Digest, size: number) => void = () => undefined, hold: (digest: Digest) => () => void = () => () => undefined): Promise<PartialBlob> {
     if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`invalid blob size ${size}`);
     if (!Number.isSafeInteger(pieceSize) || pieceSize < 1) throw new RangeError(`invalid piece size ${pieceSize}`);
-    const tmpPath = join(layout.tmp, `partial-${randomUUID()}`);
-    const handle = await open(tmpPath, 'w+');
-    return new PartialBlob(layout, digest, size, pieceSize, tmpPath, handle, onCommitted, hold);
+    await mkdir(partialsDir(layout), { recursive: true });
+    const kept = keptPaths(layout, digest);
+    const { handle, complete } = await openKept(kept, digest, size, pieceSize);
+    const blob = new PartialBlob(layout, digest, size, pieceSize, kept, handle, onCommitted, hold);
+    // Pieces kept from before a restart: present, and hashed again from the file like early bytes.
+    for (const index of complete) blob.#filled[index] = blob.pieceLength(index);
+    blob.#catchUpHash();
+    return blob;
   }
 
   get state(): State['kind'] {
@@ -144,13 +157,16 @@ export class PartialBlob {
       this.#writes.delete(write);
     }
     if (this.#state.kind !== 'writing') return;
+    let completed = false;
     for (let position = offset; position < offset + chunk.byteLength; ) {
       const index = Math.floor(position / this.pieceSize);
       const pieceEnd = this.pieceStart(index) + this.pieceLength(index);
       const upTo = Math.min(offset + chunk.byteLength, pieceEnd);
       this.#filled[index] = upTo - this.pieceStart(index);
+      completed ||= upTo === pieceEnd;
       position = upTo;
     }
+    if (completed) this.#pieceList.schedule();
     if (offset === this.#hashed && !this.#hashing) {
       this.#hash.update(chunk);
       this.#hashed += chunk.byteLength;
@@ -166,7 +182,9 @@ export class PartialBlob {
 
   /** Forgets a piece's bytes (they failed verification); the hash restarts if it had covered them. */
   resetPiece(index: number): void {
+    const wasComplete = this.isPieceComplete(index);
     this.#filled[index] = 0;
+    if (wasComplete) this.#pieceList.schedule();
     this.#resetStarts.push(this.pieceStart(index));
     // Also when the catch-up loop is reading this piece back at this moment: that read returns the
     // old bytes, and with `#hashed` still at the piece's start they would be hashed as if current.
@@ -194,12 +212,14 @@ export class PartialBlob {
     await this.#drainHash();
     const actual = digestFromHash(this.digest.algorithm, this.#hash.copy());
     if (actual.value !== this.digest.value) return { ok: false, actual: actual.value };
+    await this.#pieceList.stop();
     await this.#handle.sync();
     await this.#handle.close();
     const target = this.#layout.blobData(this.digest);
     await mkdir(dirname(target), { recursive: true });
     await rename(this.tmpPath, target);
     await syncDirectory(dirname(target));
+    await removeKept(this.#kept);
     this.#state = { kind: 'committed' };
     this.#events.emit('change');
     this.#onCommitted(this.digest, this.size);
@@ -209,11 +229,13 @@ export class PartialBlob {
   async fail(error: Error): Promise<void> {
     if (this.#state.kind !== 'writing') return;
     this.#state = { kind: 'failed', error };
-    this.#events.emit('change');
-    await Promise.allSettled([...this.#writes]);
+    await Promise.allSettled([...this.#writes, this.#pieceList.stop()]);
     await this.#handle.close().catch(() => undefined);
-    await rm(this.tmpPath, { force: true });
+    // Removed before anyone hears of the failure: a new fetch of the digest opens the same path.
+    await removeKept(this.#kept);
+    this.#events.emit('change');
   }
+
 
   /** Resolves once committed; rejects with the failure otherwise. */
   done(): Promise<void> {

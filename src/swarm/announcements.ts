@@ -24,7 +24,8 @@ export interface AnnouncementsInit {
   readonly table: PeerTable;
   readonly inventory: Inventory;
   /** How peers reach this host's data plane: a full URL (advertise address), a port, or neither. */
-  readonly dataPlane: { readonly url?: string; readonly port?: number };
+  /** `tls`: with a cluster key every member's data plane speaks TLS, so URLs built from a peer's port are https. */
+  readonly dataPlane: { readonly url?: string; readonly port?: number; readonly tls?: boolean };
   readonly emit: Emit;
   readonly now?: () => number;
   /** Peer exchange, where the transport has addresses to share (libp2p; the memory twin is a full mesh). */
@@ -128,7 +129,7 @@ export class Announcements {
     if (message.type === 'hello') {
       // A second hello starts the peer over; listeners see it leave first, so joins and leaves pair up.
       this.leave(peerId, 'announce stream reopened');
-      const url = message.dataUrl ?? (message.dataPort !== undefined && remote.host !== undefined ? httpUrl(remote.host, message.dataPort) : undefined);
+      const url = message.dataUrl ?? (message.dataPort !== undefined && remote.host !== undefined ? dataUrl(remote.host, message.dataPort, this.#init.dataPlane.tls) : undefined);
       emit('peer:joined', table.join(peerId, { url, addresses: remote.addresses, clockSkewMs: message.time - this.#now() }));
       return;
     }
@@ -193,6 +194,6 @@ function checkedSize(size: number): number {
   return size;
 }
 
-export function httpUrl(host: string, port: number): string {
-  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+export function dataUrl(host: string, port: number, tls = false): string {
+  return `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }

@@ -1,8 +1,9 @@
 // The optional cluster key: a libp2p private-network (pnet) pre-shared key. With it, every libp2p
 // connection is wrapped in XSalsa20 keyed by the PSK before noise even starts, so a host without
-// the key cannot connect, let alone announce. The HTTP data plane cannot use pnet, so it gets a
-// token derived from the same key (see peerDataToken).
-import { createHmac, timingSafeEqual } from 'node:crypto';
+// the key cannot connect, let alone announce. The HTTP data plane cannot use pnet, so it runs
+// TLS with a pre-shared key derived from the same key (see peerTlsServerOptions).
+import { hkdfSync } from 'node:crypto';
+import type { ConnectionOptions, TlsOptions } from 'node:tls';
 import { readFile } from 'node:fs/promises';
 import { generateKey } from '@libp2p/pnet';
 
@@ -11,8 +12,8 @@ const PSK_HEADER = '/key/swarm/psk/1.0.0/';
 const PSK_ENCODING = '/base16/';
 const PSK_BYTES = 32;
 const SWARM_KEY_FILE_BYTES = PSK_HEADER.length + 1 + PSK_ENCODING.length + 1 + PSK_BYTES * 2;
-/** Domain separation: the data token must not be usable as (or derivable from) anything else keyed by the PSK. */
-const DATA_TOKEN_LABEL = 'shoal peer-data token v1';
+/** Domain separation: the data plane's key must not be usable as (or derivable from) anything else keyed by the PSK. */
+const PEER_TLS_LABEL = 'shoal peer-data tls v1';
 
 export interface ClusterKey {
   /** The 32 secret bytes. */
@@ -60,20 +61,44 @@ export async function loadClusterKey(path: string): Promise<ClusterKey> {
   }
 }
 
+/** Both ends offer the same list: AES-GCM first (hardware AES), ChaCha20 for CPUs without it. */
+const PEER_TLS_CIPHERS = 'DHE-PSK-AES128-GCM-SHA256:ECDHE-PSK-CHACHA20-POLY1305';
+const PEER_TLS_IDENTITY = 'shoal-peer/1';
+/** TLS 1.2: Node offers PSK cipher suites only there. */
+const PEER_TLS_COMMON = { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2', ciphers: PEER_TLS_CIPHERS } as const;
+
 /**
- * The token the peer data plane requires (e.g. as a bearer token) when a cluster key is set:
- * HMAC-SHA256(psk, label), base64url. Every member derives the same token; a host without the
- * key cannot. It is a shared secret sent over plain HTTP, so it keeps strangers out but not an
- * eavesdropper on the LAN who could replay it.
+ * The data plane's TLS pre-shared key: HKDF-SHA256 of the cluster key with its own label, so it
+ * is neither the pnet key nor usable for anything else keyed by it.
  */
-export function peerDataToken(key: ClusterKey): string {
-  return createHmac('sha256', key.psk).update(DATA_TOKEN_LABEL).digest('base64url');
+export function peerTlsKey(key: ClusterKey): Buffer {
+  return Buffer.from(hkdfSync('sha256', key.psk, new Uint8Array(0), PEER_TLS_LABEL, 32));
 }
 
-/** Constant-time check of a presented token, for the data plane. */
-export function isPeerDataToken(key: ClusterKey, presented: string | undefined): boolean {
-  if (typeof presented !== 'string') return false;
-  const expected = Buffer.from(peerDataToken(key));
-  const actual = Buffer.from(presented);
-  return actual.length === expected.length && timingSafeEqual(actual, expected);
+/**
+ * Server side of the keyed data plane: TLS 1.2 with PSK cipher suites only. Both ends prove they
+ * hold the key in the handshake, which is bound to fresh randoms from both sides, so nothing seen
+ * on the wire (no header, no recorded handshake) lets a host without the key in, and the bytes
+ * are encrypted. (D)HE key exchange gives forward secrecy: a key leaked later does not open
+ * recorded traffic. No certificates: the key is the identity, as it is for pnet.
+ */
+export function peerTlsServerOptions(key: ClusterKey): TlsOptions {
+  const psk = peerTlsKey(key);
+  return {
+    ...PEER_TLS_COMMON,
+    dhparam: 'auto',
+    pskIdentityHint: PEER_TLS_IDENTITY,
+    // A wrong identity gets no key, and the handshake fails.
+    pskCallback: (_socket, identity) => (identity === PEER_TLS_IDENTITY ? psk : null),
+  } as TlsOptions;
+}
+
+export function peerTlsClientOptions(key: ClusterKey): ConnectionOptions {
+  const psk = peerTlsKey(key);
+  return {
+    ...PEER_TLS_COMMON,
+    pskCallback: () => ({ psk, identity: PEER_TLS_IDENTITY }),
+    // PSK suites send no certificate: the handshake itself authenticates the server.
+    checkServerIdentity: () => undefined,
+  };
 }

@@ -8,7 +8,7 @@ export type { Holder, Inventory, InventoryEntry, PeerSummary, Penalty, PieceSet,
 export { hasPiece, heldPieces, pieceCount, piecesFromIndexes, MAX_PIECES } from './pieces.ts';
 export { digestToCid, digestToKey, cidToDigest, tryCidToDigest } from './keys.ts';
 export { loadOrCreatePeerKey, peerKeyPath } from './identity.ts';
-export { generateClusterKey, parseClusterKey, loadClusterKey, peerDataToken, isPeerDataToken } from './cluster-key.ts';
+export { generateClusterKey, parseClusterKey, loadClusterKey, peerTlsKey, peerTlsServerOptions, peerTlsClientOptions } from './cluster-key.ts';
 export type { ClusterKey } from './cluster-key.ts';
 export { SHOAL_MDNS_SERVICE_TAG, DEFAULT_MDNS_INTERVAL_MS } from './node.ts';
 export type { MdnsInit } from './node.ts';

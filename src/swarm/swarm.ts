@@ -4,7 +4,7 @@
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import type { Connection, PeerId, PrivateKey, Startable } from '@libp2p/interface';
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id';
-import { Announcements, httpUrl } from './announcements.ts';
+import { Announcements, dataUrl } from './announcements.ts';
 import { AnnounceStreams } from './announce-streams.ts';
 import type { ClusterKey } from './cluster-key.ts';
 import { PeerDialer } from './dialer.ts';
@@ -79,11 +79,12 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
     this.peerId = peerIdFromPrivateKey(init.privateKey).toString();
     this.table = new PeerTable({ maxEntriesPerPeer: init.maxEntriesPerPeer });
     const { advertiseAddress, dataPort } = init;
+    const tls = init.clusterKey !== undefined;
     this.announcements = new Announcements({
       selfId: this.peerId,
       table: this.table,
       inventory: components.inventory,
-      dataPlane: { url: advertiseAddress !== undefined && dataPort !== undefined ? httpUrl(advertiseAddress, dataPort) : undefined, port: dataPort },
+      dataPlane: { url: advertiseAddress !== undefined && dataPort !== undefined ? dataUrl(advertiseAddress, dataPort, tls) : undefined, port: dataPort, tls },
       emit: (type, detail) => this.emit(type, detail),
       peerExchange: {
         known: async () => (await this.#dialer?.addressesOf(this.table.peers().map((p) => p.peerId))) ?? [],

@@ -14,7 +14,7 @@ export interface PieceSet {
 /** A peer that can serve (part of) a blob over its data plane. */
 export interface Holder {
   readonly peerId: string;
-  /** Base URL of the peer's data plane, `http://<addr>:<peerPort>`. */
+  /** Base URL of the peer's data plane, `http://<addr>:<peerPort>` (`https://` with a cluster key). */
   readonly url: string;
   readonly size: number;
   /** True when the peer holds the whole verified blob; false while it is still fetching it. */

@@ -29,6 +29,8 @@ const SHOAL_BIN = join(ROOT, 'bin', 'shoal.js');
 export const REGISTRY_PORT = 5000;
 export const P2P_PORT = 5001;
 export const PEER_PORT = 5002;
+/** Each node's metrics-listen port, on its loopback: the peer port's /metrics is TLS-only with a cluster key. */
+export const METRICS_PORT = 5003;
 const START_TIMEOUT_MS = 30_000;
 const DEFAULT_MESH_TIMEOUT_MS = 20_000;
 const DEFAULT_SKOPEO_TIMEOUT_MS = 180_000;
@@ -391,6 +393,7 @@ async function startNode(host: TestHost, workDir: string, args: readonly string[
     '--bind-address', host.address,
     '--p2p-port', String(P2P_PORT),
     '--peer-port', String(PEER_PORT),
+    '--metrics-listen', `127.0.0.1:${METRICS_PORT}`,
     '--log-level', 'debug',
     ...args,
   ];
@@ -403,7 +406,7 @@ async function startNode(host: TestHost, workDir: string, args: readonly string[
   let swarmStartedAt = 0;
   const listeners = new Set<(line: LogLine) => void>();
   let pulls = 0;
-  const peerUrl = `http://${host.address}:${PEER_PORT}`;
+  const peerUrl = `${args.includes('--cluster-key') ? 'https' : 'http'}://${host.address}:${PEER_PORT}`;
 
   const logTail = (n = 40): string => {
     const tail = lines.slice(-n).map(formatLine).join('\n');
@@ -479,8 +482,8 @@ async function startNode(host: TestHost, workDir: string, args: readonly string[
   };
 
   const metrics = async (): Promise<NodeMetrics> => {
-    const { status, body } = await curlIn(host, `${peerUrl}/metrics`);
-    if (status !== 200) throw new Error(`GET ${peerUrl}/metrics on ${host.name} answered ${status}: ${body}\n${logTail()}`);
+    const { status, body } = await curlIn(host, `http://127.0.0.1:${METRICS_PORT}/metrics`);
+    if (status !== 200) throw new Error(`GET 127.0.0.1:${METRICS_PORT}/metrics on ${host.name} answered ${status}: ${body}\n${logTail()}`);
     return parseMetrics(body);
   };
 

@@ -21,6 +21,7 @@ import { Store } from '../../src/store/index.ts';
 import { MemoryNetwork, MemorySwarm, type InventoryEntry, type SwarmApi } from '../../src/swarm/index.ts';
 import type { UpstreamRegistry } from '../../src/upstream/types.ts';
 import { eventually } from './eventually.ts';
+import { partialsDir } from '../../src/store/kept-partial.ts';
 
 export const REPOSITORY = 'library/app';
 /** Silent unless SHOAL_TEST_LOG names a level (to see the fetch's decisions while debugging). */
@@ -168,7 +169,7 @@ export async function startHost(init: HostInit): Promise<Host> {
         if (partial) await eventually(() => stats.blobsFetched + stats.blobsFailed > settled, 5_000, `${init.name}'s fetch to finish`);
         return store.blobs.read(digest);
       },
-      tmpFiles: () => readdir(store.layout.tmp),
+      tmpFiles: async () => [...await readdir(store.layout.tmp), ...await readdir(partialsDir(store.layout)).catch(() => [])],
       close: () => runCleanups(cleanups),
     };
   } catch (error) {

@@ -147,6 +147,9 @@ describe('shoal doctor', () => {
       assert.equal(check(run, 'p2p port').level, 'ok');
       assert.match(check(run, 'p2p port').text, new RegExp(`p2p ${escape(lanAddress!)}:\\d+.*peer ${escape(lanAddress!)}:\\d+ accept connections`));
       assert.deepEqual(check(run, 'clock'), { level: 'ok', text: 'no peers to compare clocks with' });
+      // An open swarm says so (issue 10, item 5).
+      assert.equal(check(run, 'cluster key').level, 'warn');
+      assert.match(check(run, 'cluster key').text, /^none: the swarm is open; any host on the LAN can join.*fetch every blob.*; fix: npx shoal keygen/);
     });
   });
 

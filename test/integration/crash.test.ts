@@ -5,6 +5,7 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { eventually } from '../helpers/eventually.ts';
+import { sha256Of } from '../helpers/sha256-of-url.ts';
 import { makeImage, pushImage, type TestImage } from '../helpers/images.ts';
 import { startSeedRegistry, type SeedRegistry } from '../helpers/seed-registry.ts';
 import { startShoal, type ShoalProcess } from '../helpers/shoal-process.ts';
@@ -19,17 +20,6 @@ async function blobFileExists(node: ShoalProcess, digest: string): Promise<boole
   const hex = digest.slice('sha256:'.length);
   const dir = join(node.dataDir, 'docker', 'registry', 'v2', 'blobs', 'sha256', hex.slice(0, 2), hex);
   return readdir(dir).then((entries) => entries.includes('data'), () => false);
-}
-
-async function sha256Of(url: string): Promise<{ status: number; digest: string; bytes: number }> {
-  const response = await fetch(url);
-  const hash = createHash('sha256');
-  let bytes = 0;
-  for await (const chunk of response.body!) {
-    hash.update(chunk);
-    bytes += chunk.byteLength;
-  }
-  return { status: response.status, digest: `sha256:${hash.digest('hex')}`, bytes };
 }
 
 /** Sends part of a body, then lets the caller kill the server while the request is still open. */

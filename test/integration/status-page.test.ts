@@ -260,6 +260,51 @@ describe('status page at /_shoal/ in headless Chromium', { timeout: 180_000 }, (
     await page.close();
   });
 
+  test('an open swarm says so; a keyed one does not (issue 10, item 5)', async () => {
+    assert.equal((await status(b)).swarm.open, true, 'the status JSON: no key, so open');
+    browser ??= await launchBrowser();
+    const page = await browser.context.newPage();
+    await page.goto(`${b.url}/_shoal/`);
+    await page.waitForSelector('#updated');
+    assert.equal(await page.locator('#open-swarm').isVisible(), true);
+    assert.match((await page.locator('#open-swarm').textContent()) ?? '', /any host on the LAN can join .* fetch every blob/);
+    await page.route('**/_shoal/status', async (route) => {
+      const body = { ...(await status(b)), swarm: { enabled: true, mdns: true, clusterKey: true, open: false } };
+      return route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(body) });
+    });
+    await eventually(() => page.locator('#open-swarm').isHidden(), 10_000, 'the notice to go with a key');
+    await page.close();
+  });
+
+  test('0 B saved draws an empty bar; at 390 px the swarm picture fits (issue 10, item 18)', async () => {
+    browser ??= await launchBrowser();
+    const page = await browser.context.newPage();
+    const problems = watchForProblems(page);
+    await page.setViewportSize({ width: 390, height: 844 });
+    const real = await status(b);
+    // Everything from the seed, nothing from peers; seven peers, so names stand beside the nodes too.
+    const peers = Array.from({ length: 7 }, (_, i) => ({ ...real.peers[0]!, peerId: `${real.peers[0]!.peerId.slice(0, -1)}${i}`, bytesReceived: 0, bytesServed: 0 }));
+    const body = { ...real, peers, transfers: { ...real.transfers, bytesFromSeed: 40 * MiB, bytesFromPeers: 0 } };
+    await page.route('**/_shoal/status', (route) => route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(body) }));
+    await page.goto(`${b.url}/_shoal/`);
+    await page.waitForSelector('#updated');
+    await eventually(async () => (await page.locator('#swarm g.peer').count()) === 7, 10_000, 'the peers drawn');
+    const track = (await page.locator('.share').first().boundingBox())!;
+    let filled = 0;
+    for (const part of await page.locator('.share > *').all()) filled += (await part.boundingBox())?.width ?? 0;
+    assert.ok(track.width > 0);
+    assert.equal(filled, 0, `0 B saved: nothing of the ${track.width}px bar is filled`);
+    const svg = (await page.locator('#swarm').boundingBox())!;
+    const drawn = (await page.locator('#swarm-content').boundingBox())!;
+    const fit = JSON.stringify({ svg, drawn });
+    assert.ok(svg.x >= 0 && svg.x + svg.width <= 390, `the picture is inside the 390 px screen: ${fit}`);
+    assert.ok(drawn.x >= svg.x - 0.5 && drawn.x + drawn.width <= svg.x + svg.width + 0.5, `everything drawn is inside the picture: ${fit}`);
+    assert.ok(drawn.y >= svg.y - 0.5 && drawn.y + drawn.height <= svg.y + svg.height + 0.5, `everything drawn is inside the picture: ${fit}`);
+    await page.screenshot({ path: join(ARTIFACTS, 'status-page-390px.png'), fullPage: true });
+    assert.deepEqual(problems, []);
+    await page.close();
+  });
+
   test('a --no-swarm node without an upstream: no peers, no seed, and says why', async () => {
     browser ??= await launchBrowser();
     const lone = await startShoal();

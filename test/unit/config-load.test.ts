@@ -54,6 +54,7 @@ describe('loadConfig defaults', () => {
       upstreamBodyTimeoutMs: 20_000,
       dockerCertsDir: '/etc/docker/certs.d',
       maxUploadBytes: 0,
+      metricsListen: undefined,
       logLevel: 'info',
       swarm: {
         enabled: true, p2pPort: 5001, peerPort: 5002, bindAddress: '0.0.0.0', advertiseAddress: undefined,
@@ -195,7 +196,7 @@ describe('loadConfig YAML file', () => {
 
   it('rejects unknown keys by name, with the line', async () => {
     const typo = await file('http:\n  adr: 127.0.0.1:5000\n');
-    await assertConfigError(load({ config: typo }), new RegExp(`^config file ${typo}:2: unknown key "http\\.adr" \\(known under http: addr, maxuploadsize\\)$`));
+    await assertConfigError(load({ config: typo }), new RegExp(`^config file ${typo}:2: unknown key "http\\.adr" \\(known under http: addr, maxuploadsize, metricsaddr\\)$`));
     await assertConfigError(load({ config: await file('version: 0.1\n') }), /:1: unknown key "version" \(known at the top: http, storage, proxy, auth, log, swarm, upstreams\)/);
     await assertConfigError(load({ config: await file('upstreams:\n  - url: http://a\n    user: x\n') }), /:3: unknown key "upstreams\[0\]\.user" \(known: url, username, password, passwordfile, ca, clientcert, clientkey, skipverify\)/);
   });

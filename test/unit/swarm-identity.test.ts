@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateKey } from '@libp2p/pnet';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
-import { generateClusterKey, isPeerDataToken, loadClusterKey, parseClusterKey, peerDataToken } from '../../src/swarm/cluster-key.ts';
+import { generateClusterKey, loadClusterKey, parseClusterKey, peerTlsKey } from '../../src/swarm/cluster-key.ts';
 import { loadOrCreatePeerKey, peerKeyPath } from '../../src/swarm/identity.ts';
 
 const dirs: string[] = [];
@@ -66,16 +66,12 @@ describe('cluster key', () => {
     await assert.rejects(loadClusterKey(path), /swarm\.key: not a cluster key/);
   });
 
-  test('peer data token: same for every holder of the key, different per key, checked in constant time', () => {
+  test('peer data-plane TLS key: same for every holder of the key, different per key, not the key itself', () => {
     const text = generateClusterKey();
-    const a = peerDataToken(parseClusterKey(text));
-    assert.equal(peerDataToken(parseClusterKey(text.toUpperCase().replace('/KEY/SWARM/PSK/1.0.0/', '/key/swarm/psk/1.0.0/').replace('/BASE16/', '/base16/'))), a);
-    assert.match(a, /^[A-Za-z0-9_-]{43}$/);
-    const other = parseClusterKey(generateClusterKey());
-    assert.notEqual(peerDataToken(other), a);
-    assert.equal(isPeerDataToken(parseClusterKey(text), a), true);
-    assert.equal(isPeerDataToken(other, a), false);
-    assert.equal(isPeerDataToken(other, undefined), false);
-    assert.equal(isPeerDataToken(other, 'short'), false);
+    const a = peerTlsKey(parseClusterKey(text));
+    assert.deepEqual(peerTlsKey(parseClusterKey(text.toUpperCase().replace('/KEY/SWARM/PSK/1.0.0/', '/key/swarm/psk/1.0.0/').replace('/BASE16/', '/base16/'))), a);
+    assert.equal(a.byteLength, 32);
+    assert.notDeepEqual(a, Buffer.from(parseClusterKey(text).psk));
+    assert.notDeepEqual(peerTlsKey(parseClusterKey(generateClusterKey())), a);
   });
 });
