@@ -12,6 +12,7 @@ import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { Fetcher, type FetcherInit } from '../../src/distribute/fetcher.ts';
 import { PeerClient, type PeerClientInit } from '../../src/distribute/peer-client.ts';
+import { DEFAULT_PIECE_SIZE } from '../../src/distribute/piece-size.ts';
 import { TransferStats } from '../../src/distribute/transfer-stats.ts';
 import type { BlobSource, BlobWant, UpstreamRouter } from '../../src/distribute/types.ts';
 import { createMetrics } from '../../src/http/metrics.ts';
@@ -37,6 +38,8 @@ export class CountingSeed {
   readonly served = new Map<string, number>();
   /** Opens per host, for tests that check who asked. */
   readonly opens = new Map<string, number>();
+  /** Size look-ups (HEAD) per host. */
+  readonly heads = new Map<string, number>();
   /** Every range asked for, in order (for diagnostics). */
   readonly log: Array<{ readonly host: string; readonly start: number; readonly end: number; readonly at: number }> = [];
 
@@ -55,6 +58,10 @@ export class CountingSeed {
   sourceFor(host: string): BlobSource {
     return {
       kind: 'seed',
+      size: async (want: BlobWant) => {
+        this.heads.set(host, (this.heads.get(host) ?? 0) + 1);
+        return this.blobs.get(want.digest.value)?.length;
+      },
       open: async (want: BlobWant, range?: ByteRange) => {
         this.opens.set(host, (this.opens.get(host) ?? 0) + 1);
         const content = this.blobs.get(want.digest.value);
@@ -145,7 +152,7 @@ export async function startHost(init: HostInit): Promise<Host> {
       await closing;
     });
     const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-    const started = new MemorySwarm({ network: init.network, inventory: () => inventory(store), dataUrl: url });
+    const started = new MemorySwarm({ network: init.network, inventory: () => inventory(store), dataUrl: url, pieceSize: init.fetcher?.pieceSize ?? DEFAULT_PIECE_SIZE });
     swarm = started;
     const unsubscribe = store.blobs.onCommitted((digest, size) => started.announceHave(digest.value, size));
     cleanups.unshift(() => unsubscribe());
