@@ -15,10 +15,16 @@ export const DEFAULT_KEEP_PIECES_MS = 5 * 60_000;
 /** A peer reading a piece this host is still fetching waits at most this long for the next byte. */
 export const PEER_READ_IDLE_MS = 30_000;
 const SWEEP_MS = 30_000;
+/**
+ * For this long after start a host may not have met every member (mDNS answers, then peer
+ * exchange, take a second or two): it fetches from the seed only pieces nobody else could own.
+ */
+export const DEFAULT_MEMBERSHIP_SETTLE_MS = 2_000;
 
 export interface FetcherInit extends PieceEngineInit {
   readonly pieceSize?: number;
   readonly keepPiecesMs?: number;
+  readonly membershipSettleMs?: number;
 }
 
 export interface FetcherComponents {
@@ -56,12 +62,14 @@ export class Fetcher {
   readonly #whole = new Map<string, Promise<PartialBlob | undefined>>();
   #sweeper: NodeJS.Timeout | undefined;
   #subscribed = false;
+  readonly #settledAt: number;
 
   constructor(components: FetcherComponents, init: FetcherInit = {}) {
     this.#c = components;
     this.#init = init;
     this.stats = components.stats ?? new TransferStats();
     this.sizes = components.sizes ?? new BlobSizeHints();
+    this.#settledAt = components.swarm ? Date.now() + (init.membershipSettleMs ?? DEFAULT_MEMBERSHIP_SETTLE_MS) : 0;
   }
 
   get inflightCount(): number {
@@ -163,10 +171,13 @@ export class Fetcher {
     const { partial } = engine;
     const before = { ...engine.bytes };
     const started = Date.now();
-    engine.fetchAll(want).then(
-      () => this.#finished(want, engine, before, started),
-      (error: unknown) => this.#failed(want, engine, error),
-    );
+    engine
+      .fetchAll(want)
+      .then(
+        () => this.#finished(want, engine, before, started),
+        (error: unknown) => this.#failed(want, engine, error),
+      )
+      .catch((error: unknown) => this.#c.logger.error({ digest: want.digest.value, err: error }, 'blob fetch could not be finished'));
     return partial;
   }
 
@@ -187,14 +198,14 @@ export class Fetcher {
     this.#subscribe();
     const partial = await store.blobs.createPartial(want.digest, size, this.#init.pieceSize ?? DEFAULT_PIECE_SIZE);
     const seed = this.isSeeded(want) ? this.#c.seed : undefined;
-    const engine = new PieceEngine(partial, want, { swarm, seed, peers: this.#c.peers, stats: this.stats, logger: this.#c.logger }, this.#init);
+    const engine = new PieceEngine(partial, want, { swarm, seed, peers: this.#c.peers, stats: this.stats, logger: this.#c.logger, membershipSettledAt: this.#settledAt }, this.#init);
     const key = want.digest.value;
     this.#engines.set(key, engine);
     const forget = (): void => {
       if (this.#engines.get(key) === engine) this.#engines.delete(key);
     };
     partial.done().then(forget, forget);
-    this.#sweeper ??= setInterval(() => void this.#sweep(), SWEEP_MS).unref();
+    this.#sweeper ??= setInterval(() => void this.#sweep(), Math.min(SWEEP_MS, this.#init.keepPiecesMs ?? SWEEP_MS)).unref();
     return engine;
   }
 

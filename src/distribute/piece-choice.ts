@@ -37,6 +37,11 @@ export interface PieceView {
   readonly busyWith: (peerId: string) => number;
   readonly maxPerPeer: number;
   readonly seedSlotFree: boolean;
+  /**
+   * False while this host may not know every member yet (just started): a piece it would own by
+   * its partial view is waited for rather than fetched, since its real owner may be fetching it.
+   */
+  readonly membershipSettled: boolean;
 }
 
 export type PieceChoice =
@@ -73,7 +78,7 @@ export function choosePieceSource(view: PieceView): PieceChoice {
   if (view.demanded) return seed();
   let asked = 0;
   for (const peerId of rankOwners(view.digest, view.index, [...view.members.keys()])) {
-    if (peerId === view.selfId) return view.seedUsable ? seed() : { kind: 'none' };
+    if (peerId === view.selfId) return !view.seedUsable ? { kind: 'none' } : view.membershipSettled ? seed() : { kind: 'wait' };
     if (view.exclude.has(peerId)) continue;
     if (view.failed.has(peerId)) {
       asked += 1;

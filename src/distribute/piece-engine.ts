@@ -38,6 +38,8 @@ export interface PieceEngineComponents {
   readonly peers: PeerClient | undefined;
   readonly stats: TransferStats;
   readonly logger: Logger;
+  /** When this host's view of the swarm's membership can be trusted (see PieceView.membershipSettled). */
+  readonly membershipSettledAt?: number;
 }
 
 export interface PieceEngineInit {
@@ -74,6 +76,8 @@ export class PieceEngine {
   #seedFailures = 0;
   #seedRetryAt = 0;
   #lastSeedError: unknown;
+  /** Pieces streaming in from the seed right now. */
+  readonly #fromSeedNow = new Set<number>();
   #fatal: unknown;
   #wake: (() => void) | undefined;
   #pump: Promise<void> | undefined;
@@ -137,10 +141,9 @@ export class PieceEngine {
       readers.add(reader);
       this.#demandReaders.set(index, readers);
       reader.once('close', () => readers.delete(reader));
-      // We are this piece's owner as the asker sees it. If we are asking another owner for it
-      // (our views of the membership differ), that owner may be asking us: take it from the seed.
-      const claim = this.#transfers.claimOf(index);
-      if (claim?.source.kind === 'owner') claim.controller.abort(new Error('asked for this piece as its owner'));
+      // Already coming (from the seed, a holder, or an owner we asked): the reader waits for it.
+      // Asks cannot go round in a circle: a host asks another only when it ranks higher for the
+      // piece, and an asked owner goes to the seed, never on to another owner.
     }
     this.#ensurePump();
   }
@@ -262,13 +265,18 @@ export class PieceEngine {
       // Pieces a peer asked us for as their owner do not queue behind our own seed transfers: the
       // asker would time out and go to the seed itself. They are bounded by the askers' limits.
       seedSlotFree: now >= this.#seedRetryAt && (ignoreSeedSlots || demanded || this.#transfers.seedCount < this.#maxSeed),
+      membershipSettled: now >= (this.#c.membershipSettledAt ?? 0),
     });
   }
 
-  /** The pieces one transfer covers: a seed transfer runs on over the following pieces that are ours too. */
+  /**
+   * The pieces one transfer covers. A host alone reads on from the seed to the end of the blob in
+   * one request. With other members, one piece per request: a longer read cut short when a peer
+   * joins wastes what the seed had already sent down the socket.
+   */
   #span(index: number, choice: PieceChoice, context: { members: Map<string, Member>; selfId: string }, demanded: boolean): number[] {
     const pieces = [index];
-    if (choice.kind !== 'seed') return pieces;
+    if (choice.kind !== 'seed' || context.members.size > 1) return pieces;
     for (let next = index + 1; next < this.partial.pieceCount; next++) {
       if (!this.#continuesSpan(next, context, demanded)) break;
       pieces.push(next);
@@ -321,7 +329,7 @@ export class PieceEngine {
     let stream: Readable | undefined;
     try {
       stream = await source.open({ start, end }, transfer.controller.signal);
-      if (source.kind === 'seed') this.#announce(first);
+      if (source.kind === 'seed') this.#arriving(first);
       for await (const chunk of coalesce(stream as AsyncIterable<Buffer>, WRITE_BATCH_BYTES)) {
         let data = chunk;
         while (data.byteLength > 0 && offset <= end) {
@@ -343,17 +351,19 @@ export class PieceEngine {
             end = offset - 1;
             break;
           }
-          this.#announce(source.kind === 'seed' ? index + 1 : undefined);
+          if (source.kind === 'seed') this.#arriving(index + 1);
+          else this.#announce();
         }
         if (offset > end) break;
       }
       if (offset <= end) throw new Error(`${source.id} ended at byte ${offset} of ${start}-${end}`);
-      this.#announce();
     } catch (error) {
       this.#transferFailed(transfer, error, offset);
     } finally {
       stream?.on('error', () => undefined);
       stream?.destroy();
+      for (const index of transfer.pieces) this.#fromSeedNow.delete(index);
+      this.#announce();
     }
   }
 
@@ -426,13 +436,21 @@ export class PieceEngine {
         : new OciError('UNAVAILABLE', `no peer holds ${this.digest} and the seed cannot serve it${last ? `: ${(last as Error).message}` : ''}`);
   }
 
-  /** Progress for peers: complete pieces, plus the one arriving from the seed now (they may cut through). */
-  #announce(arriving?: number): void {
+  /** A seed transfer starts on this piece: peers may read it from us while it arrives (cut-through). */
+  #arriving(index: number): void {
+    this.#fromSeedNow.add(index);
+    this.#announce();
+  }
+
+  /**
+   * Progress for peers: complete pieces, plus those arriving from the seed now. Never pieces
+   * arriving from peers, so no two hosts wait on each other.
+   */
+  #announce(): void {
     const swarm = this.#c.swarm;
     if (!swarm) return;
     const blob = this.partial;
-    const held = new Set(blob.completePieces());
-    if (arriving !== undefined && arriving < blob.pieceCount) held.add(arriving);
+    const held = new Set([...blob.completePieces(), ...this.#fromSeedNow]);
     swarm.announceProgress(this.digest, blob.size, piecesFromIndexes(blob.size, blob.pieceSize, held));
   }
 }

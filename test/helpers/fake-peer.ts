@@ -43,6 +43,13 @@ export class CountingSeed {
   /** Every range asked for, in order (for diagnostics). */
   readonly log: Array<{ readonly host: string; readonly start: number; readonly end: number; readonly at: number }> = [];
 
+  /** Milliseconds between the seed's 64 KiB chunks (0: as fast as the reader takes them). */
+  readonly chunkDelayMs: number;
+
+  constructor(init: { readonly chunkDelayMs?: number } = {}) {
+    this.chunkDelayMs = init.chunkDelayMs ?? 0;
+  }
+
   add(content: Buffer): Digest {
     const digest = digestOf(content);
     this.blobs.set(digest.value, content);
@@ -70,8 +77,10 @@ export class CountingSeed {
         const end = Math.min(range?.end ?? content.length - 1, content.length - 1);
         this.log.push({ host, start, end, at: Date.now() });
         const served = this.served;
+        const delay = this.chunkDelayMs;
         async function* bytes(): AsyncGenerator<Buffer> {
           for (let at = start; at <= end; at += SEED_CHUNK) {
+            if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
             const chunk = content!.subarray(at, Math.min(end + 1, at + SEED_CHUNK));
             served.set(host, (served.get(host) ?? 0) + chunk.length);
             yield chunk;
@@ -141,7 +150,8 @@ export async function startHost(init: HostInit): Promise<Host> {
     });
     const fetcher = new Fetcher(
       { store, seed: init.seed.sourceFor(init.name), router: stubRouter(init.seeded ?? true), logger: silentLogger, swarm: late, peers, stats },
-      init.fetcher ?? {},
+      // Hosts here are meshed before they fetch (see meshed()): no start-up settle needed.
+      { membershipSettleMs: 0, ...init.fetcher },
     );
     const metrics = createMetrics(stats, fetcher, late);
     const app = buildPeerApp({ store, fetcher, stats, metrics, logger: silentLogger });
