@@ -2,12 +2,14 @@ import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { OciError, type ByteRange } from '../oci/index.ts';
 import { isDiskFull, type PartialBlob } from '../store/index.ts';
-import { piecesFromIndexes, type SwarmApi } from '../swarm/index.ts';
+import type { SwarmApi } from '../swarm/index.ts';
 import { coalesce } from './coalesce.ts';
 import { PeerRequestError, type PeerClient } from './peer-client.ts';
 import { choosePieceSource, type Member, type PieceChoice } from './piece-choice.ts';
 import { peerPieceSource, seedPieceSource, type PieceSource } from './piece-source.ts';
 import { repairFromSeed } from './piece-repair.ts';
+import { PieceDemand } from './piece-demand.ts';
+import { PieceProgress } from './piece-progress.ts';
 import { PieceTransfers, type Transfer } from './piece-transfers.ts';
 import type { TransferStats } from './transfer-stats.ts';
 import type { BlobSource, BlobWant } from './types.ts';
@@ -66,18 +68,14 @@ export class PieceEngine {
   /** Repository (and ns) to ask the seed under: the local pull's, else the first owner ask's. */
   #want: BlobWant;
   #needAll = false;
-  /** Pieces peers asked this host for as their owner, with who asked. */
-  readonly #demand = new Map<number, Set<string>>();
-  /** Readers serving demanded pieces: failed at once when their piece cannot be had. */
-  readonly #demandReaders = new Map<number, Set<Readable>>();
+  readonly #demand = new PieceDemand();
+  readonly #progress: PieceProgress;
   readonly #failed = new Map<number, Set<string>>();
   /** Who filled each piece, for repair after a failed verification. */
   readonly #filledBy = new Map<number, string>();
   #seedFailures = 0;
   #seedRetryAt = 0;
   #lastSeedError: unknown;
-  /** Pieces streaming in from the seed right now. */
-  readonly #fromSeedNow = new Set<number>();
   #fatal: unknown;
   #wake: (() => void) | undefined;
   #pump: Promise<void> | undefined;
@@ -94,6 +92,7 @@ export class PieceEngine {
     this.#maxPerPeer = init.maxPerPeer ?? DEFAULT_MAX_PER_PEER;
     this.#maxSeed = init.maxSeed ?? DEFAULT_MAX_SEED_PIECES;
     this.#transfers = new PieceTransfers();
+    this.#progress = new PieceProgress(components.swarm, partial);
   }
 
   get digest(): string {
@@ -132,19 +131,10 @@ export class PieceEngine {
     this.lastActivity = Date.now();
     const first = Math.floor(range.start / this.partial.pieceSize);
     const last = Math.floor(range.end / this.partial.pieceSize);
-    for (let index = first; index <= last; index++) {
-      if (this.partial.isPieceComplete(index)) continue;
-      const askers = this.#demand.get(index) ?? new Set<string>();
-      askers.add(asker);
-      this.#demand.set(index, askers);
-      const readers = this.#demandReaders.get(index) ?? new Set<Readable>();
-      readers.add(reader);
-      this.#demandReaders.set(index, readers);
-      reader.once('close', () => readers.delete(reader));
-      // Already coming (from the seed, a holder, or an owner we asked): the reader waits for it.
-      // Asks cannot go round in a circle: a host asks another only when it ranks higher for the
-      // piece, and an asked owner goes to the seed, never on to another owner.
-    }
+    // A piece already coming (from the seed, a holder, or an owner we asked) is waited for. Asks
+    // cannot go round in a circle: a host asks another only when it ranks higher for the piece,
+    // and an asked owner goes to the seed, never on to another owner.
+    for (let index = first; index <= last; index++) if (!this.partial.isPieceComplete(index)) this.#demand.add(index, asker, reader);
     this.#ensurePump();
   }
 
@@ -187,8 +177,7 @@ export class PieceEngine {
   }
 
   #openDemand(): number[] {
-    for (const index of [...this.#demand.keys()]) if (this.partial.isPieceComplete(index)) this.#demand.delete(index);
-    return [...this.#demand.keys()].sort((a, b) => a - b);
+    return this.#demand.open((index) => this.partial.isPieceComplete(index));
   }
 
   async #loop(): Promise<void> {
@@ -223,7 +212,7 @@ export class PieceEngine {
       const choice = this.#choose(index, context, isDemanded);
       if (choice.kind === 'wait') waiting = true;
       if (choice.kind === 'none') {
-        if (isDemanded) this.#demandFailed(index, new OciError('BLOB_UNKNOWN', `no source for piece ${index} of ${this.digest}`));
+        if (isDemanded) this.#demand.failed(index, new OciError('BLOB_UNKNOWN', `no source for piece ${index} of ${this.digest}`));
         continue;
       }
       if (choice.kind === 'wait') continue;
@@ -257,7 +246,7 @@ export class PieceEngine {
       holders: this.#c.peers ? (this.#c.swarm?.holders(this.digest) ?? []) : [],
       members: context.members,
       failed: this.#failed.get(index) ?? new Set(),
-      exclude: this.#demand.get(index) ?? new Set(),
+      exclude: this.#demand.askers(index),
       demanded,
       seedUsable: this.#c.seed !== undefined && this.#seedFailures < MAX_SEED_FAILURES,
       busyWith: (peerId) => this.#transfers.countFrom(peerId),
@@ -329,7 +318,7 @@ export class PieceEngine {
     let stream: Readable | undefined;
     try {
       stream = await source.open({ start, end }, transfer.controller.signal);
-      if (source.kind === 'seed') this.#arriving(first);
+      if (source.kind === 'seed') this.#progress.arriving(first);
       for await (const chunk of coalesce(stream as AsyncIterable<Buffer>, WRITE_BATCH_BYTES)) {
         let data = chunk;
         while (data.byteLength > 0 && offset <= end) {
@@ -343,7 +332,7 @@ export class PieceEngine {
           if (offset < pieceEnd) continue;
           this.#filledBy.set(index, source.id);
           this.#transfers.release(transfer, index);
-          this.#demandDone(index);
+          this.#demand.done(index);
           if (offset > end) break;
           // A long seed read goes on only while the next piece is still ours to fetch (a peer
           // that joined meanwhile owns some of them now; a peer may hold the next one already).
@@ -351,8 +340,8 @@ export class PieceEngine {
             end = offset - 1;
             break;
           }
-          if (source.kind === 'seed') this.#arriving(index + 1);
-          else this.#announce();
+          if (source.kind === 'seed') this.#progress.arriving(index + 1);
+          else this.#progress.announce();
         }
         if (offset > end) break;
       }
@@ -362,8 +351,7 @@ export class PieceEngine {
     } finally {
       stream?.on('error', () => undefined);
       stream?.destroy();
-      for (const index of transfer.pieces) this.#fromSeedNow.delete(index);
-      this.#announce();
+      this.#progress.ended(transfer.pieces);
     }
   }
 
@@ -388,7 +376,7 @@ export class PieceEngine {
     if (isDiskFull(error)) {
       // Our disk, not the source: no peer is to blame and no other source can help.
       this.#fatal ??= error;
-      for (const piece of [...this.#demand.keys()]) this.#demandFailed(piece, error);
+      this.#demand.failAll(() => error);
       return;
     }
     if (source.kind === 'seed') {
@@ -396,7 +384,7 @@ export class PieceEngine {
       this.#seedRetryAt = Date.now() + 500 * this.#seedFailures;
       this.#c.logger.warn(where, 'seed failed a piece');
       if (error instanceof OciError && (error.code === 'SIZE_INVALID' || error.code === 'BLOB_UNKNOWN')) this.#seedFailures = MAX_SEED_FAILURES;
-      for (const piece of transfer.pieces) if (this.#demand.has(piece) && !this.partial.isPieceComplete(piece)) this.#demandFailed(piece, error);
+      for (const piece of transfer.pieces) if (this.#demand.has(piece) && !this.partial.isPieceComplete(piece)) this.#demand.failed(piece, error);
       this.#lastSeedError = error;
       return;
     }
@@ -414,43 +402,14 @@ export class PieceEngine {
     this.#c.logger.info(where, 'peer failed a piece; it resumes from another source');
   }
 
-  #demandDone(index: number): void {
-    this.#demand.delete(index);
-    this.#demandReaders.delete(index);
-  }
-
-  #demandFailed(index: number, error: unknown): void {
-    const readers = this.#demandReaders.get(index);
-    this.#demandDone(index);
-    for (const reader of readers ?? []) reader.destroy(error instanceof Error ? error : new Error(String(error)));
-  }
-
   /** Nothing runs and nothing can start: fail rather than wait forever. */
   #stuck(): void {
-    for (const index of [...this.#demand.keys()]) this.#demandFailed(index, new OciError('UNAVAILABLE', `no source for piece ${index} of ${this.digest}`));
+    this.#demand.failAll((index) => new OciError('UNAVAILABLE', `no source for piece ${index} of ${this.digest}`));
     if (!this.#needAll) return;
     const last = this.#lastSeedError;
     this.#fatal ??=
       last instanceof OciError
         ? last
         : new OciError('UNAVAILABLE', `no peer holds ${this.digest} and the seed cannot serve it${last ? `: ${(last as Error).message}` : ''}`);
-  }
-
-  /** A seed transfer starts on this piece: peers may read it from us while it arrives (cut-through). */
-  #arriving(index: number): void {
-    this.#fromSeedNow.add(index);
-    this.#announce();
-  }
-
-  /**
-   * Progress for peers: complete pieces, plus those arriving from the seed now. Never pieces
-   * arriving from peers, so no two hosts wait on each other.
-   */
-  #announce(): void {
-    const swarm = this.#c.swarm;
-    if (!swarm) return;
-    const blob = this.partial;
-    const held = new Set([...blob.completePieces(), ...this.#fromSeedNow]);
-    swarm.announceProgress(this.digest, blob.size, piecesFromIndexes(blob.size, blob.pieceSize, held));
   }
 }
