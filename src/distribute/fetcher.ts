@@ -139,7 +139,11 @@ export class Fetcher {
       if (!isValidRepositoryName(ask.repository)) throw new OciError('NAME_INVALID', `invalid repository name ${JSON.stringify(ask.repository)}`);
       const want: BlobWant = { name: ask.repository, digest, ...(ask.ns !== undefined ? { ns: ask.ns } : {}) };
       if (!this.isSeeded(want)) return undefined;
-      engine = await this.#engine(want, ask.size);
+      // The asker's size is not taken on its word: a piece cache reserves that much disk.
+      const size = await resolveBlobSize(want, { hints: this.sizes, seed: this.#c.seed, swarm: undefined, logger: this.#c.logger });
+      if (size === undefined) return undefined;
+      if (size !== ask.size) throw new OciError('SIZE_INVALID', `${digest.value} is ${size} bytes, not ${ask.size}`);
+      engine = await this.#engine(want, size);
     }
     if (!engine) return undefined;
     const found = engine;

@@ -164,6 +164,17 @@ describe('distribute: piece owners by membership', { timeout: 120_000 }, () => {
     assert.equal(seed.served.get('a'), content.length);
   });
 
+  test('an owner ask with a size the seed contradicts is refused, and nothing is reserved for it', async () => {
+    const network = new MemoryNetwork();
+    const seed = new CountingSeed();
+    const content = randomBytes(MiB);
+    const digest = seed.add(content);
+    const a = await host(network, seed, 'a');
+    await assert.rejects(a.fetcher.forPeer(digest, { repository: REPOSITORY, size: 1024 * 1024 * MiB }, '127.0.0.1'), (e: unknown) => e instanceof OciError && e.code === 'SIZE_INVALID');
+    assert.equal(a.store.blobs.usage.reservedBytes, 0, 'no terabyte reserved on a peer\'s word');
+    assert.equal(a.fetcher.partial(digest), undefined);
+  });
+
   test('an owner ask with a size that contradicts the blob being fetched is refused', async () => {
     const network = new MemoryNetwork();
     const seed = new CountingSeed({ chunkDelayMs: 20 });
