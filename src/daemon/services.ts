@@ -48,7 +48,7 @@ export function createRegistryServices(options: ServicesOptions): WiredServices 
     stats,
     maxUploadBytes: options.maxUploadBytes,
     blobs: new BlobService(store, fetcher),
-    manifests: new ManifestService(store, router, logger, { tagTimeoutMs: options.tagTimeoutMs }, manifestPeers),
+    manifests: new ManifestService(store, router, logger, { tagTimeoutMs: options.tagTimeoutMs, sizes: fetcher.sizes }, manifestPeers),
     listing: new ListingService(store, router, logger, { timeoutMs: options.tagTimeoutMs }),
   };
 }

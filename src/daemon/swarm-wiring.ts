@@ -47,6 +47,7 @@ export async function createSwarmParts(config: SwarmConfig, dataDir: string, sto
           listenPort: config.p2pPort,
           listenAddresses: [config.bindAddress],
           dataPort,
+          pieceSize: config.pieceSize,
           bootstrap: config.bootstrap,
           mdns: config.mdns ? {} : false,
           ...(config.advertiseAddress !== undefined ? { advertiseAddress: config.advertiseAddress } : {}),

@@ -1,20 +1,30 @@
+import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import { OciError, type Digest } from '../oci/index.ts';
-import { isDiskFull, type PartialBlob, type Store } from '../store/index.ts';
+import { OciError, isValidRepositoryName, type ByteRange, type Digest } from '../oci/index.ts';
+import type { PartialBlob, Store } from '../store/index.ts';
 import type { SwarmApi } from '../swarm/index.ts';
-import type { PeerClient } from './peer-client.ts';
-import { coalesce } from './coalesce.ts';
+import { BlobSizeHints, resolveBlobSize } from './blob-size.ts';
+import type { OwnerAsk, PeerClient } from './peer-client.ts';
+import { PieceEngine, type PieceEngineInit } from './piece-engine.ts';
 import { DEFAULT_PIECE_SIZE } from './piece-size.ts';
-import { PieceFetch, WRITE_BATCH_BYTES, type PieceFetchInit } from './piece-fetch.ts';
 import { TransferStats } from './transfer-stats.ts';
-import type { BlobSource, BlobWant, SourceStream, UpstreamRouter } from './types.ts';
+import type { BlobSource, BlobWant, UpstreamRouter } from './types.ts';
 
-/** How often a broken-off seed transfer is resumed (with Range) before the fetch fails. */
-export const DEFAULT_RESUME_ATTEMPTS = 3;
+/** Pieces this host fetched only because peers asked it as their owner are kept this long unused. */
+export const DEFAULT_KEEP_PIECES_MS = 5 * 60_000;
+/** A peer reading a piece this host is still fetching waits at most this long for the next byte. */
+export const PEER_READ_IDLE_MS = 30_000;
+const SWEEP_MS = 30_000;
+/**
+ * For this long after start a host may not have met every member (mDNS answers, then peer
+ * exchange, take a second or two): it fetches from the seed only pieces nobody else could own.
+ */
+export const DEFAULT_MEMBERSHIP_SETTLE_MS = 2_000;
 
-export interface FetcherInit extends PieceFetchInit {
-  readonly resumeAttempts?: number;
+export interface FetcherInit extends PieceEngineInit {
   readonly pieceSize?: number;
+  readonly keepPiecesMs?: number;
+  readonly membershipSettleMs?: number;
 }
 
 export interface FetcherComponents {
@@ -26,57 +36,63 @@ export interface FetcherComponents {
   readonly swarm?: SwarmApi;
   readonly peers?: PeerClient;
   readonly stats?: TransferStats;
+  readonly sizes?: BlobSizeHints;
 }
 
-export interface FetchStats {
-  readonly digest: string;
-  readonly bytes: number;
-  readonly fromSeed: number;
-  readonly fromPeers: number;
-  readonly ms: number;
+/** What a peer asking this host for a blob gets: the bytes it has or is fetching (or owns). */
+export interface PeerRead {
+  readonly size: number;
+  read(range: ByteRange): Readable;
 }
 
 /**
- * One fetch per digest per host. The first request for a missing blob starts the fetch; every
- * other request joins it and reads the same bytes as they land. The fetch belongs to nobody: it
- * finishes, verifies and commits even when every client has gone away. A host with peers fills
- * the blob piece by piece from them and the seed (PieceFetch); a host alone streams it from the
- * seed, resuming with Range when the transfer breaks off.
+ * One fetch per digest per host, all through the one piece engine (PieceEngine). The first request
+ * for a missing blob starts the fetch; every other joins it and reads the bytes as they land. The
+ * fetch belongs to nobody: it finishes, verifies and commits even when every client has gone
+ * away. Peers asking this host as a piece's owner get that piece fetched on demand and kept for a
+ * while (a piece cache, in the temp directory, its size reserved in the disk accounting).
  */
 export class Fetcher {
   readonly stats: TransferStats;
+  readonly sizes: BlobSizeHints;
   readonly #c: FetcherComponents;
   readonly #init: FetcherInit;
-  readonly #inflight = new Map<string, Promise<PartialBlob | undefined>>();
-  readonly #partials = new Map<string, PartialBlob>();
+  readonly #engines = new Map<string, PieceEngine>();
+  readonly #creating = new Map<string, Promise<PieceEngine>>();
+  readonly #whole = new Map<string, Promise<PartialBlob | undefined>>();
+  #sweeper: NodeJS.Timeout | undefined;
+  #subscribed = false;
+  readonly #settledAt: number;
 
   constructor(components: FetcherComponents, init: FetcherInit = {}) {
     this.#c = components;
     this.#init = init;
     this.stats = components.stats ?? new TransferStats();
+    this.sizes = components.sizes ?? new BlobSizeHints();
+    this.#settledAt = components.swarm ? Date.now() + (init.membershipSettleMs ?? DEFAULT_MEMBERSHIP_SETTLE_MS) : 0;
   }
 
   get inflightCount(): number {
-    return this.#inflight.size;
+    return this.#whole.size;
   }
 
-  /** The running fetch of `digest`, if any. */
+  /** The running fetch of `digest` for a client here, if any. */
   joinable(digest: Digest): Promise<PartialBlob | undefined> | undefined {
-    return this.#inflight.get(digest.value);
+    return this.#whole.get(digest.value);
   }
 
-  /** Blobs being filled now. */
+  /** Blobs being filled now (whole fetches and piece caches). */
   inflight(): PartialBlob[] {
-    return [...this.#partials.values()];
+    return [...this.#engines.values()].map((e) => e.partial);
   }
 
-  /** The blob being filled now, if any (the peer data plane serves its pieces). */
+  /** The blob being filled here, if any (the peer data plane serves its pieces). */
   partial(digest: Digest): PartialBlob | undefined {
-    return this.#partials.get(digest.value);
+    return this.#engines.get(digest.value)?.partial;
   }
 
   /** Whether the repository maps to an upstream (pull-through). */
-  isSeeded(want: { name: string; ns?: string }): boolean {
+  isSeeded(want: { name: string; ns?: string | undefined }): boolean {
     return this.#c.router.targets(want.name, want.ns).length > 0;
   }
 
@@ -91,125 +107,163 @@ export class Fetcher {
    */
   fetch(want: BlobWant): Promise<PartialBlob | undefined> {
     const key = want.digest.value;
-    const seed = this.isSeeded(want) ? this.#c.seed : undefined;
-    const running = this.#inflight.get(key);
+    const running = this.#whole.get(key);
     if (running) return running;
     // Registered before any await, so concurrent callers always find it.
-    const started = this.#start(want, seed);
-    this.#inflight.set(key, started);
+    const started = this.#startWhole(want);
+    this.#whole.set(key, started);
     started.then(
       (partial) => {
-        if (!partial) return void this.#inflight.delete(key);
-        this.#partials.set(key, partial);
+        if (!partial) return void this.#whole.delete(key);
         partial
           .done()
           .catch(() => undefined)
-          .finally(() => {
-            this.#inflight.delete(key);
-            this.#partials.delete(key);
-          });
+          .finally(() => this.#whole.delete(key));
       },
-      () => this.#inflight.delete(key),
+      () => this.#whole.delete(key),
     );
     return started;
   }
 
-  async #start(want: BlobWant, seed: BlobSource | undefined): Promise<PartialBlob | undefined> {
-    const { store, swarm, peers } = this.#c;
+  /**
+   * For the peer data plane: what this host has of a blob it is assembling, or — when the peer
+   * asks as the piece's owner and the repository has a seed here — a new piece cache for it.
+   */
+  async forPeer(digest: Digest, ask: (OwnerAsk & { readonly from?: string }) | undefined, asker: string): Promise<PeerRead | undefined> {
+    let engine = this.#engines.get(digest.value);
+    if (engine?.broken) engine = undefined;
+    if (engine && ask && ask.size !== engine.partial.size) {
+      throw new OciError('SIZE_INVALID', `${digest.value} is ${engine.partial.size} bytes here, not ${ask.size}`);
+    }
+    if (!engine && ask) {
+      if (!isValidRepositoryName(ask.repository)) throw new OciError('NAME_INVALID', `invalid repository name ${JSON.stringify(ask.repository)}`);
+      const want: BlobWant = { name: ask.repository, digest, ...(ask.ns !== undefined ? { ns: ask.ns } : {}) };
+      if (!this.isSeeded(want)) return undefined;
+      // The asker's size is not taken on its word: a piece cache reserves that much disk.
+      const size = await resolveBlobSize(want, { hints: this.sizes, seed: this.#c.seed, swarm: undefined, logger: this.#c.logger });
+      if (size === undefined) return undefined;
+      if (size !== ask.size) throw new OciError('SIZE_INVALID', `${digest.value} is ${size} bytes, not ${ask.size}`);
+      engine = await this.#engine(want, size);
+    }
+    if (!engine) return undefined;
+    const found = engine;
+    return {
+      size: found.partial.size,
+      read: (range) => {
+        const reader = found.partial.createReader(this.#c.store.blobs.path(digest), range, { holdBackUnverified: false, idleTimeoutMs: PEER_READ_IDLE_MS });
+        if (ask) found.demand(range, ask.from ?? asker, reader);
+        return reader;
+      },
+    };
+  }
+
+  async #startWhole(want: BlobWant): Promise<PartialBlob | undefined> {
+    const { store, swarm } = this.#c;
     // A fetch that committed just before we registered: the blob is local now.
     if ((await store.blobs.stat(want.digest)) !== undefined) return undefined;
-    const pieceSize = this.#init.pieceSize ?? DEFAULT_PIECE_SIZE;
-    if (swarm && peers && swarm.peers().length > 0) {
-      const size = swarm.holders(want.digest.value).find((h) => h.size >= 0)?.size ?? (await this.#sizeFromSeed(want, seed));
-      if (size === undefined) return undefined;
-      const partial = await store.blobs.createPartial(want.digest, size, pieceSize);
-      const started = Date.now();
-      const before = { seed: this.stats.bytesFromSeed, peers: this.stats.bytesFromPeers };
-      const fetch = new PieceFetch(want, partial, { swarm, seed, peers, stats: this.stats, logger: this.#c.logger }, this.#init);
-      void fetch.run().then(
-        () => this.#finished(want, size, started, before),
-        (error: unknown) => this.#failed(want, partial, error),
-      );
-      return partial;
+    const seed = this.isSeeded(want) ? this.#c.seed : undefined;
+    if (!seed && !swarm) return undefined;
+    const size = await resolveBlobSize(want, { hints: this.sizes, seed, swarm, logger: this.#c.logger });
+    if (size === undefined) return undefined;
+    let engine = this.#engines.get(want.digest.value);
+    if (engine && (engine.broken || engine.partial.size !== size)) {
+      // A piece cache started with a size a peer gave us, which the trusted size contradicts.
+      await this.#drop(engine, new OciError('SIZE_INVALID', `${want.digest.value} is ${size} bytes, not ${engine.partial.size}`));
+      engine = undefined;
     }
-    if (!seed) return undefined;
-    // A fetch cut short by a crash left pieces on disk: the seed is asked only for what follows them.
-    const kept = await store.blobs.keptPartialSize(want.digest);
-    const opened = kept === undefined ? await seed.open(want) : undefined;
-    if (!opened && kept === undefined) return undefined;
-    const partial = await store.blobs.createPartial(want.digest, opened?.size ?? kept!, pieceSize);
-    void this.#stream(want, seed, opened, partial);
+    engine ??= await this.#engine(want, size);
+    const { partial } = engine;
+    const before = { ...engine.bytes };
+    const started = Date.now();
+    engine
+      .fetchAll(want)
+      .then(
+        () => this.#finished(want, engine, before, started),
+        (error: unknown) => this.#failed(want, engine, error),
+      )
+      .catch((error: unknown) => this.#c.logger.error({ digest: want.digest.value, err: error }, 'blob fetch could not be finished'));
     return partial;
   }
 
-  async #sizeFromSeed(want: BlobWant, seed: BlobSource | undefined): Promise<number | undefined> {
-    if (!seed) return undefined;
-    const probe = await seed.open(want, { start: 0, end: 0 });
-    // Destroying an unread undici body emits 'error' (RequestAbortedError): without a listener
-    // that is an uncaught exception and the daemon dies.
-    probe?.stream.on('error', () => undefined);
-    probe?.stream.destroy();
-    return probe?.size;
+  /** The engine for a digest, created once however many callers ask at the same moment. */
+  #engine(want: BlobWant, size: number): Promise<PieceEngine> {
+    const key = want.digest.value;
+    const existing = this.#engines.get(key);
+    if (existing) return Promise.resolve(existing);
+    const creating = this.#creating.get(key);
+    if (creating) return creating;
+    const created = this.#create(want, size).finally(() => this.#creating.delete(key));
+    this.#creating.set(key, created);
+    return created;
   }
 
-  /** A lone host: one sequential stream from the seed, resumed with Range when it breaks off. */
-  async #stream(want: BlobWant, seed: BlobSource, first: SourceStream | undefined, partial: PartialBlob): Promise<void> {
-    const started = Date.now();
-    const before = { seed: this.stats.bytesFromSeed, peers: this.stats.bytesFromPeers };
-    let current: SourceStream | undefined = first;
-    let attempts = 0;
-    try {
-      if (!current) {
-        // Resuming: one sequential stream needs a contiguous start; kept pieces past a gap are fetched again.
-        const at = partial.availableFrom(0);
-        for (const index of partial.completePieces()) if (partial.pieceStart(index) > at) partial.resetPiece(index);
-        if (at < partial.size) current = await seed.open(want, { start: at, end: partial.size - 1 });
-        if (at < partial.size && !current) throw new Error(`${seed.kind} no longer has ${want.digest.value}`);
-      }
-      while (current) {
-        try {
-          for await (const chunk of coalesce(current.stream as AsyncIterable<Buffer>, WRITE_BATCH_BYTES)) {
-            if (partial.received + chunk.byteLength > partial.size) {
-              throw new OciError('DIGEST_INVALID', `${seed.kind} sent more than the ${partial.size} bytes it announced for ${want.digest.value}`);
-            }
-            await partial.append(chunk);
-            this.stats.receivedFromSeed(chunk.byteLength);
-          }
-          if (partial.received >= partial.size) break;
-          throw new Error(`${seed.kind} stream ended at byte ${partial.received} of ${partial.size}`);
-        } catch (error) {
-          // A full disk is not a broken transfer: resuming would only fail again.
-          if (error instanceof OciError || isDiskFull(error) || attempts >= (this.#init.resumeAttempts ?? DEFAULT_RESUME_ATTEMPTS)) throw error;
-          attempts += 1;
-          this.#c.logger.warn({ digest: want.digest.value, at: partial.received, attempt: attempts, err: error }, 'blob transfer broke off; resuming with Range');
-          current = await seed.open(want, { start: partial.received, end: partial.size - 1 });
-          if (!current) throw new Error(`${seed.kind} no longer has ${want.digest.value}`);
-        }
-      }
-      const result = await partial.commit();
-      if (!result.ok) {
-        this.stats.verificationFailures += 1;
-        throw new OciError('DIGEST_INVALID', `${seed.kind} sent bytes with digest ${result.actual} for ${want.digest.value}`);
-      }
-      await this.#finished(want, partial.size, started, before);
-    } catch (error) {
-      current?.stream.destroy();
-      await this.#failed(want, partial, error);
+  async #create(want: BlobWant, size: number): Promise<PieceEngine> {
+    const { store, swarm } = this.#c;
+    this.#subscribe();
+    const partial = await store.blobs.createPartial(want.digest, size, this.#init.pieceSize ?? DEFAULT_PIECE_SIZE);
+    const seed = this.isSeeded(want) ? this.#c.seed : undefined;
+    const engine = new PieceEngine(partial, want, { swarm, seed, peers: this.#c.peers, stats: this.stats, logger: this.#c.logger, membershipSettledAt: this.#settledAt }, this.#init);
+    const key = want.digest.value;
+    this.#engines.set(key, engine);
+    const forget = (): void => {
+      if (this.#engines.get(key) === engine) this.#engines.delete(key);
+    };
+    partial.done().then(forget, forget);
+    this.#sweeper ??= setInterval(() => void this.#sweep(), Math.min(SWEEP_MS, this.#init.keepPiecesMs ?? SWEEP_MS)).unref();
+    return engine;
+  }
+
+  /** Swarm news wakes the engines at once (they also look every tick). */
+  #subscribe(): void {
+    const swarm = this.#c.swarm;
+    if (this.#subscribed || !swarm) return;
+    this.#subscribed = true;
+    const poke = (event: { digest: string }): void => this.#engines.get(event.digest)?.poke();
+    const pokeAll = (): void => {
+      for (const engine of this.#engines.values()) engine.poke();
+    };
+    swarm.on('have', poke);
+    swarm.on('progress', poke);
+    swarm.on('withdrawn', poke);
+    swarm.on('peer:joined', pokeAll);
+    swarm.on('peer:left', pokeAll);
+  }
+
+  /** Drops piece caches nobody has used for a while. */
+  async #sweep(): Promise<void> {
+    const keepMs = this.#init.keepPiecesMs ?? DEFAULT_KEEP_PIECES_MS;
+    for (const engine of [...this.#engines.values()]) {
+      if (engine.wantsAll || !engine.idle || Date.now() - engine.lastActivity < keepMs) continue;
+      await this.#drop(engine, new Error('piece cache expired unused'));
+    }
+    if (this.#engines.size === 0 && this.#sweeper) {
+      clearInterval(this.#sweeper);
+      this.#sweeper = undefined;
     }
   }
 
-  async #finished(want: BlobWant, size: number, started: number, before: { seed: number; peers: number }): Promise<void> {
-    await this.#c.store.repositories.linkBlob(want.name, want.digest);
-    this.stats.blobsFetched += 1;
-    const fromSeed = this.stats.bytesFromSeed - before.seed;
-    const fromPeers = this.stats.bytesFromPeers - before.peers;
-    // Counters are host-wide, so with several fetches at once the split is approximate.
-    this.#c.logger.info({ repository: want.name, digest: want.digest.value, bytes: size, fromSeed, fromPeers, ms: Date.now() - started }, 'blob fetched and verified');
+  async #drop(engine: PieceEngine, reason: Error): Promise<void> {
+    if (this.#engines.get(engine.digest) === engine) this.#engines.delete(engine.digest);
+    await engine.partial.fail(reason);
+    this.#c.swarm?.announceWithdrawn(engine.digest);
   }
 
-  async #failed(want: BlobWant, partial: PartialBlob, error: unknown): Promise<void> {
+  async #finished(want: BlobWant, engine: PieceEngine, before: { seed: number; peers: number }, started: number): Promise<void> {
+    await this.#c.store.repositories.linkBlob(want.name, want.digest);
+    this.stats.blobsFetched += 1;
+    const fromSeed = engine.bytes.seed - before.seed;
+    const fromPeers = engine.bytes.peers - before.peers;
+    this.#c.logger.info({ repository: want.name, digest: want.digest.value, bytes: engine.partial.size, fromSeed, fromPeers, ms: Date.now() - started }, 'blob fetched and verified');
+  }
+
+  async #failed(want: BlobWant, engine: PieceEngine, error: unknown): Promise<void> {
     this.stats.blobsFailed += 1;
     this.#c.logger.error({ digest: want.digest.value, repository: want.name, err: error }, 'blob fetch failed; nothing was stored');
-    await partial.fail(error instanceof Error ? error : new Error(String(error)));
+    await this.#drop(engine, error instanceof Error ? error : new Error(String(error)));
+  }
+
+  close(): void {
+    if (this.#sweeper) clearInterval(this.#sweeper);
+    this.#sweeper = undefined;
   }
 }

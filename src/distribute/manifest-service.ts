@@ -2,11 +2,14 @@ import type { Logger } from 'pino';
 import { MANIFEST_MEDIA_TYPES, OciError, digestOf, tryParseDigest, parseManifest, type Digest, type Reference } from '../oci/index.ts';
 import type { Store, StoredManifest } from '../store/index.ts';
 import type { UpstreamTarget } from '../upstream/types.ts';
+import type { BlobSizeHints } from './blob-size.ts';
 import type { UpstreamRouter } from './types.ts';
 
 export interface ManifestServiceInit {
   /** How long a tag revalidation HEAD may take before the cached tag is served. */
   readonly tagTimeoutMs: number;
+  /** Told the blob sizes of every manifest resolved, so fetches of its blobs start with a trusted size. */
+  readonly sizes?: BlobSizeHints;
 }
 
 /** The swarm as manifest resolution needs it: tags peers announced, and manifest bytes from peers. */
@@ -34,6 +37,7 @@ export class ManifestService {
   readonly #logger: Logger;
   readonly #tagTimeoutMs: number;
   readonly #peers: ManifestPeers | undefined;
+  readonly #sizes: BlobSizeHints | undefined;
 
   constructor(store: Store, router: UpstreamRouter, logger: Logger, init: ManifestServiceInit, peers?: ManifestPeers) {
     this.#store = store;
@@ -41,12 +45,14 @@ export class ManifestService {
     this.#logger = logger;
     this.#tagTimeoutMs = init.tagTimeoutMs;
     this.#peers = peers;
+    this.#sizes = init.sizes;
   }
 
   async resolve(name: string, reference: Reference, ns?: string): Promise<ResolvedManifest> {
     const targets = this.#router.targets(name, ns);
-    if (reference.kind === 'digest') return this.#byDigest(name, reference.digest, targets);
-    return this.#byTag(name, reference.tag, targets);
+    const resolved = reference.kind === 'digest' ? await this.#byDigest(name, reference.digest, targets) : await this.#byTag(name, reference.tag, targets);
+    this.#sizes?.remember(resolved.parsed.blobs);
+    return resolved;
   }
 
   async #byDigest(name: string, digest: Digest, targets: UpstreamTarget[]): Promise<ResolvedManifest> {

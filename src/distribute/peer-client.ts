@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { ConnectionOptions } from 'node:tls';
 import { Agent, request } from 'undici';
-import type { ByteRange, Digest } from '../oci/index.ts';
+import { OciError, type ByteRange, type Digest } from '../oci/index.ts';
 
 /** A peer that does not start answering within this long is skipped for this piece. */
 export const DEFAULT_PEER_TIMEOUT_MS = 3_000;
@@ -13,6 +13,26 @@ export interface PeerClientInit {
   readonly tls?: ConnectionOptions;
   readonly timeoutMs?: number;
   readonly idleMs?: number;
+}
+
+/**
+ * Asking a peer as the owner of the pieces: it fetches them from its seed on demand when it has
+ * not got them, so it needs the repository (to find the seed) and the size the asker trusts.
+ */
+export interface OwnerAsk {
+  readonly repository: string;
+  readonly ns?: string | undefined;
+  readonly size: number;
+  /** The asker's peer id: the owner never asks it back for the same piece. */
+  readonly from?: string | undefined;
+}
+
+/** The query string of an owner ask (read back by the peer data plane with ownerAskFromQuery). */
+export function ownerAskQuery(ask: OwnerAsk): string {
+  const query = new URLSearchParams({ repository: ask.repository, size: String(ask.size) });
+  if (ask.ns !== undefined) query.set('ns', ask.ns);
+  if (ask.from !== undefined) query.set('from', ask.from);
+  return `?${query.toString()}`;
 }
 
 export class PeerRequestError extends Error {
@@ -41,13 +61,13 @@ export class PeerClient {
     });
   }
 
-  async fetchRange(baseUrl: string, digest: Digest, range: ByteRange, signal?: AbortSignal): Promise<Readable> {
+  async fetchRange(baseUrl: string, digest: Digest, range: ByteRange, signal?: AbortSignal, ask?: OwnerAsk): Promise<Readable> {
     const headers: Record<string, string> = { range: `bytes=${range.start}-${range.end}` };
     // A keyed node never asks in the clear: that would show a stranger what it fetches.
     if (this.#keyed && !baseUrl.startsWith('https:')) throw new PeerRequestError(`peer ${baseUrl} is not a TLS data plane; with a cluster key peers are fetched from over TLS only`);
     let response;
     try {
-      response = await request(`${baseUrl}/blobs/${digest.value}`, { dispatcher: this.#agent, headers, ...(signal ? { signal } : {}) });
+      response = await request(`${baseUrl}/blobs/${digest.value}${ask ? ownerAskQuery(ask) : ''}`, { dispatcher: this.#agent, headers, ...(signal ? { signal } : {}) });
     } catch (error) {
       throw new PeerRequestError(`peer ${baseUrl} did not answer: ${(error as Error).message}`, undefined, { cause: error });
     }
@@ -63,4 +83,18 @@ export class PeerClient {
   async close(): Promise<void> {
     await this.#agent.close();
   }
+}
+
+/** The owner ask in a data-plane request's query, if it is one; throws OciError on a malformed one. */
+export function ownerAskFromQuery(query: Readonly<Record<string, unknown>>): OwnerAsk | undefined {
+  if (query.repository === undefined) return undefined;
+  const text = (name: string): string | undefined => {
+    const value = query[name];
+    if (value === undefined) return undefined;
+    if (typeof value !== 'string') throw new OciError('UNSUPPORTED', `query parameter ${name} must be given once`, undefined, { status: 400 });
+    return value;
+  };
+  const size = Number(text('size'));
+  if (!/^\d+$/.test(text('size') ?? '') || !Number.isSafeInteger(size)) throw new OciError('SIZE_INVALID', 'an owner ask needs the blob size as a whole number of bytes');
+  return { repository: text('repository')!, ns: text('ns'), size, from: text('from') };
 }

@@ -30,6 +30,8 @@ export interface SourceStream {
 export interface BlobSource {
   readonly kind: string;
   open(want: BlobWant, range?: ByteRange, signal?: AbortSignal): Promise<SourceStream | undefined>;
+  /** The blob's size without its bytes (HEAD), undefined when this source does not have it. */
+  size?(want: BlobWant): Promise<number | undefined>;
 }
 
 export type BlobOrigin = 'local' | 'joined' | 'fetched';

@@ -11,6 +11,10 @@ export class UpstreamBlobSource implements BlobSource {
     this.#router = router;
   }
 
+  size(want: BlobWant): Promise<number | undefined> {
+    return headSize(this.#router, want);
+  }
+
   async open(want: BlobWant, range?: ByteRange, signal?: AbortSignal): Promise<SourceStream | undefined> {
     let failure: unknown;
     for (const { upstream, remoteName } of this.#router.targets(want.name, want.ns)) {
@@ -29,6 +33,21 @@ export class UpstreamBlobSource implements BlobSource {
     if (failure) throw failure instanceof OciError ? failure : new OciError('UNAVAILABLE', `the seed registry could not be reached for ${want.digest.value}: ${(failure as Error).message}`, undefined, { cause: failure });
     return undefined;
   }
+}
+
+/** `size` of UpstreamBlobSource: HEAD at each target in turn. */
+async function headSize(router: UpstreamRouter, want: BlobWant): Promise<number | undefined> {
+  let failure: unknown;
+  for (const { upstream, remoteName } of router.targets(want.name, want.ns)) {
+    try {
+      const size = await upstream.headBlob(remoteName, want.digest);
+      if (size !== undefined) return size;
+    } catch (error) {
+      failure = error;
+    }
+  }
+  if (failure) throw failure instanceof OciError ? failure : new OciError('UNAVAILABLE', `the seed registry could not be reached for ${want.digest.value}: ${(failure as Error).message}`, undefined, { cause: failure });
+  return undefined;
 }
 
 function skipBytes(stream: Readable, count: number): Readable {

@@ -6,14 +6,12 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Fetcher } from '../distribute/fetcher.ts';
+import { ownerAskFromQuery } from '../distribute/peer-client.ts';
 import type { TransferStats } from '../distribute/transfer-stats.ts';
 import { OciError, parseDigest, parseRangeHeader } from '../oci/index.ts';
 import type { Store } from '../store/index.ts';
 import { sendError } from './errors.ts';
 import { sendFileRange } from './send-file.ts';
-
-/** A peer reading a piece this host is still fetching waits at most this long for the next byte. */
-export const PEER_READ_IDLE_MS = 30_000;
 
 export interface PeerAppServices {
   readonly store: Store;
@@ -51,8 +49,9 @@ export function buildPeerApp(services: PeerAppServices): FastifyInstance {
       const digest = parseDigest((request.params as { digest: string }).digest);
       const peer = request.ip;
       const size = await store.blobs.stat(digest);
-      const partial = size === undefined ? fetcher.partial(digest) : undefined;
-      const total = size ?? partial?.size;
+      // Not stored: what this host is fetching, or, asked as the piece's owner, fetches now.
+      const fetching = size === undefined ? await fetcher.forPeer(digest, ownerAskFromQuery(request.query as Record<string, unknown>), peer) : undefined;
+      const total = size ?? fetching?.size;
       if (total === undefined) throw new OciError('BLOB_UNKNOWN', `blob ${digest.value} is not on this node`);
       const range = parseRangeHeader(request.headers.range, total) ?? { start: 0, end: total - 1 };
       reply
@@ -80,7 +79,7 @@ export function buildPeerApp(services: PeerAppServices): FastifyInstance {
         }, () => store.blobs.acquire(digest));
         return reply;
       }
-      const stream = partial!.createReader(store.blobs.path(digest), range, { holdBackUnverified: false, idleTimeoutMs: PEER_READ_IDLE_MS });
+      const stream = fetching!.read(range);
       stream.once('end', () => stats.servedToPeer(peer, length));
       // Headers go out now, not with the first byte as fastify's stream sending does: a piece that
       // is still on its way from the seed may take seconds to start, and the peer would take the

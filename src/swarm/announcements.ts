@@ -25,7 +25,7 @@ export interface AnnouncementsInit {
   readonly inventory: Inventory;
   /** How peers reach this host's data plane: a full URL (advertise address), a port, or neither. */
   /** `tls`: with a cluster key every member's data plane speaks TLS, so URLs built from a peer's port are https. */
-  readonly dataPlane: { readonly url?: string; readonly port?: number; readonly tls?: boolean };
+  readonly dataPlane: { readonly url?: string; readonly port?: number; readonly tls?: boolean; readonly pieceSize?: number };
   readonly emit: Emit;
   readonly now?: () => number;
   /** Peer exchange, where the transport has addresses to share (libp2p; the memory twin is a full mesh). */
@@ -102,8 +102,8 @@ export class Announcements {
    * idempotent assignments, so the peer ends up right either way.
    */
   async *snapshot(): AsyncGenerator<Message> {
-    const { url, port } = this.#init.dataPlane;
-    yield { type: 'hello', version: PROTOCOL_VERSION, time: this.#now(), dataUrl: url, dataPort: port };
+    const { url, port, pieceSize } = this.#init.dataPlane;
+    yield { type: 'hello', version: PROTOCOL_VERSION, time: this.#now(), dataUrl: url, dataPort: port, pieceSize };
     const known = (await this.#init.peerExchange?.known()) ?? [];
     yield* batches(known, MAX_PEERS_BATCH, (peers) => ({ type: 'peers', peers }));
     let blobs: InventoryEntry[] = [];
@@ -130,7 +130,7 @@ export class Announcements {
       // A second hello starts the peer over; listeners see it leave first, so joins and leaves pair up.
       this.leave(peerId, 'announce stream reopened');
       const url = message.dataUrl ?? (message.dataPort !== undefined && remote.host !== undefined ? dataUrl(remote.host, message.dataPort, this.#init.dataPlane.tls) : undefined);
-      emit('peer:joined', table.join(peerId, { url, addresses: remote.addresses, clockSkewMs: message.time - this.#now() }));
+      emit('peer:joined', table.join(peerId, { url, addresses: remote.addresses, clockSkewMs: message.time - this.#now(), pieceSize: message.pieceSize }));
       return;
     }
     if (!table.has(peerId)) throw new ProtocolViolation(`${message.type} before hello`);

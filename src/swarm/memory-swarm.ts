@@ -123,6 +123,8 @@ export interface MemorySwarmInit {
   readonly peerId?: string;
   /** What peers get as this host's data-plane URL. */
   readonly dataUrl?: string;
+  /** Piece size told to peers (see SwarmInit.pieceSize). */
+  readonly pieceSize?: number;
   readonly now?: () => number;
   readonly maxEntriesPerPeer?: PeerTableInit['maxEntriesPerPeer'];
 }
@@ -145,7 +147,7 @@ export class MemorySwarm extends AnnouncingSwarm implements SwarmApi {
       selfId: this.peerId,
       table: this.table,
       inventory: init.inventory,
-      dataPlane: { url: init.dataUrl },
+      dataPlane: { url: init.dataUrl, pieceSize: init.pieceSize },
       emit: (type, detail) => this.emit(type, detail),
       now: init.now,
     });

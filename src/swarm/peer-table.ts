@@ -19,6 +19,7 @@ export interface PeerJoin {
   readonly url: string | undefined;
   readonly addresses: readonly string[];
   readonly clockSkewMs: number;
+  readonly pieceSize?: number | undefined;
 }
 
 interface PeerState {
@@ -28,6 +29,7 @@ interface PeerState {
   readonly connectedAt: number;
   lastSeen: number;
   clockSkewMs: number;
+  readonly pieceSize: number | undefined;
   synced: boolean;
   readonly blobs: Map<string, number>;
   readonly progress: Map<string, { size: number; pieces: PieceSet }>;
@@ -56,7 +58,7 @@ export class PeerTable {
     this.leave(peerId);
     const now = this.#now();
     const state: PeerState = {
-      peerId, url: info.url, addresses: info.addresses, connectedAt: now, lastSeen: now, clockSkewMs: info.clockSkewMs,
+      peerId, url: info.url, addresses: info.addresses, connectedAt: now, lastSeen: now, clockSkewMs: info.clockSkewMs, pieceSize: info.pieceSize,
       synced: false, blobs: new Map(), progress: new Map(), wants: new Set(),
     };
     this.#peers.set(peerId, state);
@@ -255,6 +257,6 @@ function unindex(map: Map<string, Set<string>>, digest: string, peerId: string):
 function summary(state: PeerState): PeerSummary {
   return {
     peerId: state.peerId, addresses: state.addresses, url: state.url, connectedAt: state.connectedAt, lastSeen: state.lastSeen,
-    clockSkewMs: state.clockSkewMs, synced: state.synced, blobs: state.blobs.size,
+    clockSkewMs: state.clockSkewMs, pieceSize: state.pieceSize, synced: state.synced, blobs: state.blobs.size,
   };
 }

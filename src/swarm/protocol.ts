@@ -27,7 +27,7 @@ export interface PeerAddresses {
 }
 
 export type Message =
-  | { readonly type: 'hello'; readonly version: number; readonly time: number; readonly dataUrl?: string; readonly dataPort?: number }
+  | { readonly type: 'hello'; readonly version: number; readonly time: number; readonly dataUrl?: string; readonly dataPort?: number; readonly pieceSize?: number }
   | { readonly type: 'have'; readonly blobs: readonly InventoryEntry[] }
   | { readonly type: 'withdrawn'; readonly digests: readonly string[] }
   | { readonly type: 'progress'; readonly digest: string; readonly size: number; readonly pieces: PieceSet }
@@ -98,7 +98,10 @@ export function parseMessage(body: Uint8Array): Message | undefined {
     case 'hello': {
       const dataUrl = m.dataUrl === undefined ? undefined : dataUrlOf(m.dataUrl);
       const dataPort = m.dataPort === undefined ? undefined : port(m.dataPort);
-      return { type: 'hello', version: count(m.version, 'version'), time: count(m.time, 'time'), dataUrl, dataPort };
+      // Absent from hosts older than piece ownership: they take part as holders, never as owners.
+      const pieceSize = m.pieceSize === undefined ? undefined : count(m.pieceSize, 'pieceSize');
+      if (pieceSize === 0) throw new ProtocolViolation('hello: pieceSize must be positive');
+      return { type: 'hello', version: count(m.version, 'version'), time: count(m.time, 'time'), dataUrl, dataPort, pieceSize };
     }
     case 'have':
       return { type: 'have', blobs: batch(m.blobs, MAX_BATCH).map(blobEntry) };

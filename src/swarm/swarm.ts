@@ -39,6 +39,8 @@ export interface SwarmInit {
   readonly advertiseAddress?: string;
   /** Port of this host's HTTP data plane; without it peers learn of no URL and fetch nothing from us. */
   readonly dataPort?: number;
+  /** Piece size of this host's fetches, told to peers so they agree on who owns which piece. */
+  readonly pieceSize?: number;
   readonly bootstrap?: readonly string[];
   readonly mdns?: false | MdnsInit;
   readonly clusterKey?: ClusterKey;
@@ -78,13 +80,13 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
     this.#log = init.logger ?? quiet;
     this.peerId = peerIdFromPrivateKey(init.privateKey).toString();
     this.table = new PeerTable({ maxEntriesPerPeer: init.maxEntriesPerPeer });
-    const { advertiseAddress, dataPort } = init;
+    const { advertiseAddress, dataPort, pieceSize } = init;
     const tls = init.clusterKey !== undefined;
     this.announcements = new Announcements({
       selfId: this.peerId,
       table: this.table,
       inventory: components.inventory,
-      dataPlane: { url: advertiseAddress !== undefined && dataPort !== undefined ? dataUrl(advertiseAddress, dataPort, tls) : undefined, port: dataPort, tls },
+      dataPlane: { url: advertiseAddress !== undefined && dataPort !== undefined ? dataUrl(advertiseAddress, dataPort, tls) : undefined, port: dataPort, tls, pieceSize },
       emit: (type, detail) => this.emit(type, detail),
       peerExchange: {
         known: async () => (await this.#dialer?.addressesOf(this.table.peers().map((p) => p.peerId))) ?? [],

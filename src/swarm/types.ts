@@ -45,6 +45,8 @@ export interface PeerSummary {
   readonly lastSeen: number;
   /** The peer's clock minus ours at its last hello or heartbeat, ignoring transit time. */
   readonly clockSkewMs: number;
+  /** The piece size the peer fetches with; only peers with this host's piece size own pieces. */
+  readonly pieceSize: number | undefined;
   /** True once the peer's full inventory has arrived after its hello. */
   readonly synced: boolean;
   /** Complete blobs the peer holds. */

@@ -135,6 +135,10 @@ export class TrackedUpstream implements UpstreamRegistry {
     return this.#run(options, () => this.inner.getManifest(repository, reference, accept, options));
   }
 
+  headBlob(repository: string, digest: Digest, options?: RequestOptions): Promise<number | undefined> {
+    return this.#run(options, () => this.inner.headBlob(repository, digest, options));
+  }
+
   getBlob(repository: string, digest: Digest, range?: ByteRange, options?: RequestOptions): Promise<RemoteBlob | undefined> {
     return this.#run(options, () => this.inner.getBlob(repository, digest, range, options));
   }

@@ -119,6 +119,17 @@ export class RegistryClient implements UpstreamRegistry {
     return { digest, mediaType: manifestMediaType(header(response, 'content-type'), body), size: body.byteLength, body };
   }
 
+  async headBlob(repository: string, digest: Digest, options?: RequestOptions): Promise<number | undefined> {
+    const url = this.#transport.url(`/v2/${repository}/blobs/${digest.value}`);
+    const response = await this.#transport.send('HEAD', url, { ...options, scope: pullScope(repository) });
+    if (response.status === 404) return notFound(response);
+    if (response.status !== 200) throw await unexpected(response, this.host, `HEAD blob ${digest.value} of ${repository}`);
+    await discard(response);
+    const size = Number(header(response, 'content-length'));
+    if (!Number.isSafeInteger(size) || size < 0) throw new UpstreamError(this.host, 200, `HEAD blob ${digest.value} of ${repository} from upstream ${this.host}: the answer has no Content-Length`);
+    return size;
+  }
+
   async getBlob(repository: string, digest: Digest, range?: ByteRange, options?: RequestOptions): Promise<RemoteBlob | undefined> {
     const headers: Record<string, string> = range ? { range: `bytes=${range.start}-${range.end}` } : {};
     const url = this.#transport.url(`/v2/${repository}/blobs/${digest.value}`);

@@ -38,6 +38,8 @@ export interface UpstreamRegistry {
   readonly host: string;
   headManifest(repository: string, reference: string, accept: readonly string[], options?: RequestOptions): Promise<RemoteManifestInfo | undefined>;
   getManifest(repository: string, reference: string, accept: readonly string[], options?: RequestOptions): Promise<RemoteManifest | undefined>;
+  /** The blob's size from a HEAD, or undefined when the upstream does not have it. */
+  headBlob(repository: string, digest: Digest, options?: RequestOptions): Promise<number | undefined>;
   getBlob(repository: string, digest: Digest, range?: ByteRange, options?: RequestOptions): Promise<RemoteBlob | undefined>;
   /** All tags (following Link pagination), or undefined when the repository is unknown there. */
   listTags(repository: string, options?: RequestOptions): Promise<string[] | undefined>;

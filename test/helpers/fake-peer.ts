@@ -12,6 +12,7 @@ import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { Fetcher, type FetcherInit } from '../../src/distribute/fetcher.ts';
 import { PeerClient, type PeerClientInit } from '../../src/distribute/peer-client.ts';
+import { DEFAULT_PIECE_SIZE } from '../../src/distribute/piece-size.ts';
 import { TransferStats } from '../../src/distribute/transfer-stats.ts';
 import type { BlobSource, BlobWant, UpstreamRouter } from '../../src/distribute/types.ts';
 import { createMetrics } from '../../src/http/metrics.ts';
@@ -38,8 +39,17 @@ export class CountingSeed {
   readonly served = new Map<string, number>();
   /** Opens per host, for tests that check who asked. */
   readonly opens = new Map<string, number>();
+  /** Size look-ups (HEAD) per host. */
+  readonly heads = new Map<string, number>();
   /** Every range asked for, in order (for diagnostics). */
   readonly log: Array<{ readonly host: string; readonly start: number; readonly end: number; readonly at: number }> = [];
+
+  /** Milliseconds between the seed's 64 KiB chunks (0: as fast as the reader takes them). */
+  readonly chunkDelayMs: number;
+
+  constructor(init: { readonly chunkDelayMs?: number } = {}) {
+    this.chunkDelayMs = init.chunkDelayMs ?? 0;
+  }
 
   add(content: Buffer): Digest {
     const digest = digestOf(content);
@@ -56,6 +66,10 @@ export class CountingSeed {
   sourceFor(host: string): BlobSource {
     return {
       kind: 'seed',
+      size: async (want: BlobWant) => {
+        this.heads.set(host, (this.heads.get(host) ?? 0) + 1);
+        return this.blobs.get(want.digest.value)?.length;
+      },
       open: async (want: BlobWant, range?: ByteRange) => {
         this.opens.set(host, (this.opens.get(host) ?? 0) + 1);
         const content = this.blobs.get(want.digest.value);
@@ -64,8 +78,10 @@ export class CountingSeed {
         const end = Math.min(range?.end ?? content.length - 1, content.length - 1);
         this.log.push({ host, start, end, at: Date.now() });
         const served = this.served;
+        const delay = this.chunkDelayMs;
         async function* bytes(): AsyncGenerator<Buffer> {
           for (let at = start; at <= end; at += SEED_CHUNK) {
+            if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
             const chunk = content!.subarray(at, Math.min(end + 1, at + SEED_CHUNK));
             served.set(host, (served.get(host) ?? 0) + chunk.length);
             yield chunk;
@@ -135,7 +151,8 @@ export async function startHost(init: HostInit): Promise<Host> {
     });
     const fetcher = new Fetcher(
       { store, seed: init.seed.sourceFor(init.name), router: stubRouter(init.seeded ?? true), logger: silentLogger, swarm: late, peers, stats },
-      init.fetcher ?? {},
+      // Hosts here are meshed before they fetch (see meshed()): no start-up settle needed.
+      { membershipSettleMs: 0, ...init.fetcher },
     );
     const metrics = createMetrics(stats, fetcher, late);
     const app = buildPeerApp({ store, fetcher, stats, metrics, logger: silentLogger });
@@ -146,7 +163,7 @@ export async function startHost(init: HostInit): Promise<Host> {
       await closing;
     });
     const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-    const started = new MemorySwarm({ network: init.network, inventory: () => inventory(store), dataUrl: url });
+    const started = new MemorySwarm({ network: init.network, inventory: () => inventory(store), dataUrl: url, pieceSize: init.fetcher?.pieceSize ?? DEFAULT_PIECE_SIZE });
     swarm = started;
     const unsubscribe = store.blobs.onCommitted((digest, size) => started.announceHave(digest.value, size));
     cleanups.unshift(() => unsubscribe());

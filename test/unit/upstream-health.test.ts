@@ -24,6 +24,7 @@ function scripted(url: string) {
     host: registryHostOf(url),
     headManifest: () => answer(undefined),
     getManifest: () => answer(undefined),
+    headBlob: () => answer(undefined),
     getBlob: () => answer(undefined),
     listTags: () => answer(['latest']),
     catalog: () => answer([]),

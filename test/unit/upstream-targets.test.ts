@@ -11,7 +11,7 @@ function recordingFactory() {
   const createClient = (init: RegistryClientInit): UpstreamRegistry => {
     made.push(init);
     const fail = () => Promise.reject(new Error('no network in unit tests'));
-    return { url: init.url, host: registryHostOf(init.url), headManifest: fail, getManifest: fail, getBlob: fail, listTags: fail, catalog: fail };
+    return { url: init.url, host: registryHostOf(init.url), headManifest: fail, getManifest: fail, headBlob: fail, getBlob: fail, listTags: fail, catalog: fail };
   };
   return { made, createClient };
 }

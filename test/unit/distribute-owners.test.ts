@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { electedFor } from '../../src/distribute/election.ts';
+import { ownerOf as electedFor, rankOwners } from '../../src/distribute/owners.ts';
 
 const BASE58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';
 const peerId = fc.string({ unit: fc.constantFrom(...BASE58), minLength: 44, maxLength: 44 }).map((s) => `12D3KooW${s}`);
 const digest = fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 64, maxLength: 64 }).map((hex) => `sha256:${hex}`);
 const candidates = (min: number, max: number): fc.Arbitrary<string[]> => fc.uniqueArray(peerId, { minLength: min, maxLength: max });
 
-describe('electedFor (rendezvous hashing over the hosts that want a blob)', () => {
+describe('piece owners (rendezvous hashing over the swarm members)', () => {
   test('no candidates: nobody; one candidate: always that one', () => {
     assert.equal(electedFor('sha256:' + 'a'.repeat(64), 0, []), undefined);
     fc.assert(fc.property(digest, fc.nat(10_000), peerId, (d, piece, only) => electedFor(d, piece, [only]) === only));
@@ -72,7 +72,7 @@ describe('electedFor (rendezvous hashing over the hosts that want a blob)', () =
     );
   });
 
-  test('a host elected among a superset is elected among every subset that contains it (what PieceFetch relies on before the wants arrive)', () => {
+  test('a host elected among a superset is elected among every subset that contains it (a member missing from one view never takes a piece from the host that owns it)', () => {
     fc.assert(
       fc.property(digest, candidates(2, 10), fc.nat(1_000), fc.infiniteStream(fc.boolean()), (d, all, piece, keep) => {
         const winner = electedFor(d, piece, all)!;
@@ -89,5 +89,27 @@ describe('electedFor (rendezvous hashing over the hosts that want a blob)', () =
     const d = `sha256:${'1'.repeat(64)}`;
     const owners = new Set(Array.from({ length: 32 }, (_, piece) => electedFor(d, piece, hosts)));
     assert.equal(owners.size, hosts.length);
+  });
+
+  test('the ranking starts with the owner, lists every member once, and is the same in any listing order', () => {
+    fc.assert(
+      fc.property(digest, fc.nat(10_000), candidates(1, 10).chain((c) => fc.tuple(fc.constant(c), fc.shuffledSubarray(c, { minLength: c.length, maxLength: c.length }))), (d, piece, [list, shuffled]) => {
+        const ranking = rankOwners(d, piece, list);
+        assert.equal(ranking[0], electedFor(d, piece, list));
+        assert.deepEqual([...ranking].sort(), [...list].sort());
+        assert.deepEqual(rankOwners(d, piece, shuffled), ranking);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  test('when the owner leaves, the next in its ranking becomes the owner (askers fall back in the order the pieces move)', () => {
+    fc.assert(
+      fc.property(digest, fc.nat(10_000), candidates(2, 10), (d, piece, hosts) => {
+        const [first, second] = rankOwners(d, piece, hosts);
+        assert.equal(electedFor(d, piece, hosts.filter((h) => h !== first)), second);
+      }),
+      { numRuns: 200 },
+    );
   });
 });

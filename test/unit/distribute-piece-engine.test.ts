@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { afterEach, describe, test } from 'node:test';
-import { LIAR_BAN_MS } from '../../src/distribute/piece-fetch.ts';
+import { LIAR_BAN_MS } from '../../src/distribute/piece-engine.ts';
 import { OciError, digestOf } from '../../src/oci/index.ts';
 import { MemoryNetwork } from '../../src/swarm/index.ts';
 import { eventually } from '../helpers/eventually.ts';
@@ -14,7 +14,7 @@ import { CountingSeed, meshed, REPOSITORY, startFakePeer, startHost, type FakePe
 
 const MiB = 1024 * 1024;
 
-describe('distribute: fetching a blob across hosts (PieceFetch over the peer data plane)', { timeout: 120_000 }, () => {
+describe('distribute: fetching a blob across hosts (the piece engine over the peer data plane)', { timeout: 120_000 }, () => {
   const open: Array<Host | FakePeer> = [];
   afterEach(async () => {
     await Promise.all(open.splice(0).map((x) => x.close()));

@@ -1,0 +1,109 @@
+import { hasPiece, type Holder } from '../swarm/index.ts';
+import { rankOwners } from './owners.ts';
+
+/**
+ * Owners asked for one piece before the seed is asked directly: the owner, then the next in its
+ * ranking (the one the piece moves to if the owner leaves). Past that the owner's trouble is
+ * probably the seed's, and asking more hosts would only add hops.
+ */
+export const MAX_OWNERS_ASKED = 2;
+
+/** A member of the swarm that may own pieces: this host, or a peer with a data plane and our piece size. */
+export interface Member {
+  readonly peerId: string;
+  readonly url: string | undefined;
+}
+
+/** What the engine knows when it picks a source for one piece. */
+export interface PieceView {
+  readonly digest: string;
+  readonly index: number;
+  readonly size: number;
+  readonly pieceSize: number;
+  readonly selfId: string;
+  /** Peers offering the blob (connected, not penalised). */
+  readonly holders: readonly Holder[];
+  /** This host and the peers that own pieces, by id. */
+  readonly members: ReadonlyMap<string, Member>;
+  /** Sources that failed this piece already (peer ids, 'seed'). */
+  readonly failed: ReadonlySet<string>;
+  /** Peers that must not serve this piece: they asked us for it. */
+  readonly exclude: ReadonlySet<string>;
+  /** A peer asked this host for the piece as its owner: the seed, not another owner, is next. */
+  readonly demanded: boolean;
+  /** Whether there is a seed to ask at all (and it has not failed too often). */
+  readonly seedUsable: boolean;
+  /** Transfers running now from each peer; and whether another seed transfer may start. */
+  readonly busyWith: (peerId: string) => number;
+  readonly maxPerPeer: number;
+  readonly seedSlotFree: boolean;
+  /**
+   * False while this host may not know every member yet (just started): a piece it would own by
+   * its partial view is waited for rather than fetched, since its real owner may be fetching it.
+   */
+  readonly membershipSettled: boolean;
+}
+
+export type PieceChoice =
+  | { readonly kind: 'holder'; readonly peerId: string; readonly url: string }
+  | { readonly kind: 'owner'; readonly peerId: string; readonly url: string }
+  | { readonly kind: 'seed' }
+  /** Someone can serve it, but not now (their slots are full): try again when a transfer ends. */
+  | { readonly kind: 'wait' }
+  /** Nobody can: no holder, no owner that answers, no seed. */
+  | { readonly kind: 'none' };
+
+/**
+ * Where one piece comes from. A peer that holds it (least busy first); else, for a piece another
+ * host asked us for, the seed; else the piece's owner by rendezvous over the members — the seed if
+ * that is this host — falling back down the ranking and, after MAX_OWNERS_ASKED failed owners,
+ * to the seed. A peer that has the piece but is busy is waited for: the seed never sends what the
+ * swarm already holds.
+ */
+export function choosePieceSource(view: PieceView): PieceChoice {
+  const offering = view.holders.filter(
+    (h) =>
+      h.size === view.size &&
+      !view.failed.has(h.peerId) &&
+      !view.exclude.has(h.peerId) &&
+      (h.complete || (h.pieces !== undefined && h.pieces.pieceSize === view.pieceSize && hasPiece(h.pieces, view.index))),
+  );
+  const free = offering.filter((h) => view.busyWith(h.peerId) < view.maxPerPeer);
+  if (free.length > 0) {
+    const best = free.reduce((a, b) => (leastBusy(view, b, a) ? b : a));
+    return { kind: 'holder', peerId: best.peerId, url: best.url };
+  }
+  if (offering.length > 0) return { kind: 'wait' };
+  const seed = (): PieceChoice => (!view.seedUsable ? { kind: 'none' } : view.seedSlotFree ? { kind: 'seed' } : { kind: 'wait' });
+  if (view.demanded) return seed();
+  let asked = 0;
+  for (const peerId of rankOwners(view.digest, view.index, [...view.members.keys()])) {
+    if (peerId === view.selfId) return !view.seedUsable ? { kind: 'none' } : view.membershipSettled ? seed() : { kind: 'wait' };
+    if (view.exclude.has(peerId)) continue;
+    if (view.failed.has(peerId)) {
+      asked += 1;
+      if (asked >= MAX_OWNERS_ASKED) break;
+      continue;
+    }
+    const url = view.members.get(peerId)?.url;
+    if (url === undefined) continue;
+    return view.busyWith(peerId) < view.maxPerPeer ? { kind: 'owner', peerId, url } : { kind: 'wait' };
+  }
+  return seed();
+}
+
+/** Fewer transfers from us first; then complete holders; then by id, so hosts spread over holders alike. */
+function leastBusy(view: PieceView, a: Holder, b: Holder): boolean {
+  const load = view.busyWith(a.peerId) - view.busyWith(b.peerId);
+  if (load !== 0) return load < 0;
+  if (a.complete !== b.complete) return a.complete;
+  return spread(view, a.peerId) < spread(view, b.peerId);
+}
+
+/** A per-(host, piece) order of holders, so the hosts asking at once do not all pick the same one. */
+function spread(view: PieceView, peerId: string): number {
+  let h = 2166136261;
+  const text = `${view.selfId}/${view.index}/${peerId}`;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
+  return h >>> 0;
+}

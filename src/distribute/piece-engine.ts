@@ -1,0 +1,415 @@
+import type { Readable } from 'node:stream';
+import type { Logger } from 'pino';
+import { OciError, type ByteRange } from '../oci/index.ts';
+import { isDiskFull, type PartialBlob } from '../store/index.ts';
+import type { SwarmApi } from '../swarm/index.ts';
+import { coalesce } from './coalesce.ts';
+import { PeerRequestError, type PeerClient } from './peer-client.ts';
+import { choosePieceSource, type Member, type PieceChoice } from './piece-choice.ts';
+import { peerPieceSource, seedPieceSource, type PieceSource } from './piece-source.ts';
+import { repairFromSeed } from './piece-repair.ts';
+import { PieceDemand } from './piece-demand.ts';
+import { PieceProgress } from './piece-progress.ts';
+import { PieceTransfers, type Transfer } from './piece-transfers.ts';
+import type { TransferStats } from './transfer-stats.ts';
+import type { BlobSource, BlobWant } from './types.ts';
+
+/** Transfers at once for this host's own need: enough to keep a LAN link busy, few enough to stream in order. */
+export const DEFAULT_MAX_ACTIVE_PIECES = 8;
+/**
+ * Of those, seed transfers at once. Kept apart from the total: a seed shared by many hosts gives
+ * each a slow trickle, and seed pieces holding every slot left a host's link idle while peers had
+ * pieces for it (fan-out bench, 4 hosts at 100 Mbit/s: 1.43x ideal with one shared limit of 4).
+ */
+export const DEFAULT_MAX_SEED_PIECES = 2;
+/** Transfers at once from one peer. */
+export const DEFAULT_MAX_PER_PEER = 2;
+/** A peer that failed a piece is not asked for anything for a while. */
+export const PEER_FAILURE_PENALTY_MS = 30_000;
+/** A peer whose bytes failed verification is banned as a source for this long. */
+export const LIAR_BAN_MS = 10 * 60_000;
+/** Seed failures (any piece) after which the seed is not asked again by this fetch. */
+export const MAX_SEED_FAILURES = 3;
+/** Network chunks are joined into writes of this size (see coalesce.ts). */
+export const WRITE_BATCH_BYTES = 512 * 1024;
+const TICK_MS = 250;
+
+export interface PieceEngineComponents {
+  readonly swarm: SwarmApi | undefined;
+  readonly seed: BlobSource | undefined;
+  readonly peers: PeerClient | undefined;
+  readonly stats: TransferStats;
+  readonly logger: Logger;
+  /** When this host's view of the swarm's membership can be trusted (see PieceView.membershipSettled). */
+  readonly membershipSettledAt?: number;
+}
+
+export interface PieceEngineInit {
+  readonly maxActive?: number;
+  readonly maxPerPeer?: number;
+  readonly maxSeed?: number;
+}
+
+/**
+ * One blob being assembled on this host, by the one piece engine every fetch goes through: a
+ * client's pull (all pieces, then verify and commit), and peers asking this host, as a piece's
+ * owner, for pieces it has not got (just those, from the seed, single-flight). Each piece comes
+ * from where choosePieceSource says: a holder, the owner, or the seed; consecutive pieces this
+ * host owns are read from the seed in one long range (a host alone reads the whole blob in one
+ * request), and such a range stops at the first piece that stops being ours (a peer joined).
+ */
+export class PieceEngine {
+  readonly partial: PartialBlob;
+  readonly #c: PieceEngineComponents;
+  readonly #maxActive: number;
+  readonly #maxPerPeer: number;
+  readonly #maxSeed: number;
+  readonly #transfers: PieceTransfers;
+  /** Repository (and ns) to ask the seed under: the local pull's, else the first owner ask's. */
+  #want: BlobWant;
+  #needAll = false;
+  readonly #demand = new PieceDemand();
+  readonly #progress: PieceProgress;
+  readonly #failed = new Map<number, Set<string>>();
+  /** Who filled each piece, for repair after a failed verification. */
+  readonly #filledBy = new Map<number, string>();
+  #seedFailures = 0;
+  #seedRetryAt = 0;
+  #lastSeedError: unknown;
+  #fatal: unknown;
+  #wake: (() => void) | undefined;
+  #pump: Promise<void> | undefined;
+  #whole: Promise<void> | undefined;
+  lastActivity = Date.now();
+  readonly bytes = { seed: 0, peers: 0 };
+  readonly startedAt = Date.now();
+
+  constructor(partial: PartialBlob, want: BlobWant, components: PieceEngineComponents, init: PieceEngineInit = {}) {
+    this.partial = partial;
+    this.#want = want;
+    this.#c = components;
+    this.#maxActive = init.maxActive ?? DEFAULT_MAX_ACTIVE_PIECES;
+    this.#maxPerPeer = init.maxPerPeer ?? DEFAULT_MAX_PER_PEER;
+    this.#maxSeed = init.maxSeed ?? DEFAULT_MAX_SEED_PIECES;
+    this.#transfers = new PieceTransfers();
+    this.#progress = new PieceProgress(components.swarm, partial);
+  }
+
+  get digest(): string {
+    return this.partial.digest.value;
+  }
+
+  /** A local client wants the whole blob: fills every piece, verifies (repairing once) and commits. */
+  fetchAll(want: BlobWant): Promise<void> {
+    this.#want = want;
+    if (this.#whole) return this.#whole;
+    this.#needAll = true;
+    this.#c.swarm?.announceWant(this.digest);
+    this.#whole = this.#runWhole().finally(() => this.#c.swarm?.cancelWant(this.digest));
+    return this.#whole;
+  }
+
+  get wantsAll(): boolean {
+    return this.#needAll;
+  }
+
+  /** A failure no source can fix (the disk is full): this engine takes no more work. */
+  get broken(): boolean {
+    return this.#fatal !== undefined;
+  }
+
+  /** Nothing running and nobody reading: a kept piece cache may be dropped. */
+  get idle(): boolean {
+    return this.#pump === undefined && this.#transfers.size === 0 && this.partial.readers === 0;
+  }
+
+  /**
+   * A peer asked this host for `range` as the owner of its pieces: the pieces missing here are
+   * fetched (from a holder, else the seed, never from another owner) and the reader waits for them.
+   */
+  demand(range: ByteRange, asker: string, reader: Readable): void {
+    this.lastActivity = Date.now();
+    const first = Math.floor(range.start / this.partial.pieceSize);
+    const last = Math.floor(range.end / this.partial.pieceSize);
+    // A piece already coming (from the seed, a holder, or an owner we asked) is waited for. Asks
+    // cannot go round in a circle: a host asks another only when it ranks higher for the piece,
+    // and an asked owner goes to the seed, never on to another owner.
+    for (let index = first; index <= last; index++) if (!this.partial.isPieceComplete(index)) this.#demand.add(index, asker, reader);
+    this.#ensurePump();
+  }
+
+  /** Wakes the scheduler: the swarm changed (a holder, a peer joined or left). */
+  poke(): void {
+    this.#wake?.();
+  }
+
+  async #runWhole(): Promise<void> {
+    this.#ensurePump();
+    while (this.#pump) await this.#pump;
+    if (this.#fatal !== undefined) throw this.#fatal;
+    for (let attempt = 0; ; attempt++) {
+      const result = await this.partial.commit();
+      if (result.ok) return;
+      this.#c.stats.verificationFailures += 1;
+      this.#c.logger.warn({ digest: this.digest, actual: result.actual }, 'assembled blob failed verification; comparing peer pieces with the seed');
+      if (attempt >= 1) throw new OciError('DIGEST_INVALID', `blob ${this.digest} still fails verification after repair (got ${result.actual})`);
+      await repairFromSeed(this.partial, this.#want, this.#filledBy, this.#c, LIAR_BAN_MS, (bytes) => {
+        this.bytes.seed += bytes;
+      });
+    }
+  }
+
+  #ensurePump(): void {
+    if (this.#pump) return this.#wake?.();
+    this.#pump = this.#loop()
+      .catch((error: unknown) => {
+        this.#fatal ??= error;
+      })
+      .finally(() => {
+        this.#pump = undefined;
+        // Work that arrived as the loop was ending (a demand, a local pull) starts it again.
+        if (this.#fatal === undefined && this.#hasWork()) this.#ensurePump();
+      });
+  }
+
+  #hasWork(): boolean {
+    return this.#needAll ? !this.partial.isComplete : this.#openDemand().length > 0;
+  }
+
+  #openDemand(): number[] {
+    return this.#demand.open((index) => this.partial.isPieceComplete(index));
+  }
+
+  async #loop(): Promise<void> {
+    while (this.#hasWork() && this.#fatal === undefined) {
+      const { started, waiting } = this.#schedule();
+      if (this.#transfers.size === 0 && started === 0 && !waiting) this.#stuck();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, TICK_MS);
+        this.#wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.#wake = undefined;
+    }
+    await this.#transfers.settled();
+    if (this.#fatal !== undefined) throw this.#fatal;
+  }
+
+  /** Starts what can start, lowest piece first: a peer's asks first, then this host's own need. */
+  #schedule(): { started: number; waiting: boolean } {
+    const blob = this.partial;
+    const demanded = this.#openDemand();
+    const own = this.#needAll ? Array.from({ length: blob.pieceCount }, (_, i) => i) : [];
+    let started = 0;
+    let waiting = false;
+    const context = this.#context();
+    for (const index of [...demanded, ...own]) {
+      const isDemanded = this.#demand.has(index);
+      if (!isDemanded && this.#transfers.ownCount >= this.#maxActive) break;
+      if (blob.isPieceComplete(index) || this.#transfers.claimOf(index)) continue;
+      const choice = this.#choose(index, context, isDemanded);
+      if (choice.kind === 'wait') waiting = true;
+      if (choice.kind === 'none') {
+        if (isDemanded) this.#demand.failed(index, new OciError('BLOB_UNKNOWN', `no source for piece ${index} of ${this.digest}`));
+        continue;
+      }
+      if (choice.kind === 'wait') continue;
+      this.#start(this.#span(index, choice, context, isDemanded), choice, isDemanded);
+      started += 1;
+    }
+    return { started, waiting };
+  }
+
+  #context(): { members: Map<string, Member>; selfId: string } {
+    const swarm = this.#c.swarm;
+    const selfId = swarm?.peerId ?? 'self';
+    const members = new Map<string, Member>([[selfId, { peerId: selfId, url: undefined }]]);
+    if (swarm && this.#c.peers) {
+      for (const peer of swarm.peers()) {
+        if (peer.url !== undefined && peer.pieceSize === this.partial.pieceSize) members.set(peer.peerId, { peerId: peer.peerId, url: peer.url });
+      }
+    }
+    return { members, selfId };
+  }
+
+  #choose(index: number, context: { members: Map<string, Member>; selfId: string }, demanded: boolean, ignoreSeedSlots = false): PieceChoice {
+    const blob = this.partial;
+    const now = Date.now();
+    return choosePieceSource({
+      digest: this.digest,
+      index,
+      size: blob.size,
+      pieceSize: blob.pieceSize,
+      selfId: context.selfId,
+      holders: this.#c.peers ? (this.#c.swarm?.holders(this.digest) ?? []) : [],
+      members: context.members,
+      failed: this.#failed.get(index) ?? new Set(),
+      exclude: this.#demand.askers(index),
+      demanded,
+      seedUsable: this.#c.seed !== undefined && this.#seedFailures < MAX_SEED_FAILURES,
+      busyWith: (peerId) => this.#transfers.countFrom(peerId),
+      maxPerPeer: this.#maxPerPeer,
+      // Pieces a peer asked us for as their owner do not queue behind our own seed transfers: the
+      // asker would time out and go to the seed itself. They are bounded by the askers' limits.
+      seedSlotFree: now >= this.#seedRetryAt && (ignoreSeedSlots || demanded || this.#transfers.seedCount < this.#maxSeed),
+      membershipSettled: now >= (this.#c.membershipSettledAt ?? 0),
+    });
+  }
+
+  /**
+   * The pieces one transfer covers. A host alone reads on from the seed to the end of the blob in
+   * one request. With other members, one piece per request: a longer read cut short when a peer
+   * joins wastes what the seed had already sent down the socket.
+   */
+  #span(index: number, choice: PieceChoice, context: { members: Map<string, Member>; selfId: string }, demanded: boolean): number[] {
+    const pieces = [index];
+    if (choice.kind !== 'seed' || context.members.size > 1) return pieces;
+    for (let next = index + 1; next < this.partial.pieceCount; next++) {
+      if (!this.#continuesSpan(next, context, demanded)) break;
+      pieces.push(next);
+    }
+    return pieces;
+  }
+
+  #continuesSpan(index: number, context: { members: Map<string, Member>; selfId: string }, demanded: boolean): boolean {
+    if (this.partial.pieceFilled(index) !== 0 || this.#transfers.claimOf(index)) return false;
+    return this.#seedIsNext(index, context, demanded);
+  }
+
+  /** Whether a running seed read may go on into piece `index` (which it has claimed). */
+  #stillOurs(index: number, demanded: boolean): boolean {
+    return this.partial.pieceFilled(index) === 0 && this.#seedIsNext(index, this.#context(), demanded);
+  }
+
+  #seedIsNext(index: number, context: { members: Map<string, Member>; selfId: string }, demanded: boolean): boolean {
+    const stillDemanded = this.#demand.has(index);
+    if (demanded ? !stillDemanded : !this.#needAll) return false;
+    return this.#choose(index, context, stillDemanded, true).kind === 'seed';
+  }
+
+  #start(pieces: number[], choice: PieceChoice, demanded: boolean): void {
+    const source = this.#sourceFor(choice);
+    const transfer = this.#transfers.begin(source, pieces, demanded);
+    const running = this.#run(transfer).finally(() => {
+      this.#transfers.end(transfer);
+      this.lastActivity = Date.now();
+      this.#wake?.();
+    });
+    this.#transfers.track(transfer, running);
+  }
+
+  #sourceFor(choice: PieceChoice): PieceSource {
+    const want = this.#want;
+    if (choice.kind === 'seed') return seedPieceSource(this.#c.seed!, want, this.partial.size);
+    if (choice.kind !== 'holder' && choice.kind !== 'owner') throw new Error(`no source for ${choice.kind}`);
+    const ask = choice.kind === 'owner' ? { repository: want.name, ns: want.ns, size: this.partial.size, from: this.#c.swarm?.peerId } : undefined;
+    return peerPieceSource(this.#c.peers!, choice, want, ask);
+  }
+
+  async #run(transfer: Transfer): Promise<void> {
+    const blob = this.partial;
+    const { source } = transfer;
+    const first = transfer.pieces[0]!;
+    const start = blob.pieceStart(first) + blob.pieceFilled(first);
+    let end = blob.pieceStart(transfer.pieces.at(-1)!) + blob.pieceLength(transfer.pieces.at(-1)!) - 1;
+    let offset = start;
+    let stream: Readable | undefined;
+    try {
+      stream = await source.open({ start, end }, transfer.controller.signal);
+      if (source.kind === 'seed') this.#progress.arriving(first);
+      for await (const chunk of coalesce(stream as AsyncIterable<Buffer>, WRITE_BATCH_BYTES)) {
+        let data = chunk;
+        while (data.byteLength > 0 && offset <= end) {
+          const index = Math.floor(offset / blob.pieceSize);
+          const pieceEnd = blob.pieceStart(index) + blob.pieceLength(index);
+          const take = Math.min(data.byteLength, pieceEnd - offset);
+          await blob.write(offset, data.subarray(0, take));
+          this.#count(source, take);
+          offset += take;
+          data = data.subarray(take);
+          if (offset < pieceEnd) continue;
+          this.#filledBy.set(index, source.id);
+          this.#transfers.release(transfer, index);
+          this.#demand.done(index);
+          if (offset > end) break;
+          // A long seed read goes on only while the next piece is still ours to fetch (a peer
+          // that joined meanwhile owns some of them now; a peer may hold the next one already).
+          if (source.kind === 'seed' && !this.#stillOurs(index + 1, transfer.demanded)) {
+            end = offset - 1;
+            break;
+          }
+          if (source.kind === 'seed') this.#progress.arriving(index + 1);
+          else this.#progress.announce();
+        }
+        if (offset > end) break;
+      }
+      if (offset <= end) throw new Error(`${source.id} ended at byte ${offset} of ${start}-${end}`);
+    } catch (error) {
+      this.#transferFailed(transfer, error, offset);
+    } finally {
+      stream?.on('error', () => undefined);
+      stream?.destroy();
+      this.#progress.ended(transfer.pieces);
+    }
+  }
+
+  #count(source: PieceSource, bytes: number): void {
+    if (source.kind === 'seed') {
+      this.bytes.seed += bytes;
+      this.#c.stats.receivedFromSeed(bytes);
+    } else {
+      this.bytes.peers += bytes;
+      this.#c.stats.receivedFromPeer(source.id, bytes);
+    }
+  }
+
+  #transferFailed(transfer: Transfer, error: unknown, offset: number): void {
+    const { source } = transfer;
+    const index = Math.floor(offset / this.partial.pieceSize);
+    const where = { digest: this.digest, piece: index, source: source.id, err: error };
+    if (transfer.controller.signal.aborted) {
+      this.#c.logger.debug(where, 'piece transfer stopped');
+      return;
+    }
+    if (isDiskFull(error)) {
+      // Our disk, not the source: no peer is to blame and no other source can help.
+      this.#fatal ??= error;
+      this.#demand.failAll(() => error);
+      return;
+    }
+    if (source.kind === 'seed') {
+      this.#seedFailures += 1;
+      this.#seedRetryAt = Date.now() + 500 * this.#seedFailures;
+      this.#c.logger.warn(where, 'seed failed a piece');
+      if (error instanceof OciError && (error.code === 'SIZE_INVALID' || error.code === 'BLOB_UNKNOWN')) this.#seedFailures = MAX_SEED_FAILURES;
+      for (const piece of transfer.pieces) if (this.#demand.has(piece) && !this.partial.isPieceComplete(piece)) this.#demand.failed(piece, error);
+      this.#lastSeedError = error;
+      return;
+    }
+    const failed = this.#failed.get(index) ?? new Set<string>();
+    failed.add(source.id);
+    this.#failed.set(index, failed);
+    // An owner that answered, then could not deliver (its seed is down or slow, it has no seed),
+    // is honest: skip it for this piece only. One that did not answer is skipped for a while.
+    const unanswered = error instanceof PeerRequestError && error.status === undefined;
+    if (source.kind === 'owner' && !unanswered) {
+      this.#c.logger.info(where, 'piece owner could not serve the piece; asking the next');
+      return;
+    }
+    this.#c.swarm?.penalise(source.id, `piece ${index} of ${this.digest} failed: ${(error as Error).message}`, PEER_FAILURE_PENALTY_MS);
+    this.#c.logger.info(where, 'peer failed a piece; it resumes from another source');
+  }
+
+  /** Nothing runs and nothing can start: fail rather than wait forever. */
+  #stuck(): void {
+    this.#demand.failAll((index) => new OciError('UNAVAILABLE', `no source for piece ${index} of ${this.digest}`));
+    if (!this.#needAll) return;
+    const last = this.#lastSeedError;
+    this.#fatal ??=
+      last instanceof OciError
+        ? last
+        : new OciError('UNAVAILABLE', `no peer holds ${this.digest} and the seed cannot serve it${last ? `: ${(last as Error).message}` : ''}`);
+  }
+}

@@ -1,0 +1,37 @@
+import type { PartialBlob } from '../store/index.ts';
+import { piecesFromIndexes, type SwarmApi } from '../swarm/index.ts';
+
+/**
+ * What this host tells peers it has of a blob it is assembling: complete pieces, plus those
+ * arriving from the seed right now (peers may read them while they arrive). Never pieces arriving
+ * from peers, so no two hosts wait on each other.
+ */
+export class PieceProgress {
+  readonly #swarm: SwarmApi | undefined;
+  readonly #blob: PartialBlob;
+  readonly #fromSeedNow = new Set<number>();
+
+  constructor(swarm: SwarmApi | undefined, blob: PartialBlob) {
+    this.#swarm = swarm;
+    this.#blob = blob;
+  }
+
+  /** A seed transfer starts on this piece. */
+  arriving(index: number): void {
+    this.#fromSeedNow.add(index);
+    this.announce();
+  }
+
+  /** A transfer over these pieces ended (each complete or given up). */
+  ended(pieces: readonly number[]): void {
+    for (const index of pieces) this.#fromSeedNow.delete(index);
+    this.announce();
+  }
+
+  announce(): void {
+    if (!this.#swarm) return;
+    const blob = this.#blob;
+    const held = new Set([...blob.completePieces(), ...this.#fromSeedNow]);
+    this.#swarm.announceProgress(blob.digest.value, blob.size, piecesFromIndexes(blob.size, blob.pieceSize, held));
+  }
+}

@@ -1,0 +1,56 @@
+import type { Logger } from 'pino';
+import { OciError } from '../oci/index.ts';
+import type { PartialBlob } from '../store/index.ts';
+import type { SwarmApi } from '../swarm/index.ts';
+import type { TransferStats } from './transfer-stats.ts';
+import type { BlobSource, BlobWant } from './types.ts';
+
+export interface RepairComponents {
+  readonly swarm: SwarmApi | undefined;
+  readonly seed: BlobSource | undefined;
+  readonly stats: TransferStats;
+  readonly logger: Logger;
+}
+
+/**
+ * After a blob failed verification: compares every piece that came from a peer with the seed's
+ * copy, bans the peers whose bytes differ and puts the seed's bytes in their place.
+ */
+export async function repairFromSeed(
+  blob: PartialBlob,
+  want: BlobWant,
+  filledBy: Map<number, string>,
+  c: RepairComponents,
+  banMs: number,
+  counted: (seedBytes: number) => void,
+): Promise<void> {
+  const digest = blob.digest.value;
+  const fromPeers = [...filledBy].filter(([, source]) => source !== 'seed');
+  if (!c.seed) {
+    for (const [, peer] of fromPeers) c.swarm?.penalise(peer, 'contributed to a blob that failed verification', banMs);
+    throw new OciError('DIGEST_INVALID', `blob ${digest} failed verification and there is no seed to compare with`);
+  }
+  for (const [index, peer] of fromPeers) {
+    const start = blob.pieceStart(index);
+    const length = blob.pieceLength(index);
+    const opened = await c.seed.open(want, { start, end: start + length - 1 });
+    if (!opened) throw new OciError('BLOB_UNKNOWN', `the seed does not have ${digest}`);
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for await (const chunk of opened.stream as AsyncIterable<Buffer>) {
+      chunks.push(chunk);
+      total += chunk.byteLength;
+      if (total >= length) break;
+    }
+    opened.stream.destroy();
+    const seedCopy = Buffer.concat(chunks).subarray(0, length);
+    c.stats.receivedFromSeed(seedCopy.byteLength);
+    counted(seedCopy.byteLength);
+    if (seedCopy.equals(await blob.readRange(start, length))) continue;
+    c.swarm?.penalise(peer, `sent bytes of ${digest} that failed verification`, banMs);
+    c.logger.warn({ digest, piece: index, peer }, 'peer sent corrupt bytes: banned, piece replaced with the seed copy');
+    blob.resetPiece(index);
+    await blob.write(start, seedCopy);
+    filledBy.set(index, 'seed');
+  }
+}

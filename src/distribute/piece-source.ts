@@ -1,0 +1,44 @@
+import type { Readable } from 'node:stream';
+import { OciError, type ByteRange } from '../oci/index.ts';
+import type { OwnerAsk, PeerClient } from './peer-client.ts';
+import type { BlobSource, BlobWant } from './types.ts';
+
+/**
+ * Where the piece engine gets bytes of a blob from: the seed, a peer that holds them, or the
+ * peer that owns the piece (which fetches it from the seed on demand if it has not got it).
+ * Every transfer, a lone host's included, goes through one of these.
+ */
+export interface PieceSource {
+  /** `seed`, or the peer's id. */
+  readonly id: string;
+  readonly kind: 'seed' | 'holder' | 'owner';
+  /** The bytes of `range` (inclusive), streaming; throws when the source cannot serve them. */
+  open(range: ByteRange, signal: AbortSignal): Promise<Readable>;
+}
+
+/** The seed registries behind a BlobSource, checked against the size the engine trusts. */
+export function seedPieceSource(seed: BlobSource, want: BlobWant, size: number): PieceSource {
+  return {
+    id: 'seed',
+    kind: 'seed',
+    async open(range, signal) {
+      const opened = await seed.open(want, range, signal);
+      if (!opened) throw new OciError('BLOB_UNKNOWN', `the seed does not have ${want.digest.value}`);
+      if (opened.size !== size) {
+        opened.stream.on('error', () => undefined);
+        opened.stream.destroy();
+        throw new OciError('SIZE_INVALID', `the seed says ${want.digest.value} is ${opened.size} bytes, not the ${size} this fetch was started with`);
+      }
+      return opened.stream;
+    },
+  };
+}
+
+/** A peer's data plane: as a holder of the bytes, or as the owner asked to get them. */
+export function peerPieceSource(peers: PeerClient, peer: { readonly peerId: string; readonly url: string }, want: BlobWant, ask: OwnerAsk | undefined): PieceSource {
+  return {
+    id: peer.peerId,
+    kind: ask ? 'owner' : 'holder',
+    open: (range, signal) => peers.fetchRange(peer.url, want.digest, range, signal, ask),
+  };
+}

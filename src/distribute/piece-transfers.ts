@@ -1,0 +1,70 @@
+import type { PieceSource } from './piece-source.ts';
+
+/** One running transfer: a source, the pieces it has claimed (in order), and how to stop it. */
+export interface Transfer {
+  readonly source: PieceSource;
+  readonly pieces: readonly number[];
+  /** Started for pieces a peer asked this host for (not counted against this host's own limits). */
+  readonly demanded: boolean;
+  readonly controller: AbortController;
+}
+
+/** The transfers of one blob: which piece each claims, and how many run per source. */
+export class PieceTransfers {
+  readonly #running = new Map<Transfer, Promise<void> | undefined>();
+  readonly #claims = new Map<number, Transfer>();
+
+  get size(): number {
+    return this.#running.size;
+  }
+
+  /** Transfers started for this host's own need. */
+  get ownCount(): number {
+    let count = 0;
+    for (const t of this.#running.keys()) if (!t.demanded) count += 1;
+    return count;
+  }
+
+  /** Seed transfers started for this host's own need. */
+  get seedCount(): number {
+    let count = 0;
+    for (const t of this.#running.keys()) if (!t.demanded && t.source.kind === 'seed') count += 1;
+    return count;
+  }
+
+  countFrom(peerId: string): number {
+    let count = 0;
+    for (const t of this.#running.keys()) if (t.source.id === peerId) count += 1;
+    return count;
+  }
+
+  claimOf(index: number): Transfer | undefined {
+    return this.#claims.get(index);
+  }
+
+  begin(source: PieceSource, pieces: readonly number[], demanded: boolean): Transfer {
+    const transfer: Transfer = { source, pieces, demanded, controller: new AbortController() };
+    for (const index of pieces) this.#claims.set(index, transfer);
+    this.#running.set(transfer, undefined);
+    return transfer;
+  }
+
+  track(transfer: Transfer, running: Promise<void>): void {
+    if (this.#running.has(transfer)) this.#running.set(transfer, running);
+  }
+
+  /** The piece is done (or given up) by this transfer; another may claim it. */
+  release(transfer: Transfer, index: number): void {
+    if (this.#claims.get(index) === transfer) this.#claims.delete(index);
+  }
+
+  end(transfer: Transfer): void {
+    for (const index of transfer.pieces) this.release(transfer, index);
+    this.#running.delete(transfer);
+  }
+
+  /** Resolves once every transfer running now has ended. */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.#running.values()]);
+  }
+}

@@ -1,0 +1,117 @@
+// The swarm's central promise, measured from outside: when several hosts pull one image, the seed
+// (a real docker-registry on its own namespace host) sends each byte about once, whatever the
+// timing — hosts starting together, at random moments, one joining mid-pull, or with both CPU
+// cores kept busy by other work. Seed bytes come from the seed's access log; skopeo verifies
+// every blob it pulls. Needs root, iproute2, curl, skopeo and docker-registry (fails, never skips).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomInt } from 'node:crypto';
+import { startCluster, type Cluster, type ClusterNode } from '../helpers/cluster.ts';
+import { makeImage, type TestImage } from '../helpers/images.ts';
+
+const MiB = 1024 * 1024;
+/** The promise: at most 2% more than the image from the seed, in every run. */
+const MAX_EGRESS = 1.02;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const imageBytes = (image: TestImage): number => image.blobs.reduce((sum, b) => sum + b.size, 0);
+const mib = (bytes: number): string => `${(bytes / MiB).toFixed(1)} MiB`;
+
+/** Busy loops on every core (in the root namespace, competing with the daemons), until stopped. */
+function loadEveryCore(cores = 2): () => void {
+  const burners: ChildProcess[] = [];
+  for (let i = 0; i < cores; i++) {
+    burners.push(spawn(process.execPath, ['-e', "const c = require('node:crypto'); for (;;) c.createHash('sha256').update('x'.repeat(4096)).digest();"], { stdio: 'ignore' }));
+  }
+  return () => {
+    for (const burner of burners) burner.kill('SIGKILL');
+  };
+}
+
+describe('seed egress whatever the timing', { timeout: 420_000 }, () => {
+  let cluster: Cluster;
+  const images = new Map<string, TestImage>();
+  const names = ['together', 'random', 'loaded', 'joiner'];
+
+  before(async () => {
+    for (const name of names) images.set(name, await makeImage({ layers: [32 * MiB, 16 * MiB, 2 * MiB], seed: `egress-${name}` }));
+    cluster = await startCluster({
+      hosts: 5,
+      seed: { images: names.map((name) => ({ repo: name, tag: '1', image: images.get(name)! })) },
+    });
+    // A seed link slower than the LAN (as sjq-20's is, shared by every node): pulls last seconds,
+    // so hosts that start late or join really do overlap with the others.
+    await cluster.seed!.host.shape({ rateMbit: 200 });
+  });
+  after(async () => {
+    await cluster?.dispose();
+    await Promise.all([...images.values()].map((i) => i.cleanup()));
+  });
+
+  async function pullAll(name: string, nodes: readonly ClusterNode[], startDelayMs: (node: ClusterNode) => number): Promise<string> {
+    const image = images.get(name)!;
+    const started = Date.now();
+    const results = await Promise.allSettled(
+      nodes.map(async (node) => {
+        await sleep(startDelayMs(node));
+        return node.pull(`${name}:1`, { timeoutMs: 120_000 });
+      }),
+    );
+    const failures = results.flatMap((r) => (r.status === 'rejected' ? [String(r.reason)] : []));
+    assert.deepEqual(failures, [], 'every pull succeeds');
+    return report(name, image, nodes, started);
+  }
+
+  async function report(name: string, image: TestImage, nodes: readonly ClusterNode[], started: number): Promise<string> {
+    const digests = image.blobs.map((b) => b.digest);
+    const fromSeed = await cluster.seed!.blobBytesServed({ digests });
+    const perHost = await Promise.all(cluster.nodes.map(async (n) => `${n.name} ${mib(await cluster.seed!.blobBytesServed({ from: n, digests }))}`));
+    const ratio = fromSeed / imageBytes(image);
+    const line = `${name}: ${nodes.length} pulls of ${mib(imageBytes(image))} in ${Date.now() - started} ms, seed egress ${ratio.toFixed(4)}x (${perHost.join(', ')})`;
+    console.log(`# ${line}`);
+    assert.ok(ratio <= MAX_EGRESS, line);
+    for (const node of nodes) for (const digest of digests) assert.equal(await node.storedDigest(digest), digest, `${node.name} stored ${digest}`);
+    return line;
+  }
+
+  test('four hosts start pulling at the same moment', async () => {
+    await pullAll('together', cluster.nodes.slice(0, 4), () => 0);
+  });
+
+  test('four hosts start pulling at random moments 0-3 s apart', async () => {
+    const delays = new Map(cluster.nodes.map((n) => [n.name, randomInt(3_000)]));
+    console.log(`# start delays: ${[...delays].map(([n, ms]) => `${n} ${ms} ms`).join(', ')}`);
+    await pullAll('random', cluster.nodes.slice(0, 4), (n) => delays.get(n.name) ?? 0);
+  });
+
+  test('four hosts pull while both CPU cores are kept busy by other work', async () => {
+    const stop = loadEveryCore();
+    try {
+      await pullAll('loaded', cluster.nodes.slice(0, 4), () => 0);
+    } finally {
+      stop();
+    }
+  });
+
+  test('five hosts pull and a sixth joins the swarm mid-pull and pulls too', async () => {
+    const image = images.get('joiner')!;
+    // Slow enough that the pull is still going when the new host is up (it takes a few seconds).
+    await cluster.seed!.host.shape({ rateMbit: 40 });
+    const started = Date.now();
+    const pulls = cluster.nodes.slice(0, 5).map((n) => n.pull('joiner:1', { timeoutMs: 120_000 }));
+    for (const pull of pulls) pull.catch(() => undefined);
+    // Under way: the seed has sent some of the image, not most of it.
+    const digests = image.blobs.map((b) => b.digest);
+    for (const deadline = Date.now() + 60_000; (await cluster.seed!.blobBytesServed({ digests })) < 4 * MiB; ) {
+      if (Date.now() > deadline) throw new Error('the pull never got under way');
+      await sleep(100);
+    }
+    const joiner = await cluster.addNode('h6', { expectedPeers: 5 });
+    const joinedAt = await cluster.seed!.blobBytesServed({ digests });
+    console.log(`# h6 joined when the seed had sent ${mib(joinedAt)} of ${mib(imageBytes(image))}`);
+    assert.ok(joinedAt < imageBytes(image) * 0.9, 'h6 joined while the pull was under way');
+    await joiner.pull('joiner:1', { timeoutMs: 120_000 });
+    await Promise.all(pulls);
+    await report('joiner', image, [...cluster.nodes.slice(0, 5), joiner], started);
+  });
+});

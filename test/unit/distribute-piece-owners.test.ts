@@ -1,0 +1,190 @@
+// Piece ownership by swarm membership, on the in-process hosts of fake-peer.ts (real stores, real
+// peer data planes on loopback, a MemorySwarm mesh, a counting seed): the seed sends each piece
+// about once whatever the timing, owners fetch what they are asked for on demand, a peer that
+// joins mid-pull takes its share at once, and the size a fetch trusts comes from the seed.
+import assert from 'node:assert/strict';
+import { randomBytes, randomInt } from 'node:crypto';
+import { afterEach, describe, test } from 'node:test';
+import { OciError } from '../../src/oci/index.ts';
+import { MemoryNetwork, MemorySwarm } from '../../src/swarm/index.ts';
+import { eventually } from '../helpers/eventually.ts';
+import { CountingSeed, meshed, REPOSITORY, startHost, type Host, type HostInit } from '../helpers/fake-peer.ts';
+
+const MiB = 1024 * 1024;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('distribute: piece owners by membership', { timeout: 120_000 }, () => {
+  const open: Array<{ close(): Promise<void> }> = [];
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((x) => x.close()));
+  });
+
+  async function host(network: MemoryNetwork, seed: CountingSeed, name: string, init: Partial<HostInit> = {}): Promise<Host> {
+    const started = await startHost({ network, seed, name, fetcher: { pieceSize: MiB }, ...init });
+    open.push(started);
+    return started;
+  }
+
+  function report(what: string, seed: CountingSeed, size: number): number {
+    const ratio = seed.total() / size;
+    console.log(`# ${what}: seed sent ${ratio.toFixed(4)} x the blob; per host ${JSON.stringify(Object.fromEntries(seed.served))}`);
+    return ratio;
+  }
+
+  test('a lone host reads the whole blob from the seed in one request', async () => {
+    const network = new MemoryNetwork();
+    const seed = new CountingSeed();
+    const content = randomBytes(9 * MiB + 3);
+    const digest = seed.add(content);
+    const a = await host(network, seed, 'a');
+    assert.ok((await a.fetch(digest))?.equals(content));
+    assert.deepEqual(seed.log.map((r) => [r.start, r.end]), [[0, content.length - 1]], 'one range, not one request per piece');
+    assert.equal(seed.total(), content.length);
+  });
+
+  test('hosts that start pulling at random moments 0-1.5 s apart: the seed sends each piece once', async () => {
+    for (let round = 0; round < 3; round++) {
+      const network = new MemoryNetwork();
+      const seed = new CountingSeed({ chunkDelayMs: 2 });
+      const content = randomBytes(16 * MiB);
+      const digest = seed.add(content);
+      const hosts = [await host(network, seed, 'a'), await host(network, seed, 'b'), await host(network, seed, 'c'), await host(network, seed, 'd')];
+      await meshed(hosts.map((h) => h.swarm));
+      const got = await Promise.all(hosts.map(async (h) => {
+        await sleep(randomInt(1_500));
+        return h.fetch(digest);
+      }));
+      for (const bytes of got) assert.ok(bytes?.equals(content));
+      const ratio = report(`round ${round}, 4 hosts starting 0-1.5 s apart`, seed, content.length);
+      assert.ok(ratio <= 1.02, `seed egress ${ratio.toFixed(3)}x`);
+      await Promise.all(open.splice(0).map((x) => x.close()));
+    }
+  });
+
+  test('a host that joins mid-pull owns pieces at once; the seed still sends about once', async () => {
+    const network = new MemoryNetwork();
+    const seed = new CountingSeed({ chunkDelayMs: 4 });
+    const content = randomBytes(24 * MiB);
+    const digest = seed.add(content);
+    const first = [await host(network, seed, 'a'), await host(network, seed, 'b'), await host(network, seed, 'c')];
+    await meshed(first.map((h) => h.swarm));
+    const pulls = first.map((h) => h.fetch(digest));
+    await eventually(() => first.some((h) => h.stats.bytesFromSeed > 2 * MiB), 20_000, 'the pull to be under way');
+    const joinedAt = Date.now();
+    const late = await host(network, seed, 'late');
+    await meshed([...first, late].map((h) => h.swarm));
+    const lateGot = await late.fetch(digest);
+    for (const bytes of [...(await Promise.all(pulls)), lateGot]) assert.ok(bytes?.equals(content));
+    const ratio = report('3 hosts pulling, a 4th joining mid-pull', seed, content.length);
+    if (process.env.DEBUG_DUPS) {
+      const seen = new Map<number, string[]>();
+      for (const r of seed.log) seen.set(r.start, [...(seen.get(r.start) ?? []), `${r.host}@${r.at - joinedAt}`]);
+      for (const [start, who] of seen) if (who.length > 1) console.log(`# dup piece ${start / MiB}: ${who.join(' ')}`);
+    }
+    assert.ok((seed.served.get('late') ?? 0) > 0 || late.stats.bytesFromPeers === content.length, 'the late host took part');
+    assert.ok(ratio <= 1.02, `seed egress ${ratio.toFixed(3)}x`);
+  });
+
+  test('an owner that does not want the blob fetches the pieces it is asked for, keeps them, and drops them when unused', async () => {
+    const network = new MemoryNetwork();
+    const seed = new CountingSeed();
+    const content = randomBytes(8 * MiB);
+    const digest = seed.add(content);
+    const a = await host(network, seed, 'a');
+    const b = await host(network, seed, 'b', { fetcher: { pieceSize: MiB, keepPiecesMs: 300 } });
+    await meshed([a.swarm, b.swarm]);
+    assert.ok((await a.fetch(digest))?.equals(content));
+    const fromB = seed.served.get('b') ?? 0;
+    assert.ok(fromB > 0 && fromB < content.length, `b fetched its own pieces only (${fromB} bytes)`);
+    assert.equal(a.stats.fromPeer.get(b.swarm.peerId), fromB, 'and a got them from b');
+    assert.equal(seed.total(), content.length, 'nothing twice');
+    assert.equal(await b.store.blobs.stat(digest), undefined, 'b never committed a blob it did not want');
+    assert.ok((await b.tmpFiles()).length > 0, 'b keeps the pieces it owns');
+    // Unused for longer than keepPiecesMs: the piece cache goes.
+    await eventually(async () => (await b.tmpFiles()).length === 0, 5_000, "b's piece cache to expire");
+    assert.equal(b.fetcher.partial(digest), undefined);
+  });
+
+  test('an owner whose seed fails: the asker falls back to the next owner or the seed and completes', async () => {
+    const network = new MemoryNetwork();
+    const seed = new CountingSeed();
+    const content = randomBytes(6 * MiB);
+    const digest = seed.add(content);
+    const a = await host(network, seed, 'a');
+    const broken = new CountingSeed(); // b's seed has nothing
+    const b = await host(network, broken, 'b');
+    await meshed([a.swarm, b.swarm]);
+    assert.ok((await a.fetch(digest))?.equals(content));
+    assert.equal(seed.total(), content.length, 'every byte once, from the seed a can reach');
+    assert.deepEqual(a.swarm.penalties(), [], 'an owner that answered honestly is not penalised');
+  });
+
+  test('a peer that announces a blob with the wrong size is penalised; the fetch uses the seed size', async () => {
+    const network = new MemoryNetwork();
+    const seed = new CountingSeed();
+    const content = randomBytes(2 * MiB);
+    const digest = seed.add(content);
+    const liar = new MemorySwarm({ network, inventory: () => [{ digest: digest.value, size: content.length + 1 }], dataUrl: 'http://127.0.0.1:9' });
+    await liar.start();
+    open.push({ close: () => liar.stop() });
+    const a = await host(network, seed, 'a');
+    await meshed([liar, a.swarm]);
+    assert.ok((await a.fetch(digest))?.equals(content));
+    const penalty = a.swarm.penalties().find((p) => p.peerId === liar.peerId);
+    assert.ok(penalty, 'the liar is penalised');
+    assert.match(penalty.reason, /announced .* as \d+ bytes/);
+    assert.equal(seed.heads.get('a'), 1, 'the size came from a HEAD at the seed');
+  });
+
+  test('holders that disagree on the size and no seed: the fetch does not start', async () => {
+    const network = new MemoryNetwork();
+    const seed = new CountingSeed();
+    const content = randomBytes(MiB);
+    const digest = seed.add(content);
+    const one = new MemorySwarm({ network, inventory: () => [{ digest: digest.value, size: content.length }], dataUrl: 'http://127.0.0.1:9' });
+    const two = new MemorySwarm({ network, inventory: () => [{ digest: digest.value, size: content.length + 5 }], dataUrl: 'http://127.0.0.1:9' });
+    await Promise.all([one.start(), two.start()]);
+    open.push({ close: () => one.stop() }, { close: () => two.stop() });
+    const a = await host(network, seed, 'a', { seeded: false });
+    await meshed([one, two, a.swarm]);
+    assert.equal(await a.fetcher.fetch({ name: REPOSITORY, digest }), undefined);
+  });
+
+  test('a peer with another piece size is a holder, never an owner', async () => {
+    const network = new MemoryNetwork();
+    const seed = new CountingSeed();
+    const content = randomBytes(8 * MiB);
+    const digest = seed.add(content);
+    const a = await host(network, seed, 'a');
+    const other = await host(network, seed, 'other', { fetcher: { pieceSize: 2 * MiB } });
+    await meshed([a.swarm, other.swarm]);
+    assert.equal(a.swarm.peers()[0]?.pieceSize, 2 * MiB, 'the piece size travels in hello');
+    assert.ok((await a.fetch(digest))?.equals(content));
+    assert.equal(seed.served.get('other') ?? 0, 0, 'the other host was never asked as an owner');
+    assert.equal(seed.served.get('a'), content.length);
+  });
+
+  test('an owner ask with a size the seed contradicts is refused, and nothing is reserved for it', async () => {
+    const network = new MemoryNetwork();
+    const seed = new CountingSeed();
+    const content = randomBytes(MiB);
+    const digest = seed.add(content);
+    const a = await host(network, seed, 'a');
+    await assert.rejects(a.fetcher.forPeer(digest, { repository: REPOSITORY, size: 1024 * 1024 * MiB }, '127.0.0.1'), (e: unknown) => e instanceof OciError && e.code === 'SIZE_INVALID');
+    assert.equal(a.store.blobs.usage.reservedBytes, 0, 'no terabyte reserved on a peer\'s word');
+    assert.equal(a.fetcher.partial(digest), undefined);
+  });
+
+  test('an owner ask with a size that contradicts the blob being fetched is refused', async () => {
+    const network = new MemoryNetwork();
+    const seed = new CountingSeed({ chunkDelayMs: 20 });
+    const content = randomBytes(4 * MiB);
+    const digest = seed.add(content);
+    const a = await host(network, seed, 'a');
+    const partial = await a.fetcher.fetch({ name: REPOSITORY, digest });
+    assert.ok(partial);
+    await assert.rejects(a.fetcher.forPeer(digest, { repository: REPOSITORY, size: content.length + 1 }, '127.0.0.1'), (e: unknown) => e instanceof OciError && e.code === 'SIZE_INVALID');
+    await partial.done();
+    await eventually(() => a.stats.blobsFetched === 1, 5_000, 'the fetch to finish');
+  });
+});
