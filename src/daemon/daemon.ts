@@ -41,6 +41,7 @@ export async function startDaemon(config: ShoalConfig, logger: Logger): Promise<
 
   const router = new UpstreamSet(config.upstreams, {
     upstreamTimeoutMs: config.upstreamTimeoutMs,
+    allowedRegistries: config.allowedRegistries,
     ...(config.dockerConfigPath !== undefined ? { dockerConfigPath: config.dockerConfigPath } : {}),
     onHealthChange: (url, state, lastError) => {
       if (state === 'down') logger.warn({ upstream: url, lastError }, 'upstream marked down after repeated failures; cached tags will be served');

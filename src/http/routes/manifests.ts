@@ -8,7 +8,7 @@ type ManifestEndpoint = Extract<Endpoint, { kind: 'manifest' }>;
 export async function getManifest(ctx: RouteContext<ManifestEndpoint>, head: boolean): Promise<void> {
   const { endpoint, services, reply, request } = ctx;
   const reference = parseReference(endpoint.reference);
-  const manifest = await services.manifests.resolve(endpoint.name, reference, ctx.ns);
+  const manifest = await services.manifests.resolve(endpoint.name, reference);
   if (!acceptsMediaType(request.headers.accept, manifest.mediaType)) {
     throw new OciError('MANIFEST_UNKNOWN', `manifest is ${manifest.mediaType}, which the client's Accept header does not list`, { mediaType: manifest.mediaType });
   }
@@ -45,7 +45,7 @@ async function assertReferencesPresent(ctx: RouteContext<ManifestEndpoint>, name
   const { services } = ctx;
   const missing: Descriptor[] = [];
   for (const blob of parsed.blobs) {
-    const size = await services.blobs.stat({ name, digest: blob.digest, ...(ctx.ns ? { ns: ctx.ns } : {}) });
+    const size = await services.blobs.stat({ name, digest: blob.digest });
     if (size === undefined) missing.push(blob);
     else if (size !== blob.size) {
       throw new OciError('MANIFEST_INVALID', `descriptor for ${blob.digest.value} says ${blob.size} bytes but the blob has ${size}`, { digest: blob.digest.value });
