@@ -235,6 +235,35 @@ describe('htpasswd changes are picked up without a restart', () => {
   });
 });
 
+describe('item 8: an emptied or deleted htpasswd file means no users', () => {
+  for (const [how, change] of [
+    ['emptied (htpasswd -D of the last user)', (path: string) => writeFile(path, '# users\n')],
+    ['deleted', (path: string) => rm(path)],
+  ] as const) {
+    test(`item 8: htpasswd file ${how}: the users read before lose access at once, tokens included`, async () => {
+      const r = await authRegistry();
+      try {
+        const aliceToken = (await token(r.app, { authorization: ALICE })).json() as { token: string };
+        assert.equal((await r.app.inject({ method: 'GET', url: '/v2/', headers: { authorization: ALICE } })).statusCode, 200);
+        await change(r.htpasswd);
+        r.advance(RELOAD_CHECK_MS + 1);
+        assertChallenge(await r.app.inject({ method: 'GET', url: '/v2/', headers: { authorization: ALICE } }), 'Bearer', 'alice after the change');
+        assertChallenge(await r.app.inject({ method: 'POST', url: '/v2/x/blobs/uploads/', headers: { authorization: ALICE } }), 'Bearer', 'push as alice');
+        assertChallenge(await r.app.inject({ method: 'POST', url: '/v2/x/blobs/uploads/', headers: { authorization: `Bearer ${aliceToken.token}` } }), 'Bearer', 'alice\'s token');
+        assert.equal(r.auth.users, 0);
+        // Anonymous pulls on loopback are still what anonymous-pull allows.
+        assert.equal((await r.app.inject({ method: 'GET', url: '/v2/_catalog' })).statusCode, 200);
+        // Back with a user: that user can log in again.
+        await writeFile(r.htpasswd, `alice:${bcrypt.hashSync('wonderland', 4)}\n`);
+        r.advance(RELOAD_CHECK_MS + 1);
+        assert.equal((await r.app.inject({ method: 'GET', url: '/v2/', headers: { authorization: ALICE } })).statusCode, 200);
+      } finally {
+        await r.close();
+      }
+    });
+  }
+});
+
 describe('anonymous-pull all and none', () => {
   test('all: anyone may pull, from any host; pushes still need a login; /v2/ still challenges (Bearer)', async () => {
     const r = await authRegistry('all');
