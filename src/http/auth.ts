@@ -5,6 +5,7 @@ import { compare } from 'bcryptjs';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { OciError } from '../oci/index.ts';
+import { parseAuthorization } from './authorization.ts';
 import { sendError } from './errors.ts';
 import { loadHtpasswd, parseHtpasswdUsers, type Htpasswd } from './htpasswd.ts';
 import { parseEndpoint, splitUrl } from './paths.ts';
@@ -143,7 +144,10 @@ export class RegistryAuth {
       return { allow: false, message: `${method} needs a login: docker login with a user of the htpasswd file (anonymous clients may only pull)` };
     }
     if (identity.kind === 'none' && (path === '/v2' || path === '/v2/')) {
-      return { allow: false, message: 'authentication required: log in with a user of the htpasswd file, or pull anonymously with a token' };
+      const anonymous = this.#anonymousAllowed(local)
+        ? 'pulls work without a login from here (docker fetches an anonymous token by itself)'
+        : this.#anonymousRefusal(local).replace(/: docker login first$/, '');
+      return { allow: false, message: `authentication required: docker login with a user of the htpasswd file; ${anonymous}` };
     }
     if (this.#anonymousAllowed(local)) return { allow: true };
     return { allow: false, message: this.#anonymousRefusal(local) };
@@ -162,9 +166,9 @@ export class RegistryAuth {
   async #identify(authorization: string | undefined): Promise<Identity> {
     await this.#reloadIfChanged();
     if (authorization === undefined || authorization.trim() === '') return { kind: 'none' };
-    const space = authorization.indexOf(' ');
-    const scheme = (space < 0 ? authorization : authorization.slice(0, space)).toLowerCase();
-    const value = space < 0 ? '' : authorization.slice(space + 1).trim();
+    const parsed = parseAuthorization(authorization);
+    if (!parsed) return { kind: 'invalid', reason: `the Authorization header is malformed: use Basic credentials or a token from ${TOKEN_PATH}`, bearer: false };
+    const { scheme, credentials: value } = parsed;
     if (scheme === 'basic') {
       const decoded = Buffer.from(value, 'base64').toString('utf8');
       const colon = decoded.indexOf(':');
