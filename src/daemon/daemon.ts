@@ -48,7 +48,7 @@ export async function startDaemon(config: ShoalConfig, logger: Logger): Promise<
       else logger.info({ upstream: url }, 'upstream is reachable again');
     },
   });
-  const swarmParts = config.swarm.enabled ? await createSwarmParts(config.swarm, store.layout.root, store, logger) : undefined;
+  const swarmParts = config.swarm.enabled ? await createSwarmParts(config.swarm, store.layout.root, store, logger, (name) => router.qualifiedName(name)) : undefined;
   // The services need the swarm object; it exists once started, so they get a late-bound view.
   const services = createRegistryServices({
     store,

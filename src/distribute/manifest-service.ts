@@ -132,7 +132,7 @@ export class ManifestService {
       return { ...cached, origin: 'local' };
     }
     // Not here, and the seed is down or does not know it: the newest tag a peer announced.
-    const announced = this.#peers?.newestTag(name, tag);
+    const announced = this.#peers?.newestTag(this.#router.qualifiedName(name), tag);
     const announcedDigest = announced ? tryParseDigest(announced.digest) : undefined;
     if (announcedDigest) {
       const fromPeers = await this.#fromPeers(name, announcedDigest, tag);

@@ -12,6 +12,8 @@ export interface UpstreamRouter {
    * (registry, repository). Throws an OciError for an invalid or not-allowed `ns`.
    */
   repository(name: string, ns?: string): string;
+  /** The name tag records of `repository` carry in the swarm: its registry always spelled out. */
+  qualifiedName(repository: string): string;
 }
 
 export interface BlobWant {

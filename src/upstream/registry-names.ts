@@ -6,7 +6,7 @@
 // Only configured upstreams and allow-listed registries are registries at all: `?ns=` naming any
 // other host is refused before anything is contacted, and a first path component that looks like a
 // host (`team.a/app`) is simply part of a repository name on the default upstream.
-import { OciError, parseRegistryHost, splitRegistryHost } from '../oci/index.ts';
+import { MAX_NAME_LENGTH, OciError, parseRegistryHost, splitRegistryHost } from '../oci/index.ts';
 import { normalizeRegistryHost } from './docker-credentials.ts';
 
 /** The setting that allows more registries, named in refusals. */
@@ -61,6 +61,17 @@ export class RegistryNames {
     if (split.host === undefined) return { host: undefined, path: name };
     const host = normalizeRegistryHost(split.host);
     return this.#known.has(host) ? { host, path: split.path } : { host: undefined, path: name };
+  }
+
+  /**
+   * The name tag records carry in the swarm: the registry always spelled out, the first upstream's
+   * too, so hosts whose first upstreams differ never take each other's tags. A standalone node's
+   * names stay plain (its tags are the swarm's own). Kept to the protocol's 255 characters.
+   */
+  qualifiedName(repository: string): string {
+    if (this.#defaultHost === undefined || this.route(repository).host !== undefined) return repository;
+    const qualified = `${this.#defaultHost}/${repository}`;
+    return qualified.length <= MAX_NAME_LENGTH ? qualified : repository;
   }
 
   #key(host: string, path: string): string {

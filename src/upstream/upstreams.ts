@@ -70,6 +70,11 @@ export class UpstreamSet {
     return this.#names.repository(name, ns);
   }
 
+  /** The name a cached repository's tags carry in the swarm (see RegistryNames.qualifiedName). */
+  qualifiedName(repository: string): string {
+    return this.#names.qualifiedName(repository);
+  }
+
   /** The configured upstreams, in order. */
   get upstreams(): readonly UpstreamRegistry[] {
     return this.#configured;

@@ -37,6 +37,7 @@ describe('item 9: manifest resolution is single-flight', () => {
     const router: UpstreamRouter = {
       upstreams: set.upstreams,
       targets: (name, ns) => set.targets(name, ns),
+      qualifiedName: (name) => set.qualifiedName(name),
       repository: (name, ns) => {
         named += 1;
         return set.repository(name, ns);

@@ -108,6 +108,21 @@ describe('registry names: one cache per (registry, repository), only allowed reg
     assert.deepEqual(asked, [`${deadHost}/library/hello`]);
   });
 
+  test('item 1: swarm tag records name the registry even for the first upstream: another host\'s plain library/hello is not this one\'s', async () => {
+    const { store } = registry;
+    const records = new Map<string, { digest: string }>([['library/hello:9', { digest: image.digest }]]);
+    const peers = { newestTag: (repository: string, tag: string) => records.get(`${repository}:${tag}`), fetch: async () => Buffer.from(image.manifest) };
+    // This host's first upstream is down; a peer whose first upstream is another registry announced library/hello:9.
+    const router = new UpstreamSet([{ url: `http://${deadHost}` }], { dockerCredentials: DockerCredentials.empty(), upstreamTimeoutMs: 2000 });
+    const service = new ManifestService(store, router, pino({ level: 'silent' }), { tagTimeoutMs: 1000 }, peers);
+    await assert.rejects(service.resolve('library/hello', parseReference('9')), /cannot get|did not answer|UNAVAILABLE/);
+    assert.equal(router.qualifiedName('library/hello'), `${deadHost}/library/hello`);
+    records.set(`${deadHost}/library/hello:9`, { digest: image.digest });
+    const resolved = await service.resolve('library/hello', parseReference('9'));
+    assert.equal(resolved.digest.value, image.digest, 'a record of the same registry is used');
+    await router.close();
+  });
+
   test('item 2: ?ns= naming a registry neither configured nor allowed is 404 NAME_UNKNOWN and contacts nothing', async () => {
     const wire = await tripwire();
     const bare = await createTestRegistry();
