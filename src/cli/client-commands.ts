@@ -19,7 +19,7 @@ type Load = (argvOptions: Record<string, unknown>) => Promise<ShoalConfig>;
 const EXIT_USAGE = 2;
 
 /** The settings a client command accepts on its command line; the rest come from the environment and file. */
-function withDaemonOptions(command: Command, extra: readonly ('upstream')[] = []): Command {
+function withDaemonOptions(command: Command, extra: readonly ('upstream' | 'allowedRegistries')[] = []): Command {
   command.addOption(optionFor(SETTINGS.listen)).addOption(optionFor(SETTINGS.config));
   for (const id of extra) command.addOption(optionFor(SETTINGS[id]));
   return command;
@@ -28,7 +28,7 @@ function withDaemonOptions(command: Command, extra: readonly ('upstream')[] = []
 /** Only the shared settings, never a command's own options (setup's --docker-config is daemon.json, not the setting). */
 function settingOptions(command: Command): Record<string, unknown> {
   const given = givenOptions(command);
-  return Object.fromEntries(Object.entries(given).filter(([key]) => key === 'listen' || key === 'config' || key === 'upstream'));
+  return Object.fromEntries(Object.entries(given).filter(([key]) => key === 'listen' || key === 'config' || key === 'upstream' || key === 'allowedRegistries'));
 }
 
 export function addClientCommands(program: Command, cli: ClientCli, load: Load, setResult: (code: number) => void): void {
@@ -36,10 +36,19 @@ export function addClientCommands(program: Command, cli: ClientCli, load: Load, 
 
   withDaemonOptions(program.command('prefetch')
     .description('pull images into the running local shoal (manifests and every blob) so the swarm has them before docker pull')
-    .addArgument(new Argument('<image...>', 'images as docker names them: nginx:1.14, library/nginx, ghcr.io/org/app:tag, name@sha256:...')))
+    .addArgument(new Argument('<image...>', 'images as docker pulls them from shoal (localhost:5000/<image>): nginx:1.14, team/app:1, ghcr.io/org/app:tag, name@sha256:...')))
     .addOption(new Option('--platform <os/arch[/variant]>', 'only this platform of multi-platform images (default: every platform)'))
     .addOption(new Option('-j, --jobs <n>', 'blobs downloaded at once (default: 4)'))
-    .addHelpText('after', '\nExit code 0 when every image was prefetched, 1 otherwise. On a terminal each image gets a progress bar; in a pipe, a plain line every 2 s.')
+    .addHelpText('after', [
+      '',
+      'Names: shoal asks its upstreams, in order, for the name as written, except that Docker Hub keeps',
+      'one-word names under library/: nginx:1.14 is library/nginx:1.14 on Docker Hub, but on a registry:2',
+      'seed it is nginx:1.14, and there nginx and library/nginx are two repositories (prefetch the one the',
+      'seed has, and pull it by that name). ghcr.io/org/app:tag goes to ghcr.io only when it is an upstream',
+      'or in allowed-registries; otherwise the whole name is asked of the upstreams.',
+      '',
+      'Exit code 0 when every image was prefetched, 1 otherwise. On a terminal each image gets a progress bar; in a pipe, a plain line every 2 s.',
+    ].join('\n'))
     .action(async (images: string[], options: { platform?: string; jobs?: string }, command: Command) => {
       const config = await load(settingOptions(command));
       const { prefetch, PrefetchUsageError } = await import('./prefetch.ts');
@@ -74,7 +83,7 @@ export function addClientCommands(program: Command, cli: ClientCli, load: Load, 
 
   withDaemonOptions(program.command('setup')
     .description('print (or with --write apply, keeping a backup) the docker or containerd configuration that pulls through shoal')
-    .addArgument(new Argument('<target>', 'what to configure').choices(['docker', 'containerd'])), ['upstream'])
+    .addArgument(new Argument('<target>', 'what to configure').choices(['docker', 'containerd'])), ['upstream', 'allowedRegistries'])
     .addOption(new Option('--write', 'apply it: edit the files (a timestamped backup of each changed one)'))
     .addOption(new Option('--docker-config <file>', 'docker daemon configuration to edit (default: /etc/docker/daemon.json)'))
     .addOption(new Option('--containerd-dir <dir>', 'containerd registry hosts directory, its config_path (default: /etc/containerd/certs.d)'))
@@ -82,14 +91,16 @@ export function addClientCommands(program: Command, cli: ClientCli, load: Load, 
     .addHelpText('after', [
       '',
       'docker:     registry-mirrors in daemon.json (other keys kept); docker.io pulls then go through shoal.',
-      'containerd: certs.d/<host>/hosts.toml for docker.io and each upstream, with shoal as the first host.',
+      'containerd: certs.d/<host>/hosts.toml for each upstream and allowed registry, with shoal as the first host.',
+      'The command it suggests for --write repeats the flags given here.',
       'Running it again changes nothing; a file that is not valid JSON is refused and left as it is.',
     ].join('\n'))
     .action(async (target: string, options: { write?: boolean; dockerConfig?: string; containerdDir?: string; containerdConfig?: string }, command: Command) => {
-      const config = await load(settingOptions(command));
+      const given = settingOptions(command);
+      const config = await load(given);
       const { setup, SetupError } = await import('./setup.ts');
       try {
-        setResult(await setup(target, options, config, io()));
+        setResult(await setup(target, { ...options, given }, config, io()));
       } catch (error) {
         if (!(error instanceof SetupError)) throw error;
         cli.stderr(`shoal: ${error.message}\n`);

@@ -1,6 +1,11 @@
 // Image names as users write them (`nginx:1.14`, `library/nginx`, `ghcr.io/org/app:tag`,
-// `name@sha256:...`, even `localhost:5000/nginx`) turned into what to ask the local daemon for.
+// `name@sha256:...`, even `localhost:5000/nginx`) turned into what to ask the local daemon for:
+// the name as docker pulls it from shoal (`localhost:5000/<name>`). The daemon asks its upstreams
+// for it as written, except that Docker Hub keeps one-word names under `library/`: `nginx` is
+// `library/nginx` there, while on a registry:2 seed `nginx` and `library/nginx` are two repositories.
 import { isValidRepositoryName, isValidTag, parseDigest, splitRegistryHost } from '../oci/index.ts';
+import { registryHostOf } from '../upstream/registry-client.ts';
+import { remoteName } from '../upstream/upstreams.ts';
 
 export interface ImageRef {
   /** As the user wrote it, for messages. */
@@ -71,6 +76,22 @@ export function parseImageRef(input: string, daemonHosts: readonly string[] = []
 /** `nginx:1.14`, `ghcr.io/org/app@sha256:…`: the reference as shoal will pull it. */
 export function formatImageRef(ref: ImageRef): string {
   return ref.digest !== undefined ? `${ref.name}@${ref.digest}` : `${ref.name}:${ref.tag ?? DEFAULT_TAG}`;
+}
+
+/**
+ * What the daemon asks each registry for (the upstreams in order; a named registry alone):
+ * `nginx:1.14` is `library/nginx:1.14` on Docker Hub and `nginx:1.14` on a registry:2 seed.
+ */
+export function upstreamNames(ref: ImageRef, upstreamUrls: readonly string[]): Array<{ registry: string; name: string }> {
+  const suffix = ref.digest !== undefined ? `@${ref.digest}` : `:${ref.tag ?? DEFAULT_TAG}`;
+  if (ref.host !== undefined) {
+    const host = registryHostOf(`https://${ref.host}`);
+    return [{ registry: host, name: `${remoteName(host, ref.name.slice(ref.host.length + 1))}${suffix}` }];
+  }
+  return upstreamUrls.map((url) => {
+    const host = registryHostOf(url);
+    return { registry: host, name: `${remoteName(host, ref.name)}${suffix}` };
+  });
 }
 
 export interface Platform {

@@ -8,7 +8,7 @@ import { formatHostPort, type HostPort } from '../config/parse.ts';
 import {
   DaemonRequestError, DaemonUnreachableError, daemonBaseUrl, describeNetworkError, fetchStatus, type NodeStatus,
 } from './daemon-client.ts';
-import { formatImageRef, formatPlatform, ImageRefError, parseImageRef, parsePlatform, platformMatches, type ImageRef, type Platform } from './image-ref.ts';
+import { formatImageRef, formatPlatform, ImageRefError, parseImageRef, parsePlatform, platformMatches, upstreamNames, type ImageRef, type Platform } from './image-ref.ts';
 import {
   formatBytes, formatElapsed, formatRate, formatSourceSplit, fitWidth, RateMeter, renderBar, renderPlainLine, renderProgressLine, type ProgressState,
 } from './progress.ts';
@@ -93,8 +93,13 @@ export async function prefetch(images: readonly string[], options: PrefetchOptio
   let totalBytes = 0;
   const labelWidth = Math.min(40, Math.max(...refs.map((ref) => ref.input.length)));
   try {
+    const upstreamUrls = status.upstreams.filter((upstream) => upstream.configured).map((upstream) => upstream.url);
     for (const ref of refs) {
       const label = ref.input.padEnd(labelWidth);
+      // Say it when a registry is asked for another name than the one given (Docker Hub's library/).
+      for (const asked of upstreamNames(ref, upstreamUrls).filter((n) => n.name !== formatImageRef(ref))) {
+        io.stdout(`${label.trimEnd()}: asked of ${asked.registry} as ${asked.name}\n`);
+      }
       try {
         const resolved = await resolveImage(ref, platform, baseUrl, dispatcher, fetched, status);
         const result = await fetchImage(resolved, label, baseUrl, dispatcher, jobs, io, latest);
@@ -205,7 +210,9 @@ async function getManifest(ref: ImageRef, reference: string, baseUrl: string, di
       const alternative = shown === '' ? await libraryAlternative(ref, baseUrl, dispatcher) : undefined;
       const hint = alternative !== undefined
         ? `; it does have ${alternative}: prefetch that name (and pull it as such)`
-        : '; check the name and tag (written as for docker pull: nginx:1.14, team/app:1, ghcr.io/org/app:tag)';
+        : `; check the name and tag (${ref.host === undefined
+          ? 'the seed is asked for the name as written; only Docker Hub puts one-word names under library/'
+          : `${ref.host} is asked only if it is an upstream or in allowed-registries; otherwise the whole name is asked of the upstreams`})`;
       throw new Error(`${shown}not found: neither this shoal nor ${upstreamsFor(ref, status)} has ${formatImageRef(ref)}${hint}`);
     }
     throw new DaemonRequestError(`${shown}${message ?? `the daemon answered ${response.statusCode}`}`, response.statusCode, code);
@@ -219,15 +226,18 @@ async function getManifest(ref: ImageRef, reference: string, baseUrl: string, di
 }
 
 /**
- * For a one-component name the seed does not know (`app`), whether it knows `library/app`: registry:2
- * seeds filled by `docker push host/library/x` keep that prefix, which only Docker Hub adds implicitly.
+ * The other spelling of a name the seed does not know, when the seed has that one: `app` ↔
+ * `library/app`. A registry:2 seed filled by `docker push host/library/x` keeps the prefix, one
+ * filled by `docker push host/x` does not; only Docker Hub treats the two as one.
  */
 async function libraryAlternative(ref: ImageRef, baseUrl: string, dispatcher: Dispatcher): Promise<string | undefined> {
-  if (ref.host !== undefined || ref.name.includes('/')) return undefined;
+  if (ref.host !== undefined) return undefined;
+  const other = ref.name.startsWith('library/') && ref.name.split('/').length === 2 ? ref.name.slice('library/'.length) : ref.name.includes('/') ? undefined : `library/${ref.name}`;
+  if (other === undefined) return undefined;
   try {
-    const response = await request(`${baseUrl}/v2/library/${ref.name}/manifests/${ref.reference}`, { dispatcher, method: 'HEAD', headers: { accept: MANIFEST_ACCEPT } });
+    const response = await request(`${baseUrl}/v2/${other}/manifests/${ref.reference}`, { dispatcher, method: 'HEAD', headers: { accept: MANIFEST_ACCEPT } });
     await response.body.dump();
-    return response.statusCode === 200 ? formatImageRef({ ...ref, name: `library/${ref.name}` }) : undefined;
+    return response.statusCode === 200 ? formatImageRef({ ...ref, name: other }) : undefined;
   } catch {
     return undefined;
   }

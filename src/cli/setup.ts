@@ -1,14 +1,14 @@
 // `shoal setup docker|containerd`: the client configuration that sends pulls through the local
 // daemon. Prints it; with --write applies it (a timestamped backup of every file it changes).
 // Idempotent, and never writes over a file it cannot parse.
-import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { chmod, copyFile, mkdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { formatHostPort, isUnspecifiedIp, type HostPort } from '../config/parse.ts';
 import type { ShoalConfig } from '../config/types.ts';
-import { isDockerHubHost } from '../upstream/docker-credentials.ts';
+import { isDockerHubHost, normalizeRegistryHost } from '../upstream/docker-credentials.ts';
 import type { TlsFiles } from '../upstream/tls.ts';
+import { isLoopbackHost as isLoopbackRegistry } from '../upstream/upstreams.ts';
+import { applyCommand, type SetupFlags } from './setup-command.ts';
+import { SetupError, backupFile, readOptional, writeAtomically } from './setup-files.ts';
 import { tlsLines, upstreamTlsFiles } from './setup-tls.ts';
 import type { ClientIo } from './terminal.ts';
 
@@ -18,7 +18,7 @@ export const DEFAULT_CONTAINERD_CONFIG = '/etc/containerd/config.toml';
 const DOCKER_HUB_SERVER = 'https://registry-1.docker.io';
 const HOSTS_TOML_MARKER = '# Written by shoal setup containerd';
 
-export interface SetupOptions {
+export interface SetupOptions extends SetupFlags {
   readonly write?: boolean;
   /** docker's daemon.json to edit. */
   readonly dockerConfig?: string;
@@ -30,10 +30,7 @@ export interface SetupOptions {
   readonly now?: () => Date;
 }
 
-/** A refusal or failure whose message says what to do; main prints it and exits 1. */
-export class SetupError extends Error {
-  override name = 'SetupError';
-}
+export { SetupError, timestamp } from './setup-files.ts';
 
 export type SetupTarget = 'docker' | 'containerd';
 export const SETUP_TARGETS: readonly SetupTarget[] = ['docker', 'containerd'];
@@ -137,7 +134,7 @@ async function setupDocker(options: SetupOptions, config: ShoalConfig, io: Clien
   if (!options.write) {
     io.stdout(merged.changed ? merged.text : original ?? '');
     io.stderr(merged.changed
-      ? `shoal: above: ${path} with ${mirror} as a docker.io registry mirror (other keys kept). Apply it with: sudo npx shoal setup docker --write, then restart dockerd: sudo systemctl restart docker${hubNote}\n`
+      ? `shoal: above: ${path} with ${mirror} as a docker.io registry mirror (other keys kept). Apply it with: ${applyCommand('docker', options, config.listen)}, then restart dockerd: sudo systemctl restart docker${hubNote}\n`
       : `shoal: ${path} already has ${mirror} in registry-mirrors; nothing to change${hubNote}\n`);
     return 0;
   }
@@ -160,15 +157,24 @@ interface HostsFile {
   readonly tls?: TlsFiles;
 }
 
-/** docker.io and every configured upstream, each once, with the URL containerd falls back to. */
-export function containerdHosts(upstreamUrls: readonly string[], tlsOf: (url: string) => TlsFiles | undefined = () => undefined): HostsFile[] {
-  const files: HostsFile[] = [{ host: 'docker.io', server: DOCKER_HUB_SERVER }];
+/**
+ * Every configured upstream and allowed registry, each once, with the URL containerd falls back
+ * to, and the TLS files shoal uses for that upstream. Only those: shoal refuses `?ns=` for any
+ * other registry, so a mirror entry for it is useless.
+ */
+export function containerdHosts(upstreamUrls: readonly string[], allowedRegistries: readonly string[] = [], tlsOf: (url: string) => TlsFiles | undefined = () => undefined): HostsFile[] {
+  const files: HostsFile[] = [];
+  const add = (host: string, server: string, tls?: TlsFiles): void => {
+    if (!files.some((f) => f.host === host)) files.push({ host, server, ...(tls ? { tls } : {}) });
+  };
   for (const url of upstreamUrls) {
     const parsed = new URL(url);
-    const host = isDockerHubHost(parsed.host) ? 'docker.io' : parsed.host.toLowerCase();
-    if (files.some((f) => f.host === host)) continue;
-    const tls = tlsOf(url);
-    files.push({ host, server: parsed.origin, ...(tls ? { tls } : {}) });
+    if (isDockerHubHost(parsed.host)) add('docker.io', DOCKER_HUB_SERVER, tlsOf(url));
+    else add(parsed.host.toLowerCase(), parsed.origin, tlsOf(url));
+  }
+  for (const allowed of allowedRegistries) {
+    const host = normalizeRegistryHost(allowed);
+    add(host, host === 'docker.io' ? DOCKER_HUB_SERVER : `${isLoopbackRegistry(host) ? 'http' : 'https'}://${host}`);
   }
   return files;
 }
@@ -214,7 +220,12 @@ async function setupContainerd(options: SetupOptions, config: ShoalConfig, io: C
   const dir = options.containerdDir ?? DEFAULT_CONTAINERD_CERTS_DIR;
   const mirror = mirrorUrl(config.listen);
   const plans: Array<{ path: string; text: string; changed: boolean; existed: boolean }> = [];
-  for (const file of containerdHosts(config.upstreams.map((u) => u.url), upstreamTlsFiles(config))) {
+  const hosts = containerdHosts(config.upstreams.map((u) => u.url), config.allowedRegistries, upstreamTlsFiles(config));
+  if (hosts.length === 0) {
+    io.stderr(`shoal: no upstream and no allowed registry is configured, so containerd has nothing to pull through shoal (pull as ${new URL(mirror).host}/<name>); give --upstream or --allowed-registries\n`);
+    return 0;
+  }
+  for (const file of hosts) {
     const path = join(dir, file.host, 'hosts.toml');
     const existing = await readOptional(path);
     plans.push({ path, ...mergeHostsToml(existing, file, mirror), existed: existing !== undefined });
@@ -224,7 +235,7 @@ async function setupContainerd(options: SetupOptions, config: ShoalConfig, io: C
   if (!options.write) {
     for (const plan of plans) io.stdout(`# ==> ${plan.path}${plan.changed ? '' : ' (already set up)'} <==\n${plan.text.replace(/\n*$/, '\n')}\n`);
     const pending = plans.filter((p) => p.changed).length;
-    io.stderr(`shoal: ${pending === 0 ? 'every file above already sends pulls to shoal; nothing to change' : `apply with: sudo npx shoal setup containerd --write`}\n${configNote ? `${configNote}\n` : ''}`);
+    io.stderr(`shoal: ${pending === 0 ? 'every file above already sends pulls to shoal; nothing to change' : `apply with: ${applyCommand('containerd', options, config.listen)}`}\n${configNote ? `${configNote}\n` : ''}`);
     return 0;
   }
   const stamp = options.now?.() ?? new Date();
@@ -263,64 +274,4 @@ async function containerdConfigNote(configPath: string, dir: string): Promise<st
     `                     config_path = "${dir}"`,
     `  (ctr: pass --hosts-dir ${dir}; nerdctl reads ${DEFAULT_CONTAINERD_CERTS_DIR} by default)`,
   ].join('\n');
-}
-
-// ---- files ----
-
-async function readOptional(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return undefined;
-    if (code === 'EACCES' || code === 'EPERM') throw new SetupError(`cannot read ${path} (${code}): run it with sudo`);
-    if (code === 'EISDIR') throw new SetupError(`${path} is a directory, not a file`);
-    throw new SetupError(`cannot read ${path}: ${(error as Error).message}`);
-  }
-}
-
-/** `20260128T101112Z`, for backup names. */
-export function timestamp(date: Date): string {
-  return date.toISOString().replace(/\.\d+Z$/, 'Z').replace(/[-:]/g, '');
-}
-
-/** Copies `path` to `<path>.shoal-backup-<timestamp>` (never over an existing backup); returns the backup's path. */
-async function backupFile(path: string, now: Date): Promise<string> {
-  for (let n = 0; ; n++) {
-    const backup = `${path}.shoal-backup-${timestamp(now)}${n === 0 ? '' : `-${n}`}`;
-    try {
-      await copyFile(path, backup, constants.COPYFILE_EXCL);
-      return backup;
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST' && n < 100) continue;
-      throw writeError(backup, error);
-    }
-  }
-}
-
-/** Writes a temp file next to `path` and renames it over: a reader sees the old file or the new, never half. Keeps the old mode. */
-async function writeAtomically(path: string, text: string): Promise<void> {
-  const mode = await stat(path).then((s) => s.mode & 0o777, () => 0o644);
-  const dir = dirname(path);
-  try {
-    await mkdir(dir, { recursive: true });
-  } catch (error) {
-    throw writeError(dir, error);
-  }
-  const temp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    await writeFile(temp, text, { mode, flag: 'wx' });
-    await chmod(temp, mode); // exact, whatever the umask
-    await rename(temp, path);
-  } catch (error) {
-    await unlink(temp).catch(() => {});
-    throw writeError(path, error);
-  }
-}
-
-function writeError(path: string, error: unknown): SetupError {
-  const code = (error as NodeJS.ErrnoException).code;
-  const hint = code === 'EACCES' || code === 'EPERM' ? ': run it with sudo' : '';
-  return new SetupError(`cannot write ${path} (${code ?? (error as Error).message})${hint}`);
 }

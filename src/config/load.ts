@@ -171,6 +171,7 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ShoalConfi
     listen: listen.value,
     dataDir: required('dataDir'),
     upstreams: merged.map(withCredentials),
+    allowedRegistries: list('allowedRegistries'),
     dockerConfigPath: setting('dockerConfig'),
     tagTimeoutMs: required('tagTimeout'),
     upstreamTimeoutMs: required('upstreamTimeout'),

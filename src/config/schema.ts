@@ -8,6 +8,7 @@ import {
 } from './parse.ts';
 import { DEFAULT_PIECE_SIZE as DEFAULT_PIECE_BYTES } from '../distribute/piece-size.ts';
 import { DEFAULT_DOCKER_CERTS_DIR } from '../upstream/tls.ts';
+import { parseRegistryHost } from '../oci/name.ts';
 
 export interface SettingContext {
   /** Relative paths resolve against this: the working directory for flags, environment and
@@ -154,6 +155,14 @@ function bootstrapText(raw: string): string {
   return raw;
 }
 
+function parseAllowedRegistry(raw: string): string {
+  try {
+    return parseRegistryHost(raw.trim());
+  } catch {
+    throw new InvalidValueError('expected a registry host[:port] such as ghcr.io or 10.0.0.5:5000, without a scheme or path');
+  }
+}
+
 const none = (): undefined => undefined;
 const constant = (raw: string) => (): string => raw;
 
@@ -229,6 +238,11 @@ export const SETTINGS = {
     name: 'docker-config', flag: '--docker-config <file>', env: 'SHOAL_DOCKER_CONFIG', yaml: ['proxy.dockerconfig'],
     defaultRaw: defaultDockerConfigPath, defaultText: DEFAULT_DOCKER_CONFIG_TEXT, parse: existingFile,
     description: 'docker config.json whose `auths` give credentials for upstreams without explicit ones',
+  }),
+  allowedRegistries: setting<string>({
+    name: 'allowed-registries', flag: '--allowed-registries <host>', env: 'SHOAL_ALLOWED_REGISTRIES', yaml: ['proxy.allowedregistries'],
+    defaultRaw: none, defaultText: 'none (only the upstreams are contacted)', parse: parseAllowedRegistry, repeatable: true,
+    description: 'Registry host[:port] besides the upstreams that clients may pull through by naming it (`localhost:5000/ghcr.io/x`, containerd\'s `?ns=ghcr.io`); repeat for several. No other address is ever contacted',
   }),
   tagTimeout: setting<number>({
     name: 'tag-timeout', flag: '--tag-timeout <duration>', env: 'SHOAL_TAG_TIMEOUT', yaml: ['proxy.tagtimeout'],

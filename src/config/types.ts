@@ -30,6 +30,8 @@ export interface ShoalConfig {
   readonly dataDir: string;
   /** Tried in order for names that do not name a registry host. Empty: a standalone registry. */
   readonly upstreams: readonly UpstreamConfig[];
+  /** Registry hosts besides the upstreams that clients may name; nothing else is ever contacted. */
+  readonly allowedRegistries: readonly string[];
   /** Path of a docker config.json whose `auths` supply upstream credentials. */
   readonly dockerConfigPath: string | undefined;
   /** Timeout for a tag revalidation HEAD against the seed; past it the cached tag is served. */

@@ -46,13 +46,14 @@ export async function startDaemon(config: ShoalConfig, logger: Logger): Promise<
     upstreamTimeoutMs: config.upstreamTimeoutMs,
     bodyIdleTimeoutMs: config.upstreamBodyTimeoutMs,
     createClient: clientFactoryWithTls(config.upstreams, config.dockerCertsDir),
+    allowedRegistries: config.allowedRegistries,
     ...(config.dockerConfigPath !== undefined ? { dockerConfigPath: config.dockerConfigPath } : {}),
     onHealthChange: (url, state, lastError) => {
       if (state === 'down') logger.warn({ upstream: url, lastError }, 'upstream marked down after repeated failures; cached tags will be served');
       else logger.info({ upstream: url }, 'upstream is reachable again');
     },
   });
-  const swarmParts = config.swarm.enabled ? await createSwarmParts(config.swarm, store.layout.root, store, logger) : undefined;
+  const swarmParts = config.swarm.enabled ? await createSwarmParts(config.swarm, store.layout.root, store, logger, (name) => router.qualifiedName(name)) : undefined;
   // The services need the swarm object; it exists once started, so they get a late-bound view.
   const services = createRegistryServices({
     store,

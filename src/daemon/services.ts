@@ -47,6 +47,7 @@ export function createRegistryServices(options: ServicesOptions): WiredServices 
     fetcher,
     stats,
     maxUploadBytes: options.maxUploadBytes,
+    names: router,
     blobs: new BlobService(store, fetcher),
     manifests: new ManifestService(store, router, logger, { tagTimeoutMs: options.tagTimeoutMs, sizes: fetcher.sizes }, manifestPeers),
     listing: new ListingService(store, router, logger, { timeoutMs: options.tagTimeoutMs }),

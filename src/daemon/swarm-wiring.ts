@@ -22,7 +22,7 @@ export interface SwarmParts {
  * Builds the swarm side of a node: the libp2p control plane, the client for peers' data planes,
  * and the store-event → announcement wiring (the network never polls the disk).
  */
-export async function createSwarmParts(config: SwarmConfig, dataDir: string, store: Store, logger: Logger): Promise<SwarmParts> {
+export async function createSwarmParts(config: SwarmConfig, dataDir: string, store: Store, logger: Logger, tagName: (repository: string) => string = (repository) => repository): Promise<SwarmParts> {
   const clusterKey = config.clusterKeyPath !== undefined ? await loadClusterKey(config.clusterKeyPath) : undefined;
   const peers = new PeerClient(clusterKey ? { tls: peerTlsClientOptions(clusterKey) } : {});
   let swarm: Swarm | undefined;
@@ -60,7 +60,7 @@ export async function createSwarmParts(config: SwarmConfig, dataDir: string, sto
       unsubscribe.push(store.blobs.onCommitted((digest, size) => s.announceHave(digest.value, size)));
       // Evicted or collected: peers must stop asking this node for it.
       unsubscribe.push(store.blobs.onDeleted((digest) => s.announceWithdrawn(digest.value)));
-      unsubscribe.push(store.repositories.onTagged((name, tag, digest) => void s.announceTag(name, tag, digest.value)));
+      unsubscribe.push(store.repositories.onTagged((name, tag, digest) => void s.announceTag(tagName(name), tag, digest.value)));
       unsubscribe.push(s.on('peer:joined', (peer) => log.info({ peer: peer.peerId, url: peer.url, addresses: peer.addresses }, 'peer joined')));
       unsubscribe.push(s.on('peer:left', (peer) => log.info({ peer: peer.peerId, reason: peer.reason }, 'peer left')));
       unsubscribe.push(s.on('peer:penalised', (p) => log.warn({ peer: p.peerId, reason: p.reason, until: new Date(p.until).toISOString() }, 'peer penalised')));

@@ -22,11 +22,12 @@ export class ListingService {
   }
 
   /** Sorted, de-duplicated tags; undefined when the repository is unknown here and upstream. */
-  async tags(name: string, ns?: string): Promise<string[] | undefined> {
+  async tags(requested: string, ns?: string): Promise<string[] | undefined> {
+    const name = this.#router.repository(requested, ns);
     const local = await this.#store.repositories.tags(name);
     const known = local.length > 0 || (await this.#store.repositories.exists(name));
     const remote = await Promise.all(
-      this.#router.targets(name, ns).map(({ upstream, remoteName }) =>
+      this.#router.targets(name).map(({ upstream, remoteName }) =>
         upstream.listTags(remoteName, { timeoutMs: this.#timeoutMs }).catch((error: unknown) => {
           this.#logger.warn({ repository: name, upstream: upstream.url, err: error }, 'upstream tag list unavailable; listing local tags only');
           return undefined;

@@ -29,7 +29,10 @@ const ACCEPT_ALL = MANIFEST_MEDIA_TYPES;
 /**
  * Tag and digest resolution. The seed is authoritative for tags (revalidated with a HEAD on every
  * pull, short timeout); when no seed answers, the cached tag is served and the log says so.
- * Manifests by digest come from disk when present.
+ * Manifests by digest come from disk when present. Everything is keyed by the repository's cache
+ * name (the router's `repository`), so one registry's tags never answer for another's.
+ * Concurrent requests for one repository and tag (or digest) share one resolution: 200 clients
+ * pulling one tag cost the seed one HEAD, not 200.
  */
 export class ManifestService {
   readonly #store: Store;
@@ -38,6 +41,7 @@ export class ManifestService {
   readonly #tagTimeoutMs: number;
   readonly #peers: ManifestPeers | undefined;
   readonly #sizes: BlobSizeHints | undefined;
+  readonly #inFlight = new Map<string, Promise<ResolvedManifest>>();
 
   constructor(store: Store, router: UpstreamRouter, logger: Logger, init: ManifestServiceInit, peers?: ManifestPeers) {
     this.#store = store;
@@ -49,10 +53,24 @@ export class ManifestService {
   }
 
   async resolve(name: string, reference: Reference, ns?: string): Promise<ResolvedManifest> {
-    const targets = this.#router.targets(name, ns);
-    const resolved = reference.kind === 'digest' ? await this.#byDigest(name, reference.digest, targets) : await this.#byTag(name, reference.tag, targets);
+    const repository = this.#router.repository(name, ns);
+    const targets = this.#router.targets(repository);
+    const resolved =
+      reference.kind === 'digest'
+        ? await this.#shared(`${repository}@${reference.digest.value}`, () => this.#byDigest(repository, reference.digest, targets))
+        : await this.#shared(`${repository}:${reference.tag}`, () => this.#byTag(repository, reference.tag, targets));
     this.#sizes?.remember(resolved.parsed.blobs);
     return resolved;
+  }
+
+  /** Joins the resolution of `key` already running, else starts one; nothing is kept once it settles. */
+  #shared(key: string, resolve: () => Promise<ResolvedManifest>): Promise<ResolvedManifest> {
+    let running = this.#inFlight.get(key);
+    if (!running) {
+      running = resolve().finally(() => this.#inFlight.delete(key));
+      this.#inFlight.set(key, running);
+    }
+    return running;
   }
 
   async #byDigest(name: string, digest: Digest, targets: UpstreamTarget[]): Promise<ResolvedManifest> {
@@ -121,7 +139,7 @@ export class ManifestService {
       return { ...cached, origin: 'local' };
     }
     // Not here, and the seed is down or does not know it: the newest tag a peer announced.
-    const announced = this.#peers?.newestTag(name, tag);
+    const announced = this.#peers?.newestTag(this.#router.qualifiedName(name), tag);
     const announcedDigest = announced ? tryParseDigest(announced.digest) : undefined;
     if (announcedDigest) {
       const fromPeers = await this.#fromPeers(name, announcedDigest, tag);

@@ -7,6 +7,13 @@ export interface UpstreamRouter {
   /** The configured upstreams, in order (for the catalog). */
   readonly upstreams: readonly UpstreamRegistry[];
   targets(name: string, ns?: string): UpstreamTarget[];
+  /**
+   * The name everything about `name` (asked with containerd's `ns`) is cached under: one per
+   * (registry, repository). Throws an OciError for an invalid or not-allowed `ns`.
+   */
+  repository(name: string, ns?: string): string;
+  /** The name tag records of `repository` carry in the swarm: its registry always spelled out. */
+  qualifiedName(repository: string): string;
 }
 
 export interface BlobWant {

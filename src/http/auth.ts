@@ -1,12 +1,13 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { isIPv4, isIPv6 } from 'node:net';
 import { compare } from 'bcryptjs';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { OciError } from '../oci/index.ts';
+import { parseAuthorization } from './authorization.ts';
 import { sendError } from './errors.ts';
-import { loadHtpasswd, type Htpasswd } from './htpasswd.ts';
+import { loadHtpasswd, parseHtpasswdUsers, type Htpasswd } from './htpasswd.ts';
 import { parseEndpoint, splitUrl } from './paths.ts';
 
 /**
@@ -143,7 +144,10 @@ export class RegistryAuth {
       return { allow: false, message: `${method} needs a login: docker login with a user of the htpasswd file (anonymous clients may only pull)` };
     }
     if (identity.kind === 'none' && (path === '/v2' || path === '/v2/')) {
-      return { allow: false, message: 'authentication required: log in with a user of the htpasswd file, or pull anonymously with a token' };
+      const anonymous = this.#anonymousAllowed(local)
+        ? 'pulls work without a login from here (docker fetches an anonymous token by itself)'
+        : this.#anonymousRefusal(local).replace(/: docker login first$/, '');
+      return { allow: false, message: `authentication required: docker login with a user of the htpasswd file; ${anonymous}` };
     }
     if (this.#anonymousAllowed(local)) return { allow: true };
     return { allow: false, message: this.#anonymousRefusal(local) };
@@ -162,9 +166,9 @@ export class RegistryAuth {
   async #identify(authorization: string | undefined): Promise<Identity> {
     await this.#reloadIfChanged();
     if (authorization === undefined || authorization.trim() === '') return { kind: 'none' };
-    const space = authorization.indexOf(' ');
-    const scheme = (space < 0 ? authorization : authorization.slice(0, space)).toLowerCase();
-    const value = space < 0 ? '' : authorization.slice(space + 1).trim();
+    const parsed = parseAuthorization(authorization);
+    if (!parsed) return { kind: 'invalid', reason: `the Authorization header is malformed: use Basic credentials or a token from ${TOKEN_PATH}`, bearer: false };
+    const { scheme, credentials: value } = parsed;
     if (scheme === 'basic') {
       const decoded = Buffer.from(value, 'base64').toString('utf8');
       const colon = decoded.indexOf(':');
@@ -237,25 +241,35 @@ export class RegistryAuth {
     return createHmac('sha256', this.#secret).update('token\0').update(payload).digest('base64url');
   }
 
+  /**
+   * A missing or emptied file means no users, at once: removing the last user (`htpasswd -D`) or
+   * the file must not leave the users read before valid. A file that cannot be parsed (an edit
+   * half written, a non-bcrypt hash) keeps them until it is fixed, and the log says so.
+   */
   async #reloadIfChanged(): Promise<void> {
     const now = this.#now();
     if (now - this.#checkedAt < RELOAD_CHECK_MS) return;
     this.#checkedAt = now;
     const stamp = await fileStamp(this.#path);
     if (stamp === undefined) {
-      if (this.#fileStamp !== '') this.#logger.error({ path: this.#path }, 'htpasswd file is gone; the users read before stay valid until it is back');
+      if (this.#fileStamp !== '') this.#logger.warn({ path: this.#path }, 'htpasswd file is gone: no users until it is back, so pushes and logins are refused');
       this.#fileStamp = '';
+      this.#setUsers(new Map());
       return;
     }
     if (stamp === this.#fileStamp) return;
     this.#fileStamp = stamp;
     try {
-      this.#users = await loadHtpasswd(this.#path);
-      this.#cache.clear();
-      this.#logger.info({ path: this.#path, users: this.#users.size }, 'htpasswd file changed: users re-read');
+      this.#setUsers(parseHtpasswdUsers(await readFile(this.#path, 'utf8'), this.#path));
+      this.#logger.info({ path: this.#path, users: this.#users.size }, this.#users.size === 0 ? 'htpasswd file has no users: pushes and logins are refused' : 'htpasswd file changed: users re-read');
     } catch (error) {
-      this.#logger.error({ path: this.#path, err: error }, 'htpasswd file changed but cannot be used; the users read before stay valid');
+      this.#logger.error({ path: this.#path, err: error }, 'htpasswd file changed but cannot be used; the users read before stay valid until it is fixed');
     }
+  }
+
+  #setUsers(users: Htpasswd): void {
+    this.#users = users;
+    this.#cache.clear();
   }
 
   #refuse(request: FastifyRequest, reply: FastifyReply, message: string, context: { path: string; write: boolean; local: boolean; invalidToken: boolean }): void {

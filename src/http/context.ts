@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { BlobService } from '../distribute/blob-service.ts';
 import type { ListingService } from '../distribute/listing.ts';
 import type { ManifestService } from '../distribute/manifest-service.ts';
+import type { UpstreamRouter } from '../distribute/types.ts';
 import type { Store } from '../store/index.ts';
 
 /** What the registry routes stand on. Built by the daemon; tests build it around a temp store. */
@@ -11,6 +12,8 @@ export interface RegistryServices {
   readonly blobs: BlobService;
   readonly manifests: ManifestService;
   readonly listing: ListingService;
+  /** Maps a requested name (and containerd's `?ns=`) to the name it is stored and cached under. */
+  readonly names: Pick<UpstreamRouter, 'repository'>;
   readonly logger: Logger;
   /** Largest blob upload in bytes; 0 = unlimited. */
   readonly maxUploadBytes: number;
@@ -24,6 +27,4 @@ export interface RouteContext<E> {
   readonly endpoint: E;
   readonly query: URLSearchParams;
   readonly services: RegistryServices;
-  /** containerd's `?ns=` registry host, when given */
-  readonly ns: string | undefined;
 }

@@ -15,7 +15,26 @@ export function toOciError(error: unknown): OciError {
   return new OciError('UNKNOWN', 'internal error; see the shoal log', undefined, { cause: error });
 }
 
+const DISCONNECT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_STREAM_DESTROYED']);
+
+/**
+ * The client went away mid-request (node's "aborted" on a request body, a write to a closed
+ * socket). Ordinary on a registry (docker cancels pulls, CI jobs are killed): not the node's error.
+ * Only when this request's own socket is gone: an upstream's reset with the client still there is
+ * a real failure.
+ */
+export function isClientGone(error: unknown, request: FastifyRequest): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  const socketGone = request.raw.destroyed || request.raw.socket?.destroyed === true;
+  return socketGone && typeof code === 'string' && DISCONNECT_CODES.has(code);
+}
+
 export function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
+  if (isClientGone(error, request)) {
+    request.log.info({ url: request.url, method: request.method, code: (error as { code: string }).code }, 'client went away');
+    reply.raw.destroy();
+    return;
+  }
   const oci = toOciError(error);
   if (oci.code === 'UNKNOWN') request.log.error({ err: error, url: request.url, method: request.method }, 'request failed');
   else request.log.debug({ code: oci.code, message: oci.message, url: request.url }, 'request refused');

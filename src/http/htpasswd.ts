@@ -10,7 +10,8 @@ export type Htpasswd = ReadonlyMap<string, string>;
 
 const BCRYPT = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/;
 
-export function parseHtpasswd(text: string, path: string): Htpasswd {
+/** The users of a file that may hold none (a running node re-reading it: no users is a valid state). */
+export function parseHtpasswdUsers(text: string, path: string): Htpasswd {
   const users = new Map<string, string>();
   const lines = text.split(/\r?\n/);
   for (const [index, rawLine] of lines.entries()) {
@@ -27,6 +28,12 @@ export function parseHtpasswd(text: string, path: string): Htpasswd {
     if (users.has(user)) throw new Error(`${where}: user ${JSON.stringify(user)} appears twice`);
     users.set(user, hash);
   }
+  return users;
+}
+
+/** At start-up a file without users is a mistake: say so rather than start with no one able to push. */
+export function parseHtpasswd(text: string, path: string): Htpasswd {
+  const users = parseHtpasswdUsers(text, path);
   if (users.size === 0) throw new Error(`${path} has no users; add one with htpasswd -B ${path} NAME`);
   return users;
 }

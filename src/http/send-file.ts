@@ -45,6 +45,9 @@ export async function sendFileRange(response: ServerResponse, path: string, star
       if (response.destroyed) return;
       const chunk = buffer.subarray(0, bytesRead);
       pending = new Promise<void>((resolve, reject) => response.write(chunk, (error) => (error ? reject(error) : resolve())));
+      // A client gone mid-download fails this write while the next chunk is read: handled here so
+      // the rejection is not "unhandled" (which ends the process) before the loop awaits it.
+      pending.catch(() => undefined);
       position += bytesRead;
     }
     await pending;

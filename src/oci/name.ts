@@ -40,3 +40,20 @@ export function splitRegistryHost(name: string): { host: string | undefined; pat
   }
   return { host: undefined, path: name };
 }
+
+// A registry host as docker writes it: DNS name, IPv4 or bracketed IPv6, optional port.
+const HOST_LABEL = '[a-z0-9](?:[a-z0-9-]*[a-z0-9])?';
+const REGISTRY_HOST = new RegExp(`^(?:${HOST_LABEL}(?:\\.${HOST_LABEL})*|\\[[0-9a-f:.]+\\])(?::([0-9]{1,5}))?$`);
+
+/**
+ * Validates a registry host such as containerd's `?ns=` (`ghcr.io`, `10.0.0.1:5000`, `[::1]:5000`);
+ * lowercased. Throws NAME_INVALID (400): an `ns` is part of the name a client asks for.
+ */
+export function parseRegistryHost(input: string): string {
+  const host = input.toLowerCase();
+  const match = host.length <= MAX_NAME_LENGTH ? REGISTRY_HOST.exec(host) : null;
+  if (!match || (match[1] !== undefined && Number(match[1]) > 65535)) {
+    throw new OciError('NAME_INVALID', `invalid registry host ${JSON.stringify(input.slice(0, 100))}: expected host[:port] such as ghcr.io or 10.0.0.1:5000`, { ns: input.slice(0, 300) });
+  }
+  return host;
+}

@@ -1,13 +1,16 @@
 // Which upstream(s) serve a client-visible repository name, and under which remote name.
-//   nginx, team/app          → every configured upstream in order (Docker Hub: library/nginx)
-//   ghcr.io/x/y, host:5000/z → that registry: the configured upstream with that host, else an
-//                              ad-hoc client for it, made once and kept
-//   ?ns=host (containerd)    → that registry, for the whole name
-import { splitRegistryHost } from '../oci/index.ts';
+//   nginx, team/app, team.a/app → every configured upstream in order (Docker Hub: library/nginx)
+//   ghcr.io/x/y, host:5000/z    → that registry, when it is a configured upstream or allowed
+//                                 (allowed ones get a client made once and kept); otherwise the
+//                                 whole name is a repository on the configured upstreams
+//   ?ns=host (containerd)       → that registry for the whole name, when configured or allowed;
+//                                 otherwise NAME_UNKNOWN, and nothing is contacted
+// The naming rules and cache keys: registry-names.ts.
 import type { UpstreamConfig, UpstreamCredentials } from '../config/types.ts';
 import { DockerCredentials, isDockerHubHost, loadDockerCredentials, normalizeRegistryHost } from './docker-credentials.ts';
 import { HealthTracker, TrackedUpstream, type UpstreamHealth } from './health.ts';
 import { RegistryClient, registryHostOf, type RegistryClientInit } from './registry-client.ts';
+import { RegistryNames } from './registry-names.ts';
 import type { UpstreamRegistry, UpstreamTarget } from './types.ts';
 
 export const DOCKER_HUB_URL = 'https://registry-1.docker.io';
@@ -21,6 +24,8 @@ export interface UpstreamSetInit {
   readonly dockerConfigPath?: string;
   /** Already-loaded credentials; wins over dockerConfigPath. */
   readonly dockerCredentials?: DockerCredentials;
+  /** Registries besides the configured upstreams that clients may name (host[:port]); no others are ever contacted. */
+  readonly allowedRegistries?: readonly string[];
   /** Hosts reached over plain http when named ad hoc (loopback hosts always are). */
   readonly insecureRegistries?: readonly string[];
   /** Consecutive failures before an upstream is skipped, and for how long. */
@@ -41,6 +46,7 @@ export class UpstreamSet {
   readonly #byHost = new Map<string, TrackedUpstream>();
   readonly #adHoc = new Map<string, TrackedUpstream>();
   readonly #insecure: ReadonlySet<string>;
+  readonly #names: RegistryNames;
 
   constructor(upstreams: readonly UpstreamConfig[], init: UpstreamSetInit = {}) {
     this.#init = init;
@@ -56,6 +62,17 @@ export class UpstreamSet {
     for (const upstream of this.#configured) {
       if (!this.#byHost.has(upstream.host)) this.#byHost.set(upstream.host, upstream);
     }
+    this.#names = new RegistryNames(this.#configured.map((u) => u.host), init.allowedRegistries);
+  }
+
+  /** The name `name` (asked with containerd's `ns`) is cached under; throws for a registry not configured or allowed. */
+  repository(name: string, ns?: string): string {
+    return this.#names.repository(name, ns);
+  }
+
+  /** The name a cached repository's tags carry in the swarm (see RegistryNames.qualifiedName). */
+  qualifiedName(repository: string): string {
+    return this.#names.qualifiedName(repository);
   }
 
   /** The configured upstreams, in order. */
@@ -68,17 +85,7 @@ export class UpstreamSet {
    * out unless all are, in which case they are returned and fail fast with UpstreamUnavailableError.
    */
   targets(name: string, ns?: string): UpstreamTarget[] {
-    let host: string | undefined;
-    let path = name;
-    if (ns !== undefined && ns !== '') {
-      host = normalizeRegistryHost(ns);
-    } else {
-      const split = splitRegistryHost(name);
-      if (split.host !== undefined) {
-        host = normalizeRegistryHost(split.host);
-        path = split.path;
-      }
-    }
+    const { host, path } = this.#names.route(this.#names.repository(name, ns));
     const candidates = host === undefined ? this.#configured : [this.#byHost.get(host) ?? this.#adHocFor(host)];
     const live = candidates.filter((upstream) => !this.#tracker.isDown(upstream.url));
     return (live.length > 0 ? live : candidates).map((upstream) => ({ upstream, remoteName: remoteName(upstream.host, path) }));

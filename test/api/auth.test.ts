@@ -145,6 +145,27 @@ describe('registry API with an htpasswd file (anonymous-pull loopback)', () => {
     assert.match(res.json().errors[0].message, /wrong user name or password/);
   });
 
+  test('item 16: the 401 on /v2/ says what this client may do: a LAN client is not offered anonymous pulls', async () => {
+    const lan = await r.app.inject({ method: 'GET', url: '/v2/', remoteAddress: LAN });
+    assertChallenge(lan, 'Basic', 'LAN');
+    const lanMessage = lan.json().errors[0].message as string;
+    assert.doesNotMatch(lanMessage, /pull anonymously|without a login/i, lanMessage);
+    assert.match(lanMessage, /docker login/);
+    assert.match(lanMessage, /anonymous-pull/, 'names the setting that decides it');
+    const local = await r.app.inject({ method: 'GET', url: '/v2/' });
+    assert.match(local.json().errors[0].message as string, /docker login/);
+    assert.match(local.json().errors[0].message as string, /without a login/, 'on loopback anonymous pulls are allowed, and it says so');
+  });
+
+  test('item 12: auth schemes are case-insensitive (bearer, BEARER, basic, BaSiC)', async () => {
+    const aliceToken = ((await token(r.app, { authorization: ALICE })).json() as { token: string }).token;
+    const credentials = ALICE.slice('Basic '.length);
+    for (const authorization of [`bearer ${aliceToken}`, `BEARER ${aliceToken}`, `Bearer  ${aliceToken}`, `basic ${credentials}`, `BaSiC ${credentials}`, `BASIC ${credentials}`]) {
+      const res = await r.app.inject({ method: 'GET', url: '/v2/', remoteAddress: LAN, headers: { authorization } });
+      assert.equal(res.statusCode, 200, `${authorization.slice(0, 12)}: ${res.body}`);
+    }
+  });
+
   test('from another host: anonymous pulls are 401 with a Basic challenge; with credentials everything works', async () => {
     for (const url of ['/v2/', '/v2/team/app/manifests/1', `/v2/team/app/blobs/${pushed.layer}`, '/v2/_catalog', '/_shoal/status']) {
       const res = await r.app.inject({ method: 'GET', url, remoteAddress: LAN });
@@ -233,6 +254,35 @@ describe('htpasswd changes are picked up without a restart', () => {
       await r.close();
     }
   });
+});
+
+describe('item 8: an emptied or deleted htpasswd file means no users', () => {
+  for (const [how, change] of [
+    ['emptied (htpasswd -D of the last user)', (path: string) => writeFile(path, '# users\n')],
+    ['deleted', (path: string) => rm(path)],
+  ] as const) {
+    test(`item 8: htpasswd file ${how}: the users read before lose access at once, tokens included`, async () => {
+      const r = await authRegistry();
+      try {
+        const aliceToken = (await token(r.app, { authorization: ALICE })).json() as { token: string };
+        assert.equal((await r.app.inject({ method: 'GET', url: '/v2/', headers: { authorization: ALICE } })).statusCode, 200);
+        await change(r.htpasswd);
+        r.advance(RELOAD_CHECK_MS + 1);
+        assertChallenge(await r.app.inject({ method: 'GET', url: '/v2/', headers: { authorization: ALICE } }), 'Bearer', 'alice after the change');
+        assertChallenge(await r.app.inject({ method: 'POST', url: '/v2/x/blobs/uploads/', headers: { authorization: ALICE } }), 'Bearer', 'push as alice');
+        assertChallenge(await r.app.inject({ method: 'POST', url: '/v2/x/blobs/uploads/', headers: { authorization: `Bearer ${aliceToken.token}` } }), 'Bearer', 'alice\'s token');
+        assert.equal(r.auth.users, 0);
+        // Anonymous pulls on loopback are still what anonymous-pull allows.
+        assert.equal((await r.app.inject({ method: 'GET', url: '/v2/_catalog' })).statusCode, 200);
+        // Back with a user: that user can log in again.
+        await writeFile(r.htpasswd, `alice:${bcrypt.hashSync('wonderland', 4)}\n`);
+        r.advance(RELOAD_CHECK_MS + 1);
+        assert.equal((await r.app.inject({ method: 'GET', url: '/v2/', headers: { authorization: ALICE } })).statusCode, 200);
+      } finally {
+        await r.close();
+      }
+    });
+  }
 });
 
 describe('anonymous-pull all and none', () => {

@@ -89,9 +89,9 @@ describe('bad names, digests, tags and paths', () => {
   test('an escaped slash never splits a name: good%2Frepo is not good/repo', async () => {
     assertError(await registry.app.inject({ method: 'GET', url: '/v2/good%2Frepo/manifests/v1' }), 400, 'NAME_INVALID');
     assertError(await registry.app.inject({ method: 'GET', url: `/v2/good%2Frepo/blobs/${digest}` }), 400, 'NAME_INVALID');
-    // and in the tag position it is a bad tag, not a path
-    assertError(await registry.app.inject({ method: 'GET', url: '/v2/good/repo/manifests/v1%2F..%2F..' }), 400, 'TAG_INVALID');
-    assertError(await registry.app.inject({ method: 'GET', url: '/v2/good/manifests/repo%2Fmanifests%2Fv1' }), 400, 'TAG_INVALID');
+    // and in the tag position it is a bad tag, not a path: no such manifest
+    assertError(await registry.app.inject({ method: 'GET', url: '/v2/good/repo/manifests/v1%2F..%2F..' }), 404, 'MANIFEST_UNKNOWN');
+    assertError(await registry.app.inject({ method: 'GET', url: '/v2/good/manifests/repo%2Fmanifests%2Fv1' }), 404, 'MANIFEST_UNKNOWN');
   });
 
   test('bad digests are 400 DIGEST_INVALID wherever a digest goes', async () => {
@@ -101,7 +101,6 @@ describe('bad names, digests, tags and paths', () => {
         ['GET', `/v2/good/repo/blobs/${d}`],
         ['HEAD', `/v2/good/repo/blobs/${d}`],
         ['DELETE', `/v2/good/repo/blobs/${d}`],
-        ['GET', `/v2/good/repo/manifests/${d}`],
         ['DELETE', `/v2/good/repo/manifests/${d}`],
         ['GET', `/v2/good/repo/referrers/${d}`],
         ['POST', `/v2/good/repo/blobs/uploads/?digest=${d}`],
@@ -113,13 +112,19 @@ describe('bad names, digests, tags and paths', () => {
     }
   });
 
-  test('bad tags are 400 TAG_INVALID on GET, HEAD, PUT and DELETE', async () => {
+  test('item 6: GET/HEAD of a manifest whose reference is neither a tag nor a digest is 404 MANIFEST_UNKNOWN (OCI conformance v1.1.1); PUT and DELETE stay 400', async () => {
     const manifest = imageManifest();
-    for (const tag of ['bad!tag', 'has%20space', '-dash', '.dot', 't'.repeat(129), 'a*b', 'a%2Fb', 'tab%09', '%00', '%E2%82%AC']) {
-      for (const method of ['GET', 'HEAD', 'DELETE'] as const) {
-        assertError(await registry.app.inject({ method, url: `/v2/good/repo/manifests/${tag}` }), 400, 'TAG_INVALID', `${method} ${tag}`);
+    for (const tag of ['.INVALID_MANIFEST_NAME', 'bad!tag', 'has%20space', '-dash', '.dot', 't'.repeat(129), 'a*b', 'a%2Fb', 'tab%09', '%00', '%E2%82%AC']) {
+      for (const method of ['GET', 'HEAD'] as const) {
+        assertError(await registry.app.inject({ method, url: `/v2/good/repo/manifests/${tag}` }), 404, 'MANIFEST_UNKNOWN', `${method} ${tag}`);
       }
+      assertError(await registry.app.inject({ method: 'DELETE', url: `/v2/good/repo/manifests/${tag}` }), 400, 'TAG_INVALID', `DELETE ${tag}`);
       assertError(await putManifest(registry.app, 'good/repo', tag, manifest), 400, 'TAG_INVALID', `PUT ${tag}`);
+    }
+    for (const digest of ['sha256:totallywrong', `sha256:${blob.hex.slice(1)}`, 'md5:abc']) {
+      for (const method of ['GET', 'HEAD'] as const) {
+        assertError(await registry.app.inject({ method, url: `/v2/good/repo/manifests/${digest}` }), 404, 'MANIFEST_UNKNOWN', `${method} ${digest}`);
+      }
     }
   });
 
@@ -155,7 +160,7 @@ describe('bad names, digests, tags and paths', () => {
         assert.equal(res.headers['docker-distribution-api-version'], 'registry/2.0');
         const codes = errorCodes({ statusCode: res.statusCode, body: res.body } as never);
         assert.equal(codes.length, 1);
-        assert.ok(['NAME_INVALID', 'TAG_INVALID', 'DIGEST_INVALID', 'BLOB_UPLOAD_UNKNOWN', 'UNSUPPORTED', 'NAME_UNKNOWN'].includes(codes[0]!), `${method} ${path}: ${codes[0]}`);
+        assert.ok(['NAME_INVALID', 'TAG_INVALID', 'DIGEST_INVALID', 'BLOB_UPLOAD_UNKNOWN', 'UNSUPPORTED', 'NAME_UNKNOWN', 'MANIFEST_UNKNOWN'].includes(codes[0]!), `${method} ${path}: ${codes[0]}`);
       }
     }
   });
@@ -169,8 +174,9 @@ describe('bad names, digests, tags and paths', () => {
     await expect('GET', '/v2/../tags/list', 400, 'NAME_INVALID');
     await expect('GET', '/v2/%2e%2e/%2e%2e/tags/list', 400, 'NAME_INVALID');
     await expect('GET', '/v2/good/../repo/tags/list', 400, 'NAME_INVALID');
-    await expect('GET', '/v2/good/repo/manifests/..', 400, 'TAG_INVALID');
-    await expect('GET', '/v2/good/repo/manifests/%2e%2e', 400, 'TAG_INVALID');
+    await expect('GET', '/v2/good/repo/manifests/..', 404, 'MANIFEST_UNKNOWN');
+    await expect('PUT', '/v2/good/repo/manifests/..', 400, 'TAG_INVALID');
+    await expect('GET', '/v2/good/repo/manifests/%2e%2e', 404, 'MANIFEST_UNKNOWN');
     await expect('GET', '/v2/good/repo/blobs/..', 400, 'DIGEST_INVALID');
     await expect('GET', '/v2/good/repo/referrers/..', 400, 'DIGEST_INVALID');
     await expect('GET', '/v2/good/repo/blobs/uploads/..', 404, 'BLOB_UPLOAD_UNKNOWN');

@@ -96,7 +96,7 @@ export class CountingSeed {
 /** A router that maps every repository to one upstream (so repositories count as seeded), or to none. */
 export function stubRouter(seeded: boolean): UpstreamRouter {
   const upstream = { url: 'http://seed.invalid', host: 'seed.invalid' } as UpstreamRegistry;
-  return { upstreams: seeded ? [upstream] : [], targets: (name) => (seeded ? [{ upstream, remoteName: name }] : []) };
+  return { upstreams: seeded ? [upstream] : [], targets: (name) => (seeded ? [{ upstream, remoteName: name }] : []), repository: (name) => name, qualifiedName: (name) => name };
 }
 
 export interface HostInit {

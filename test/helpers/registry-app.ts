@@ -7,8 +7,11 @@ import { createRegistryServices } from '../../src/daemon/services.ts';
 import type { UpstreamRouter } from '../../src/distribute/types.ts';
 import { buildRegistryApp } from '../../src/http/app.ts';
 import { Store } from '../../src/store/index.ts';
+import { DockerCredentials } from '../../src/upstream/docker-credentials.ts';
+import { UpstreamSet } from '../../src/upstream/upstreams.ts';
 
-export const NO_UPSTREAMS: UpstreamRouter = { upstreams: [], targets: () => [] };
+/** A standalone node's router: no upstream, no registry allowed. */
+export const NO_UPSTREAMS: UpstreamRouter = new UpstreamSet([], { dockerCredentials: DockerCredentials.empty() });
 
 export interface TestRegistry {
   readonly app: FastifyInstance;

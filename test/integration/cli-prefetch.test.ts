@@ -110,6 +110,22 @@ describe('shoal prefetch', () => {
     assert.match(run.stdout, /^base:3: failed: not found: .*; it does have library\/base:3: prefetch that name/m);
   });
 
+  test('item 17: library/<name> is another repository on a registry:2 seed: the failure says what was asked and offers the name it has', async () => {
+    const run = await runShoal(['prefetch', '--listen', node.host, 'library/tools']);
+    assert.equal(run.code, 1);
+    assert.match(run.stdout, /^library\/tools: failed: not found: neither this shoal nor the seed registry .* has library\/tools:latest; it does have tools:latest: prefetch that name/m);
+    assert.doesNotMatch(run.stdout, /written as for docker pull/);
+  });
+
+  test('item 17: prefetch --help says what a name maps to on Docker Hub and on a registry:2 seed', async () => {
+    const run = await runShoal(['prefetch', '--help']);
+    assert.equal(run.code, 0, run.stderr);
+    const help = run.stdout.replace(/\s+/g, ' ');
+    assert.match(help, /nginx:1\.14 is library\/nginx:1\.14 on Docker Hub/);
+    assert.match(help, /registry:2 seed.* nginx and library\/nginx are two repositories/);
+    assert.match(help, /allowed-registries/);
+  });
+
   test('a malformed name or option is a usage error (exit 2) before anything is fetched', async () => {
     const bad = await runShoal(['prefetch', '--listen', node.host, 'Team/App:1']);
     assert.equal(bad.code, 2);

@@ -50,8 +50,17 @@ describe('shoal setup', () => {
       const run = await runShoal(['setup', 'docker', '--docker-config', path, '--listen', '127.0.0.1:5050']);
       assert.equal(run.code, 0, run.stderr);
       assert.deepEqual(JSON.parse(run.stdout), { debug: true, 'registry-mirrors': ['http://127.0.0.1:5050'] });
-      assert.match(run.stderr, /sudo npx shoal setup docker --write/);
+      assert.ok(run.stderr.includes(`sudo npx shoal setup docker --listen 127.0.0.1:5050 --docker-config ${path} --write`), run.stderr);
       assert.equal(await readFile(path, 'utf8'), '{"debug": true}\n');
+    });
+
+    test('item 14: the suggested apply command repeats the flags given (and the listen address sudo would lose from the environment)', async () => {
+      const path = join(dir, 'item14 daemon.json');
+      const run = await runShoal(['setup', 'docker', '--listen', '127.0.0.1:5777', '--docker-config', path]);
+      assert.equal(run.code, 0, run.stderr);
+      assert.ok(run.stderr.includes(`Apply it with: sudo npx shoal setup docker --listen 127.0.0.1:5777 --docker-config '${path}' --write`), run.stderr);
+      const fromEnv = await runShoal(['setup', 'docker', '--docker-config', path], { env: { SHOAL_LISTEN: '127.0.0.1:5888' } });
+      assert.ok(fromEnv.stderr.includes(`sudo npx shoal setup docker --listen 127.0.0.1:5888 --docker-config '${path}' --write`), fromEnv.stderr);
     });
 
     test('creates daemon.json when there is none (no backup)', async () => {
@@ -85,12 +94,12 @@ describe('shoal setup', () => {
   });
 
   describe('containerd', () => {
-    test('--write puts a hosts.toml for docker.io and each upstream, shoal first; idempotent; says to set config_path', async () => {
+    test('--write puts a hosts.toml for each upstream and allowed registry, shoal first; idempotent; says to set config_path', async () => {
       const certs = join(dir, 'certs.d');
       const config = join(dir, 'config.toml');
       await writeFile(config, 'version = 2\n');
       const args = ['setup', 'containerd', '--write', '--containerd-dir', certs, '--containerd-config', config,
-        '--upstream', 'http://192.168.64.150:5000', '--upstream', 'https://ghcr.io'];
+        '--upstream', 'http://192.168.64.150:5000', '--upstream', 'https://ghcr.io', '--allowed-registries', 'docker.io'];
       const run = await runShoal(args);
       assert.equal(run.code, 0, run.stderr);
       assert.deepEqual((await readdir(certs)).sort(), ['192.168.64.150:5000', 'docker.io', 'ghcr.io']);
@@ -118,7 +127,7 @@ describe('shoal setup', () => {
       await mkdir(hostDir, { recursive: true });
       const theirs = 'server = "https://registry-1.docker.io"\n\n[host."https://mirror.example.com"]\n  capabilities = ["pull"]\n';
       await writeFile(join(hostDir, 'hosts.toml'), theirs);
-      const run = await runShoal(['setup', 'containerd', '--write', '--containerd-dir', certs, '--containerd-config', join(dir, 'none.toml')]);
+      const run = await runShoal(['setup', 'containerd', '--write', '--containerd-dir', certs, '--containerd-config', join(dir, 'none.toml'), '--allowed-registries', 'docker.io']);
       assert.equal(run.code, 0, run.stderr);
       const merged = await readFile(join(hostDir, 'hosts.toml'), 'utf8');
       assert.ok(merged.startsWith('server = "https://registry-1.docker.io"\n'), merged);
@@ -127,18 +136,30 @@ describe('shoal setup', () => {
       const backups = (await readdir(hostDir)).filter((name) => name.startsWith('hosts.toml.shoal-backup-'));
       assert.equal(backups.length, 1);
       assert.equal(await readFile(join(hostDir, backups[0]!), 'utf8'), theirs);
-      const again = await runShoal(['setup', 'containerd', '--write', '--containerd-dir', certs, '--containerd-config', join(dir, 'none.toml')]);
+      const again = await runShoal(['setup', 'containerd', '--write', '--containerd-dir', certs, '--containerd-config', join(dir, 'none.toml'), '--allowed-registries', 'docker.io']);
       assert.match(again.stdout, /unchanged/);
       assert.equal(await readFile(join(hostDir, 'hosts.toml'), 'utf8'), merged);
     });
 
     test('without --write it prints each file and writes nothing', async () => {
       const certs = join(dir, 'certs-print');
-      const run = await runShoal(['setup', 'containerd', '--containerd-dir', certs, '--containerd-config', join(dir, 'none.toml')]);
+      const config = join(dir, 'none.toml');
+      const run = await runShoal(['setup', 'containerd', '--containerd-dir', certs, '--containerd-config', config, '--upstream', 'http://10.0.0.5:5000']);
       assert.equal(run.code, 0, run.stderr);
-      assert.match(run.stdout, new RegExp(`^# ==> ${certs}/docker\\.io/hosts\\.toml <==$`, 'm'));
-      assert.match(run.stderr, /apply with: sudo npx shoal setup containerd --write/);
+      assert.match(run.stdout, new RegExp(`^# ==> ${certs}/10\\.0\\.0\\.5:5000/hosts\\.toml <==$`, 'm'));
+      assert.ok(run.stderr.includes(`apply with: sudo npx shoal setup containerd --upstream http://10.0.0.5:5000 --containerd-dir ${certs} --containerd-config ${config} --write`), `item 14: ${run.stderr}`);
       await assert.rejects(stat(certs));
+    });
+
+    test('item 2: hosts.toml only for configured upstreams and allowed registries (docker.io only when it is one of them)', async () => {
+      const certs = join(dir, 'certs-item2');
+      const run = await runShoal(['setup', 'containerd', '--write', '--containerd-dir', certs, '--containerd-config', join(dir, 'none.toml'), '--upstream', 'http://10.0.0.5:5000', '--allowed-registries', 'ghcr.io']);
+      assert.equal(run.code, 0, run.stderr);
+      assert.deepEqual((await readdir(certs)).sort(), ['10.0.0.5:5000', 'ghcr.io']);
+      assert.match(await readFile(join(certs, 'ghcr.io', 'hosts.toml'), 'utf8'), /^server = "https:\/\/ghcr\.io"$/m);
+      const none = await runShoal(['setup', 'containerd', '--containerd-dir', join(dir, 'certs-none'), '--containerd-config', join(dir, 'none.toml')]);
+      assert.equal(none.code, 0, none.stderr);
+      assert.match(none.stderr, /no upstream and no allowed registry/);
     });
   });
 });

@@ -130,8 +130,15 @@ describe('pull-through from a real docker-registry seed', () => {
 
   // A host with a port cannot be a name component (the grammar has no ':'), so the host-in-name form
   // is covered by the UpstreamSet unit tests; containerd's ?ns= carries host:port fine.
-  test('containerd ?ns=host:port maps to that registry, even on a node with no upstream', async () => {
-    const bare = await startShoal();
+  test('containerd ?ns=host:port maps to that registry when it is allowed (allowed-registries), even on a node with no upstream', async () => {
+    const closed = await startShoal();
+    try {
+      const refused = await fetch(`${closed.url}/v2/library/web/manifests/1.0?ns=${seed.host}`, { headers: { accept: image.mediaType } });
+      assert.equal(refused.status, 404, 'not allowed: refused');
+    } finally {
+      await closed.dispose();
+    }
+    const bare = await startShoal({ args: ['--allowed-registries', seed.host] });
     try {
       const viaNs = await fetch(`${bare.url}/v2/library/web/manifests/1.0?ns=${seed.host}`, { headers: { accept: image.mediaType } });
       assert.equal(viaNs.status, 200);

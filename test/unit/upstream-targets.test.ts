@@ -1,5 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { OciError } from '../../src/oci/index.ts';
 import { UpstreamSet, isLoopbackHost, remoteName } from '../../src/upstream/upstreams.ts';
 import { parseDockerConfig } from '../../src/upstream/docker-credentials.ts';
 import { nextLink, registryHostOf, type RegistryClientInit } from '../../src/upstream/registry-client.ts';
@@ -38,17 +39,20 @@ describe('UpstreamSet.targets', () => {
     assert.deepEqual(new UpstreamSet([], { createClient: recordingFactory().createClient }).targets('nginx'), []);
   });
 
-  test('a name starting with a configured host goes to that upstream only, host stripped', () => {
+  test('a name starting with a configured host goes to that upstream only, host stripped; the first upstream\'s host is its plain name', () => {
     const set = new UpstreamSet([seed, hub], { createClient: recordingFactory().createClient });
-    assert.deepEqual(pairs(set, '192.168.64.150:5000/team/app'), [['http://192.168.64.150:5000', 'team/app']]);
     assert.deepEqual(pairs(set, 'docker.io/nginx'), [['https://registry-1.docker.io', 'library/nginx']]);
     assert.deepEqual(pairs(set, 'index.docker.io/library/redis'), [['https://registry-1.docker.io', 'library/redis']]);
     assert.deepEqual(pairs(set, 'registry-1.docker.io/bitnami/redis'), [['https://registry-1.docker.io', 'bitnami/redis']]);
+    assert.deepEqual(pairs(set, '192.168.64.150:5000/team/app'), pairs(set, 'team/app'));
+    assert.equal(set.repository('192.168.64.150:5000/team/app'), 'team/app');
+    assert.equal(set.repository('index.docker.io/library/redis'), 'docker.io/library/redis');
   });
 
-  test('other hosts get an ad-hoc client, made once: https, http for loopback, Docker Hub at registry-1', () => {
+  test('allowed registries get an ad-hoc client, made once: https, http for loopback, Docker Hub at registry-1', () => {
     const factory = recordingFactory();
-    const set = new UpstreamSet([seed], { createClient: factory.createClient, insecureRegistries: ['build.lan:5000'] });
+    const allowedRegistries = ['ghcr.io', 'localhost:5001', 'localhost', '127.0.0.1:6000', 'build.lan:5000', 'docker.io'];
+    const set = new UpstreamSet([seed], { createClient: factory.createClient, insecureRegistries: ['build.lan:5000'], allowedRegistries });
     const before = factory.made.length;
     const [ghcr] = set.targets('ghcr.io/org/tool');
     assert.equal(ghcr!.upstream.url, 'https://ghcr.io');
@@ -62,12 +66,16 @@ describe('UpstreamSet.targets', () => {
     assert.equal(factory.made.length - before, 6, "one client per distinct host");
   });
 
-  test('ns (containerd ?ns=) names the registry for the whole name', () => {
-    const set = new UpstreamSet([seed, hub], { createClient: recordingFactory().createClient });
-    assert.deepEqual(pairs(set, 'nginx', 'docker.io'), [['https://registry-1.docker.io', 'library/nginx']]);
-    assert.deepEqual(pairs(set, 'team/app', '192.168.64.150:5000'), [['http://192.168.64.150:5000', 'team/app']]);
-    assert.deepEqual(pairs(set, 'org/tool', 'ghcr.io'), [['https://ghcr.io', 'org/tool']]);
-    assert.deepEqual(pairs(set, 'nginx', ''), pairs(set, 'nginx'), 'empty ns is no ns');
+  test('item 2: a host neither configured nor allowed makes no client: in a name it is part of the repository, as ?ns= it is refused', () => {
+    const factory = recordingFactory();
+    const set = new UpstreamSet([seed], { createClient: factory.createClient });
+    const before = factory.made.length;
+    assert.deepEqual(pairs(set, 'team.a/app'), [['http://192.168.64.150:5000', 'team.a/app']]);
+    assert.deepEqual(pairs(set, 'ghcr.io/org/tool'), [['http://192.168.64.150:5000', 'ghcr.io/org/tool']]);
+    assert.throws(() => set.targets('x', '127.0.0.1:15919'), (e: unknown) => e instanceof OciError && e.code === 'NAME_UNKNOWN' && /allowed-registries/.test(e.message));
+    assert.throws(() => set.targets('x', '../../etc'), (e: unknown) => e instanceof OciError && e.code === 'NAME_INVALID');
+    assert.equal(new UpstreamSet([], { createClient: factory.createClient }).targets('ghcr.io/x').length, 0, 'standalone: nothing to contact');
+    assert.equal(factory.made.length, before, 'no client made');
   });
 
   test('credentials: explicit ones win, else docker config.json by host (ad-hoc clients too)', () => {
@@ -82,7 +90,7 @@ describe('UpstreamSet.targets', () => {
       },
       '/home/u/.docker/config.json',
     );
-    const set = new UpstreamSet([{ ...seed, credentials: { username: 'explicit', password: '0' } }, hub], { createClient: factory.createClient, dockerCredentials });
+    const set = new UpstreamSet([{ ...seed, credentials: { username: 'explicit', password: '0' } }, hub], { createClient: factory.createClient, dockerCredentials, allowedRegistries: ['ghcr.io'] });
     set.targets('ghcr.io/x/y');
     const byUrl = new Map(factory.made.map((m) => [m.url, m]));
     assert.deepEqual(byUrl.get('http://192.168.64.150:5000')!.credentials, { username: 'explicit', password: '0' });

@@ -12,7 +12,7 @@ function unknownBlob(name: string, digest: string): OciError {
 export async function headBlob(ctx: RouteContext<BlobEndpoint>): Promise<void> {
   const { endpoint, services, reply } = ctx;
   const digest = parseDigest(endpoint.digest);
-  const size = await services.blobs.stat({ name: endpoint.name, digest, ...(ctx.ns ? { ns: ctx.ns } : {}) });
+  const size = await services.blobs.stat({ name: endpoint.name, digest });
   if (size === undefined) throw unknownBlob(endpoint.name, digest.value);
   return void reply
     .code(200)
@@ -29,7 +29,7 @@ export async function getBlob(ctx: RouteContext<BlobEndpoint>, retried = false):
   const digest = parseDigest(endpoint.digest);
   const rangeHeader = request.headers.range;
   let range: { start: number; end: number } | undefined;
-  const opened = await services.blobs.open({ name: endpoint.name, digest, ...(ctx.ns ? { ns: ctx.ns } : {}) }, (size) => {
+  const opened = await services.blobs.open({ name: endpoint.name, digest }, (size) => {
     range = parseRangeHeader(rangeHeader, size);
     return range;
   });

@@ -23,7 +23,7 @@ function link(path: string, n: number, last: string): string {
 export async function listTags(ctx: RouteContext<Extract<Endpoint, { kind: 'tags' }>>): Promise<void> {
   const { endpoint, services, query, reply } = ctx;
   const n = pageSize(query);
-  const tags = await services.listing.tags(endpoint.name, ctx.ns);
+  const tags = await services.listing.tags(endpoint.name);
   if (!tags) throw new OciError('NAME_UNKNOWN', `repository ${endpoint.name} is unknown here and upstream`, { name: endpoint.name });
   const { page, more } = paginate(tags, n, query.get('last') ?? undefined);
   if (more && n !== undefined) reply.header('link', link(`/v2/${encodeName(endpoint.name)}/tags/list`, n, page.at(-1)!));

@@ -1,14 +1,27 @@
-import { OciError, acceptsMediaType, digestOf, parseManifest, parseReference, MAX_MANIFEST_BYTES, type Descriptor, type ParsedManifest } from '../../oci/index.ts';
+import { OciError, acceptsMediaType, digestOf, parseManifest, parseReference, MAX_MANIFEST_BYTES, type Descriptor, type ParsedManifest, type Reference } from '../../oci/index.ts';
 import { readBodyLimited } from '../body.ts';
 import type { RouteContext } from '../context.ts';
 import { encodeName, type Endpoint } from '../paths.ts';
 
 type ManifestEndpoint = Extract<Endpoint, { kind: 'manifest' }>;
 
+/**
+ * A reference that is no tag or digest names no manifest: GET and HEAD answer 404 as the OCI
+ * conformance suite (v1.1.1) expects; a PUT or DELETE of one is the client's error, 400.
+ */
+function readReference(text: string, name: string): Reference {
+  try {
+    return parseReference(text);
+  } catch (error) {
+    if (!(error instanceof OciError)) throw error;
+    throw new OciError('MANIFEST_UNKNOWN', `no manifest ${JSON.stringify(text.slice(0, 140))} in ${name}: ${error.message}`);
+  }
+}
+
 export async function getManifest(ctx: RouteContext<ManifestEndpoint>, head: boolean): Promise<void> {
   const { endpoint, services, reply, request } = ctx;
-  const reference = parseReference(endpoint.reference);
-  const manifest = await services.manifests.resolve(endpoint.name, reference, ctx.ns);
+  const reference = readReference(endpoint.reference, endpoint.name);
+  const manifest = await services.manifests.resolve(endpoint.name, reference);
   if (!acceptsMediaType(request.headers.accept, manifest.mediaType)) {
     throw new OciError('MANIFEST_UNKNOWN', `manifest is ${manifest.mediaType}, which the client's Accept header does not list`, { mediaType: manifest.mediaType });
   }
@@ -45,7 +58,7 @@ async function assertReferencesPresent(ctx: RouteContext<ManifestEndpoint>, name
   const { services } = ctx;
   const missing: Descriptor[] = [];
   for (const blob of parsed.blobs) {
-    const size = await services.blobs.stat({ name, digest: blob.digest, ...(ctx.ns ? { ns: ctx.ns } : {}) });
+    const size = await services.blobs.stat({ name, digest: blob.digest });
     if (size === undefined) missing.push(blob);
     else if (size !== blob.size) {
       throw new OciError('MANIFEST_INVALID', `descriptor for ${blob.digest.value} says ${blob.size} bytes but the blob has ${size}`, { digest: blob.digest.value });

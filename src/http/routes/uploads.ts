@@ -48,7 +48,7 @@ export async function startUpload(ctx: RouteContext<UploadsEndpoint>): Promise<v
         services.logger.info({ repository: name, from, digest: digest.value }, 'blob mounted');
         return blobCreated(ctx, name, digest);
       }
-    } else if ((await services.store.blobs.stat(digest)) !== undefined && services.blobs.isMirrored(name, ctx.ns)) {
+    } else if ((await services.store.blobs.stat(digest)) !== undefined && services.blobs.isMirrored(name)) {
       services.store.blobs.touch(digest);
       await services.store.repositories.linkBlob(name, digest);
       return blobCreated(ctx, name, digest);
