@@ -101,7 +101,7 @@ describe('four hosts and a seed', { timeout: 240_000 }, () => {
     small = await makeImage({ layers: [1536 * 1024, 512 * 1024], seed: 'hosts-small' });
     big = await makeImage({ layers: [48 * MiB, 16 * MiB], seed: 'hosts-big' });
     killImage = await makeImage({ layers: [40 * MiB], seed: 'hosts-kill' });
-    liarImage = await makeImage({ layers: [12 * MiB], seed: 'hosts-liar' });
+    liarImage = await tarImage('hosts-liar', [12 * MiB]);
     cluster = await startCluster({
       hosts: 4,
       seed: {
@@ -209,7 +209,9 @@ describe('four hosts and a seed', { timeout: 240_000 }, () => {
     const [liar, puller] = [h3, h4];
     const layer = liarImage.layers[0]!;
     await withLogs([liar, puller], async () => {
-      await liar.pull('liar:1');
+      // Pushed to the liar, not pulled through it: a pull would leave the pieces other members
+      // fetched as their owners in their piece caches, and the puller would not need the liar.
+      await liar.push('liar:1', liarImage);
       // Corrupt the liar's stored copy in place (same length): it still announces and serves it.
       const file = await open(liar.blobPath(layer.digest), 'r+');
       const middle = Math.floor(layer.size / 2);
