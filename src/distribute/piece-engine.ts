@@ -382,7 +382,7 @@ export class PieceEngine {
     if (source.kind === 'seed') {
       this.#seedFailures += 1;
       this.#seedRetryAt = Date.now() + 500 * this.#seedFailures;
-      this.#c.logger.warn(where, 'seed failed a piece');
+      this.#c.logger.warn(where, 'seed transfer broke off; resuming with Range');
       if (error instanceof OciError && (error.code === 'SIZE_INVALID' || error.code === 'BLOB_UNKNOWN')) this.#seedFailures = MAX_SEED_FAILURES;
       for (const piece of transfer.pieces) if (this.#demand.has(piece) && !this.partial.isPieceComplete(piece)) this.#demand.failed(piece, error);
       this.#lastSeedError = error;

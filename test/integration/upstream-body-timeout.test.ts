@@ -57,7 +57,7 @@ describe('a seed that stalls mid-body', () => {
       }
     })();
     try {
-      const dropped = (): boolean => node.logs().some((line) => line.msg === 'blob transfer broke off; resuming with Range' && /UND_ERR_BODY_TIMEOUT/.test(JSON.stringify(line.err)));
+      const dropped = (): boolean => node.logs().some((line) => line.msg === 'seed transfer broke off; resuming with Range' && /UND_ERR_BODY_TIMEOUT/.test(JSON.stringify(line.err)));
       // Bounded generously for a busy machine; the old fixed timeout was 120 s.
       await eventually(dropped, 60_000, 'the stalled body to be dropped while the seed is still frozen');
     } finally {
