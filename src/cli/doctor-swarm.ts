@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { formatHostPort, isUnspecifiedIp } from '../config/parse.ts';
 import type { NodeStatus } from './daemon-client.ts';
-import type { CheckResult } from './doctor.ts';
+import type { CheckResult } from './doctor-check.ts';
 
 const CONNECT_TIMEOUT_MS = 2000;
 const MAX_CLOCK_SKEW_MS = 2000;

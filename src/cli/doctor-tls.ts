@@ -4,7 +4,7 @@ import { Agent, type Dispatcher } from 'undici';
 import type { ShoalConfig, UpstreamTlsConfig } from '../config/types.ts';
 import { diagnoseTls, tlsFailureOf, tlsFix } from '../upstream/tls-errors.ts';
 import { upstreamTls, type TlsConnectOptions } from '../upstream/tls.ts';
-import type { CheckResult } from './doctor.ts';
+import type { CheckResult } from './doctor-check.ts';
 
 export interface UpstreamProbeTls {
   readonly dispatcher: Dispatcher;

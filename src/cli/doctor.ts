@@ -14,16 +14,9 @@ import { fetch as probeFetch } from 'undici';
 import { DEFAULT_DOCKER_DAEMON_JSON, mirrorUrl, mentionsDaemon, wantsDockerHub } from './setup.ts';
 import { formatBytes } from './progress.ts';
 import { paint, type ClientIo } from './terminal.ts';
+import type { CheckResult } from './doctor-check.ts';
 
-export type Level = 'ok' | 'warn' | 'fail';
-
-export interface CheckResult {
-  readonly name: string;
-  readonly level: Level;
-  readonly message: string;
-  /** What to do, for warn and fail. */
-  readonly fix?: string;
-}
+export type { CheckResult, Level } from './doctor-check.ts';
 
 export interface DoctorOptions {
   /** docker's daemon.json (default /etc/docker/daemon.json). */

@@ -2,7 +2,7 @@
 // HTTPS trusts what shoal trusts: the same CA files, client certificate and skip-verify choice.
 import type { ShoalConfig } from '../config/types.ts';
 import { TlsConfigError, tlsFilesFor, type TlsFiles } from '../upstream/tls.ts';
-import { SetupError } from './setup.ts';
+import { SetupError } from './setup-files.ts';
 
 /** The configured upstream's TLS files, as containerd should use them for that server. */
 export function upstreamTlsFiles(config: ShoalConfig): (url: string) => TlsFiles | undefined {

@@ -1,28 +1,7 @@
-/** Credentials for one upstream registry. */
-export interface UpstreamCredentials {
-  readonly username: string;
-  readonly password: string;
-}
+import type { UpstreamConfig } from '../upstream/types.ts';
 
-export interface UpstreamConfig {
-  /** Base URL such as `http://192.168.64.150:5000` or `https://registry-1.docker.io`. */
-  readonly url: string;
-  /** Explicit credentials; when absent, ~/.docker/config.json auths for the host are used if present. */
-  readonly credentials?: UpstreamCredentials;
-  /** Trust and client identity beyond the system store and docker's certs.d folder for the host. */
-  readonly tls?: UpstreamTlsConfig;
-}
-
-/** Per-upstream TLS settings: paths only; src/upstream/tls.ts reads the files. */
-export interface UpstreamTlsConfig {
-  /** PEM CA certificate(s) trusted for this upstream, on top of the system store and certs.d. */
-  readonly caFile?: string;
-  /** PEM client certificate and its key, for seeds that require one (mutual TLS). Both or neither. */
-  readonly clientCertFile?: string;
-  readonly clientKeyFile?: string;
-  /** The operator chose to accept any certificate: logged at start and shown on the status page. */
-  readonly skipVerify?: boolean;
-}
+// The upstream part owns its settings' shape; config re-exports them for the wiring code.
+export type { UpstreamConfig, UpstreamCredentials, UpstreamTlsConfig } from '../upstream/types.ts';
 
 /** The daemon's whole configuration, after flags, environment, file and defaults were merged and validated. */
 export interface ShoalConfig {

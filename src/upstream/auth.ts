@@ -2,9 +2,8 @@
 // (https://distribution.github.io/distribution/spec/auth/token/): GET realm?service=&scope=,
 // Basic credentials to the token server when we have them, tokens cached per scope.
 import { OciError } from '../oci/index.ts';
-import type { UpstreamCredentials } from '../config/types.ts';
+import type { UpstreamCredentials, RequestOptions } from './types.ts';
 import { UpstreamError } from './errors.ts';
-import type { RequestOptions } from './types.ts';
 
 /** Tokens without `expires_in` live this long (the token spec's default). */
 export const DEFAULT_TOKEN_LIFETIME_SECONDS = 60;

@@ -1,6 +1,6 @@
 // Credentials from a docker config.json (`docker login` writes them to `auths`).
 import { readFileSync } from 'node:fs';
-import type { UpstreamCredentials } from '../config/types.ts';
+import type { UpstreamCredentials } from './types.ts';
 
 /** The hosts docker treats as Docker Hub; config.json keys it under `https://index.docker.io/v1/`. */
 export const DOCKER_HUB_HOSTS: readonly string[] = ['docker.io', 'index.docker.io', 'registry-1.docker.io'];

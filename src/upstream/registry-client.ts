@@ -9,12 +9,11 @@ import {
   type ByteRange,
   type Digest,
 } from '../oci/index.ts';
-import type { UpstreamCredentials, UpstreamTlsConfig } from '../config/types.ts';
+import type { UpstreamCredentials, UpstreamTlsConfig, RemoteBlob, RemoteManifest, RemoteManifestInfo, RequestOptions, UpstreamRegistry } from './types.ts';
 import { Authenticator, CATALOG_SCOPE, pullScope } from './auth.ts';
 import { isDockerHubHost } from './docker-credentials.ts';
 import { UpstreamError } from './errors.ts';
 import { Transport, discard, readBody, type UpstreamResponse } from './transport.ts';
-import type { RemoteBlob, RemoteManifest, RemoteManifestInfo, RequestOptions, UpstreamRegistry } from './types.ts';
 import type { Dispatcher } from 'undici';
 
 /** Tags list and catalog pages are JSON; none should come near this. */

@@ -1,5 +1,5 @@
 // Upstream clients with their TLS settings, for the daemon's UpstreamSet.
-import type { UpstreamConfig } from '../config/types.ts';
+import type { UpstreamConfig } from './types.ts';
 import { RegistryClient, type RegistryClientInit } from './registry-client.ts';
 
 /**

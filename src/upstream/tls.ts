@@ -6,7 +6,7 @@ import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createSecureContext, getCACertificates, type SecureContext } from 'node:tls';
-import type { UpstreamTlsConfig } from '../config/types.ts';
+import type { UpstreamTlsConfig } from './types.ts';
 
 /** Where docker reads per-registry certificates (the schema's default for docker-certs-dir). */
 export const DEFAULT_DOCKER_CERTS_DIR = '/etc/docker/certs.d';

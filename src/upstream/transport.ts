@@ -2,12 +2,11 @@
 // 5xx and 429 to UpstreamUnavailableError. Callers get every other answer as it came.
 import type { IncomingHttpHeaders } from 'node:http';
 import { Agent, request, type Dispatcher } from 'undici';
-import type { UpstreamTlsConfig } from '../config/types.ts';
+import type { UpstreamTlsConfig, RequestOptions } from './types.ts';
 import type { Authenticator, TokenFetcher } from './auth.ts';
 import { UpstreamError, UpstreamUnavailableError, parseRetryAfter } from './errors.ts';
 import { diagnoseTls, tlsFailureOf, tlsFix } from './tls-errors.ts';
 import { DEFAULT_DOCKER_CERTS_DIR, upstreamTls, type TlsConnectOptions } from './tls.ts';
-import type { RequestOptions } from './types.ts';
 
 /** Connect + response headers, when the owner sets nothing (config's upstreamTimeoutMs normally does). */
 export const DEFAULT_TIMEOUT_MS = 10_000;

@@ -6,12 +6,11 @@
 //   ?ns=host (containerd)       → that registry for the whole name, when configured or allowed;
 //                                 otherwise NAME_UNKNOWN, and nothing is contacted
 // The naming rules and cache keys: registry-names.ts.
-import type { UpstreamConfig, UpstreamCredentials } from '../config/types.ts';
+import type { UpstreamConfig, UpstreamCredentials, UpstreamRegistry, UpstreamTarget } from './types.ts';
 import { DockerCredentials, isDockerHubHost, loadDockerCredentials, normalizeRegistryHost } from './docker-credentials.ts';
 import { HealthTracker, TrackedUpstream, type UpstreamHealth } from './health.ts';
 import { RegistryClient, registryHostOf, type RegistryClientInit } from './registry-client.ts';
 import { RegistryNames } from './registry-names.ts';
-import type { UpstreamRegistry, UpstreamTarget } from './types.ts';
 
 export const DOCKER_HUB_URL = 'https://registry-1.docker.io';
 
