@@ -3,6 +3,7 @@ import { BlobService } from '../distribute/blob-service.ts';
 import { Fetcher, type FetcherInit } from '../distribute/fetcher.ts';
 import { ListingService } from '../distribute/listing.ts';
 import { ManifestService, type ManifestPeers } from '../distribute/manifest-service.ts';
+import { PushService } from '../distribute/push-service.ts';
 import type { PeerClient } from '../distribute/peer-client.ts';
 import { TransferStats } from '../distribute/transfer-stats.ts';
 import type { UpstreamRouter } from '../distribute/types.ts';
@@ -41,14 +42,15 @@ export function createRegistryServices(options: ServicesOptions): WiredServices 
       return store.blobs.read(digest);
     },
   };
+  const blobs = new BlobService(store, fetcher);
   return {
-    store,
     logger,
     fetcher,
     stats,
     maxUploadBytes: options.maxUploadBytes,
     names: router,
-    blobs: new BlobService(store, fetcher),
+    blobs,
+    push: new PushService(store, blobs, logger, { maxUploadBytes: options.maxUploadBytes }),
     manifests: new ManifestService(store, router, logger, { tagTimeoutMs: options.tagTimeoutMs, sizes: fetcher.sizes }, manifestPeers),
     listing: new ListingService(store, router, logger, { timeoutMs: options.tagTimeoutMs }),
   };

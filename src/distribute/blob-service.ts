@@ -1,4 +1,4 @@
-import { OciError, type ByteRange } from '../oci/index.ts';
+import { OciError, type ByteRange, type Digest } from '../oci/index.ts';
 import type { Store } from '../store/index.ts';
 import type { Fetcher } from './fetcher.ts';
 import type { BlobWant, OpenedBlob } from './types.ts';
@@ -70,6 +70,11 @@ export class BlobService {
     if ((await this.#store.blobs.stat(want.digest)) === undefined) return false;
     await repositories.linkBlob(want.name, want.digest);
     return true;
+  }
+
+  /** Marks a stored blob in use (eviction leaves it alone) until the returned release is called. */
+  hold(digest: Digest): () => void {
+    return this.#store.blobs.acquire(digest);
   }
 
   async delete(name: string, want: BlobWant): Promise<void> {

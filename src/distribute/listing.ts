@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { Descriptor, Digest } from '../oci/index.ts';
 import { compareLexical, type Store } from '../store/index.ts';
 import type { UpstreamRouter } from './types.ts';
 
@@ -49,6 +50,11 @@ export class ListingService {
       ),
     );
     return mergeSorted([local, ...remote]);
+  }
+
+  /** Manifests in `name` whose subject is `subject` (this host's only), for the referrers API. */
+  referrers(name: string, subject: Digest, artifactType?: string): Promise<Descriptor[]> {
+    return this.#store.manifests.referrers(name, subject, artifactType);
   }
 }
 

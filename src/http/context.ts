@@ -3,13 +3,14 @@ import type { Logger } from 'pino';
 import type { BlobService } from '../distribute/blob-service.ts';
 import type { ListingService } from '../distribute/listing.ts';
 import type { ManifestService } from '../distribute/manifest-service.ts';
+import type { PushService } from '../distribute/push-service.ts';
 import type { UpstreamRouter } from '../distribute/types.ts';
-import type { Store } from '../store/index.ts';
 
-/** What the registry routes stand on. Built by the daemon; tests build it around a temp store. */
+/** What the registry routes stand on (never the store itself). Built by the daemon; tests build it around a temp store. */
 export interface RegistryServices {
-  readonly store: Store;
   readonly blobs: BlobService;
+  /** Uploads, mounts, manifest puts and deletes. */
+  readonly push: PushService;
   readonly manifests: ManifestService;
   readonly listing: ListingService;
   /** Maps a requested name (and containerd's `?ns=`) to the name it is stored and cached under. */

@@ -1,7 +1,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import { OciError } from '../oci/index.ts';
-import { isNotFound } from '../store/files.ts';
+import { isNotFound } from '../lib/fs-errors.ts';
 
 /** Size of one read: large enough for few syscalls, small enough to keep two per response in memory. */
 export const SEND_CHUNK_BYTES = 1024 * 1024;

@@ -60,3 +60,8 @@ export function parseContentRange(header: string): ByteRange {
   }
   return { start, end };
 }
+
+/** The Range header of an upload's status: inclusive, 0-(size-1); registry:2 sends 0-0 when empty. */
+export function uploadRangeHeader(size: number): string {
+  return `0-${Math.max(0, size - 1)}`;
+}

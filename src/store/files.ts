@@ -2,16 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
-export function isNotFound(error: unknown): boolean {
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  return code === 'ENOENT' || code === 'ENOTDIR';
-}
+import { isNotFound } from '../lib/fs-errors.ts';
 
-/** ENOSPC or EDQUOT: the data directory's filesystem (or the user's quota) is full. */
-export function isDiskFull(error: unknown): boolean {
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  return code === 'ENOSPC' || code === 'EDQUOT';
-}
+export { isDiskFull, isNotFound } from '../lib/fs-errors.ts';
 
 /** fsyncs a directory so a rename inside it survives a power cut. */
 export async function syncDirectory(path: string): Promise<void> {

@@ -2,7 +2,7 @@ import { randomUUID, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { OciError, createDigester, digestFromHash, type Digest } from '../oci/index.ts';
+import { OciError, createDigester, digestFromHash, uploadRangeHeader, type Digest } from '../oci/index.ts';
 import type { Layout } from './layout.ts';
 import { isNotFound, readTextIfExists, syncDirectory, writeFileAtomic } from './files.ts';
 
@@ -71,7 +71,7 @@ export class UploadStore {
       if (options.start !== undefined && options.start !== session.size) {
         throw new OciError('BLOB_UPLOAD_INVALID', `chunk starts at byte ${options.start} but ${session.size} bytes were received: send chunks in order`, undefined, {
           status: 416,
-          headers: { range: rangeHeader(session.size) },
+          headers: { range: uploadRangeHeader(session.size) },
         });
       }
       const declared = options.end !== undefined && options.start !== undefined ? options.end - options.start + 1 : undefined;
@@ -81,7 +81,7 @@ export class UploadStore {
       try {
         for await (const chunk of body) {
           if (declared !== undefined && received + chunk.byteLength > declared) {
-            throw new OciError('BLOB_UPLOAD_INVALID', `chunk is larger than its Content-Range (${declared} bytes)`, undefined, { status: 416, headers: { range: rangeHeader(session.size) } });
+            throw new OciError('BLOB_UPLOAD_INVALID', `chunk is larger than its Content-Range (${declared} bytes)`, undefined, { status: 416, headers: { range: uploadRangeHeader(session.size) } });
           }
           if (session.size + chunk.byteLength > limit) {
             throw new OciError('SIZE_INVALID', `upload exceeds the ${limit}-byte limit (max-upload-size)`);
@@ -96,7 +96,7 @@ export class UploadStore {
           received += chunk.byteLength;
         }
         if (declared !== undefined && received !== declared) {
-          throw new OciError('BLOB_UPLOAD_INVALID', `chunk has ${received} bytes but its Content-Range declares ${declared}`, undefined, { status: 416, headers: { range: rangeHeader(session.size) } });
+          throw new OciError('BLOB_UPLOAD_INVALID', `chunk has ${received} bytes but its Content-Range declares ${declared}`, undefined, { status: 416, headers: { range: uploadRangeHeader(session.size) } });
         }
       } catch (error) {
         // Part of a chunk may have reached the file before the failure (a full disk mid-write):
@@ -221,10 +221,6 @@ export class UploadStore {
   }
 }
 
-export function rangeHeader(size: number): string {
-  // The spec's Range on upload status is inclusive: 0-(size-1); registry:2 sends 0-0 when empty.
-  return `0-${Math.max(0, size - 1)}`;
-}
 
 function unknownUpload(id: string): OciError {
   return new OciError('BLOB_UPLOAD_UNKNOWN', `upload ${JSON.stringify(id.slice(0, 80))} is unknown: it finished, was cancelled or expired; start a new upload with POST`);

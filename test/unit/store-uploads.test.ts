@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { OciError, digestOf, parseDigest } from '../../src/oci/index.ts';
-import { Store, rangeHeader } from '../../src/store/index.ts';
+import { uploadRangeHeader as rangeHeader } from '../../src/oci/index.ts';
+import { Store } from '../../src/store/index.ts';
 
 async function exists(path: string): Promise<boolean> {
   return access(path).then(() => true, () => false);

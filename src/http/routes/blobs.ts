@@ -54,7 +54,7 @@ export async function getBlob(ctx: RouteContext<BlobEndpoint>, retried = false):
     await sendFileRange(raw, opened.path, start, end, () => {
       reply.hijack();
       raw.writeHead(reply.statusCode, reply.getHeaders() as Record<string, string>);
-    }, () => services.store.blobs.acquire(digest));
+    }, () => services.blobs.hold(digest));
   } catch (error) {
     // Evicted between the lookup and the open (nothing was sent yet): ask again, which fetches
     // it anew in a mirrored repository.

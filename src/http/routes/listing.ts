@@ -42,7 +42,7 @@ export async function referrers(ctx: RouteContext<Extract<Endpoint, { kind: 'ref
   const { endpoint, services, query, reply } = ctx;
   const subject = parseDigest(endpoint.digest);
   const artifactType = query.get('artifactType') ?? undefined;
-  const found = await services.store.manifests.referrers(endpoint.name, subject, artifactType);
+  const found = await services.listing.referrers(endpoint.name, subject, artifactType);
   if (artifactType !== undefined) reply.header('oci-filters-applied', 'artifactType');
   // A Buffer, so fastify sends the Content-Type exactly as the spec names it (a string would get `; charset=utf-8`).
   return void reply

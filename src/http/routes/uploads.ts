@@ -1,15 +1,11 @@
-import { OciError, parseContentRange, parseDigest, parseRepositoryName, type Digest } from '../../oci/index.ts';
-import { rangeHeader, type UploadStatus } from '../../store/index.ts';
+import { OciError, parseContentRange, parseDigest, parseRepositoryName, uploadRangeHeader, type Digest } from '../../oci/index.ts';
+import type { UploadStatus } from '../../distribute/push-service.ts';
 import { hasBody, requestBody } from '../body.ts';
 import type { RouteContext } from '../context.ts';
 import { encodeName, type Endpoint } from '../paths.ts';
 
 type UploadsEndpoint = Extract<Endpoint, { kind: 'uploads' }>;
 type UploadEndpoint = Extract<Endpoint, { kind: 'upload' }>;
-
-function limit(ctx: RouteContext<unknown>): number {
-  return ctx.services.maxUploadBytes > 0 ? ctx.services.maxUploadBytes : Number.POSITIVE_INFINITY;
-}
 
 function requireDigest(query: URLSearchParams): Digest {
   const value = query.get('digest');
@@ -25,7 +21,7 @@ function uploadAccepted(ctx: RouteContext<unknown>, status: UploadStatus, code: 
   ctx.reply
     .code(code)
     .header('location', `/v2/${encodeName(status.repository)}/blobs/uploads/${status.id}`)
-    .header('range', rangeHeader(status.size))
+    .header('range', uploadRangeHeader(status.size))
     .header('docker-upload-uuid', status.id)
     .header('oci-chunk-min-length', 0)
     .header('content-length', 0)
@@ -40,50 +36,25 @@ export async function startUpload(ctx: RouteContext<UploadsEndpoint>): Promise<v
   if (mount !== null) {
     const digest = parseDigest(mount);
     const from = query.get('from');
-    if (from !== null && from !== '') {
-      parseRepositoryName(from);
-      if ((await services.blobs.stat({ name: from, digest })) !== undefined) {
-        services.store.blobs.touch(digest); // about to be referenced by a manifest: recently used
-        await services.store.repositories.linkBlob(name, digest);
-        services.logger.info({ repository: name, from, digest: digest.value }, 'blob mounted');
-        return blobCreated(ctx, name, digest);
-      }
-    } else if ((await services.store.blobs.stat(digest)) !== undefined && services.blobs.isMirrored(name)) {
-      services.store.blobs.touch(digest);
-      await services.store.repositories.linkBlob(name, digest);
-      return blobCreated(ctx, name, digest);
-    }
+    const source = from !== null && from !== '' ? parseRepositoryName(from) : undefined;
+    if (await services.push.mount(name, digest, source)) return blobCreated(ctx, name, digest);
     // Not mountable: the spec says to fall back to a new upload session.
   }
   const monolithic = query.get('digest');
   if (monolithic !== null && mount === null) {
     const digest = parseDigest(monolithic);
-    const writer = await services.store.blobs.createWriter(digest.algorithm);
-    try {
-      await writer.writeStream(requestBody(request.raw), limit(ctx));
-    } catch (error) {
-      await writer.abort();
-      throw error;
-    }
-    await writer.commit(digest, declaredLength(request.headers['content-length']));
-    await services.store.repositories.linkBlob(name, digest);
-    services.logger.info({ repository: name, digest: digest.value }, 'blob pushed (monolithic)');
+    await services.push.putBlob(name, digest, requestBody(request.raw), declaredLength(request.headers['content-length']));
     return blobCreated(ctx, name, digest);
   }
   request.raw.resume();
-  const status = await services.store.uploads.create(name);
-  return uploadAccepted(ctx, status, 202);
+  return uploadAccepted(ctx, await services.push.startUpload(name), 202);
 }
 
 export async function patchUpload(ctx: RouteContext<UploadEndpoint>): Promise<void> {
   const { endpoint, services, request } = ctx;
   const contentRange = request.headers['content-range'];
   const range = contentRange !== undefined ? parseContentRange(contentRange) : undefined;
-  const status = await services.store.uploads.append(endpoint.name, endpoint.id, requestBody(request.raw), {
-    ...(range ? { start: range.start, end: range.end } : {}),
-    maxBytes: limit(ctx),
-  });
-  return uploadAccepted(ctx, status, 202);
+  return uploadAccepted(ctx, await services.push.appendUpload(endpoint.name, endpoint.id, requestBody(request.raw), range), 202);
 }
 
 export async function finishUpload(ctx: RouteContext<UploadEndpoint>): Promise<void> {
@@ -91,20 +62,16 @@ export async function finishUpload(ctx: RouteContext<UploadEndpoint>): Promise<v
   const digest = requireDigest(query);
   const body = hasBody(request.raw) ? requestBody(request.raw) : undefined;
   if (!body) request.raw.resume();
-  const { size } = await services.store.uploads.finish(endpoint.name, endpoint.id, digest, body, limit(ctx));
-  await services.store.repositories.linkBlob(endpoint.name, digest);
-  services.logger.info({ repository: endpoint.name, digest: digest.value, size }, 'blob pushed');
+  await services.push.finishUpload(endpoint.name, endpoint.id, digest, body);
   return blobCreated(ctx, endpoint.name, digest);
 }
 
 export async function uploadStatus(ctx: RouteContext<UploadEndpoint>): Promise<void> {
-  const status = await ctx.services.store.uploads.status(ctx.endpoint.name, ctx.endpoint.id);
-  return uploadAccepted(ctx, status, 204);
+  return uploadAccepted(ctx, await ctx.services.push.uploadStatus(ctx.endpoint.name, ctx.endpoint.id), 204);
 }
 
 export async function cancelUpload(ctx: RouteContext<UploadEndpoint>): Promise<void> {
-  await ctx.services.store.uploads.status(ctx.endpoint.name, ctx.endpoint.id);
-  await ctx.services.store.uploads.cancel(ctx.endpoint.name, ctx.endpoint.id);
+  await ctx.services.push.cancelUpload(ctx.endpoint.name, ctx.endpoint.id);
   return void ctx.reply.code(204).header('content-length', 0).send();
 }
 

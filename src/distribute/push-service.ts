@@ -1,0 +1,133 @@
+import type { Logger } from 'pino';
+import { OciError, digestOf, parseManifest, referenceString, type ByteRange, type Descriptor, type Digest, type ParsedManifest, type Reference } from '../oci/index.ts';
+import type { Store, UploadStatus } from '../store/index.ts';
+import type { BlobService } from './blob-service.ts';
+
+export type { UploadStatus } from '../store/index.ts';
+
+export interface PushInit {
+  /** Largest blob upload body in bytes; 0: no limit. */
+  readonly maxUploadBytes: number;
+}
+
+/**
+ * The write side of the registry API: blob uploads (chunked, monolithic, cross-repository
+ * mount), manifest puts with their reference checks, and deletes. The routes parse requests and
+ * shape answers; what gets stored, linked and checked is decided here.
+ */
+export class PushService {
+  readonly #store: Store;
+  readonly #blobs: BlobService;
+  readonly #logger: Logger;
+  readonly #maxBytes: number;
+
+  constructor(store: Store, blobs: BlobService, logger: Logger, init: PushInit) {
+    this.#store = store;
+    this.#blobs = blobs;
+    this.#logger = logger;
+    this.#maxBytes = init.maxUploadBytes > 0 ? init.maxUploadBytes : Number.POSITIVE_INFINITY;
+  }
+
+  /**
+   * Links `digest` into `name` without an upload: from repository `from` when it holds the blob,
+   * or, with no `from`, any stored blob in a mirrored repository. False: the client must upload.
+   */
+  async mount(name: string, digest: Digest, from: string | undefined): Promise<boolean> {
+    if (from !== undefined) {
+      if ((await this.#blobs.stat({ name: from, digest })) === undefined) return false;
+      this.#store.blobs.touch(digest); // about to be referenced by a manifest: recently used
+      await this.#store.repositories.linkBlob(name, digest);
+      this.#logger.info({ repository: name, from, digest: digest.value }, 'blob mounted');
+      return true;
+    }
+    if ((await this.#store.blobs.stat(digest)) === undefined || !this.#blobs.isMirrored(name)) return false;
+    this.#store.blobs.touch(digest);
+    await this.#store.repositories.linkBlob(name, digest);
+    return true;
+  }
+
+  /** A whole blob in one request (POST `?digest=`); `declaredLength` is the Content-Length, when valid. */
+  async putBlob(name: string, digest: Digest, body: AsyncIterable<Uint8Array>, declaredLength: number | undefined): Promise<void> {
+    const writer = await this.#store.blobs.createWriter(digest.algorithm);
+    try {
+      await writer.writeStream(body, this.#maxBytes);
+    } catch (error) {
+      await writer.abort();
+      throw error;
+    }
+    await writer.commit(digest, declaredLength);
+    await this.#store.repositories.linkBlob(name, digest);
+    this.#logger.info({ repository: name, digest: digest.value }, 'blob pushed (monolithic)');
+  }
+
+  startUpload(name: string): Promise<UploadStatus> {
+    return this.#store.uploads.create(name);
+  }
+
+  appendUpload(name: string, id: string, body: AsyncIterable<Uint8Array>, range: ByteRange | undefined): Promise<UploadStatus> {
+    return this.#store.uploads.append(name, id, body, { ...(range ? { start: range.start, end: range.end } : {}), maxBytes: this.#maxBytes });
+  }
+
+  /** Verifies the upload against `digest` (after the last chunk, when the PUT carries one) and links the blob. */
+  async finishUpload(name: string, id: string, digest: Digest, body: AsyncIterable<Uint8Array> | undefined): Promise<void> {
+    const { size } = await this.#store.uploads.finish(name, id, digest, body, this.#maxBytes);
+    await this.#store.repositories.linkBlob(name, digest);
+    this.#logger.info({ repository: name, digest: digest.value, size }, 'blob pushed');
+  }
+
+  uploadStatus(name: string, id: string): Promise<UploadStatus> {
+    return this.#store.uploads.status(name, id);
+  }
+
+  async cancelUpload(name: string, id: string): Promise<void> {
+    await this.#store.uploads.status(name, id); // an unknown upload is the client's 404
+    await this.#store.uploads.cancel(name, id);
+  }
+
+  /** Stores a pushed manifest once everything it references is here; its digest and subject for the answer. */
+  async putManifest(name: string, reference: Reference, body: Buffer, contentType: string | undefined): Promise<{ digest: Digest; subject: Digest | undefined }> {
+    const parsed = parseManifest(body, contentType);
+    const digest = digestOf(body, reference.kind === 'digest' ? reference.digest.algorithm : 'sha256');
+    if (reference.kind === 'digest' && reference.digest.value !== digest.value) {
+      throw new OciError('DIGEST_INVALID', `manifest body has digest ${digest.value}, not ${reference.digest.value} as its URL says`);
+    }
+    await this.#assertReferencesPresent(name, parsed);
+    await this.#store.manifests.put(name, body, parsed, reference.kind === 'tag' ? reference.tag : undefined, digest, { pushed: true });
+    this.#logger.info({ repository: name, reference: referenceString(reference), digest: digest.value }, 'manifest pushed');
+    return { digest, subject: parsed.subject?.digest };
+  }
+
+  /** Every blob a manifest names must be in the repository, every child manifest too (a subject need not be). */
+  async #assertReferencesPresent(name: string, parsed: ParsedManifest): Promise<void> {
+    const missing: Descriptor[] = [];
+    for (const blob of parsed.blobs) {
+      const size = await this.#blobs.stat({ name, digest: blob.digest });
+      if (size === undefined) missing.push(blob);
+      else if (size !== blob.size) {
+        throw new OciError('MANIFEST_INVALID', `descriptor for ${blob.digest.value} says ${blob.size} bytes but the blob has ${size}`, { digest: blob.digest.value });
+      }
+    }
+    for (const child of parsed.manifests) {
+      if (!(await this.#store.repositories.hasManifest(name, child.digest))) missing.push(child);
+    }
+    if (missing.length > 0) {
+      throw new OciError('MANIFEST_BLOB_UNKNOWN', `manifest references ${missing.length} blob(s) or manifest(s) not in ${name}; push them first: ${missing.map((d) => d.digest.value).join(', ')}`, { digests: missing.map((d) => d.digest.value) });
+    }
+  }
+
+  /** A tag delete removes the tag; a digest delete unlinks the revision from the repository. */
+  async deleteManifest(name: string, reference: Reference): Promise<void> {
+    const repositories = this.#store.repositories;
+    if (reference.kind === 'tag') {
+      if (!(await repositories.untag(name, reference.tag))) {
+        throw new OciError('MANIFEST_UNKNOWN', `tag ${name}:${reference.tag} is unknown`);
+      }
+    } else {
+      if (!(await repositories.hasManifest(name, reference.digest))) {
+        throw new OciError('MANIFEST_UNKNOWN', `manifest ${reference.digest.value} is not in ${name}`);
+      }
+      await repositories.unlinkManifest(name, reference.digest);
+    }
+    this.#logger.info({ repository: name, reference: referenceString(reference) }, 'manifest deleted');
+  }
+}
