@@ -9,13 +9,12 @@ import type { FastifyInstance } from 'fastify';
 import { buildPeerApp } from '../http/peer-app.ts';
 import { buildMetricsApp } from '../http/metrics-app.ts';
 import { createMetrics } from '../http/metrics.ts';
-import type { SwarmApi } from '../swarm/index.ts';
 import { createRegistryServices } from './services.ts';
 import { createStatusCollector } from './status.ts';
+import { createSwarmParts } from './swarm-wiring.ts';
 import packageJson from '../../package.json' with { type: 'json' };
 
 const SHOAL_VERSION: string = packageJson.version;
-import { createSwarmParts, type SwarmParts } from './swarm-wiring.ts';
 
 /** Upload sessions untouched for this long are removed (registry:2 purges after a week; a day is plenty on a LAN). */
 export const UPLOAD_MAX_AGE_MS = 24 * 60 * 60 * 1000;
@@ -53,15 +52,16 @@ export async function startDaemon(config: ShoalConfig, logger: Logger): Promise<
       else logger.info({ upstream: url }, 'upstream is reachable again');
     },
   });
+  // Every part is constructed first, then the listeners open, then the swarm starts (it learns the
+  // data plane's port then), and the registry API opens last: a client never meets a half-started node.
   const swarmParts = config.swarm.enabled ? await createSwarmParts(config.swarm, store.layout.root, store, logger, (name) => router.qualifiedName(name)) : undefined;
-  // The services need the swarm object; it exists once started, so they get a late-bound view.
   const services = createRegistryServices({
     store,
     router,
     logger,
     tagTimeoutMs: config.tagTimeoutMs,
     maxUploadBytes: config.maxUploadBytes,
-    ...(swarmParts ? { swarm: { api: lateSwarm(swarmParts), peers: swarmParts.peers } } : {}),
+    ...(swarmParts ? { swarm: { api: swarmParts.swarm, peers: swarmParts.peers } } : {}),
     fetcher: { pieceSize: config.swarm.pieceSize },
   });
   let peerUrl: string | undefined;
@@ -74,7 +74,7 @@ export async function startDaemon(config: ShoalConfig, logger: Logger): Promise<
     fetcher: services.fetcher,
     stats: services.stats,
     router,
-    swarm: swarmParts ? lateSwarm(swarmParts) : undefined,
+    swarm: swarmParts?.swarm,
     peerUrl: () => peerUrl,
   });
   const auth = config.auth.htpasswdPath !== undefined
@@ -99,13 +99,13 @@ export async function startDaemon(config: ShoalConfig, logger: Logger): Promise<
       (error: unknown) => logger.error({ err: error }, 'disk limit: counting the stored blobs failed; nothing will be evicted'),
     );
   }
-  let peerApp: FastifyInstance | undefined;
-  const metrics = createMetrics(services.stats, services.fetcher, swarmParts ? lateSwarm(swarmParts) : undefined);
+  const metrics = createMetrics(services.stats, services.fetcher, swarmParts?.swarm);
   const metricsApp = config.metricsListen ? buildMetricsApp(metrics, logger) : undefined;
-  if (swarmParts) {
-    const { peerTls } = swarmParts;
-    peerApp = buildPeerApp({ store, fetcher: services.fetcher, stats: services.stats, metrics, logger, ...(peerTls ? { tls: peerTls } : {}) });
-    ({ peerUrl } = await swarmParts.start(peerApp));
+  const peerApp = swarmParts && buildPeerApp({ store, fetcher: services.fetcher, stats: services.stats, metrics, logger, ...(swarmParts.peerTls ? { tls: swarmParts.peerTls } : {}) });
+
+  if (swarmParts && peerApp) {
+    await peerApp.listen({ host: config.swarm.bindAddress, port: config.swarm.peerPort });
+    ({ peerUrl } = await swarmParts.start(boundPort(peerApp, config.swarm.peerPort)));
     logger.info({ peerId: swarmParts.swarm.peerId, multiaddrs: swarmParts.swarm.multiaddrs, peerUrl, mdns: config.swarm.mdns, clusterKey: swarmParts.clusterKey !== undefined }, 'swarm started');
   }
   const timer = setInterval(() => void purgeUploads().catch((error: unknown) => logger.error({ err: error }, 'upload purge failed')), UPLOAD_PURGE_INTERVAL_MS);
@@ -118,8 +118,7 @@ export async function startDaemon(config: ShoalConfig, logger: Logger): Promise<
     logger.info({ metricsListen: metricsApp.server.address() }, 'metrics served on their own listener');
   }
   await app.listen({ host: config.listen.host, port: config.listen.port });
-  const bound = app.server.address();
-  const port = typeof bound === 'object' && bound ? bound.port : config.listen.port;
+  const port = boundPort(app, config.listen.port);
   const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
   const address = `http://${host}:${port}`;
   logger.info(
@@ -144,13 +143,8 @@ export async function startDaemon(config: ShoalConfig, logger: Logger): Promise<
   };
 }
 
-/** A SwarmApi that forwards to the swarm once it has started (services are built before it). */
-function lateSwarm(parts: SwarmParts): SwarmApi {
-  return new Proxy({} as SwarmApi, {
-    get: (_target, property) => {
-      const swarm = parts.swarm as unknown as Record<PropertyKey, unknown>;
-      const value = swarm[property];
-      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(parts.swarm) : value;
-    },
-  });
+/** The port a listening app got (the configured one, or the one the OS picked for 0). */
+function boundPort(app: FastifyInstance, configured: number): number {
+  const bound = app.server.address();
+  return typeof bound === 'object' && bound ? bound.port : configured;
 }

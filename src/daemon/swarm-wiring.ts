@@ -1,6 +1,5 @@
 import { networkInterfaces } from 'node:os';
 import type { TlsOptions } from 'node:tls';
-import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { SwarmConfig } from '../config/types.ts';
 import { PeerClient } from '../distribute/peer-client.ts';
@@ -13,64 +12,55 @@ export interface SwarmParts {
   readonly clusterKey: ClusterKey | undefined;
   /** With a cluster key: the peer app's TLS options (only key holders get a byte, /metrics included). */
   readonly peerTls: TlsOptions | undefined;
-  /** Starts announcing: store events become have/tag announcements. */
-  start(peerApp: FastifyInstance): Promise<{ peerUrl: string }>;
+  /** Starts the swarm once the peer app listens on `dataPort`; store events become have/tag announcements. */
+  start(dataPort: number): Promise<{ peerUrl: string }>;
   stop(): Promise<void>;
 }
 
 /**
- * Builds the swarm side of a node: the libp2p control plane, the client for peers' data planes,
- * and the store-event → announcement wiring (the network never polls the disk).
+ * Builds the swarm side of a node, not started: the libp2p control plane, the client for peers'
+ * data planes, and the store-event → announcement wiring (the network never polls the disk).
  */
 export async function createSwarmParts(config: SwarmConfig, dataDir: string, store: Store, logger: Logger, tagName: (repository: string) => string = (repository) => repository): Promise<SwarmParts> {
   const clusterKey = config.clusterKeyPath !== undefined ? await loadClusterKey(config.clusterKeyPath) : undefined;
   const peers = new PeerClient(clusterKey ? { tls: peerTlsClientOptions(clusterKey) } : {});
-  let swarm: Swarm | undefined;
   const unsubscribe: Array<() => void> = [];
   const log = logger.child({ part: 'swarm' });
+  const swarm = await createSwarm(
+    {
+      dataDir,
+      listenPort: config.p2pPort,
+      listenAddresses: [config.bindAddress],
+      pieceSize: config.pieceSize,
+      bootstrap: config.bootstrap,
+      mdns: config.mdns ? {} : false,
+      ...(config.advertiseAddress !== undefined ? { advertiseAddress: config.advertiseAddress } : {}),
+      ...(clusterKey ? { clusterKey } : {}),
+      logger: log,
+    },
+    { inventory: () => inventory(store) },
+  );
 
   return {
-    get swarm(): Swarm {
-      if (!swarm) throw new Error('swarm not started');
-      return swarm;
-    },
+    swarm,
     peers,
     clusterKey,
     peerTls: clusterKey ? peerTlsServerOptions(clusterKey) : undefined,
-    async start(peerApp) {
-      await peerApp.listen({ host: config.bindAddress, port: config.peerPort });
-      const bound = peerApp.server.address();
-      const dataPort = typeof bound === 'object' && bound ? bound.port : config.peerPort;
-      swarm = await createSwarm(
-        {
-          dataDir,
-          listenPort: config.p2pPort,
-          listenAddresses: [config.bindAddress],
-          dataPort,
-          pieceSize: config.pieceSize,
-          bootstrap: config.bootstrap,
-          mdns: config.mdns ? {} : false,
-          ...(config.advertiseAddress !== undefined ? { advertiseAddress: config.advertiseAddress } : {}),
-          ...(clusterKey ? { clusterKey } : {}),
-          logger: log,
-        },
-        { inventory: () => inventory(store) },
-      );
-      const s = swarm;
-      unsubscribe.push(store.blobs.onCommitted((digest, size) => s.announceHave(digest.value, size)));
+    async start(dataPort) {
+      unsubscribe.push(store.blobs.onCommitted((digest, size) => swarm.announceHave(digest.value, size)));
       // Evicted or collected: peers must stop asking this node for it.
-      unsubscribe.push(store.blobs.onDeleted((digest) => s.announceWithdrawn(digest.value)));
-      unsubscribe.push(store.repositories.onTagged((name, tag, digest) => void s.announceTag(tagName(name), tag, digest.value)));
-      unsubscribe.push(s.on('peer:joined', (peer) => log.info({ peer: peer.peerId, url: peer.url, addresses: peer.addresses }, 'peer joined')));
-      unsubscribe.push(s.on('peer:left', (peer) => log.info({ peer: peer.peerId, reason: peer.reason }, 'peer left')));
-      unsubscribe.push(s.on('peer:penalised', (p) => log.warn({ peer: p.peerId, reason: p.reason, until: new Date(p.until).toISOString() }, 'peer penalised')));
-      await s.start();
+      unsubscribe.push(store.blobs.onDeleted((digest) => swarm.announceWithdrawn(digest.value)));
+      unsubscribe.push(store.repositories.onTagged((name, tag, digest) => void swarm.announceTag(tagName(name), tag, digest.value)));
+      unsubscribe.push(swarm.on('peer:joined', (peer) => log.info({ peer: peer.peerId, url: peer.url, addresses: peer.addresses }, 'peer joined')));
+      unsubscribe.push(swarm.on('peer:left', (peer) => log.info({ peer: peer.peerId, reason: peer.reason }, 'peer left')));
+      unsubscribe.push(swarm.on('peer:penalised', (p) => log.warn({ peer: p.peerId, reason: p.reason, until: new Date(p.until).toISOString() }, 'peer penalised')));
+      await swarm.start({ port: dataPort });
       const host = config.advertiseAddress ?? (isWildcard(config.bindAddress) ? firstLanAddress() ?? config.bindAddress : config.bindAddress);
       return { peerUrl: `${clusterKey ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${dataPort}` };
     },
     async stop() {
       for (const off of unsubscribe.splice(0)) off();
-      await swarm?.stop();
+      await swarm.stop();
       await peers.close();
     },
   };

@@ -137,17 +137,20 @@ export class MemorySwarm extends AnnouncingSwarm implements SwarmApi {
   protected readonly table: PeerTable;
   protected readonly announcements: Announcements;
   #started = false;
+  // Shared with the announcements, which read it at every hello: start() may fill in the URL.
+  readonly #dataPlane: { url?: string; pieceSize?: number };
 
   constructor(init: MemorySwarmInit) {
     super();
     this.peerId = init.peerId ?? `12D3KooW${Array.from({ length: 44 }, () => BASE58[randomInt(BASE58.length)]).join('')}`;
     this.#network = init.network;
     this.table = new PeerTable({ now: init.now, maxEntriesPerPeer: init.maxEntriesPerPeer });
+    this.#dataPlane = { url: init.dataUrl, pieceSize: init.pieceSize };
     this.announcements = new Announcements({
       selfId: this.peerId,
       table: this.table,
       inventory: init.inventory,
-      dataPlane: { url: init.dataUrl, pieceSize: init.pieceSize },
+      dataPlane: this.#dataPlane,
       emit: (type, detail) => this.emit(type, detail),
       now: init.now,
     });
@@ -157,8 +160,10 @@ export class MemorySwarm extends AnnouncingSwarm implements SwarmApi {
     return [`/memory/${this.peerId}`];
   }
 
-  async start(): Promise<void> {
+  /** `dataPlane`: the data plane's URL, when it was bound after this swarm was built; overrides `dataUrl` of the init. */
+  async start(dataPlane?: { readonly url: string }): Promise<void> {
     if (this.#started) return;
+    if (dataPlane !== undefined) this.#dataPlane.url = dataPlane.url;
     this.#started = true;
     this.#network.attach({
       peerId: this.peerId,

@@ -37,7 +37,7 @@ export interface SwarmInit {
   readonly listenAddresses?: readonly string[];
   /** The IP other hosts reach this one at: announced to libp2p and used in the data URL. */
   readonly advertiseAddress?: string;
-  /** Port of this host's HTTP data plane; without it peers learn of no URL and fetch nothing from us. */
+  /** Port of this host's HTTP data plane (or given to start()); without it peers learn of no URL and fetch nothing from us. */
   readonly dataPort?: number;
   /** Piece size of this host's fetches, told to peers so they agree on who owns which piece. */
   readonly pieceSize?: number;
@@ -73,6 +73,8 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
   #streams: AnnounceStreams | undefined;
   #dialer: PeerDialer | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
+  // Shared with the announcements, which read it at every hello: start() may fill in the port.
+  readonly #dataPlane: { url?: string; port?: number; tls: boolean; pieceSize?: number };
 
   constructor(init: SwarmInit & { readonly privateKey: PrivateKey }, components: SwarmComponents) {
     super();
@@ -82,11 +84,12 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
     this.table = new PeerTable({ maxEntriesPerPeer: init.maxEntriesPerPeer });
     const { advertiseAddress, dataPort, pieceSize } = init;
     const tls = init.clusterKey !== undefined;
+    this.#dataPlane = { url: advertiseAddress !== undefined && dataPort !== undefined ? dataUrl(advertiseAddress, dataPort, tls) : undefined, port: dataPort, tls, pieceSize };
     this.announcements = new Announcements({
       selfId: this.peerId,
       table: this.table,
       inventory: components.inventory,
-      dataPlane: { url: advertiseAddress !== undefined && dataPort !== undefined ? dataUrl(advertiseAddress, dataPort, tls) : undefined, port: dataPort, tls, pieceSize },
+      dataPlane: this.#dataPlane,
       emit: (type, detail) => this.emit(type, detail),
       peerExchange: {
         known: async () => (await this.#dialer?.addressesOf(this.table.peers().map((p) => p.peerId))) ?? [],
@@ -100,9 +103,17 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
     return this.#node?.getMultiaddrs().map(String) ?? [];
   }
 
-  async start(): Promise<void> {
+  /**
+   * `dataPlane`: the data plane's port, when it was bound after this swarm was built (the daemon
+   * constructs every part, listens, then starts); it overrides `dataPort` of the init.
+   */
+  async start(dataPlane?: { readonly port: number }): Promise<void> {
     if (this.#node !== undefined) return;
     const init = this.#init;
+    if (dataPlane !== undefined) {
+      this.#dataPlane.port = dataPlane.port;
+      this.#dataPlane.url = init.advertiseAddress !== undefined ? dataUrl(init.advertiseAddress, dataPlane.port, this.#dataPlane.tls) : undefined;
+    }
     const refuses = (peerId: PeerId) => this.table.refusesConnections(peerId.toString());
     const node = await createSwarmNode({
       privateKey: init.privateKey,

@@ -140,21 +140,14 @@ export async function startHost(init: HostInit): Promise<Host> {
     const stats = new TransferStats();
     const peers = new PeerClient(init.peerClient ?? {});
     cleanups.unshift(() => peers.close());
-    let swarm: MemorySwarm | undefined;
-    // The fetcher exists before the swarm (which needs the data plane's port), as in the daemon.
-    const late = new Proxy({} as SwarmApi, {
-      get: (_target, property) => {
-        if (!swarm) throw new Error('swarm not started');
-        const value = (swarm as unknown as Record<PropertyKey, unknown>)[property];
-        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(swarm) : value;
-      },
-    });
+    // Constructed, then listening, then started, as in the daemon: the swarm learns its data URL at start.
+    const swarm = new MemorySwarm({ network: init.network, inventory: () => inventory(store), pieceSize: init.fetcher?.pieceSize ?? DEFAULT_PIECE_SIZE });
     const fetcher = new Fetcher(
-      { store, seed: init.seed.sourceFor(init.name), router: stubRouter(init.seeded ?? true), logger: silentLogger, swarm: late, peers, stats },
+      { store, seed: init.seed.sourceFor(init.name), router: stubRouter(init.seeded ?? true), logger: silentLogger, swarm, peers, stats },
       // Hosts here are meshed before they fetch (see meshed()): no start-up settle needed.
       { membershipSettleMs: 0, ...init.fetcher },
     );
-    const metrics = createMetrics(stats, fetcher, late);
+    const metrics = createMetrics(stats, fetcher, swarm);
     const app = buildPeerApp({ store, fetcher, stats, metrics, logger: silentLogger });
     await app.listen({ host: '127.0.0.1', port: 0 });
     cleanups.unshift(async () => {
@@ -163,17 +156,15 @@ export async function startHost(init: HostInit): Promise<Host> {
       await closing;
     });
     const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-    const started = new MemorySwarm({ network: init.network, inventory: () => inventory(store), dataUrl: url, pieceSize: init.fetcher?.pieceSize ?? DEFAULT_PIECE_SIZE });
-    swarm = started;
-    const unsubscribe = store.blobs.onCommitted((digest, size) => started.announceHave(digest.value, size));
+    const unsubscribe = store.blobs.onCommitted((digest, size) => swarm.announceHave(digest.value, size));
     cleanups.unshift(() => unsubscribe());
-    await started.start();
-    cleanups.unshift(() => started.stop());
+    await swarm.start({ url });
+    cleanups.unshift(() => swarm.stop());
     return {
       name: init.name,
       dir,
       store,
-      swarm: started,
+      swarm,
       fetcher,
       stats,
       app,

@@ -205,4 +205,14 @@ describe('Swarm on libp2p (loopback)', { timeout: 180_000 }, () => {
     // Without one, the peer's URL is built from the address its connection comes from.
     assert.equal(a.peers()[0]?.url, 'http://127.0.0.1:5001');
   });
+
+  test('a data port given at start (bound after the swarm was built) is the one peers get', async () => {
+    // The daemon's order: construct the swarm, bind the peer port, then start the swarm with it.
+    const a = await createSwarm({ listenAddresses: ['127.0.0.1'], advertiseAddress: '127.0.0.1', mdns: false }, { inventory: () => [] });
+    running.push(a);
+    await a.start({ port: 6123 });
+    const b = await swarm({ bootstrap: a.multiaddrs });
+    await meshed([a, b]);
+    assert.equal(b.peers()[0]?.url, 'http://127.0.0.1:6123');
+  });
 });
