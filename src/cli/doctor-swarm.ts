@@ -5,6 +5,8 @@ import { connect } from 'node:net';
 import { formatHostPort, isUnspecifiedIp } from '../config/parse.ts';
 import type { NodeStatus } from './daemon-client.ts';
 import type { CheckResult } from './doctor-check.ts';
+import { unbracketHost } from '../lib/host-port.ts';
+import { isLoopback } from '../lib/loopback.ts';
 
 const CONNECT_TIMEOUT_MS = 2000;
 const MAX_CLOCK_SKEW_MS = 2000;
@@ -99,7 +101,7 @@ export function nodeEndpoints(status: NodeStatus): { endpoints: Endpoint[]; loop
   if (status.node.peerUrl) {
     try {
       const url = new URL(status.node.peerUrl);
-      const host = url.hostname.replace(/^\[|\]$/g, '');
+      const host = unbracketHost(url.hostname);
       const port = Number(url.port || 80);
       any = true;
       if (isUnspecifiedIp(host)) {
@@ -115,10 +117,6 @@ export function nodeEndpoints(status: NodeStatus): { endpoints: Endpoint[]; loop
   }
   const unique = endpoints.filter((e, i) => endpoints.findIndex((o) => o.host === e.host && o.port === e.port) === i);
   return { endpoints: unique, loopbackOnly: any && unique.length === 0 };
-}
-
-function isLoopback(host: string): boolean {
-  return host === '::1' || host.startsWith('127.') || host === 'localhost';
 }
 
 export async function checkPorts(status: NodeStatus): Promise<CheckResult> {

@@ -12,7 +12,7 @@ import { checkClock, checkClusterKey, checkMdns, checkPeers, checkPorts } from '
 import { probeTls, skipVerifyWarnings, type UpstreamProbeTls } from './doctor-tls.ts';
 import { fetch as probeFetch } from 'undici';
 import { DEFAULT_DOCKER_DAEMON_JSON, mirrorUrl, mentionsDaemon, wantsDockerHub } from './setup.ts';
-import { formatBytes } from './progress.ts';
+import { formatBytes } from '../lib/bytes.ts';
 import { paint, type ClientIo } from './terminal.ts';
 import type { CheckResult } from './doctor-check.ts';
 

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import type { ShoalConfig } from '../config/types.ts';
 import { SETTINGS } from '../config/schema.ts';
+import { formatBytes } from '../lib/bytes.ts';
 import { givenOptions, optionFor } from './options.ts';
 
 export const GC_EXIT_FAILURE = 1;
@@ -59,24 +60,11 @@ export async function gc(options: GcCommandOptions, dataDir: string, cli: GcCli)
   const result = await collectGarbage(store, { dryRun });
   for (const warning of result.warnings) cli.stderr(`shoal gc: warning: ${warning}\n`);
   const verb = dryRun ? 'would delete' : 'deleted';
-  for (const entry of result.swept) cli.stdout(`${verb} ${entry.digest} ${humanSize(entry.size)}\n`);
-  const total = `${result.swept.length} blob${result.swept.length === 1 ? '' : 's'}, ${humanSize(result.sweptBytes)} (${result.sweptBytes} bytes)`;
-  const kept = `${result.kept} blob${result.kept === 1 ? '' : 's'} (${humanSize(result.keptBytes)}) referenced by ${result.manifests} manifest${result.manifests === 1 ? '' : 's'} in ${result.repositories} repositor${result.repositories === 1 ? 'y' : 'ies'} stay`;
+  for (const entry of result.swept) cli.stdout(`${verb} ${entry.digest} ${formatBytes(entry.size)}\n`);
+  const total = `${result.swept.length} blob${result.swept.length === 1 ? '' : 's'}, ${formatBytes(result.sweptBytes)} (${result.sweptBytes} bytes)`;
+  const kept = `${result.kept} blob${result.kept === 1 ? '' : 's'} (${formatBytes(result.keptBytes)}) referenced by ${result.manifests} manifest${result.manifests === 1 ? '' : 's'} in ${result.repositories} repositor${result.repositories === 1 ? 'y' : 'ies'} stay`;
   cli.stdout(dryRun
     ? `dry run: ${total} would be freed; ${kept}\n`
     : `freed ${total}; removed ${result.unlinked} layer link${result.unlinked === 1 ? '' : 's'}; ${kept}\n`);
   return 0;
-}
-
-export function humanSize(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 'B';
-  for (const next of units) {
-    if (value < 1024) break;
-    value /= 1024;
-    unit = next;
-  }
-  return `${value.toFixed(1)} ${unit}`;
 }

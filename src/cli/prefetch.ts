@@ -10,9 +10,10 @@ import {
 } from './daemon-client.ts';
 import { formatImageRef, formatPlatform, ImageRefError, parseImageRef, parsePlatform, platformMatches, upstreamNames, type ImageRef, type Platform } from './image-ref.ts';
 import {
-  formatBytes, formatElapsed, formatRate, formatSourceSplit, fitWidth, RateMeter, renderBar, renderPlainLine, renderProgressLine, type ProgressState,
+  formatElapsed, formatRate, formatSourceSplit, fitWidth, RateMeter, renderBar, renderPlainLine, renderProgressLine, type ProgressState,
 } from './progress.ts';
 import { ERASE_LINE, type ClientIo } from './terminal.ts';
+import { formatBytes } from '../lib/bytes.ts';
 
 export interface PrefetchOptions {
   readonly platform?: string;

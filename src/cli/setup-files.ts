@@ -1,8 +1,8 @@
 // Files `shoal setup` edits: read when present, backed up before a change, replaced atomically.
-import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { chmod, copyFile, mkdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { copyFile, mkdir, readFile, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { writeFileAtomic } from '../lib/atomic-write.ts';
 
 /** A refusal or failure whose message says what to do; main prints it and exits 1. */
 export class SetupError extends Error {
@@ -50,13 +50,9 @@ export async function writeAtomically(path: string, text: string): Promise<void>
   } catch (error) {
     throw writeError(dir, error);
   }
-  const temp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
   try {
-    await writeFile(temp, text, { mode, flag: 'wx' });
-    await chmod(temp, mode); // exact, whatever the umask
-    await rename(temp, path);
+    await writeFileAtomic(path, text, { mode });
   } catch (error) {
-    await unlink(temp).catch(() => {});
     throw writeError(path, error);
   }
 }

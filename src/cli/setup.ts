@@ -11,6 +11,8 @@ import { applyCommand, type SetupFlags } from './setup-command.ts';
 import { SetupError, backupFile, readOptional, writeAtomically } from './setup-files.ts';
 import { tlsLines, upstreamTlsFiles } from './setup-tls.ts';
 import type { ClientIo } from './terminal.ts';
+import { unbracketHost } from '../lib/host-port.ts';
+import { isLoopback } from '../lib/loopback.ts';
 
 export const DEFAULT_DOCKER_DAEMON_JSON = '/etc/docker/daemon.json';
 export const DEFAULT_CONTAINERD_CERTS_DIR = '/etc/containerd/certs.d';
@@ -35,13 +37,9 @@ export { SetupError, timestamp } from './setup-files.ts';
 export type SetupTarget = 'docker' | 'containerd';
 export const SETUP_TARGETS: readonly SetupTarget[] = ['docker', 'containerd'];
 
-function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
-}
-
 /** The URL docker and containerd reach the daemon at: loopback for a loopback or wildcard listen address. */
 export function mirrorUrl(listen: HostPort): string {
-  if (isLoopbackHost(listen.host) || isUnspecifiedIp(listen.host)) return `http://127.0.0.1:${listen.port}`;
+  if (isLoopback(listen.host) || isUnspecifiedIp(listen.host)) return `http://127.0.0.1:${listen.port}`;
   return `http://${formatHostPort(listen)}`;
 }
 
@@ -53,10 +51,10 @@ export function mentionsDaemon(mirror: string, listen: HostPort): boolean {
   } catch {
     return false;
   }
-  const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  const host = unbracketHost(url.hostname).toLowerCase();
   const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
   if (port !== listen.port) return false;
-  return isLoopbackHost(host) || host === listen.host.toLowerCase() || isUnspecifiedIp(listen.host);
+  return isLoopback(host) || host === listen.host.toLowerCase() || isUnspecifiedIp(listen.host);
 }
 
 /** Whether Docker Hub is among the upstreams: then `docker pull nginx` should go through shoal. */
@@ -107,7 +105,7 @@ export function mergeDaemonJson(text: string | undefined, path: string, listen: 
   }
   // A daemon on a LAN address is plain HTTP that docker refuses unless told; loopback is always allowed.
   const host = new URL(mirror).host;
-  if (!isLoopbackHost(new URL(mirror).hostname)) {
+  if (!isLoopback(new URL(mirror).hostname)) {
     const insecure = json['insecure-registries'];
     if (insecure !== undefined && (!Array.isArray(insecure) || insecure.some((m) => typeof m !== 'string'))) {
       throw new SetupError(`${path}: "insecure-registries" is not a list; refusing to edit it`);

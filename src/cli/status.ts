@@ -2,7 +2,8 @@
 // transfers, and a table of peers; `--json` prints the daemon's snapshot as it is.
 import type { HostPort } from '../config/parse.ts';
 import { daemonBaseUrl, fetchStatus, type NodeStatus } from './daemon-client.ts';
-import { formatAgo, formatBytes, formatElapsed } from './progress.ts';
+import { formatBytes } from '../lib/bytes.ts';
+import { formatAgo, formatElapsed } from './progress.ts';
 import { paint, table, type ClientIo } from './terminal.ts';
 
 export interface StatusOptions {

@@ -1,5 +1,6 @@
 // What the client commands write to, and whether it is a terminal (redrawn progress, colour) or a
 // pipe or file (plain lines, never a control code).
+import { styleText } from 'node:util';
 
 export interface ClientIo {
   readonly stdout: (text: string) => void;
@@ -33,11 +34,10 @@ export function plainIo(stdout: (text: string) => void, stderr: (text: string) =
 
 export const ERASE_LINE = '\x1b[K';
 
-const COLORS = { red: 31, green: 32, yellow: 33, dim: 2, bold: 1 } as const;
-
 /** Wraps text in an SGR colour when `on`, else returns it unchanged. */
-export function paint(on: boolean, color: keyof typeof COLORS, text: string): string {
-  return on ? `\x1b[${COLORS[color]}m${text}\x1b[0m` : text;
+export function paint(on: boolean, color: 'red' | 'green' | 'yellow' | 'dim' | 'bold', text: string): string {
+  // `on` already says whether the destination wants colour (ClientIo.color), so styleText must not ask process.stdout again.
+  return on ? styleText(color, text, { validateStream: false }) : text;
 }
 
 /** Left-aligned columns; the last column is not padded. */

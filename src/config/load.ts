@@ -2,7 +2,8 @@
 import { isIP } from 'node:net';
 import { dirname } from 'node:path';
 import { ConfigError } from './errors.ts';
-import { formatHostPort, InvalidValueError, isLoopbackHost, isUnspecifiedIp } from './parse.ts';
+import { formatHostPort, InvalidValueError, isUnspecifiedIp } from './parse.ts';
+import { isLoopback } from '../lib/loopback.ts';
 import { SETTINGS, type Setting, type SettingContext, type SettingId } from './schema.ts';
 import type { AuthConfig, DiskConfig, ShoalConfig, SwarmConfig, UpstreamConfig, UpstreamTlsConfig } from './types.ts';
 import { readConfigFile, type ConfigFile, type FileValue, type FileValues } from './yaml-file.ts';
@@ -256,7 +257,7 @@ function swarmConfig(listen: Sourced<{ readonly host: string; readonly port: num
  */
 function authConfig(listen: Sourced<{ readonly host: string; readonly port: number }>, htpasswd: Sourced<string> | undefined, anonymousPull: Sourced<AuthConfig['anonymousPull']>, allowInsecureListen: boolean): AuthConfig {
   if (htpasswd === undefined) {
-    if (!isLoopbackHost(listen.value.host) && !allowInsecureListen) {
+    if (!isLoopback(listen.value.host) && !allowInsecureListen) {
       throw new ConfigError(`listen ${formatHostPort(listen.value)} (${origin(listen)}) is reachable from other hosts, and without an htpasswd file anyone there could push and delete images: give --htpasswd FILE, or pass --allow-insecure-listen to accept that`);
     }
     if (origin(anonymousPull) !== 'default') {

@@ -2,6 +2,7 @@
 // returns the value or throws InvalidValueError whose `reason` completes "invalid <where>: <reason>".
 import { isIP, isIPv4, isIPv6 } from 'node:net';
 import { isAbsolute, join, resolve } from 'node:path';
+import { formatHostPort as formatHost } from '../lib/host-port.ts';
 
 export class InvalidValueError extends Error {
   /** Completes a sentence such as `invalid --listen "abc": <reason>`; starts with "expected ...". */
@@ -43,7 +44,7 @@ function parsePort(text: string): number {
 }
 
 export function formatHostPort({ host, port }: HostPort): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  return formatHost(host, port);
 }
 
 /**
@@ -211,17 +212,4 @@ export function parsePercent(raw: string): number {
   const percent = match ? Number(match[1]) : NaN;
   if (!(percent > 0 && percent <= 100)) throw new InvalidValueError('expected a percentage above 0% and at most 100%, such as 90%');
   return percent;
-}
-
-/** Whether a listen host is reachable from this host only: 127.0.0.0/8, ::1 or the name localhost. */
-export function isLoopbackHost(host: string): boolean {
-  if (host === 'localhost' || host.endsWith('.localhost')) return true;
-  if (isIPv4(host)) return host.startsWith('127.');
-  if (isIPv6(host)) {
-    const lower = host.toLowerCase();
-    if (/^(0{0,4}:){2,7}0{0,3}1$/.test(lower) || lower === '::1') return true;
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(lower);
-    return mapped !== null && mapped[1]!.startsWith('127.');
-  }
-  return false;
 }

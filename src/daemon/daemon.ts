@@ -13,6 +13,7 @@ import { createRegistryServices } from './services.ts';
 import { createStatusCollector } from './status.ts';
 import { createSwarmParts } from './swarm-wiring.ts';
 import packageJson from '../../package.json' with { type: 'json' };
+import { formatHostPort } from '../lib/host-port.ts';
 
 const SHOAL_VERSION: string = packageJson.version;
 
@@ -119,8 +120,7 @@ export async function startDaemon(config: ShoalConfig, logger: Logger): Promise<
   }
   await app.listen({ host: config.listen.host, port: config.listen.port });
   const port = boundPort(app, config.listen.port);
-  const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
-  const address = `http://${host}:${port}`;
+  const address = `http://${formatHostPort(config.listen.host, port)}`;
   logger.info(
     { address, dataDir: store.layout.root, upstreams: config.upstreams.map((u) => u.url) },
     config.upstreams.length > 0 ? 'shoal is serving; pulls go through to the upstreams' : 'shoal is serving as a standalone registry (no upstream configured)',

@@ -5,6 +5,7 @@ import type { SwarmConfig } from '../config/types.ts';
 import { PeerClient } from '../distribute/peer-client.ts';
 import type { Store } from '../store/index.ts';
 import { createSwarm, loadClusterKey, peerTlsClientOptions, peerTlsServerOptions, type ClusterKey, type Swarm } from '../swarm/index.ts';
+import { formatHostPort } from '../lib/host-port.ts';
 
 export interface SwarmParts {
   readonly swarm: Swarm;
@@ -56,7 +57,7 @@ export async function createSwarmParts(config: SwarmConfig, dataDir: string, sto
       unsubscribe.push(swarm.on('peer:penalised', (p) => log.warn({ peer: p.peerId, reason: p.reason, until: new Date(p.until).toISOString() }, 'peer penalised')));
       await swarm.start({ port: dataPort });
       const host = config.advertiseAddress ?? (isWildcard(config.bindAddress) ? firstLanAddress() ?? config.bindAddress : config.bindAddress);
-      return { peerUrl: `${clusterKey ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${dataPort}` };
+      return { peerUrl: `${clusterKey ? 'https' : 'http'}://${formatHostPort(host, dataPort)}` };
     },
     async stop() {
       for (const off of unsubscribe.splice(0)) off();

@@ -1,9 +1,11 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
-import { isIPv4, isIPv6 } from 'node:net';
 import { compare } from 'bcryptjs';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
+import { formatHostPort } from '../lib/host-port.ts';
+import { isLoopback } from '../lib/loopback.ts';
 import { OciError } from '../oci/index.ts';
 import { parseAuthorization } from './authorization.ts';
 import { sendError } from './errors.ts';
@@ -74,7 +76,7 @@ export class RegistryAuth {
   readonly #now: () => number;
   /** Per process: tokens die with the process, and cache keys mean nothing outside it. */
   readonly #secret = randomBytes(32);
-  readonly #cache = new Map<string, { ok: boolean; until: number }>();
+  readonly #cache = new LRUCache<string, { ok: boolean; until: number }>({ max: CACHE_LIMIT });
   readonly #pending = new Map<string, Promise<boolean>>();
   #users: Htpasswd;
   #fileStamp: string;
@@ -109,7 +111,7 @@ export class RegistryAuth {
   readonly onRequest = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
     const { path } = splitUrl(request.raw.url ?? request.url);
     if (path === TOKEN_PATH) return undefined; // authenticates itself
-    const local = isLoopbackAddress(request.socket.remoteAddress);
+    const local = isLoopback(request.socket.remoteAddress);
     const decision = await this.decide(request.method, path, request.headers.authorization, local);
     if (decision.allow) return undefined;
     this.#refuse(request, reply, decision.message, { path, write: WRITE_METHODS.has(request.method), local, invalidToken: decision.invalidToken === true });
@@ -118,7 +120,7 @@ export class RegistryAuth {
 
   /** GET /_shoal/token: a token for the user of the Basic credentials, or an anonymous one where anonymous pulls are allowed. */
   readonly token = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
-    const local = isLoopbackAddress(request.socket.remoteAddress);
+    const local = isLoopback(request.socket.remoteAddress);
     const identity = await this.#identify(request.headers.authorization);
     let subject: string;
     if (identity.kind === 'user') subject = identity.name;
@@ -203,13 +205,7 @@ export class RegistryAuth {
   }
 
   #remember(key: string, ok: boolean): void {
-    this.#cache.delete(key);
     this.#cache.set(key, { ok, until: this.#now() + (ok ? VERIFIED_TTL_MS : REJECTED_TTL_MS) });
-    // Insertion order: the first entries are the oldest.
-    for (const oldest of this.#cache.keys()) {
-      if (this.#cache.size <= CACHE_LIMIT) break;
-      this.#cache.delete(oldest);
-    }
   }
 
   #issue(subject: string, issuedAt: number): string {
@@ -287,21 +283,12 @@ export class RegistryAuth {
   }
 }
 
-/** 127.0.0.0/8, ::1 and their IPv4-mapped forms: a client on this host. */
-export function isLoopbackAddress(address: string | undefined): boolean {
-  if (address === undefined) return false;
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  const ip = mapped ? mapped[1]! : address;
-  if (isIPv4(ip)) return ip.startsWith('127.');
-  return isIPv6(ip) && /^(0{0,4}:){2,7}0{0,3}1$/.test(ip);
-}
-
 /** The host:port the client used, for the token realm; anything odd in the Host header is not echoed. */
 function hostOf(request: FastifyRequest): string {
   const host = request.headers.host;
   if (host !== undefined && /^[A-Za-z0-9.\-:[\]]{1,300}$/.test(host)) return host;
   const { localAddress, localPort } = request.socket;
-  return `${localAddress?.includes(':') ? `[${localAddress}]` : localAddress ?? '127.0.0.1'}:${localPort ?? 5000}`;
+  return formatHostPort(localAddress ?? '127.0.0.1', localPort ?? 5000);
 }
 
 /** The token scope a client needs for this endpoint (containerd asks for exactly that). */

@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
 import { tryParseDigest, type ByteRange, type Digest } from '../oci/index.ts';
 import type { Layout } from './layout.ts';
 import { BlobWriter } from './writer.ts';
@@ -74,9 +75,7 @@ export class BlobStore {
   async read(digest: Digest): Promise<Buffer | undefined> {
     const opened = await this.open(digest);
     if (!opened) return undefined;
-    const chunks: Buffer[] = [];
-    for await (const chunk of opened.stream) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks);
+    return buffer(opened.stream);
   }
 
   createWriter(algorithm: Digest['algorithm'] = 'sha256'): Promise<BlobWriter> {

@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import { digestOf, parseManifest, OciError, type Descriptor, type Digest, type ParsedManifest } from '../oci/index.ts';
 import type { BlobStore } from './blobs.ts';
 import type { PushedManifests } from './pushed.ts';
@@ -26,9 +27,12 @@ export class ManifestStore {
   readonly #blobs: BlobStore;
   readonly #repos: RepositoryStore;
   readonly #pushed: PushedManifests | undefined;
-  // Insertion-ordered map used as an LRU; content-addressed, so an entry is never stale.
-  readonly #cache = new Map<string, CachedManifest>();
-  #cachedBytes = 0;
+  // Content-addressed, so an entry is never stale; a manifest over 1/16 of the budget is not kept.
+  readonly #cache = new LRUCache<string, CachedManifest>({
+    maxSize: MANIFEST_CACHE_BYTES,
+    maxEntrySize: MANIFEST_CACHE_BYTES / 16,
+    sizeCalculation: (entry) => Math.max(1, entry.body.byteLength),
+  });
 
   constructor(blobs: BlobStore, repos: RepositoryStore, pushed?: PushedManifests) {
     this.#blobs = blobs;
@@ -62,8 +66,6 @@ export class ManifestStore {
   async read(digest: Digest): Promise<StoredManifest | undefined> {
     const cached = this.#cache.get(digest.value);
     if (cached) {
-      this.#cache.delete(digest.value);
-      this.#cache.set(digest.value, cached);
       return { digest, mediaType: cached.parsed.mediaType, body: cached.body, parsed: cached.parsed };
     }
     const body = await this.#blobs.read(digest);
@@ -102,11 +104,5 @@ export class ManifestStore {
   #remember(digest: Digest, body: Buffer, parsed: ParsedManifest): void {
     if (this.#cache.has(digest.value) || body.byteLength > MANIFEST_CACHE_BYTES / 16) return;
     this.#cache.set(digest.value, { body, parsed });
-    this.#cachedBytes += body.byteLength;
-    for (const [key, entry] of this.#cache) {
-      if (this.#cachedBytes <= MANIFEST_CACHE_BYTES) break;
-      this.#cache.delete(key);
-      this.#cachedBytes -= entry.body.byteLength;
-    }
   }
 }

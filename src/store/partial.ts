@@ -1,11 +1,11 @@
 import type { Hash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { mkdir, open, rename, type FileHandle } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { createDigester, digestFromHash, type ByteRange, type Digest } from '../oci/index.ts';
 import type { Layout } from './layout.ts';
-import { isNotFound, syncDirectory } from './files.ts';
+import { commitFile } from '../lib/durable-rename.ts';
+import { isNotFound } from './files.ts';
 import { keptPaths, openKept, partialsDir, PieceListSaver, removeKept, type KeptPaths } from './kept-partial.ts';
 import { createPartialReader, type BlobState as State, type ReaderHooks, type ReaderOptions } from './partial-reader.ts';
 
@@ -213,12 +213,7 @@ export class PartialBlob {
     const actual = digestFromHash(this.digest.algorithm, this.#hash.copy());
     if (actual.value !== this.digest.value) return { ok: false, actual: actual.value };
     await this.#pieceList.stop();
-    await this.#handle.sync();
-    await this.#handle.close();
-    const target = this.#layout.blobData(this.digest);
-    await mkdir(dirname(target), { recursive: true });
-    await rename(this.tmpPath, target);
-    await syncDirectory(dirname(target));
+    await commitFile(this.#handle, this.tmpPath, this.#layout.blobData(this.digest));
     await removeKept(this.#kept);
     this.#state = { kind: 'committed' };
     this.#events.emit('change');

@@ -1,10 +1,10 @@
 import { randomUUID, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import { OciError, createDigester, digestFromHash, uploadRangeHeader, type Digest } from '../oci/index.ts';
 import type { Layout } from './layout.ts';
-import { isNotFound, readTextIfExists, syncDirectory, writeFileAtomic } from './files.ts';
+import { commitFile } from '../lib/durable-rename.ts';
+import { isNotFound, readTextIfExists, writeFileAtomic } from './files.ts';
 
 const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -125,16 +125,7 @@ export class UploadStore {
         throw new OciError('DIGEST_INVALID', `uploaded content has digest ${actual.value}, not ${expected.value}`, { expected: expected.value, actual: actual.value });
       }
       const data = this.#layout.uploadData(repository, id);
-      const handle = await open(data, 'r+');
-      try {
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      const target = this.#layout.blobData(expected);
-      await mkdir(dirname(target), { recursive: true });
-      await rename(data, target);
-      await syncDirectory(dirname(target));
+      await commitFile(await open(data, 'r+'), data, this.#layout.blobData(expected));
       await this.cancel(repository, id);
       this.#onCommitted(expected, session.size);
       return { digest: expected, size: session.size };

@@ -1,9 +1,9 @@
 import { randomUUID, type Hash } from 'node:crypto';
-import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { open, rm, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
 import { OciError, createDigester, digestFromHash, type Digest, type DigestAlgorithm } from '../oci/index.ts';
 import type { Layout } from './layout.ts';
-import { syncDirectory } from './files.ts';
+import { commitFile } from '../lib/durable-rename.ts';
 
 /**
  * Writes one blob: bytes go to a temp file and are hashed as they are written; `commit` fsyncs,
@@ -76,13 +76,8 @@ export class BlobWriter {
       if (expected && expected.value !== actual.value) {
         throw new OciError('DIGEST_INVALID', `content digest ${actual.value} does not match the requested digest ${expected.value}`, { expected: expected.value, actual: actual.value });
       }
-      await handle.sync();
-      await handle.close();
       this.#handle = undefined;
-      const target = this.#layout.blobData(actual);
-      await mkdir(dirname(target), { recursive: true });
-      await rename(this.tmpPath, target);
-      await syncDirectory(dirname(target));
+      await commitFile(handle, this.tmpPath, this.#layout.blobData(actual));
       this.#closed = true;
       this.#onCommitted(actual, this.#written);
       return actual;

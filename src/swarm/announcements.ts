@@ -6,6 +6,7 @@ import type { PeerTable } from './peer-table.ts';
 import { piecesProblem } from './pieces.ts';
 import { MAX_BATCH, MAX_PEERS_BATCH, MAX_TAG_BATCH, PROTOCOL_VERSION, ProtocolViolation, type Message, type PeerAddresses } from './protocol.ts';
 import type { Inventory, InventoryEntry, PieceSet, SwarmEvents, TagRecord } from './types.ts';
+import { formatHostPort } from '../lib/host-port.ts';
 
 /** A tag stamped further ahead of its sender's clock than this is dropped, so none can be pinned forever. */
 export const MAX_TAG_CLOCK_AHEAD_MS = 60_000;
@@ -195,5 +196,5 @@ function checkedSize(size: number): number {
 }
 
 export function dataUrl(host: string, port: number, tls = false): string {
-  return `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  return `${tls ? 'https' : 'http'}://${formatHostPort(host, port)}`;
 }

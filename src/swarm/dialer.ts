@@ -7,7 +7,8 @@
 import type { PeerId, PeerInfo, Startable } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
-import { parseBootstrapAddress, type SwarmNode } from './node.ts';
+import { parseBootstrapAddress } from '../lib/bootstrap-address.ts';
+import type { SwarmNode } from './node.ts';
 import { MAX_PEER_ADDRESSES, type PeerAddresses } from './protocol.ts';
 
 export const DEFAULT_REDIAL_INTERVAL_MS = 10_000;

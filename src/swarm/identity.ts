@@ -1,10 +1,10 @@
 // The node's libp2p identity. The peer id is derived from this key, so it must survive restarts:
 // peers' bans, bootstrap lists (`/ip4/…/p2p/<id>`) and logs all name a host by it.
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys';
 import type { PrivateKey } from '@libp2p/interface';
+import { writeFileAtomic } from '../lib/atomic-write.ts';
 
 /** Relative to the data directory; beside (not inside) the registry:2 tree, which registry:2 may own. */
 export const PEER_KEY_PATH = join('shoal', 'peer-key');
@@ -23,7 +23,8 @@ export async function loadOrCreatePeerKey(dataDir: string): Promise<PrivateKey> 
   const existing = await readPeerKey(path);
   if (existing !== undefined) return existing;
   const key = await generateKeyPair('Ed25519');
-  await writeFileAtomically(path, privateKeyToProtobuf(key));
+  // 0600 in a 0700 folder, fsynced and renamed: a crash leaves either no key or a whole one, never half.
+  await writeFileAtomic(path, privateKeyToProtobuf(key), { mode: 0o600, dirMode: 0o700 });
   return key;
 }
 
@@ -39,31 +40,5 @@ async function readPeerKey(path: string): Promise<PrivateKey | undefined> {
     return privateKeyFromProtobuf(bytes);
   } catch (err) {
     throw new Error(`${path} is not a libp2p private key (${(err as Error).message}); move it away to generate a new peer identity`);
-  }
-}
-
-/** Temp file (0600, fsynced), then rename: a crash leaves either no key or a whole one, never half. */
-async function writeFileAtomically(path: string, bytes: Uint8Array): Promise<void> {
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    const file = await open(temp, 'wx', 0o600);
-    try {
-      await file.writeFile(bytes);
-      await file.sync();
-    } finally {
-      await file.close();
-    }
-    await rename(temp, path);
-  } catch (err) {
-    await rm(temp, { force: true });
-    throw err;
-  }
-  // The rename itself is durable only once the directory entry is.
-  const dir = await open(dirname(path), 'r');
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
   }
 }

@@ -12,6 +12,7 @@ import { preSharedKey } from '@libp2p/pnet';
 import { tcp } from '@libp2p/tcp';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p } from 'libp2p';
+import { parseBootstrapAddress } from '../lib/bootstrap-address.ts';
 import type { ClusterKey } from './cluster-key.ts';
 
 /**
@@ -87,19 +88,6 @@ export function tcpAddress(ip: string, port: number): string {
   if (family === 0) throw new Error(`not an IP address: ${JSON.stringify(ip)}`);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`not a TCP port: ${port}`);
   return `/ip${family}/${ip}/tcp/${port}`;
-}
-
-/** A bootstrap entry and the peer id it must carry (libp2p verifies it during the noise handshake). */
-export function parseBootstrapAddress(address: string): { multiaddr: Multiaddr; peerId: string } {
-  let ma: Multiaddr;
-  try {
-    ma = multiaddr(address);
-  } catch (err) {
-    throw new Error(`bootstrap address ${JSON.stringify(address)} is not a multiaddr: ${(err as Error).message}`);
-  }
-  const peerId = ma.getComponents().findLast((c) => c.name === 'p2p')?.value;
-  if (peerId === undefined) throw new Error(`bootstrap address ${address} needs /p2p/<peer id> at the end`);
-  return { multiaddr: ma, peerId };
 }
 
 function withAnnouncedIps(addrs: Multiaddr[], ips: readonly string[]): Multiaddr[] {

@@ -11,6 +11,8 @@ import { DockerCredentials, isDockerHubHost, loadDockerCredentials, normalizeReg
 import { HealthTracker, TrackedUpstream, type UpstreamHealth } from './health.ts';
 import { RegistryClient, registryHostOf, type RegistryClientInit } from './registry-client.ts';
 import { RegistryNames } from './registry-names.ts';
+import { hostOfAuthority } from '../lib/host-port.ts';
+import { isLoopback } from '../lib/loopback.ts';
 
 export const DOCKER_HUB_URL = 'https://registry-1.docker.io';
 
@@ -139,6 +141,5 @@ export function remoteName(host: string, path: string): string {
 
 /** localhost, 127.0.0.0/8 and ::1, with or without a port: reached over http, as docker does. */
 export function isLoopbackHost(host: string): boolean {
-  const name = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.replace(/:\d+$/, '');
-  return name === 'localhost' || name === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name);
+  return isLoopback(hostOfAuthority(host));
 }

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parseImageRef, parsePlatform, platformMatches } from '../../src/cli/image-ref.ts';
 import {
-  etaSeconds, fitWidth, formatAgo, formatBytes, formatElapsed, formatEta, formatPercent, formatRate, formatSourceSplit,
+  etaSeconds, fitWidth, formatAgo, formatElapsed, formatEta, formatPercent, formatRate, formatSourceSplit,
   RateMeter, renderBar, renderPlainLine, renderProgressLine, roundShares,
 } from '../../src/cli/progress.ts';
 import { containerdHosts, mentionsDaemon, mergeDaemonJson, mergeHostsToml, mirrorUrl, timestamp } from '../../src/cli/setup.ts';
@@ -12,18 +12,6 @@ import { checkDockerConfig, renderCheck } from '../../src/cli/doctor.ts';
 import { table } from '../../src/cli/terminal.ts';
 
 describe('progress formatting', () => {
-  test('bytes in binary units with one decimal', () => {
-    assert.equal(formatBytes(0), '0 B');
-    assert.equal(formatBytes(1023), '1023 B');
-    assert.equal(formatBytes(1024), '1.0 KiB');
-    assert.equal(formatBytes(1536), '1.5 KiB');
-    assert.equal(formatBytes(256 * 1024 ** 2), '256.0 MiB');
-    assert.equal(formatBytes(1024 ** 2 - 1), '1.0 MiB', 'never "1024.0 KiB"');
-    assert.equal(formatBytes(3.25 * 1024 ** 3), '3.3 GiB');
-    assert.equal(formatBytes(2 * 1024 ** 4), '2.0 TiB');
-    assert.equal(formatBytes(-1), '? B');
-  });
-
   test('rates', () => {
     assert.equal(formatRate(12.3 * 1024 ** 2), '12.3 MiB/s');
     assert.equal(formatRate(undefined), '0 B/s');
