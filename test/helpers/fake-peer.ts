@@ -20,7 +20,7 @@ import { buildPeerApp } from '../../src/http/peer-app.ts';
 import { digestOf, parseRangeHeader, type ByteRange, type Digest } from '../../src/oci/index.ts';
 import { Store } from '../../src/store/index.ts';
 import { MemoryNetwork, MemorySwarm, type InventoryEntry, type SwarmApi } from '../../src/swarm/index.ts';
-import type { UpstreamRegistry } from '../../src/upstream/types.ts';
+import { MemoryUpstream } from '../../src/upstream/memory-upstream.ts';
 import { eventually } from './eventually.ts';
 import { partialsDir } from '../../src/store/kept-partial.ts';
 
@@ -95,7 +95,8 @@ export class CountingSeed {
 
 /** A router that maps every repository to one upstream (so repositories count as seeded), or to none. */
 export function stubRouter(seeded: boolean): UpstreamRouter {
-  const upstream = { url: 'http://seed.invalid', host: 'seed.invalid' } as UpstreamRegistry;
+  // Named only: blobs come from the CountingSeed; the twin answers "not there" to anything else.
+  const upstream = new MemoryUpstream('http://seed.invalid');
   return { upstreams: seeded ? [upstream] : [], targets: (name) => (seeded ? [{ upstream, remoteName: name }] : []), repository: (name) => name, qualifiedName: (name) => name };
 }
 

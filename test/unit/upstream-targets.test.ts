@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { OciError } from '../../src/oci/index.ts';
 import { UpstreamSet, isLoopbackHost, remoteName } from '../../src/upstream/upstreams.ts';
 import { parseDockerConfig } from '../../src/upstream/docker-credentials.ts';
-import { nextLink, registryHostOf, type RegistryClientInit } from '../../src/upstream/registry-client.ts';
+import { MemoryUpstream } from '../../src/upstream/memory-upstream.ts';
+import { nextLink, type RegistryClientInit } from '../../src/upstream/registry-client.ts';
 import type { UpstreamRegistry } from '../../src/upstream/types.ts';
 
 /** A client that records how it was made and never touches the network. */
@@ -11,8 +12,7 @@ function recordingFactory() {
   const made: RegistryClientInit[] = [];
   const createClient = (init: RegistryClientInit): UpstreamRegistry => {
     made.push(init);
-    const fail = () => Promise.reject(new Error('no network in unit tests'));
-    return { url: init.url, host: registryHostOf(init.url), headManifest: fail, getManifest: fail, headBlob: fail, getBlob: fail, listTags: fail, catalog: fail };
+    return new MemoryUpstream(init.url);
   };
   return { made, createClient };
 }
