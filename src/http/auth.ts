@@ -1,3 +1,5 @@
+// Logins and who may push on the registry API. Just over 300 lines, a tenth of them the policy
+// comment below: one class whose checks belong together.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { compare } from 'bcryptjs';
