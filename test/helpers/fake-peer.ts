@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { Fetcher, type FetcherInit } from '../../src/distribute/fetcher.ts';
 import { PeerClient, type PeerClientInit } from '../../src/distribute/peer-client.ts';
 import { DEFAULT_PIECE_SIZE } from '../../src/distribute/piece-size.ts';
@@ -107,6 +107,8 @@ export interface HostInit {
   readonly seeded?: boolean;
   readonly fetcher?: FetcherInit;
   readonly peerClient?: PeerClientInit;
+  /** The fetcher's logger (default: silent). */
+  readonly logger?: Logger;
   /** Blobs on disk before the swarm starts (announced in the inventory). */
   readonly holds?: readonly Buffer[];
 }
@@ -150,7 +152,7 @@ export async function startHost(init: HostInit): Promise<Host> {
       },
     });
     const fetcher = new Fetcher(
-      { store, seed: init.seed.sourceFor(init.name), router: stubRouter(init.seeded ?? true), logger: silentLogger, swarm: late, peers, stats },
+      { store, seed: init.seed.sourceFor(init.name), router: stubRouter(init.seeded ?? true), logger: init.logger ?? silentLogger, swarm: late, peers, stats },
       // Hosts here are meshed before they fetch (see meshed()): no start-up settle needed.
       { membershipSettleMs: 0, ...init.fetcher },
     );
