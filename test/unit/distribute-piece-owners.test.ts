@@ -172,7 +172,12 @@ describe('distribute: piece owners by membership', { timeout: 120_000 }, () => {
     const content = randomBytes(MiB);
     const digest = seed.add(content);
     const a = await host(network, seed, 'a');
-    await assert.rejects(a.fetcher.forPeer(digest, { repository: REPOSITORY, size: 1024 * 1024 * MiB }, '127.0.0.1'), (e: unknown) => e instanceof OciError && e.code === 'SIZE_INVALID');
+    const read = await a.fetcher.forPeer(digest, { repository: REPOSITORY, size: 1024 * 1024 * MiB }, '127.0.0.1');
+    assert.ok(read, 'the asker gets its answer at once; the size is checked before any byte');
+    const stream = read.read({ start: 0, end: 99 });
+    await assert.rejects(async () => {
+      for await (const _ of stream) assert.fail('no byte for a size the seed contradicts');
+    }, (e: unknown) => e instanceof OciError && e.code === 'SIZE_INVALID');
     assert.equal(a.store.blobs.usage.reservedBytes, 0, 'no terabyte reserved on a peer\'s word');
     assert.equal(a.fetcher.partial(digest), undefined);
   });
