@@ -10,7 +10,7 @@ export interface MetricSamples {
   value(name: string, labels?: Readonly<Record<string, string>>): number;
 }
 
-export function parseMetrics(text: string): MetricSamples {
+function parseMetrics(text: string): MetricSamples {
   const samples: Array<{ name: string; labels: Record<string, string>; value: number }> = [];
   for (const line of text.split('\n')) {
     if (line === '' || line.startsWith('#')) continue;
