@@ -27,6 +27,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { startCluster, type Cluster, type ClusterNode, type ClusterSeed } from '../test/helpers/cluster.ts';
 import { REGISTRY_PORT, sleep } from '../test/helpers/cluster/constants.ts';
+import type { MemoryFigures } from '../test/helpers/cluster/metrics.ts';
 import { selectBlobGets, sumBytes } from '../test/helpers/cluster/seed-host.ts';
 import { makeImage, type TestImage } from '../test/helpers/images.ts';
 import { layerSizes, parseOptions, workBase, type Options } from './lib/fanout-options.ts';
@@ -130,7 +131,7 @@ async function runBaseline(b: Bench): Promise<FanoutRun['baseline']> {
 }
 
 /** Step 4: every host pulls through its daemon, while first-byte samples run; per-host figures from the daemons' status. */
-async function runShoal(b: Bench, nodes: readonly ClusterNode[], idle: Parameters<typeof shoalHostResults>[4]) {
+async function runShoal(b: Bench, nodes: readonly ClusterNode[], idle: readonly MemoryFigures[]) {
   await sleep(1_000);
   b.quiet.shoal = await waitQuiet(b.lan.sampler, 'shoal', b.options.waitQuietS);
   const before = await Promise.all(nodes.map((d) => d.figures()));
