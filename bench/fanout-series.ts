@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ROOT } from './lib/fanout-cluster.ts';
+import { ROOT } from '../test/helpers/cluster/constants.ts';
 import { fmt, progress, spread, table, type Spread } from './lib/fanout-report.ts';
 
 interface PhaseFigures {

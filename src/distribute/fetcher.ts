@@ -1,4 +1,5 @@
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import { OciError, isValidRepositoryName, type ByteRange, type Digest } from '../oci/index.ts';
 import type { PartialBlob, Store } from '../store/index.ts';
@@ -59,6 +60,7 @@ export class Fetcher {
   readonly #init: FetcherInit;
   readonly #engines = new Map<string, PieceEngine>();
   readonly #creating = new Map<string, Promise<PieceEngine>>();
+  readonly #verifying = new Map<string, Promise<PieceEngine>>();
   readonly #whole = new Map<string, Promise<PartialBlob | undefined>>();
   #sweeper: NodeJS.Timeout | undefined;
   #subscribed = false;
@@ -135,26 +137,54 @@ export class Fetcher {
     if (engine && ask && ask.size !== engine.partial.size) {
       throw new OciError('SIZE_INVALID', `${digest.value} is ${engine.partial.size} bytes here, not ${ask.size}`);
     }
-    if (!engine && ask) {
-      if (!isValidRepositoryName(ask.repository)) throw new OciError('NAME_INVALID', `invalid repository name ${JSON.stringify(ask.repository)}`);
-      const want: BlobWant = { name: ask.repository, digest, ...(ask.ns !== undefined ? { ns: ask.ns } : {}) };
-      if (!this.isSeeded(want)) return undefined;
-      // The asker's size is not taken on its word: a piece cache reserves that much disk.
-      const size = await resolveBlobSize(want, { hints: this.sizes, seed: this.#c.seed, swarm: undefined, logger: this.#c.logger });
-      if (size === undefined) return undefined;
-      if (size !== ask.size) throw new OciError('SIZE_INVALID', `${digest.value} is ${size} bytes, not ${ask.size}`);
-      engine = await this.#engine(want, size);
-    }
-    if (!engine) return undefined;
-    const found = engine;
+    if (engine) return this.#peerRead(engine, ask, asker);
+    if (!ask) return undefined;
+    if (!isValidRepositoryName(ask.repository)) throw new OciError('NAME_INVALID', `invalid repository name ${JSON.stringify(ask.repository)}`);
+    const want: BlobWant = { name: ask.repository, digest, ...(ask.ns !== undefined ? { ns: ask.ns } : {}) };
+    if (!this.isSeeded(want)) return undefined;
+    // The asker's size is not taken on its word (a piece cache reserves that much disk): it is
+    // checked with the seed first. Meanwhile the asker gets its headers at once: on a busy seed
+    // link that check can take seconds, and an asker that hears nothing gives up on its owner.
+    const verified = this.#verifiedEngine(want, ask.size);
+    verified.catch(() => undefined);
     return {
-      size: found.partial.size,
+      size: ask.size,
       read: (range) => {
-        const reader = found.partial.createReader(this.#c.store.blobs.path(digest), range, { holdBackUnverified: false, idleTimeoutMs: PEER_READ_IDLE_MS });
-        if (ask) found.demand(range, ask.from ?? asker, reader);
+        const out = new PassThrough();
+        verified.then(
+          (ready) => void pipeline(this.#peerRead(ready, ask, asker).read(range), out).catch(() => undefined),
+          (error: unknown) => out.destroy(error instanceof Error ? error : new Error(String(error))),
+        );
+        return out;
+      },
+    };
+  }
+
+  #peerRead(engine: PieceEngine, ask: (OwnerAsk & { readonly from?: string }) | undefined, asker: string): PeerRead {
+    return {
+      size: engine.partial.size,
+      read: (range) => {
+        const reader = engine.partial.createReader(this.#c.store.blobs.path(engine.partial.digest), range, { holdBackUnverified: false, idleTimeoutMs: PEER_READ_IDLE_MS });
+        if (ask) engine.demand(range, ask.from ?? asker, reader);
         return reader;
       },
     };
+  }
+
+  /** The piece cache for an owner ask, once the seed confirmed the size (single-flight per digest). */
+  #verifiedEngine(want: BlobWant, size: number): Promise<PieceEngine> {
+    const key = want.digest.value;
+    let verifying = this.#verifying.get(key);
+    if (!verifying) {
+      verifying = (async () => {
+        const trusted = await resolveBlobSize(want, { hints: this.sizes, seed: this.#c.seed, swarm: undefined, logger: this.#c.logger });
+        if (trusted === undefined) throw new OciError('BLOB_UNKNOWN', `the seed does not have ${key}`);
+        if (trusted !== size) throw new OciError('SIZE_INVALID', `${key} is ${trusted} bytes, not ${size}`);
+        return this.#engine(want, trusted);
+      })().finally(() => this.#verifying.delete(key));
+      this.#verifying.set(key, verifying);
+    }
+    return verifying;
   }
 
   async #startWhole(want: BlobWant): Promise<PartialBlob | undefined> {

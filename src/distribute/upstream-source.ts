@@ -30,7 +30,7 @@ export class UpstreamBlobSource implements BlobSource {
         failure = error;
       }
     }
-    if (failure) throw failure instanceof OciError ? failure : new OciError('UNAVAILABLE', `the seed registry could not be reached for ${want.digest.value}: ${(failure as Error).message}`, undefined, { cause: failure });
+    if (failure) throw seedFailure(want, failure);
     return undefined;
   }
 }
@@ -46,8 +46,13 @@ async function headSize(router: UpstreamRouter, want: BlobWant): Promise<number 
       failure = error;
     }
   }
-  if (failure) throw failure instanceof OciError ? failure : new OciError('UNAVAILABLE', `the seed registry could not be reached for ${want.digest.value}: ${(failure as Error).message}`, undefined, { cause: failure });
+  if (failure) throw seedFailure(want, failure);
   return undefined;
+}
+
+/** The last upstream's failure, as the spec error a client gets. */
+function seedFailure(want: BlobWant, failure: unknown): OciError {
+  return failure instanceof OciError ? failure : new OciError('UNAVAILABLE', `the seed registry could not be reached for ${want.digest.value}: ${(failure as Error).message}`, undefined, { cause: failure });
 }
 
 function skipBytes(stream: Readable, count: number): Readable {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { Fetcher, type FetcherInit } from '../../src/distribute/fetcher.ts';
 import { PeerClient, type PeerClientInit } from '../../src/distribute/peer-client.ts';
 import { DEFAULT_PIECE_SIZE } from '../../src/distribute/piece-size.ts';
@@ -108,6 +108,8 @@ export interface HostInit {
   readonly seeded?: boolean;
   readonly fetcher?: FetcherInit;
   readonly peerClient?: PeerClientInit;
+  /** The fetcher's logger (default: silent). */
+  readonly logger?: Logger;
   /** Blobs on disk before the swarm starts (announced in the inventory). */
   readonly holds?: readonly Buffer[];
 }
@@ -144,7 +146,7 @@ export async function startHost(init: HostInit): Promise<Host> {
     // Constructed, then listening, then started, as in the daemon: the swarm learns its data URL at start.
     const swarm = new MemorySwarm({ network: init.network, inventory: () => inventory(store), pieceSize: init.fetcher?.pieceSize ?? DEFAULT_PIECE_SIZE });
     const fetcher = new Fetcher(
-      { store, seed: init.seed.sourceFor(init.name), router: stubRouter(init.seeded ?? true), logger: silentLogger, swarm, peers, stats },
+      { store, seed: init.seed.sourceFor(init.name), router: stubRouter(init.seeded ?? true), logger: init.logger ?? silentLogger, swarm, peers, stats },
       // Hosts here are meshed before they fetch (see meshed()): no start-up settle needed.
       { membershipSettleMs: 0, ...init.fetcher },
     );

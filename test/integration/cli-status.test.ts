@@ -71,9 +71,8 @@ describe('shoal status', () => {
       aStatus = await statusOf(a);
       b = await startShoal({ upstreams: [seed.url], swarm: true, args: [...LOOPBACK_SWARM, '--bootstrap', aStatus.node.multiaddrs![0]!] });
       await eventually(async () => (await statusOf(b)).peers.length === 1, 15_000, 'b to see a');
-      // b pulls the image, partly from a when a has it: a fetches first.
-      const aRun = await runShoal(['prefetch', '--listen', a.host, 'app:1']);
-      assert.equal(aRun.code, 0, aRun.stdout + aRun.stderr);
+      // a holds the image (pushed to it, so b fetched none of it as a piece owner); b pulls it from a.
+      await pushImage(a.url, 'app', '1', image);
       await eventually(async () => (await statusOf(b)).peers[0]!.blobs >= 2, 10_000, 'a\'s announcement');
       const bRun = await runShoal(['prefetch', '--listen', b.host, 'app:1']);
       assert.equal(bRun.code, 0, bRun.stdout + bRun.stderr);

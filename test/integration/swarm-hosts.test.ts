@@ -1,14 +1,14 @@
 // The swarm across hosts: every host a network namespace on a bridged test LAN running a real
 // `shoal serve`, the seed a real docker-registry on its own host, pulls by skopeo inside the
-// hosts (skopeo verifies every blob's digest). Counts come from each daemon's /metrics and from
-// the seed's access log. Needs root, iproute2, curl, skopeo and docker-registry; without them
+// hosts (skopeo verifies every blob's digest). Counts come from each daemon's status snapshot and
+// from the seed's access log. Needs root, iproute2, curl, skopeo and docker-registry; without them
 // these tests fail with the reason, they never skip.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { open, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { keygen, startCluster, type Cluster, type ClusterNode, type NodeMetrics } from '../helpers/cluster.ts';
+import { figuresDelta, keygen, startCluster, type Cluster, type ClusterNode, type NodeFigures } from '../helpers/cluster.ts';
 import { makeImage, makeTarLayer, randomBytesFrom, type TestImage } from '../helpers/images.ts';
 
 const MiB = 1024 * 1024;
@@ -25,17 +25,9 @@ interface Delta {
   readonly fromPeer: Map<string, number>;
 }
 
-function delta(before: NodeMetrics, after: NodeMetrics): Delta {
-  const received = (m: NodeMetrics) => new Map(m.perPeer.filter((p) => p.direction === 'received').map((p) => [p.peer, p.bytes]));
-  const was = received(before);
-  const fromPeer = new Map([...received(after)].map(([peer, bytes]) => [peer, bytes - (was.get(peer) ?? 0)] as const).filter(([, bytes]) => bytes > 0));
-  return {
-    seed: after.seedBytes - before.seedBytes,
-    received: after.peerReceivedBytes - before.peerReceivedBytes,
-    served: after.peerServedBytes - before.peerServedBytes,
-    failures: after.verificationFailures - before.verificationFailures,
-    fromPeer,
-  };
+function delta(before: NodeFigures, after: NodeFigures): Delta {
+  const d = figuresDelta(before, after);
+  return { seed: d.seedBytes, received: d.peerReceivedBytes, served: d.peerServedBytes, failures: d.verificationFailures, fromPeer: new Map(d.receivedFrom) };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -85,7 +77,7 @@ describe('discovery by mDNS alone', { timeout: 60_000 }, () => {
       const discoveryMs = Math.max(seenBy1, seenBy2);
       console.log(`# discovery: h1 saw h2 ${seenBy1} ms and h2 saw h1 ${seenBy2} ms after both swarms were running → ${discoveryMs} ms`);
       assert.ok(discoveryMs <= 2_000, `discovery took ${discoveryMs} ms`);
-      for (const node of [h1, h2]) assert.equal((await node.metrics()).peers, 1, `${node.name} shoal_peers`);
+      for (const node of [h1, h2]) assert.equal((await node.figures()).peers, 1, `${node.name} peers`);
     });
   });
 });
@@ -127,14 +119,14 @@ describe('four hosts and a seed', { timeout: 240_000 }, () => {
       // for A (as their owner). Those are all B got from the seed, and only during A's pull.
       const ownedByB = await cluster.seed!.blobBytesServed({ from: h2, digests: digestsOf(small) });
       cluster.seed!.clearLog();
-      const before = await h2.metrics();
+      const before = await h2.figures();
       await h2.pull('small:1');
-      const d = delta(before, await h2.metrics());
+      const d = delta(before, await h2.figures());
       const size = imageBytes(small);
       const seedGets = await cluster.seed!.blobGets({ from: h2, digests: digestsOf(small) });
       console.log(`# B pulled ${mib(size)}: ${d.received} bytes from peers, ${d.seed} from the seed (${seedGets.length} seed blob GETs from B; B kept ${ownedByB} bytes it owns from A's pull)`);
       assert.deepEqual(seedGets, [], 'the seed served B no blob');
-      assert.equal(d.seed, 0, "B's shoal_seed_bytes_total grew");
+      assert.equal(d.seed, 0, "B's seed bytes (status transfers.bytesFromSeed) grew");
       assert.ok(d.received + ownedByB >= size && d.received <= size * 1.05, `B received ${d.received} bytes from peers for a ${size}-byte image`);
       assert.ok((d.fromPeer.get(h1.peerId) ?? 0) + ownedByB >= size, `B's bytes came from A: ${JSON.stringify([...d.fromPeer])}`);
       for (const digest of digestsOf(small)) assert.equal(await h2.storedDigest(digest), digest);
@@ -144,7 +136,7 @@ describe('four hosts and a seed', { timeout: 240_000 }, () => {
   test('3. four hosts pull a 64 MiB image at the same moment: the seed sends it about once', async () => {
     const nodes = [h1, h2, h3, h4];
     await withLogs(nodes, async () => {
-      const before = await Promise.all(nodes.map((n) => n.metrics()));
+      const before = await Promise.all(nodes.map((n) => n.figures()));
       const started = Date.now();
       const results = await Promise.allSettled(nodes.map((n) => n.pull('big:1')));
       const ms = Date.now() - started;
@@ -153,7 +145,7 @@ describe('four hosts and a seed', { timeout: 240_000 }, () => {
       const size = imageBytes(big);
       const fromSeed = await cluster.seed!.blobBytesServed({ digests: digestsOf(big) });
       const ratio = fromSeed / size;
-      const after = await Promise.all(nodes.map((n) => n.metrics()));
+      const after = await Promise.all(nodes.map((n) => n.figures()));
       const lines = nodes.map((n, i) => {
         const d = delta(before[i]!, after[i]!);
         const took = results[i]!.status === 'fulfilled' ? `${(results[i] as PromiseFulfilledResult<{ ms: number }>).value.ms} ms` : 'failed';
@@ -175,24 +167,28 @@ describe('four hosts and a seed', { timeout: 240_000 }, () => {
       const ownedByB = await cluster.seed!.blobBytesServed({ from: b, digests: [layer.digest] });
       // A's uploads at 100 Mbit/s: the 40 MiB layer takes B about 3.5 s to get from A alone.
       await a.host.shape({ rateMbit: 100 });
-      const before = await b.metrics();
+      const before = await b.figures();
       const aPeerId = a.peerId;
+      // A has left B's status snapshot once it is killed: its lifetime counter is in /metrics.
+      const fromA = async () => (await b.metrics()).value('shoal_peer_bytes_total', { peer: aPeerId, direction: 'received' });
+      const fromABefore = await fromA();
       const pull = b.pull('kill:1');
       pull.catch(() => undefined);
       let atKill = 0;
       const deadline = Date.now() + 30_000;
       for (;;) {
-        atKill = (await b.metrics()).peerReceivedBytes - before.peerReceivedBytes;
+        atKill = (await b.figures()).peerReceivedBytes - before.peerReceivedBytes;
         if (atKill >= 8 * MiB) break;
         if (Date.now() > deadline) throw new Error(`B received only ${atKill} bytes from peers in 30 s`);
         await sleep(50);
       }
       await a.crash();
       await pull;
-      const d = delta(before, await b.metrics());
+      const d = delta(before, await b.figures());
       const seedBytesToB = (await cluster.seed!.blobBytesServed({ from: b, digests: [layer.digest] })) - ownedByB;
       console.log(`# A killed after B got ${mib(atKill)} from it; B ended with ${mib(d.received)} from peers, ${mib(d.seed)} from the seed (seed log: ${mib(seedBytesToB)} of the layer to B during its pull, ${mib(ownedByB)} before as an owner)`);
-      assert.ok((d.fromPeer.get(aPeerId) ?? 0) < layer.size, `A was killed mid-transfer (B got ${d.fromPeer.get(aPeerId) ?? 0} bytes from it)`);
+      const gotFromA = (await fromA()) - fromABefore;
+      assert.ok(gotFromA < layer.size, `A was killed mid-transfer (B got ${gotFromA} bytes from it)`);
       // The rest: from the seed, by B or by the other members as the pieces' owners.
       assert.ok(d.seed + d.received - atKill > 0, 'B fetched the rest from the seed or its owners');
       assert.ok(d.received + d.seed + ownedByB >= layer.size, 'every byte came from somewhere');
@@ -222,7 +218,7 @@ describe('four hosts and a seed', { timeout: 240_000 }, () => {
       await file.close();
       assert.notEqual(await liar.storedDigest(layer.digest), layer.digest, 'the liar holds corrupt bytes');
 
-      const before = await puller.metrics();
+      const before = await puller.figures();
       let attempts = 0;
       let firstError: string | undefined;
       for (;;) {
@@ -238,11 +234,11 @@ describe('four hosts and a seed', { timeout: 240_000 }, () => {
           if (attempts >= 2) throw error;
         }
       }
-      const d = delta(before, await puller.metrics());
+      const d = delta(before, await puller.figures());
       const banned = puller.runLogs().find((l) => l.msg === 'peer sent corrupt bytes: banned, piece replaced with the seed copy' && l.peer === liar.peerId);
       const penalised = puller.runLogs().find((l) => l.msg === 'peer penalised' && l.peer === liar.peerId);
       console.log(`# liar: ${attempts} pull attempt(s)${firstError ? ` (first: ${firstError.split('\n').slice(0, 2).join(' ')})` : ''}; verification failures +${d.failures}; banned: ${banned ? 'yes' : 'no'}; penalised: ${penalised ? String(penalised.reason) : 'no'}`);
-      assert.ok(d.failures >= 1, 'shoal_verification_failures_total grew');
+      assert.ok(d.failures >= 1, 'transfers.verificationFailures grew');
       assert.ok(banned, "the puller logged 'peer sent corrupt bytes: banned' for the liar");
       assert.ok(penalised, "the puller logged 'peer penalised' for the liar");
       assert.equal(await puller.storedDigest(layer.digest), layer.digest, "the puller's stored blob is correct");
@@ -255,15 +251,18 @@ describe('four hosts and a seed', { timeout: 240_000 }, () => {
     await withLogs([a, b], async () => {
       await cluster.seed!.stop();
       try {
-        const before = await b.metrics();
+        const before = await b.figures();
+        // Pieces B fetched from the seed as their owner during A's pull (test 2) stay in its piece
+        // cache for minutes (its status lists them in flight): those need no transfer now.
+        const cached = before.status.inflight.filter((p) => digestsOf(small).includes(p.digest)).reduce((sum, p) => sum + p.received, 0);
         await b.pull('small:1');
-        const d = delta(before, await b.metrics());
+        const d = delta(before, await b.figures());
         const size = imageBytes(small);
         const resolved = b.runLogs().find((l) => l.msg === 'tag resolved from the swarm' && l.repository === 'small');
-        console.log(`# seed down: B got small:1 (${mib(size)}) with ${d.received} bytes from peers (${[...d.fromPeer].map(([p, n]) => `${cluster.nodes.find((x) => x.peerId === p)?.name ?? p}: ${n}`).join(', ')}), ${d.seed} from the seed`);
+        console.log(`# seed down: B got small:1 (${mib(size)}) with ${d.received} bytes from peers (${[...d.fromPeer].map(([p, n]) => `${cluster.nodes.find((x) => x.peerId === p)?.name ?? p}: ${n}`).join(', ')}), ${d.seed} from the seed, ${cached} already in its piece cache`);
         assert.ok(resolved, "B logged 'tag resolved from the swarm'");
         assert.equal(d.seed, 0);
-        assert.ok(d.received >= size, `B received ${d.received} bytes from peers`);
+        assert.ok(d.received + cached >= size, `B received ${d.received} bytes from peers and had ${cached} in its piece cache`);
         const holders = new Set([a.peerId, h2.peerId]); // h2 pulled small:1 in test 2
         for (const peer of d.fromPeer.keys()) assert.ok(holders.has(peer), `bytes came from a holder, not ${peer}`);
         for (const digest of digestsOf(small)) assert.equal(await b.storedDigest(digest), digest);
@@ -302,8 +301,8 @@ describe('no upstream anywhere; a cluster key on three of four hosts', { timeout
     await withLogs(cluster.nodes, async () => {
       // Give mDNS and the dialer time to try: the stranger must stay out, not just be late.
       await sleep(2_000);
-      const peers = await Promise.all(cluster.nodes.map(async (n) => (await n.metrics()).peers));
-      console.log(`# shoal_peers: ${cluster.nodes.map((n, i) => `${n.name}=${peers[i]}`).join(' ')}`);
+      const peers = await Promise.all(cluster.nodes.map(async (n) => (await n.figures()).peers));
+      console.log(`# peers: ${cluster.nodes.map((n, i) => `${n.name}=${peers[i]}`).join(' ')}`);
       assert.deepEqual(peers, [2, 2, 2, 0]);
       for (const n of [h1, h2, h3]) assert.ok(!n.livePeers().has(h4.peerId), `${n.name} never admitted h4`);
       // They did find each other (mDNS), and the key turned the connections away.
@@ -326,9 +325,9 @@ describe('no upstream anywhere; a cluster key on three of four hosts', { timeout
         assert.equal(stranger.status, 0, `the stranger got ${stranger.status} from ${url}: ${stranger.body.slice(0, 200)}`);
       }
       // A key holder's node fetches over that TLS: h2 pulls what h1 holds, from h1.
-      const before = await h2.metrics();
+      const before = await h2.figures();
       await h2.pull('tiny:1');
-      const d = delta(before, await h2.metrics());
+      const d = delta(before, await h2.figures());
       assert.ok((d.fromPeer.get(h1.peerId) ?? 0) >= layer.size, `h2 got the layer from h1 over TLS: ${JSON.stringify([...d.fromPeer])}`);
       // Nor can the stranger pull what the keyed hosts hold.
       await assert.rejects(h4.pull('tiny:1'), /manifest unknown|MANIFEST_UNKNOWN|not found/i);
@@ -338,9 +337,9 @@ describe('no upstream anywhere; a cluster key on three of four hosts', { timeout
   test('8. an image pushed to A is pulled by tag on B: every blob from A', async () => {
     await withLogs([h1, h2], async () => {
       await h1.push('app:1', app);
-      const before = await h2.metrics();
+      const before = await h2.figures();
       await h2.pull('app:1');
-      const d = delta(before, await h2.metrics());
+      const d = delta(before, await h2.figures());
       const size = imageBytes(app);
       console.log(`# pushed to A, pulled on B: ${d.received} of ${size} blob bytes from peers (from A: ${d.fromPeer.get(h1.peerId) ?? 0}), ${d.seed} from a seed`);
       assert.equal(d.seed, 0);

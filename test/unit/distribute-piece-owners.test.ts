@@ -4,6 +4,8 @@
 // joins mid-pull takes its share at once, and the size a fetch trusts comes from the seed.
 import assert from 'node:assert/strict';
 import { randomBytes, randomInt } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { afterEach, describe, test } from 'node:test';
 import { OciError } from '../../src/oci/index.ts';
 import { MemoryNetwork, MemorySwarm } from '../../src/swarm/index.ts';
@@ -170,7 +172,12 @@ describe('distribute: piece owners by membership', { timeout: 120_000 }, () => {
     const content = randomBytes(MiB);
     const digest = seed.add(content);
     const a = await host(network, seed, 'a');
-    await assert.rejects(a.fetcher.forPeer(digest, { repository: REPOSITORY, size: 1024 * 1024 * MiB }, '127.0.0.1'), (e: unknown) => e instanceof OciError && e.code === 'SIZE_INVALID');
+    const read = await a.fetcher.forPeer(digest, { repository: REPOSITORY, size: 1024 * 1024 * MiB }, '127.0.0.1');
+    assert.ok(read, 'the asker gets its answer at once; the size is checked before any byte');
+    const stream = read.read({ start: 0, end: 99 });
+    await assert.rejects(async () => {
+      for await (const _ of stream) assert.fail('no byte for a size the seed contradicts');
+    }, (e: unknown) => e instanceof OciError && e.code === 'SIZE_INVALID');
     assert.equal(a.store.blobs.usage.reservedBytes, 0, 'no terabyte reserved on a peer\'s word');
     assert.equal(a.fetcher.partial(digest), undefined);
   });
@@ -186,5 +193,23 @@ describe('distribute: piece owners by membership', { timeout: 120_000 }, () => {
     await assert.rejects(a.fetcher.forPeer(digest, { repository: REPOSITORY, size: content.length + 1 }, '127.0.0.1'), (e: unknown) => e instanceof OciError && e.code === 'SIZE_INVALID');
     await partial.done();
     await eventually(() => a.stats.blobsFetched === 1, 5_000, 'the fetch to finish');
+  });
+
+  test('each blob\'s "fetched and verified" line counts that fetch\'s bytes, not the host\'s (issue 10, item 15)', async () => {
+    const network = new MemoryNetwork();
+    const seed = new CountingSeed({ chunkDelayMs: 1 });
+    const blobs = [randomBytes(3 * MiB + 11), randomBytes(2 * MiB + 7)];
+    const digests = blobs.map((b) => seed.add(b));
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = pino({ level: 'info' }, new Writable({ write: (chunk: Buffer, _encoding, done) => (lines.push(JSON.parse(chunk.toString('utf8'))), done()) }));
+    const a = await host(network, seed, 'a', { logger });
+    await Promise.all(digests.map((d) => a.fetch(d)));
+    const fetched = lines.filter((l) => l.msg === 'blob fetched and verified');
+    assert.equal(fetched.length, 2);
+    for (const [i, digest] of digests.entries()) {
+      const line = fetched.find((l) => l.digest === digest.value)!;
+      assert.equal(line.bytes, blobs[i]!.length);
+      assert.equal(Number(line.fromSeed) + Number(line.fromPeers), blobs[i]!.length, `${JSON.stringify(line)}: this fetch's bytes only, though both ran at once`);
+    }
   });
 });

@@ -1,0 +1,82 @@
+// The fan-out benchmark's command line, and the sizes and places it derives from it.
+import { statfsSync } from 'node:fs';
+import { totalmem } from 'node:os';
+import { MiB } from './fanout-report.ts';
+
+export interface Options {
+  readonly quick: boolean;
+  readonly hosts: number;
+  readonly rateMbit: number;
+  readonly imageMib: number;
+  readonly pushes: number;
+  readonly pollMs: number;
+  readonly ttfbRounds: number;
+  readonly baseline: boolean;
+  readonly workDir: string | undefined;
+  readonly label: string | undefined;
+  /** Before each measured phase, wait up to this long for other users' CPU to drop below QUIET_CORES. */
+  readonly waitQuietS: number;
+}
+
+export function parseOptions(argv: readonly string[]): Options {
+  const flags = new Map<string, string | true>();
+  const booleans = new Set(['quick', 'no-baseline']);
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith('--')) throw new Error(`unexpected argument ${arg}`);
+    const eq = arg.indexOf('=');
+    if (eq > 0) flags.set(arg.slice(2, eq), arg.slice(eq + 1));
+    else if (booleans.has(arg.slice(2))) flags.set(arg.slice(2), true);
+    else if (i + 1 < argv.length) flags.set(arg.slice(2), argv[++i]!);
+    else throw new Error(`${arg} needs a value`);
+  }
+  const known = new Set([...booleans, 'hosts', 'rate-mbit', 'image-mib', 'pushes', 'poll-ms', 'ttfb-rounds', 'work-dir', 'label', 'wait-quiet']);
+  for (const key of flags.keys()) if (!known.has(key)) throw new Error(`unknown option --${key}`);
+  const quick = flags.get('quick') === true;
+  const num = (flag: string, fallback: number, integer = false): number => {
+    const raw = flags.get(flag);
+    if (raw === undefined) return fallback;
+    const n = Number(raw);
+    if (raw === true || !Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) throw new Error(`--${flag} must be a positive ${integer ? 'integer' : 'number'}, not ${String(raw)}`);
+    return n;
+  };
+  const hosts = num('hosts', quick ? 3 : 8, true);
+  if (hosts < 2) throw new Error('--hosts must be at least 2');
+  const str = (flag: string): string | undefined => {
+    const v = flags.get(flag);
+    return typeof v === 'string' ? v : undefined;
+  };
+  return {
+    quick,
+    hosts,
+    rateMbit: num('rate-mbit', quick ? 100 : 200),
+    imageMib: num('image-mib', quick ? 32 : 256),
+    pushes: num('pushes', quick ? 3 : 6, true),
+    pollMs: num('poll-ms', 50),
+    ttfbRounds: num('ttfb-rounds', 3, true),
+    baseline: flags.get('no-baseline') !== true,
+    workDir: str('work-dir'),
+    label: str('label'),
+    waitQuietS: flags.has('wait-quiet') ? Number(flags.get('wait-quiet')) || 0 : 60,
+  };
+}
+
+/** Layers 5/8 + 2/8 + 1/8 of the image (160 + 64 + 32 MiB for 256 MiB). */
+export function layerSizes(imageMib: number): number[] {
+  const total = Math.round(imageMib * MiB);
+  const a = Math.round((total * 5) / 8);
+  const b = Math.round((total * 2) / 8);
+  return [a, b, total - a - b];
+}
+
+/** /dev/shm when it holds the run (one shared disk would otherwise be a bottleneck no real LAN has). */
+export function workBase(explicit: string | undefined, neededBytes: number): string {
+  if (explicit) return explicit;
+  try {
+    const fs = statfsSync('/dev/shm');
+    if (fs.bavail * fs.bsize > neededBytes * 1.5 && totalmem() > neededBytes * 3) return '/dev/shm';
+  } catch {
+    // no /dev/shm
+  }
+  return process.env.TMPDIR ?? '/tmp';
+}
