@@ -32,7 +32,7 @@ export class BlobService {
       return this.#store.blobs.stat(want.digest);
     }
     const joined = await this.#fetcher.joinable(want.digest)?.catch(() => undefined);
-    return joined?.size;
+    return joined?.state === 'writing' ? joined.size : undefined;
   }
 
   /** The blob (or `range` of it), from wherever it is; undefined when nobody has it. */

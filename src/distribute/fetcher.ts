@@ -287,6 +287,9 @@ export class Fetcher {
   }
 
   async #failed(want: BlobWant, engine: PieceEngine, error: unknown): Promise<void> {
+    // Forgotten before the partial fails: its readers (a client's HEAD may follow at once) see
+    // the failure before the partial has finished removing its file.
+    this.#whole.delete(want.digest.value);
     this.stats.blobsFailed += 1;
     this.#c.logger.error({ digest: want.digest.value, repository: want.name, err: error }, 'blob fetch failed; nothing was stored');
     await this.#drop(engine, error instanceof Error ? error : new Error(String(error)));
