@@ -111,11 +111,11 @@ describe('status page at /_shoal/ in headless Chromium', { timeout: 180_000 }, (
     a = await startShoal({ upstreams: [seed.url], swarm: true, args: swarmArgs });
     const [address] = (await status(a)).node.multiaddrs ?? [];
     assert.ok(address, 'node A reports its libp2p address');
+    // A fills itself from the seed before B exists (with B there, B would own some pieces and
+    // fetch them for A); then B, once it knows A holds the blobs, from A.
+    await pull(a, 'library/alpine', '3.20', pulled);
     b = await startShoal({ upstreams: [seed.url], swarm: true, args: [...swarmArgs, '--bootstrap', address] });
     await eventually(async () => (await status(b)).peers.length === 1 && (await status(a)).peers.length === 1, 15_000, 'A and B see each other');
-
-    // A fills itself from the seed; B, once it knows A holds the blobs, from A.
-    await pull(a, 'library/alpine', '3.20', pulled);
     await eventually(async () => ((await status(b)).peers[0]?.blobs ?? 0) >= pulled.blobs.length, 10_000, 'B hears that A holds the image');
     await pull(b, 'library/alpine', '3.20', pulled);
     await pushImage(b.url, 'team/app', 'v2', pushed);
