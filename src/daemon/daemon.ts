@@ -62,7 +62,9 @@ export async function startDaemon(config: ShoalConfig, logger: Logger): Promise<
     tagTimeoutMs: config.tagTimeoutMs,
     maxUploadBytes: config.maxUploadBytes,
     ...(swarmParts ? { swarm: { api: lateSwarm(swarmParts), peers: swarmParts.peers } } : {}),
-    fetcher: { pieceSize: config.swarm.pieceSize },
+    fetcher: { pieceSize: config.swarm.pieceSize, rangeFetch: config.neighbour.rangeFetch },
+    limits: config.neighbour,
+    maxPeerServes: config.neighbour.maxPeerServes,
   });
   let peerUrl: string | undefined;
   const collectStatus = createStatusCollector({
@@ -73,6 +75,7 @@ export async function startDaemon(config: ShoalConfig, logger: Logger): Promise<
     store,
     fetcher: services.fetcher,
     stats: services.stats,
+    slots: services.slots,
     router,
     swarm: swarmParts ? lateSwarm(swarmParts) : undefined,
     peerUrl: () => peerUrl,
@@ -104,7 +107,9 @@ export async function startDaemon(config: ShoalConfig, logger: Logger): Promise<
   const metricsApp = config.metricsListen ? buildMetricsApp(metrics, logger) : undefined;
   if (swarmParts) {
     const { peerTls } = swarmParts;
-    peerApp = buildPeerApp({ store, fetcher: services.fetcher, stats: services.stats, metrics, logger, ...(peerTls ? { tls: peerTls } : {}) });
+    peerApp = buildPeerApp({ store, fetcher: services.fetcher, stats: services.stats, metrics, logger, upload: { slots: services.slots, upload: services.fetcher.limits.upload }, ...(peerTls ? { tls: peerTls } : {}) });
+    const swarm = lateSwarm(swarmParts);
+    services.slots.onChange((load) => swarm.reportLoad(load));
     ({ peerUrl } = await swarmParts.start(peerApp));
     logger.info({ peerId: swarmParts.swarm.peerId, multiaddrs: swarmParts.swarm.multiaddrs, peerUrl, mdns: config.swarm.mdns, clusterKey: swarmParts.clusterKey !== undefined }, 'swarm started');
   }
