@@ -52,7 +52,7 @@ export class RateLimit {
     if (rate <= 0) return 0;
     const now = performance.now();
     const burstMs = (Math.max(MIN_BURST_BYTES, rate * BURST_SECONDS) / rate) * 1000;
-    this.#booked = Math.max(this.#booked, now - burstMs) + (bytes / rate) * 1000;
+    this.#booked = Math.max(this.#booked, now) + (bytes / rate) * 1000;
     return Math.max(0, this.#booked - now - burstMs);
   }
 }
