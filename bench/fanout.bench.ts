@@ -52,6 +52,7 @@ import {
 } from './lib/fanout-cluster.ts';
 import { MiB, fmt, mbit, mib, progress, spread, table, type Spread } from './lib/fanout-report.ts';
 import { Sampler, cpuCount, type CpuSplit } from './lib/fanout-sampler.ts';
+import { uploadShare, uploadShareLine, uploadShareRow } from './lib/upload-share.ts';
 
 const REPO = 'bench/fanout';
 const TAG = '1';
@@ -724,6 +725,7 @@ async function main(): Promise<void> {
     const fromPeersPerHost = spread(hostsWithMemory.map((h) => h.fromPeersBytes / MiB));
     const cpuBound = shoalPhase.cpu?.bound === true;
     const linkBound = hostsWithMemory.map((h) => h.downloadMbit / options.rateMbit);
+    const shares = uploadShare(hostsWithMemory);
 
     const verdict: string[] = [];
     if (shoalPhase.cpu) {
@@ -756,6 +758,7 @@ async function main(): Promise<void> {
         ['CPU busy (cores, avg / max)', `${fmt(shoalPhase.cpu?.busy)} / ${fmt(shoalPhase.cpu?.busyMax)}`, b ? `${fmt(b.cpu?.busy)} / ${fmt(b.cpu?.busyMax)}` : '–', `of ${cpuCount()}`],
         ['daemon RSS max (MiB; idle median)', `${fmt(rssMax, 1)} (${fmt(spread(hostsWithMemory.map((h) => h.idleRssMiB)).median, 1)})`, '', `≤ ${GOALS.rssMiB}`],
         ['announcement propagation p95 (ms)', fmt(propSpread.p95, 0), '', `≤ ${GOALS.propagationP95Ms}`],
+        uploadShareRow(shares),
       ]),
     );
     out.push('');
@@ -785,6 +788,7 @@ async function main(): Promise<void> {
     out.push(
       `daemon warnings/failed pieces during the pull: ${events.size ? [...events].map(([m, c]) => `${c}× "${m}"`).join(', ') : 'none'}; blobs the seed sent more than once: ${duplicated.length ? duplicated.map((b) => `${mib(b.size)} MiB layer ${fmt(b.seedBytes / b.size, 2)}×`).join(', ') : 'none'}`,
     );
+    out.push(uploadShareLine(shares));
     out.push(`from seed per host (MiB): min ${fmt(fromSeedPerHost.min, 1)} / median ${fmt(fromSeedPerHost.median, 1)} / max ${fmt(fromSeedPerHost.max, 1)}; from peers: min ${fmt(fromPeersPerHost.min, 1)} / median ${fmt(fromPeersPerHost.median, 1)} / max ${fmt(fromPeersPerHost.max, 1)}`);
     out.push('');
     out.push('Time to first byte (curl -r <one random byte> of a 1 MiB blob every host holds, from another host; new connection each; ms):');
@@ -829,7 +833,7 @@ async function main(): Promise<void> {
       idealS,
       goals: GOALS,
       baseline: baseline ?? null,
-      shoal: { ...shoalPhase, hosts: hostsWithMemory, fromSeedPerHostMiB: fromSeedPerHost, fromPeersPerHostMiB: fromPeersPerHost, rssMaxMiB: rssMax, seedPerBlob, cpuWork, cpuFloorS, memory },
+      shoal: { ...shoalPhase, hosts: hostsWithMemory, fromSeedPerHostMiB: fromSeedPerHost, fromPeersPerHostMiB: fromPeersPerHost, uploadShare: shares, rssMaxMiB: rssMax, seedPerBlob, cpuWork, cpuFloorS, memory },
       ttfb: { idle: stripSamples(idleTtfbResult), duringFanout: stripSamples(loadedTtfbResult) },
       propagation: {
         method: `every host runs bench/lib/fanout-probe.ts, HEADing its own daemon's /v2/<repo>/manifests/1 every ${options.pollMs} ms; the origin's daemon logs 'manifest pushed' (epoch ms) after storing and tagging the pushed manifest, which is when the tag announcement is broadcast; a receiver's sample is the arrival time of its first 200 (the tag announcement arrived, and the manifest was fetched from the origin) minus that log time. The swarm logs nothing when it receives a have/tag announcement, at any log level.`,

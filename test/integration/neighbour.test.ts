@@ -44,7 +44,7 @@ describe('a good neighbour on namespace hosts', { timeout: 600_000 }, () => {
     await rm(work, { recursive: true, force: true });
   });
 
-  test(`a ${CAP_MBIT} Mbit/s upload cap on the only holder holds at the receiver; its local client is served from disk at full speed`, async () => {
+  test(`a ${CAP_MBIT} Mbit/s upload cap on the only holder holds at the receiver; its local client is served from disk at full speed`, async (t) => {
     const image = await makeImage({ layers: [48 * MiB], seed: 'neighbour-cap' });
     let cluster: Cluster | undefined;
     try {
@@ -70,6 +70,7 @@ describe('a good neighbour on namespace hosts', { timeout: 600_000 }, () => {
       // A cap is an upper bound: a busy machine only makes the transfer slower than it.
       assert.ok(mbit <= CAP_MBIT * 1.1, `received at ${mbit.toFixed(1)} Mbit/s over ${(pulled.ms / 1000).toFixed(1)} s; cap ${CAP_MBIT}`);
       assert.ok(mbit >= CAP_MBIT * 0.5, `received at ${mbit.toFixed(1)} Mbit/s: far below the cap of ${CAP_MBIT}`);
+      t.diagnostic(`received at ${mbit.toFixed(1)} Mbit/s (cap ${CAP_MBIT}) over ${(pulled.ms / 1000).toFixed(1)} s; h1's local GET meanwhile ${((local.bytes * 8) / 1e6 / local.total).toFixed(0)} Mbit/s`);
       assert.equal(local.status, 200);
       assert.equal(local.bytes, layer.size);
       const localMbit = (local.bytes * 8) / 1e6 / local.total;
@@ -80,7 +81,7 @@ describe('a good neighbour on namespace hosts', { timeout: 600_000 }, () => {
     }
   });
 
-  test('range-only: random small ranges of a cold 256 MiB blob, on one node and across hosts: the seed sends at most the pieces they touch', async () => {
+  test('range-only: random small ranges of a cold 256 MiB blob, on one node and across hosts: the seed sends at most the pieces they touch', async (t) => {
     const image = await makeImage({ layers: [256 * MiB], seed: 'neighbour-range' });
     let cluster: Cluster | undefined;
     try {
@@ -106,6 +107,7 @@ describe('a good neighbour on namespace hosts', { timeout: 600_000 }, () => {
       const served = await cluster.seed!.blobBytesServed({ digests: [layer.digest] });
       assert.ok(served <= touched.size * PIECE, `across hosts: the seed sent ${served} bytes for ${touched.size} pieces touched`);
       assert.ok(served < layer.size / 4, 'far less than the blob');
+      t.diagnostic(`seed sent ${(served / MiB).toFixed(1)} MiB for ${touched.size} pieces touched (${((touched.size * PIECE) / MiB).toFixed(0)} MiB); one node alone: ${(oneNode / MiB).toFixed(1)} MiB`);
       for (const node of cluster.nodes) assert.equal(await node.storedDigest(layer.digest), undefined, `${node.name} stores nothing in range-only`);
     } finally {
       await cluster?.dispose();
