@@ -6,7 +6,9 @@
 // blob's size is known), then the range through shoal, then the same range from the seed.
 // Progress on stderr, the table on stdout, JSON in bench/results/range-<time>.json and range-latest.json.
 //
-//   node bench/range.bench.ts [--blob-mib 256] [--ranges 8] [--range-bytes 1000]
+//   node bench/range.bench.ts [--blob-mib 256] [--ranges 8] [--range-bytes 1000] [--piece-mib 4]
+// A range's first byte waits for its piece to fill from the piece's start (pieces fill in order),
+// so TTFB grows with the range's offset inside its piece: --piece-mib shows that trade-off.
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +22,6 @@ import { REPO_ROOT, freePort, nodeBinary, spawnServer, startRegistry2, type Runn
 import { fmt, table } from './lib/fanout-report.ts';
 
 const MiB = 1024 * 1024;
-const PIECE = 4 * MiB;
 const REPO = 'bench/lazy';
 const GOAL_RATIO = 2;
 
@@ -32,11 +33,11 @@ function option(name: string, fallback: number): number {
   return value;
 }
 
-async function startShoal(dataDir: string, upstream: string, mode: string): Promise<RunningServer> {
+async function startShoal(dataDir: string, upstream: string, mode: string, pieceBytes: number): Promise<RunningServer> {
   const port = await freePort();
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('SHOAL_')) env[key] = value;
-  const args = [join(REPO_ROOT, 'bin', 'shoal.js'), 'serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--log-level', 'warn', '--no-swarm', '--upstream', upstream, '--range-fetch', mode];
+  const args = [join(REPO_ROOT, 'bin', 'shoal.js'), 'serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--log-level', 'warn', '--no-swarm', '--upstream', upstream, '--range-fetch', mode, '--piece-size', String(pieceBytes)];
   return spawnServer({ label: `shoal ${mode}`, command: nodeBinary(), args, port, env });
 }
 
@@ -50,8 +51,8 @@ interface Sample {
 }
 
 /** A range of `bytes` starting in piece `piece` (a random offset inside it). */
-function rangeIn(piece: number, size: number, bytes: number): { start: number; end: number } {
-  const start = Math.min(piece * PIECE + randomInt(0, PIECE), size - bytes);
+function rangeIn(piece: number, pieceBytes: number, size: number, bytes: number): { start: number; end: number } {
+  const start = Math.min(piece * pieceBytes + randomInt(0, pieceBytes), size - bytes);
   return { start, end: start + bytes - 1 };
 }
 
@@ -69,6 +70,7 @@ async function main(): Promise<void> {
   const blobMib = option('blob-mib', 256);
   const ranges = option('ranges', 8);
   const rangeBytes = option('range-bytes', 1000);
+  const PIECE = option('piece-mib', 4) * MiB;
   const work = trackTempDir(await mkdtemp(join(tmpdir(), 'shoal-range-bench-')));
   const dispatcher = benchAgent();
   const samples: Sample[] = [];
@@ -82,17 +84,17 @@ async function main(): Promise<void> {
     const order = Array.from({ length: pieces }, (_, i) => i).sort(() => Math.random() - 0.5).slice(0, ranges);
 
     progress('range-only: one daemon, a cold piece per range');
-    const lazy = await startShoal(join(work, 'range-only'), seed.url, 'range-only');
+    const lazy = await startShoal(join(work, 'range-only'), seed.url, 'range-only', PIECE);
     try {
-      for (const piece of order) samples.push(await sample('range-only', lazy, seed, blob.digest, rangeIn(piece, blob.size, rangeBytes), dispatcher));
+      for (const piece of order) samples.push(await sample('range-only', lazy, seed, blob.digest, rangeIn(piece, PIECE, blob.size, rangeBytes), dispatcher));
     } finally {
       await lazy.stop();
     }
     progress('fetch-all: a fresh daemon per range');
     for (const [i, piece] of order.entries()) {
-      const daemon = await startShoal(join(work, `fetch-all-${i}`), seed.url, 'fetch-all');
+      const daemon = await startShoal(join(work, `fetch-all-${i}`), seed.url, 'fetch-all', PIECE);
       try {
-        samples.push(await sample('fetch-all', daemon, seed, blob.digest, rangeIn(piece, blob.size, rangeBytes), dispatcher));
+        samples.push(await sample('fetch-all', daemon, seed, blob.digest, rangeIn(piece, PIECE, blob.size, rangeBytes), dispatcher));
       } finally {
         await daemon.stop();
         await rm(join(work, `fetch-all-${i}`), { recursive: true, force: true });
@@ -105,7 +107,7 @@ async function main(): Promise<void> {
       return { mode, n: of.length, shoalMedianMs: median(of.map((s) => s.shoalTtfbMs)), seedMedianMs: median(of.map((s) => s.seedTtfbMs)), ratioMedian: median(of.map((s) => s.ratio)), ratioMax: Math.max(...of.map((s) => s.ratio)) };
     });
     const out: string[] = [];
-    out.push(`\nRange-first reads: ${ranges} Range GETs of ${rangeBytes} bytes each over a cold ${blobMib} MiB blob, loopback, seed docker-registry; TTFB in ms`);
+    out.push(`\nRange-first reads: ${ranges} Range GETs of ${rangeBytes} bytes each over a cold ${blobMib} MiB blob, pieces of ${PIECE / MiB} MiB, loopback, seed docker-registry; TTFB in ms`);
     out.push(table([
       ['mode', 'range', 'shoal TTFB', 'seed TTFB', 'ratio'],
       ...samples.map((s) => [s.mode, `${s.start}-${s.end}`, fmt(s.shoalTtfbMs, 1), fmt(s.seedTtfbMs, 1), fmt(s.ratio)]),
