@@ -66,6 +66,10 @@ export async function startDaemon(config: ShoalConfig, logger: Logger): Promise<
     limits: config.neighbour,
     maxPeerServes: config.neighbour.maxPeerServes,
   });
+  const caps = config.neighbour;
+  if (caps.uploadBytesPerSecond > 0 || caps.downloadBytesPerSecond > 0 || caps.seedBytesPerSecond > 0) {
+    logger.info({ uploadBytesPerSecond: caps.uploadBytesPerSecond, downloadBytesPerSecond: caps.downloadBytesPerSecond, seedBytesPerSecond: caps.seedBytesPerSecond }, 'bandwidth caps on (0 = no cap); changing one needs a restart');
+  }
   let peerUrl: string | undefined;
   const collectStatus = createStatusCollector({
     config,
@@ -108,9 +112,10 @@ export async function startDaemon(config: ShoalConfig, logger: Logger): Promise<
   if (swarmParts) {
     const { peerTls } = swarmParts;
     peerApp = buildPeerApp({ store, fetcher: services.fetcher, stats: services.stats, metrics, logger, upload: { slots: services.slots, upload: services.fetcher.limits.upload }, ...(peerTls ? { tls: peerTls } : {}) });
-    const swarm = lateSwarm(swarmParts);
-    services.slots.onChange((load) => swarm.reportLoad(load));
     ({ peerUrl } = await swarmParts.start(peerApp));
+    // Subscribed once the swarm exists: requests served before that are not worth telling.
+    const { swarm } = swarmParts;
+    services.slots.onChange((load) => swarm.reportLoad(load));
     logger.info({ peerId: swarmParts.swarm.peerId, multiaddrs: swarmParts.swarm.multiaddrs, peerUrl, mdns: config.swarm.mdns, clusterKey: swarmParts.clusterKey !== undefined }, 'swarm started');
   }
   const timer = setInterval(() => void purgeUploads().catch((error: unknown) => logger.error({ err: error }, 'upload purge failed')), UPLOAD_PURGE_INTERVAL_MS);

@@ -143,7 +143,12 @@ export class Fetcher {
     const size = joined ? (await joined)?.size : await this.#rangeSize(want);
     if (size === undefined) return this.#readWhole(await this.fetch(want), rangeOf);
     const range = rangeOf(size);
-    if (joined || range === undefined || wholeRange(range, size)) return this.#readWhole(await this.fetch(want), rangeOf);
+    if (joined || range === undefined || wholeRange(range, size)) {
+      const read = this.#readWhole(await this.fetch(want), rangeOf);
+      // A range of a blob being fetched whole: its pieces go first.
+      if (read?.range && !wholeRange(read.range, read.partial.size)) this.#engines.get(want.digest.value)?.need(read.range, read.stream);
+      return read;
+    }
     const engine = await this.#engine(want, size);
     if (engine.broken) return this.#readWhole(await this.fetch(want), rangeOf);
     // Part of a blob cannot be verified on its own: like any Range read of an arriving blob, its
