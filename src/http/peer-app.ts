@@ -52,7 +52,7 @@ export function buildPeerApp(services: PeerAppServices): FastifyInstance {
       const digest = parseDigest((request.params as { digest: string }).digest);
       const peer = request.ip;
       // Neighbour hook: too many piece requests at once here, so this one is sent elsewhere.
-      if (request.method === 'GET' && !takeServeSlot(services.upload, reply.raw)) {
+      if (request.method === 'GET' && !takeServeSlot(services.upload, reply.raw, digest.value, request.headers.range)) {
         reply.header('retry-after', BUSY_RETRY_AFTER_S);
         throw busyError(services.upload!.slots);
       }

@@ -17,10 +17,14 @@ export interface PeerUploadHooks {
   readonly upload: RateLimit;
 }
 
-/** Takes a serving slot for this response, released when it closes; false: answer busy. */
-export function takeServeSlot(hooks: PeerUploadHooks | undefined, response: ServerResponse): boolean {
+/**
+ * Takes a serving slot for this response, released when it closes; false: answer busy. The piece
+ * is named by the digest and the first byte asked for (askers ask for whole pieces).
+ */
+export function takeServeSlot(hooks: PeerUploadHooks | undefined, response: ServerResponse, digest: string, range: string | undefined): boolean {
   if (!hooks) return true;
-  const release = hooks.slots.acquire();
+  const start = /^\s*bytes\s*=\s*(\d+)\s*-/i.exec(range ?? '')?.[1];
+  const release = hooks.slots.acquire(start === undefined ? undefined : `${digest}@${start}`);
   if (!release) return false;
   response.once('close', release);
   return true;
@@ -28,7 +32,7 @@ export function takeServeSlot(hooks: PeerUploadHooks | undefined, response: Serv
 
 /** The quick "busy" answer: not a failure of the asker's piece, a hint to ask elsewhere or soon. */
 export function busyError(slots: ServeSlots): OciError {
-  return new OciError('UNAVAILABLE', `busy: serving ${slots.max} piece requests already; ask another holder or retry after ${BUSY_RETRY_AFTER_S}s`, undefined, { status: 503 });
+  return new OciError('UNAVAILABLE', `busy: serving ${slots.inUse} of at most ${slots.max} piece requests (or that piece to others already); ask another holder or retry after ${BUSY_RETRY_AFTER_S}s`, undefined, { status: 503 });
 }
 
 /** Whether bytes sent to peers must go through the upload cap. */

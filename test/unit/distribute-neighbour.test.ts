@@ -9,6 +9,7 @@ import { request } from 'undici';
 import { choosePieceSource, type PieceView } from '../../src/distribute/piece-choice.ts';
 import { BlobService } from '../../src/distribute/blob-service.ts';
 import { BURST_SECONDS, MIN_BURST_BYTES } from '../../src/distribute/rate-limit.ts';
+import { MAX_SERVES_PER_PIECE } from '../../src/distribute/serve-slots.ts';
 import { MemoryNetwork, type Holder } from '../../src/swarm/index.ts';
 import { parseMessage, toWire } from '../../src/swarm/protocol.ts';
 import { eventually } from '../helpers/eventually.ts';
@@ -53,15 +54,15 @@ describe('distribute: a good neighbour', { timeout: 120_000 }, () => {
   test('a host serves at most max-peer-serves piece requests at once; the next gets 503 with Retry-After at once', async () => {
     const network = new MemoryNetwork();
     const seed = new CountingSeed();
-    const content = randomBytes(2 * MiB);
+    const content = randomBytes(4 * MiB);
     const digest = seed.add(content);
     // Capped, so the two requests it serves are still running when the third arrives.
     const a = await host({ network, seed, name: 'a', holds: [content], maxPeerServes: 2, limits: { uploadBytesPerSecond: 512 * 1024 } });
-    const get = () => request(`${a.url}/blobs/${digest.value}`, { headers: { range: `bytes=0-${MiB - 1}` } });
-    const first = await get();
-    const second = await get();
+    const get = (piece = 0) => request(`${a.url}/blobs/${digest.value}`, { headers: { range: `bytes=${piece * MiB}-${piece * MiB + MiB - 1}` } });
+    const first = await get(0);
+    const second = await get(1);
     await eventually(() => a.slots.inUse === 2, 2_000, 'two requests being served');
-    const third = await get();
+    const third = await get(2);
     assert.equal(third.statusCode, 503);
     assert.equal(third.headers['retry-after'], '1');
     await third.body.dump();
@@ -69,9 +70,26 @@ describe('distribute: a good neighbour', { timeout: 120_000 }, () => {
     assert.ok((await readAll(first.body)).equals(content.subarray(0, MiB)));
     await second.body.dump();
     await eventually(() => a.slots.inUse === 0, 2_000, 'slots released when the responses close');
-    const fourth = await get();
+    const fourth = await get(2);
     assert.equal(fourth.statusCode, 206, 'served again once a slot is free');
     await fourth.body.dump();
+  });
+
+  test(`one piece is served to at most ${MAX_SERVES_PER_PIECE} askers at once: the next is told busy and takes it from them later`, async () => {
+    const network = new MemoryNetwork();
+    const seed = new CountingSeed();
+    const content = randomBytes(2 * MiB);
+    const digest = seed.add(content);
+    const a = await host({ network, seed, name: 'a', holds: [content], limits: { uploadBytesPerSecond: 512 * 1024 } });
+    const get = (start: number) => request(`${a.url}/blobs/${digest.value}`, { headers: { range: `bytes=${start}-${start + MiB - 1}` } });
+    const serving = await Promise.all(Array.from({ length: MAX_SERVES_PER_PIECE }, () => get(0)));
+    await eventually(() => a.slots.inUse === MAX_SERVES_PER_PIECE, 2_000, 'the piece being served');
+    const busy = await get(0);
+    assert.equal(busy.statusCode, 503, 'the same piece once more: busy');
+    await busy.body.dump();
+    const other = await get(MiB);
+    assert.equal(other.statusCode, 206, 'another piece is served');
+    await Promise.all([other, ...serving].map((r) => r.body.dump()));
   });
 
   test('the upload cap holds on the peer port (bytes moved no faster than the cap)', async () => {
