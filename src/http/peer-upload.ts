@@ -58,6 +58,8 @@ export async function openCappedFile(path: string, start: number, end: number, h
 /** Sends `source` at most as fast as the upload cap allows (measured either way). */
 export async function sendMetered(source: Readable, response: ServerResponse, upload: RateLimit | undefined): Promise<void> {
   const body = upload ? Readable.from(throttled(source as AsyncIterable<Buffer>, [upload]), { objectMode: false }) : source;
+  // A peer gone mid-piece: the source stops at once (a throttled wrapper would wait for its next chunk).
+  response.once('close', () => source.destroy());
   await pipeline(body, response).catch(() => {
     source.destroy();
     response.destroy();
