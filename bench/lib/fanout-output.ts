@@ -13,6 +13,7 @@ import { MiB, fmt, mib, spread, table } from './fanout-report.ts';
 import { cpuCount } from './fanout-sampler.ts';
 import type { DaemonMemory, ShoalHostResult } from './fanout-swarm.ts';
 import { stripSamples, type TtfbResult } from './fanout-ttfb.ts';
+import { uploadShare, uploadShareLine, uploadShareRow } from './upload-share.ts';
 
 export const GOALS = { lastFinishOverIdeal: 1.3, seedEgressOverImage: 1.05, propagationP95Ms: 1000, rssMiB: 150 } as const;
 
@@ -91,6 +92,7 @@ function summaryTable(run: FanoutRun, d: Derived): string {
     ['CPU busy (cores, avg / max)', `${fmt(s.cpu?.busy)} / ${fmt(s.cpu?.busyMax)}`, b ? `${fmt(b.cpu?.busy)} / ${fmt(b.cpu?.busyMax)}` : '–', `of ${cpuCount()}`],
     ['daemon RSS max (MiB; idle median)', `${fmt(d.rssMax, 1)} (${fmt(spread(run.hosts.map((h) => h.idleRssMiB)).median, 1)})`, '', `≤ ${GOALS.rssMiB}`],
     ['announcement propagation p95 (ms)', fmt(d.propSpread.p95, 0), '', `≤ ${GOALS.propagationP95Ms}`],
+    uploadShareRow(uploadShare(run.hosts)),
   ]);
 }
 
@@ -144,6 +146,7 @@ export function renderText(run: FanoutRun): string {
   out.push(
     `daemon warnings/failed pieces during the pull: ${events.size ? [...events].map(([m, c]) => `${c}× "${m}"`).join(', ') : 'none'}; blobs the seed sent more than once: ${duplicated.length ? duplicated.map((b) => `${mib(b.size)} MiB layer ${fmt(b.seedBytes / b.size, 2)}×`).join(', ') : 'none'}`,
   );
+  out.push(uploadShareLine(uploadShare(run.hosts)));
   out.push(`from seed per host (MiB): min ${fmt(d.fromSeedPerHost.min, 1)} / median ${fmt(d.fromSeedPerHost.median, 1)} / max ${fmt(d.fromSeedPerHost.max, 1)}; from peers: min ${fmt(d.fromPeersPerHost.min, 1)} / median ${fmt(d.fromPeersPerHost.median, 1)} / max ${fmt(d.fromPeersPerHost.max, 1)}`);
   out.push('');
   out.push('Time to first byte (curl -r <one random byte> of a 1 MiB blob every host holds, from another host; new connection each; ms):');
@@ -192,7 +195,7 @@ export function resultJson(run: FanoutRun): object {
     idealS: run.idealS,
     goals: GOALS,
     baseline: run.baseline ?? null,
-    shoal: { ...run.shoal, hosts: run.hosts, fromSeedPerHostMiB: d.fromSeedPerHost, fromPeersPerHostMiB: d.fromPeersPerHost, rssMaxMiB: d.rssMax, seedPerBlob: run.seedPerBlob, cpuWork: d.cpuWork, cpuFloorS: d.cpuFloorS, memory: run.memory },
+    shoal: { ...run.shoal, hosts: run.hosts, fromSeedPerHostMiB: d.fromSeedPerHost, fromPeersPerHostMiB: d.fromPeersPerHost, uploadShare: uploadShare(run.hosts), rssMaxMiB: d.rssMax, seedPerBlob: run.seedPerBlob, cpuWork: d.cpuWork, cpuFloorS: d.cpuFloorS, memory: run.memory },
     ttfb: { idle: stripSamples(run.ttfb.idle), duringFanout: stripSamples(run.ttfb.duringFanout) },
     propagation: {
       method: `every host runs bench/lib/fanout-probe.ts, HEADing its own daemon's /v2/<repo>/manifests/1 every ${options.pollMs} ms; the origin's daemon logs 'manifest pushed' (epoch ms) after storing and tagging the pushed manifest, which is when the tag announcement is broadcast; a receiver's sample is the arrival time of its first 200 (the tag announcement arrived, and the manifest was fetched from the origin) minus that log time. The swarm logs nothing when it receives a have/tag announcement, at any log level.`,

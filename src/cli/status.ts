@@ -56,6 +56,7 @@ export function renderStatus(s: NodeStatus, color = false): string {
   const t = s.transfers;
   rows.push(['transfers', `from seed ${formatBytes(t.bytesFromSeed)}, from peers ${formatBytes(t.bytesFromPeers)}, served to peers ${formatBytes(t.bytesServedToPeers)}`]);
   rows.push(['', `${plural(t.blobsFetched, 'blob')} fetched, ${t.blobsFailed} failed, ${plural(t.verificationFailures, 'verification failure')}`]);
+  rows.push(...capRows(s.neighbour));
   for (const [i, fetch] of s.inflight.entries()) {
     const shortDigest = fetch.digest.slice(0, 'sha256:'.length + 12);
     rows.push([i === 0 ? 'fetching' : '', `${shortDigest}  ${formatBytes(fetch.received)} / ${formatBytes(fetch.size)}, ${plural(fetch.readers, 'reader')}`]);
@@ -84,6 +85,17 @@ export function renderStatus(s: NodeStatus, color = false): string {
     lines.push(...table([header, ...peerRows]).map((line) => `  ${line}`));
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** Each bandwidth cap with the rate now; absent from daemons older than the caps. */
+function capRows(n: NodeStatus['neighbour'] | undefined): string[][] {
+  if (n === undefined) return [];
+  const rate = (bytesPerSecond: number): string => `${((bytesPerSecond * 8) / 1e6).toFixed(1)} Mbit/s`;
+  const cap = (name: string, c: { limit: number; rate: number }): string => `${name} ${rate(c.rate)}${c.limit > 0 ? ` of ${rate(c.limit)}` : ' (no cap)'}`;
+  return [
+    ['caps', `${cap('upload', n.caps.upload)}, ${cap('download', n.caps.download)}, ${cap('from seed', n.caps.seed)}`],
+    ['', `serving ${n.serving} of at most ${n.maxPeerServes} piece requests; Range reads: ${n.rangeFetch}`],
+  ];
 }
 
 /** The host peers are fetched from: the peer URL's host, else the first multiaddr's IP. */

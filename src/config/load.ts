@@ -194,6 +194,13 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ShoalConfi
     }),
     auth: authConfig(listen, sourcedSetting('htpasswd'), requiredSourced('anonymousPull'), required('allowInsecureListen')),
     disk: diskConfig(required('maxDiskUsage'), requiredSourced('diskHighWatermark'), requiredSourced('diskLowWatermark')),
+    neighbour: {
+      uploadBytesPerSecond: required('uploadRate'),
+      downloadBytesPerSecond: required('downloadRate'),
+      seedBytesPerSecond: required('seedRate'),
+      maxPeerServes: required('maxPeerServes'),
+      rangeFetch: required('rangeFetch'),
+    },
   };
   for (const check of checks) await check();
   await checkUpstreamTls(config, merged);

@@ -11,6 +11,8 @@ import {
 import { DEFAULT_PIECE_SIZE as DEFAULT_PIECE_BYTES } from '../distribute/piece-size.ts';
 import { DEFAULT_DOCKER_CERTS_DIR } from '../upstream/tls.ts';
 import { parseRegistryHost } from '../oci/name.ts';
+import { parseRangeFetch, parseRate, parseServeLimit, type RangeFetch } from './rate.ts';
+import { DEFAULT_MAX_PEER_SERVES } from '../distribute/serve-slots.ts';
 
 export interface SettingContext {
   /** Relative paths resolve against this: the working directory for flags, environment and
@@ -346,6 +348,31 @@ export const SETTINGS = {
     name: 'piece-size', flag: '--piece-size <size>', env: 'SHOAL_PIECE_SIZE', yaml: ['swarm.piecesize'],
     defaultRaw: constant(DEFAULT_PIECE_SIZE), defaultText: DEFAULT_PIECE_SIZE, parse: parsePieceSize,
     description: 'Size of the pieces blobs are split into between peers (64KiB to 64MiB); every host of a swarm must use the same',
+  }),
+  uploadRate: setting<number>({
+    name: 'upload-rate', flag: '--upload-rate <rate>', env: 'SHOAL_UPLOAD_RATE', yaml: ['swarm.uploadrate'],
+    defaultRaw: constant('0'), defaultText: '0 (unlimited)', parse: parseRate,
+    description: 'Cap on what peers get from this host, such as 50Mbit or 6MiB/s; clients on this host are never capped; needs a restart to change',
+  }),
+  downloadRate: setting<number>({
+    name: 'download-rate', flag: '--download-rate <rate>', env: 'SHOAL_DOWNLOAD_RATE', yaml: ['swarm.downloadrate'],
+    defaultRaw: constant('0'), defaultText: '0 (unlimited)', parse: parseRate,
+    description: 'Cap on what this host fetches, from peers and the seed together, such as 200Mbit; needs a restart to change',
+  }),
+  seedRate: setting<number>({
+    name: 'seed-rate', flag: '--seed-rate <rate>', env: 'SHOAL_SEED_RATE', yaml: ['proxy.seedrate'],
+    defaultRaw: constant('0'), defaultText: '0 (unlimited)', parse: parseRate,
+    description: 'Cap on what this host fetches from the seed registry (protects a seed shared by many hosts), such as 100Mbit; needs a restart to change',
+  }),
+  maxPeerServes: setting<number>({
+    name: 'max-peer-serves', flag: '--max-peer-serves <count>', env: 'SHOAL_MAX_PEER_SERVES', yaml: ['swarm.maxpeerserves'],
+    defaultRaw: constant(String(DEFAULT_MAX_PEER_SERVES)), defaultText: String(DEFAULT_MAX_PEER_SERVES), parse: parseServeLimit,
+    description: 'Piece requests served to peers at once; more are answered "busy" at once and the asker goes to another holder (never to the seed for that)',
+  }),
+  rangeFetch: setting<RangeFetch>({
+    name: 'range-fetch', flag: '--range-fetch <mode>', env: 'SHOAL_RANGE_FETCH', yaml: ['proxy.rangefetch'],
+    defaultRaw: constant('fetch-all'), defaultText: 'fetch-all', parse: parseRangeFetch,
+    description: 'A Range GET of a blob not here fetches the pieces covering the range first and answers then; fetch-all goes on to fetch the rest in the background, range-only fetches nothing more (for lazy-pulling snapshotters)',
   }),
   clusterKey: setting<string>({
     name: 'cluster-key', flag: '--cluster-key <file>', env: 'SHOAL_CLUSTER_KEY', yaml: ['swarm.clusterkey'],

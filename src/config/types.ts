@@ -29,6 +29,19 @@ export interface ShoalConfig {
   readonly swarm: SwarmConfig;
   readonly auth: AuthConfig;
   readonly disk: DiskConfig;
+  readonly neighbour: NeighbourConfig;
+}
+
+/** Being a good neighbour on the LAN: bandwidth caps, bounded serving, lazy Range reads. */
+export interface NeighbourConfig {
+  /** Bytes per second; 0: unlimited. Read at start: a change needs a restart. */
+  readonly uploadBytesPerSecond: number;
+  readonly downloadBytesPerSecond: number;
+  readonly seedBytesPerSecond: number;
+  /** Piece requests served to peers at once; more are answered busy (503, Retry-After). */
+  readonly maxPeerServes: number;
+  /** What a Range GET of a missing blob fetches besides the covering pieces. */
+  readonly rangeFetch: 'fetch-all' | 'range-only';
 }
 
 /** Who may do what on the registry API (src/http/auth.ts). */

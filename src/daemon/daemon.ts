@@ -63,8 +63,14 @@ export async function startDaemon(config: ShoalConfig, logger: Logger): Promise<
     tagTimeoutMs: config.tagTimeoutMs,
     maxUploadBytes: config.maxUploadBytes,
     ...(swarmParts ? { swarm: { api: swarmParts.swarm, peers: swarmParts.peers } } : {}),
-    fetcher: { pieceSize: config.swarm.pieceSize },
+    fetcher: { pieceSize: config.swarm.pieceSize, rangeFetch: config.neighbour.rangeFetch },
+    limits: config.neighbour,
+    maxPeerServes: config.neighbour.maxPeerServes,
   });
+  const caps = config.neighbour;
+  if (caps.uploadBytesPerSecond > 0 || caps.downloadBytesPerSecond > 0 || caps.seedBytesPerSecond > 0) {
+    logger.info({ uploadBytesPerSecond: caps.uploadBytesPerSecond, downloadBytesPerSecond: caps.downloadBytesPerSecond, seedBytesPerSecond: caps.seedBytesPerSecond }, 'bandwidth caps on (0 = no cap); changing one needs a restart');
+  }
   let peerUrl: string | undefined;
   const collectStatus = createStatusCollector({
     config,
@@ -74,6 +80,7 @@ export async function startDaemon(config: ShoalConfig, logger: Logger): Promise<
     store,
     fetcher: services.fetcher,
     stats: services.stats,
+    slots: services.slots,
     router,
     swarm: swarmParts?.swarm,
     peerUrl: () => peerUrl,
@@ -102,11 +109,18 @@ export async function startDaemon(config: ShoalConfig, logger: Logger): Promise<
   }
   const metrics = createMetrics(services.stats, services.fetcher, swarmParts?.swarm);
   const metricsApp = config.metricsListen ? buildMetricsApp(metrics, logger) : undefined;
-  const peerApp = swarmParts && buildPeerApp({ store, fetcher: services.fetcher, stats: services.stats, metrics, logger, ...(swarmParts.peerTls ? { tls: swarmParts.peerTls } : {}) });
+  const peerApp = swarmParts && buildPeerApp({
+    store, fetcher: services.fetcher, stats: services.stats, metrics, logger,
+    upload: { slots: services.slots, upload: services.fetcher.limits.upload },
+    ...(swarmParts.peerTls ? { tls: swarmParts.peerTls } : {}),
+  });
 
   if (swarmParts && peerApp) {
     await peerApp.listen({ host: config.swarm.bindAddress, port: config.swarm.peerPort });
     ({ peerUrl } = await swarmParts.start(boundPort(peerApp, config.swarm.peerPort)));
+    // Told once the swarm runs: requests served before that are not worth telling.
+    const { swarm } = swarmParts;
+    services.slots.onChange((load) => swarm.reportLoad(load));
     logger.info({ peerId: swarmParts.swarm.peerId, multiaddrs: swarmParts.swarm.multiaddrs, peerUrl, mdns: config.swarm.mdns, clusterKey: swarmParts.clusterKey !== undefined }, 'swarm started');
   }
   const timer = setInterval(() => void purgeUploads().catch((error: unknown) => logger.error({ err: error }, 'upload purge failed')), UPLOAD_PURGE_INTERVAL_MS);

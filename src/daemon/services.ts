@@ -8,6 +8,8 @@ import type { PeerClient } from '../distribute/peer-client.ts';
 import { TransferStats } from '../distribute/transfer-stats.ts';
 import type { UpstreamRouter } from '../distribute/types.ts';
 import { UpstreamBlobSource } from '../distribute/upstream-source.ts';
+import { TransferLimits, type TransferLimitsInit } from '../distribute/rate-limit.ts';
+import { ServeSlots } from '../distribute/serve-slots.ts';
 import type { RegistryServices } from '../http/context.ts';
 import type { Store } from '../store/index.ts';
 import type { SwarmApi } from '../swarm/index.ts';
@@ -21,16 +23,19 @@ export interface ServicesOptions {
   /** The swarm and a client for peers' data planes; absent: a single-node mirror. */
   readonly swarm?: { readonly api: SwarmApi; readonly peers: PeerClient };
   readonly fetcher?: FetcherInit;
+  /** Bandwidth caps (default unlimited) and piece requests served to peers at once. */
+  readonly limits?: TransferLimitsInit;
+  readonly maxPeerServes?: number;
 }
 
-export type WiredServices = RegistryServices & { readonly fetcher: Fetcher; readonly stats: TransferStats };
+export type WiredServices = RegistryServices & { readonly fetcher: Fetcher; readonly stats: TransferStats; readonly slots: ServeSlots };
 
 /** Wires the blob source chain (local → in-flight → peers → seed) and the services the routes use. */
 export function createRegistryServices(options: ServicesOptions): WiredServices {
   const { store, router, logger, swarm } = options;
   const stats = new TransferStats();
   const fetcher = new Fetcher(
-    { store, logger, router, seed: new UpstreamBlobSource(router), stats, ...(swarm ? { swarm: swarm.api, peers: swarm.peers } : {}) },
+    { store, logger, router, seed: new UpstreamBlobSource(router), stats, limits: new TransferLimits(options.limits), ...(swarm ? { swarm: swarm.api, peers: swarm.peers } : {}) },
     options.fetcher ?? {},
   );
   const manifestPeers: ManifestPeers | undefined = swarm && {
@@ -47,6 +52,7 @@ export function createRegistryServices(options: ServicesOptions): WiredServices 
     logger,
     fetcher,
     stats,
+    slots: new ServeSlots(options.maxPeerServes),
     maxUploadBytes: options.maxUploadBytes,
     names: router,
     blobs,

@@ -1,6 +1,7 @@
 import type { ShoalConfig } from '../config/types.ts';
 import type { Fetcher } from '../distribute/fetcher.ts';
 import type { TransferStats } from '../distribute/transfer-stats.ts';
+import type { ServeSlots } from '../distribute/serve-slots.ts';
 import type { Store } from '../store/index.ts';
 import type { SwarmApi } from '../swarm/index.ts';
 import type { UpstreamSet } from '../upstream/upstreams.ts';
@@ -43,6 +44,13 @@ export interface NodeStatus {
     readonly blobsFailed: number;
     readonly verificationFailures: number;
   };
+  /** Bandwidth caps (bytes/s, 0 = unlimited) with the rate now, piece requests being served, range-fetch mode. */
+  readonly neighbour: {
+    readonly caps: Readonly<Record<'upload' | 'download' | 'seed', { readonly limit: number; readonly rate: number }>>;
+    readonly serving: number;
+    readonly maxPeerServes: number;
+    readonly rangeFetch: string;
+  };
   readonly inflight: ReadonlyArray<{ readonly digest: string; readonly size: number; readonly received: number; readonly readers: number }>;
   readonly images: ReadonlyArray<{ readonly repository: string; readonly tag: string; readonly digest: string; readonly size: number }>;
 }
@@ -55,6 +63,7 @@ export interface StatusSources {
   readonly store: Store;
   readonly fetcher: Fetcher;
   readonly stats: TransferStats;
+  readonly slots: ServeSlots;
   readonly router: UpstreamSet;
   readonly swarm: SwarmApi | undefined;
   readonly peerUrl: () => string | undefined;
@@ -151,6 +160,12 @@ export function createStatusCollector(sources: StatusSources): () => Promise<Nod
         blobsFetched: stats.blobsFetched,
         blobsFailed: stats.blobsFailed,
         verificationFailures: stats.verificationFailures,
+      },
+      neighbour: {
+        caps: sources.fetcher.limits.snapshot(),
+        serving: sources.slots.inUse,
+        maxPeerServes: sources.slots.max,
+        rangeFetch: config.neighbour.rangeFetch,
       },
       inflight: sources.fetcher.inflight().map((p) => ({ digest: p.digest.value, size: p.size, received: p.received, readers: p.readers })),
       images: await images(),

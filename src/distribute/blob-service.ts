@@ -35,14 +35,22 @@ export class BlobService {
     return joined?.state === 'writing' ? joined.size : undefined;
   }
 
-  /** The blob (or `range` of it), from wherever it is; undefined when nobody has it. */
-  async open(want: BlobWant, range?: (size: number) => ByteRange | undefined): Promise<OpenedBlob | undefined> {
+  /**
+   * The blob (or `range` of it), from wherever it is; undefined when nobody has it. `ranged`: the
+   * client sent a Range header, so a missing blob is fetched range first (Fetcher.fetchRange).
+   */
+  async open(want: BlobWant, range?: (size: number) => ByteRange | undefined, ranged = false): Promise<OpenedBlob | undefined> {
     if (await this.#visibleLocally(want)) {
       const local = await this.#openLocal(want, range);
       if (local) return local;
     }
     if (!this.isMirrored(want.name, want.ns)) return undefined;
     const alreadyRunning = this.#fetcher.joinable(want.digest) !== undefined;
+    if (ranged && range) {
+      const read = await this.#fetcher.fetchRange(want, range);
+      if (!read) return this.#openLocal(want, range);
+      return { size: read.partial.size, range: read.range, stream: read.stream, origin: alreadyRunning ? 'joined' : 'fetched' };
+    }
     const partial = await this.#fetcher.fetch(want);
     if (!partial) {
       // Committed by a fetch that just finished, or nobody has it.

@@ -9,6 +9,8 @@ import type { OwnerAsk, PeerClient } from './peer-client.ts';
 import { PieceEngine, type PieceEngineInit } from './piece-engine.ts';
 import { DEFAULT_PIECE_SIZE } from './piece-size.ts';
 import { TransferStats } from './transfer-stats.ts';
+import { TransferLimits } from './rate-limit.ts';
+import { RANGE_FETCH_DEFAULT, coveringPiecesDone, wholeRange, type RangeFetch } from './range-first.ts';
 import type { BlobSource, BlobWant, UpstreamRouter } from './types.ts';
 
 /** Pieces this host fetched only because peers asked it as their owner are kept this long unused. */
@@ -26,6 +28,8 @@ export interface FetcherInit extends PieceEngineInit {
   readonly pieceSize?: number;
   readonly keepPiecesMs?: number;
   readonly membershipSettleMs?: number;
+  /** After a Range read's covering pieces: fetch the rest of the blob too (fetch-all), or not. */
+  readonly rangeFetch?: RangeFetch;
 }
 
 export interface FetcherComponents {
@@ -38,6 +42,7 @@ export interface FetcherComponents {
   readonly peers?: PeerClient;
   readonly stats?: TransferStats;
   readonly sizes?: BlobSizeHints;
+  readonly limits?: TransferLimits;
 }
 
 /** What a peer asking this host for a blob gets: the bytes it has or is fetching (or owns). */
@@ -56,6 +61,7 @@ export interface PeerRead {
 export class Fetcher {
   readonly stats: TransferStats;
   readonly sizes: BlobSizeHints;
+  readonly limits: TransferLimits;
   readonly #c: FetcherComponents;
   readonly #init: FetcherInit;
   readonly #engines = new Map<string, PieceEngine>();
@@ -71,6 +77,7 @@ export class Fetcher {
     this.#init = init;
     this.stats = components.stats ?? new TransferStats();
     this.sizes = components.sizes ?? new BlobSizeHints();
+    this.limits = components.limits ?? new TransferLimits();
     this.#settledAt = components.swarm ? Date.now() + (init.membershipSettleMs ?? DEFAULT_MEMBERSHIP_SETTLE_MS) : 0;
   }
 
@@ -125,6 +132,53 @@ export class Fetcher {
       () => this.#whole.delete(key),
     );
     return started;
+  }
+
+  /**
+   * A local client's Range read of a blob not stored here: the pieces covering the range are
+   * fetched first and the reader streams them as they land; with fetch-all the rest follows once
+   * they are in (so the seed sends nothing else before the answer starts). A range that is the
+   * whole blob, or a blob already being fetched whole, is read from the whole fetch.
+   */
+  async fetchRange(want: BlobWant, rangeOf: (size: number) => ByteRange | undefined): Promise<{ partial: PartialBlob; range: ByteRange | undefined; stream: Readable } | undefined> {
+    const joined = this.#whole.get(want.digest.value);
+    const size = joined ? (await joined)?.size : await this.#rangeSize(want);
+    if (size === undefined) return this.#readWhole(await this.fetch(want), rangeOf);
+    const range = rangeOf(size);
+    if (joined || range === undefined || wholeRange(range, size)) {
+      const read = this.#readWhole(await this.fetch(want), rangeOf);
+      // A range of a blob being fetched whole: its pieces go first.
+      if (read?.range && !wholeRange(read.range, read.partial.size)) this.#engines.get(want.digest.value)?.need(read.range, read.stream);
+      return read;
+    }
+    const engine = await this.#engine(want, size);
+    if (engine.broken) return this.#readWhole(await this.fetch(want), rangeOf);
+    // Part of a blob cannot be verified on its own: like any Range read of an arriving blob, its
+    // bytes stream as they land (lazy-pulling clients check their chunks against their own index).
+    const stream = engine.partial.createReader(this.#c.store.blobs.path(want.digest), range, { holdBackUnverified: false });
+    engine.need(range, stream);
+    if ((this.#init.rangeFetch ?? RANGE_FETCH_DEFAULT) === 'fetch-all') {
+      void coveringPiecesDone(engine.partial, range, stream)
+        .then((done) => (done ? this.fetch(want) : undefined))
+        .catch((error: unknown) => this.#c.logger.warn({ digest: want.digest.value, err: error }, 'background fetch after a range read could not start'));
+    }
+    return { partial: engine.partial, range, stream };
+  }
+
+  #readWhole(partial: PartialBlob | undefined, rangeOf: (size: number) => ByteRange | undefined): { partial: PartialBlob; range: ByteRange | undefined; stream: Readable } | undefined {
+    if (!partial) return undefined;
+    const range = rangeOf(partial.size);
+    return { partial, range, stream: partial.createReader(this.#c.store.blobs.path(partial.digest), range, { holdBackUnverified: true }) };
+  }
+
+  /** The size a range read starts with; undefined: stored meanwhile, or nobody has it. */
+  async #rangeSize(want: BlobWant): Promise<number | undefined> {
+    const running = this.#engines.get(want.digest.value);
+    if (running && !running.broken) return running.partial.size;
+    if ((await this.#c.store.blobs.stat(want.digest)) !== undefined) return undefined;
+    const seed = this.isSeeded(want) ? this.#c.seed : undefined;
+    if (!seed && !this.#c.swarm) return undefined;
+    return resolveBlobSize(want, { hints: this.sizes, seed, swarm: this.#c.swarm, logger: this.#c.logger });
   }
 
   /**
@@ -232,7 +286,7 @@ export class Fetcher {
     this.#subscribe();
     const partial = await store.blobs.createPartial(want.digest, size, this.#init.pieceSize ?? DEFAULT_PIECE_SIZE);
     const seed = this.isSeeded(want) ? this.#c.seed : undefined;
-    const engine = new PieceEngine(partial, want, { swarm, seed, peers: this.#c.peers, stats: this.stats, logger: this.#c.logger, membershipSettledAt: this.#settledAt }, this.#init);
+    const engine = new PieceEngine(partial, want, { swarm, seed, peers: this.#c.peers, stats: this.stats, logger: this.#c.logger, membershipSettledAt: this.#settledAt, limits: this.limits }, this.#init);
     const key = want.digest.value;
     this.#engines.set(key, engine);
     const forget = (): void => {

@@ -54,7 +54,8 @@ export type PieceChoice =
   | { readonly kind: 'none' };
 
 /**
- * Where one piece comes from. A peer that holds it (least busy first); else, for a piece another
+ * Where one piece comes from. A peer that holds it (least loaded first; one that answered busy
+ * counts as full); else, for a piece another
  * host asked us for, the seed; else the piece's owner by rendezvous over the members — the seed if
  * that is this host — falling back down the ranking and, after MAX_OWNERS_ASKED failed owners,
  * to the seed. A peer that has the piece but is busy is waited for: the seed never sends what the
@@ -92,9 +93,13 @@ export function choosePieceSource(view: PieceView): PieceChoice {
   return seed();
 }
 
-/** Fewer transfers from us first; then complete holders; then by id, so hosts spread over holders alike. */
+/**
+ * Least loaded first: our transfers from the holder plus the piece requests it last said it serves
+ * (to every host), so hosts stop piling onto the one that held the blob first; then complete
+ * holders; then by id, so hosts spread over holders alike.
+ */
 function leastBusy(view: PieceView, a: Holder, b: Holder): boolean {
-  const load = view.busyWith(a.peerId) - view.busyWith(b.peerId);
+  const load = view.busyWith(a.peerId) + (a.load ?? 0) - view.busyWith(b.peerId) - (b.load ?? 0);
   if (load !== 0) return load < 0;
   if (a.complete !== b.complete) return a.complete;
   return spread(view, a.peerId) < spread(view, b.peerId);

@@ -11,6 +11,7 @@ import { repairFromSeed } from './piece-repair.ts';
 import { PieceDemand } from './piece-demand.ts';
 import { PieceProgress } from './piece-progress.ts';
 import { PieceTransfers, type Transfer } from './piece-transfers.ts';
+import { throttled, type TransferLimits } from './rate-limit.ts';
 import type { TransferStats } from './transfer-stats.ts';
 import type { BlobSource, BlobWant } from './types.ts';
 
@@ -32,6 +33,8 @@ export const LIAR_BAN_MS = 10 * 60_000;
 export const MAX_SEED_FAILURES = 3;
 /** Network chunks are joined into writes of this size (see coalesce.ts). */
 export const WRITE_BATCH_BYTES = 512 * 1024;
+/** A peer that answered "busy" is not asked again for this long (it is not a failure: no penalty, no seed). */
+export const BUSY_BACKOFF_MS = 300;
 const TICK_MS = 250;
 
 export interface PieceEngineComponents {
@@ -42,6 +45,8 @@ export interface PieceEngineComponents {
   readonly logger: Logger;
   /** When this host's view of the swarm's membership can be trusted (see PieceView.membershipSettled). */
   readonly membershipSettledAt?: number;
+  /** Download and back-to-seed caps on the bytes this engine receives. */
+  readonly limits?: TransferLimits;
 }
 
 export interface PieceEngineInit {
@@ -69,6 +74,10 @@ export class PieceEngine {
   #want: BlobWant;
   #needAll = false;
   readonly #demand = new PieceDemand();
+  /** Pieces a local client's Range read needs now: fetched first, from any source as any piece. */
+  readonly #urgent = new PieceDemand();
+  /** Peers that answered busy, until when. */
+  readonly #busyUntil = new Map<string, number>();
   readonly #progress: PieceProgress;
   readonly #failed = new Map<number, Set<string>>();
   /** Who filled each piece, for repair after a failed verification. */
@@ -138,6 +147,19 @@ export class PieceEngine {
     this.#ensurePump();
   }
 
+  /**
+   * A local client reads `range` (Range GET): the pieces covering it are fetched before anything
+   * else, from a holder, their owner or the seed as any piece is, and `reader` fails at once if
+   * they cannot be had. Nothing else of the blob is fetched for it.
+   */
+  need(range: ByteRange, reader: Readable): void {
+    this.lastActivity = Date.now();
+    const first = Math.floor(range.start / this.partial.pieceSize);
+    const last = Math.floor(range.end / this.partial.pieceSize);
+    for (let index = first; index <= last; index++) if (!this.partial.isPieceComplete(index)) this.#urgent.add(index, 'self', reader);
+    this.#ensurePump();
+  }
+
   /** Wakes the scheduler: the swarm changed (a holder, a peer joined or left). */
   poke(): void {
     this.#wake?.();
@@ -173,7 +195,8 @@ export class PieceEngine {
   }
 
   #hasWork(): boolean {
-    return this.#needAll ? !this.partial.isComplete : this.#openDemand().length > 0;
+    if (this.#needAll) return !this.partial.isComplete;
+    return this.#openDemand().length > 0 || this.#urgent.open((index) => this.partial.isPieceComplete(index)).length > 0;
   }
 
   #openDemand(): number[] {
@@ -201,18 +224,21 @@ export class PieceEngine {
   #schedule(): { started: number; waiting: boolean } {
     const blob = this.partial;
     const demanded = this.#openDemand();
+    const urgent = this.#urgent.open((index) => blob.isPieceComplete(index));
     const own = this.#needAll ? Array.from({ length: blob.pieceCount }, (_, i) => i) : [];
     let started = 0;
     let waiting = false;
     const context = this.#context();
-    for (const index of [...demanded, ...own]) {
+    for (const index of [...demanded, ...urgent, ...own]) {
       const isDemanded = this.#demand.has(index);
       if (!isDemanded && this.#transfers.ownCount >= this.#maxActive) break;
       if (blob.isPieceComplete(index) || this.#transfers.claimOf(index)) continue;
       const choice = this.#choose(index, context, isDemanded);
       if (choice.kind === 'wait') waiting = true;
       if (choice.kind === 'none') {
-        if (isDemanded) this.#demand.failed(index, new OciError('BLOB_UNKNOWN', `no source for piece ${index} of ${this.digest}`));
+        const noSource = new OciError('BLOB_UNKNOWN', `no source for piece ${index} of ${this.digest}`);
+        if (isDemanded) this.#demand.failed(index, noSource);
+        else if (this.#urgent.has(index)) this.#urgent.failed(index, noSource);
         continue;
       }
       if (choice.kind === 'wait') continue;
@@ -249,7 +275,7 @@ export class PieceEngine {
       exclude: this.#demand.askers(index),
       demanded,
       seedUsable: this.#c.seed !== undefined && this.#seedFailures < MAX_SEED_FAILURES,
-      busyWith: (peerId) => this.#transfers.countFrom(peerId),
+      busyWith: (peerId) => ((this.#busyUntil.get(peerId) ?? 0) > now ? Number.POSITIVE_INFINITY : this.#transfers.countFrom(peerId)),
       maxPerPeer: this.#maxPerPeer,
       // Pieces a peer asked us for as their owner do not queue behind our own seed transfers: the
       // asker would time out and go to the seed itself. They are bounded by the askers' limits.
@@ -285,7 +311,7 @@ export class PieceEngine {
 
   #seedIsNext(index: number, context: { members: Map<string, Member>; selfId: string }, demanded: boolean): boolean {
     const stillDemanded = this.#demand.has(index);
-    if (demanded ? !stillDemanded : !this.#needAll) return false;
+    if (demanded ? !stillDemanded : !(this.#needAll || this.#urgent.has(index))) return false;
     return this.#choose(index, context, stillDemanded, true).kind === 'seed';
   }
 
@@ -319,7 +345,9 @@ export class PieceEngine {
     try {
       stream = await source.open({ start, end }, transfer.controller.signal);
       if (source.kind === 'seed') this.#progress.arriving(first);
-      for await (const chunk of coalesce(stream as AsyncIterable<Buffer>, WRITE_BATCH_BYTES)) {
+      const limits = this.#c.limits?.incoming(source.kind === 'seed' ? 'seed' : 'peer') ?? [];
+      const body = limits.length > 0 ? throttled(stream as AsyncIterable<Buffer>, limits, transfer.controller.signal) : (stream as AsyncIterable<Buffer>);
+      for await (const chunk of coalesce(body, WRITE_BATCH_BYTES)) {
         let data = chunk;
         while (data.byteLength > 0 && offset <= end) {
           const index = Math.floor(offset / blob.pieceSize);
@@ -333,6 +361,7 @@ export class PieceEngine {
           this.#filledBy.set(index, source.id);
           this.#transfers.release(transfer, index);
           this.#demand.done(index);
+          this.#urgent.done(index);
           if (offset > end) break;
           // A long seed read goes on only while the next piece is still ours to fetch (a peer
           // that joined meanwhile owns some of them now; a peer may hold the next one already).
@@ -377,6 +406,7 @@ export class PieceEngine {
       // Our disk, not the source: no peer is to blame and no other source can help.
       this.#fatal ??= error;
       this.#demand.failAll(() => error);
+      this.#urgent.failAll(() => error);
       return;
     }
     if (source.kind === 'seed') {
@@ -386,6 +416,13 @@ export class PieceEngine {
       if (error instanceof OciError && (error.code === 'SIZE_INVALID' || error.code === 'BLOB_UNKNOWN')) this.#seedFailures = MAX_SEED_FAILURES;
       for (const piece of transfer.pieces) if (this.#demand.has(piece) && !this.partial.isPieceComplete(piece)) this.#demand.failed(piece, error);
       this.#lastSeedError = error;
+      return;
+    }
+    if (error instanceof PeerRequestError && error.status === 503) {
+      // Busy, not broken: the piece goes to another holder, or to this one a little later; never
+      // to the seed on that account, and the peer is not penalised.
+      this.#busyUntil.set(source.id, Date.now() + BUSY_BACKOFF_MS);
+      this.#c.logger.debug(where, 'peer is busy; the piece is asked elsewhere or again shortly');
       return;
     }
     const failed = this.#failed.get(index) ?? new Set<string>();
@@ -404,7 +441,9 @@ export class PieceEngine {
 
   /** Nothing runs and nothing can start: fail rather than wait forever. */
   #stuck(): void {
-    this.#demand.failAll((index) => new OciError('UNAVAILABLE', `no source for piece ${index} of ${this.digest}`));
+    const none = (index: number) => new OciError('UNAVAILABLE', `no source for piece ${index} of ${this.digest}`);
+    this.#demand.failAll(none);
+    this.#urgent.failAll(none);
     if (!this.#needAll) return;
     const last = this.#lastSeedError;
     this.#fatal ??=

@@ -1,6 +1,5 @@
 import { createServer, type RequestListener, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { pipeline } from 'node:stream/promises';
 import type { TlsOptions } from 'node:tls';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -12,6 +11,8 @@ import { OciError, parseDigest, parseRangeHeader } from '../oci/index.ts';
 import type { Store } from '../store/index.ts';
 import { sendError } from './errors.ts';
 import { sendFileRange } from './send-file.ts';
+import { BUSY_RETRY_AFTER_S } from '../distribute/serve-slots.ts';
+import { busyError, openCappedFile, sendMetered, takeServeSlot, uploadCapped, type PeerUploadHooks } from './peer-upload.ts';
 
 export interface PeerAppServices {
   readonly store: Store;
@@ -24,6 +25,8 @@ export interface PeerAppServices {
    * key holders complete a handshake: blobs and /metrics alike. Without: plain HTTP, an open swarm.
    */
   readonly tls?: TlsOptions;
+  /** Bounded concurrent piece requests (busy answers) and the upload cap; absent: neither. */
+  readonly upload?: PeerUploadHooks;
 }
 
 /**
@@ -48,6 +51,11 @@ export function buildPeerApp(services: PeerAppServices): FastifyInstance {
     handler: async (request, reply) => {
       const digest = parseDigest((request.params as { digest: string }).digest);
       const peer = request.ip;
+      // Neighbour hook: too many piece requests at once here, so this one is sent elsewhere.
+      if (request.method === 'GET' && !takeServeSlot(services.upload, reply.raw, digest.value, request.headers.range)) {
+        reply.header('retry-after', BUSY_RETRY_AFTER_S);
+        throw busyError(services.upload!.slots);
+      }
       const size = await store.blobs.stat(digest);
       // Not stored: what this host is fetching, or, asked as the piece's owner, fetches now.
       const fetching = size === undefined ? await fetcher.forPeer(digest, ownerAskFromQuery(request.query as Record<string, unknown>), peer) : undefined;
@@ -63,6 +71,16 @@ export function buildPeerApp(services: PeerAppServices): FastifyInstance {
       if (request.headers.range) reply.header('content-range', `bytes ${range.start}-${range.end}/${total}`);
       if (request.method === 'HEAD' || total === 0) return reply.send();
       const length = range.end - range.start + 1;
+      if (size !== undefined && uploadCapped(services.upload)) {
+        // Neighbour hook: the upload cap reads the file as a stream (the reused-buffer sender cannot wait).
+        const file = await openCappedFile(store.blobs.path(digest), range.start, range.end, () => store.blobs.acquire(digest));
+        file.once('end', () => stats.servedToPeer(peer, length));
+        const raw = reply.raw;
+        reply.hijack();
+        raw.writeHead(reply.statusCode, reply.getHeaders() as Record<string, string>);
+        await sendMetered(file, raw, services.upload.upload);
+        return reply;
+      }
       if (size !== undefined) {
         const raw = reply.raw;
         let sending = false;
@@ -71,6 +89,7 @@ export function buildPeerApp(services: PeerAppServices): FastifyInstance {
         // destroyed once it has finished and let go of its socket, which by then it usually has.
         raw.once('close', () => {
           if (sending) stats.servedToPeer(peer, raw.writableFinished ? length : 0);
+          if (sending && raw.writableFinished) void services.upload?.upload.take(length);
         });
         await sendFileRange(raw, store.blobs.path(digest), range.start, range.end, () => {
           sending = true;
@@ -88,7 +107,7 @@ export function buildPeerApp(services: PeerAppServices): FastifyInstance {
       reply.hijack();
       raw.writeHead(reply.statusCode, reply.getHeaders() as Record<string, string>);
       raw.flushHeaders();
-      await pipeline(stream, raw).catch(() => raw.destroy());
+      await sendMetered(stream, raw, services.upload?.upload);
       return reply;
     },
   });

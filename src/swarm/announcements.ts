@@ -4,7 +4,7 @@
 import { parseDigest, tryParseDigest, isValidTag } from '../oci/index.ts';
 import type { PeerTable } from './peer-table.ts';
 import { piecesProblem } from './pieces.ts';
-import { MAX_BATCH, MAX_PEERS_BATCH, MAX_TAG_BATCH, PROTOCOL_VERSION, ProtocolViolation, type Message, type PeerAddresses } from './protocol.ts';
+import { MAX_BATCH, MAX_LOAD, MAX_PEERS_BATCH, MAX_TAG_BATCH, PROTOCOL_VERSION, ProtocolViolation, type Message, type PeerAddresses } from './protocol.ts';
 import type { Inventory, InventoryEntry, PieceSet, SwarmEvents, TagRecord } from './types.ts';
 import { formatHostPort } from '../lib/host-port.ts';
 
@@ -44,6 +44,7 @@ export class Announcements {
   readonly #now: () => number;
   readonly #wants = new Set<string>();
   readonly #progress = new Map<string, { size: number; pieces: PieceSet }>();
+  #load = 0;
 
   constructor(init: AnnouncementsInit) {
     this.#init = init;
@@ -69,7 +70,15 @@ export class Announcements {
     // Copied: the caller keeps mutating its bitfield as pieces arrive.
     const copy = { pieceSize: pieces.pieceSize, bitfield: Uint8Array.from(pieces.bitfield) };
     this.#progress.set(canonical, { size, pieces: copy });
-    return { type: 'progress', digest: canonical, size, pieces: copy };
+    return { type: 'progress', digest: canonical, size, pieces: copy, load: this.#load };
+  }
+
+  /** This host's load changed: the ping that tells peers (undefined when it did not change). */
+  load(load: number): Message | undefined {
+    const checked = Math.min(checkedSize(load), MAX_LOAD);
+    if (checked === this.#load) return undefined;
+    this.#load = checked;
+    return { type: 'ping', time: this.#now(), load: checked };
   }
 
   /** The message to send, or undefined when nothing changed. */
@@ -147,6 +156,7 @@ export class Announcements {
         return;
       case 'progress':
         if (!table.setProgress(peerId, message.digest, message.size, message.pieces)) throw new ProtocolViolation('too many blobs announced');
+        if (message.load !== undefined) table.setLoad(peerId, message.load);
         emit('progress', { peerId, digest: message.digest, size: message.size, pieces: message.pieces });
         return;
       case 'want':
@@ -172,6 +182,7 @@ export class Announcements {
         return;
       case 'ping':
         table.touch(peerId, message.time - this.#now());
+        if (message.load !== undefined) table.setLoad(peerId, message.load);
         return;
     }
   }

@@ -7,8 +7,14 @@ import type { PeerTable } from './peer-table.ts';
 import type { Message } from './protocol.ts';
 import type { Holder, PeerSummary, Penalty, PieceSet, SwarmEvents, TagRecord } from './types.ts';
 
+/** Load changes are told at most this often; the last one is always sent. */
+export const LOAD_REPORT_MS = 200;
+
 export abstract class AnnouncingSwarm extends TypedEmitter<SwarmEvents> {
   protected abstract readonly table: PeerTable;
+  #loadNow = 0;
+  #loadSentAt = 0;
+  #loadTimer: NodeJS.Timeout | undefined;
   protected abstract readonly announcements: Announcements;
 
   /** Sends a message to every connected peer (undefined: nothing to send). */
@@ -24,6 +30,23 @@ export abstract class AnnouncingSwarm extends TypedEmitter<SwarmEvents> {
 
   announceProgress(digest: string, size: number, pieces: PieceSet): void {
     this.broadcast(this.announcements.progress(digest, size, pieces));
+  }
+
+  reportLoad(load: number): void {
+    this.#loadNow = load;
+    if (this.#loadTimer) return;
+    const wait = this.#loadSentAt + LOAD_REPORT_MS - Date.now();
+    if (wait > 0) {
+      this.#loadTimer = setTimeout(() => {
+        this.#loadTimer = undefined;
+        this.reportLoad(this.#loadNow);
+      }, wait).unref();
+      return;
+    }
+    const message = this.announcements.load(load);
+    if (message === undefined) return;
+    this.#loadSentAt = Date.now();
+    this.broadcast(message);
   }
 
   announceWant(digest: string): void {

@@ -34,6 +34,8 @@ interface PeerState {
   readonly blobs: Map<string, number>;
   readonly progress: Map<string, { size: number; pieces: PieceSet }>;
   readonly wants: Set<string>;
+  /** Piece requests the peer last said it serves; 0 until it says (older hosts never do). */
+  load: number;
 }
 
 export class PeerTable {
@@ -59,7 +61,7 @@ export class PeerTable {
     const now = this.#now();
     const state: PeerState = {
       peerId, url: info.url, addresses: info.addresses, connectedAt: now, lastSeen: now, clockSkewMs: info.clockSkewMs, pieceSize: info.pieceSize,
-      synced: false, blobs: new Map(), progress: new Map(), wants: new Set(),
+      synced: false, blobs: new Map(), progress: new Map(), wants: new Set(), load: 0,
     };
     this.#peers.set(peerId, state);
     return summary(state);
@@ -85,6 +87,11 @@ export class PeerTable {
     if (state === undefined) return;
     state.lastSeen = this.#now();
     if (clockSkewMs !== undefined) state.clockSkewMs = clockSkewMs;
+  }
+
+  setLoad(peerId: string, load: number): void {
+    const state = this.#peers.get(peerId);
+    if (state !== undefined) state.load = load;
   }
 
   clockSkewMs(peerId: string): number {
@@ -173,11 +180,11 @@ export class PeerTable {
       if (state?.url === undefined || this.isPenalised(peerId)) continue;
       const size = state.blobs.get(digest);
       if (size !== undefined) {
-        holders.push({ peerId, url: state.url, size, complete: true });
+        holders.push({ peerId, url: state.url, size, complete: true, ...loadOf(state) });
         continue;
       }
       const partial = state.progress.get(digest);
-      if (partial !== undefined) holders.push({ peerId, url: state.url, size: partial.size, complete: false, pieces: partial.pieces });
+      if (partial !== undefined) holders.push({ peerId, url: state.url, size: partial.size, complete: false, pieces: partial.pieces, ...loadOf(state) });
     }
     return holders.sort((a, b) => Number(b.complete) - Number(a.complete) || compare(a.peerId, b.peerId));
   }
@@ -259,4 +266,9 @@ function summary(state: PeerState): PeerSummary {
     peerId: state.peerId, addresses: state.addresses, url: state.url, connectedAt: state.connectedAt, lastSeen: state.lastSeen,
     clockSkewMs: state.clockSkewMs, pieceSize: state.pieceSize, synced: state.synced, blobs: state.blobs.size,
   };
+}
+
+/** Only a load a peer reported: holders of hosts that never said (or are idle) look as they did before. */
+function loadOf(state: PeerState): { load?: number } {
+  return state.load > 0 ? { load: state.load } : {};
 }

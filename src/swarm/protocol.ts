@@ -19,6 +19,8 @@ export const MAX_TAG_BATCH = 1024;
 /** Peer exchange: entries per message and addresses per peer. */
 export const MAX_PEERS_BATCH = 256;
 export const MAX_PEER_ADDRESSES = 8;
+/** Largest load (piece requests being served) a peer may report; more is a lie or a bug. */
+export const MAX_LOAD = 100_000;
 
 /** Another swarm member and where it listens, so a host that bootstrapped from one peer meets the rest. */
 export interface PeerAddresses {
@@ -30,7 +32,7 @@ export type Message =
   | { readonly type: 'hello'; readonly version: number; readonly time: number; readonly dataUrl?: string; readonly dataPort?: number; readonly pieceSize?: number }
   | { readonly type: 'have'; readonly blobs: readonly InventoryEntry[] }
   | { readonly type: 'withdrawn'; readonly digests: readonly string[] }
-  | { readonly type: 'progress'; readonly digest: string; readonly size: number; readonly pieces: PieceSet }
+  | { readonly type: 'progress'; readonly digest: string; readonly size: number; readonly pieces: PieceSet; readonly load?: number }
   | { readonly type: 'want'; readonly digests: readonly string[] }
   | { readonly type: 'unwant'; readonly digests: readonly string[] }
   | { readonly type: 'tag'; readonly tags: readonly TagRecord[] }
@@ -38,7 +40,7 @@ export type Message =
   /** The snapshot sent after hello is complete. */
   | { readonly type: 'synced' }
   /** Heartbeat: keeps lastSeen fresh and the stream under libp2p's inactivity timeout. */
-  | { readonly type: 'ping'; readonly time: number };
+  | { readonly type: 'ping'; readonly time: number; readonly load?: number };
 
 /** A peer broke the protocol; the connection is closed and the peer banned for a while. */
 export class ProtocolViolation extends Error {
@@ -64,6 +66,7 @@ export function toWire(message: Message): Uint8Array {
         size: message.size,
         pieceSize: message.pieces.pieceSize,
         bitfield: Buffer.from(message.pieces.bitfield).toString('base64'),
+        ...(message.load !== undefined ? { load: message.load } : {}),
       };
       break;
     case 'tag':
@@ -115,7 +118,7 @@ export function parseMessage(body: Uint8Array): Message | undefined {
       const pieces = { pieceSize: count(m.pieceSize, 'pieceSize'), bitfield: Uint8Array.from(Buffer.from(m.bitfield, 'base64')) };
       const problem = piecesProblem(size, pieces);
       if (problem !== undefined) throw new ProtocolViolation(`progress: ${problem}`);
-      return { type: 'progress', digest: contentKey(m.key), size, pieces };
+      return { type: 'progress', digest: contentKey(m.key), size, pieces, ...loadOf(m) };
     }
     case 'tag':
       return { type: 'tag', tags: batch(m.tags, MAX_TAG_BATCH).map(tagRecord) };
@@ -124,7 +127,7 @@ export function parseMessage(body: Uint8Array): Message | undefined {
     case 'synced':
       return { type: 'synced' };
     case 'ping':
-      return { type: 'ping', time: count(m.time, 'time') };
+      return { type: 'ping', time: count(m.time, 'time'), ...loadOf(m) };
     default:
       if (typeof m.type !== 'string') throw new ProtocolViolation('message without a type');
       return undefined;
@@ -144,6 +147,14 @@ function batch(value: unknown, max: number): unknown[] {
 function count(value: unknown, what: string): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw new ProtocolViolation(`${what} must be a non-negative integer`);
   return value;
+}
+
+/** The optional `load` of progress and ping (absent from older hosts: their load counts as 0). */
+function loadOf(m: Record<string, unknown>): { load?: number } {
+  if (m.load === undefined) return {};
+  const load = count(m.load, 'load');
+  if (load > MAX_LOAD) throw new ProtocolViolation(`load must be at most ${MAX_LOAD}`);
+  return { load };
 }
 
 function port(value: unknown): number {

@@ -21,6 +21,8 @@ export interface Holder {
   readonly complete: boolean;
   /** For incomplete holders: the pieces held. */
   readonly pieces?: PieceSet;
+  /** Piece requests the peer said it is serving now (to every host); absent: it never said (0). */
+  readonly load?: number;
 }
 
 /** A tag as announced: last writer wins by timestamp, then by origin peer id (so every node agrees). */
@@ -98,6 +100,11 @@ export interface SwarmApi extends TypedEmitter<SwarmEvents> {
   announceWithdrawn(digest: string): void;
   /** This host is fetching the blob and holds these pieces (for others to fetch from it early). */
   announceProgress(digest: string, size: number, pieces: PieceSet): void;
+  /**
+   * How many piece requests this host is serving now: sent with its next progress announcement
+   * and in a ping when it changes (a few times a second at most), so askers pick idler holders.
+   */
+  reportLoad(load: number): void;
   /** This host wants the blob (it takes part in the rendezvous election for it). */
   announceWant(digest: string): void;
   cancelWant(digest: string): void;

@@ -17,6 +17,8 @@ import { TransferStats } from '../../src/distribute/transfer-stats.ts';
 import type { BlobSource, BlobWant, UpstreamRouter } from '../../src/distribute/types.ts';
 import { createMetrics } from '../../src/http/metrics.ts';
 import { buildPeerApp } from '../../src/http/peer-app.ts';
+import { TransferLimits, type TransferLimitsInit } from '../../src/distribute/rate-limit.ts';
+import { ServeSlots } from '../../src/distribute/serve-slots.ts';
 import { digestOf, parseRangeHeader, type ByteRange, type Digest } from '../../src/oci/index.ts';
 import { Store } from '../../src/store/index.ts';
 import { MemoryNetwork, MemorySwarm, type InventoryEntry, type SwarmApi } from '../../src/swarm/index.ts';
@@ -112,6 +114,9 @@ export interface HostInit {
   readonly logger?: Logger;
   /** Blobs on disk before the swarm starts (announced in the inventory). */
   readonly holds?: readonly Buffer[];
+  /** Bandwidth caps and piece requests served at once, wired like the daemon's. */
+  readonly limits?: TransferLimitsInit;
+  readonly maxPeerServes?: number;
 }
 
 export interface Host {
@@ -123,6 +128,7 @@ export interface Host {
   readonly stats: TransferStats;
   readonly app: FastifyInstance;
   readonly url: string;
+  readonly slots: ServeSlots;
   /** Fetches the blob like a pull would, waits for verification, and returns the stored bytes. */
   fetch(digest: Digest): Promise<Buffer | undefined>;
   tmpFiles(): Promise<string[]>;
@@ -146,12 +152,14 @@ export async function startHost(init: HostInit): Promise<Host> {
     // Constructed, then listening, then started, as in the daemon: the swarm learns its data URL at start.
     const swarm = new MemorySwarm({ network: init.network, inventory: () => inventory(store), pieceSize: init.fetcher?.pieceSize ?? DEFAULT_PIECE_SIZE });
     const fetcher = new Fetcher(
-      { store, seed: init.seed.sourceFor(init.name), router: stubRouter(init.seeded ?? true), logger: init.logger ?? silentLogger, swarm, peers, stats },
+      { store, seed: init.seed.sourceFor(init.name), router: stubRouter(init.seeded ?? true), logger: init.logger ?? silentLogger, swarm, peers, stats, limits: new TransferLimits(init.limits) },
       // Hosts here are meshed before they fetch (see meshed()): no start-up settle needed.
       { membershipSettleMs: 0, ...init.fetcher },
     );
     const metrics = createMetrics(stats, fetcher, swarm);
-    const app = buildPeerApp({ store, fetcher, stats, metrics, logger: silentLogger });
+    const slots = new ServeSlots(init.maxPeerServes);
+    slots.onChange((load) => swarm.reportLoad(load));
+    const app = buildPeerApp({ store, fetcher, stats, metrics, logger: silentLogger, upload: { slots, upload: fetcher.limits.upload } });
     await app.listen({ host: '127.0.0.1', port: 0 });
     cleanups.unshift(async () => {
       const closing = app.close();
@@ -172,6 +180,7 @@ export async function startHost(init: HostInit): Promise<Host> {
       stats,
       app,
       url,
+      slots,
       async fetch(digest) {
         const settled = stats.blobsFetched + stats.blobsFailed;
         const partial = await fetcher.fetch({ name: REPOSITORY, digest });
@@ -204,7 +213,9 @@ export type FakeBehaviour =
   /** Sends correct bytes until `afterBytes` have gone out in total, then dies: sockets destroyed, server closed, swarm gone. */
   | { readonly kind: 'die'; readonly afterBytes: number }
   /** Refuses every connection (the data plane is down; the swarm still announces the blob). */
-  | { readonly kind: 'unreachable' };
+  | { readonly kind: 'unreachable' }
+  /** Answers the first `times` requests 503 busy (Retry-After), then serves correct bytes. */
+  | { readonly kind: 'busy'; readonly times: number };
 
 export interface FakePeer {
   readonly swarm: MemorySwarm;
@@ -238,6 +249,7 @@ export async function startFakePeer(network: MemoryNetwork, content: Buffer, beh
     requests += 1;
     if (behaviour.kind === 'unreachable' || dead) return void request.socket.destroy();
     if (request.url !== `/blobs/${digest.value}`) return void response.writeHead(404).end();
+    if (behaviour.kind === 'busy' && requests <= behaviour.times) return void response.writeHead(503, { 'retry-after': '1', 'content-length': 0 }).end();
     const range = parseRangeHeader(request.headers.range, content.length) ?? { start: 0, end: content.length - 1 };
     const bytes = content.subarray(range.start, range.end + 1);
     const body = behaviour.kind === 'corrupt' ? behaviour.corrupt(Buffer.from(bytes), range.start) : bytes;

@@ -63,6 +63,7 @@ describe('loadConfig defaults', () => {
       },
       auth: { htpasswdPath: undefined, anonymousPull: 'loopback', allowInsecureListen: false },
       disk: { maxBytes: 0, highWatermarkPercent: 90, lowWatermarkPercent: 80 },
+      neighbour: { uploadBytesPerSecond: 0, downloadBytesPerSecond: 0, seedBytesPerSecond: 0, maxPeerServes: 8, rangeFetch: 'fetch-all' },
     });
   });
 });
@@ -333,7 +334,7 @@ describe('loadConfig swarm settings', () => {
     await assertConfigError(load({ config: await file('swarm:\n  p2pport: [1]\n') }), /:2: swarm\.p2pport: expected a single value, not a list or mapping$/);
     await assertConfigError(load({ config: await file('swarm:\n  mdns: sometimes\n') }), /:2: swarm\.mdns "sometimes": expected true or false$/);
     await assertConfigError(load({ config: await file('swarm:\n  port: 1\n') }),
-      /:2: unknown key "swarm\.port" \(known under swarm: enabled, p2pport, peerport, bindaddress, advertiseaddress, bootstrap, mdns, piecesize, clusterkey\)$/);
+      /:2: unknown key "swarm\.port" \(known under swarm: enabled, p2pport, peerport, bindaddress, advertiseaddress, bootstrap, mdns, piecesize, uploadrate, downloadrate, maxpeerserves, clusterkey\)$/);
     await assertConfigError(load({ config: await file('swarm:\n  piecesize: 1KiB\n') }), /:2: swarm\.piecesize "1KiB": expected a size from 64KiB to 64MiB/);
   });
 

@@ -32,7 +32,7 @@ export async function getBlob(ctx: RouteContext<BlobEndpoint>, retried = false):
   const opened = await services.blobs.open({ name: endpoint.name, digest }, (size) => {
     range = parseRangeHeader(rangeHeader, size);
     return range;
-  });
+  }, rangeHeader !== undefined);
   if (!opened) throw unknownBlob(endpoint.name, digest.value);
   reply
     .header('content-type', 'application/octet-stream')

@@ -1,0 +1,44 @@
+import type { Readable } from 'node:stream';
+import type { ByteRange } from '../oci/index.ts';
+import type { PartialBlob } from '../store/index.ts';
+
+/**
+ * What a Range GET of a blob not stored here fetches besides the pieces that cover the range:
+ * `fetch-all` the rest of the blob afterwards (it is then stored, verified and served like any
+ * pulled blob), `range-only` nothing (lazy-pulling snapshotters read a few percent of a layer).
+ */
+export type RangeFetch = 'fetch-all' | 'range-only';
+export const RANGE_FETCH_DEFAULT: RangeFetch = 'fetch-all';
+
+/** A range that is the whole blob is a whole read (a client resuming from byte 0, say). */
+export function wholeRange(range: ByteRange, size: number): boolean {
+  return range.start === 0 && range.end >= size - 1;
+}
+
+/**
+ * Resolves true once every piece covering `range` is complete; false if the blob failed or the
+ * reader was closed first (the client went away: nothing more is fetched for it).
+ */
+export function coveringPiecesDone(blob: PartialBlob, range: ByteRange, reader: Readable): Promise<boolean> {
+  const first = Math.floor(range.start / blob.pieceSize);
+  const last = Math.floor(range.end / blob.pieceSize);
+  const done = (): boolean => {
+    for (let index = first; index <= last; index++) if (!blob.isPieceComplete(index)) return false;
+    return true;
+  };
+  return new Promise<boolean>((resolve) => {
+    let settled = false;
+    const finish = (value: boolean): void => {
+      if (settled) return;
+      settled = true;
+      unsubscribe();
+      resolve(value);
+    };
+    const unsubscribe = blob.onChange(() => {
+      if (done()) finish(true);
+    });
+    reader.once('close', () => finish(done()));
+    blob.done().then(() => finish(true), () => finish(false));
+    if (done()) finish(true);
+  });
+}

@@ -1,0 +1,200 @@
+// A good neighbour, in one process on real loopback sockets (hosts as in
+// distribute-piece-engine.test.ts): busy answers that send askers elsewhere without penalty or
+// seed, holders' load in the swarm's messages, the upload cap on the peer port, and Range reads of
+// a missing blob that fetch only the pieces covering the range.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { afterEach, describe, test } from 'node:test';
+import { request } from 'undici';
+import { choosePieceSource, type PieceView } from '../../src/distribute/piece-choice.ts';
+import { BlobService } from '../../src/distribute/blob-service.ts';
+import { BURST_SECONDS, MIN_BURST_BYTES } from '../../src/distribute/rate-limit.ts';
+import { MAX_SERVES_PER_PIECE } from '../../src/distribute/serve-slots.ts';
+import { MemoryNetwork, type Holder } from '../../src/swarm/index.ts';
+import { parseMessage, toWire } from '../../src/swarm/protocol.ts';
+import { eventually } from '../helpers/eventually.ts';
+import { CountingSeed, meshed, REPOSITORY, startFakePeer, startHost, type FakePeer, type Host, type HostInit } from '../helpers/fake-peer.ts';
+
+const MiB = 1024 * 1024;
+
+async function readAll(stream: AsyncIterable<Buffer>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+describe('distribute: a good neighbour', { timeout: 120_000 }, () => {
+  const open: Array<Host | FakePeer> = [];
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((x) => x.close()));
+  });
+  async function host(init: Omit<HostInit, 'network' | 'seed'> & { network: MemoryNetwork; seed: CountingSeed }): Promise<Host> {
+    const started = await startHost(init);
+    open.push(started);
+    return started;
+  }
+
+  test('a holder that answers busy is asked again: no penalty, and the seed sends nothing', async () => {
+    const network = new MemoryNetwork();
+    const seed = new CountingSeed();
+    const content = randomBytes(3 * MiB + 7);
+    const digest = seed.add(content);
+    const busy = await startFakePeer(network, content, { kind: 'busy', times: 4 });
+    open.push(busy);
+    const b = await host({ network, seed, name: 'b', fetcher: { pieceSize: MiB } });
+    await meshed([busy.swarm, b.swarm]);
+
+    const got = await b.fetch(digest);
+    assert.ok(got?.equals(content));
+    assert.equal(seed.served.get('b') ?? 0, 0, 'a busy holder is no reason to go to the seed');
+    assert.ok(busy.requests() > 4, 'the busy holder was asked again');
+    assert.deepEqual(b.swarm.penalties(), [], 'a busy answer is not a failure');
+  });
+
+  test('a host serves at most max-peer-serves piece requests at once; the next gets 503 with Retry-After at once', async () => {
+    const network = new MemoryNetwork();
+    const seed = new CountingSeed();
+    const content = randomBytes(4 * MiB);
+    const digest = seed.add(content);
+    // Capped, so the two requests it serves are still running when the third arrives.
+    const a = await host({ network, seed, name: 'a', holds: [content], maxPeerServes: 2, limits: { uploadBytesPerSecond: 512 * 1024 } });
+    const get = (piece = 0) => request(`${a.url}/blobs/${digest.value}`, { headers: { range: `bytes=${piece * MiB}-${piece * MiB + MiB - 1}` } });
+    const first = await get(0);
+    const second = await get(1);
+    await eventually(() => a.slots.inUse === 2, 2_000, 'two requests being served');
+    const third = await get(2);
+    assert.equal(third.statusCode, 503);
+    assert.equal(third.headers['retry-after'], '1');
+    await third.body.dump();
+    assert.equal(first.statusCode, 206);
+    assert.ok((await readAll(first.body)).equals(content.subarray(0, MiB)));
+    await second.body.dump();
+    await eventually(() => a.slots.inUse === 0, 2_000, 'slots released when the responses close');
+    const fourth = await get(2);
+    assert.equal(fourth.statusCode, 206, 'served again once a slot is free');
+    await fourth.body.dump();
+  });
+
+  test(`one piece is served to at most ${MAX_SERVES_PER_PIECE} askers at once: the next is told busy and takes it from them later`, async () => {
+    const network = new MemoryNetwork();
+    const seed = new CountingSeed();
+    const content = randomBytes(2 * MiB);
+    const digest = seed.add(content);
+    const a = await host({ network, seed, name: 'a', holds: [content], limits: { uploadBytesPerSecond: 512 * 1024 } });
+    const get = (start: number) => request(`${a.url}/blobs/${digest.value}`, { headers: { range: `bytes=${start}-${start + MiB - 1}` } });
+    const serving = await Promise.all(Array.from({ length: MAX_SERVES_PER_PIECE }, () => get(0)));
+    await eventually(() => a.slots.inUse === MAX_SERVES_PER_PIECE, 2_000, 'the piece being served');
+    const busy = await get(0);
+    assert.equal(busy.statusCode, 503, 'the same piece once more: busy');
+    await busy.body.dump();
+    const other = await get(MiB);
+    assert.equal(other.statusCode, 206, 'another piece is served');
+    await Promise.all([other, ...serving].map((r) => r.body.dump()));
+  });
+
+  test('the upload cap holds on the peer port (bytes moved no faster than the cap)', async () => {
+    const network = new MemoryNetwork();
+    const seed = new CountingSeed();
+    const content = randomBytes(3 * MiB);
+    const digest = seed.add(content);
+    const cap = 2 * MiB;
+    const a = await host({ network, seed, name: 'a', holds: [content], limits: { uploadBytesPerSecond: cap } });
+    const started = performance.now();
+    const response = await request(`${a.url}/blobs/${digest.value}`, { headers: { range: `bytes=0-${content.length - 1}` } });
+    assert.ok((await readAll(response.body)).equals(content));
+    const seconds = (performance.now() - started) / 1000;
+    // A cap is an upper bound: a busy machine only makes it slower. Less the burst it lets through at once.
+    assert.ok(seconds >= (content.length - Math.max(MIN_BURST_BYTES, cap * BURST_SECONDS)) / cap, `3 MiB at a 2 MiB/s cap took ${seconds.toFixed(2)} s`);
+    assert.ok(a.fetcher.limits.snapshot().upload.rate > 0, 'the rate now is measured');
+  });
+
+  test('holders tell their load in the swarm messages; the busiest holder is picked last', async () => {
+    const network = new MemoryNetwork();
+    const seed = new CountingSeed();
+    const content = randomBytes(MiB);
+    const digest = seed.add(content);
+    const a = await host({ network, seed, name: 'a', holds: [content] });
+    const b = await host({ network, seed, name: 'b' });
+    await meshed([a.swarm, b.swarm]);
+    a.swarm.reportLoad(7);
+    await eventually(() => b.swarm.holders(digest.value)[0]?.load === 7, 2_000, 'b to hear a\'s load');
+    a.swarm.reportLoad(0);
+    await eventually(() => b.swarm.holders(digest.value)[0]?.load === undefined, 2_000, 'b to hear a is idle again');
+
+    const holder = (peerId: string, load?: number): Holder => ({ peerId, url: `http://${peerId}`, size: 100, complete: true, ...(load !== undefined ? { load } : {}) });
+    const view = (holders: Holder[], ours: Record<string, number> = {}): PieceView => ({
+      digest: digest.value, index: 0, size: 100, pieceSize: 100, selfId: 'me', holders, members: new Map([['me', { peerId: 'me', url: undefined }]]),
+      failed: new Set(), exclude: new Set(), demanded: false, seedUsable: true, busyWith: (p) => ours[p] ?? 0, maxPerPeer: 2, seedSlotFree: true, membershipSettled: true,
+    });
+    assert.deepEqual(choosePieceSource(view([holder('x', 12), holder('y', 3), holder('z', 9)])), { kind: 'holder', peerId: 'y', url: 'http://y' });
+    // Our own transfers from a holder add to what it reported.
+    assert.deepEqual(choosePieceSource(view([holder('x', 1), holder('y', 1)], { y: 1 })), { kind: 'holder', peerId: 'x', url: 'http://x' });
+    // A holder known to be busy (busyWith is infinite) is waited for, never skipped for the seed.
+    assert.deepEqual(choosePieceSource(view([holder('x')], { x: Number.POSITIVE_INFINITY })), { kind: 'wait' });
+  });
+
+  test('load on the wire: optional, a non-negative integer, absent from older hosts', () => {
+    const base = { type: 'ping', time: 1 };
+    assert.deepEqual(parseMessage(Buffer.from(JSON.stringify(base))), { type: 'ping', time: 1 });
+    assert.deepEqual(parseMessage(toWire({ type: 'ping', time: 1, load: 5 })), { type: 'ping', time: 1, load: 5 });
+    for (const load of [-1, 1.5, '3', 1e9]) assert.throws(() => parseMessage(Buffer.from(JSON.stringify({ ...base, load }))), /load/);
+  });
+
+  test('range-only: a Range read of a missing blob fetches just the covering pieces, from the seed on a lone host', async () => {
+    const network = new MemoryNetwork();
+    const seed = new CountingSeed();
+    const content = randomBytes(32 * MiB);
+    const digest = seed.add(content);
+    const a = await host({ network, seed, name: 'a', fetcher: { pieceSize: MiB, rangeFetch: 'range-only' } });
+    const blobs = new BlobService(a.store, a.fetcher);
+    let touched = 0;
+    for (const start of [20 * MiB + 5, 3 * MiB - 10, 31 * MiB + 100]) {
+      const range = { start, end: start + 999 };
+      const opened = await blobs.open({ name: REPOSITORY, digest }, () => range, true);
+      assert.ok(opened && opened.origin !== 'local');
+      assert.deepEqual(opened.range, range);
+      assert.ok((await readAll(opened.stream)).equals(content.subarray(range.start, range.end + 1)));
+      touched += Math.floor(range.end / MiB) - Math.floor(range.start / MiB) + 1;
+    }
+    assert.ok((seed.served.get('a') ?? 0) <= touched * MiB, `the seed sent ${seed.served.get('a')} bytes for ${touched} pieces`);
+    assert.equal(await a.store.blobs.stat(digest), undefined, 'range-only stores no blob');
+  });
+
+  test('fetch-all: the covering pieces first, then the rest of the blob, verified and stored', async () => {
+    const network = new MemoryNetwork();
+    const seed = new CountingSeed();
+    const content = randomBytes(16 * MiB);
+    const digest = seed.add(content);
+    const a = await host({ network, seed, name: 'a', fetcher: { pieceSize: MiB } });
+    const blobs = new BlobService(a.store, a.fetcher);
+    const range = { start: 9 * MiB + 3, end: 9 * MiB + 2002 };
+    const opened = await blobs.open({ name: REPOSITORY, digest }, () => range, true);
+    assert.ok(opened && opened.origin !== 'local');
+    assert.ok((await readAll(opened.stream)).equals(content.subarray(range.start, range.end + 1)));
+    assert.equal(seed.log[0]?.start, 9 * MiB, 'the seed was asked for the covering piece first');
+    await eventually(async () => (await a.store.blobs.stat(digest)) === content.length, 20_000, 'the rest to follow and the blob to be stored');
+    assert.ok((await a.store.blobs.read(digest))?.equals(content));
+  });
+
+  test('range reads across hosts: the covering pieces come from their owners, the seed sends each once', async () => {
+    const network = new MemoryNetwork();
+    const seed = new CountingSeed();
+    const content = randomBytes(24 * MiB);
+    const digest = seed.add(content);
+    const fetcher = { pieceSize: MiB, rangeFetch: 'range-only' as const };
+    const hosts = [await host({ network, seed, name: 'a', fetcher }), await host({ network, seed, name: 'b', fetcher }), await host({ network, seed, name: 'c', fetcher })];
+    await meshed(hosts.map((h) => h.swarm));
+    const touched = new Set<number>();
+    for (let i = 0; i < 9; i++) {
+      const reader = hosts[i % 3]!;
+      const start = Math.floor(Math.random() * (content.length - 5000));
+      const range = { start, end: start + 4095 };
+      for (let p = Math.floor(range.start / MiB); p <= Math.floor(range.end / MiB); p++) touched.add(p);
+      const opened = await new BlobService(reader.store, reader.fetcher).open({ name: REPOSITORY, digest }, () => range, true);
+      assert.ok(opened && opened.origin !== 'local');
+      assert.ok((await readAll(opened.stream)).equals(content.subarray(range.start, range.end + 1)));
+    }
+    const fromSeed = [...seed.served.values()].reduce((s, n) => s + n, 0);
+    assert.ok(fromSeed <= touched.size * MiB, `the seed sent ${fromSeed} bytes for ${touched.size} pieces touched`);
+  });
+});
