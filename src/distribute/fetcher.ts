@@ -1,3 +1,7 @@
+// The registry of this host's piece engines, one per digest, and the three ways into them: a
+// client's whole pull, a client's range (range-first), and a peer's read or owner ask. Over 300
+// lines because those share the one-engine-per-digest bookkeeping; the engine itself, sizes and
+// the sources are in their own modules.
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';

@@ -1,17 +1,22 @@
+// One blob's scheduler. Over 300 lines on purpose: what it decides on (claims, demand from peers
+// and local ranges, failures per piece, seed health, membership) is one object's state. Its
+// parts live beside it: the transfer loop (piece-run.ts), the source choice (piece-choice.ts),
+// progress (piece-progress.ts), owner asks (piece-demand.ts), claims (piece-transfers.ts) and
+// repair after a failed verification (piece-repair.ts).
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { OciError, type ByteRange } from '../oci/index.ts';
-import { isDiskFull, type PartialBlob } from '../store/index.ts';
+import type { PartialBlob } from '../store/index.ts';
 import type { SwarmApi } from '../swarm/index.ts';
-import { coalesce } from './coalesce.ts';
-import { PeerRequestError, type PeerClient } from './peer-client.ts';
+import type { PeerClient } from './peer-client.ts';
 import { choosePieceSource, type Member, type PieceChoice } from './piece-choice.ts';
 import { peerPieceSource, seedPieceSource, type PieceSource } from './piece-source.ts';
 import { repairFromSeed } from './piece-repair.ts';
 import { PieceDemand } from './piece-demand.ts';
 import { PieceProgress } from './piece-progress.ts';
 import { PieceTransfers, type Transfer } from './piece-transfers.ts';
-import { throttled, type TransferLimits } from './rate-limit.ts';
+import { classifyFailure, runTransfer } from './piece-run.ts';
+import type { TransferLimits } from './rate-limit.ts';
 import type { TransferStats } from './transfer-stats.ts';
 import type { BlobSource, BlobWant } from './types.ts';
 
@@ -31,8 +36,6 @@ export const PEER_FAILURE_PENALTY_MS = 30_000;
 export const LIAR_BAN_MS = 10 * 60_000;
 /** Seed failures (any piece) after which the seed is not asked again by this fetch. */
 export const MAX_SEED_FAILURES = 3;
-/** Network chunks are joined into writes of this size (see coalesce.ts). */
-export const WRITE_BATCH_BYTES = 512 * 1024;
 /** A peer that answered "busy" is not asked again for this long (it is not a failure: no penalty, no seed). */
 export const BUSY_BACKOFF_MS = 300;
 const TICK_MS = 250;
@@ -335,53 +338,21 @@ export class PieceEngine {
   }
 
   async #run(transfer: Transfer): Promise<void> {
-    const blob = this.partial;
-    const { source } = transfer;
-    const first = transfer.pieces[0]!;
-    const start = blob.pieceStart(first) + blob.pieceFilled(first);
-    let end = blob.pieceStart(transfer.pieces.at(-1)!) + blob.pieceLength(transfer.pieces.at(-1)!) - 1;
-    let offset = start;
-    let stream: Readable | undefined;
-    try {
-      stream = await source.open({ start, end }, transfer.controller.signal);
-      if (source.kind === 'seed') this.#progress.arriving(first);
-      const limits = this.#c.limits?.incoming(source.kind === 'seed' ? 'seed' : 'peer') ?? [];
-      const body = limits.length > 0 ? throttled(stream as AsyncIterable<Buffer>, limits, transfer.controller.signal) : (stream as AsyncIterable<Buffer>);
-      for await (const chunk of coalesce(body, WRITE_BATCH_BYTES)) {
-        let data = chunk;
-        while (data.byteLength > 0 && offset <= end) {
-          const index = Math.floor(offset / blob.pieceSize);
-          const pieceEnd = blob.pieceStart(index) + blob.pieceLength(index);
-          const take = Math.min(data.byteLength, pieceEnd - offset);
-          await blob.write(offset, data.subarray(0, take));
-          this.#count(source, take);
-          offset += take;
-          data = data.subarray(take);
-          if (offset < pieceEnd) continue;
-          this.#filledBy.set(index, source.id);
-          this.#transfers.release(transfer, index);
-          this.#demand.done(index);
-          this.#urgent.done(index);
-          if (offset > end) break;
-          // A long seed read goes on only while the next piece is still ours to fetch (a peer
-          // that joined meanwhile owns some of them now; a peer may hold the next one already).
-          if (source.kind === 'seed' && !this.#stillOurs(index + 1, transfer.demanded)) {
-            end = offset - 1;
-            break;
-          }
-          if (source.kind === 'seed') this.#progress.arriving(index + 1);
-          else this.#progress.announce();
-        }
-        if (offset > end) break;
-      }
-      if (offset <= end) throw new Error(`${source.id} ended at byte ${offset} of ${start}-${end}`);
-    } catch (error) {
-      this.#transferFailed(transfer, error, offset);
-    } finally {
-      stream?.on('error', () => undefined);
-      stream?.destroy();
-      this.#progress.ended(transfer.pieces);
-    }
+    const limits = this.#c.limits?.incoming(transfer.source.kind === 'seed' ? 'seed' : 'peer') ?? [];
+    const failure = await runTransfer(this.partial, transfer, limits, {
+      counted: (source, bytes) => this.#count(source, bytes),
+      pieceDone: (index, source) => {
+        this.#filledBy.set(index, source.id);
+        this.#transfers.release(transfer, index);
+        this.#demand.done(index);
+        this.#urgent.done(index);
+      },
+      seedContinues: (index) => this.#stillOurs(index, transfer.demanded),
+      arriving: (index) => this.#progress.arriving(index),
+      announce: () => this.#progress.announce(),
+      ended: (pieces) => this.#progress.ended(pieces),
+    });
+    if (failure) this.#transferFailed(transfer, failure.error, failure.offset);
   }
 
   #count(source: PieceSource, bytes: number): void {
@@ -398,45 +369,40 @@ export class PieceEngine {
     const { source } = transfer;
     const index = Math.floor(offset / this.partial.pieceSize);
     const where = { digest: this.digest, piece: index, source: source.id, err: error };
-    if (transfer.controller.signal.aborted) {
-      this.#c.logger.debug(where, 'piece transfer stopped');
-      return;
+    const kind = classifyFailure(error, source, transfer.controller.signal.aborted);
+    switch (kind) {
+      case 'stopped':
+        return this.#c.logger.debug(where, 'piece transfer stopped');
+      case 'disk-full':
+        this.#fatal ??= error;
+        this.#demand.failAll(() => error);
+        return this.#urgent.failAll(() => error);
+      case 'seed':
+      case 'seed-final': {
+        this.#seedFailures = kind === 'seed-final' ? MAX_SEED_FAILURES : this.#seedFailures + 1;
+        this.#seedRetryAt = Date.now() + 500 * this.#seedFailures;
+        this.#lastSeedError = error;
+        this.#c.logger.warn(where, 'seed transfer broke off; resuming with Range');
+        for (const piece of transfer.pieces) if (this.#demand.has(piece) && !this.partial.isPieceComplete(piece)) this.#demand.failed(piece, error);
+        return;
+      }
+      case 'busy':
+        this.#busyUntil.set(source.id, Date.now() + BUSY_BACKOFF_MS);
+        return this.#c.logger.debug(where, 'peer is busy; the piece is asked elsewhere or again shortly');
+      case 'owner-refused':
+        this.#failedFor(index).add(source.id);
+        return this.#c.logger.info(where, 'piece owner could not serve the piece; asking the next');
+      case 'peer-failed':
+        this.#failedFor(index).add(source.id);
+        this.#c.swarm?.penalise(source.id, `piece ${index} of ${this.digest} failed: ${(error as Error).message}`, PEER_FAILURE_PENALTY_MS);
+        return this.#c.logger.info(where, 'peer failed a piece; it resumes from another source');
     }
-    if (isDiskFull(error)) {
-      // Our disk, not the source: no peer is to blame and no other source can help.
-      this.#fatal ??= error;
-      this.#demand.failAll(() => error);
-      this.#urgent.failAll(() => error);
-      return;
-    }
-    if (source.kind === 'seed') {
-      this.#seedFailures += 1;
-      this.#seedRetryAt = Date.now() + 500 * this.#seedFailures;
-      this.#c.logger.warn(where, 'seed transfer broke off; resuming with Range');
-      if (error instanceof OciError && (error.code === 'SIZE_INVALID' || error.code === 'BLOB_UNKNOWN')) this.#seedFailures = MAX_SEED_FAILURES;
-      for (const piece of transfer.pieces) if (this.#demand.has(piece) && !this.partial.isPieceComplete(piece)) this.#demand.failed(piece, error);
-      this.#lastSeedError = error;
-      return;
-    }
-    if (error instanceof PeerRequestError && error.status === 503) {
-      // Busy, not broken: the piece goes to another holder, or to this one a little later; never
-      // to the seed on that account, and the peer is not penalised.
-      this.#busyUntil.set(source.id, Date.now() + BUSY_BACKOFF_MS);
-      this.#c.logger.debug(where, 'peer is busy; the piece is asked elsewhere or again shortly');
-      return;
-    }
+  }
+
+  #failedFor(index: number): Set<string> {
     const failed = this.#failed.get(index) ?? new Set<string>();
-    failed.add(source.id);
     this.#failed.set(index, failed);
-    // An owner that answered, then could not deliver (its seed is down or slow, it has no seed),
-    // is honest: skip it for this piece only. One that did not answer is skipped for a while.
-    const unanswered = error instanceof PeerRequestError && error.status === undefined;
-    if (source.kind === 'owner' && !unanswered) {
-      this.#c.logger.info(where, 'piece owner could not serve the piece; asking the next');
-      return;
-    }
-    this.#c.swarm?.penalise(source.id, `piece ${index} of ${this.digest} failed: ${(error as Error).message}`, PEER_FAILURE_PENALTY_MS);
-    this.#c.logger.info(where, 'peer failed a piece; it resumes from another source');
+    return failed;
   }
 
   /** Nothing runs and nothing can start: fail rather than wait forever. */

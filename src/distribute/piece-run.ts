@@ -1,0 +1,100 @@
+import type { Readable } from 'node:stream';
+import { OciError } from '../oci/index.ts';
+import { isDiskFull, type PartialBlob } from '../store/index.ts';
+import { coalesce } from './coalesce.ts';
+import { PeerRequestError } from './peer-client.ts';
+import type { PieceSource } from './piece-source.ts';
+import type { Transfer } from './piece-transfers.ts';
+import { throttled, type RateLimit } from './rate-limit.ts';
+
+/** Network chunks are joined into writes of this size (see coalesce.ts). */
+export const WRITE_BATCH_BYTES = 512 * 1024;
+
+/** What the engine does as a transfer moves bytes into the blob. */
+export interface TransferHooks {
+  counted(source: PieceSource, bytes: number): void;
+  /** A piece is complete (filled by this source). */
+  pieceDone(index: number, source: PieceSource): void;
+  /** A seed read may go on into this piece (it is still ours to fetch). */
+  seedContinues(index: number): boolean;
+  /** A seed read starts on this piece (peers may read it while it arrives). */
+  arriving(index: number): void;
+  /** Something changed worth telling the peers. */
+  announce(): void;
+  /** The transfer is over, its pieces complete or given up. */
+  ended(pieces: readonly number[]): void;
+}
+
+/**
+ * Reads one transfer's range from its source into the blob, piece by piece, and says how it
+ * ended: undefined when every byte it went on for arrived, else the error and where it stopped.
+ */
+export async function runTransfer(blob: PartialBlob, transfer: Transfer, limits: readonly RateLimit[], hooks: TransferHooks): Promise<{ error: unknown; offset: number } | undefined> {
+  const { source } = transfer;
+  const first = transfer.pieces[0]!;
+  const start = blob.pieceStart(first) + blob.pieceFilled(first);
+  let end = blob.pieceStart(transfer.pieces.at(-1)!) + blob.pieceLength(transfer.pieces.at(-1)!) - 1;
+  let offset = start;
+  let stream: Readable | undefined;
+  try {
+    stream = await source.open({ start, end }, transfer.controller.signal);
+    if (source.kind === 'seed') hooks.arriving(first);
+    const body = limits.length > 0 ? throttled(stream as AsyncIterable<Buffer>, limits, transfer.controller.signal) : (stream as AsyncIterable<Buffer>);
+    for await (const chunk of coalesce(body, WRITE_BATCH_BYTES)) {
+      let data = chunk;
+      while (data.byteLength > 0 && offset <= end) {
+        const index = Math.floor(offset / blob.pieceSize);
+        const pieceEnd = blob.pieceStart(index) + blob.pieceLength(index);
+        const take = Math.min(data.byteLength, pieceEnd - offset);
+        await blob.write(offset, data.subarray(0, take));
+        hooks.counted(source, take);
+        offset += take;
+        data = data.subarray(take);
+        if (offset < pieceEnd) continue;
+        hooks.pieceDone(index, source);
+        if (offset > end) break;
+        // A long seed read goes on only while the next piece is still ours to fetch (a peer
+        // that joined meanwhile owns some of them now; a peer may hold the next one already).
+        if (source.kind === 'seed' && !hooks.seedContinues(index + 1)) {
+          end = offset - 1;
+          break;
+        }
+        if (source.kind === 'seed') hooks.arriving(index + 1);
+        else hooks.announce();
+      }
+      if (offset > end) break;
+    }
+    if (offset <= end) throw new Error(`${source.id} ended at byte ${offset} of ${start}-${end}`);
+    return undefined;
+  } catch (error) {
+    return { error, offset };
+  } finally {
+    stream?.on('error', () => undefined);
+    stream?.destroy();
+    hooks.ended(transfer.pieces);
+  }
+}
+
+/**
+ * Why a transfer stopped, as the engine acts on it:
+ * - `stopped`: the engine stopped it itself;
+ * - `disk-full`: our disk, not the source — no other source can help;
+ * - `seed`: the seed broke off (resumed with Range, a few times);
+ * - `busy`: a peer answered 503 — not a failure: asked elsewhere or again shortly, never the seed;
+ * - `owner-refused`: an owner answered, then could not deliver (its seed is down or slow) — honest,
+ *   skipped for this piece only;
+ * - `peer-failed`: a peer did not answer or broke off — skipped for a while.
+ */
+export type TransferFailure = 'stopped' | 'disk-full' | 'seed' | 'seed-final' | 'busy' | 'owner-refused' | 'peer-failed';
+
+export function classifyFailure(error: unknown, source: PieceSource, stopped: boolean): TransferFailure {
+  if (stopped) return 'stopped';
+  if (isDiskFull(error)) return 'disk-full';
+  if (source.kind === 'seed') {
+    // The seed does not have the blob, or says it has another size: asking again will not help.
+    return error instanceof OciError && (error.code === 'SIZE_INVALID' || error.code === 'BLOB_UNKNOWN') ? 'seed-final' : 'seed';
+  }
+  if (error instanceof PeerRequestError && error.status === 503) return 'busy';
+  const unanswered = error instanceof PeerRequestError && error.status === undefined;
+  return source.kind === 'owner' && !unanswered ? 'owner-refused' : 'peer-failed';
+}
