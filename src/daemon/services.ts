@@ -4,7 +4,7 @@ import { Fetcher, type FetcherInit } from '../distribute/fetcher.ts';
 import { ListingService } from '../distribute/listing.ts';
 import { ManifestService, type ManifestPeers } from '../distribute/manifest-service.ts';
 import { PushService } from '../distribute/push-service.ts';
-import type { PeerClient } from '../distribute/peer-client.ts';
+import type { PeerData } from '../distribute/peer-data.ts';
 import { TransferStats } from '../distribute/transfer-stats.ts';
 import type { UpstreamRouter } from '../distribute/types.ts';
 import { UpstreamBlobSource } from '../distribute/upstream-source.ts';
@@ -21,7 +21,7 @@ export interface ServicesOptions {
   readonly tagTimeoutMs: number;
   readonly maxUploadBytes: number;
   /** The swarm and a client for peers' data planes; absent: a single-node mirror. */
-  readonly swarm?: { readonly api: SwarmApi; readonly peers: PeerClient };
+  readonly swarm?: { readonly api: SwarmApi; readonly peers: PeerData };
   readonly fetcher?: FetcherInit;
   /** Bandwidth caps (default unlimited) and piece requests served to peers at once. */
   readonly limits?: TransferLimitsInit;

@@ -9,7 +9,7 @@ import { OciError, isValidRepositoryName, type ByteRange, type Digest } from '..
 import type { PartialBlob, Store } from '../store/index.ts';
 import type { SwarmApi } from '../swarm/index.ts';
 import { BlobSizeHints, resolveBlobSize } from './blob-size.ts';
-import type { OwnerAsk, PeerClient } from './peer-client.ts';
+import type { OwnerAsk, PeerData } from './peer-data.ts';
 import { PieceEngine, type PieceEngineInit } from './piece-engine.ts';
 import { DEFAULT_PIECE_SIZE } from './piece-size.ts';
 import { TransferStats } from './transfer-stats.ts';
@@ -43,7 +43,7 @@ export interface FetcherComponents {
   readonly router: UpstreamRouter;
   readonly logger: Logger;
   readonly swarm?: SwarmApi;
-  readonly peers?: PeerClient;
+  readonly peers?: PeerData;
   readonly stats?: TransferStats;
   readonly sizes?: BlobSizeHints;
   readonly limits?: TransferLimits;

@@ -2,6 +2,9 @@ import type { Readable } from 'node:stream';
 import type { ConnectionOptions } from 'node:tls';
 import { Agent, request } from 'undici';
 import { OciError, type ByteRange, type Digest } from '../oci/index.ts';
+import { PeerRequestError, type OwnerAsk, type PeerData } from './peer-data.ts';
+
+export { PeerRequestError, type OwnerAsk, type PeerData } from './peer-data.ts';
 
 /** A peer that does not accept the connection within this long is skipped for this piece. */
 export const DEFAULT_PEER_CONNECT_TIMEOUT_MS = 3_000;
@@ -21,18 +24,6 @@ export interface PeerClientInit {
   readonly idleMs?: number;
 }
 
-/**
- * Asking a peer as the owner of the pieces: it fetches them from its seed on demand when it has
- * not got them, so it needs the repository (to find the seed) and the size the asker trusts.
- */
-export interface OwnerAsk {
-  readonly repository: string;
-  readonly ns?: string | undefined;
-  readonly size: number;
-  /** The asker's peer id: the owner never asks it back for the same piece. */
-  readonly from?: string | undefined;
-}
-
 /** The query string of an owner ask (read back by the peer data plane with ownerAskFromQuery). */
 export function ownerAskQuery(ask: OwnerAsk): string {
   const query = new URLSearchParams({ repository: ask.repository, size: String(ask.size) });
@@ -41,17 +32,8 @@ export function ownerAskQuery(ask: OwnerAsk): string {
   return `?${query.toString()}`;
 }
 
-export class PeerRequestError extends Error {
-  readonly status: number | undefined;
-  constructor(message: string, status?: number, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'PeerRequestError';
-    this.status = status;
-  }
-}
-
 /** Fetches byte ranges of blobs from other shoal nodes' data planes (HTTP Range GETs). */
-export class PeerClient {
+export class PeerClient implements PeerData {
   readonly #agent: Agent;
   readonly #keyed: boolean;
 

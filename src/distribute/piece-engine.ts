@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { OciError, type ByteRange } from '../oci/index.ts';
 import type { PartialBlob } from '../store/index.ts';
 import type { SwarmApi } from '../swarm/index.ts';
-import type { PeerClient } from './peer-client.ts';
+import type { PeerData } from './peer-data.ts';
 import { choosePieceSource, type Member, type PieceChoice } from './piece-choice.ts';
 import { peerPieceSource, seedPieceSource, type PieceSource } from './piece-source.ts';
 import { repairFromSeed } from './piece-repair.ts';
@@ -43,7 +43,7 @@ const TICK_MS = 250;
 export interface PieceEngineComponents {
   readonly swarm: SwarmApi | undefined;
   readonly seed: BlobSource | undefined;
-  readonly peers: PeerClient | undefined;
+  readonly peers: PeerData | undefined;
   readonly stats: TransferStats;
   readonly logger: Logger;
   /** When this host's view of the swarm's membership can be trusted (see PieceView.membershipSettled). */

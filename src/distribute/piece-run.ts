@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { OciError } from '../oci/index.ts';
 import { isDiskFull, type PartialBlob } from '../store/index.ts';
 import { coalesce } from './coalesce.ts';
-import { PeerRequestError } from './peer-client.ts';
+import { PeerRequestError } from './peer-data.ts';
 import type { PieceSource } from './piece-source.ts';
 import type { Transfer } from './piece-transfers.ts';
 import { throttled, type RateLimit } from './rate-limit.ts';

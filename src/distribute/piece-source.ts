@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { OciError, type ByteRange } from '../oci/index.ts';
-import type { OwnerAsk, PeerClient } from './peer-client.ts';
+import type { OwnerAsk, PeerData } from './peer-data.ts';
 import type { BlobSource, BlobWant } from './types.ts';
 
 /**
@@ -35,7 +35,7 @@ export function seedPieceSource(seed: BlobSource, want: BlobWant, size: number):
 }
 
 /** A peer's data plane: as a holder of the bytes, or as the owner asked to get them. */
-export function peerPieceSource(peers: PeerClient, peer: { readonly peerId: string; readonly url: string }, want: BlobWant, ask: OwnerAsk | undefined): PieceSource {
+export function peerPieceSource(peers: PeerData, peer: { readonly peerId: string; readonly url: string }, want: BlobWant, ask: OwnerAsk | undefined): PieceSource {
   return {
     id: peer.peerId,
     kind: ask ? 'owner' : 'holder',
