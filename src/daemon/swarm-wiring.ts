@@ -50,7 +50,7 @@ export async function createSwarmParts(config: SwarmConfig, dataDir: string, sto
     async start(dataPort) {
       unsubscribe.push(store.blobs.onCommitted((digest, size) => swarm.announceHave(digest.value, size)));
       // Evicted or collected: peers must stop asking this node for it.
-      unsubscribe.push(store.blobs.onDeleted((digest) => swarm.announceWithdrawn(digest.value)));
+      unsubscribe.push(store.blobs.onDeleted((digest) => swarm.announceWithdrawn(digest)));
       unsubscribe.push(store.repositories.onTagged((name, tag, digest) => void swarm.announceTag(tagName(name), tag, digest.value)));
       unsubscribe.push(swarm.on('peer:joined', (peer) => log.info({ peer: peer.peerId, url: peer.url, addresses: peer.addresses }, 'peer joined')));
       unsubscribe.push(swarm.on('peer:left', (peer) => log.info({ peer: peer.peerId, reason: peer.reason }, 'peer left')));

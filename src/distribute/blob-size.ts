@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { Digest } from '../oci/index.ts';
-import type { Holder, SwarmApi } from '../swarm/index.ts';
+import type { Holder, SwarmView } from '../swarm/index.ts';
 import type { BlobSource, BlobWant } from './types.ts';
 
 /** Descriptor sizes remembered from manifests served here (a layer's size, before its blob is asked for). */
@@ -25,7 +25,7 @@ export class BlobSizeHints {
 export interface SizeSources {
   readonly hints: BlobSizeHints;
   readonly seed: BlobSource | undefined;
-  readonly swarm: SwarmApi | undefined;
+  readonly swarm: SwarmView | undefined;
   readonly logger: Logger;
 }
 
@@ -37,7 +37,7 @@ export interface SizeSources {
  */
 export async function resolveBlobSize(want: BlobWant, sources: SizeSources): Promise<number | undefined> {
   const digest = want.digest.value;
-  const holders = sources.swarm?.holders(digest) ?? [];
+  const holders = sources.swarm?.holders(want.digest) ?? [];
   let trusted = sources.hints.get(digest);
   if (trusted === undefined && sources.seed) {
     try {

@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import { OciError, isValidRepositoryName, type ByteRange, type Digest } from '../oci/index.ts';
 import type { PartialBlob, Store } from '../store/index.ts';
-import type { SwarmApi } from '../swarm/index.ts';
+import type { SwarmView } from '../swarm/index.ts';
 import { BlobSizeHints, resolveBlobSize } from './blob-size.ts';
 import type { OwnerAsk, PeerData } from './peer-data.ts';
 import { PieceEngine, type PieceEngineInit } from './piece-engine.ts';
@@ -42,7 +42,7 @@ export interface FetcherComponents {
   readonly seed: BlobSource;
   readonly router: UpstreamRouter;
   readonly logger: Logger;
-  readonly swarm?: SwarmApi;
+  readonly swarm?: SwarmView;
   readonly peers?: PeerData;
   readonly stats?: TransferStats;
   readonly sizes?: BlobSizeHints;
@@ -333,7 +333,7 @@ export class Fetcher {
   async #drop(engine: PieceEngine, reason: Error): Promise<void> {
     if (this.#engines.get(engine.digest) === engine) this.#engines.delete(engine.digest);
     await engine.partial.fail(reason);
-    this.#c.swarm?.announceWithdrawn(engine.digest);
+    this.#c.swarm?.announceWithdrawn(engine.partial.digest);
   }
 
   async #finished(want: BlobWant, engine: PieceEngine, before: { seed: number; peers: number }, started: number): Promise<void> {

@@ -7,7 +7,7 @@ import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { OciError, type ByteRange } from '../oci/index.ts';
 import type { PartialBlob } from '../store/index.ts';
-import type { SwarmApi } from '../swarm/index.ts';
+import type { SwarmView } from '../swarm/index.ts';
 import type { PeerData } from './peer-data.ts';
 import { choosePieceSource, type Member, type PieceChoice } from './piece-choice.ts';
 import { peerPieceSource, seedPieceSource, type PieceSource } from './piece-source.ts';
@@ -41,7 +41,7 @@ export const BUSY_BACKOFF_MS = 300;
 const TICK_MS = 250;
 
 export interface PieceEngineComponents {
-  readonly swarm: SwarmApi | undefined;
+  readonly swarm: SwarmView | undefined;
   readonly seed: BlobSource | undefined;
   readonly peers: PeerData | undefined;
   readonly stats: TransferStats;
@@ -116,8 +116,8 @@ export class PieceEngine {
     this.#want = want;
     if (this.#whole) return this.#whole;
     this.#needAll = true;
-    this.#c.swarm?.announceWant(this.digest);
-    this.#whole = this.#runWhole().finally(() => this.#c.swarm?.cancelWant(this.digest));
+    this.#c.swarm?.announceWant(this.partial.digest);
+    this.#whole = this.#runWhole().finally(() => this.#c.swarm?.cancelWant(this.partial.digest));
     return this.#whole;
   }
 
@@ -272,7 +272,7 @@ export class PieceEngine {
       size: blob.size,
       pieceSize: blob.pieceSize,
       selfId: context.selfId,
-      holders: this.#c.peers ? (this.#c.swarm?.holders(this.digest) ?? []) : [],
+      holders: this.#c.peers ? (this.#c.swarm?.holders(this.partial.digest) ?? []) : [],
       members: context.members,
       failed: this.#failed.get(index) ?? new Set(),
       exclude: this.#demand.askers(index),

@@ -1,5 +1,5 @@
 import type { PartialBlob } from '../store/index.ts';
-import { piecesFromIndexes, type SwarmApi } from '../swarm/index.ts';
+import { piecesFromIndexes, type SwarmView } from '../swarm/index.ts';
 
 /**
  * What this host tells peers it has of a blob it is assembling: complete pieces, plus those
@@ -7,11 +7,11 @@ import { piecesFromIndexes, type SwarmApi } from '../swarm/index.ts';
  * from peers, so no two hosts wait on each other.
  */
 export class PieceProgress {
-  readonly #swarm: SwarmApi | undefined;
+  readonly #swarm: SwarmView | undefined;
   readonly #blob: PartialBlob;
   readonly #fromSeedNow = new Set<number>();
 
-  constructor(swarm: SwarmApi | undefined, blob: PartialBlob) {
+  constructor(swarm: SwarmView | undefined, blob: PartialBlob) {
     this.#swarm = swarm;
     this.#blob = blob;
   }
@@ -32,6 +32,6 @@ export class PieceProgress {
     if (!this.#swarm) return;
     const blob = this.#blob;
     const held = new Set([...blob.completePieces(), ...this.#fromSeedNow]);
-    this.#swarm.announceProgress(blob.digest.value, blob.size, piecesFromIndexes(blob.size, blob.pieceSize, held));
+    this.#swarm.announceProgress(blob.digest, blob.size, piecesFromIndexes(blob.size, blob.pieceSize, held));
   }
 }

@@ -1,12 +1,12 @@
 import type { Logger } from 'pino';
 import { OciError } from '../oci/index.ts';
 import type { PartialBlob } from '../store/index.ts';
-import type { SwarmApi } from '../swarm/index.ts';
+import type { SwarmView } from '../swarm/index.ts';
 import type { TransferStats } from './transfer-stats.ts';
 import type { BlobSource, BlobWant } from './types.ts';
 
 export interface RepairComponents {
-  readonly swarm: SwarmApi | undefined;
+  readonly swarm: SwarmView | undefined;
   readonly seed: BlobSource | undefined;
   readonly stats: TransferStats;
   readonly logger: Logger;

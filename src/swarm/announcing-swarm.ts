@@ -5,7 +5,7 @@ import type { Announcements } from './announcements.ts';
 import { TypedEmitter } from './events.ts';
 import type { PeerTable } from './peer-table.ts';
 import type { Message } from './protocol.ts';
-import type { Holder, PeerSummary, Penalty, PieceSet, SwarmEvents, TagRecord } from './types.ts';
+import { blobKey, type BlobKey, type Holder, type PeerSummary, type Penalty, type PieceSet, type SwarmEvents, type TagRecord } from './types.ts';
 
 /** Load changes are told at most this often; the last one is always sent. */
 export const LOAD_REPORT_MS = 200;
@@ -24,12 +24,12 @@ export abstract class AnnouncingSwarm extends TypedEmitter<SwarmEvents> {
     this.broadcast(this.announcements.have(digest, size));
   }
 
-  announceWithdrawn(digest: string): void {
-    this.broadcast(this.announcements.withdrawn(digest));
+  announceWithdrawn(digest: BlobKey): void {
+    this.broadcast(this.announcements.withdrawn(blobKey(digest)));
   }
 
-  announceProgress(digest: string, size: number, pieces: PieceSet): void {
-    this.broadcast(this.announcements.progress(digest, size, pieces));
+  announceProgress(digest: BlobKey, size: number, pieces: PieceSet): void {
+    this.broadcast(this.announcements.progress(blobKey(digest), size, pieces));
   }
 
   reportLoad(load: number): void {
@@ -49,12 +49,12 @@ export abstract class AnnouncingSwarm extends TypedEmitter<SwarmEvents> {
     this.broadcast(message);
   }
 
-  announceWant(digest: string): void {
-    this.broadcast(this.announcements.want(digest, true));
+  announceWant(digest: BlobKey): void {
+    this.broadcast(this.announcements.want(blobKey(digest), true));
   }
 
-  cancelWant(digest: string): void {
-    this.broadcast(this.announcements.want(digest, false));
+  cancelWant(digest: BlobKey): void {
+    this.broadcast(this.announcements.want(blobKey(digest), false));
   }
 
   announceTag(repository: string, tag: string, digest: string, timestamp = Date.now()): TagRecord {
@@ -63,8 +63,8 @@ export abstract class AnnouncingSwarm extends TypedEmitter<SwarmEvents> {
     return record;
   }
 
-  holders(digest: string): Holder[] {
-    return this.table.holders(digest);
+  holders(digest: BlobKey): Holder[] {
+    return this.table.holders(blobKey(digest));
   }
 
   wanters(digest: string): string[] {

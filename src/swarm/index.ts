@@ -4,7 +4,8 @@ export { createSwarm, Swarm, DEFAULT_HEARTBEAT_MS, DEFAULT_PEER_EXPIRY_MS, DEFAU
 export type { SwarmInit, SwarmComponents, SwarmLogger } from './swarm.ts';
 export { MemoryNetwork, MemorySwarm } from './memory-swarm.ts';
 export type { MemorySwarmInit } from './memory-swarm.ts';
-export type { Holder, Inventory, InventoryEntry, PeerSummary, Penalty, PieceSet, SwarmApi, SwarmEvents, TagRecord } from './types.ts';
+export type { BlobKey, Holder, Inventory, InventoryEntry, PeerSummary, Penalty, PieceSet, SwarmApi, SwarmEvents, SwarmView, TagRecord } from './types.ts';
+export { blobKey } from './types.ts';
 export { hasPiece, heldPieces, pieceCount, piecesFromIndexes, MAX_PIECES } from './pieces.ts';
 export { digestToCid, digestToKey, cidToDigest, tryCidToDigest } from './keys.ts';
 export { loadOrCreatePeerKey, peerKeyPath } from './identity.ts';

@@ -1,5 +1,6 @@
 // The swarm as the rest of shoal sees it: digests in, peers and holders out. Both the libp2p
 // Swarm and the in-memory MemorySwarm implement SwarmApi, so distribute is tested without sockets.
+import type { Digest } from '../oci/index.ts';
 import type { TypedEmitter } from './events.ts';
 
 /**
@@ -87,7 +88,36 @@ export interface InventoryEntry {
 
 export type Inventory = () => Iterable<InventoryEntry> | AsyncIterable<InventoryEntry>;
 
-export interface SwarmApi extends TypedEmitter<SwarmEvents> {
+/** A blob as the swarm's callers name it: a parsed Digest, or its canonical string (the wire's key). */
+export type BlobKey = Digest | string;
+
+/** The canonical string of a BlobKey. */
+export function blobKey(digest: BlobKey): string {
+  return typeof digest === 'string' ? digest : digest.value;
+}
+
+/**
+ * What the fetch engine (src/distribute) needs of the swarm, and all it may use: who is there
+ * and what they hold, saying what this host holds and wants, and penalising a bad source.
+ */
+export interface SwarmView extends TypedEmitter<SwarmEvents> {
+  readonly peerId: string;
+  peers(): PeerSummary[];
+  /** Peers able to serve the blob: connected, not penalised, complete holders first. */
+  holders(digest: BlobKey): Holder[];
+  /** Skip a misbehaving peer as a source for `durationMs` (its announcements are still heard). */
+  penalise(peerId: string, reason: string, durationMs: number): void;
+  /** This host is fetching the blob and holds these pieces (for others to fetch from it early). */
+  announceProgress(digest: BlobKey, size: number, pieces: PieceSet): void;
+  /** This host no longer holds the blob (evicted, deleted, failed fsck, a piece cache dropped). */
+  announceWithdrawn(digest: BlobKey): void;
+  /** This host wants the blob / no longer does. */
+  announceWant(digest: BlobKey): void;
+  cancelWant(digest: BlobKey): void;
+}
+
+/** The whole swarm: the view above plus start/stop, tags, wants, load and penalties, for the daemon's wiring. */
+export interface SwarmApi extends SwarmView {
   readonly peerId: string;
   /** Listening multiaddrs including `/p2p/<id>`, for other hosts' bootstrap lists. */
   readonly multiaddrs: readonly string[];
@@ -97,22 +127,22 @@ export interface SwarmApi extends TypedEmitter<SwarmEvents> {
   /** This host now holds the complete, verified blob. */
   announceHave(digest: string, size: number): void;
   /** This host no longer holds the blob (evicted, deleted, failed fsck). */
-  announceWithdrawn(digest: string): void;
+  announceWithdrawn(digest: BlobKey): void;
   /** This host is fetching the blob and holds these pieces (for others to fetch from it early). */
-  announceProgress(digest: string, size: number, pieces: PieceSet): void;
+  announceProgress(digest: BlobKey, size: number, pieces: PieceSet): void;
   /**
    * How many piece requests this host is serving now: sent with its next progress announcement
    * and in a ping when it changes (a few times a second at most), so askers pick idler holders.
    */
   reportLoad(load: number): void;
   /** This host wants the blob (it takes part in the rendezvous election for it). */
-  announceWant(digest: string): void;
-  cancelWant(digest: string): void;
+  announceWant(digest: BlobKey): void;
+  cancelWant(digest: BlobKey): void;
   /** A tag was set on this host; `timestamp` defaults to now. Returns the record announced. */
   announceTag(repository: string, tag: string, digest: string, timestamp?: number): TagRecord;
 
   /** Peers able to serve the blob: connected, not penalised, complete holders first. */
-  holders(digest: string): Holder[];
+  holders(digest: BlobKey): Holder[];
   /** Live peers that want the blob, this host included when it wants it, sorted by peer id. */
   wanters(digest: string): string[];
   /** The newest record for repository:tag known to the swarm, this host's own included. */
