@@ -39,6 +39,11 @@ export class RateLimit {
     return this.#meter.rate();
   }
 
+  /** Bytes that moved without waiting (no cap anywhere on their path): only measured. */
+  count(bytes: number): void {
+    this.#meter.add(bytes);
+  }
+
   /** Waits until `bytes` more may move; they are counted as moved when it resolves. */
   async take(bytes: number, signal?: AbortSignal): Promise<void> {
     const wait = this.#book(bytes);
@@ -89,19 +94,18 @@ const SLICE_BYTES = 64 * 1024;
  * Reading stops while a cap makes the transfer wait, so TCP slows the sender down too.
  */
 export async function* throttled(source: AsyncIterable<Buffer>, limits: readonly RateLimit[], signal?: AbortSignal): AsyncGenerator<Buffer> {
-  const active = limits.filter((l) => l.limit > 0);
   for await (const chunk of source) {
-    if (active.length === 0) {
-      for (const limit of limits) await limit.take(chunk.byteLength);
-      yield chunk;
-      continue;
-    }
     for (let offset = 0; offset < chunk.byteLength; offset += SLICE_BYTES) {
       const slice = chunk.subarray(offset, offset + SLICE_BYTES);
       for (const limit of limits) await limit.take(slice.byteLength, signal);
       yield slice;
     }
   }
+}
+
+/** Whether any of `limits` caps its bytes (else they need only be measured, with no wrapper on the stream). */
+export function anyCap(limits: readonly RateLimit[]): boolean {
+  return limits.some((l) => l.limit > 0);
 }
 
 /** The caps of one host: what peers get from it, what it gets (from peers and the seed), what the seed sends it. */

@@ -1,13 +1,21 @@
-/** Piece requests a host serves at once on its peer port; the rest are told it is busy. */
-export const DEFAULT_MAX_PEER_SERVES = 8;
+/**
+ * Piece requests a host serves at once on its peer port; the rest are told it is busy. A bound
+ * for real hot spots, not a pacer: busy answers cost a round trip and a retry each, and tight
+ * limits made the fan-out CPU-bound sooner (bench/fanout.bench.ts, one run each, 2 cores: 4 hosts ×
+ * 100 Mbit/s, limits 8 total / 2 per piece: 1.49x ideal, daemons 31.8 CPU-s; effectively none:
+ * 1.31x, 24.4 CPU-s; 8 × 200 Mbit/s, 16 / 4: 3.27x, 47.2 CPU-s; none: 3.02x, 42.5 CPU-s, and the
+ * largest upload share stayed 1.41x fair without them: holders' reported load already spreads askers).
+ */
+export const DEFAULT_MAX_PEER_SERVES = 32;
 /**
  * Askers served one piece at once. The rest are told busy and come back when the first have it
  * (they then hold it too, and the least loaded holder is asked): a piece spreads as a tree, and
  * the host that held it first (its owner, or the only holder) does not send it to every host.
  * Measured with bench/fanout.bench.ts (8 hosts): the largest host's share of all peer uploads was
- * up to 2.1x the fair share with a total limit alone.
+ * up to 2.1x the fair share with a total limit alone (before holders reported their load); 2 per
+ * piece serialised the spread and cost a quarter more CPU (see DEFAULT_MAX_PEER_SERVES).
  */
-export const MAX_SERVES_PER_PIECE = 2;
+export const MAX_SERVES_PER_PIECE = 8;
 /** What a busy answer tells the asker to wait (seconds, Retry-After); the engine retries sooner elsewhere. */
 export const BUSY_RETRY_AFTER_S = 1;
 

@@ -57,7 +57,10 @@ export async function openCappedFile(path: string, start: number, end: number, h
 
 /** Sends `source` at most as fast as the upload cap allows (measured either way). */
 export async function sendMetered(source: Readable, response: ServerResponse, upload: RateLimit | undefined): Promise<void> {
-  const body = upload ? Readable.from(throttled(source as AsyncIterable<Buffer>, [upload]), { objectMode: false }) : source;
+  // Without a cap the bytes are only measured, with no wrapper (a promise per chunk) in the way.
+  const capped = upload !== undefined && upload.limit > 0;
+  if (upload && !capped) source.on('data', (chunk: Buffer) => upload.count(chunk.byteLength));
+  const body = capped ? Readable.from(throttled(source as AsyncIterable<Buffer>, [upload]), { objectMode: false }) : source;
   // A peer gone mid-piece: the source stops at once (a throttled wrapper would wait for its next chunk).
   response.once('close', () => source.destroy());
   await pipeline(body, response).catch(() => {

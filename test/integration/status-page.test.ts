@@ -201,7 +201,7 @@ describe('status page at /_shoal/ in headless Chromium', { timeout: 180_000 }, (
     assert.deepEqual(peerBytes, [String(peerA.bytesReceived), String(peerA.bytesServed)], 'bytes received from and served to A');
     assert.match((await page.locator('#upstreams tbody').textContent()) ?? '', /up/, 'upstream health shows');
     assert.match((await page.locator('#cap-upload').textContent()) ?? '', /B\/sno cap$/, 'the upload rate now, and that it has no cap');
-    assert.match((await page.locator('#serving').textContent()) ?? '', /at most 8 at once/, 'piece requests served now, of at most max-peer-serves');
+    assert.match((await page.locator('#serving').textContent()) ?? '', /at most 32 at once/, 'piece requests served now, of at most max-peer-serves');
 
     // Live: a pull while the page is open shows as a rate, then as a bigger total. The bytes come
     // from the seed for the pieces B owns and through A for the pieces A owns (A fetches those

@@ -63,7 +63,7 @@ describe('loadConfig defaults', () => {
       },
       auth: { htpasswdPath: undefined, anonymousPull: 'loopback', allowInsecureListen: false },
       disk: { maxBytes: 0, highWatermarkPercent: 90, lowWatermarkPercent: 80 },
-      neighbour: { uploadBytesPerSecond: 0, downloadBytesPerSecond: 0, seedBytesPerSecond: 0, maxPeerServes: 8, rangeFetch: 'fetch-all' },
+      neighbour: { uploadBytesPerSecond: 0, downloadBytesPerSecond: 0, seedBytesPerSecond: 0, maxPeerServes: 32, rangeFetch: 'fetch-all' },
     });
   });
 });

@@ -201,11 +201,12 @@ describe('distribute: piece owners by membership', { timeout: 120_000 }, () => {
     const blobs = [randomBytes(3 * MiB + 11), randomBytes(2 * MiB + 7)];
     const digests = blobs.map((b) => seed.add(b));
     const lines: Array<Record<string, unknown>> = [];
-    const logger = pino({ level: 'info' }, new Writable({ write: (chunk: Buffer, _encoding, done) => (lines.push(JSON.parse(chunk.toString('utf8'))), done()) }));
+    const logger = pino({ level: 'info' }, new Writable({ write: (chunk: Buffer, _encoding, done) => (lines.push(...chunk.toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>)), done()) }));
     const a = await host(network, seed, 'a', { logger });
     await Promise.all(digests.map((d) => a.fetch(d)));
+    // Each line is written once its fetch is linked, a moment after the bytes are readable.
+    await eventually(() => lines.filter((l) => l.msg === 'blob fetched and verified').length === 2, 5_000, 'both fetches to log');
     const fetched = lines.filter((l) => l.msg === 'blob fetched and verified');
-    assert.equal(fetched.length, 2);
     for (const [i, digest] of digests.entries()) {
       const line = fetched.find((l) => l.digest === digest.value)!;
       assert.equal(line.bytes, blobs[i]!.length);
