@@ -25,6 +25,7 @@ import { benchAgent, curlGet, median, progress, timedGet, type TimedGet } from '
 import { cpuDelta, cpuTimes, type CpuTimes } from './lib/proc-cpu.ts';
 import { OCI_MANIFEST, pushBlob, pushImage, type PushedImage } from './lib/push.ts';
 import { writeRandomFile, type BlobFile } from './lib/random-file.ts';
+import { parseFlags } from './lib/args.ts';
 import { REGISTRY2_BINARY, REPO_ROOT, startRegistry2, startShoal, type RunningServer } from './lib/servers.ts';
 
 const MiB = 1024 * 1024;
@@ -54,18 +55,11 @@ interface Options {
 const GOALS = { blobThroughputRatio: 1.2, manifestRpsRatio: 3 } as const;
 
 function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): Options {
-  const flags = new Map<string, string | true>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (!arg.startsWith('--')) throw new Error(`unexpected argument ${arg}`);
-    const eq = arg.indexOf('=');
-    if (eq > 0) flags.set(arg.slice(2, eq), arg.slice(eq + 1));
-    else if (['quick', 'strict', 'cpu-prof'].includes(arg.slice(2))) flags.set(arg.slice(2), true);
-    else if (i + 1 < argv.length) flags.set(arg.slice(2), argv[++i]!);
-    else throw new Error(`${arg} needs a value`);
-  }
-  const known = new Set(['quick', 'strict', 'cpu-prof', 'only', 'blob-mib', 'pull-mib', 'duration', 'blob-rounds', 'manifest-rounds', 'pull-rounds', 'connections', 'shoal-entry']);
-  for (const key of flags.keys()) if (!known.has(key)) throw new Error(`unknown option --${key}`);
+  const flags = parseFlags(argv, {
+    switches: ['quick', 'strict'],
+    optional: ['cpu-prof'],
+    values: ['only', 'blob-mib', 'pull-mib', 'duration', 'blob-rounds', 'manifest-rounds', 'pull-rounds', 'connections', 'shoal-entry'],
+  });
   const value = (flag: string, envName: string): string | undefined => {
     const v = flags.get(flag);
     return typeof v === 'string' ? v : env[envName];

@@ -1,6 +1,7 @@
 // The fan-out benchmark's command line, and the sizes and places it derives from it.
 import { statfsSync } from 'node:fs';
 import { totalmem } from 'node:os';
+import { parseFlags } from './args.ts';
 import { MiB } from './fanout-report.ts';
 
 export interface Options {
@@ -19,19 +20,7 @@ export interface Options {
 }
 
 export function parseOptions(argv: readonly string[]): Options {
-  const flags = new Map<string, string | true>();
-  const booleans = new Set(['quick', 'no-baseline']);
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (!arg.startsWith('--')) throw new Error(`unexpected argument ${arg}`);
-    const eq = arg.indexOf('=');
-    if (eq > 0) flags.set(arg.slice(2, eq), arg.slice(eq + 1));
-    else if (booleans.has(arg.slice(2))) flags.set(arg.slice(2), true);
-    else if (i + 1 < argv.length) flags.set(arg.slice(2), argv[++i]!);
-    else throw new Error(`${arg} needs a value`);
-  }
-  const known = new Set([...booleans, 'hosts', 'rate-mbit', 'image-mib', 'pushes', 'poll-ms', 'ttfb-rounds', 'work-dir', 'label', 'wait-quiet']);
-  for (const key of flags.keys()) if (!known.has(key)) throw new Error(`unknown option --${key}`);
+  const flags = parseFlags(argv, { switches: ['quick', 'no-baseline'], values: ['hosts', 'rate-mbit', 'image-mib', 'pushes', 'poll-ms', 'ttfb-rounds', 'work-dir', 'label', 'wait-quiet'] });
   const quick = flags.get('quick') === true;
   const num = (flag: string, fallback: number, integer = false): number => {
     const raw = flags.get(flag);
