@@ -21,8 +21,7 @@ export const LAYERS: readonly (readonly string[])[] = [
 
 /** Imports the layer order allows but the design does not: http speaks HTTP and reaches the store through distribute. */
 export const FORBIDDEN: readonly { readonly from: string; readonly to: string; readonly except: readonly string[] }[] = [
-  // peer-app.ts still opens partial blobs itself; issue 13 moves that behind BlobService.
-  { from: 'http', to: 'store', except: ['http/peer-app.ts'] },
+  { from: 'http', to: 'store', except: [] },
 ];
 
 export interface Problem {

@@ -1,4 +1,6 @@
 // Merges flags, environment, the config file and defaults (in that precedence) into a ShoalConfig.
+// Just over 300 lines: the cross-checks between settings (TLS files, watermarks, listeners) sit here
+// with the merge they check, rather than scattered over the parts that use them.
 import { isIP } from 'node:net';
 import { dirname } from 'node:path';
 import { ConfigError } from './errors.ts';

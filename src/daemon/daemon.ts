@@ -110,7 +110,7 @@ export async function startDaemon(config: ShoalConfig, logger: Logger): Promise<
   const metrics = createMetrics(services.stats, services.fetcher, swarmParts?.swarm);
   const metricsApp = config.metricsListen ? buildMetricsApp(metrics, logger) : undefined;
   const peerApp = swarmParts && buildPeerApp({
-    store, fetcher: services.fetcher, stats: services.stats, metrics, logger,
+    blobs: services.blobs, stats: services.stats, metrics, logger,
     upload: { slots: services.slots, upload: services.fetcher.limits.upload },
     ...(swarmParts.peerTls ? { tls: swarmParts.peerTls } : {}),
   });

@@ -1,13 +1,25 @@
 import { OciError, type ByteRange, type Digest } from '../oci/index.ts';
 import type { Store } from '../store/index.ts';
+import type { Readable } from 'node:stream';
 import type { Fetcher } from './fetcher.ts';
+import type { OwnerAsk } from './peer-data.ts';
 import type { BlobWant, OpenedBlob } from './types.ts';
+
+/** What the peer data plane sends for a digest. */
+export type PeerBlob =
+  | { readonly kind: 'stored'; readonly size: number; readonly path: string; readonly hold: () => () => void }
+  | { readonly kind: 'arriving'; readonly size: number; read(range: ByteRange): Readable };
+
+/** The peer data plane's one call into the blob sources. */
+export interface PeerBlobs {
+  forPeer(digest: Digest, ask: OwnerAsk | undefined, asker: string): Promise<PeerBlob | undefined>;
+}
 
 /**
  * The blob source order of DESIGN.md: local disk → this host's in-flight fetch → remote sources
  * (via the fetcher). Routes only ever talk to this.
  */
-export class BlobService {
+export class BlobService implements PeerBlobs {
   readonly #store: Store;
   readonly #fetcher: Fetcher;
 
@@ -78,6 +90,18 @@ export class BlobService {
     if ((await this.#store.blobs.stat(want.digest)) === undefined) return false;
     await repositories.linkBlob(want.name, want.digest);
     return true;
+  }
+
+  /**
+   * For the peer data plane: a blob stored here (sent from its file, held from eviction while it
+   * is), or one this host is assembling — or, asked as the owner of its pieces, now fetches
+   * (Fetcher.forPeer). Undefined: not here.
+   */
+  async forPeer(digest: Digest, ask: OwnerAsk | undefined, asker: string): Promise<PeerBlob | undefined> {
+    const size = await this.#store.blobs.stat(digest);
+    if (size !== undefined) return { kind: 'stored', size, path: this.#store.blobs.path(digest), hold: () => this.hold(digest) };
+    const arriving = await this.#fetcher.forPeer(digest, ask, asker);
+    return arriving && { kind: 'arriving', size: arriving.size, read: (range) => arriving.read(range) };
   }
 
   /** Marks a stored blob in use (eviction leaves it alone) until the returned release is called. */

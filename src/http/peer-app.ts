@@ -4,19 +4,18 @@ import type { TlsOptions } from 'node:tls';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import type { Fetcher } from '../distribute/fetcher.ts';
+import type { PeerBlobs } from '../distribute/blob-service.ts';
 import { ownerAskFromQuery } from '../distribute/peer-client.ts';
 import type { TransferStats } from '../distribute/transfer-stats.ts';
 import { OciError, parseDigest, parseRangeHeader } from '../oci/index.ts';
-import type { Store } from '../store/index.ts';
 import { sendError } from './errors.ts';
 import { sendFileRange } from './send-file.ts';
 import { BUSY_RETRY_AFTER_S } from '../distribute/serve-slots.ts';
 import { busyError, openCappedFile, sendMetered, takeServeSlot, uploadCapped, type PeerUploadHooks } from './peer-upload.ts';
 
 export interface PeerAppServices {
-  readonly store: Store;
-  readonly fetcher: Fetcher;
+  /** Where the bytes come from: BlobService (stored, arriving, or fetched as a piece's owner). */
+  readonly blobs: PeerBlobs;
   readonly stats: TransferStats;
   readonly metrics: Registry;
   readonly logger: Logger;
@@ -35,7 +34,7 @@ export interface PeerAppServices {
  * a validated digest. Plus /metrics and /healthz for operators (and, with a key, for key holders only).
  */
 export function buildPeerApp(services: PeerAppServices): FastifyInstance {
-  const { store, fetcher, stats } = services;
+  const { blobs, stats } = services;
   // serverFactory keeps one FastifyInstance type for both: an https.Server handles requests the same way.
   const serverFactory = (handler: RequestListener): Server => (services.tls ? createHttpsServer(services.tls, handler) : createServer(handler)) as Server;
   const app = Fastify({ serverFactory, loggerInstance: services.logger as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) });
@@ -56,11 +55,9 @@ export function buildPeerApp(services: PeerAppServices): FastifyInstance {
         reply.header('retry-after', BUSY_RETRY_AFTER_S);
         throw busyError(services.upload!.slots);
       }
-      const size = await store.blobs.stat(digest);
-      // Not stored: what this host is fetching, or, asked as the piece's owner, fetches now.
-      const fetching = size === undefined ? await fetcher.forPeer(digest, ownerAskFromQuery(request.query as Record<string, unknown>), peer) : undefined;
-      const total = size ?? fetching?.size;
-      if (total === undefined) throw new OciError('BLOB_UNKNOWN', `blob ${digest.value} is not on this node`);
+      const blob = await blobs.forPeer(digest, ownerAskFromQuery(request.query as Record<string, unknown>), peer);
+      const total = blob?.size;
+      if (blob === undefined || total === undefined) throw new OciError('BLOB_UNKNOWN', `blob ${digest.value} is not on this node`);
       const range = parseRangeHeader(request.headers.range, total) ?? { start: 0, end: total - 1 };
       reply
         .code(request.headers.range ? 206 : 200)
@@ -71,9 +68,9 @@ export function buildPeerApp(services: PeerAppServices): FastifyInstance {
       if (request.headers.range) reply.header('content-range', `bytes ${range.start}-${range.end}/${total}`);
       if (request.method === 'HEAD' || total === 0) return reply.send();
       const length = range.end - range.start + 1;
-      if (size !== undefined && uploadCapped(services.upload)) {
+      if (blob.kind === 'stored' && uploadCapped(services.upload)) {
         // Neighbour hook: the upload cap reads the file as a stream (the reused-buffer sender cannot wait).
-        const file = await openCappedFile(store.blobs.path(digest), range.start, range.end, () => store.blobs.acquire(digest));
+        const file = await openCappedFile(blob.path, range.start, range.end, blob.hold);
         file.once('end', () => stats.servedToPeer(peer, length));
         const raw = reply.raw;
         reply.hijack();
@@ -81,7 +78,7 @@ export function buildPeerApp(services: PeerAppServices): FastifyInstance {
         await sendMetered(file, raw, services.upload.upload);
         return reply;
       }
-      if (size !== undefined) {
+      if (blob.kind === 'stored') {
         const raw = reply.raw;
         let sending = false;
         // Counted when the response closes, complete or not. Checking `raw.destroyed` after
@@ -91,14 +88,14 @@ export function buildPeerApp(services: PeerAppServices): FastifyInstance {
           if (sending) stats.servedToPeer(peer, raw.writableFinished ? length : 0);
           if (sending && raw.writableFinished) void services.upload?.upload.take(length);
         });
-        await sendFileRange(raw, store.blobs.path(digest), range.start, range.end, () => {
+        await sendFileRange(raw, blob.path, range.start, range.end, () => {
           sending = true;
           reply.hijack();
           raw.writeHead(reply.statusCode, reply.getHeaders() as Record<string, string>);
-        }, () => store.blobs.acquire(digest));
+        }, blob.hold);
         return reply;
       }
-      const stream = fetching!.read(range);
+      const stream = blob.read(range);
       stream.once('end', () => stats.servedToPeer(peer, length));
       // Headers go out now, not with the first byte as fastify's stream sending does: a piece that
       // is still on its way from the seed may take seconds to start, and the peer would take the

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
+import { BlobService } from '../../src/distribute/blob-service.ts';
 import { Fetcher, type FetcherInit } from '../../src/distribute/fetcher.ts';
 import { PeerClient, type PeerClientInit } from '../../src/distribute/peer-client.ts';
 import { DEFAULT_PIECE_SIZE } from '../../src/distribute/piece-size.ts';
@@ -159,7 +160,7 @@ export async function startHost(init: HostInit): Promise<Host> {
     const metrics = createMetrics(stats, fetcher, swarm);
     const slots = new ServeSlots(init.maxPeerServes);
     slots.onChange((load) => swarm.reportLoad(load));
-    const app = buildPeerApp({ store, fetcher, stats, metrics, logger: silentLogger, upload: { slots, upload: fetcher.limits.upload } });
+    const app = buildPeerApp({ blobs: new BlobService(store, fetcher), stats, metrics, logger: silentLogger, upload: { slots, upload: fetcher.limits.upload } });
     await app.listen({ host: '127.0.0.1', port: 0 });
     cleanups.unshift(async () => {
       const closing = app.close();

@@ -17,6 +17,7 @@ import { PeerClient, PeerRequestError } from '../../src/distribute/peer-client.t
 import { TransferStats } from '../../src/distribute/transfer-stats.ts';
 import { createMetrics } from '../../src/http/metrics.ts';
 import { buildPeerApp } from '../../src/http/peer-app.ts';
+import { BlobService } from '../../src/distribute/blob-service.ts';
 import { digestOf, type Digest } from '../../src/oci/index.ts';
 import { Store } from '../../src/store/index.ts';
 import { generateClusterKey, parseClusterKey, peerTlsClientOptions, peerTlsServerOptions, type ClusterKey } from '../../src/swarm/index.ts';
@@ -33,7 +34,7 @@ interface Plane {
 async function startPlane(store: Store, key: ClusterKey | undefined): Promise<Plane> {
   const stats = new TransferStats();
   const fetcher = new Fetcher({ store, seed: new CountingSeed().sourceFor('h'), router: stubRouter(false), logger: silentLogger, stats });
-  const app = buildPeerApp({ store, fetcher, stats, metrics: createMetrics(stats, fetcher, undefined), logger: silentLogger, ...(key ? { tls: peerTlsServerOptions(key) } : {}) });
+  const app = buildPeerApp({ blobs: new BlobService(store, fetcher), stats, metrics: createMetrics(stats, fetcher, undefined), logger: silentLogger, ...(key ? { tls: peerTlsServerOptions(key) } : {}) });
   await app.listen({ host: '127.0.0.1', port: 0 });
   return {
     app,
