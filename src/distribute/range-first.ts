@@ -37,7 +37,11 @@ export function coveringPiecesDone(blob: PartialBlob, range: ByteRange, reader: 
     const unsubscribe = blob.onChange(() => {
       if (done()) finish(true);
     });
-    reader.once('close', () => finish(done()));
+    // A reader that got all its bytes ends before its last piece is complete (the range stops
+    // inside it): wait for the piece. Only a reader closed early means the client went away.
+    reader.once('close', () => {
+      if (!reader.readableEnded) finish(done());
+    });
     blob.done().then(() => finish(true), () => finish(false));
     if (done()) finish(true);
   });
