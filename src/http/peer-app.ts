@@ -55,7 +55,9 @@ export function buildPeerApp(services: PeerAppServices): FastifyInstance {
         reply.header('retry-after', BUSY_RETRY_AFTER_S);
         throw busyError(services.upload!.slots);
       }
-      const blob = await blobs.forPeer(digest, ownerAskFromQuery(request.query as Record<string, unknown>), peer);
+      // Only a GET asks this host, as a piece's owner, to fetch: a HEAD starts nothing.
+      const ask = request.method === 'GET' ? ownerAskFromQuery(request.query as Record<string, unknown>) : undefined;
+      const blob = await blobs.forPeer(digest, ask, peer);
       const total = blob?.size;
       if (blob === undefined || total === undefined) throw new OciError('BLOB_UNKNOWN', `blob ${digest.value} is not on this node`);
       const range = parseRangeHeader(request.headers.range, total) ?? { start: 0, end: total - 1 };

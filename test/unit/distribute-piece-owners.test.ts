@@ -213,4 +213,23 @@ describe('distribute: piece owners by membership', { timeout: 120_000 }, () => {
       assert.equal(Number(line.fromSeed) + Number(line.fromPeers), blobs[i]!.length, `${JSON.stringify(line)}: this fetch's bytes only, though both ran at once`);
     }
   });
+
+  test('an owner ask by HEAD starts nothing; by GET with a bad size or repository it is refused with the spec error', async () => {
+    const network = new MemoryNetwork();
+    const seed = new CountingSeed();
+    const content = randomBytes(MiB);
+    const digest = seed.add(content);
+    const a = await host(network, seed, 'a');
+    const ask = (query: string, method = 'GET') => fetch(`${a.url}/blobs/${digest.value}?${query}`, { method, headers: { range: 'bytes=0-99' } });
+    assert.equal((await ask(`repository=${REPOSITORY}&size=${content.length}`, 'HEAD')).status, 404);
+    assert.equal(a.fetcher.partial(digest), undefined, 'no piece cache for a HEAD');
+    assert.equal(seed.heads.get('a') ?? 0, 0, 'the seed was not asked');
+    const badSize = await ask(`repository=${REPOSITORY}&size=lots`);
+    assert.equal(badSize.status, 400);
+    assert.equal(((await badSize.json()) as { errors: Array<{ code: string }> }).errors[0]!.code, 'SIZE_INVALID');
+    const badName = await ask(`repository=..%2Fetc&size=${content.length}`);
+    assert.equal(badName.status, 400);
+    assert.equal(((await badName.json()) as { errors: Array<{ code: string }> }).errors[0]!.code, 'NAME_INVALID');
+    assert.equal(a.fetcher.partial(digest), undefined);
+  });
 });
