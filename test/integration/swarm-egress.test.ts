@@ -95,21 +95,20 @@ describe('seed egress whatever the timing', { timeout: 420_000 }, () => {
 
   test('five hosts pull and a sixth joins the swarm mid-pull and pulls too', async () => {
     const image = images.get('joiner')!;
-    // Slow enough that the pull is still going when the new host is up (it takes a few seconds).
-    await cluster.seed!.host.shape({ rateMbit: 40 });
+    // Slow enough (50 MiB at 20 Mbit/s: about 21 s) that the pull is still going when the new
+    // host is up, which takes a few seconds. "Under way" is judged by the pulls, not the seed's
+    // access log: the log has a line only once a request is complete, and the pieces are all
+    // requested at once and end together.
+    await cluster.seed!.host.shape({ rateMbit: 20 });
     const started = Date.now();
     const pulls = cluster.nodes.slice(0, 5).map((n) => n.pull('joiner:1', { timeoutMs: 120_000 }));
-    for (const pull of pulls) pull.catch(() => undefined);
-    // Under way: the seed has sent some of the image, not most of it.
-    const digests = image.blobs.map((b) => b.digest);
-    for (const deadline = Date.now() + 60_000; (await cluster.seed!.blobBytesServed({ digests })) < 4 * MiB; ) {
-      if (Date.now() > deadline) throw new Error('the pull never got under way');
-      await sleep(100);
-    }
+    const finished = pulls.map(() => false);
+    pulls.forEach((pull, i) => pull.then(() => (finished[i] = true), () => (finished[i] = true)));
+    await sleep(1_000);
     const joiner = await cluster.addNode('h6', { expectedPeers: 5 });
-    const joinedAt = await cluster.seed!.blobBytesServed({ digests });
-    console.log(`# h6 joined when the seed had sent ${mib(joinedAt)} of ${mib(imageBytes(image))}`);
-    assert.ok(joinedAt < imageBytes(image) * 0.9, 'h6 joined while the pull was under way');
+    const running = finished.filter((done) => !done).length;
+    console.log(`# h6 joined ${Date.now() - started} ms after the pulls started, with ${running} of 5 still running`);
+    assert.ok(running > 0, 'h6 joined while the pull was under way');
     await joiner.pull('joiner:1', { timeoutMs: 120_000 });
     await Promise.all(pulls);
     await report('joiner', image, [...cluster.nodes.slice(0, 5), joiner], started);
