@@ -42,21 +42,7 @@ interface Transfers {
 export async function prefetch(images: readonly string[], options: PrefetchOptions, listen: HostPort, io: ClientIo): Promise<number> {
   const baseUrl = daemonBaseUrl(listen);
   const jobs = parseJobs(options.jobs);
-  let platform: Platform | undefined;
-  try {
-    platform = options.platform === undefined ? undefined : parsePlatform(options.platform);
-  } catch (error) {
-    throw new PrefetchUsageError((error as Error).message);
-  }
-  const daemonHosts = daemonSpellings(listen);
-  const refs = images.map((image) => {
-    try {
-      return parseImageRef(image, daemonHosts);
-    } catch (error) {
-      if (error instanceof ImageRefError) throw new PrefetchUsageError(error.message);
-      throw error;
-    }
-  });
+  const { refs, platform } = parseImageArgs(images, options.platform, listen);
 
   let status: NodeStatus;
   try {
@@ -117,6 +103,18 @@ export async function prefetch(images: readonly string[], options: PrefetchOptio
   return failed.length === 0 ? 0 : 1;
 }
 
+/** The image arguments and --platform, as both prefetch and preheat take them; mistakes are usage errors. */
+export function parseImageArgs(images: readonly string[], platformText: string | undefined, listen: HostPort): { refs: ImageRef[]; platform: Platform | undefined } {
+  try {
+    const platform = platformText === undefined ? undefined : parsePlatform(platformText);
+    const daemonHosts = daemonSpellings(listen);
+    return { refs: images.map((image) => parseImageRef(image, daemonHosts)), platform };
+  } catch (error) {
+    if (error instanceof ImageRefError) throw new PrefetchUsageError(error.message);
+    throw error;
+  }
+}
+
 function parseJobs(text: string | undefined): number {
   if (text === undefined) return DEFAULT_JOBS;
   const jobs = /^\d+$/.test(text) ? Number(text) : NaN;
@@ -135,7 +133,7 @@ function transfersOf(status: NodeStatus): Transfers | undefined {
   return t === undefined ? undefined : { seed: t.bytesFromSeed, peers: t.bytesFromPeers };
 }
 
-function plural(n: number, word: string): string {
+export function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
