@@ -34,6 +34,7 @@ export function createPreheat(parts: { store: Store; manifests: ManifestService;
     selfId: swarm.peerId,
     peers: () => swarm.peers(),
     ask: (peerId, request, onReport) => protocol.ask(peerId, request, onReport),
+    holders: (digest) => swarm.holders(digest),
   });
   return {
     api: cluster,

@@ -4,8 +4,8 @@
 // silent is reported lost, never waited for. Hosts asked by another keep a record of their own
 // share, so their status page shows it too.
 import { randomUUID } from 'node:crypto';
-import { formatPreheatImage, type ImageProgress, type PreheatRequest } from '../swarm/index.ts';
-import type { LocalPreheat } from './preheat-local.ts';
+import { formatPreheatImage, heldPieces, type ImageProgress, type PieceSet, type PreheatRequest } from '../swarm/index.ts';
+import type { LocalPreheat, ResolvedBlob } from './preheat-local.ts';
 
 /** Finished jobs kept for the API and the status page. */
 const KEPT_JOBS = 10;
@@ -30,6 +30,14 @@ export interface NodeProgress {
   readonly finishedAt?: number;
 }
 
+/** What a member holds of a job's blobs, as its announcements tell this host (complete blobs and pieces). */
+export interface NodeHolding {
+  readonly peerId: string;
+  readonly url?: string;
+  readonly held: number;
+  readonly total: number;
+}
+
 export interface PreheatJob {
   readonly id: string;
   readonly images: readonly string[];
@@ -39,6 +47,8 @@ export interface PreheatJob {
   /** The peer that asked this host; absent when asked here (then `nodes` is the whole cluster). */
   readonly askedBy?: string;
   readonly nodes: readonly NodeProgress[];
+  /** Every member this host knows and what it holds of the images' blobs, reported or not (the cluster view on any node). */
+  readonly holdings: readonly NodeHolding[];
 }
 
 /** The members to ask and how; the libp2p swarm and its preheat protocol in the daemon. */
@@ -46,6 +56,7 @@ export interface PreheatMembers {
   readonly selfId: string;
   peers(): ReadonlyArray<{ readonly peerId: string; readonly url: string | undefined }>;
   ask(peerId: string, request: PreheatRequest, onReport: (images: readonly ImageProgress[]) => void): Promise<readonly ImageProgress[]>;
+  holders(digest: string): ReadonlyArray<{ readonly peerId: string; readonly size: number; readonly complete: boolean; readonly pieces?: PieceSet }>;
 }
 
 /** What the admin API and the status page use. */
@@ -113,6 +124,8 @@ class Job {
   readonly startedAt = Date.now();
   readonly askedBy: string | undefined;
   readonly nodes: NodeRun[] = [];
+  /** The images' blobs, as this host resolved them. */
+  readonly blobs = new Map<string, number>();
   finishedAt: number | undefined;
 
   constructor(request: PreheatRequest, askedBy: string | undefined) {
@@ -131,12 +144,17 @@ class Job {
     });
   }
 
-  view(): PreheatJob {
+  remember(blobs: readonly ResolvedBlob[]): void {
+    for (const blob of blobs) this.blobs.set(blob.digest, blob.size);
+  }
+
+  view(members: PreheatMembers | undefined): PreheatJob {
     return {
       id: this.id, images: this.images, startedAt: this.startedAt,
       ...(this.finishedAt !== undefined ? { finishedAt: this.finishedAt } : {}),
       ...(this.askedBy !== undefined ? { askedBy: this.askedBy } : {}),
       nodes: this.nodes.map((node) => node.view()),
+      holdings: members ? holdings(members, this.blobs) : [],
     };
   }
 }
@@ -157,12 +175,12 @@ export class ClusterPreheat implements PreheatApi {
     const job = this.#add(new Job(request, undefined));
     const members = this.#members;
     const self = new NodeRun(members?.selfId ?? 'self', true, undefined, job.images);
-    job.track(self, this.#local.run(request, (images) => self.update(images), new AbortController().signal), (error) => error.message);
+    job.track(self, this.#local.run(request, (images) => self.update(images), new AbortController().signal, (blobs) => job.remember(blobs)), (error) => error.message);
     for (const peer of members?.peers() ?? []) {
       const node = new NodeRun(peer.peerId, false, peer.url, job.images);
       job.track(node, members!.ask(peer.peerId, request, (images) => node.update(images)), (error) => lostMessage(error));
     }
-    return job.view();
+    return job.view(members);
   }
 
   /** The worker side: a member asked this host (the preheat protocol's runner). */
@@ -172,17 +190,17 @@ export class ClusterPreheat implements PreheatApi {
     const run = this.#local.run(request, (images) => {
       self.update(images);
       report(images);
-    }, signal);
+    }, signal, (blobs) => job.remember(blobs));
     job.track(self, run, (error) => error.message);
     return run;
   }
 
   job(id: string): PreheatJob | undefined {
-    return this.#jobs.find((job) => job.id === id)?.view();
+    return this.#jobs.find((job) => job.id === id)?.view(this.#members);
   }
 
   jobs(): PreheatJob[] {
-    return this.#jobs.map((job) => job.view()).reverse();
+    return this.#jobs.map((job) => job.view(this.#members)).reverse();
   }
 
   #add(job: Job): Job {
@@ -195,6 +213,19 @@ export class ClusterPreheat implements PreheatApi {
     }
     return job;
   }
+}
+
+/** Bytes of `blobs` each member holds: whole blobs, and the pieces of those it is still fetching. */
+function holdings(members: PreheatMembers, blobs: ReadonlyMap<string, number>): NodeHolding[] {
+  const held = new Map<string, number>();
+  for (const [digest, size] of blobs) {
+    for (const holder of members.holders(digest)) {
+      const bytes = holder.complete ? size : holder.pieces ? Math.min(size, heldPieces(holder.pieces, size).length * holder.pieces.pieceSize) : 0;
+      held.set(holder.peerId, (held.get(holder.peerId) ?? 0) + bytes);
+    }
+  }
+  const total = [...blobs.values()].reduce((sum, size) => sum + size, 0);
+  return members.peers().map((peer) => ({ peerId: peer.peerId, ...(peer.url ? { url: peer.url } : {}), held: held.get(peer.peerId) ?? 0, total }));
 }
 
 function lostMessage(error: Error): string {

@@ -58,8 +58,8 @@ export class LocalPreheat {
     return [...blobs.values()];
   }
 
-  /** Pulls every image of the request; never throws: a failed image says why in its progress. */
-  async run(request: PreheatRequest, report: (images: readonly ImageProgress[]) => void, signal: AbortSignal): Promise<readonly ImageProgress[]> {
+  /** Pulls every image of the request; never throws: a failed image says why in its progress. `onBlobs` hears each image's blobs once known. */
+  async run(request: PreheatRequest, report: (images: readonly ImageProgress[]) => void, signal: AbortSignal, onBlobs?: (blobs: readonly ResolvedBlob[]) => void): Promise<readonly ImageProgress[]> {
     const images = request.images.map((image) => ({ image: formatPreheatImage(image), state: 'waiting', done: 0, total: 0, blobs: 0 }) as Mutable<ImageProgress>);
     const running = new Map<Mutable<ImageProgress>, Set<{ readonly received: number }>>();
     const snapshot = (): ImageProgress[] => images.map((p) => {
@@ -78,6 +78,7 @@ export class LocalPreheat {
         report(snapshot());
         try {
           const blobs = await this.resolve(image, request.platform);
+          onBlobs?.(blobs);
           Object.assign(progress, { state: 'fetching', total: blobs.reduce((sum, b) => sum + b.size, 0), blobs: blobs.length });
           const partials = new Set<{ readonly received: number }>();
           running.set(progress, partials);

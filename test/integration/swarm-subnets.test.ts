@@ -82,7 +82,7 @@ describe('two subnets joined by a router', { timeout: 300_000 }, () => {
     nodes.push(b1, b2);
     assert.ok(!b2.args.includes('--bootstrap') && !a2.args.includes('--bootstrap'));
     try {
-      await Promise.all(nodes.map((node) => node.waitForPeers(3, 60_000)));
+      await Promise.all(nodes.map((node) => node.waitForPeers(3, 90_000)));
     } catch (error) {
       (error as Error).message += `\n${nodes.map((n) => n.logTail(15)).join('\n')}`;
       throw error;
