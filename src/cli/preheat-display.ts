@@ -52,6 +52,7 @@ export class PreheatDisplay {
     const columns = this.#io.columns();
     const lines = job.nodes.map((node) => {
       const label = nodeLabel(node).padEnd(this.#width);
+      if (node.state === 'running' && node.total === 0) return fitWidth(`${label} ${renderBar(0, 10)} resolving the images`, columns);
       if (node.state === 'running') return renderProgressLine({ label, done: node.done, total: node.total, bytesPerSecond: node.bytesPerSecond }, columns);
       const bar = node.state === 'done' ? `${renderBar(1, 10)} ` : '';
       return fitWidth(`${label} ${bar}${outcome(node, job.startedAt)}`, columns);
@@ -68,7 +69,8 @@ export class PreheatDisplay {
     for (const node of job.nodes) {
       const label = nodeLabel(node);
       if (node.state === 'running') {
-        if (due) this.#io.stdout(`${renderPlainLine({ label, done: node.done, total: node.total, bytesPerSecond: node.bytesPerSecond })}\n`);
+        // Nothing to show until the node has resolved the images (their sizes).
+        if (due && node.total > 0) this.#io.stdout(`${renderPlainLine({ label, done: node.done, total: node.total, bytesPerSecond: node.bytesPerSecond })}\n`);
       } else if (!this.#told.has(node.peerId)) {
         this.#told.add(node.peerId);
         this.#io.stdout(`${label}: ${outcome(node, job.startedAt)}\n`);
