@@ -14,6 +14,7 @@ import {
 } from './progress.ts';
 import { ERASE_LINE, type ClientIo } from './terminal.ts';
 import { formatBytes } from '../lib/bytes.ts';
+import { inPool } from '../lib/pool.ts';
 
 export interface PrefetchOptions {
   readonly platform?: string;
@@ -266,22 +267,4 @@ async function fetchBlob(ref: ImageRef, blob: Blob, baseUrl: string, dispatcher:
   if (received !== blob.size) {
     throw new BlobError(`blob ${blob.digest}: got ${received} bytes, the manifest says ${blob.size}`, true);
   }
-}
-
-/** Runs `work` over `items`, `limit` at a time; after the first failure no new item starts, and that failure is thrown. */
-async function inPool<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failure: { error: unknown } | undefined;
-  const worker = async (): Promise<void> => {
-    while (failure === undefined && next < items.length) {
-      const item = items[next++] as T;
-      try {
-        await work(item);
-      } catch (error) {
-        failure ??= { error };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failure !== undefined) throw failure.error;
 }

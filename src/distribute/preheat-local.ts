@@ -6,6 +6,7 @@ import { INDEX_MEDIA_TYPES, OciError, parseDigest, parseReference, type Digest }
 import { formatPreheatImage, type ImageProgress, type PreheatImage, type PreheatPlatform, type PreheatRequest } from '../swarm/index.ts';
 import type { Fetcher } from './fetcher.ts';
 import type { ManifestService } from './manifest-service.ts';
+import { inPool } from '../lib/pool.ts';
 
 /** Blobs fetched at once per image, as `shoal prefetch`'s default --jobs. */
 const BLOB_JOBS = 4;
@@ -82,10 +83,10 @@ export class LocalPreheat {
           Object.assign(progress, { state: 'fetching', total: blobs.reduce((sum, b) => sum + b.size, 0), blobs: blobs.length });
           const partials = new Set<{ readonly received: number }>();
           running.set(progress, partials);
-          await inPool(blobs, BLOB_JOBS, signal, async (blob) => {
+          await inPool(blobs, BLOB_JOBS, async (blob) => {
             const size = await this.#fetch(image, blob, partials);
             progress.done += size;
-          });
+          }, signal);
           progress.state = 'done';
         } catch (error) {
           Object.assign(progress, { state: 'failed', error: (error as Error).message });
@@ -127,24 +128,4 @@ function notFound(error: unknown): boolean {
 function matches(wanted: PreheatPlatform, actual: { os?: string; architecture?: string; variant?: string } | undefined): boolean {
   if (actual?.os?.toLowerCase() !== wanted.os || actual.architecture?.toLowerCase() !== wanted.architecture) return false;
   return wanted.variant === undefined || actual.variant?.toLowerCase() === wanted.variant;
-}
-
-/** Runs `work` over `items`, `limit` at a time; after the first failure (or an abort) no new item starts, and that failure is thrown. */
-async function inPool<T>(items: readonly T[], limit: number, signal: AbortSignal, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failure: { error: unknown } | undefined;
-  const worker = async (): Promise<void> => {
-    while (failure === undefined && next < items.length) {
-      if (signal.aborted) failure = { error: new Error('cancelled') };
-      else {
-        try {
-          await work(items[next++] as T);
-        } catch (error) {
-          failure ??= { error };
-        }
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failure !== undefined) throw failure.error;
 }
