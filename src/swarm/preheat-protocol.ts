@@ -152,7 +152,15 @@ export class PreheatProtocol {
     const node = this.#node;
     if (node === undefined) throw new Error('the swarm is not running');
     const silenceMs = options.silenceMs ?? DEFAULT_PREHEAT_SILENCE_MS;
-    const stream = await node.dialProtocol(peerIdFromString(peerId), PREHEAT_PROTOCOL, { signal: AbortSignal.any([AbortSignal.timeout(REQUEST_TIMEOUT_MS), ...(options.signal ? [options.signal] : [])]) });
+    // A timer cleared once the stream is open: it bounds the dial only, never the preheat after it.
+    const dialing = new AbortController();
+    const dialTimer = setTimeout(() => dialing.abort(new Error(`could not open a preheat stream within ${REQUEST_TIMEOUT_MS / 1000} s`)), REQUEST_TIMEOUT_MS);
+    let stream: Stream;
+    try {
+      stream = await node.dialProtocol(peerIdFromString(peerId), PREHEAT_PROTOCOL, { signal: dialing.signal });
+    } finally {
+      clearTimeout(dialTimer);
+    }
     let silence: NodeJS.Timeout | undefined;
     let reason: Error | undefined;
     const abort = (error: Error): void => {
@@ -178,7 +186,8 @@ export class PreheatProtocol {
       }
       throw new Error('the node closed the preheat stream before it finished');
     } catch (error) {
-      throw reason ?? error;
+      // A connection found dead by its keep-alive says only "aborted due to timeout".
+      throw reason ?? ((error as Error).name === 'TimeoutError' ? new Error('its connection timed out') : error);
     } finally {
       clearTimeout(silence);
       options.signal?.removeEventListener('abort', onAbort);

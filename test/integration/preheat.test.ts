@@ -54,7 +54,7 @@ describe('cluster preheat on a keyed swarm', { timeout: 300_000 }, () => {
   let cluster: Cluster;
   let keyDir: string;
   let h1: ClusterNode, h2: ClusterNode, h3: ClusterNode;
-  let app: TestImage, tools: TestImage, secret: TestImage, big: TestImage;
+  let app: TestImage, tools: TestImage, secret: TestImage, big: TestImage, slow: TestImage;
 
   before(async () => {
     keyDir = await mkdtemp(join(tmpdir(), 'shoal-preheat-key-'));
@@ -64,17 +64,18 @@ describe('cluster preheat on a keyed swarm', { timeout: 300_000 }, () => {
     tools = await makeImage({ layers: [1 * MiB], seed: 'preheat-tools' });
     secret = await makeImage({ layers: [1 * MiB], seed: 'preheat-secret' });
     big = await makeImage({ layers: [48 * MiB, 16 * MiB], seed: 'preheat-big' });
+    slow = await makeImage({ layers: [16 * MiB], seed: 'preheat-slow' });
     const keyed = ['--cluster-key', key];
     cluster = await startCluster({
       hosts: 3,
-      seed: { images: [{ repo: 'app', tag: '1', image: app }, { repo: 'tools', tag: '1', image: tools }, { repo: 'secret', tag: '1', image: secret }, { repo: 'big', tag: '1', image: big }] },
+      seed: { images: [{ repo: 'app', tag: '1', image: app }, { repo: 'tools', tag: '1', image: tools }, { repo: 'secret', tag: '1', image: secret }, { repo: 'big', tag: '1', image: big }, { repo: 'slow', tag: '1', image: slow }] },
       nodeArgs: { h1: keyed, h2: keyed, h3: keyed },
     });
     [h1, h2, h3] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
   });
   after(async () => {
     await cluster?.dispose();
-    await Promise.all([app, tools, secret, big].map((image) => image?.cleanup()));
+    await Promise.all([app, tools, secret, big, slow].map((image) => image?.cleanup()));
     if (keyDir) await rm(keyDir, { recursive: true, force: true });
   });
 
@@ -153,5 +154,21 @@ describe('cluster preheat on a keyed swarm', { timeout: 300_000 }, () => {
     assert.match(run.stdout, new RegExp(`^${h3.address.replaceAll('.', '\\.')}: lost: lost the node \\(.+\\): check that shoal runs there`, 'm'), run.stdout);
     assert.match(run.stdout, new RegExp(`^preheated 1 image on 2 of 3 nodes, 64\\.0 MiB each, in [\\d.]+ s; failed: ${h3.address.replaceAll('.', '\\.')}$`, 'm'));
     for (const node of [h1, h2]) assert.deepEqual(await holdsAll(node, big), [], `${node.name} holds big:1`);
+  });
+
+  test('a node whose cable is pulled mid-preheat is reported lost (its connection times out, or 30 s without a report)', async () => {
+    // h2 holds the image already, so its own share is instant and only h1's silence is waited for;
+    // h1's link is slow, so its share is still running when its cable goes.
+    const local = await startCli(h2, ['prefetch', 'slow:1']);
+    assert.equal(local.code, 0, local.stdout + local.stderr);
+    await h1.host.shape({ rateMbit: 8 });
+    const startedAt = Date.now();
+    const running = startCli(h2, ['preheat', 'slow:1']);
+    await h1.waitForLog((line) => line.msg === 'preheat asked by a peer' && Number(line.time) >= startedAt, 60_000, 'h1 to be asked');
+    await h1.host.setLinkUp(false);
+    const run = await running;
+    assert.equal(run.code, 1, run.stdout + run.stderr);
+    assert.match(run.stdout, new RegExp(`^${h1.address.replaceAll('.', '\\.')}: lost: lost the node \\((its connection timed out|no report for 30 s)\\): check that shoal runs there`, 'm'), run.stdout);
+    assert.match(run.stdout, /^this node: done, /m);
   });
 });
