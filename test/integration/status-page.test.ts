@@ -344,6 +344,14 @@ describe('status page at /_shoal/ in headless Chromium', { timeout: 180_000 }, (
       assert.deepEqual(rowsA[0], ['done', 'this node', shownSize]);
       assert.deepEqual(rowsA[1], ['holds all', new URL((await status(a)).peers[0]!.url!).host, shownSize]);
       assert.match((await page.locator('#preheat-meta').textContent()) ?? '', /asked by peer/);
+      // Whatever a peer reported is shown as text, never as markup.
+      const evil = '<img src=x onerror="window.pwned=1">';
+      await page.route('**/_shoal/preheat', (route) => route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({
+        jobs: [{ images: [evil], nodes: [{ peerId: evil, url: evil, state: evil, done: 'x', total: -1, error: evil, images: [{ image: evil, state: evil }] }], holdings: [{ peerId: evil, held: 5, total: 10 }, null] }],
+      }) }));
+      await eventually(async () => ((await page.locator('#preheat tbody').textContent()) ?? '').includes(evil), 10_000, 'the hostile report shown');
+      assert.equal(await page.locator('main img').count(), 0);
+      assert.equal(await page.evaluate(() => (globalThis as { pwned?: number }).pwned), undefined);
       assert.deepEqual(problems, []);
       await page.close();
     } finally {
