@@ -93,6 +93,12 @@ describe('cluster preheat on a keyed swarm', { timeout: 300_000 }, () => {
       assert.deepEqual(await holdsAll(node, app), [], `${node.name} holds app:1`);
       assert.deepEqual(await holdsAll(node, tools), [], `${node.name} holds tools:1`);
     }
+    // Each node pulled through its own fetcher, so the piece owners still asked the seed once per piece.
+    const blobs = [...app.blobs, ...tools.blobs];
+    const size = blobs.reduce((sum, blob) => sum + blob.size, 0);
+    const fromSeed = await cluster.seed!.blobBytesServed({ digests: blobs.map((b) => b.digest) });
+    console.log(`# preheat of ${size} bytes on 3 nodes: the seed served ${fromSeed} bytes (${(fromSeed / size).toFixed(3)}x)`);
+    assert.ok(fromSeed <= size * 1.02, `the seed served ${fromSeed} bytes for ${size} bytes of images`);
     // The asker's record has every node done; each worker's has its own share, asked by h2.
     const [asked] = await preheatJobs(h2);
     assert.equal(asked!.askedBy, undefined);
