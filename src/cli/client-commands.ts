@@ -33,12 +33,29 @@ function settingOptions(command: Command): Record<string, unknown> {
 
 export function addClientCommands(program: Command, cli: ClientCli, load: Load, setResult: (code: number) => void): void {
   const io = (): ClientIo => cli.io ?? plainIo(cli.stdout, cli.stderr, cli.env);
+  const prefetchAction = async (images: string[], options: { platform?: string; jobs?: string; allNodes?: boolean }, command: Command): Promise<void> => {
+    const config = await load(settingOptions(command));
+    const { prefetch, PrefetchUsageError } = await import('./prefetch.ts');
+    try {
+      if (options.allNodes) {
+        const { preheat } = await import('./preheat.ts');
+        setResult(await preheat(images, options, config.listen, io()));
+      } else {
+        setResult(await prefetch(images, options, config.listen, io()));
+      }
+    } catch (error) {
+      if (!(error instanceof PrefetchUsageError)) throw error;
+      cli.stderr(`shoal: ${error.message}\n`);
+      setResult(EXIT_USAGE);
+    }
+  };
 
   withDaemonOptions(program.command('prefetch')
     .description('pull images into the running local shoal (manifests and every blob) so the swarm has them before docker pull')
     .addArgument(new Argument('<image...>', 'images as docker pulls them from shoal (localhost:5000/<image>): nginx:1.14, team/app:1, ghcr.io/org/app:tag, name@sha256:...')))
     .addOption(new Option('--platform <os/arch[/variant]>', 'only this platform of multi-platform images (default: every platform)'))
     .addOption(new Option('-j, --jobs <n>', 'blobs downloaded at once (default: 4)'))
+    .addOption(new Option('--all-nodes', 'every node of the swarm pulls the images (a cluster preheat; same as shoal preheat)'))
     .addHelpText('after', [
       '',
       'Names: shoal asks its upstreams, in order, for the name as written, except that Docker Hub keeps',
@@ -49,16 +66,15 @@ export function addClientCommands(program: Command, cli: ClientCli, load: Load, 
       '',
       'Exit code 0 when every image was prefetched, 1 otherwise. On a terminal each image gets a progress bar; in a pipe, a plain line every 2 s.',
     ].join('\n'))
-    .action(async (images: string[], options: { platform?: string; jobs?: string }, command: Command) => {
-      const config = await load(settingOptions(command));
-      const { prefetch, PrefetchUsageError } = await import('./prefetch.ts');
-      try {
-        setResult(await prefetch(images, options, config.listen, io()));
-      } catch (error) {
-        if (!(error instanceof PrefetchUsageError)) throw error;
-        cli.stderr(`shoal: ${error.message}\n`);
-        setResult(EXIT_USAGE);
-      }
+    .action(prefetchAction);
+
+  withDaemonOptions(program.command('preheat')
+    .description('every node of the swarm pulls the images (same as prefetch --all-nodes), with a live line per node')
+    .addArgument(new Argument('<image...>', 'images as for prefetch: nginx:1.14, team/app:1, name@sha256:...')))
+    .addOption(new Option('--platform <os/arch[/variant]>', 'only this platform of multi-platform images (default: every platform)'))
+    .addHelpText('after', '\nRun on any node: its daemon asks every member over the swarm (with a cluster key, only key holders are members).\nExit code 0 when every node holds every image, 1 when any node failed or was lost.')
+    .action(async (images: string[], options: { platform?: string }, command: Command) => {
+      await prefetchAction(images, { ...options, allNodes: true }, command);
     });
 
   withDaemonOptions(program.command('status')

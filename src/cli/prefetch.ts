@@ -14,6 +14,7 @@ import {
 } from './progress.ts';
 import { ERASE_LINE, type ClientIo } from './terminal.ts';
 import { formatBytes } from '../lib/bytes.ts';
+import { inPool } from '../lib/pool.ts';
 
 export interface PrefetchOptions {
   readonly platform?: string;
@@ -42,21 +43,7 @@ interface Transfers {
 export async function prefetch(images: readonly string[], options: PrefetchOptions, listen: HostPort, io: ClientIo): Promise<number> {
   const baseUrl = daemonBaseUrl(listen);
   const jobs = parseJobs(options.jobs);
-  let platform: Platform | undefined;
-  try {
-    platform = options.platform === undefined ? undefined : parsePlatform(options.platform);
-  } catch (error) {
-    throw new PrefetchUsageError((error as Error).message);
-  }
-  const daemonHosts = daemonSpellings(listen);
-  const refs = images.map((image) => {
-    try {
-      return parseImageRef(image, daemonHosts);
-    } catch (error) {
-      if (error instanceof ImageRefError) throw new PrefetchUsageError(error.message);
-      throw error;
-    }
-  });
+  const { refs, platform } = parseImageArgs(images, options.platform, listen);
 
   let status: NodeStatus;
   try {
@@ -117,6 +104,18 @@ export async function prefetch(images: readonly string[], options: PrefetchOptio
   return failed.length === 0 ? 0 : 1;
 }
 
+/** The image arguments and --platform, as both prefetch and preheat take them; mistakes are usage errors. */
+export function parseImageArgs(images: readonly string[], platformText: string | undefined, listen: HostPort): { refs: ImageRef[]; platform: Platform | undefined } {
+  try {
+    const platform = platformText === undefined ? undefined : parsePlatform(platformText);
+    const daemonHosts = daemonSpellings(listen);
+    return { refs: images.map((image) => parseImageRef(image, daemonHosts)), platform };
+  } catch (error) {
+    if (error instanceof ImageRefError) throw new PrefetchUsageError(error.message);
+    throw error;
+  }
+}
+
 function parseJobs(text: string | undefined): number {
   if (text === undefined) return DEFAULT_JOBS;
   const jobs = /^\d+$/.test(text) ? Number(text) : NaN;
@@ -135,7 +134,7 @@ function transfersOf(status: NodeStatus): Transfers | undefined {
   return t === undefined ? undefined : { seed: t.bytesFromSeed, peers: t.bytesFromPeers };
 }
 
-function plural(n: number, word: string): string {
+export function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
@@ -268,22 +267,4 @@ async function fetchBlob(ref: ImageRef, blob: Blob, baseUrl: string, dispatcher:
   if (received !== blob.size) {
     throw new BlobError(`blob ${blob.digest}: got ${received} bytes, the manifest says ${blob.size}`, true);
   }
-}
-
-/** Runs `work` over `items`, `limit` at a time; after the first failure no new item starts, and that failure is thrown. */
-async function inPool<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failure: { error: unknown } | undefined;
-  const worker = async (): Promise<void> => {
-    while (failure === undefined && next < items.length) {
-      const item = items[next++] as T;
-      try {
-        await work(item);
-      } catch (error) {
-        failure ??= { error };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failure !== undefined) throw failure.error;
 }

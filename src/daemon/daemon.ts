@@ -12,6 +12,7 @@ import { createMetrics } from '../http/metrics.ts';
 import { createRegistryServices } from './services.ts';
 import { createStatusCollector } from './status.ts';
 import { createSwarmParts } from './swarm-wiring.ts';
+import { createPreheat } from './preheat-wiring.ts';
 import packageJson from '../../package.json' with { type: 'json' };
 import { formatHostPort } from '../lib/host-port.ts';
 
@@ -89,7 +90,8 @@ export async function startDaemon(config: ShoalConfig, logger: Logger): Promise<
     ? await RegistryAuth.open({ htpasswdPath: config.auth.htpasswdPath, anonymousPull: config.auth.anonymousPull, logger: logger.child({ part: 'auth' }) })
     : undefined;
   if (auth) logger.info({ htpasswd: config.auth.htpasswdPath, users: auth.users, anonymousPull: config.auth.anonymousPull }, 'registry API requires a login to push');
-  const app = buildRegistryApp({ ...services, status: collectStatus }, auth ? { auth } : {});
+  const preheat = createPreheat({ store, manifests: services.manifests, fetcher: services.fetcher, swarm: swarmParts?.swarm, logger });
+  const app = buildRegistryApp({ ...services, status: collectStatus, preheat: preheat.api }, auth ? { auth } : {});
   const evictor = config.disk.maxBytes > 0
     ? new Evictor(store, {
       maxBytes: config.disk.maxBytes,
@@ -121,6 +123,7 @@ export async function startDaemon(config: ShoalConfig, logger: Logger): Promise<
     // Told once the swarm runs: requests served before that are not worth telling.
     const { swarm } = swarmParts;
     services.slots.onChange((load) => swarm.reportLoad(load));
+    await preheat.start();
     logger.info({ peerId: swarmParts.swarm.peerId, multiaddrs: swarmParts.swarm.multiaddrs, peerUrl, mdns: config.swarm.mdns, clusterKey: swarmParts.clusterKey !== undefined }, 'swarm started');
   }
   const timer = setInterval(() => void purgeUploads().catch((error: unknown) => logger.error({ err: error }, 'upload purge failed')), UPLOAD_PURGE_INTERVAL_MS);
@@ -147,6 +150,7 @@ export async function startDaemon(config: ShoalConfig, logger: Logger): Promise<
       await app.close();
       await peerApp?.close();
       await metricsApp?.close();
+      await preheat.stop();
       await evictor?.close();
       await swarmParts?.stop();
       await router.close();

@@ -9,6 +9,7 @@ import { catalog, listTags, referrers } from './routes/listing.ts';
 import { deleteManifest, getManifest, putManifest } from './routes/manifests.ts';
 import { cancelUpload, finishUpload, patchUpload, startUpload, uploadStatus } from './routes/uploads.ts';
 import { registerStatusPage } from './status-page/route.ts';
+import { registerPreheatRoutes } from './routes/preheat.ts';
 
 type Handler = (ctx: RouteContext<never>) => Promise<void>;
 type MethodTable = Partial<Record<string, Handler>>;
@@ -94,6 +95,7 @@ export function buildRegistryApp(services: RegistryServices, options: RegistryAp
   const status = services.status;
   if (status) app.get('/_shoal/status', async (_request, reply) => reply.header('cache-control', 'no-store').send(await status()));
   if (status) registerStatusPage(app); // GET /_shoal/: the status page (loopback only; see route.ts)
+  if (services.preheat) registerPreheatRoutes(app, services.preheat);
   app.route({ method: [...METHODS], url: '/v2', handler: dispatch });
   app.route({ method: [...METHODS], url: '/v2/*', handler: dispatch });
   // Paths outside /v2, and methods fastify does not route (OPTIONS, PROPFIND, ...): the same

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { BlobService } from '../distribute/blob-service.ts';
 import type { ListingService } from '../distribute/listing.ts';
 import type { ManifestService } from '../distribute/manifest-service.ts';
+import type { PreheatApi } from '../distribute/preheat-cluster.ts';
 import type { PushService } from '../distribute/push-service.ts';
 import type { UpstreamRouter } from '../distribute/types.ts';
 
@@ -20,6 +21,8 @@ export interface RegistryServices {
   readonly maxUploadBytes: number;
   /** The node's status snapshot (JSON) for `shoal status`, `prefetch`, `doctor` and the status page. */
   readonly status?: () => Promise<unknown>;
+  /** Cluster preheat (routes/preheat.ts); absent: no such endpoint. */
+  readonly preheat?: PreheatApi;
 }
 
 export interface RouteContext<E> {

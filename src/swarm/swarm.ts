@@ -99,6 +99,11 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
     });
   }
 
+  /** The libp2p node while started: other parts' protocols (preheat-protocol.ts) run on it. */
+  get node(): SwarmNode | undefined {
+    return this.#node;
+  }
+
   get multiaddrs(): string[] {
     return this.#node?.getMultiaddrs().map(String) ?? [];
   }

@@ -524,3 +524,74 @@ export async function createTestNetwork(options: TestNetworkOptions): Promise<Te
     [Symbol.asyncDispose]: destroy,
   };
 }
+
+// ---------------------------------------------------------------------------------------------
+// Routing between networks
+
+export interface TestRouter {
+  /** The router's namespace (`<first network's id>-rt`). */
+  readonly namespace: string;
+  /** The router's address on each network, by the network's id: its hosts' gateway to the others. */
+  readonly addresses: ReadonlyMap<string, string>;
+  /** Deletes the router's namespace; the networks stay, cut apart again. Safe to call twice. */
+  destroy(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/**
+ * Joins test networks as an IP router would: one more namespace with a leg on each network's
+ * bridge (the last address of each subnet), IPv4 forwarding on and no multicast routing, so
+ * unicast crosses while multicast (mDNS) stays inside each network. Every host the networks have
+ * now gets a route to the other subnets through it; add hosts before calling this.
+ */
+export async function connectNetworks(networks: readonly TestNetwork[]): Promise<TestRouter> {
+  const first = networks[0];
+  if (first === undefined || networks.length < 2) throw new Error('connectNetworks needs two networks or more');
+  const namespace = `${first.id}-rt`;
+  const cidrs = networks.map((net) => parseCidr(net.subnet));
+  cidrs.forEach((a, i) => cidrs.slice(i + 1).forEach((b, j) => {
+    if (overlaps(a, b)) throw new Error(`networks ${networks[i]!.subnet} and ${networks[i + 1 + j]!.subnet} overlap: a router cannot join them`);
+  }));
+  const registered: Registered = { destroyed: false, children: new Set(), namespaces: () => [namespace] };
+  live.add(registered);
+  installHooks();
+  const addresses = new Map<string, string>();
+  let destroying: Promise<void> | undefined;
+  const destroy = (): Promise<void> =>
+    (destroying ??= (async () => {
+      registered.destroyed = true;
+      try {
+        await removeNamespaces([namespace]);
+      } finally {
+        unregister(registered);
+      }
+    })());
+  try {
+    await ip('netns', 'add', namespace);
+    await ip('-n', namespace, 'link', 'set', 'lo', 'up');
+    for (const [i, net] of networks.entries()) {
+      const cidr = cidrs[i]!;
+      const address = formatIPv4(cidr.base + 2 ** (32 - cidr.length) - 2);
+      const leg = `eth${i}`;
+      await ip('-n', net.switchNamespace, 'link', 'add', 'rtr', 'type', 'veth', 'peer', 'name', leg, 'netns', namespace);
+      await ip('-n', net.switchNamespace, 'link', 'set', 'rtr', 'master', net.bridge);
+      await ip('-n', net.switchNamespace, 'link', 'set', 'rtr', 'up');
+      await ip('-n', namespace, 'addr', 'add', `${address}/${cidr.length}`, 'dev', leg);
+      await ip('-n', namespace, 'link', 'set', leg, 'up');
+      addresses.set(net.id, address);
+    }
+    const forwarding = await run('ip', ['netns', 'exec', namespace, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+    if (forwarding.code !== 0) throw new Error(`could not turn on forwarding in ${namespace}: ${forwarding.stderr.trim()}`);
+    for (const net of networks) {
+      const gateway = addresses.get(net.id)!;
+      for (const other of networks) {
+        if (other === net) continue;
+        for (const host of net.hosts) await ip('-n', host.namespace, 'route', 'add', other.subnet, 'via', gateway);
+      }
+    }
+  } catch (error) {
+    await destroy().catch(() => {});
+    throw error;
+  }
+  return { namespace, addresses, destroy, [Symbol.asyncDispose]: destroy };
+}

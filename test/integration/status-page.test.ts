@@ -312,6 +312,53 @@ describe('status page at /_shoal/ in headless Chromium', { timeout: 180_000 }, (
     await page.close();
   });
 
+  test('cluster view: a preheat asked on B shows every node, what it holds of the images and its rate', async () => {
+    const warm = await makeImage({ layers: [2 * MiB, 300 * 1024], seed: 'status-page-preheat' });
+    try {
+      await pushImage(seed.url, 'library/redis', '7', warm);
+      const started = await fetch(`${b.url}/_shoal/preheat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ images: [{ name: 'library/redis', reference: '7' }] }) });
+      assert.equal(started.status, 202, await started.clone().text());
+      const { id } = (await started.json()) as { id: string };
+      await eventually(async () => ((await (await fetch(`${b.url}/_shoal/preheat/${id}`)).json()) as { finishedAt?: number }).finishedAt !== undefined, 30_000, 'the preheat to finish');
+      browser ??= await launchBrowser();
+      const size = imageSize(warm) - warm.manifest.byteLength;
+      const shownSize = `${inMiB(size)} of ${inMiB(size)} (100.0 %)`;
+      // On B, the asker: both nodes reported done, each holding the whole image.
+      const page = await browser.context.newPage();
+      const problems = watchForProblems(page);
+      await page.goto(`${b.url}/_shoal/`);
+      await eventually(async () => (await page.locator('#preheat tbody tr[data-state="done"]').count()) === 2, 10_000, 'two nodes done on B');
+      const rows = await page.locator('#preheat tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.children].map((cell) => cell.textContent ?? '')));
+      const aHost = new URL((await status(b)).peers[0]!.url!).host;
+      assert.deepEqual(rows.map((cells) => cells[0]).sort(), [aHost, 'this node'].sort(), JSON.stringify(rows));
+      for (const cells of rows) {
+        assert.equal(cells[2], shownSize, `holds the whole image: ${JSON.stringify(cells)}`);
+        assert.match(cells[3]!, /B\/s$/, 'a rate');
+      }
+      assert.match((await page.locator('#preheat-meta').textContent()) ?? '', /^library\/redis:7 · finished · asked here/);
+      await page.screenshot({ path: join(ARTIFACTS, 'status-page-preheat.png'), fullPage: true });
+      // On A, asked by B: its own share, and B as its announcements show it.
+      await page.goto(`${a.url}/_shoal/`);
+      await eventually(async () => (await page.locator('#preheat tbody tr').count()) === 2, 10_000, 'two rows on A');
+      const rowsA = await page.locator('#preheat tbody tr').evaluateAll((trs) => trs.map((tr) => [tr.getAttribute('data-state'), tr.children[0]?.textContent, tr.children[2]?.textContent]));
+      assert.deepEqual(rowsA[0], ['done', 'this node', shownSize]);
+      assert.deepEqual(rowsA[1], ['holds all', new URL((await status(a)).peers[0]!.url!).host, shownSize]);
+      assert.match((await page.locator('#preheat-meta').textContent()) ?? '', /asked by peer/);
+      // Whatever a peer reported is shown as text, never as markup.
+      const evil = '<img src=x onerror="window.pwned=1">';
+      await page.route('**/_shoal/preheat', (route) => route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({
+        jobs: [{ images: [evil], nodes: [{ peerId: evil, url: evil, state: evil, done: 'x', total: -1, error: evil, images: [{ image: evil, state: evil }] }], holdings: [{ peerId: evil, held: 5, total: 10 }, null] }],
+      }) }));
+      await eventually(async () => ((await page.locator('#preheat tbody').textContent()) ?? '').includes(evil), 10_000, 'the hostile report shown');
+      assert.equal(await page.locator('main img').count(), 0);
+      assert.equal(await page.evaluate(() => (globalThis as { pwned?: number }).pwned), undefined);
+      assert.deepEqual(problems, []);
+      await page.close();
+    } finally {
+      await warm.cleanup();
+    }
+  });
+
   test('a --no-swarm node without an upstream: no peers, no seed, and says why', async () => {
     browser ??= await launchBrowser();
     const lone = await startShoal();
