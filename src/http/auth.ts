@@ -13,6 +13,7 @@ import { parseAuthorization } from './authorization.ts';
 import { sendError } from './errors.ts';
 import { loadHtpasswd, parseHtpasswdUsers, type Htpasswd } from './htpasswd.ts';
 import { parseEndpoint, splitUrl } from './paths.ts';
+import { PREHEAT_PATH } from './routes/preheat.ts';
 
 /**
  * Users and who may do what on the registry API, when an htpasswd file is configured.
@@ -40,6 +41,14 @@ import { parseEndpoint, splitUrl } from './paths.ts';
  * (never the password itself); a changed file drops the cache.
  */
 export type AnonymousPull = 'loopback' | 'all' | 'none';
+
+/**
+ * A preheat only makes nodes pull (and its route takes loopback clients only): it is allowed to
+ * whoever may pull here, so `shoal preheat` works on a node with an htpasswd file.
+ */
+function isWrite(method: string, path: string): boolean {
+  return WRITE_METHODS.has(method) && path !== PREHEAT_PATH;
+}
 
 export const TOKEN_PATH = '/_shoal/token';
 export const REALM = 'shoal';
@@ -116,7 +125,7 @@ export class RegistryAuth {
     const local = isLoopback(request.socket.remoteAddress);
     const decision = await this.decide(request.method, path, request.headers.authorization, local);
     if (decision.allow) return undefined;
-    this.#refuse(request, reply, decision.message, { path, write: WRITE_METHODS.has(request.method), local, invalidToken: decision.invalidToken === true });
+    this.#refuse(request, reply, decision.message, { path, write: isWrite(request.method, path), local, invalidToken: decision.invalidToken === true });
     return reply;
   };
 
@@ -144,7 +153,7 @@ export class RegistryAuth {
     const identity = await this.#identify(authorization);
     if (identity.kind === 'invalid') return { allow: false, message: identity.reason, invalidToken: identity.bearer };
     if (identity.kind === 'user') return { allow: true };
-    if (WRITE_METHODS.has(method)) {
+    if (isWrite(method, path)) {
       return { allow: false, message: `${method} needs a login: docker login with a user of the htpasswd file (anonymous clients may only pull)` };
     }
     if (identity.kind === 'none' && (path === '/v2' || path === '/v2/')) {

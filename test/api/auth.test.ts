@@ -139,6 +139,15 @@ describe('registry API with an htpasswd file (anonymous-pull loopback)', () => {
     assert.equal((await r.app.inject({ method: 'HEAD', url: `/v2/team/app/blobs/${blob.digest}` })).statusCode, 404);
   });
 
+  test('a preheat is a pull: allowed to whoever may pull here (loopback anonymous), refused where pulls need a login', async () => {
+    assert.deepEqual(await r.auth.decide('POST', '/_shoal/preheat', undefined, true), { allow: true });
+    const lan = await r.auth.decide('POST', '/_shoal/preheat', undefined, false);
+    assert.ok(!lan.allow && /docker login/.test(lan.message), JSON.stringify(lan));
+    // Other POSTs stay writes.
+    assert.equal((await r.auth.decide('POST', '/_shoal/preheat/x', undefined, true)).allow, false);
+    assert.equal((await r.auth.decide('POST', '/v2/team/app/blobs/uploads/', undefined, true)).allow, false);
+  });
+
   test('wrong credentials are refused even where anonymous access would be allowed', async () => {
     const res = await r.app.inject({ method: 'GET', url: '/v2/team/app/tags/list', headers: { authorization: basic('alice', 'wrong') } });
     assertChallenge(res, 'Bearer');
