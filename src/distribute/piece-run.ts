@@ -32,8 +32,11 @@ export interface TransferHooks {
 export async function runTransfer(blob: PartialBlob, transfer: Transfer, limits: readonly RateLimit[], hooks: TransferHooks): Promise<{ error: unknown; offset: number } | undefined> {
   const { source } = transfer;
   const first = transfer.pieces[0]!;
-  const start = blob.pieceStart(first) + blob.pieceFilled(first);
-  let end = blob.pieceStart(transfer.pieces.at(-1)!) + blob.pieceLength(transfer.pieces.at(-1)!) - 1;
+  // Where the first piece's fill stopped (a Range read's empty piece: at the range); a run that
+  // stops short of the piece's end (its head, before bytes present) ends the transfer there.
+  const run = blob.nextFill(first, transfer.from);
+  const start = run.start;
+  let end = run.end < blob.pieceStart(first) + blob.pieceLength(first) ? run.end - 1 : blob.pieceStart(transfer.pieces.at(-1)!) + blob.pieceLength(transfer.pieces.at(-1)!) - 1;
   let offset = start;
   let stream: Readable | undefined;
   try {
@@ -48,14 +51,14 @@ export async function runTransfer(blob: PartialBlob, transfer: Transfer, limits:
       while (data.byteLength > 0 && offset <= end) {
         const index = Math.floor(offset / blob.pieceSize);
         const pieceEnd = blob.pieceStart(index) + blob.pieceLength(index);
-        const take = Math.min(data.byteLength, pieceEnd - offset);
+        const take = Math.min(data.byteLength, pieceEnd - offset, end + 1 - offset);
         await blob.write(offset, data.subarray(0, take));
         hooks.counted(source, take);
         if (!capped) for (const limit of limits) limit.count(take);
         offset += take;
         data = data.subarray(take);
+        if (blob.isPieceComplete(index)) hooks.pieceDone(index, source);
         if (offset < pieceEnd) continue;
-        hooks.pieceDone(index, source);
         if (offset > end) break;
         // A long seed read goes on only while the next piece is still ours to fetch (a peer
         // that joined meanwhile owns some of them now; a peer may hold the next one already).

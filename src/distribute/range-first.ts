@@ -10,6 +10,18 @@ import type { PartialBlob } from '../store/index.ts';
 export type RangeFetch = 'fetch-all' | 'range-only';
 export const RANGE_FETCH_DEFAULT: RangeFetch = 'fetch-all';
 
+/**
+ * A Range read's piece is fetched from the range's first byte rounded down to this (whole pages
+ * for the file and the page cache, and asks of the same piece at nearby bytes start alike), so
+ * the range's bytes come first and the piece's head after: its first byte no longer waits for
+ * half a piece on average.
+ */
+export const RANGE_FILL_ALIGN = 64 * 1024;
+
+export function rangeFillStart(rangeStart: number): number {
+  return rangeStart - (rangeStart % RANGE_FILL_ALIGN);
+}
+
 /** A range that is the whole blob is a whole read (a client resuming from byte 0, say). */
 export function wholeRange(range: ByteRange, size: number): boolean {
   return range.start === 0 && range.end >= size - 1;
