@@ -10,6 +10,7 @@ import { choosePieceSource, type PieceView } from '../../src/distribute/piece-ch
 import { BlobService } from '../../src/distribute/blob-service.ts';
 import { BURST_SECONDS, MIN_BURST_BYTES } from '../../src/distribute/rate-limit.ts';
 import { MAX_SERVES_PER_PIECE } from '../../src/distribute/serve-slots.ts';
+import { rangeFillStart } from '../../src/distribute/range-first.ts';
 import { MemoryNetwork, type Holder } from '../../src/swarm/index.ts';
 import { parseMessage, toWire } from '../../src/swarm/protocol.ts';
 import { eventually } from '../helpers/eventually.ts';
@@ -148,13 +149,21 @@ describe('distribute: a good neighbour', { timeout: 120_000 }, () => {
     const a = await host({ network, seed, name: 'a', fetcher: { pieceSize: MiB, rangeFetch: 'range-only' } });
     const blobs = new BlobService(a.store, a.fetcher);
     let touched = 0;
-    for (const start of [20 * MiB + 5, 3 * MiB - 10, 31 * MiB + 100]) {
+    for (const start of [20 * MiB + 700_000, 3 * MiB - 10, 31 * MiB + 100_000, 7 * MiB + 5]) {
       const range = { start, end: start + 999 };
+      const asked = seed.log.length;
       const opened = await blobs.open({ name: REPOSITORY, digest }, () => range, true);
       assert.ok(opened && opened.origin !== 'local');
       assert.deepEqual(opened.range, range);
       assert.ok((await readAll(opened.stream)).equals(content.subarray(range.start, range.end + 1)));
       touched += Math.floor(range.end / MiB) - Math.floor(range.start / MiB) + 1;
+      // The piece is read from the range on (its bytes first), then its head.
+      const pieceStart = Math.floor(start / MiB) * MiB;
+      const from = rangeFillStart(start);
+      await eventually(async () => seed.log.length > asked + (from > pieceStart ? 1 : 0), 10_000, 'the head of the piece to be asked for');
+      const after = seed.log.slice(asked).map(({ start, end }) => ({ start, end }));
+      assert.equal(after[0]?.start, from, `bytes=${range.start}-${range.end}: the seed is asked from byte ${from} first`);
+      if (from > pieceStart) assert.deepEqual(after[1], { start: pieceStart, end: from - 1 }, 'then for the head of the piece');
     }
     assert.ok((seed.served.get('a') ?? 0) <= touched * MiB, `the seed sent ${seed.served.get('a')} bytes for ${touched} pieces`);
     assert.equal(await a.store.blobs.stat(digest), undefined, 'range-only stores no blob');
@@ -189,10 +198,14 @@ describe('distribute: a good neighbour', { timeout: 120_000 }, () => {
       const reader = hosts[i % 3]!;
       const start = Math.floor(Math.random() * (content.length - 5000));
       const range = { start, end: start + 4095 };
+      const fresh = !touched.has(Math.floor(start / MiB));
       for (let p = Math.floor(range.start / MiB); p <= Math.floor(range.end / MiB); p++) touched.add(p);
+      const asked = seed.log.length;
       const opened = await new BlobService(reader.store, reader.fetcher).open({ name: REPOSITORY, digest }, () => range, true);
       assert.ok(opened && opened.origin !== 'local');
       assert.ok((await readAll(opened.stream)).equals(content.subarray(range.start, range.end + 1)));
+      // Whichever host owns the piece asked the seed for it from the range on (the asker asked the owner so).
+      if (fresh) assert.equal(seed.log[asked]?.start, rangeFillStart(start), `bytes=${range.start}-${range.end}: the piece's owner asked the seed from the range`);
     }
     const fromSeed = [...seed.served.values()].reduce((s, n) => s + n, 0);
     assert.ok(fromSeed <= touched.size * MiB, `the seed sent ${fromSeed} bytes for ${touched.size} pieces touched`);
