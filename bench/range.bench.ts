@@ -7,8 +7,8 @@
 // Progress on stderr, the table on stdout, JSON in bench/results/range-<time>.json and range-latest.json.
 //
 //   node bench/range.bench.ts [--blob-mib 256] [--ranges 8] [--range-bytes 1000] [--piece-mib 4]
-// A range's first byte waits for its piece to fill from the piece's start (pieces fill in order),
-// so TTFB grows with the range's offset inside its piece: --piece-mib shows that trade-off.
+// A range's piece is fetched from the range's 64 KiB block on (its head after), so TTFB should not
+// grow with the range's offset inside its piece; --piece-mib checks that.
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
