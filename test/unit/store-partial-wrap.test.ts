@@ -13,6 +13,7 @@ import { digestOf, type ByteRange } from '../../src/oci/index.ts';
 import { Store, type PartialBlob } from '../../src/store/index.ts';
 import { keptPaths } from '../../src/store/kept-partial.ts';
 import { eventually } from '../helpers/eventually.ts';
+import { blobScenario } from '../helpers/blob-scenario.ts';
 
 async function readAll(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -151,22 +152,12 @@ describe('PartialBlob: pieces filled from inside, wrapping round', () => {
   });
 
   test('property: pieces filled from random starts, in random order, broken off and resumed, some first with wrong bytes then reset → availableFrom matches a byte map, readers exact, commit verifies', async () => {
-    const scenario = fc
-      .record({ size: fc.integer({ min: 1, max: 200_000 }), pieceSize: fc.integer({ min: 500, max: 60_000 }), chunk: fc.integer({ min: 100, max: 70_000 }) })
-      .chain((s) => {
-        const count = Math.ceil(s.size / s.pieceSize);
-        const indexes = Array.from({ length: count }, (_, i) => i);
-        return fc.record({
-          s: fc.constant(s),
-          order: fc.shuffledSubarray(indexes, { minLength: count, maxLength: count }),
-          starts: fc.array(fc.option(fc.nat(s.pieceSize - 1)), { minLength: count, maxLength: count }),
-          // Pieces broken off after this many writes and put back in the queue (resumed later, by "another source").
-          breaks: fc.array(fc.integer({ min: 0, max: 3 }), { minLength: count, maxLength: count }),
-          wrongFirst: fc.subarray(indexes),
-          parallel: fc.integer({ min: 1, max: 3 }),
-          range: fc.tuple(fc.nat(s.size - 1), fc.nat(s.size - 1)).map(([a, b]): ByteRange => ({ start: Math.min(a, b), end: Math.max(a, b) })),
-        });
-      });
+    const scenario = blobScenario({ maxSize: 200_000, pieceSize: [500, 60_000], chunk: [100, 70_000], maxParallel: 3 }, (s, indexes) => ({
+      starts: fc.array(fc.option(fc.nat(s.pieceSize - 1)), { minLength: indexes.length, maxLength: indexes.length }),
+      // Pieces broken off after this many writes and put back in the queue (resumed later, by "another source").
+      breaks: fc.array(fc.integer({ min: 0, max: 3 }), { minLength: indexes.length, maxLength: indexes.length }),
+      wrongFirst: fc.subarray(indexes),
+    }));
     await fc.assert(
       fc.asyncProperty(scenario, async ({ s, order, starts, breaks, wrongFirst, parallel, range }) => {
         const content = randomBytes(s.size);
