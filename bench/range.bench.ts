@@ -6,7 +6,7 @@
 // blob's size is known), then the range through shoal, then the same range from the seed.
 // Progress on stderr, the table on stdout, JSON in bench/results/range-<time>.json and range-latest.json.
 //
-//   node bench/range.bench.ts [--blob-mib 256] [--ranges 8] [--range-bytes 1000] [--piece-mib 4]
+//   node bench/range.bench.ts [--blob-mib 256] [--ranges 8] [--range-bytes 1000] [--piece-mib 4] [--modes range-only,fetch-all]
 // A range's piece is fetched from the range's 64 KiB block on (its head after), so TTFB should not
 // grow with the range's offset inside its piece; --piece-mib checks that.
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -71,6 +71,9 @@ async function main(): Promise<void> {
   const ranges = option('ranges', 8);
   const rangeBytes = option('range-bytes', 1000);
   const PIECE = option('piece-mib', 4) * MiB;
+  const at = process.argv.indexOf('--modes');
+  const modes = at < 0 ? ['range-only', 'fetch-all'] : (process.argv[at + 1] ?? '').split(',');
+  if (modes.some((m) => m !== 'range-only' && m !== 'fetch-all')) throw new Error('--modes takes range-only and/or fetch-all, comma-separated');
   const work = trackTempDir(await mkdtemp(join(tmpdir(), 'shoal-range-bench-')));
   const dispatcher = benchAgent();
   const samples: Sample[] = [];
@@ -83,15 +86,17 @@ async function main(): Promise<void> {
     // Distinct pieces, so no read finds its piece already fetched.
     const order = Array.from({ length: pieces }, (_, i) => i).sort(() => Math.random() - 0.5).slice(0, ranges);
 
-    progress('range-only: one daemon, a cold piece per range');
-    const lazy = await startShoal(join(work, 'range-only'), seed.url, 'range-only', PIECE);
-    try {
-      for (const piece of order) samples.push(await sample('range-only', lazy, seed, blob.digest, rangeIn(piece, PIECE, blob.size, rangeBytes), dispatcher));
-    } finally {
-      await lazy.stop();
+    if (modes.includes('range-only')) {
+      progress('range-only: one daemon, a cold piece per range');
+      const lazy = await startShoal(join(work, 'range-only'), seed.url, 'range-only', PIECE);
+      try {
+        for (const piece of order) samples.push(await sample('range-only', lazy, seed, blob.digest, rangeIn(piece, PIECE, blob.size, rangeBytes), dispatcher));
+      } finally {
+        await lazy.stop();
+      }
     }
-    progress('fetch-all: a fresh daemon per range');
-    for (const [i, piece] of order.entries()) {
+    if (modes.includes('fetch-all')) progress('fetch-all: a fresh daemon per range');
+    for (const [i, piece] of (modes.includes('fetch-all') ? order : []).entries()) {
       const daemon = await startShoal(join(work, `fetch-all-${i}`), seed.url, 'fetch-all', PIECE);
       try {
         samples.push(await sample('fetch-all', daemon, seed, blob.digest, rangeIn(piece, PIECE, blob.size, rangeBytes), dispatcher));
@@ -102,7 +107,7 @@ async function main(): Promise<void> {
     }
     await seed.stop();
 
-    const summary = ['range-only', 'fetch-all'].map((mode) => {
+    const summary = modes.map((mode) => {
       const of = samples.filter((s) => s.mode === mode);
       return { mode, n: of.length, shoalMedianMs: median(of.map((s) => s.shoalTtfbMs)), seedMedianMs: median(of.map((s) => s.seedTtfbMs)), ratioMedian: median(of.map((s) => s.ratio)), ratioMax: Math.max(...of.map((s) => s.ratio)) };
     });

@@ -5,6 +5,7 @@ import { coalesce } from './coalesce.ts';
 import { PeerRequestError } from './peer-data.ts';
 import type { PieceSource } from './piece-source.ts';
 import type { Transfer } from './piece-transfers.ts';
+import { rangeFirstWrites } from './range-first.ts';
 import { anyCap, throttled, type RateLimit } from './rate-limit.ts';
 
 /** Network chunks are joined into writes of this size (see coalesce.ts). */
@@ -46,7 +47,7 @@ export async function runTransfer(blob: PartialBlob, transfer: Transfer, limits:
     // on the path every byte takes (fan-out bench: a third more daemon CPU).
     const capped = anyCap(limits);
     const body = capped ? throttled(stream as AsyncIterable<Buffer>, limits, transfer.controller.signal) : (stream as AsyncIterable<Buffer>);
-    for await (const chunk of coalesce(body, WRITE_BATCH_BYTES)) {
+    for await (const chunk of transfer.from !== undefined ? rangeFirstWrites(body, WRITE_BATCH_BYTES) : coalesce(body, WRITE_BATCH_BYTES)) {
       let data = chunk;
       while (data.byteLength > 0 && offset <= end) {
         const index = Math.floor(offset / blob.pieceSize);
