@@ -1,7 +1,9 @@
 // Range-first lazy pulls: time to first byte of small Range GETs of a cold blob through shoal vs
 // straight from the seed (Debian's docker-registry), on loopback. One shoal (no swarm) per mode:
 //   - range-only: every range falls in a piece not read before, so each is a cold read;
-//   - fetch-all: a fresh daemon (empty data dir) per range, since the first read pulls the rest.
+//   - fetch-all: a fresh daemon (empty data dir) per range, since the first read pulls the rest;
+//     each first reads a range of a small other blob, then all of it (so its code and its
+//     connection to the seed are warm, as in a daemon that has served before).
 // Each sample first GETs the manifest through shoal, as a lazy-pulling snapshotter does (so the
 // blob's size is known), then the range through shoal, then the same range from the seed.
 // Progress on stderr, the table on stdout, JSON in bench/results/range-<time>.json and range-latest.json.
@@ -23,6 +25,7 @@ import { fmt, table } from './lib/fanout-report.ts';
 
 const MiB = 1024 * 1024;
 const REPO = 'bench/lazy';
+const WARM_REPO = 'bench/warm';
 const GOAL_RATIO = 2;
 
 function option(name: string, fallback: number): number {
@@ -66,6 +69,14 @@ async function sample(mode: string, shoal: RunningServer, seed: RunningServer, d
   return { mode, ...range, shoalTtfbMs: viaShoal.ttfbMs, seedTtfbMs: direct.ttfbMs, ratio: viaShoal.ttfbMs / direct.ttfbMs };
 }
 
+/** A range of a small blob (range-first, then the whole blob fetched), then all of it: the range path and the seed connection are warm. */
+async function warmUp(shoal: RunningServer, digest: string, dispatcher: ReturnType<typeof benchAgent>): Promise<void> {
+  const manifest = await timedGet(`${shoal.url}/v2/${WARM_REPO}/manifests/1`, dispatcher, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
+  const range = await timedGet(`${shoal.url}/v2/${WARM_REPO}/blobs/${digest}`, dispatcher, { headers: { range: 'bytes=5000000-5000999' } });
+  const whole = await timedGet(`${shoal.url}/v2/${WARM_REPO}/blobs/${digest}`, dispatcher, { verifyDigest: digest });
+  if (manifest.status !== 200 || range.status !== 206 || whole.status !== 200) throw new Error(`warm-up: manifest ${manifest.status}, range ${range.status}, blob ${whole.status}`);
+}
+
 async function main(): Promise<void> {
   const blobMib = option('blob-mib', 256);
   const ranges = option('ranges', 8);
@@ -82,6 +93,8 @@ async function main(): Promise<void> {
     const blob = await writeRandomFile(join(work, 'layer'), blobMib * MiB);
     const seed = await startRegistry2({ rootDir: join(work, 'seed'), configDir: join(work, 'seed-config'), label: 'seed' });
     await pushImage(seed.url, REPO, '1', [blob], { monolithicPost: false });
+    const warm = await writeRandomFile(join(work, 'warm'), 8 * MiB);
+    await pushImage(seed.url, WARM_REPO, '1', [warm], { monolithicPost: false });
     const pieces = Math.ceil(blob.size / PIECE);
     // Distinct pieces, so no read finds its piece already fetched.
     const order = Array.from({ length: pieces }, (_, i) => i).sort(() => Math.random() - 0.5).slice(0, ranges);
@@ -99,6 +112,7 @@ async function main(): Promise<void> {
     for (const [i, piece] of (modes.includes('fetch-all') ? order : []).entries()) {
       const daemon = await startShoal(join(work, `fetch-all-${i}`), seed.url, 'fetch-all', PIECE);
       try {
+        await warmUp(daemon, warm.digest, dispatcher);
         samples.push(await sample('fetch-all', daemon, seed, blob.digest, rangeIn(piece, PIECE, blob.size, rangeBytes), dispatcher));
       } finally {
         await daemon.stop();
