@@ -113,10 +113,14 @@ async function main(): Promise<void> {
       const daemon = await startShoal(join(work, `fetch-all-${i}`), seed.url, 'fetch-all', PIECE);
       try {
         await warmUp(daemon, warm.digest, dispatcher);
+        execFileSync('sync');
         samples.push(await sample('fetch-all', daemon, seed, blob.digest, rangeIn(piece, PIECE, blob.size, rangeBytes), dispatcher));
       } finally {
         await daemon.stop();
         await rm(join(work, `fetch-all-${i}`), { recursive: true, force: true });
+        // The 256 MiB this daemon wrote are still being written back: the next daemon's first
+        // writes would wait for that (dirty-page throttling), a leftover of this sample.
+        execFileSync('sync');
       }
     }
     await seed.stop();
