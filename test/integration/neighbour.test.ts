@@ -114,7 +114,7 @@ describe('a good neighbour on namespace hosts', { timeout: 600_000 }, () => {
         await eventually(async () => {
           const sizes = (await cluster!.seed!.blobGets({ digests: [layer.digest] })).map((r) => r.bytes);
           return sizes.includes(tail) && sizes.includes(head);
-        }, 30_000, `the seed to serve bytes=${start}-'s piece as ${tail} bytes from the range on and ${head} bytes of head`);
+        }, 30_000, `the seed to serve the piece of the range at ${start} as ${tail} bytes from the range on and ${head} bytes of its head`);
       }
       const oneNode = await cluster.seed!.blobBytesServed({ digests: [layer.digest] });
       assert.ok(oneNode <= touched.size * PIECE, `one node: the seed sent ${oneNode} bytes for ${touched.size} pieces touched`);
