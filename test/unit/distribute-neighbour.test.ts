@@ -187,6 +187,28 @@ describe('distribute: a good neighbour', { timeout: 120_000 }, () => {
     assert.ok(sentAtFirstByte >= 0 && sentAtFirstByte < WRITE_BATCH_BYTES, `the seed had sent ${sentAtFirstByte} bytes when the range's first byte went out`);
   });
 
+  test('a holder that dies inside a range-first piece: the piece resumes from the seed where its fill stopped, then its head', async () => {
+    const network = new MemoryNetwork();
+    const seed = new CountingSeed();
+    const content = randomBytes(4 * MiB);
+    const digest = seed.add(content);
+    const dying = await startFakePeer(network, content, { kind: 'die', afterBytes: 300_000 });
+    open.push(dying);
+    const b = await host({ network, seed, name: 'b', fetcher: { pieceSize: MiB, rangeFetch: 'range-only' } });
+    await meshed([dying.swarm, b.swarm]);
+    const range = { start: 2 * MiB + 500_000, end: 2 * MiB + 500_999 };
+    const from = rangeFillStart(range.start);
+    const opened = await new BlobService(b.store, b.fetcher).open({ name: REPOSITORY, digest }, () => range, true);
+    assert.ok(opened && opened.origin !== 'local');
+    assert.ok((await readAll(opened.stream)).equals(content.subarray(range.start, range.end + 1)));
+    await eventually(() => seed.log.length >= 2, 20_000, 'the rest of the piece from the seed');
+    const [resumed, head] = seed.log;
+    assert.ok(resumed!.start > from && resumed!.start <= from + 300_000, `resumed at ${resumed!.start}, where the holder's bytes stopped (it began at ${from})`);
+    assert.equal(resumed!.end, 3 * MiB - 1);
+    assert.deepEqual({ start: head!.start, end: head!.end }, { start: 2 * MiB, end: from - 1 }, 'then the head');
+    assert.ok(seed.total() <= MiB - (resumed!.start - from), 'the seed sent no byte the holder had sent');
+  });
+
   test('fetch-all: the covering pieces first, then the rest of the blob, verified and stored', async () => {
     const network = new MemoryNetwork();
     const seed = new CountingSeed();
