@@ -93,6 +93,19 @@ describe('PartialBlob: pieces filled from inside, wrapping round', () => {
     await blob.fail(new Error('done'));
   });
 
+  test('a range reader that has sent nothing yet outlives a reset of its piece and gets the new bytes', async () => {
+    const content = randomBytes(3_000);
+    const wrong = randomBytes(content.length);
+    const blob = await create(content, 1_000);
+    const got = outcome(reader(blob, { start: 1_600, end: 1_899 }));
+    await blob.write(1_000, wrong.subarray(1_000, 1_300)); // the piece's head only: nothing of the range
+    blob.resetPiece(1);
+    await fillPiece(blob, content, 1, 1_500, 200);
+    const bytes = await got;
+    assert.ok(!(bytes instanceof Error) && bytes.equals(content.subarray(1_600, 1_900)), String(bytes instanceof Error ? bytes.message : 'wrong bytes'));
+    await blob.fail(new Error('done'));
+  });
+
   test('the hash covers the prefix only: a wrapped piece 0 is hashed once its head arrives; commit verifies', async () => {
     const content = randomBytes(10_000);
     const blob = await create(content, 4_000);
