@@ -1,15 +1,20 @@
 import type { Readable } from 'node:stream';
+import { rangeFillStart } from './range-first.ts';
 
 /**
- * Pieces peers asked this host for as their owner: who asked (they are never asked back for the
- * piece) and the readers serving them, which fail at once when the piece cannot be had instead of
- * leaving the asker waiting for its idle timeout.
+ * Pieces asked for by Range reads (peers asking this host as their owner, or local clients): who
+ * asked (a peer is never asked back for the piece), from which byte (the piece is fetched from
+ * there, so the first ask's bytes come first), and the readers serving them, which fail at once
+ * when the piece cannot be had instead of leaving the asker waiting for its idle timeout.
  */
 export class PieceDemand {
   readonly #askers = new Map<number, Set<string>>();
   readonly #readers = new Map<number, Set<Readable>>();
+  readonly #from = new Map<number, number>();
 
-  add(index: number, asker: string, reader: Readable): void {
+  /** `rangeStart`: the first byte the reader wants (it may lie before this piece). */
+  add(index: number, asker: string, reader: Readable, rangeStart?: number): void {
+    if (rangeStart !== undefined && !this.#from.has(index)) this.#from.set(index, rangeFillStart(rangeStart));
     const askers = this.#askers.get(index) ?? new Set<string>();
     askers.add(asker);
     this.#askers.set(index, askers);
@@ -17,6 +22,11 @@ export class PieceDemand {
     readers.add(reader);
     this.#readers.set(index, readers);
     reader.once('close', () => readers.delete(reader));
+  }
+
+  /** Where the first ask of piece `index` wants its fill to start, if anywhere. */
+  from(index: number): number | undefined {
+    return this.#from.get(index);
   }
 
   has(index: number): boolean {
@@ -36,6 +46,7 @@ export class PieceDemand {
   done(index: number): void {
     this.#askers.delete(index);
     this.#readers.delete(index);
+    this.#from.delete(index);
   }
 
   failed(index: number, error: unknown): void {

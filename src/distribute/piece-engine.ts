@@ -146,7 +146,7 @@ export class PieceEngine {
     // A piece already coming (from the seed, a holder, or an owner we asked) is waited for. Asks
     // cannot go round in a circle: a host asks another only when it ranks higher for the piece,
     // and an asked owner goes to the seed, never on to another owner.
-    for (let index = first; index <= last; index++) if (!this.partial.isPieceComplete(index)) this.#demand.add(index, asker, reader);
+    for (let index = first; index <= last; index++) if (!this.partial.isPieceComplete(index)) this.#demand.add(index, asker, reader, range.start);
     this.#ensurePump();
   }
 
@@ -159,7 +159,7 @@ export class PieceEngine {
     this.lastActivity = Date.now();
     const first = Math.floor(range.start / this.partial.pieceSize);
     const last = Math.floor(range.end / this.partial.pieceSize);
-    for (let index = first; index <= last; index++) if (!this.partial.isPieceComplete(index)) this.#urgent.add(index, 'self', reader);
+    for (let index = first; index <= last; index++) if (!this.partial.isPieceComplete(index)) this.#urgent.add(index, 'self', reader, range.start);
     this.#ensurePump();
   }
 
@@ -320,7 +320,7 @@ export class PieceEngine {
 
   #start(pieces: number[], choice: PieceChoice, demanded: boolean): void {
     const source = this.#sourceFor(choice);
-    const transfer = this.#transfers.begin(source, pieces, demanded);
+    const transfer = this.#transfers.begin(source, pieces, demanded, this.#demand.from(pieces[0]!) ?? this.#urgent.from(pieces[0]!));
     const running = this.#run(transfer).finally(() => {
       this.#transfers.end(transfer);
       this.lastActivity = Date.now();

@@ -5,6 +5,7 @@ import { coalesce } from './coalesce.ts';
 import { PeerRequestError } from './peer-data.ts';
 import type { PieceSource } from './piece-source.ts';
 import type { Transfer } from './piece-transfers.ts';
+import { rangeFirstWrites } from './range-first.ts';
 import { anyCap, throttled, type RateLimit } from './rate-limit.ts';
 
 /** Network chunks are joined into writes of this size (see coalesce.ts). */
@@ -32,8 +33,11 @@ export interface TransferHooks {
 export async function runTransfer(blob: PartialBlob, transfer: Transfer, limits: readonly RateLimit[], hooks: TransferHooks): Promise<{ error: unknown; offset: number } | undefined> {
   const { source } = transfer;
   const first = transfer.pieces[0]!;
-  const start = blob.pieceStart(first) + blob.pieceFilled(first);
-  let end = blob.pieceStart(transfer.pieces.at(-1)!) + blob.pieceLength(transfer.pieces.at(-1)!) - 1;
+  // Where the first piece's fill stopped (a Range read's empty piece: at the range); a run that
+  // stops short of the piece's end (its head, before bytes present) ends the transfer there.
+  const run = blob.nextFill(first, transfer.from);
+  const start = run.start;
+  let end = run.end < blob.pieceStart(first) + blob.pieceLength(first) ? run.end - 1 : blob.pieceStart(transfer.pieces.at(-1)!) + blob.pieceLength(transfer.pieces.at(-1)!) - 1;
   let offset = start;
   let stream: Readable | undefined;
   try {
@@ -43,19 +47,19 @@ export async function runTransfer(blob: PartialBlob, transfer: Transfer, limits:
     // on the path every byte takes (fan-out bench: a third more daemon CPU).
     const capped = anyCap(limits);
     const body = capped ? throttled(stream as AsyncIterable<Buffer>, limits, transfer.controller.signal) : (stream as AsyncIterable<Buffer>);
-    for await (const chunk of coalesce(body, WRITE_BATCH_BYTES)) {
+    for await (const chunk of transfer.from !== undefined ? rangeFirstWrites(body, WRITE_BATCH_BYTES) : coalesce(body, WRITE_BATCH_BYTES)) {
       let data = chunk;
       while (data.byteLength > 0 && offset <= end) {
         const index = Math.floor(offset / blob.pieceSize);
         const pieceEnd = blob.pieceStart(index) + blob.pieceLength(index);
-        const take = Math.min(data.byteLength, pieceEnd - offset);
+        const take = Math.min(data.byteLength, pieceEnd - offset, end + 1 - offset);
         await blob.write(offset, data.subarray(0, take));
         hooks.counted(source, take);
         if (!capped) for (const limit of limits) limit.count(take);
         offset += take;
         data = data.subarray(take);
+        if (blob.isPieceComplete(index)) hooks.pieceDone(index, source);
         if (offset < pieceEnd) continue;
-        hooks.pieceDone(index, source);
         if (offset > end) break;
         // A long seed read goes on only while the next piece is still ours to fetch (a peer
         // that joined meanwhile owns some of them now; a peer may hold the next one already).

@@ -6,6 +6,11 @@ export interface Transfer {
   readonly pieces: readonly number[];
   /** Started for pieces a peer asked this host for (not counted against this host's own limits). */
   readonly demanded: boolean;
+  /**
+   * The first byte a Range read (a local client's, or a peer's asking this host as the owner)
+   * wants of the first piece: an empty piece is fetched from there, its head after.
+   */
+  readonly from: number | undefined;
   readonly controller: AbortController;
 }
 
@@ -42,8 +47,8 @@ export class PieceTransfers {
     return this.#claims.get(index);
   }
 
-  begin(source: PieceSource, pieces: readonly number[], demanded: boolean): Transfer {
-    const transfer: Transfer = { source, pieces, demanded, controller: new AbortController() };
+  begin(source: PieceSource, pieces: readonly number[], demanded: boolean, from?: number): Transfer {
+    const transfer: Transfer = { source, pieces, demanded, from, controller: new AbortController() };
     for (const index of pieces) this.#claims.set(index, transfer);
     this.#running.set(transfer, undefined);
     return transfer;

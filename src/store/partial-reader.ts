@@ -65,7 +65,9 @@ export function createPartialReader(blob: ReadableBlob, hooks: ReaderHooks, rang
           const resets = hooks.resets();
           for (; seenResets < resets.length; seenResets++) {
             const start = resets[seenResets]!;
-            if (start < position && start + blob.pieceLength(Math.floor(start / blob.pieceSize)) > first) {
+            // Sent so far: [first, position). A reader that starts inside the piece (a Range read)
+            // and has sent nothing yet just waits for the new bytes.
+            if (position > first && start < position && start + blob.pieceLength(Math.floor(start / blob.pieceSize)) > first) {
               throw new Error(`bytes of ${blob.digest.value} already sent (the piece at byte ${start}) failed verification`);
             }
           }

@@ -12,6 +12,7 @@ import { commitFile } from '../lib/durable-rename.ts';
 import { isNotFound } from './files.ts';
 import { keptPaths, openKept, partialsDir, PieceListSaver, removeKept, type KeptPaths } from './kept-partial.ts';
 import { createPartialReader, type BlobState as State, type ReaderHooks, type ReaderOptions } from './partial-reader.ts';
+import { nextRun, presentTo } from './piece-fill.ts';
 
 export type { ReaderOptions } from './partial-reader.ts';
 
@@ -33,6 +34,8 @@ export class PartialBlob {
   readonly #layout: Layout;
   readonly #handle: FileHandle;
   readonly #filled: Float64Array;
+  /** Offset in each piece where its fill started (see piece-fill.ts). */
+  readonly #fillStart: Float64Array;
   readonly #events = new EventEmitter();
   readonly #onCommitted: (digest: Digest, size: number) => void;
   /** Marks the digest in use while a reader is attached (so eviction leaves it alone after the commit). */
@@ -64,6 +67,7 @@ export class PartialBlob {
     this.tmpPath = tmpPath;
     this.#handle = handle;
     this.#filled = new Float64Array(this.pieceCount);
+    this.#fillStart = new Float64Array(this.pieceCount);
     this.#hash = createDigester(digest.algorithm);
     this.#onCommitted = onCommitted;
     this.#hold = hold;
@@ -99,7 +103,7 @@ export class PartialBlob {
     return Math.min(this.pieceSize, this.size - index * this.pieceSize);
   }
 
-  /** Bytes of piece `index` present, counted from its start. */
+  /** Bytes of piece `index` present (its fill may have started inside it: see nextFill). */
   pieceFilled(index: number): number {
     return this.#filled[index] ?? 0;
   }
@@ -130,28 +134,43 @@ export class PartialBlob {
   availableFrom(position: number): number {
     if (position >= this.size) return this.size;
     let index = Math.floor(position / this.pieceSize);
-    let end = this.pieceStart(index) + this.pieceFilled(index);
-    if (end <= position) return position;
-    while (this.isPieceComplete(index) && index + 1 < this.pieceCount) {
+    let offset = position - this.pieceStart(index);
+    for (;;) {
+      const length = this.pieceLength(index);
+      const to = presentTo(this.#fillStart[index]!, this.pieceFilled(index), length, offset);
+      if (to < length || index + 1 >= this.pieceCount) return this.pieceStart(index) + to;
       index += 1;
-      end = this.pieceStart(index) + this.pieceFilled(index);
+      offset = 0;
     }
-    return end;
   }
 
   /**
-   * Writes bytes at `offset`, which must continue the piece it falls in (pieces fill from their
-   * start; a write may run on into following, still empty, pieces).
+   * The bytes of piece `index` to fetch next, [start, end) in the blob: from where its fill
+   * stopped to the first byte present or the piece's end. An empty piece starts at `from` when
+   * that is inside it (a Range read's first byte: its bytes come first, the head after).
+   */
+  nextFill(index: number, from?: number): { start: number; end: number } {
+    const base = this.pieceStart(index);
+    const run = nextRun(this.#fillStart[index]!, this.pieceFilled(index), this.pieceLength(index), from === undefined ? undefined : from - base);
+    return { start: base + run.start, end: base + run.end };
+  }
+
+  /**
+   * Writes bytes at `offset`, which must continue the piece it falls in (nextFill), or start an
+   * empty one anywhere; a write may run on into following, still empty, pieces.
    */
   async write(offset: number, chunk: Uint8Array): Promise<void> {
     if (this.#state.kind !== 'writing') throw new Error(`blob ${this.digest.value} is ${this.#state.kind}`);
     if (offset < 0 || offset + chunk.byteLength > this.size) throw new RangeError(`write of ${chunk.byteLength} bytes at ${offset} is outside the ${this.size}-byte blob`);
-    for (let position = offset; position < offset + chunk.byteLength; ) {
+    const writeEnd = offset + chunk.byteLength;
+    for (let position = offset; position < writeEnd; ) {
       const index = Math.floor(position / this.pieceSize);
-      if (this.pieceStart(index) + this.pieceFilled(index) !== position) {
-        throw new Error(`write at ${position} does not continue piece ${index} (filled to ${this.pieceStart(index) + this.pieceFilled(index)})`);
+      const run = this.nextFill(index, position);
+      if (run.start !== position) throw new Error(`write at ${position} does not continue piece ${index} (its fill goes on at ${run.start})`);
+      if (writeEnd > run.end && run.end < this.pieceStart(index) + this.pieceLength(index)) {
+        throw new Error(`write at ${position} does not continue piece ${index}: it runs into the piece's bytes present from ${run.end}`);
       }
-      position = Math.min(offset + chunk.byteLength, this.pieceStart(index) + this.pieceLength(index));
+      position = Math.min(writeEnd, run.end);
     }
     const write = this.#writeAll(chunk, offset);
     this.#writes.add(write);
@@ -162,12 +181,12 @@ export class PartialBlob {
     }
     if (this.#state.kind !== 'writing') return;
     let completed = false;
-    for (let position = offset; position < offset + chunk.byteLength; ) {
+    for (let position = offset; position < writeEnd; ) {
       const index = Math.floor(position / this.pieceSize);
-      const pieceEnd = this.pieceStart(index) + this.pieceLength(index);
-      const upTo = Math.min(offset + chunk.byteLength, pieceEnd);
-      this.#filled[index] = upTo - this.pieceStart(index);
-      completed ||= upTo === pieceEnd;
+      const upTo = Math.min(writeEnd, this.pieceStart(index) + this.pieceLength(index));
+      if (this.#filled[index] === 0) this.#fillStart[index] = position - this.pieceStart(index);
+      this.#filled[index] = Math.min(this.pieceLength(index), this.#filled[index]! + upTo - position);
+      completed ||= this.isPieceComplete(index);
       position = upTo;
     }
     if (completed) this.#pieceList.schedule();
@@ -188,6 +207,7 @@ export class PartialBlob {
   resetPiece(index: number): void {
     const wasComplete = this.isPieceComplete(index);
     this.#filled[index] = 0;
+    this.#fillStart[index] = 0;
     if (wasComplete) this.#pieceList.schedule();
     this.#resetStarts.push(this.pieceStart(index));
     // Also when the catch-up loop is reading this piece back at this moment: that read returns the

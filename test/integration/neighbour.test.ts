@@ -2,7 +2,7 @@
 // docker-registry seed: the upload cap of the only holder holds at the receiver while its local
 // clients are served from disk at full speed; Range reads of a cold 256 MiB blob in range-only
 // mode make the seed send no more than the pieces they touch (its access log says), on one node
-// and across hosts. Needs root, iproute2, curl, skopeo and docker-registry (fails, never skips).
+// and across hosts, each piece from the range on first and its head after. Needs root, iproute2, curl, skopeo and docker-registry (fails, never skips).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
@@ -10,7 +10,9 @@ import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCluster, type Cluster, type ClusterNode } from '../helpers/cluster.ts';
+import { eventually } from '../helpers/eventually.ts';
 import { makeImage } from '../helpers/images.ts';
+import { rangeFillStart } from '../../src/distribute/range-first.ts';
 
 const MiB = 1024 * 1024;
 const PIECE = 4 * MiB;
@@ -90,8 +92,7 @@ describe('a good neighbour on namespace hosts', { timeout: 600_000 }, () => {
       assert.ok(layer.path, 'the 256 MiB layer is file-backed');
       cluster.seed!.clearLog();
       const touched = new Set<number>();
-      const read = async (node: ClusterNode, i: number): Promise<void> => {
-        const start = randomInt(0, layer.size - 70_000);
+      const read = async (node: ClusterNode, i: number, start = randomInt(0, layer.size - 70_000)): Promise<void> => {
         const end = start + randomInt(1, 65_536);
         for (let p = Math.floor(start / PIECE); p <= Math.floor(end / PIECE); p++) touched.add(p);
         const out = join(work, `range-${i}`);
@@ -99,8 +100,22 @@ describe('a good neighbour on namespace hosts', { timeout: 600_000 }, () => {
         assert.equal(got.status, 206, `${node.name} bytes=${start}-${end}`);
         assert.ok((await readFile(out)).equals(await slice(layer.path!, start, end)), `${node.name} bytes=${start}-${end} are the blob's`);
       };
-      // One node first, then all three at once.
-      for (let i = 0; i < 5; i++) await read(cluster.node('h1'), i);
+      // One node first, each range inside a piece of its own and past the piece's first 64 KiB;
+      // then all three nodes at once, anywhere.
+      const pieces = Array.from({ length: layer.size / PIECE }, (_, p) => p).sort(() => Math.random() - 0.5).slice(0, 5);
+      const starts = pieces.map((p) => p * PIECE + randomInt(65_536 * 2, PIECE - 70_000));
+      for (const [i, start] of starts.entries()) await read(cluster.node('h1'), i, start);
+      // The access log gives each GET's bytes (not its Range): the piece's owner asked for the
+      // piece from the range's 64 KiB block to its end first, then for the head before it.
+      for (const start of starts) {
+        const pieceStart = Math.floor(start / PIECE) * PIECE;
+        const tail = pieceStart + PIECE - rangeFillStart(start);
+        const head = rangeFillStart(start) - pieceStart;
+        await eventually(async () => {
+          const sizes = (await cluster!.seed!.blobGets({ digests: [layer.digest] })).map((r) => r.bytes);
+          return sizes.includes(tail) && sizes.includes(head);
+        }, 30_000, `the seed to serve the piece of the range at ${start} as ${tail} bytes from the range on and ${head} bytes of its head`);
+      }
       const oneNode = await cluster.seed!.blobBytesServed({ digests: [layer.digest] });
       assert.ok(oneNode <= touched.size * PIECE, `one node: the seed sent ${oneNode} bytes for ${touched.size} pieces touched`);
       await Promise.all(cluster.nodes.flatMap((node, n) => [0, 1, 2].map((k) => read(node, 10 + n * 3 + k))));

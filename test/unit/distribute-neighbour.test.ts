@@ -10,6 +10,8 @@ import { choosePieceSource, type PieceView } from '../../src/distribute/piece-ch
 import { BlobService } from '../../src/distribute/blob-service.ts';
 import { BURST_SECONDS, MIN_BURST_BYTES } from '../../src/distribute/rate-limit.ts';
 import { MAX_SERVES_PER_PIECE } from '../../src/distribute/serve-slots.ts';
+import { rangeFillStart } from '../../src/distribute/range-first.ts';
+import { WRITE_BATCH_BYTES } from '../../src/distribute/piece-run.ts';
 import { MemoryNetwork, type Holder } from '../../src/swarm/index.ts';
 import { parseMessage, toWire } from '../../src/swarm/protocol.ts';
 import { eventually } from '../helpers/eventually.ts';
@@ -148,16 +150,63 @@ describe('distribute: a good neighbour', { timeout: 120_000 }, () => {
     const a = await host({ network, seed, name: 'a', fetcher: { pieceSize: MiB, rangeFetch: 'range-only' } });
     const blobs = new BlobService(a.store, a.fetcher);
     let touched = 0;
-    for (const start of [20 * MiB + 5, 3 * MiB - 10, 31 * MiB + 100]) {
+    for (const start of [20 * MiB + 700_000, 3 * MiB - 10, 31 * MiB + 100_000, 7 * MiB + 5]) {
       const range = { start, end: start + 999 };
+      const asked = seed.log.length;
       const opened = await blobs.open({ name: REPOSITORY, digest }, () => range, true);
       assert.ok(opened && opened.origin !== 'local');
       assert.deepEqual(opened.range, range);
       assert.ok((await readAll(opened.stream)).equals(content.subarray(range.start, range.end + 1)));
       touched += Math.floor(range.end / MiB) - Math.floor(range.start / MiB) + 1;
+      // The piece is read from the range on (its bytes first), then its head.
+      const pieceStart = Math.floor(start / MiB) * MiB;
+      const from = rangeFillStart(start);
+      await eventually(async () => seed.log.length > asked + (from > pieceStart ? 1 : 0), 10_000, 'the head of the piece to be asked for');
+      const after = seed.log.slice(asked).map(({ start, end }) => ({ start, end }));
+      assert.equal(after[0]?.start, from, `bytes=${range.start}-${range.end}: the seed is asked from byte ${from} first`);
+      if (from > pieceStart) assert.deepEqual(after[1], { start: pieceStart, end: from - 1 }, 'then for the head of the piece');
     }
     assert.ok((seed.served.get('a') ?? 0) <= touched * MiB, `the seed sent ${seed.served.get('a')} bytes for ${touched} pieces`);
     assert.equal(await a.store.blobs.stat(digest), undefined, 'range-only stores no blob');
+  });
+
+  test('a range\'s first bytes are written as they arrive, not after half a MiB of the piece is gathered', async () => {
+    // A slow seed: 64 KiB every 150 ms. Judged by how much the seed had sent when the reader got
+    // its first byte (an order of events, not a speed).
+    const network = new MemoryNetwork();
+    const seed = new CountingSeed({ chunkDelayMs: 150 });
+    const content = randomBytes(4 * MiB);
+    const digest = seed.add(content);
+    const a = await host({ network, seed, name: 'a', fetcher: { pieceSize: 2 * MiB, rangeFetch: 'range-only' } });
+    const range = { start: 2 * MiB + 300_000, end: 2 * MiB + 300_999 };
+    const opened = await new BlobService(a.store, a.fetcher).open({ name: REPOSITORY, digest }, () => range, true);
+    assert.ok(opened && opened.origin !== 'local');
+    let sentAtFirstByte = -1;
+    opened.stream.once('data', () => (sentAtFirstByte = seed.served.get('a') ?? 0));
+    assert.ok((await readAll(opened.stream)).equals(content.subarray(range.start, range.end + 1)));
+    assert.ok(sentAtFirstByte >= 0 && sentAtFirstByte < WRITE_BATCH_BYTES, `the seed had sent ${sentAtFirstByte} bytes when the range's first byte went out`);
+  });
+
+  test('a holder that dies inside a range-first piece: the piece resumes from the seed where its fill stopped, then its head', async () => {
+    const network = new MemoryNetwork();
+    const seed = new CountingSeed();
+    const content = randomBytes(4 * MiB);
+    const digest = seed.add(content);
+    const dying = await startFakePeer(network, content, { kind: 'die', afterBytes: 300_000 });
+    open.push(dying);
+    const b = await host({ network, seed, name: 'b', fetcher: { pieceSize: MiB, rangeFetch: 'range-only' } });
+    await meshed([dying.swarm, b.swarm]);
+    const range = { start: 2 * MiB + 500_000, end: 2 * MiB + 500_999 };
+    const from = rangeFillStart(range.start);
+    const opened = await new BlobService(b.store, b.fetcher).open({ name: REPOSITORY, digest }, () => range, true);
+    assert.ok(opened && opened.origin !== 'local');
+    assert.ok((await readAll(opened.stream)).equals(content.subarray(range.start, range.end + 1)));
+    await eventually(() => seed.log.length >= 2, 20_000, 'the rest of the piece from the seed');
+    const [resumed, head] = seed.log;
+    assert.ok(resumed!.start > from && resumed!.start <= from + 300_000, `resumed at ${resumed!.start}, where the holder's bytes stopped (it began at ${from})`);
+    assert.equal(resumed!.end, 3 * MiB - 1);
+    assert.deepEqual({ start: head!.start, end: head!.end }, { start: 2 * MiB, end: from - 1 }, 'then the head');
+    assert.ok(seed.total() <= MiB - (resumed!.start - from), 'the seed sent no byte the holder had sent');
   });
 
   test('fetch-all: the covering pieces first, then the rest of the blob, verified and stored', async () => {
@@ -189,10 +238,17 @@ describe('distribute: a good neighbour', { timeout: 120_000 }, () => {
       const reader = hosts[i % 3]!;
       const start = Math.floor(Math.random() * (content.length - 5000));
       const range = { start, end: start + 4095 };
+      const fresh = !touched.has(Math.floor(start / MiB));
       for (let p = Math.floor(range.start / MiB); p <= Math.floor(range.end / MiB); p++) touched.add(p);
+      const asked = seed.log.length;
       const opened = await new BlobService(reader.store, reader.fetcher).open({ name: REPOSITORY, digest }, () => range, true);
       assert.ok(opened && opened.origin !== 'local');
       assert.ok((await readAll(opened.stream)).equals(content.subarray(range.start, range.end + 1)));
+      // Whichever host owns the piece asked the seed for it from the range on (the asker asked the owner so).
+      // (The head of an earlier range's piece may be asked for meanwhile.)
+      const piece = Math.floor(start / MiB);
+      const first = seed.log.slice(asked).find((asked) => Math.floor(asked.start / MiB) === piece);
+      if (fresh) assert.equal(first?.start, rangeFillStart(start), `bytes=${range.start}-${range.end}: the piece's owner asked the seed from the range`);
     }
     const fromSeed = [...seed.served.values()].reduce((s, n) => s + n, 0);
     assert.ok(fromSeed <= touched.size * MiB, `the seed sent ${fromSeed} bytes for ${touched.size} pieces touched`);
