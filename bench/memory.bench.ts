@@ -1,10 +1,10 @@
-// Memory of one shoal daemon, run as production runs it (npm start's V8 flags and malloc setting,
-// swarm on but alone), seeded by Debian's docker-registry on loopback. Scenarios, in order, on one
-// daemon:
+// Memory of a shoal daemon, run as production runs it (npm start's V8 flags and malloc setting,
+// swarm on but alone), seeded by Debian's docker-registry on loopback. Scenarios, in order:
 //   - idle: RSS after start;
 //   - crowd: --clients clients at once pull a cold --image-mib image of --layers layers through it
 //     (docker's way: manifest, config, three layers at a time), bodies read and digests checked;
-//   - mixed: --requests fuzz-like requests, --concurrency at once (bench/lib/memory-mixed.ts).
+//   - mixed: on a second, fresh daemon, --requests fuzz-like requests, --concurrency at once
+//     (bench/lib/memory-mixed.ts).
 // The daemon's VmRSS and VmHWM come from /proc every 50 ms (the fan-out benchmark's sampler);
 // VmHWM is reset before each scenario, so each one's peak is its own. Goal: ≤ 150 MiB everywhere.
 // Progress on stderr, the table on stdout, JSON in bench/results/memory-<time>.json and memory-latest.json.
@@ -111,22 +111,30 @@ async function main(): Promise<void> {
     progress(`writing a ${options.imageMib} MiB image of ${options.layers} layers and pushing it to the seed`);
     const seed = await startRegistry2({ rootDir: join(work, 'seed'), configDir: join(work, 'seed-config'), label: 'seed' });
     const { layers, pushed } = await pushTestImage(work, seed.url, options.imageMib, options.layers);
-    const daemon = await startMemoryDaemon({ dataDir: join(work, 'shoal'), upstream: seed.url, swarm: options.swarm, nodeArgs: options.nodeArgs, ...(options.entry ? { entry: options.entry } : {}) });
-    sampler.watch(daemon.server.pid, 'shoal', 'local');
+    const start = async (label: string): Promise<MemoryDaemon> => {
+      const daemon = await startMemoryDaemon({ dataDir: join(work, label), upstream: seed.url, swarm: options.swarm, nodeArgs: options.nodeArgs, ...(options.entry ? { entry: options.entry } : {}) });
+      sampler.watch(daemon.server.pid, 'shoal', label);
+      return daemon;
+    };
     sampler.start();
     const scenarios: Scenario[] = [];
+    const crowdDaemon = await start('crowd');
     progress('idle: 3 s after start');
-    scenarios.push(await measure('idle', daemon, sampler, () => sleep(3_000).then(() => undefined)));
+    scenarios.push(await measure('idle', crowdDaemon, sampler, () => sleep(3_000).then(() => undefined)));
     progress(`crowd: ${options.clients} clients pull the cold image at once`);
-    scenarios.push(await measure(`${options.clients} clients, cold`, daemon, sampler, () => pullCrowd(daemon.server.url, { name: REPO, tag: '1' }, { digest: pushed.manifestDigest, size: pushed.manifest.byteLength }, options.clients)));
+    scenarios.push(await measure(`${options.clients} clients, cold`, crowdDaemon, sampler, () => pullCrowd(crowdDaemon.server.url, { name: REPO, tag: '1' }, { digest: pushed.manifestDigest, size: pushed.manifest.byteLength }, options.clients)));
     load.push(loadavg()[0]!);
-    progress(`mixed: ${options.requests} requests, ${options.concurrency} at once`);
-    const target = { base: daemon.server.url, name: REPO, tag: '1', manifestDigest: pushed.manifestDigest, config: { digest: '', size: 0 }, layers };
+    await crowdDaemon.server.stop();
+    // A daemon of its own, cold too: its peak is the mixed load's, not what the crowd left behind.
+    const mixedDaemon = await start('mixed');
+    await sleep(3_000);
+    progress(`mixed: ${options.requests} requests, ${options.concurrency} at once, on a fresh daemon`);
     const manifest = JSON.parse(Buffer.from(pushed.manifest).toString('utf8')) as { config: { digest: string; size: number } };
-    scenarios.push(await measure('mixed', daemon, sampler, () => mixedLoad({ ...target, config: manifest.config }, options.requests, options.concurrency)));
+    const target = { base: mixedDaemon.server.url, name: REPO, tag: '1', manifestDigest: pushed.manifestDigest, config: manifest.config, layers };
+    scenarios.push(await measure('mixed, cold', mixedDaemon, sampler, () => mixedLoad(target, options.requests, options.concurrency)));
     load.push(loadavg()[0]!);
     await sampler.stop();
-    await daemon.server.stop();
+    await mixedDaemon.server.stop();
     await seed.stop();
     report(scenarios, options, load);
     await writeResult({ benchmark: 'memory', time: new Date().toISOString(), commit: gitCommit(), options, loadAverage: load, goalMiB: GOAL_MIB, scenarios });

@@ -61,7 +61,10 @@ async function pullOnce(base: string, image: PulledImage, manifestDescriptor: De
   let bytes = manifestBytes.byteLength + (await getVerified(blobUrl(manifest.config), dispatcher, manifest.config));
   const queue = [...manifest.layers];
   const worker = async (): Promise<void> => {
-    for (let layer = queue.shift(); layer; layer = queue.shift()) bytes += await getVerified(blobUrl(layer), dispatcher, layer);
+    for (let layer = queue.shift(); layer; layer = queue.shift()) {
+      const got = await getVerified(blobUrl(layer), dispatcher, layer);
+      bytes += got;
+    }
   };
   await Promise.all(Array.from({ length: LAYERS_AT_ONCE }, worker));
   return bytes;
