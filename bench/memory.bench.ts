@@ -10,7 +10,7 @@
 // Progress on stderr, the table on stdout, JSON in bench/results/memory-<time>.json and memory-latest.json.
 //
 //   node bench/memory.bench.ts [--clients 200] [--image-mib 96] [--layers 4] [--requests 3000]
-//     [--concurrency 32] [--no-swarm] [--entry FILE] [--node-args "--flag ..."]
+//     [--concurrency 32] [--no-swarm] [--entry FILE] [--node-args="--flag ..."]
 import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
@@ -44,6 +44,8 @@ interface Scenario {
   readonly anonAtMaxMiB: number;
   readonly fileAtMaxMiB: number;
   readonly heapAfter: HeapFigures;
+  /** largest V8 heap and external (Buffer) memory the daemon's /metrics showed, read every 500 ms */
+  readonly heapMax: HeapFigures;
   readonly daemonCpuS: number;
   readonly detail: CrowdResult | MixedResult | undefined;
 }
@@ -56,7 +58,9 @@ async function measure(name: string, daemon: MemoryDaemon, sampler: Sampler, run
   const rssStart = sampler.samples.at(-1)?.rss.get(pid) ?? 0;
   resetPeakRss(pid);
   const t0 = Date.now();
-  const detail = await run();
+  const heaps: HeapFigures[] = [];
+  const heapTimer = setInterval(() => void heapOf(daemon).then((h) => heaps.push(h), () => undefined), 500);
+  const detail = await run().finally(() => clearInterval(heapTimer));
   const t1 = Date.now();
   await sampler.sample();
   const during = sampler.window(t0, Date.now());
@@ -76,6 +80,11 @@ async function measure(name: string, daemon: MemoryDaemon, sampler: Sampler, run
     anonAtMaxMiB: (parts?.anon ?? 0) / MiB,
     fileAtMaxMiB: (parts?.file ?? 0) / MiB,
     heapAfter: await heapOf(daemon),
+    heapMax: {
+      heapUsedMiB: Math.max(0, ...heaps.map((h) => h.heapUsedMiB)),
+      heapTotalMiB: Math.max(0, ...heaps.map((h) => h.heapTotalMiB)),
+      externalMiB: Math.max(0, ...heaps.map((h) => h.externalMiB)),
+    },
     daemonCpuS: sampler.cpuSecondsOf(pid, t0 - SAMPLE_MS, Date.now()),
     detail,
   };
@@ -148,8 +157,8 @@ function report(scenarios: readonly Scenario[], options: { clients: number; imag
   const out: string[] = [];
   out.push(`\nDaemon memory (MiB), one shoal ${options.swarm ? '(swarm on, alone)' : '(--no-swarm)'} from ${options.entry ?? 'bin/shoal.js'}; ${options.imageMib} MiB image of ${options.layers} layers; load average ${load.map((l) => fmt(l, 2)).join(' → ')}`);
   out.push(table([
-    ['scenario', 'seconds', 'RSS start', 'RSS max (50 ms)', 'VmHWM', 'anon/file at max', 'RSS after', 'heap used after', 'daemon CPU-s', `goal ≤ ${GOAL_MIB}`],
-    ...scenarios.map((s) => [s.name, fmt(s.seconds, 1), fmt(s.rssStartMiB, 1), fmt(s.rssMaxMiB, 1), fmt(s.hwmMiB, 1), `${fmt(s.anonAtMaxMiB, 0)}/${fmt(s.fileAtMaxMiB, 0)}`, fmt(s.rssAfterMiB, 1), fmt(s.heapAfter.heapUsedMiB, 1), fmt(s.daemonCpuS, 1), s.hwmMiB <= GOAL_MIB ? 'ok' : 'over']),
+    ['scenario', 'seconds', 'RSS start', 'RSS max (50 ms)', 'VmHWM', 'anon/file at max', 'RSS after', 'heap used max/after', 'external max', 'daemon CPU-s', `goal ≤ ${GOAL_MIB}`],
+    ...scenarios.map((s) => [s.name, fmt(s.seconds, 1), fmt(s.rssStartMiB, 1), fmt(s.rssMaxMiB, 1), fmt(s.hwmMiB, 1), `${fmt(s.anonAtMaxMiB, 0)}/${fmt(s.fileAtMaxMiB, 0)}`, fmt(s.rssAfterMiB, 1), `${fmt(s.heapMax.heapUsedMiB, 1)}/${fmt(s.heapAfter.heapUsedMiB, 1)}`, fmt(s.heapMax.externalMiB, 1), fmt(s.daemonCpuS, 1), s.hwmMiB <= GOAL_MIB ? 'ok' : 'over']),
   ]));
   for (const s of scenarios) {
     if (s.detail && 'unexpected' in s.detail) {
