@@ -12,9 +12,10 @@
 //   node bench/memory.bench.ts [--clients 200] [--image-mib 96] [--layers 4] [--requests 3000]
 //     [--concurrency 32] [--no-swarm] [--entry FILE] [--node-args="--flag ..."]
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { entryModule } from '../bin/built.js';
+import { mkdtemp } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { parseFlags } from './lib/args.ts';
 import { cleanupAll, trackTempDir } from './lib/cleanup.ts';
 import { MiB, fmt, table } from './lib/fanout-report.ts';
@@ -24,8 +25,9 @@ import { heapOf, resetPeakRss, startMemoryDaemon, type HeapFigures, type MemoryD
 import { mixedLoad, type MixedResult } from './lib/memory-mixed.ts';
 import { pullCrowd, type CrowdResult } from './lib/memory-pull.ts';
 import { pushImage } from './lib/push.ts';
+import { writeBenchResult } from './lib/results.ts';
 import { writeRandomFile, type BlobFile } from './lib/random-file.ts';
-import { REPO_ROOT, startRegistry2 } from './lib/servers.ts';
+import { REPO_ROOT, nodeBinary, startRegistry2 } from './lib/servers.ts';
 
 const GOAL_MIB = 150;
 const REPO = 'bench/memory';
@@ -113,6 +115,9 @@ async function main(): Promise<void> {
     entry: typeof flags.get('entry') === 'string' ? String(flags.get('entry')) : undefined,
     nodeArgs: typeof flags.get('node-args') === 'string' ? String(flags.get('node-args')).split(/\s+/).filter(Boolean) : [],
   };
+  // What npm start runs: the JavaScript build, made first when the sources changed.
+  if (!options.entry) execFileSync(nodeBinary(), [join(REPO_ROOT, 'scripts', 'build.mjs')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const runs = options.entry ?? relative(REPO_ROOT, entryModule(REPO_ROOT));
   const work = trackTempDir(await mkdtemp(join(tmpdir(), 'shoal-memory-bench-')));
   const sampler = new Sampler('', () => [], SAMPLE_MS);
   const load = [loadavg()[0]!];
@@ -145,17 +150,18 @@ async function main(): Promise<void> {
     await sampler.stop();
     await mixedDaemon.server.stop();
     await seed.stop();
-    report(scenarios, options, load);
-    await writeResult({ benchmark: 'memory', time: new Date().toISOString(), commit: gitCommit(), options, loadAverage: load, goalMiB: GOAL_MIB, scenarios });
+    report(scenarios, { ...options, runs }, load);
+    const file = await writeBenchResult('memory', { benchmark: 'memory', time: new Date().toISOString(), options, runs, loadAverage: load, goalMiB: GOAL_MIB, scenarios });
+    process.stdout.write(`\nJSON: ${file}\n`);
   } finally {
     await sampler.stop();
     await cleanupAll();
   }
 }
 
-function report(scenarios: readonly Scenario[], options: { clients: number; imageMib: number; layers: number; swarm: boolean; entry: string | undefined }, load: readonly number[]): void {
+function report(scenarios: readonly Scenario[], options: { clients: number; imageMib: number; layers: number; swarm: boolean; runs: string }, load: readonly number[]): void {
   const out: string[] = [];
-  out.push(`\nDaemon memory (MiB), one shoal ${options.swarm ? '(swarm on, alone)' : '(--no-swarm)'} from ${options.entry ?? 'bin/shoal.js'}; ${options.imageMib} MiB image of ${options.layers} layers; load average ${load.map((l) => fmt(l, 2)).join(' → ')}`);
+  out.push(`\nDaemon memory (MiB), one shoal ${options.swarm ? '(swarm on, alone)' : '(--no-swarm)'} running ${options.runs}; ${options.imageMib} MiB image of ${options.layers} layers; load average ${load.map((l) => fmt(l, 2)).join(' → ')}`);
   out.push(table([
     ['scenario', 'seconds', 'RSS start', 'RSS max (50 ms)', 'VmHWM', 'anon/file at max', 'RSS after', 'heap used max/after', 'external max', 'daemon CPU-s', `goal ≤ ${GOAL_MIB}`],
     ...scenarios.map((s) => [s.name, fmt(s.seconds, 1), fmt(s.rssStartMiB, 1), fmt(s.rssMaxMiB, 1), fmt(s.hwmMiB, 1), `${fmt(s.anonAtMaxMiB, 0)}/${fmt(s.fileAtMaxMiB, 0)}`, fmt(s.rssAfterMiB, 1), `${fmt(s.heapMax.heapUsedMiB, 1)}/${fmt(s.heapAfter.heapUsedMiB, 1)}`, fmt(s.heapMax.externalMiB, 1), fmt(s.daemonCpuS, 1), s.hwmMiB <= GOAL_MIB ? 'ok' : 'over']),
@@ -169,24 +175,6 @@ function report(scenarios: readonly Scenario[], options: { clients: number; imag
     }
   }
   process.stdout.write(`${out.join('\n')}\n`);
-}
-
-async function writeResult(result: object): Promise<void> {
-  const dir = join(REPO_ROOT, 'bench', 'results');
-  await mkdir(dir, { recursive: true });
-  const file = join(dir, `memory-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  const json = `${JSON.stringify(result, null, 2)}\n`;
-  await writeFile(file, json);
-  await writeFile(join(dir, 'memory-latest.json'), json);
-  process.stdout.write(`\nJSON: ${file}\n`);
-}
-
-function gitCommit(): string | undefined {
-  try {
-    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
-  } catch {
-    return undefined;
-  }
 }
 
 main().catch((error: unknown) => {

@@ -8,10 +8,10 @@ describe('download budget', () => {
     const releases = [downloadStarted()];
     assert.equal(chunkBytes(), MAX_CHUNK_BYTES);
     assert.equal(chunkBytes(256 * 1024), 256 * 1024, 'a smaller cap of the caller holds');
-    while (downloadsInFlight() < base + 600) releases.push(downloadStarted());
+    while (downloadsInFlight() < base + 300) releases.push(downloadStarted());
     const crowd = chunkBytes();
-    assert.ok(crowd < 64 * 1024, `600 responses get small chunks (${crowd})`);
-    assert.ok(2 * crowd * 600 <= DOWNLOAD_BUDGET_BYTES, 'two chunks each fit the budget');
+    assert.ok(crowd < 64 * 1024, `300 responses get small chunks (${crowd})`);
+    assert.ok(2 * crowd * 300 <= DOWNLOAD_BUDGET_BYTES, 'two chunks each fit the budget');
     while (downloadsInFlight() < base + 5000) releases.push(downloadStarted());
     assert.equal(chunkBytes(), MIN_CHUNK_BYTES, 'never below the smallest chunk');
     for (const release of releases) {
@@ -45,7 +45,7 @@ describe('download budget', () => {
 
   it('makes room for the size in demand by dropping free chunks of other sizes', () => {
     // Fill the free pool with small chunks, as a crowd leaves behind.
-    const small = Array.from({ length: 512 }, () => takeChunk(MIN_CHUNK_BYTES));
+    const small = Array.from({ length: 256 }, () => takeChunk(MIN_CHUNK_BYTES));
     for (const chunk of small) giveChunk(chunk);
     const big = takeChunk(MAX_CHUNK_BYTES);
     giveChunk(big);
