@@ -5,8 +5,8 @@
  * peak RSS of serving a 200 MB blob three times fell from 183 to 154 MiB (scratch measurement, see
  * the closing note of the swarm issue). With a young generation that small, what a crowd of
  * transfers keeps alive across a few scavenges is promoted, and V8 lets the old generation grow
- * to up to 4x its live size before collecting it: a major GC once it has grown by 20% instead
- * took 100 clients of bench/memory.bench.ts from 237 to 161 MiB peak at about the same daemon CPU.
+ * to up to 4x its live size before collecting it (V8 heap 144 MiB at the peak of 200 clients in
+ * bench/memory.bench.ts, 30 MiB live). A major GC once it has grown by 20%: 47 MiB at that peak.
  */
 export const DAEMON_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--heap-growing-percent=20'];
 
