@@ -23,7 +23,11 @@ export async function sendArriving(response: ServerResponse, stream: Readable, w
       stream.on('data', (chunk: Buffer) => {
         if (!started) {
           started = true;
-          writeHead();
+          try {
+            writeHead();
+          } catch (error) {
+            return reject(error);
+          }
         }
         stream.pause();
         response.write(chunk, (error) => {
