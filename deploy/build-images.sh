@@ -26,7 +26,10 @@
 #   SHOAL_IMAGE_WORKDIR  scratch and cache folder (default /var/tmp/shoal-images); the debootstrap
 #                        tarball is kept there and reused until SHOAL_REBUILD_DEBIAN=1
 #   SHOAL_NODE_BIN       Node 22 binary for the images (default node_modules/node/bin/node)
-#   DEBIAN_MIRROR        debootstrap mirror (default: the first deb.debian.org-style URI apt uses)
+#   DEBIAN_MIRROR        debootstrap mirror (default: the first .../debian URI in this host's apt
+#                        sources; none there and none given is an error)
+#   DEBIAN_SECURITY_MIRROR  security archive for the images' apt (default: the first
+#                        .../debian-security URI in this host's apt sources; none: left out, with a warning)
 #   NPM_VERSION          npm for the build stage (default 10.9.9)
 #   SHOAL_BUILD_CA_BUNDLE  CA bundle for the build stage (default $SSL_CERT_FILE, else
 #                        /etc/ssl/certs/ca-certificates.crt; an empty file when neither exists)
@@ -61,12 +64,19 @@ pack_rootfs() { # dir out.tar
   tar --sort=name --mtime=@0 --numeric-owner --format=gnu -C "$1" -cf "$2" .
 }
 
+# The first URI of this host's apt sources (one-line or deb822) whose path ends in /$1: the images
+# come from the archive this machine already uses, whatever and wherever that is.
+apt_uri() { # debian | debian-security
+  grep -hsE '^(URIs:|deb )' /etc/apt/sources.list /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list 2>/dev/null |
+    grep -oE "https?://[^ ]*/$1/?( |\$)" | head -1 | tr -d ' '
+}
+
 debian_mirror() {
   if [ -n "${DEBIAN_MIRROR:-}" ]; then echo "$DEBIAN_MIRROR"; return; fi
   local uri
-  uri=$(grep -hsE '^(URIs:|deb )' /etc/apt/sources.list /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list 2>/dev/null |
-    grep -oE 'https?://[^ ]*/debian/?( |$)' | head -1 | tr -d ' ')
-  echo "${uri:-http://deb.debian.org/debian}"
+  uri=$(apt_uri debian)
+  [ -n "$uri" ] || die "no Debian archive in this host's apt sources (/etc/apt/sources.list, /etc/apt/sources.list.d/): set DEBIAN_MIRROR to the URL of the Debian mirror to debootstrap from"
+  echo "$uri"
 }
 
 need_cmd() { command -v "$1" >/dev/null 2>&1; }
@@ -127,7 +137,7 @@ build_runtime() {
 
 # --- shoal/debian:bookworm: debootstrap minbase ---------------------------------------------------
 build_debian() {
-  local root=$work/debian-rootfs tarball=$work/debian-$suite-minbase.tar mirror
+  local root=$work/debian-rootfs tarball=$work/debian-$suite-minbase.tar mirror security
   if [ ! -s "$tarball" ] || [ "${SHOAL_REBUILD_DEBIAN:-0}" = 1 ]; then
     need_cmd debootstrap || apt_install debootstrap
     mirror=$(debian_mirror)
@@ -135,9 +145,14 @@ build_debian() {
     rm -rf "$root"
     debootstrap --variant=minbase "$suite" "$root" "$mirror" >"$work/debootstrap.log" 2>&1 ||
       { tail -20 "$work/debootstrap.log" >&2; die "debootstrap failed (log: $work/debootstrap.log)"; }
-    # Security updates too, and keep later apt-get installs small.
-    printf 'deb %s %s main\ndeb %s %s-updates main\ndeb http://deb.debian.org/debian-security %s-security main\n' \
-      "$mirror" "$suite" "$mirror" "$suite" "$suite" >"$root/etc/apt/sources.list"
+    # Security updates too (from the security archive this host uses), and keep later apt-get installs small.
+    printf 'deb %s %s main\ndeb %s %s-updates main\n' "$mirror" "$suite" "$mirror" "$suite" >"$root/etc/apt/sources.list"
+    security=${DEBIAN_SECURITY_MIRROR:-$(apt_uri debian-security)}
+    if [ -n "$security" ]; then
+      printf 'deb %s %s-security main\n' "$security" "$suite" >>"$root/etc/apt/sources.list"
+    else
+      log "warning: no security archive in this host's apt sources and no DEBIAN_SECURITY_MIRROR: $IMG_DEBIAN gets no $suite-security updates"
+    fi
     cat >"$root/etc/dpkg/dpkg.cfg.d/01-shoal-slim" <<'EOF'
 path-exclude /usr/share/doc/*
 path-include /usr/share/doc/*/copyright

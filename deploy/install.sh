@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs shoal as a systemd service on this host, from this checkout:
-#   /opt/shoal/                       bin/, src/, package*.json, README.md, production node_modules
+#   /opt/shoal/                       bin/, src/, dist/ (the JavaScript build), package*.json,
+#                                     README.md, production node_modules
 #   /opt/shoal/runtime/node           Node 22 (the one `npm ci` put in node_modules/node; Debian 12's
 #                                     own nodejs is 18, too old)
 #   /usr/lib/sysusers.d/shoal.conf    the system user shoal (deploy/shoal.sysusers)
@@ -49,7 +50,11 @@ fi
 # The app, assembled next to the old one and swapped in whole.
 staging=$(mktemp -d "$root/opt/.shoal-install.XXXXXX")
 trap 'rm -rf "$staging"' EXIT
+# The daemon's JavaScript build, made here unless current (it runs without Node's type stripping,
+# ~15 MiB less RSS); where TypeScript is not installed, the installed shoal runs its sources.
+"$node_bin" "$repo/scripts/build.mjs" >&2
 cp -r "$repo/bin" "$repo/src" "$repo/package.json" "$repo/package-lock.json" "$repo/README.md" "$staging/"
+[ ! -d "$repo/dist" ] || cp -r "$repo/dist" "$staging/"
 log "npm ci --omit=dev in $staging"
 (cd "$staging" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
 mkdir -p "$staging/runtime"

@@ -100,6 +100,8 @@ function statusOf(pid: number): Map<string, number> | undefined {
 }
 
 function switchCounters(switchNamespace: string): Promise<Map<string, { rx: number; tx: number }>> {
+  // No switch (a benchmark on loopback that samples only CPU and memory): no ports.
+  if (switchNamespace === '') return Promise.resolve(new Map());
   return new Promise((resolve) => {
     execFile('ip', ['-n', switchNamespace, '-s', '-j', 'link', 'show'], { encoding: 'utf8', timeout: 5_000 }, (error, stdout) => {
       const ports = new Map<string, { rx: number; tx: number }>();

@@ -10,6 +10,7 @@ import type { TransferStats } from '../distribute/transfer-stats.ts';
 import { OciError, parseDigest, parseRangeHeader } from '../oci/index.ts';
 import { sendError } from './errors.ts';
 import { sendFileRange } from './send-file.ts';
+import { downloadStarted } from '../lib/download-budget.ts';
 import { BUSY_RETRY_AFTER_S } from '../distribute/serve-slots.ts';
 import { busyError, openCappedFile, sendMetered, takeServeSlot, uploadCapped, type PeerUploadHooks } from './peer-upload.ts';
 
@@ -99,6 +100,8 @@ export function buildPeerApp(services: PeerAppServices): FastifyInstance {
       }
       const stream = blob.read(range);
       stream.once('end', () => stats.servedToPeer(peer, length));
+      // In the download budget while the response lasts: the blob's reader sizes its chunks by it.
+      reply.raw.once('close', downloadStarted());
       // Headers go out now, not with the first byte as fastify's stream sending does: a piece that
       // is still on its way from the seed may take seconds to start, and the peer would take the
       // silence for a dead host (header timeout) and penalise us.

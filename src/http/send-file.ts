@@ -2,22 +2,18 @@ import { open, type FileHandle } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import { OciError } from '../oci/index.ts';
 import { isNotFound } from '../lib/fs-errors.ts';
+import { chunkBytes, downloadStarted, giveChunk, takeChunk } from '../lib/download-budget.ts';
 
-/** Size of one read: large enough for few syscalls, small enough to keep two per response in memory. */
+/** Largest read: large enough for few syscalls when a response has the budget to itself. */
 export const SEND_CHUNK_BYTES = 1024 * 1024;
-/** Free buffers kept for the next responses, so steady-state serving allocates nothing. */
-const POOL_LIMIT = 32;
-const pool: Buffer[] = [];
-
-function takeBuffer(): Buffer {
-  return pool.pop() ?? Buffer.allocUnsafeSlow(SEND_CHUNK_BYTES);
-}
 
 /**
- * Sends bytes [start, end] of a file with two reused buffers: the next chunk is read while the
+ * Sends bytes [start, end] of a file with two pooled buffers: the next chunk is read while the
  * previous one is being written, and a buffer is refilled only after the write that carried it
- * called back. fs.createReadStream allocates a fresh buffer per chunk instead, and on a 2 GB
- * layer the garbage collector's work halved throughput (bench/registry.bench.ts).
+ * called back. Each chunk's size is the download budget's share at that moment (a crowd of
+ * responses gets small chunks, one response alone large ones). fs.createReadStream allocates a
+ * fresh buffer per chunk instead, and on a 2 GB layer the garbage collector's work halved
+ * throughput (bench/registry.bench.ts).
  * Opens the file before anything is sent, so a blob removed meanwhile is still a clean 404.
  * `hold` marks the blob in use (the store's eviction leaves it alone) from before the file is
  * opened until the response is over; it returns the release.
@@ -32,14 +28,23 @@ export async function sendFileRange(response: ServerResponse, path: string, star
     if (isNotFound(error)) throw new OciError('BLOB_UNKNOWN', 'blob was removed while the request was answered');
     throw error;
   }
-  const buffers = [takeBuffer(), takeBuffer()];
+  const inFlight = downloadStarted();
+  // The buffers this response holds: at most two, one being written and one being read into.
+  const held: Array<Buffer | undefined> = [undefined, undefined];
   let pending: Promise<void> | undefined;
   try {
     writeHead();
     let position = start;
     for (let i = 0; position <= end; i++) {
-      const buffer = buffers[i % 2]!;
-      const { bytesRead } = await handle.read(buffer, 0, Math.min(SEND_CHUNK_BYTES, end - position + 1), position);
+      const size = chunkBytes(SEND_CHUNK_BYTES);
+      // Written two chunks ago and called back since (the previous iteration awaited it): reusable.
+      let buffer = held[i % 2];
+      if (buffer?.byteLength !== size) {
+        if (buffer) giveChunk(buffer);
+        buffer = takeChunk(size);
+        held[i % 2] = buffer;
+      }
+      const { bytesRead } = await handle.read(buffer, 0, Math.min(size, end - position + 1), position);
       if (bytesRead === 0) throw new Error(`${path} ended at byte ${position} of ${end + 1}`);
       await pending;
       if (response.destroyed) return;
@@ -57,8 +62,9 @@ export async function sendFileRange(response: ServerResponse, path: string, star
     // Headers are gone already: the only honest signal left is a broken-off response.
     response.destroy(error as Error);
   } finally {
+    inFlight();
     await handle.close().catch(() => undefined);
     release?.();
-    for (const buffer of buffers) if (pool.length < POOL_LIMIT) pool.push(buffer);
+    for (const buffer of held) if (buffer) giveChunk(buffer);
   }
 }

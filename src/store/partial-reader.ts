@@ -3,8 +3,10 @@
 import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { ByteRange, Digest } from '../oci/index.ts';
+import { chunkBytes, MIN_CHUNK_BYTES, takeChunk } from '../lib/download-budget.ts';
 
-const READ_CHUNK = 256 * 1024;
+/** A read's size: the download budget's share at the moment, at most 256 KiB. */
+const readChunk = (): number => chunkBytes(256 * 1024);
 
 export type BlobState = { kind: 'writing' } | { kind: 'committed' } | { kind: 'failed'; error: Error };
 
@@ -53,7 +55,8 @@ export function createPartialReader(blob: ReadableBlob, hooks: ReaderHooks, rang
   hooks.attach();
   let attached = true;
   const stream: Readable = new Readable({
-    highWaterMark: READ_CHUNK,
+    // One chunk read ahead, whatever its size.
+    highWaterMark: MIN_CHUNK_BYTES,
     read: async () => {
       try {
         handle ??= await hooks.open();
@@ -79,12 +82,13 @@ export function createPartialReader(blob: ReadableBlob, hooks: ReaderHooks, rang
           }
           const available = verified ? blob.size : blob.availableFrom(position) - (holdBack && reachesEnd && blob.availableFrom(position) >= blob.size ? 1 : 0);
           if (position < available) {
-            const length = Math.min(READ_CHUNK, available - position, last - position + 1);
-            const buffer = Buffer.allocUnsafe(length);
+            const length = Math.min(readChunk(), available - position, last - position + 1);
+            // A pooled chunk: a sender that is done with it gives it back (download-budget.ts).
+            const buffer = takeChunk(length);
             const { bytesRead } = await handle.read(buffer, 0, length, position);
             if (bytesRead === 0) throw new Error(`blob ${blob.digest.value} ended early at byte ${position}`);
             position += bytesRead;
-            stream.push(bytesRead === length ? buffer : buffer.subarray(0, bytesRead));
+            stream.push(buffer.subarray(0, bytesRead));
             return;
           }
           if (!(await hooks.wait(idleMs))) throw new Error(`no bytes of ${blob.digest.value} arrived for ${idleMs} ms`);

@@ -1,6 +1,7 @@
 import { OciError, parseDigest, parseRangeHeader } from '../../oci/index.ts';
 import type { RouteContext } from '../context.ts';
 import { sendFileRange } from '../send-file.ts';
+import { sendArriving } from '../send-stream.ts';
 import type { Endpoint } from '../paths.ts';
 
 type BlobEndpoint = Extract<Endpoint, { kind: 'blob' }>;
@@ -45,16 +46,17 @@ export async function getBlob(ctx: RouteContext<BlobEndpoint>, retried = false):
   } else {
     reply.code(200).header('content-length', opened.size);
   }
-  if (opened.origin !== 'local') return void reply.send(opened.stream);
+  const raw = reply.raw;
+  const writeHead = (): void => {
+    reply.hijack();
+    raw.writeHead(reply.statusCode, reply.getHeaders() as Record<string, string>);
+  };
+  if (opened.origin !== 'local') return sendArriving(raw, opened.stream, writeHead);
   if (opened.size === 0) return void reply.send();
   // Local hits bypass fastify's stream piping for the reused-buffer sender.
   const { start, end } = range ?? { start: 0, end: opened.size - 1 };
-  const raw = reply.raw;
   try {
-    await sendFileRange(raw, opened.path, start, end, () => {
-      reply.hijack();
-      raw.writeHead(reply.statusCode, reply.getHeaders() as Record<string, string>);
-    }, () => services.blobs.hold(digest));
+    await sendFileRange(raw, opened.path, start, end, writeHead, () => services.blobs.hold(digest));
   } catch (error) {
     // Evicted between the lookup and the open (nothing was sent yet): ask again, which fetches
     // it anew in a mirrored repository.

@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { DOWNLOAD_BUDGET_BYTES, MAX_CHUNK_BYTES, MIN_CHUNK_BYTES, chunkBytes, downloadStarted, downloadsInFlight, giveChunk, takeChunk } from '../../src/lib/download-budget.ts';
+
+describe('download budget', () => {
+  it('gives one response full chunks and a crowd small ones, two chunks each staying near the budget', () => {
+    const base = downloadsInFlight();
+    const releases = [downloadStarted()];
+    assert.equal(chunkBytes(), MAX_CHUNK_BYTES);
+    assert.equal(chunkBytes(256 * 1024), 256 * 1024, 'a smaller cap of the caller holds');
+    while (downloadsInFlight() < base + 300) releases.push(downloadStarted());
+    const crowd = chunkBytes();
+    assert.ok(crowd < 64 * 1024, `300 responses get small chunks (${crowd})`);
+    assert.ok(2 * crowd * 300 <= DOWNLOAD_BUDGET_BYTES, 'two chunks each fit the budget');
+    while (downloadsInFlight() < base + 5000) releases.push(downloadStarted());
+    assert.equal(chunkBytes(), MIN_CHUNK_BYTES, 'never below the smallest chunk');
+    for (const release of releases) {
+      release();
+      release();
+    }
+    assert.equal(downloadsInFlight(), base, 'a second release is harmless');
+  });
+
+  it('reuses a chunk given back, for reads of any length up to its size', () => {
+    const chunk = takeChunk(100 * 1024);
+    assert.equal(chunk.byteLength, 128 * 1024, 'the power of two that holds the read');
+    giveChunk(chunk.subarray(0, 5));
+    const again = takeChunk(128 * 1024);
+    assert.equal(again.buffer, chunk.buffer, 'the same memory, not a fresh buffer');
+    assert.equal(takeChunk(1).byteLength, MIN_CHUNK_BYTES);
+    giveChunk(again);
+  });
+
+  it('takes back only its own chunks, once', () => {
+    const foreign = Buffer.allocUnsafeSlow(MIN_CHUNK_BYTES);
+    giveChunk(foreign);
+    assert.notEqual(takeChunk(MIN_CHUNK_BYTES).buffer, foreign.buffer, 'a buffer it did not make is never handed out');
+    const chunk = takeChunk(MIN_CHUNK_BYTES);
+    giveChunk(chunk);
+    giveChunk(chunk);
+    const first = takeChunk(MIN_CHUNK_BYTES);
+    const second = takeChunk(MIN_CHUNK_BYTES);
+    assert.notEqual(first.buffer, second.buffer, 'a chunk given twice is handed out once');
+  });
+
+  it('makes room for the size in demand by dropping free chunks of other sizes', () => {
+    // Fill the free pool with small chunks, as a crowd leaves behind.
+    const small = Array.from({ length: 256 }, () => takeChunk(MIN_CHUNK_BYTES));
+    for (const chunk of small) giveChunk(chunk);
+    const big = takeChunk(MAX_CHUNK_BYTES);
+    giveChunk(big);
+    assert.equal(takeChunk(MAX_CHUNK_BYTES).buffer, big.buffer, 'the large chunk was kept, not dropped for want of room');
+  });
+});
