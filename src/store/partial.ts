@@ -165,7 +165,7 @@ export class PartialBlob {
       position = upTo;
     }
     if (completed) this.#pieceList.schedule();
-    this.#hasher.advance();
+    this.#hasher.wrote(offset, chunk);
     this.#events.emit('change');
   }
 
