@@ -13,16 +13,17 @@
 // Progress on stderr, the table on stdout, JSON in bench/results/peer-transfer-<time>.json and
 // peer-transfer-latest.json. Needs root, iproute2, curl, docker-registry is not used.
 import { readdirSync, readFileSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startCluster, type Cluster, type ClusterNode } from '../test/helpers/cluster.ts';
-import { LOCAL_REGISTRY, sleep } from '../test/helpers/cluster/constants.ts';
+import { LOCAL_REGISTRY } from '../test/helpers/cluster/constants.ts';
 import type { TestHost } from '../test/helpers/netns.ts';
 import { parseFlags } from './lib/args.ts';
 import { fmt, median, MiB, progress, table } from './lib/fanout-report.ts';
 import { cpuDelta, cpuTimes, type CpuTimes } from './lib/proc-cpu.ts';
+import { waitForFile } from './lib/pull-phase.ts';
 import { writeRandomFile, type BlobFile } from './lib/random-file.ts';
 
 const GiB = 1024 * MiB;
@@ -82,14 +83,6 @@ async function curlTimed(host: TestHost, url: string, size: number): Promise<{ s
   };
   const [childUser, childSystem] = (lines.at(-1) ?? '').split(' ');
   return { seconds: Number(total), cpu: { userMs: seconds(childUser) * 1000, systemMs: seconds(childSystem) * 1000 } };
-}
-
-async function waitForFile(path: string, size: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while ((await stat(path).catch(() => undefined))?.size !== size) {
-    if (Date.now() > deadline) throw new Error(`${path} did not appear with ${size} bytes within ${timeoutMs} ms`);
-    await sleep(20);
-  }
 }
 
 async function baselineRound(a: TestHost, b: TestHost, blob: BlobFile): Promise<Transfer> {

@@ -3,8 +3,7 @@
 // (`proxy.remoteurl`), beside the same GET straight from the seed, in one round. The order of the
 // three turns round by round. Each server's CPU (user + system, every thread, /proc/<pid>/stat)
 // is counted from the request until the blob is committed in its store.
-import { stat } from 'node:fs/promises';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { removeTempDir, trackTempDir } from './cleanup.ts';
 import { benchAgent, median, progress, timedGet, type TimedGet } from './http-get.ts';
@@ -63,7 +62,7 @@ function blobDataPath(dataDir: string, digest: string): string {
   return join(dataDir, 'docker', 'registry', 'v2', 'blobs', 'sha256', hex.slice(0, 2), hex, 'data');
 }
 
-async function waitForFile(path: string, size: number, timeoutMs: number): Promise<void> {
+export async function waitForFile(path: string, size: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const info = await stat(path).catch(() => undefined);

@@ -34,6 +34,8 @@ export interface ReaderHooks {
   state(): BlobState;
   /** Start offsets of the pieces reset so far (append-only). */
   resets(): readonly number[];
+  /** The bytes from `position` on still in memory, as just written, if any. */
+  recent?(position: number): Buffer | undefined;
   /** Resolves true on the next change, false after `ms` without one. */
   wait(ms: number): Promise<boolean>;
   attach(): void;
@@ -77,6 +79,13 @@ export function createPartialReader(blob: ReadableBlob, hooks: ReaderHooks, rang
           }
           const available = verified ? blob.size : blob.availableFrom(position) - (holdBack && reachesEnd && blob.availableFrom(position) >= blob.size ? 1 : 0);
           if (position < available) {
+            const kept = hooks.recent?.(position);
+            if (kept) {
+              const length = Math.min(kept.byteLength, available - position, last - position + 1);
+              position += length;
+              stream.push(kept.subarray(0, length));
+              return;
+            }
             const length = Math.min(READ_CHUNK, available - position, last - position + 1);
             const buffer = Buffer.allocUnsafe(length);
             const { bytesRead } = await handle.read(buffer, 0, length, position);

@@ -15,6 +15,12 @@ import { createPartialReader, type BlobState as State, type ReaderHooks, type Re
 
 export type { ReaderOptions } from './partial-reader.ts';
 
+/**
+ * Chunks kept in memory per blob for readers that keep up (4 × 512 KiB batches): reading just
+ * written bytes back from the file cost a thread-pool trip and a copy per 256 KiB.
+ */
+const RECENT_CHUNKS = 4;
+
 
 /**
  * A blob being written, in fixed-size pieces that may arrive in any order and from several
@@ -43,6 +49,9 @@ export class PartialBlob {
   #writes = new Set<Promise<unknown>>();
   /** Start offsets of the pieces reset so far, in order: readers that already sent their bytes must fail. */
   readonly #resetStarts: number[] = [];
+  /** The last chunks written (shared memory only, see coalesce.ts): readers keeping up take them from here, not the file. */
+  readonly #recent: Buffer[] = [];
+  readonly #recentStarts: number[] = [];
   readonly #kept: KeptPaths;
   readonly #pieceList: PieceListSaver;
 
@@ -166,6 +175,7 @@ export class PartialBlob {
     }
     if (completed) this.#pieceList.schedule();
     this.#hasher.wrote(offset, chunk);
+    this.#remember(offset, chunk);
     this.#events.emit('change');
   }
 
@@ -180,6 +190,8 @@ export class PartialBlob {
     this.#filled[index] = 0;
     if (wasComplete) this.#pieceList.schedule();
     this.#resetStarts.push(this.pieceStart(index));
+    this.#recent.length = 0;
+    this.#recentStarts.length = 0;
     this.#hasher.reset(this.pieceStart(index));
     this.#events.emit('change');
   }
@@ -262,6 +274,14 @@ export class PartialBlob {
       },
       state: () => this.#state,
       resets: () => this.#resetStarts,
+      recent: (position) => {
+        for (let i = this.#recent.length - 1; i >= 0; i--) {
+          const start = this.#recentStarts[i]!;
+          const bytes = this.#recent[i]!;
+          if (position >= start && position < start + bytes.byteLength) return bytes.subarray(position - start);
+        }
+        return undefined;
+      },
       wait: (ms) =>
         new Promise<boolean>((resolve) => {
           const timer = setTimeout(() => {
@@ -283,6 +303,20 @@ export class PartialBlob {
         release?.();
       },
     };
+  }
+
+  /**
+   * Only a SharedArrayBuffer's chunk: those are never reused by whoever wrote them (coalesce.ts),
+   * while a caller may refill an ordinary buffer once its write is done.
+   */
+  #remember(offset: number, chunk: Uint8Array): void {
+    if (!(chunk.buffer instanceof SharedArrayBuffer)) return;
+    this.#recent.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    this.#recentStarts.push(offset);
+    if (this.#recent.length > RECENT_CHUNKS) {
+      this.#recent.shift();
+      this.#recentStarts.shift();
+    }
   }
 
   async #writeAll(chunk: Uint8Array, position: number): Promise<void> {

@@ -1,0 +1,74 @@
+// Readers that keep up with a partial blob take just-written chunks from memory instead of the
+// temp file. Told apart by changing the temp file behind the blob's back after a write: a reader
+// that got the bytes from memory sees what was written, one that read the file sees the change.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, open, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { afterEach, beforeEach, describe, test } from 'node:test';
+import { digestOf } from '../../src/oci/index.ts';
+import { Store, type PartialBlob } from '../../src/store/index.ts';
+
+const PIECE = 256 * 1024;
+
+function shared(bytes: Buffer): Buffer {
+  const copy = Buffer.from(new SharedArrayBuffer(bytes.length));
+  bytes.copy(copy);
+  return copy;
+}
+
+/** The first `length` bytes a reader of the blob hands out (without waiting for the rest). */
+async function firstBytes(blob: PartialBlob, store: Store, length: number): Promise<Buffer> {
+  const reader: Readable = blob.createReader(store.blobs.path(blob.digest), { start: 0, end: length - 1 }, { holdBackUnverified: false });
+  const chunks: Buffer[] = [];
+  for await (const chunk of reader) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+async function overwriteFile(path: string, bytes: Buffer): Promise<void> {
+  const handle = await open(path, 'r+');
+  await handle.write(bytes, 0, bytes.length, 0);
+  await handle.close();
+}
+
+describe('PartialBlob readers take just-written chunks from memory', () => {
+  let dir: string;
+  let store: Store;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'shoal-recent-'));
+    ({ store } = await Store.open(dir));
+  });
+  afterEach(() => rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 }));
+
+  test('a chunk in shared memory is served as written', async () => {
+    const content = randomBytes(4 * PIECE);
+    const blob = await store.blobs.createPartial(digestOf(content), content.length, PIECE);
+    await blob.write(0, shared(content.subarray(0, PIECE)));
+    await overwriteFile(blob.tmpPath, Buffer.alloc(PIECE, 7));
+    assert.ok((await firstBytes(blob, store, PIECE)).equals(content.subarray(0, PIECE)));
+    await blob.fail(new Error('test over'));
+  });
+
+  test('an ordinary buffer (its owner may refill it) is read back from the file', async () => {
+    const content = randomBytes(4 * PIECE);
+    const blob = await store.blobs.createPartial(digestOf(content), content.length, PIECE);
+    const chunk = Buffer.from(content.subarray(0, PIECE));
+    await blob.write(0, chunk);
+    chunk.fill(9); // reused by its owner
+    assert.ok((await firstBytes(blob, store, PIECE)).equals(content.subarray(0, PIECE)));
+    await blob.fail(new Error('test over'));
+  });
+
+  test('a reset piece is no longer served from memory', async () => {
+    const content = randomBytes(4 * PIECE);
+    const blob = await store.blobs.createPartial(digestOf(content), content.length, PIECE);
+    await blob.write(0, shared(content.subarray(0, PIECE)));
+    blob.resetPiece(0);
+    const again = randomBytes(PIECE);
+    await blob.write(0, again); // an ordinary buffer: the file holds the only copy
+    assert.ok((await firstBytes(blob, store, PIECE)).equals(again));
+    await blob.fail(new Error('test over'));
+  });
+});
