@@ -10,6 +10,7 @@ import type { Layout } from './layout.ts';
 import { commitFile } from '../lib/durable-rename.ts';
 import { isNotFound } from './files.ts';
 import { keptPaths, openKept, partialsDir, PieceListSaver, removeKept, type KeptPaths } from './kept-partial.ts';
+import { isHandedOver } from './handed-over.ts';
 import { PrefixHasher } from './prefix-hasher.ts';
 import { createPartialReader, type BlobState as State, type ReaderHooks, type ReaderOptions } from './partial-reader.ts';
 
@@ -49,7 +50,7 @@ export class PartialBlob {
   #writes = new Set<Promise<unknown>>();
   /** Start offsets of the pieces reset so far, in order: readers that already sent their bytes must fail. */
   readonly #resetStarts: number[] = [];
-  /** The last chunks written (shared memory only, see coalesce.ts): readers keeping up take them from here, not the file. */
+  /** The last chunks written (handed over only, see handed-over.ts): readers keeping up take them from here, not the file. */
   readonly #recent: Buffer[] = [];
   readonly #recentStarts: number[] = [];
   readonly #kept: KeptPaths;
@@ -174,7 +175,7 @@ export class PartialBlob {
       position = upTo;
     }
     if (completed) this.#pieceList.schedule();
-    this.#hasher.wrote(offset, chunk);
+    this.#hasher.advance();
     this.#remember(offset, chunk);
     this.#events.emit('change');
   }
@@ -190,8 +191,7 @@ export class PartialBlob {
     this.#filled[index] = 0;
     if (wasComplete) this.#pieceList.schedule();
     this.#resetStarts.push(this.pieceStart(index));
-    this.#recent.length = 0;
-    this.#recentStarts.length = 0;
+    this.#forgetRecent();
     this.#hasher.reset(this.pieceStart(index));
     this.#events.emit('change');
   }
@@ -215,6 +215,7 @@ export class PartialBlob {
     await commitFile(this.#handle, this.tmpPath, this.#layout.blobData(this.digest));
     await removeKept(this.#kept);
     this.#hasher.close();
+    this.#forgetRecent();
     this.#state = { kind: 'committed' };
     this.#events.emit('change');
     this.#onCommitted(this.digest, this.size);
@@ -225,6 +226,7 @@ export class PartialBlob {
     if (this.#state.kind !== 'writing') return;
     this.#state = { kind: 'failed', error };
     this.#hasher.close();
+    this.#forgetRecent();
     await Promise.allSettled([...this.#writes, this.#pieceList.stop()]);
     await this.#handle.close().catch(() => undefined);
     // Removed before anyone hears of the failure: a new fetch of the digest opens the same path.
@@ -305,18 +307,20 @@ export class PartialBlob {
     };
   }
 
-  /**
-   * Only a SharedArrayBuffer's chunk: those are never reused by whoever wrote them (coalesce.ts),
-   * while a caller may refill an ordinary buffer once its write is done.
-   */
+  /** Only a chunk handed over (coalesce.ts's batches): a caller may refill any other once its write is done. */
   #remember(offset: number, chunk: Uint8Array): void {
-    if (!(chunk.buffer instanceof SharedArrayBuffer)) return;
+    if (!isHandedOver(chunk)) return;
     this.#recent.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
     this.#recentStarts.push(offset);
     if (this.#recent.length > RECENT_CHUNKS) {
       this.#recent.shift();
       this.#recentStarts.shift();
     }
+  }
+
+  #forgetRecent(): void {
+    this.#recent.length = 0;
+    this.#recentStarts.length = 0;
   }
 
   async #writeAll(chunk: Uint8Array, position: number): Promise<void> {

@@ -1,6 +1,6 @@
-// The thread behind prefix-hasher.ts: hashes the prefix of blob temp files, from shared memory
-// the main thread hands over, or reading bytes back from the file (the page cache, as they were
-// just written), so the main thread never hashes and never copies a byte for it. Messages of one job are handled in order and synchronously: a
+// The thread behind prefix-hasher.ts: hashes byte ranges of blob temp files, reading them back
+// from the file (the page cache, as they were just written) so the main thread never hashes and
+// never copies a byte for it. Messages of one job are handled in order and synchronously: a
 // reset that arrives after a range was asked for applies after that range, never in its middle.
 // Plain JavaScript on purpose: a .ts entry loads the type stripper into the worker's own isolate,
 // ~10 MiB of RSS more (measured: 15 MiB for the thread instead of 5). The messages are typed as
@@ -47,16 +47,6 @@ function handle(message) {
         job.error = error.message;
       }
       return undefined;
-    case 'bytes': {
-      let offset = message.offset;
-      for (const chunk of message.chunks) {
-        if (job.error !== undefined || offset !== job.position) break;
-        job.hash.update(chunk);
-        job.position += chunk.byteLength;
-        offset += chunk.byteLength;
-      }
-      return undefined;
-    }
     case 'reset':
       job.hash = createHash(job.algorithm);
       job.position = 0;

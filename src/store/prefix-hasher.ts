@@ -1,16 +1,16 @@
 // The digest of a blob being written, computed off the main thread. sha256 at ~1.3 GB/s on one
 // core was the largest single cost of a cold pull on the event loop (bench/registry.bench.ts:
-// ~40% of its busy time), and every other byte-moving job waited behind it. Bytes written in
-// order in shared memory (coalesce.ts makes them so) are handed over as they are; any others are
-// read back from the file by the worker (reading everything back cost 0.16 CPU-s per GiB more).
+// ~40% of its busy time), and every other byte-moving job waited behind it. The worker reads the
+// bytes back from the file (the page cache): 0.16 CPU-s per GiB, off the main thread. Handing
+// them over in shared memory instead cost more: a fresh SharedArrayBuffer per 512 KiB batch
+// (one that is never reused, so nobody needs to know when the worker is done with it) page-faults
+// ~0.27 CPU-s per GiB of system time (measured, 512 MiB in 512 KiB batches).
 import { Worker } from 'node:worker_threads';
 import type { Digest, DigestAlgorithm } from '../oci/index.ts';
 
 export type HashRequest =
   | { readonly op: 'open'; readonly job: number; readonly path: string; readonly algorithm: DigestAlgorithm }
   | { readonly op: 'hash'; readonly job: number; readonly end: number }
-  /** Bytes from `offset` on, in shared memory: hashed as they are when they continue the hash, else left to a later 'hash'. */
-  | { readonly op: 'bytes'; readonly job: number; readonly offset: number; readonly chunks: readonly Uint8Array[] }
   | { readonly op: 'reset'; readonly job: number }
   | { readonly op: 'digest'; readonly job: number; readonly ticket: number }
   | { readonly op: 'close'; readonly job: number };
@@ -24,8 +24,6 @@ export type HashReply =
  * per 512 KiB write cost the event loop ~0.1 ms each, a fifth of what the hashing saved.
  */
 const HASH_STEP_BYTES = 8 * 1024 * 1024;
-/** Shared-memory chunks are handed over once this many have gathered: what a blob holds back for its hash. */
-const HAND_OVER_BYTES = 2 * 1024 * 1024;
 /** An idle worker is stopped after this long (it holds ~5 MiB of RSS). */
 const IDLE_STOP_MS = 10_000;
 
@@ -147,12 +145,8 @@ export class PrefixHasher {
   readonly #size: number;
   readonly #contiguousFrom: (position: number) => number;
   readonly #job: number;
-  /** End of the bytes handed to the worker in this generation (or queued in `#queued`). */
+  /** End of the bytes handed to the worker in this generation. */
   #sent = 0;
-  /** Shared-memory chunks continuing the hash, not posted yet, from `#queuedFrom`. */
-  #queued: Uint8Array[] = [];
-  #queuedFrom = 0;
-  #queuedBytes = 0;
   #generation = 0;
   #broken: Error | undefined;
 
@@ -165,20 +159,6 @@ export class PrefixHasher {
     });
   }
 
-  /** Bytes just written at `offset`; then as advance(). */
-  wrote(offset: number, chunk: Uint8Array): void {
-    if (this.#broken) return;
-    if (offset === this.#sent && chunk.buffer instanceof SharedArrayBuffer) {
-      if (this.#queued.length === 0) this.#queuedFrom = offset;
-      this.#queued.push(chunk);
-      this.#queuedBytes += chunk.byteLength;
-      this.#sent += chunk.byteLength;
-      if (this.#queuedBytes >= HAND_OVER_BYTES || this.#sent === this.#size) this.#postQueued();
-    }
-    // Pieces that came early may continue the prefix now.
-    if (this.#contiguousFrom(this.#sent) > this.#sent) this.advance();
-  }
-
   advance(): void {
     if (this.#broken) return;
     const end = this.#contiguousFrom(this.#sent);
@@ -189,16 +169,7 @@ export class PrefixHasher {
     this.#post(this.#contiguousFrom(this.#sent));
   }
 
-  #postQueued(): void {
-    if (this.#queued.length === 0) return;
-    shared.post({ op: 'bytes', job: this.#job, offset: this.#queuedFrom, chunks: this.#queued });
-    this.#queued = [];
-    this.#queuedBytes = 0;
-  }
-
   #post(end: number): void {
-    // Queued bytes first: the worker hashes in message order.
-    this.#postQueued();
     if (end <= this.#sent) return;
     this.#sent = end;
     shared.post({ op: 'hash', job: this.#job, end });
@@ -207,8 +178,6 @@ export class PrefixHasher {
   /** Bytes from `start` on changed: a hash that covered (or was asked to cover) them starts over. */
   reset(start: number): void {
     if (this.#sent <= start) return;
-    this.#queued = [];
-    this.#queuedBytes = 0;
     this.#sent = 0;
     this.#generation += 1;
     shared.post({ op: 'reset', job: this.#job });

@@ -9,13 +9,15 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { digestOf } from '../../src/oci/index.ts';
-import { Store, type PartialBlob } from '../../src/store/index.ts';
+import { handOver, Store, type PartialBlob } from '../../src/store/index.ts';
 
 const PIECE = 256 * 1024;
 
-function shared(bytes: Buffer): Buffer {
-  const copy = Buffer.from(new SharedArrayBuffer(bytes.length));
+/** A copy in a buffer of its own, handed over as coalesce.ts's batches are. */
+function handedOver(bytes: Buffer): Buffer {
+  const copy = Buffer.allocUnsafeSlow(bytes.length);
   bytes.copy(copy);
+  handOver(copy);
   return copy;
 }
 
@@ -42,16 +44,16 @@ describe('PartialBlob readers take just-written chunks from memory', () => {
   });
   afterEach(() => rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 }));
 
-  test('a chunk in shared memory is served as written', async () => {
+  test('a chunk handed over is served as written', async () => {
     const content = randomBytes(4 * PIECE);
     const blob = await store.blobs.createPartial(digestOf(content), content.length, PIECE);
-    await blob.write(0, shared(content.subarray(0, PIECE)));
+    await blob.write(0, handedOver(content.subarray(0, PIECE)));
     await overwriteFile(blob.tmpPath, Buffer.alloc(PIECE, 7));
     assert.ok((await firstBytes(blob, store, PIECE)).equals(content.subarray(0, PIECE)));
     await blob.fail(new Error('test over'));
   });
 
-  test('an ordinary buffer (its owner may refill it) is read back from the file', async () => {
+  test('a buffer not handed over (its owner may refill it) is read back from the file', async () => {
     const content = randomBytes(4 * PIECE);
     const blob = await store.blobs.createPartial(digestOf(content), content.length, PIECE);
     const chunk = Buffer.from(content.subarray(0, PIECE));
@@ -64,10 +66,10 @@ describe('PartialBlob readers take just-written chunks from memory', () => {
   test('a reset piece is no longer served from memory', async () => {
     const content = randomBytes(4 * PIECE);
     const blob = await store.blobs.createPartial(digestOf(content), content.length, PIECE);
-    await blob.write(0, shared(content.subarray(0, PIECE)));
+    await blob.write(0, handedOver(content.subarray(0, PIECE)));
     blob.resetPiece(0);
     const again = randomBytes(PIECE);
-    await blob.write(0, again); // an ordinary buffer: the file holds the only copy
+    await blob.write(0, again); // not handed over: the file holds the only copy
     assert.ok((await firstBytes(blob, store, PIECE)).equals(again));
     await blob.fail(new Error('test over'));
   });

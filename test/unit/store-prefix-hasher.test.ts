@@ -54,55 +54,6 @@ describe('PrefixHasher: sha256 of a growing file on a worker thread', () => {
     }
   });
 
-  // Told apart by making the file and the memory differ: the worker hashes what it was handed,
-  // in shared memory, and reads back from the file only what it was not.
-  test('in-order bytes in shared memory are hashed as handed over, others read back from the file', async () => {
-    const onFile = randomBytes(12 * MiB);
-    const inMemory = Buffer.from(onFile);
-    inMemory.fill(1, 0, MiB); // the first MiB differs between memory and file
-    const file = await growingFile(join(dir, 'blob'));
-    const hasher = new PrefixHasher(join(dir, 'blob'), 'sha256', onFile.length, (from) => Math.max(from, file.contiguous()));
-    try {
-      const shared = (bytes: Buffer): Buffer => {
-        const copy = Buffer.from(new SharedArrayBuffer(bytes.length));
-        bytes.copy(copy);
-        return copy;
-      };
-      // Two shared chunks in order (handed over), then plain memory (read back from the file).
-      await file.write(0, onFile.subarray(0, MiB));
-      hasher.wrote(0, shared(inMemory.subarray(0, MiB)));
-      await file.write(MiB, onFile.subarray(MiB, 2 * MiB));
-      hasher.wrote(MiB, shared(inMemory.subarray(MiB, 2 * MiB)));
-      await file.write(2 * MiB, onFile.subarray(2 * MiB));
-      hasher.wrote(2 * MiB, Buffer.from(inMemory.subarray(2 * MiB)));
-      assert.equal((await hasher.digest()).value, digestOf(inMemory).value);
-    } finally {
-      hasher.close();
-      await file.handle.close();
-    }
-  });
-
-  test('shared chunks not yet handed over when a reset comes are dropped', async () => {
-    const first = randomBytes(3 * MiB);
-    const second = randomBytes(3 * MiB);
-    const file = await growingFile(join(dir, 'blob'));
-    const hasher = new PrefixHasher(join(dir, 'blob'), 'sha256', first.length, (from) => Math.max(from, file.contiguous()));
-    try {
-      const shared = Buffer.from(new SharedArrayBuffer(MiB));
-      first.copy(shared, 0, 0, MiB);
-      await file.write(0, first.subarray(0, MiB));
-      hasher.wrote(0, shared); // queued (less than a worker step)
-      file.forget(0);
-      hasher.reset(0);
-      await file.write(0, second);
-      hasher.advance();
-      assert.equal((await hasher.digest()).value, digestOf(second).value);
-    } finally {
-      hasher.close();
-      await file.handle.close();
-    }
-  });
-
   test('an empty blob', async () => {
     const file = await growingFile(join(dir, 'empty'));
     const hasher = new PrefixHasher(join(dir, 'empty'), 'sha256', 0, () => 0);
