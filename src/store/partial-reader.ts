@@ -34,6 +34,8 @@ export interface ReaderHooks {
   state(): BlobState;
   /** Start offsets of the pieces reset so far (append-only). */
   resets(): readonly number[];
+  /** Every byte matches the digest (the commit may still be making the file durable). */
+  verified?(): boolean;
   /** The bytes from `position` on still in memory, as just written, if any. */
   recent?(position: number): Buffer | undefined;
   /** Resolves true on the next change, false after `ms` without one. */
@@ -71,7 +73,7 @@ export function createPartialReader(blob: ReadableBlob, hooks: ReaderHooks, rang
               throw new Error(`bytes of ${blob.digest.value} already sent (the piece at byte ${start}) failed verification`);
             }
           }
-          const verified = state.kind === 'committed';
+          const verified = state.kind === 'committed' || hooks.verified?.() === true;
           const reachesEnd = last >= blob.size - 1;
           if (position > last) {
             stream.push(null);

@@ -1,11 +1,13 @@
-// Readers that keep up with a partial blob take just-written chunks from memory instead of the
-// temp file. Told apart by changing the temp file behind the blob's back after a write: a reader
-// that got the bytes from memory sees what was written, one that read the file sees the change.
+// How readers of a partial blob are fed on the fast path. Those that keep up take just-written
+// chunks from memory instead of the temp file: told apart by changing the temp file behind the
+// blob's back after a write (a reader that got the bytes from memory sees what was written, one
+// that read the file sees the change). And the held-back last byte goes out once the digest is
+// verified, before the commit has made the file durable.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { digestOf } from '../../src/oci/index.ts';
@@ -71,6 +73,32 @@ describe('PartialBlob readers take just-written chunks from memory', () => {
     const again = randomBytes(PIECE);
     await blob.write(0, again); // not handed over: the file holds the only copy
     assert.ok((await firstBytes(blob, store, PIECE)).equals(again));
+    await blob.fail(new Error('test over'));
+  });
+
+  // Told apart by a commit that cannot finish: a file stands where the blob's folder must go.
+  test('the held-back last byte goes out once verified, even when making the file durable then fails', async () => {
+    const content = randomBytes(2 * PIECE);
+    const blob = await store.blobs.createPartial(digestOf(content), content.length, PIECE);
+    const held = blob.createReader(store.blobs.path(blob.digest), undefined, { holdBackUnverified: true });
+    const chunks: Buffer[] = [];
+    const ended = new Promise<void>((resolve, reject) => {
+      held.on('data', (chunk: Buffer) => chunks.push(chunk));
+      held.once('end', resolve);
+      held.once('error', reject);
+    });
+    await blob.write(0, content);
+    const folder = dirname(store.layout.blobData(blob.digest));
+    await mkdir(dirname(folder), { recursive: true });
+    await writeFile(folder, 'in the way');
+    await assert.rejects(blob.commit());
+    // Without the release the reader would wait for a commit that never comes (until its idle timeout).
+    let timer: NodeJS.Timeout | undefined;
+    const never = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('the last byte was never sent')), 15_000);
+    });
+    await Promise.race([ended, never]).finally(() => clearTimeout(timer));
+    assert.ok(Buffer.concat(chunks).equals(content));
     await blob.fail(new Error('test over'));
   });
 });
