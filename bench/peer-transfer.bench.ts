@@ -7,14 +7,14 @@
 // all threads, /proc/<pid>/stat, until b has committed the blob), and of the baseline's server
 // and curl.
 //
-//   node bench/peer-transfer.bench.ts [--mib N] [--rounds N] [--cpu-prof[=DIR]] [--shoal-args '--piece-size 16MiB']
+//   node bench/peer-transfer.bench.ts [--mib N] [--rounds N] [--work-dir DIR] [--cpu-prof[=DIR]] [--shoal-args='--piece-size 16MiB']
 // --cpu-prof: both daemons write .cpuprofile files (one per thread) into DIR (default
 //   bench/results/peer-profiles-<time>) when they stop; summarize with bench/tools/profile-summary.ts.
 // Progress on stderr, the table on stdout, JSON in bench/results/peer-transfer-<time>.json and
-// peer-transfer-latest.json. Needs root, iproute2, curl, docker-registry is not used.
+// peer-transfer-latest.json. Needs root, iproute2 and curl.
 import { readdirSync, readFileSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { cpus, loadavg } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startCluster, type Cluster, type ClusterNode } from '../test/helpers/cluster.ts';
@@ -37,12 +37,14 @@ interface Options {
   readonly sizeBytes: number;
   readonly rounds: number;
   readonly cpuProfDir: string | undefined;
+  /** Where blobs and both stores live: the system temp dir (a disk) unless told; /dev/shm makes every write allocate shared memory (the receiver's writes cost 4× as much CPU). */
+  readonly workDir: string;
   /** Extra `shoal serve` arguments for both daemons (e.g. `--piece-size 16MiB`). */
   readonly shoalArgs: readonly string[];
 }
 
 function parseOptions(argv: readonly string[]): Options {
-  const flags = parseFlags(argv, { switches: [], values: ['mib', 'rounds', 'shoal-args'], optional: ['cpu-prof'] });
+  const flags = parseFlags(argv, { switches: [], values: ['mib', 'rounds', 'shoal-args', 'work-dir'], optional: ['cpu-prof'] });
   const positive = (name: string, fallback: number): number => {
     const raw = flags.get(name);
     if (raw === undefined) return fallback;
@@ -55,6 +57,7 @@ function parseOptions(argv: readonly string[]): Options {
   return {
     sizeBytes: Math.round(positive('mib', 512) * MiB),
     rounds: Math.round(positive('rounds', 3)),
+    workDir: String(flags.get('work-dir') ?? tmpdir()),
     shoalArgs: String(flags.get('shoal-args') ?? '').split(' ').filter(Boolean),
     cpuProfDir: prof === undefined ? undefined : prof === true ? join(ROOT, 'bench', 'results', `peer-profiles-${stamp}`) : prof,
   };
@@ -163,7 +166,7 @@ async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const startedAt = new Date();
   progress(`peer transfer, ${options.sizeBytes / MiB} MiB × ${options.rounds} rounds, ${cpus().length} CPUs, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-  const workDir = await mkdtemp(join('/dev/shm', 'shoal-peer-'));
+  const workDir = await mkdtemp(join(options.workDir, 'shoal-peer-'));
   let cluster: Cluster | undefined;
   const rounds: Array<{ baseline: Transfer; shoal: Awaited<ReturnType<typeof shoalRound>>; senderAlone: Transfer }> = [];
   try {
