@@ -1,7 +1,8 @@
 // shoal against Debian's registry:2 (distribution 2.8.2) on loopback, same machine, same data:
 //   1. local-hit blob GET throughput (MB/s)
 //   2. manifest GET by tag at 64 connections (req/s, autocannon), shoal standalone
-//   3. pull-through of a blob through a cold shoal whose upstream is the registry:2, vs direct
+//   3. pull-through of a blob through a cold shoal whose upstream is the registry:2, vs a cold
+//      registry:2 in proxy mode in front of the same seed, vs direct (bench/lib/pull-phase.ts)
 // The two servers are interleaved round by round (the machine is small and shared), medians are
 // reported. Progress on stderr, the table on stdout, JSON under bench/results/.
 //
@@ -10,22 +11,23 @@
 //        [--cpu-prof[=DIR]] [--shoal-entry FILE] [--strict]
 // Environment: BENCH_QUICK=1, BENCH_ONLY, BENCH_BLOB_MIB, BENCH_PULL_MIB, BENCH_DURATION, BENCH_BLOB_ROUNDS,
 // BENCH_MANIFEST_ROUNDS, BENCH_PULL_ROUNDS, BENCH_CONNECTIONS, BENCH_CPU_PROF, BENCH_SHOAL_ENTRY.
-// --cpu-prof: shoal children write .cpuprofile files (default dir bench/results/profiles-<time>;
+// --cpu-prof: shoal children write .cpuprofile files, one per thread (default dir bench/results/profiles-<time>;
 //   summarize with bench/tools/profile-summary.ts). --shoal-entry: start this script instead of
 //   bin/shoal.js (same arguments), to A/B a candidate change such as bench/experiments/*.
 // --strict: exit 1 when a goal is missed (the default exit status only reflects errors).
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { runAutocannon, type AutocannonResult } from './lib/autocannon.ts';
-import { cleanupAll, removeTempDir, trackTempDir } from './lib/cleanup.ts';
+import { cleanupAll, trackTempDir } from './lib/cleanup.ts';
 import { benchAgent, curlGet, median, progress, timedGet, type TimedGet } from './lib/http-get.ts';
 import { cpuDelta, cpuTimes, type CpuTimes } from './lib/proc-cpu.ts';
 import { OCI_MANIFEST, pushBlob, pushImage, type PushedImage } from './lib/push.ts';
 import { writeRandomFile, type BlobFile } from './lib/random-file.ts';
 import { parseFlags } from './lib/args.ts';
+import { pullPhase, type PullPhaseResult } from './lib/pull-phase.ts';
 import { REGISTRY2_BINARY, REPO_ROOT, startRegistry2, startShoal, type RunningServer } from './lib/servers.ts';
 
 const MiB = 1024 * 1024;
@@ -266,128 +268,6 @@ async function manifestPhase(options: Options, shoal: RunningServer, registry: R
 }
 
 // ---------------------------------------------------------------------------------------------
-// Phase 3: pull-through from the seed, cold cache
-
-interface PullRound {
-  readonly viaShoal: {
-    readonly headersMs: number;
-    readonly ttfbMs: number;
-    readonly totalMs: number;
-    readonly mbPerSec: number;
-    /** From the client's last byte until the blob is committed in shoal's store. */
-    readonly commitMs: number;
-    /** shoal's CPU from the request until the commit. */
-    readonly shoalCpu: CpuTimes | undefined;
-  };
-  readonly direct: { readonly headersMs: number; readonly ttfbMs: number; readonly totalMs: number; readonly mbPerSec: number };
-}
-
-interface PullPhaseResult {
-  readonly sizeBytes: number;
-  readonly rounds: PullRound[];
-  readonly shoal: {
-    readonly medianTtfbMs: number;
-    readonly medianTotalMs: number;
-    readonly medianMbPerSec: number;
-    /** shoal's CPU for one pull-through (request to commit), medians; undefined without /proc */
-    readonly medianCpuMs: { readonly user: number; readonly system: number } | undefined;
-  };
-  readonly direct: { readonly medianTtfbMs: number; readonly medianTotalMs: number; readonly medianMbPerSec: number };
-  readonly ttfbRatio: number;
-  readonly totalRatio: number;
-}
-
-function blobDataPath(dataDir: string, digest: string): string {
-  const hex = digest.slice('sha256:'.length);
-  return join(dataDir, 'docker', 'registry', 'v2', 'blobs', 'sha256', hex.slice(0, 2), hex, 'data');
-}
-
-async function waitForFile(path: string, size: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const info = await stat(path).catch(() => undefined);
-    if (info?.size === size) return;
-    if (Date.now() > deadline) throw new Error(`${path} did not appear with ${size} bytes within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-async function pullPhase(options: Options, registry: RunningServer, work: string, blob: BlobFile, warmBlob: BlobFile): Promise<PullPhaseResult> {
-  progress(`phase 3/3: pull-through of ${blob.size / MiB} MiB from registry:2 via a cold shoal, ${options.pullRounds} rounds`);
-  const rounds: PullRound[] = [];
-  const agent = benchAgent();
-  const blobPath = (base: string, b: BlobFile) => `${base}/v2/bench/pull/blobs/${b.digest}`;
-  try {
-    // The seed answers correctly (and its file is in the page cache) before anything is timed.
-    assertOk(await timedGet(blobPath(registry.url, blob), agent, { verifyDigest: blob.digest }), blob.size, 'registry:2 blob GET');
-    for (let round = 1; round <= options.pullRounds; round++) {
-      const dataDir = trackTempDir(await mkdtemp(join(work, `shoal-pull-${round}-`)));
-      const shoal = await startShoal({
-        dataDir,
-        upstream: registry.url,
-        label: 'shoal (pull-through)',
-        ...(options.shoalEntry ? { entry: options.shoalEntry } : {}),
-        ...(options.cpuProfDir ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir, '--cpu-prof-name', `shoal-pull-${round}.cpuprofile`] } : {}),
-      });
-      try {
-        // A small different blob first: the process has just started, and the first request
-        // would otherwise also time JIT warm-up and the first connection to the seed.
-        const warm = await timedGet(blobPath(shoal.url, warmBlob), agent, { verifyDigest: warmBlob.digest });
-        assertOk(warm, warmBlob.size, 'shoal warm-up pull');
-        let via: TimedGet | undefined;
-        let commitMs = 0;
-        let shoalCpu: CpuTimes | undefined;
-        let direct: TimedGet | undefined;
-        const throughShoal = async (): Promise<void> => {
-          const before = cpuTimes(shoal.pid);
-          via = await timedGet(blobPath(shoal.url, blob), agent);
-          assertOk(via, blob.size, 'shoal pull-through GET');
-          const since = performance.now();
-          // Let the fetch verify, fsync and commit before anything else is timed.
-          await waitForFile(blobDataPath(dataDir, blob.digest), blob.size, 120_000);
-          commitMs = performance.now() - since;
-          shoalCpu = cpuDelta(before, cpuTimes(shoal.pid));
-        };
-        const fromSeed = async (): Promise<void> => {
-          direct = await timedGet(blobPath(registry.url, blob), agent);
-          assertOk(direct, blob.size, 'registry:2 direct GET');
-        };
-        if (round % 2 === 1) {
-          await throughShoal();
-          await fromSeed();
-        } else {
-          await fromSeed();
-          await throughShoal();
-        }
-        const v = via!;
-        const d = direct!;
-        rounds.push({
-          viaShoal: { headersMs: v.headersMs, ttfbMs: v.ttfbMs, totalMs: v.totalMs, mbPerSec: v.mbPerSec, commitMs, shoalCpu },
-          direct: { headersMs: d.headersMs, ttfbMs: d.ttfbMs, totalMs: d.totalMs, mbPerSec: d.mbPerSec },
-        });
-        const cpuText = shoalCpu ? `, shoal CPU ${fmt(shoalCpu.userMs, 0)}+${fmt(shoalCpu.systemMs, 0)} ms` : '';
-        progress(`  round ${round}/${options.pullRounds}: via shoal TTFB ${fmt(v.ttfbMs, 1)} ms, total ${fmt(v.totalMs, 0)} ms (${fmt(v.mbPerSec, 0)} MB/s, committed ${fmt(commitMs, 0)} ms later${cpuText}); direct TTFB ${fmt(d.ttfbMs, 1)} ms, total ${fmt(d.totalMs, 0)} ms (${fmt(d.mbPerSec, 0)} MB/s)`);
-      } finally {
-        await shoal.stop();
-        await removeTempDir(dataDir);
-      }
-    }
-  } finally {
-    await agent.close();
-  }
-  const pick = (f: (r: PullRound) => number) => median(rounds.map(f));
-  const withCpu = rounds.every((r) => r.viaShoal.shoalCpu !== undefined);
-  const shoal = {
-    medianTtfbMs: pick((r) => r.viaShoal.ttfbMs),
-    medianTotalMs: pick((r) => r.viaShoal.totalMs),
-    medianMbPerSec: pick((r) => r.viaShoal.mbPerSec),
-    medianCpuMs: withCpu ? { user: pick((r) => r.viaShoal.shoalCpu!.userMs), system: pick((r) => r.viaShoal.shoalCpu!.systemMs) } : undefined,
-  };
-  const direct = { medianTtfbMs: pick((r) => r.direct.ttfbMs), medianTotalMs: pick((r) => r.direct.totalMs), medianMbPerSec: pick((r) => r.direct.mbPerSec) };
-  return { sizeBytes: blob.size, rounds, shoal, direct, ttfbRatio: shoal.medianTtfbMs / direct.medianTtfbMs, totalRatio: shoal.medianTotalMs / direct.medianTotalMs };
-}
-
-// ---------------------------------------------------------------------------------------------
 
 function assertOk(got: TimedGet, size: number, what: string): void {
   if (got.status !== 200) throw new Error(`${what}: status ${got.status}`);
@@ -413,6 +293,60 @@ function renderTable(rows: readonly Row[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (c: readonly string[]) => `| ${c.map((x, i) => (i === 0 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!))).join(' | ')} |`;
   return [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...cells.map(line)].join('\n');
+}
+
+function pullRows(p: PullPhaseResult): Row[] {
+  const n = p.rounds.length;
+  const what = `pull-through ${p.sizeBytes / MiB} MiB cold`;
+  const range = (s: PullPhaseResult['shoal']) => `${fmt(s.medianTotalMs, 0)} (${fmt(s.totalMsRange[0], 0)}–${fmt(s.totalMsRange[1], 0)})`;
+  const cpu = (s: PullPhaseResult['shoal']) => (s.cpuSecondsPerGiB ? `${fmt(s.cpuSecondsPerGiB.median, 2)} (${fmt(s.cpuSecondsPerGiB.min, 2)}–${fmt(s.cpuSecondsPerGiB.max, 2)})` : 'n/a');
+  const rows: Row[] = [
+    {
+      metric: `${what}: total time vs registry:2 proxy (ms, median (range) of ${n})`,
+      shoal: range(p.shoal),
+      baseline: range(p.proxy),
+      ratio: `${fmt(p.totalRatioToProxy, 2)}×`,
+      goal: '≤ 1.00×',
+      pass: p.totalRatioToProxy <= 1,
+    },
+  ];
+  if (p.cpuRatioToProxy !== undefined) {
+    rows.push({
+      metric: `${what}: server CPU-s per GiB vs registry:2 proxy (median (range))`,
+      shoal: cpu(p.shoal),
+      baseline: cpu(p.proxy),
+      ratio: `${fmt(p.cpuRatioToProxy, 2)}×`,
+      goal: '≤ 1.00×',
+      pass: p.cpuRatioToProxy <= 1,
+    });
+  }
+  rows.push(
+    {
+      metric: `${what}: total time vs direct from the seed (ms, median (range))`,
+      shoal: range(p.shoal),
+      baseline: range(p.direct),
+      ratio: `${fmt(p.totalRatio, 2)}×`,
+      goal: 'lower is better',
+      pass: undefined,
+    },
+    {
+      metric: `${what}: time to first byte vs direct (ms, median)`,
+      shoal: fmt(p.shoal.medianTtfbMs, 1),
+      baseline: fmt(p.direct.medianTtfbMs, 1),
+      ratio: `${fmt(p.ttfbRatio, 2)}×`,
+      goal: 'lower is better',
+      pass: undefined,
+    },
+    {
+      metric: `${what}: throughput, shoal / proxy / direct (MB/s, median)`,
+      shoal: fmt(p.shoal.medianMbPerSec, 0),
+      baseline: `${fmt(p.proxy.medianMbPerSec, 0)} / ${fmt(p.direct.medianMbPerSec, 0)}`,
+      ratio: '',
+      goal: 'higher is better',
+      pass: undefined,
+    },
+  );
+  return rows;
 }
 
 function registryVersion(): string {
@@ -536,44 +470,7 @@ async function main(): Promise<number> {
       pass: m.ratio >= GOALS.manifestRpsRatio,
     });
   }
-  if (results.pull) {
-    const p = results.pull;
-    const n = p.rounds.length;
-    rows.push({
-      metric: `pull-through ${p.sizeBytes / MiB} MiB cold: time to first byte (ms, median of ${n})`,
-      shoal: fmt(p.shoal.medianTtfbMs, 1),
-      baseline: fmt(p.direct.medianTtfbMs, 1),
-      ratio: `${fmt(p.ttfbRatio, 2)}×`,
-      goal: 'lower is better',
-      pass: undefined,
-    });
-    rows.push({
-      metric: `pull-through ${p.sizeBytes / MiB} MiB cold: total time (ms, median of ${n})`,
-      shoal: fmt(p.shoal.medianTotalMs, 0),
-      baseline: fmt(p.direct.medianTotalMs, 0),
-      ratio: `${fmt(p.totalRatio, 2)}×`,
-      goal: 'lower is better',
-      pass: undefined,
-    });
-    rows.push({
-      metric: `pull-through ${p.sizeBytes / MiB} MiB cold: throughput (MB/s, median of ${n})`,
-      shoal: fmt(p.shoal.medianMbPerSec, 0),
-      baseline: fmt(p.direct.medianMbPerSec, 0),
-      ratio: `${fmt(p.shoal.medianMbPerSec / p.direct.medianMbPerSec, 2)}×`,
-      goal: 'higher is better',
-      pass: undefined,
-    });
-    if (p.shoal.medianCpuMs) {
-      rows.push({
-        metric: '  shoal CPU per pull-through, user+sys (ms, median)',
-        shoal: `${fmt(p.shoal.medianCpuMs.user, 0)}+${fmt(p.shoal.medianCpuMs.system, 0)}`,
-        baseline: '',
-        ratio: '',
-        goal: '',
-        pass: undefined,
-      });
-    }
-  }
+  if (results.pull) rows.push(...pullRows(results.pull));
   const table = renderTable(rows);
   process.stdout.write(`\n${table}\n\n`);
 

@@ -140,6 +140,8 @@ export interface Registry2Options {
   readonly configDir: string;
   readonly port?: number;
   readonly label?: string;
+  /** Run as a pull-through cache of this registry (distribution's proxy mode). */
+  readonly proxyRemoteUrl?: string;
 }
 
 /** distribution's registry with logging quiet (no access log) so it is measured at its best. */
@@ -154,6 +156,7 @@ export async function startRegistry2(options: Registry2Options): Promise<Running
     log: { level: 'error', accesslog: { disabled: true } },
     storage: { filesystem: { rootdirectory: options.rootDir }, maintenance: { uploadpurging: { enabled: false } } },
     http: { addr: `127.0.0.1:${port}`, secret: 'shoal-bench-secret' },
+    ...(options.proxyRemoteUrl ? { proxy: { remoteurl: options.proxyRemoteUrl } } : {}),
   }));
   return spawnServer({ label: options.label ?? 'registry:2', command: REGISTRY2_BINARY, args: ['serve', configPath], port });
 }

@@ -40,41 +40,54 @@ export async function runTransfer(blob: PartialBlob, transfer: Transfer, limits:
   let end = run.end < blob.pieceStart(first) + blob.pieceLength(first) ? run.end - 1 : blob.pieceStart(transfer.pieces.at(-1)!) + blob.pieceLength(transfer.pieces.at(-1)!) - 1;
   let offset = start;
   let stream: Readable | undefined;
+  /** The write in flight (true once the transfer has all it went on for): the next batch is read meanwhile. */
+  let writing: Promise<boolean> | undefined;
+  const place = async (chunk: Buffer): Promise<boolean> => {
+    let data = chunk;
+    while (data.byteLength > 0 && offset <= end) {
+      const index = Math.floor(offset / blob.pieceSize);
+      const pieceEnd = blob.pieceStart(index) + blob.pieceLength(index);
+      const take = Math.min(data.byteLength, pieceEnd - offset, end + 1 - offset);
+      await blob.write(offset, data.subarray(0, take));
+      hooks.counted(source, take);
+      if (!capped) for (const limit of limits) limit.count(take);
+      offset += take;
+      data = data.subarray(take);
+      if (blob.isPieceComplete(index)) hooks.pieceDone(index, source);
+      if (offset < pieceEnd) continue;
+      if (offset > end) break;
+      // A long seed read goes on only while the next piece is still ours to fetch (a peer
+      // that joined meanwhile owns some of them now; a peer may hold the next one already).
+      if (source.kind === 'seed' && !hooks.seedContinues(index + 1)) {
+        end = offset - 1;
+        break;
+      }
+      if (source.kind === 'seed') hooks.arriving(index + 1);
+      else hooks.announce();
+    }
+    return offset > end;
+  };
+  let capped = false;
   try {
     stream = await source.open({ start, end }, transfer.controller.signal);
     if (source.kind === 'seed') hooks.arriving(first);
     // Without a cap the bytes are only measured: a throttling wrapper costs a promise per chunk
     // on the path every byte takes (fan-out bench: a third more daemon CPU).
-    const capped = anyCap(limits);
+    capped = anyCap(limits);
     const body = capped ? throttled(stream as AsyncIterable<Buffer>, limits, transfer.controller.signal) : (stream as AsyncIterable<Buffer>);
+    // One write in flight while the next batch gathers: waiting for each write before reading on
+    // left the socket idle for every trip through the thread pool.
     for await (const chunk of transfer.from !== undefined ? rangeFirstWrites(body, WRITE_BATCH_BYTES) : coalesce(body, WRITE_BATCH_BYTES)) {
-      let data = chunk;
-      while (data.byteLength > 0 && offset <= end) {
-        const index = Math.floor(offset / blob.pieceSize);
-        const pieceEnd = blob.pieceStart(index) + blob.pieceLength(index);
-        const take = Math.min(data.byteLength, pieceEnd - offset, end + 1 - offset);
-        await blob.write(offset, data.subarray(0, take));
-        hooks.counted(source, take);
-        if (!capped) for (const limit of limits) limit.count(take);
-        offset += take;
-        data = data.subarray(take);
-        if (blob.isPieceComplete(index)) hooks.pieceDone(index, source);
-        if (offset < pieceEnd) continue;
-        if (offset > end) break;
-        // A long seed read goes on only while the next piece is still ours to fetch (a peer
-        // that joined meanwhile owns some of them now; a peer may hold the next one already).
-        if (source.kind === 'seed' && !hooks.seedContinues(index + 1)) {
-          end = offset - 1;
-          break;
-        }
-        if (source.kind === 'seed') hooks.arriving(index + 1);
-        else hooks.announce();
-      }
-      if (offset > end) break;
+      if (writing && (await writing)) break;
+      writing = place(chunk);
+      writing.catch(() => undefined); // awaited on the next batch, at the end, or below
     }
+    if (writing) await writing;
     if (offset <= end) throw new Error(`${source.id} ended at byte ${offset} of ${start}-${end}`);
     return undefined;
   } catch (error) {
+    // The engine may give these pieces to another source once this returns: no write of ours may still land.
+    await writing?.catch(() => undefined);
     return { error, offset };
   } finally {
     stream?.on('error', () => undefined);

@@ -36,6 +36,10 @@ export interface ReaderHooks {
   state(): BlobState;
   /** Start offsets of the pieces reset so far (append-only). */
   resets(): readonly number[];
+  /** Every byte matches the digest (the commit may still be making the file durable). */
+  verified?(): boolean;
+  /** The bytes from `position` on still in memory, as just written, if any. */
+  recent?(position: number): Buffer | undefined;
   /** Resolves true on the next change, false after `ms` without one. */
   wait(ms: number): Promise<boolean>;
   attach(): void;
@@ -74,7 +78,7 @@ export function createPartialReader(blob: ReadableBlob, hooks: ReaderHooks, rang
               throw new Error(`bytes of ${blob.digest.value} already sent (the piece at byte ${start}) failed verification`);
             }
           }
-          const verified = state.kind === 'committed';
+          const verified = state.kind === 'committed' || hooks.verified?.() === true;
           const reachesEnd = last >= blob.size - 1;
           if (position > last) {
             stream.push(null);
@@ -82,6 +86,13 @@ export function createPartialReader(blob: ReadableBlob, hooks: ReaderHooks, rang
           }
           const available = verified ? blob.size : blob.availableFrom(position) - (holdBack && reachesEnd && blob.availableFrom(position) >= blob.size ? 1 : 0);
           if (position < available) {
+            const kept = hooks.recent?.(position);
+            if (kept) {
+              const length = Math.min(kept.byteLength, available - position, last - position + 1);
+              position += length;
+              stream.push(kept.subarray(0, length));
+              return;
+            }
             const length = Math.min(readChunk(), available - position, last - position + 1);
             // A pooled chunk: a sender that is done with it gives it back (download-budget.ts).
             const buffer = takeChunk(length);

@@ -2,26 +2,33 @@
 // and renamed under its digest at the end. Longer than 300 lines because its states (writing →
 // committed | failed) and the file they guard are one unit; the readers (partial-reader.ts) and
 // the resume bookkeeping (kept-partial.ts) already live apart.
-import type { Hash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { createDigester, digestFromHash, type ByteRange, type Digest } from '../oci/index.ts';
+import type { ByteRange, Digest } from '../oci/index.ts';
 import type { Layout } from './layout.ts';
 import { commitFile } from '../lib/durable-rename.ts';
 import { isNotFound } from './files.ts';
 import { keptPaths, openKept, partialsDir, PieceListSaver, removeKept, type KeptPaths } from './kept-partial.ts';
+import { isHandedOver } from './handed-over.ts';
+import { PrefixHasher } from './prefix-hasher.ts';
 import { createPartialReader, type BlobState as State, type ReaderHooks, type ReaderOptions } from './partial-reader.ts';
 import { nextRun, presentTo } from './piece-fill.ts';
 
 export type { ReaderOptions } from './partial-reader.ts';
 
+/**
+ * Chunks kept in memory per blob for readers that keep up (4 × 512 KiB batches): reading just
+ * written bytes back from the file cost a thread-pool trip and a copy per 256 KiB.
+ */
+const RECENT_CHUNKS = 4;
+
 
 /**
  * A blob being written, in fixed-size pieces that may arrive in any order and from several
  * sources, and readable while written: readers wait for the bytes they need. The sha256 runs
- * over the contiguous prefix as it grows (from memory for in-order bytes, read back from the
- * file for bytes that came early). Only a verified blob is renamed under its digest; until then
+ * over the contiguous prefix as it grows, on a worker thread reading the file back
+ * (prefix-hasher.ts). Only a verified blob is renamed under its digest; until then
  * it lives in `shoal/partials`, with a sidecar of its fsynced complete pieces, so a fetch cut
  * short by a crash resumes after a restart (see kept-partial.ts).
  */
@@ -40,18 +47,17 @@ export class PartialBlob {
   readonly #onCommitted: (digest: Digest, size: number) => void;
   /** Marks the digest in use while a reader is attached (so eviction leaves it alone after the commit). */
   readonly #hold: (digest: Digest) => () => void;
-  #hash: Hash;
-  #hashed = 0;
-  #hashing: Promise<void> | undefined;
-  /** Bumped whenever the hash restarts, so a catch-up read begun before a reset is discarded. */
-  #hashGeneration = 0;
-  /** End of the bytes the catch-up loop is reading back from the file right now (0 when idle). */
-  #hashReadEnd = 0;
+  readonly #hasher: PrefixHasher;
+  /** Every byte is present and matches the digest (set before the commit makes the file durable). */
+  #verified = false;
   #state: State = { kind: 'writing' };
   #readers = 0;
   #writes = new Set<Promise<unknown>>();
   /** Start offsets of the pieces reset so far, in order: readers that already sent their bytes must fail. */
   readonly #resetStarts: number[] = [];
+  /** The last chunks written (handed over only, see handed-over.ts): readers keeping up take them from here, not the file. */
+  readonly #recent: Buffer[] = [];
+  readonly #recentStarts: number[] = [];
   readonly #kept: KeptPaths;
   readonly #pieceList: PieceListSaver;
 
@@ -68,7 +74,7 @@ export class PartialBlob {
     this.#handle = handle;
     this.#filled = new Float64Array(this.pieceCount);
     this.#fillStart = new Float64Array(this.pieceCount);
-    this.#hash = createDigester(digest.algorithm);
+    this.#hasher = new PrefixHasher(tmpPath, digest.algorithm, size, (position) => this.availableFrom(position));
     this.#onCommitted = onCommitted;
     this.#hold = hold;
     this.#events.setMaxListeners(0);
@@ -83,7 +89,7 @@ export class PartialBlob {
     const blob = new PartialBlob(layout, digest, size, pieceSize, kept, handle, onCommitted, hold);
     // Pieces kept from before a restart: present, and hashed again from the file like early bytes.
     for (const index of complete) blob.#filled[index] = blob.pieceLength(index);
-    blob.#catchUpHash();
+    blob.#hasher.advance();
     return blob;
   }
 
@@ -190,11 +196,8 @@ export class PartialBlob {
       position = upTo;
     }
     if (completed) this.#pieceList.schedule();
-    if (offset === this.#hashed && !this.#hashing) {
-      this.#hash.update(chunk);
-      this.#hashed += chunk.byteLength;
-    }
-    this.#catchUpHash();
+    this.#hasher.advance();
+    this.#remember(offset, chunk);
     this.#events.emit('change');
   }
 
@@ -210,13 +213,8 @@ export class PartialBlob {
     this.#fillStart[index] = 0;
     if (wasComplete) this.#pieceList.schedule();
     this.#resetStarts.push(this.pieceStart(index));
-    // Also when the catch-up loop is reading this piece back at this moment: that read returns the
-    // old bytes, and with `#hashed` still at the piece's start they would be hashed as if current.
-    if (Math.max(this.#hashed, this.#hashReadEnd) > this.pieceStart(index)) {
-      this.#hash = createDigester(this.digest.algorithm);
-      this.#hashed = 0;
-      this.#hashGeneration += 1;
-    }
+    this.#forgetRecent();
+    this.#hasher.reset(this.pieceStart(index));
     this.#events.emit('change');
   }
 
@@ -233,12 +231,17 @@ export class PartialBlob {
    */
   async commit(): Promise<{ ok: true } | { ok: false; actual: string }> {
     if (!this.isComplete) throw new Error(`blob ${this.digest.value} is not complete`);
-    await this.#drainHash();
-    const actual = digestFromHash(this.digest.algorithm, this.#hash.copy());
+    const actual = await this.#hasher.digest();
     if (actual.value !== this.digest.value) return { ok: false, actual: actual.value };
+    // Readers holding the last byte back may send it now: the bytes are right. Making them durable
+    // (fsync, ~0.3 s for 512 MiB) is the store's business, not the client's wait.
+    this.#verified = true;
+    this.#events.emit('change');
     await this.#pieceList.stop();
     await commitFile(this.#handle, this.tmpPath, this.#layout.blobData(this.digest));
     await removeKept(this.#kept);
+    this.#hasher.close();
+    this.#forgetRecent();
     this.#state = { kind: 'committed' };
     this.#events.emit('change');
     this.#onCommitted(this.digest, this.size);
@@ -248,6 +251,8 @@ export class PartialBlob {
   async fail(error: Error): Promise<void> {
     if (this.#state.kind !== 'writing') return;
     this.#state = { kind: 'failed', error };
+    this.#hasher.close();
+    this.#forgetRecent();
     await Promise.allSettled([...this.#writes, this.#pieceList.stop()]);
     await this.#handle.close().catch(() => undefined);
     // Removed before anyone hears of the failure: a new fetch of the digest opens the same path.
@@ -297,6 +302,15 @@ export class PartialBlob {
       },
       state: () => this.#state,
       resets: () => this.#resetStarts,
+      verified: () => this.#verified,
+      recent: (position) => {
+        for (let i = this.#recent.length - 1; i >= 0; i--) {
+          const start = this.#recentStarts[i]!;
+          const bytes = this.#recent[i]!;
+          if (position >= start && position < start + bytes.byteLength) return bytes.subarray(position - start);
+        }
+        return undefined;
+      },
       wait: (ms) =>
         new Promise<boolean>((resolve) => {
           const timer = setTimeout(() => {
@@ -320,45 +334,27 @@ export class PartialBlob {
     };
   }
 
+  /** Only a chunk handed over (coalesce.ts's batches): a caller may refill any other once its write is done. */
+  #remember(offset: number, chunk: Uint8Array): void {
+    if (!isHandedOver(chunk)) return;
+    this.#recent.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    this.#recentStarts.push(offset);
+    if (this.#recent.length > RECENT_CHUNKS) {
+      this.#recent.shift();
+      this.#recentStarts.shift();
+    }
+  }
+
+  #forgetRecent(): void {
+    this.#recent.length = 0;
+    this.#recentStarts.length = 0;
+  }
+
   async #writeAll(chunk: Uint8Array, position: number): Promise<void> {
     let done = 0;
     while (done < chunk.byteLength) {
       const { bytesWritten } = await this.#handle.write(chunk, done, chunk.byteLength - done, position + done);
       done += bytesWritten;
-    }
-  }
-
-  /** Hashes bytes that arrived ahead of the hashed prefix, reading them back from the file. */
-  #catchUpHash(): void {
-    if (this.#hashing || this.availableFrom(this.#hashed) <= this.#hashed) return;
-    this.#hashing = (async () => {
-      const buffer = Buffer.allocUnsafe(1024 * 1024);
-      while (this.#state.kind === 'writing') {
-        const end = this.availableFrom(this.#hashed);
-        if (end <= this.#hashed) break;
-        // Compared by generation, not by `#hashed`: a reset during a read from offset 0 leaves
-        // `#hashed` at 0 too, and the old bytes read would be hashed into the new hash.
-        const generation = this.#hashGeneration;
-        const length = Math.min(buffer.byteLength, end - this.#hashed);
-        this.#hashReadEnd = this.#hashed + length;
-        const { bytesRead } = await this.#handle.read(buffer, 0, length, this.#hashed);
-        this.#hashReadEnd = 0;
-        if (this.#hashGeneration !== generation) continue; // reset meanwhile
-        this.#hash.update(buffer.subarray(0, bytesRead));
-        this.#hashed += bytesRead;
-      }
-    })().finally(() => {
-      this.#hashing = undefined;
-      this.#hashReadEnd = 0;
-    });
-  }
-
-  async #drainHash(): Promise<void> {
-    for (;;) {
-      if (this.#hashing) await this.#hashing;
-      if (this.#hashed >= this.size) return;
-      this.#catchUpHash();
-      if (!this.#hashing) throw new Error(`hash of ${this.digest.value} stalled at ${this.#hashed} of ${this.size}`);
     }
   }
 }

@@ -468,7 +468,7 @@ describe('PartialBlob: pieces, verification, commit', () => {
     await assertStored(content);
   });
 
-  test('onChange fires on writes, resets and commit; the unsubscribe stops it', async () => {
+  test('onChange fires on writes, resets, verification and commit; the unsubscribe stops it', async () => {
     const content = randomBytes(2_000);
     const blob = await create(content, 1_000);
     let changes = 0;
@@ -478,7 +478,7 @@ describe('PartialBlob: pieces, verification, commit', () => {
     await writePiece(blob, content, 1);
     await writePiece(blob, content, 0);
     assert.deepEqual(await blob.commit(), { ok: true });
-    assert.equal(changes, 5);
+    assert.equal(changes, 6);
     off();
     assert.equal(blob.readers, 0);
   });

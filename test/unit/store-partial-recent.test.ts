@@ -1,0 +1,104 @@
+// How readers of a partial blob are fed on the fast path. Those that keep up take just-written
+// chunks from memory instead of the temp file: told apart by changing the temp file behind the
+// blob's back after a write (a reader that got the bytes from memory sees what was written, one
+// that read the file sees the change). And the held-back last byte goes out once the digest is
+// verified, before the commit has made the file durable.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { afterEach, beforeEach, describe, test } from 'node:test';
+import { digestOf } from '../../src/oci/index.ts';
+import { handOver, Store, type PartialBlob } from '../../src/store/index.ts';
+
+const PIECE = 256 * 1024;
+
+/** A copy in a buffer of its own, handed over as coalesce.ts's batches are. */
+function handedOver(bytes: Buffer): Buffer {
+  const copy = Buffer.allocUnsafeSlow(bytes.length);
+  bytes.copy(copy);
+  handOver(copy);
+  return copy;
+}
+
+/** The first `length` bytes a reader of the blob hands out (without waiting for the rest). */
+async function firstBytes(blob: PartialBlob, store: Store, length: number): Promise<Buffer> {
+  const reader: Readable = blob.createReader(store.blobs.path(blob.digest), { start: 0, end: length - 1 }, { holdBackUnverified: false });
+  const chunks: Buffer[] = [];
+  for await (const chunk of reader) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+async function overwriteFile(path: string, bytes: Buffer): Promise<void> {
+  const handle = await open(path, 'r+');
+  await handle.write(bytes, 0, bytes.length, 0);
+  await handle.close();
+}
+
+describe('PartialBlob readers take just-written chunks from memory', () => {
+  let dir: string;
+  let store: Store;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'shoal-recent-'));
+    ({ store } = await Store.open(dir));
+  });
+  afterEach(() => rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 }));
+
+  test('a chunk handed over is served as written', async () => {
+    const content = randomBytes(4 * PIECE);
+    const blob = await store.blobs.createPartial(digestOf(content), content.length, PIECE);
+    await blob.write(0, handedOver(content.subarray(0, PIECE)));
+    await overwriteFile(blob.tmpPath, Buffer.alloc(PIECE, 7));
+    assert.ok((await firstBytes(blob, store, PIECE)).equals(content.subarray(0, PIECE)));
+    await blob.fail(new Error('test over'));
+  });
+
+  test('a buffer not handed over (its owner may refill it) is read back from the file', async () => {
+    const content = randomBytes(4 * PIECE);
+    const blob = await store.blobs.createPartial(digestOf(content), content.length, PIECE);
+    const chunk = Buffer.from(content.subarray(0, PIECE));
+    await blob.write(0, chunk);
+    chunk.fill(9); // reused by its owner
+    assert.ok((await firstBytes(blob, store, PIECE)).equals(content.subarray(0, PIECE)));
+    await blob.fail(new Error('test over'));
+  });
+
+  test('a reset piece is no longer served from memory', async () => {
+    const content = randomBytes(4 * PIECE);
+    const blob = await store.blobs.createPartial(digestOf(content), content.length, PIECE);
+    await blob.write(0, handedOver(content.subarray(0, PIECE)));
+    blob.resetPiece(0);
+    const again = randomBytes(PIECE);
+    await blob.write(0, again); // not handed over: the file holds the only copy
+    assert.ok((await firstBytes(blob, store, PIECE)).equals(again));
+    await blob.fail(new Error('test over'));
+  });
+
+  // Told apart by a commit that cannot finish: a file stands where the blob's folder must go.
+  test('the held-back last byte goes out once verified, even when making the file durable then fails', async () => {
+    const content = randomBytes(2 * PIECE);
+    const blob = await store.blobs.createPartial(digestOf(content), content.length, PIECE);
+    const held = blob.createReader(store.blobs.path(blob.digest), undefined, { holdBackUnverified: true });
+    const chunks: Buffer[] = [];
+    const ended = new Promise<void>((resolve, reject) => {
+      held.on('data', (chunk: Buffer) => chunks.push(chunk));
+      held.once('end', resolve);
+      held.once('error', reject);
+    });
+    await blob.write(0, content);
+    const folder = dirname(store.layout.blobData(blob.digest));
+    await mkdir(dirname(folder), { recursive: true });
+    await writeFile(folder, 'in the way');
+    await assert.rejects(blob.commit());
+    // Without the release the reader would wait for a commit that never comes (until its idle timeout).
+    let timer: NodeJS.Timeout | undefined;
+    const never = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('the last byte was never sent')), 15_000);
+    });
+    await Promise.race([ended, never]).finally(() => clearTimeout(timer));
+    assert.ok(Buffer.concat(chunks).equals(content));
+    await blob.fail(new Error('test over'));
+  });
+});
