@@ -75,7 +75,7 @@ export class HostEngine {
     const { maxActive } = this.#w.params;
     let waiting = false;
     const demanded = [...this.#demand.keys()].filter((i) => this.complete[i] === 0).sort((a, b) => a - b);
-    const order = this.needAll && this.finishedAt === undefined ? [...demanded, ...allPieces(this.#w.pieceCount)] : demanded;
+    const order = this.needAll && this.finishedAt === undefined ? [...demanded, ...this.#w.pieceOrder(this.index)] : demanded;
     for (const index of order) {
       const isDemanded = this.#demand.has(index);
       if (!isDemanded && this.#own >= maxActive) break;
@@ -235,11 +235,4 @@ export class HostEngine {
     this.#untold = [];
     this.#w.tellProgress(this, told);
   }
-}
-
-const orders = new Map<number, number[]>();
-function allPieces(count: number): number[] {
-  let order = orders.get(count);
-  if (order === undefined) orders.set(count, (order = Array.from({ length: count }, (_, i) => i)));
-  return order;
 }

@@ -46,6 +46,18 @@ export class Links {
     return flow;
   }
 
+  /** Now: bytes/ms moving host to host, and hosts sending to no peer (the seed left out). */
+  usage(hosts: number): { peerRate: number; idleUploaders: number } {
+    let peerRate = 0;
+    let busy = 0;
+    for (const [src, flows] of this.#leaving) {
+      if (src === SEED || flows.size === 0) continue;
+      busy += 1;
+      for (const f of flows) peerRate += f.rate;
+    }
+    return { peerRate, idleUploaders: hosts - busy };
+  }
+
   #end(flow: Flow): void {
     flow.done = true;
     this.#leaving.get(flow.src)!.delete(flow);

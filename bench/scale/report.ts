@@ -23,6 +23,8 @@ export interface SimRow {
   readonly counts: Readonly<Record<string, number>>;
   readonly simCpuS: number;
   readonly events: number;
+  readonly uplinkUse: number;
+  readonly idleUploaders: number;
 }
 
 export function simRow(result: SimResult, cpuS: number): SimRow {
@@ -45,6 +47,8 @@ export function simRow(result: SimResult, cpuS: number): SimRow {
     counts: result.counts,
     simCpuS: cpuS,
     events: result.events,
+    uplinkUse: result.uplinkUse,
+    idleUploaders: result.idleUploaders,
   };
 }
 
@@ -61,7 +65,7 @@ export function controlGrowth(row: SimRow, rows: readonly SimRow[]): number | un
 }
 
 export function simTable(rows: readonly SimRow[]): string[][] {
-  const head = ['configuration (modelled links, real decision code)', 'N', 'done', 'seed ÷ image', 'last ÷ ideal', 'median ÷ ideal', 'conn/host max', 'ctl frames/host/blob out+in', 'ctl KiB/host/blob out+in', '× N=32', 'sim CPU-s'];
+  const head = ['configuration (modelled links, real decision code)', 'N', 'done', 'seed ÷ image', 'last ÷ ideal', 'median ÷ ideal', 'uplinks used', 'hosts serving none', 'conn/host max', 'ctl frames/host/blob out+in', 'ctl KiB/host/blob out+in', '× N=32', 'sim CPU-s'];
   return [
     head,
     ...rows.map((r) => [
@@ -71,6 +75,8 @@ export function simTable(rows: readonly SimRow[]): string[][] {
       fmt(r.seedEgress, 3),
       fmt(r.lastFinishOverIdeal),
       fmt(r.medianFinishOverIdeal),
+      `${fmt(r.uplinkUse * 100, 0)}%`,
+      `${fmt(r.idleUploaders * 100, 0)}%`,
       String(r.connectionsMax),
       `${fmt(r.sentFrames, 0)}+${fmt(r.receivedFrames, 0)}`,
       `${fmt(r.sentBytes / 1024, 0)}+${fmt(r.receivedBytes / 1024, 0)}`,

@@ -10,7 +10,9 @@ import { HostEngine } from './engine-model.ts';
 import { Links, SEED } from './links.ts';
 import { dhtCost } from './model.ts';
 import { Topology, type Mode } from './topology.ts';
-import { World } from './world.ts';
+import { World, type PieceOrder } from './world.ts';
+
+const USAGE_SAMPLE_MS = 50;
 
 /** piece-engine.ts's TICK_MS (not exported): an engine looks again this often while it waits. */
 export const ENGINE_TICK_MS = 250;
@@ -39,11 +41,13 @@ export interface SimOptions {
   readonly committee: number;
   /** The run stops at this multiple of the ideal time even if some host has not finished. */
   readonly limitFactor: number;
+  /** The order hosts fetch their own pieces in (piece-engine.ts: lowest first). */
+  readonly order: PieceOrder;
 }
 
 export const SIM_DEFAULTS: Omit<SimOptions, 'hosts' | 'mode'> = {
   imageBytes: 1024 ** 3, pieceBytes: 4 * 1024 ** 2, hostMbit: 1000, seedMbit: 1000, latencyMs: 0.25, seedRttMs: 2,
-  passGapMs: 2, jitterMs: 0, seed: 1, cap: 64, neighbours: 24, committee: 16, limitFactor: 20,
+  passGapMs: 2, jitterMs: 0, seed: 1, cap: 64, neighbours: 24, committee: 16, limitFactor: 20, order: 'lowest',
 };
 
 export interface HostFigures {
@@ -71,6 +75,9 @@ export interface SimResult {
   readonly counts: Readonly<Record<string, number>>;
   readonly events: number;
   readonly pieceCount: number;
+  /** Time-averaged while hosts pull: the hosts' uplinks' share carrying pieces to peers, and the share of hosts sending to none. */
+  readonly uplinkUse: number;
+  readonly idleUploaders: number;
 }
 
 export function runScaleSim(options: SimOptions): SimResult {
@@ -82,7 +89,7 @@ export function runScaleSim(options: SimOptions): SimResult {
   const links = new Links(clock, hostBytesPerMs, (options.seedMbit * 1e6) / 8 / 1000);
   const topology = new Topology({ mode: options.mode, hosts: options.hosts, cap: options.cap, neighbours: options.neighbours, committee: options.committee }, digest, ids, random);
   const world = new World({
-    clock, links, topology, digest, ids, size: options.imageBytes, pieceSize: options.pieceBytes,
+    clock, links, topology, digest, ids, size: options.imageBytes, pieceSize: options.pieceBytes, order: options.order, random,
     sizes: new FrameSizes(digest, options.imageBytes, options.pieceBytes),
     params: {
       maxActive: DEFAULT_MAX_ACTIVE_PIECES, maxPerPeer: DEFAULT_MAX_PER_PEER, maxSeed: DEFAULT_MAX_SEED_PIECES, busyBackoffMs: BUSY_BACKOFF_MS,
@@ -92,6 +99,17 @@ export function runScaleSim(options: SimOptions): SimResult {
   for (let i = 0; i < options.hosts; i++) world.hosts.push(new HostEngine(world, i, ids[i]!));
   for (const host of world.hosts) clock.after(random() * options.jitterMs, () => host.pull());
   const idealMs = options.imageBytes / hostBytesPerMs;
+  // Every 50 ms until the last host finishes: how much of the hosts' uplinks carries pieces to peers.
+  const use = { samples: 0, uplink: 0, idle: 0 };
+  const sample = (): void => {
+    if (world.hosts.every((h) => h.finishedAt !== undefined)) return;
+    const now = links.usage(options.hosts);
+    use.samples += 1;
+    use.uplink += now.peerRate / (options.hosts * hostBytesPerMs);
+    use.idle += now.idleUploaders / options.hosts;
+    clock.after(USAGE_SAMPLE_MS, sample);
+  };
+  clock.after(USAGE_SAMPLE_MS, sample);
   let finished = 0;
   clock.runUntil(() => (finished = world.hosts.filter((h) => h.finishedAt !== undefined).length) === options.hosts, idealMs * options.limitFactor);
   world.finishCounts();
@@ -118,6 +136,8 @@ export function runScaleSim(options: SimOptions): SimResult {
     counts,
     events: clock.events,
     pieceCount: world.pieceCount,
+    uplinkUse: use.uplink / Math.max(1, use.samples),
+    idleUploaders: use.idle / Math.max(1, use.samples),
   };
 }
 

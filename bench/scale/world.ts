@@ -10,6 +10,9 @@ import type { HostEngine } from './engine-model.ts';
 import type { Links } from './links.ts';
 import type { Topology } from './topology.ts';
 
+/** `lowest`: piece-engine.ts's order; `random`: each host its own shuffled order (design study). */
+export type PieceOrder = 'lowest' | 'random';
+
 export interface EngineParams {
   readonly maxActive: number;
   readonly maxPerPeer: number;
@@ -34,6 +37,7 @@ export class World {
   readonly topology: Topology;
   readonly params: EngineParams;
   readonly sizes: FrameSizes;
+  readonly #orders: readonly (readonly number[])[];
   readonly digest: string;
   readonly size: number;
   readonly pieceSize: number;
@@ -58,7 +62,7 @@ export class World {
   readonly #broadcasts = new Map<number, { frames: number; bytes: number }>();
   readonly #load: Array<{ now: number; sent: number; sentAt: number; timer: boolean }>;
 
-  constructor(init: { clock: VirtualClock; links: Links; topology: Topology; params: EngineParams; sizes: FrameSizes; digest: string; size: number; pieceSize: number; ids: readonly string[] }) {
+  constructor(init: { clock: VirtualClock; links: Links; topology: Topology; params: EngineParams; sizes: FrameSizes; digest: string; size: number; pieceSize: number; ids: readonly string[]; order: PieceOrder; random: () => number }) {
     this.clock = init.clock;
     this.links = init.links;
     this.topology = init.topology;
@@ -77,6 +81,13 @@ export class World {
     this.#holder = init.ids.map((peerId, i) => ({ peerId, url: `sim://${i}`, size: init.size, complete: false, pieces: pieces() }));
     this.#offering = Array.from({ length: this.pieceCount }, () => []);
     this.#load = Array.from({ length: n }, () => ({ now: 0, sent: 0, sentAt: Number.NEGATIVE_INFINITY, timer: false }));
+    const lowest = Array.from({ length: this.pieceCount }, (_, i) => i);
+    this.#orders = init.ids.map(() => (init.order === 'lowest' ? lowest : shuffled(lowest, init.random)));
+  }
+
+  /** The order a host fetches its own pieces in: shoal's engine goes lowest first. */
+  pieceOrder(host: number): readonly number[] {
+    return this.#orders[host]!;
   }
 
   indexOf(peerId: string): number {
@@ -228,4 +239,13 @@ export class World {
     }
     for (const h of this.topology.connections[peer]!) if (this.#hungry.has(h)) this.hosts[h]!.wake();
   }
+}
+
+function shuffled(items: readonly number[], random: () => number): number[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
 }
