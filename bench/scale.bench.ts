@@ -43,9 +43,9 @@ function simulate(options: ScaleOptions): SimRow[] {
 
 function realTable(results: readonly RealResult[]): string[][] {
   return [
-    ['real libp2p hosts (loopback, one process)', 'N', 'membership s', 'synced peers min', 'conn/host min-max', 'frames/host forming', 'frames/host/blob', 'KiB/host/blob', 'seed ÷ image', 'pull wall s', 'pull CPU-s', 'load avg'],
+    ['real libp2p hosts (loopback, one process)', 'N', 'start s', 'membership s', 'synced peers min at end', 'conn/host min-max', 'frames/host forming', 'frames/host/blob', 'KiB/host/blob', 'seed ÷ image', 'pull wall s', 'pull CPU-s', 'load avg'],
     ...results.map((r) => [
-      `cap ${r.maxConnections}`, String(r.hosts), r.membershipMs === undefined ? 'not reached' : fmt(r.membershipMs / 1000, 1), String(r.syncedPeers.min),
+      `cap ${r.maxConnections}`, String(r.hosts), fmt(r.startMs / 1000, 1), r.membershipMs === undefined ? 'not reached' : fmt(r.membershipMs / 1000, 1), String(r.syncedPeers.min),
       `${r.connections.min}-${r.connections.max}`, fmt(r.forming.frames, 0), fmt(r.pull?.frames, 0), fmt(r.pull === undefined ? undefined : r.pull.bytes / 1024, 0),
       fmt(r.pull?.seedEgress, 3), fmt(r.pull?.wallS, 1), fmt(r.pull?.cpuS, 1), fmt(r.loadAverage, 1),
     ]),
@@ -67,7 +67,13 @@ async function main(): Promise<void> {
   }
   if (real.length > 0) {
     lines.push(`REAL (libp2p over TCP on loopback; ${options.realImageMiB} MiB blob in 1 MiB pieces from an in-memory counting seed; no link model: pull times are this machine's CPU; frames counted where the announce protocol hands them to the swarm)`);
-    lines.push(table(realTable(real)), '');
+    lines.push(table(realTable(real)));
+    for (const r of real) {
+      const left = Object.entries(r.leftDuringPull).map(([reason, n]) => `${n} × ${reason}`).join(', ');
+      if (left) lines.push(`N=${r.hosts}: peers left a host's table during the pull: ${left}`);
+      if (r.pull) lines.push(`N=${r.hosts}: announce frames read per host during the pull, by type: ${Object.entries(r.pull.byType).map(([t, n]) => `${fmt(n, 0)} ${t}`).join(', ')}`);
+    }
+    lines.push('');
   }
   console.log(lines.join('\n'));
   const dir = join(ROOT, 'bench', 'results');

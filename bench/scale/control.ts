@@ -11,11 +11,18 @@ export interface ControlCount {
   sentBytes: number;
   receivedFrames: number;
   receivedBytes: number;
+  /** Frames written, by kind. */
   readonly byKind: Record<ControlKind, number>;
+  /** Messages sent (one per broadcast, whatever the fan-out), by kind. */
+  readonly messages: Record<ControlKind, number>;
 }
 
 export function emptyCount(): ControlCount {
-  return { sentFrames: 0, sentBytes: 0, receivedFrames: 0, receivedBytes: 0, byKind: { want: 0, progress: 0, load: 0, have: 0, unwant: 0, dht: 0 } };
+  return { sentFrames: 0, sentBytes: 0, receivedFrames: 0, receivedBytes: 0, byKind: kinds(), messages: kinds() };
+}
+
+function kinds(): Record<ControlKind, number> {
+  return { want: 0, progress: 0, load: 0, have: 0, unwant: 0, dht: 0 };
 }
 
 /** Frame lengths of the messages one blob's fetch makes a host send, by the real encoder. */

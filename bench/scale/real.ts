@@ -23,8 +23,12 @@ export interface RealOptions {
 export interface RealResult {
   readonly hosts: number;
   readonly maxConnections: number;
+  /** Starting the hosts one after another (store, peer port, libp2p node each). */
+  readonly startMs: number;
   /** From the first host starting until every host had every other (or its cap of) synced peers; undefined: not reached. */
   readonly membershipMs: number | undefined;
+  /** Peers that left a host's table during the pull, by reason (a CPU-starved event loop misses heartbeats). */
+  readonly leftDuringPull: Readonly<Record<string, number>>;
   readonly syncedPeers: { readonly min: number; readonly max: number };
   readonly connections: { readonly min: number; readonly max: number; readonly mean: number };
   /** Announce-protocol frames and bytes each host read while the swarm formed, and during the pull (mean per host). */
@@ -64,7 +68,8 @@ export async function runReal(options: RealOptions, log: (line: string) => void)
       const bootstrap = i === 0 ? [] : [0, 1, 2].map(() => hosts[Math.floor(random() * i)]!.swarm.multiaddrs[0]!);
       hosts.push(await startRealHost({ name: `h${i}`, seed, pieceSize: options.pieceBytes, bootstrap: [...new Set(bootstrap)], maxConnections: options.maxConnections }));
     }
-    log(`real: ${options.hosts} hosts started in ${((performance.now() - started) / 1000).toFixed(1)} s; waiting for membership`);
+    const startMs = performance.now() - started;
+    log(`real: ${options.hosts} hosts started in ${(startMs / 1000).toFixed(1)} s; waiting for membership`);
     const synced = () => hosts.map((h) => h.swarm.peers().filter((p) => p.synced).length);
     let membershipMs: number | undefined;
     while (performance.now() - started < options.membershipTimeoutMs) {
@@ -80,7 +85,9 @@ export async function runReal(options: RealOptions, log: (line: string) => void)
     const connections = hosts.map((h) => h.swarm.connectionCount);
     reads.clear();
     let pull: RealResult['pull'];
+    const leftDuringPull: Record<string, number> = {};
     if (membershipMs !== undefined && options.imageBytes > 0) {
+      const off = hosts.map((h) => h.swarm.on('peer:left', ({ reason }) => void (leftDuringPull[reason] = (leftDuringPull[reason] ?? 0) + 1)));
       log(`real: membership after ${(membershipMs / 1000).toFixed(1)} s; every host pulls ${options.imageBytes / 2 ** 20} MiB`);
       const cpu = process.cpuUsage();
       const t = performance.now();
@@ -88,13 +95,14 @@ export async function runReal(options: RealOptions, log: (line: string) => void)
       const wallS = (performance.now() - t) / 1000;
       const used = process.cpuUsage(cpu);
       await new Promise((resolve) => setTimeout(resolve, 500));
+      for (const unsubscribe of off) unsubscribe();
       const byType: Record<string, number> = {};
       for (const h of hosts) for (const [k, v] of Object.entries(readsOf(h.swarm).byType)) byType[k] = (byType[k] ?? 0) + v / hosts.length;
       pull = { ...meanReads(hosts), byType, seedEgress: seed.total() / content.length, wallS, cpuS: (used.user + used.system) / 1e6 };
     }
     const counts = synced();
     return {
-      hosts: options.hosts, maxConnections: options.maxConnections, membershipMs,
+      hosts: options.hosts, maxConnections: options.maxConnections, startMs, membershipMs, leftDuringPull,
       syncedPeers: { min: Math.min(...counts), max: Math.max(...counts) },
       connections: { min: Math.min(...connections), max: Math.max(...connections), mean: connections.reduce((a, b) => a + b, 0) / connections.length },
       forming, pull, loadAverage: loadavg()[0]!, rssMiB: process.memoryUsage().rss / 2 ** 20,

@@ -21,6 +21,9 @@ export interface SimRow {
   readonly receivedFrames: number;
   readonly receivedBytes: number;
   readonly counts: Readonly<Record<string, number>>;
+  /** Announcements per host (each to every connection), mean, by kind. */
+  readonly messagesPerHost: Readonly<Record<string, number>>;
+  readonly limitFactor: number;
   readonly simCpuS: number;
   readonly events: number;
   readonly uplinkUse: number;
@@ -45,6 +48,8 @@ export function simRow(result: SimResult, cpuS: number): SimRow {
     receivedFrames: mean((h) => h.receivedFrames) + dht.framesPerHost / 2,
     receivedBytes: mean((h) => h.receivedBytes) + dht.bytesPerHost / 2,
     counts: result.counts,
+    messagesPerHost: Object.fromEntries(Object.keys(hosts[0]!.messages).map((k) => [k, mean((h) => h.messages[k] ?? 0)])),
+    limitFactor: result.options.limitFactor,
     simCpuS: cpuS,
     events: result.events,
     uplinkUse: result.uplinkUse,
@@ -60,7 +65,8 @@ const LABEL: Readonly<Record<string, string>> = {
 
 /** Control bytes per host per blob (written + read) over the same configuration's N = 32 figure. */
 export function controlGrowth(row: SimRow, rows: readonly SimRow[]): number | undefined {
-  const base = rows.find((r) => r.mode === row.mode && r.hosts === 32);
+  // Under the cap at 32 hosts the capped configuration is the full mesh: that row is its reference.
+  const base = rows.find((r) => (r.mode === row.mode || (row.mode === 'capped' && r.mode === 'mesh')) && r.hosts === 32);
   return base === undefined ? undefined : (row.sentBytes + row.receivedBytes) / (base.sentBytes + base.receivedBytes);
 }
 
@@ -72,9 +78,10 @@ export function simTable(rows: readonly SimRow[]): string[][] {
       LABEL[r.mode] ?? r.mode,
       String(r.hosts),
       `${r.finished}/${r.hosts}`,
-      fmt(r.seedEgress, 3),
-      fmt(r.lastFinishOverIdeal),
-      fmt(r.medianFinishOverIdeal),
+      // Stopped at limitFactor × ideal with hosts unfinished: what the seed sent so far is a floor.
+      `${r.finished < r.hosts ? '≥ ' : ''}${fmt(r.seedEgress, 3)}`,
+      r.finished < r.hosts ? `> ${r.limitFactor}` : fmt(r.lastFinishOverIdeal),
+      r.finished * 2 <= r.hosts ? `> ${r.limitFactor}` : fmt(r.medianFinishOverIdeal),
       `${fmt(r.uplinkUse * 100, 0)}%`,
       `${fmt(r.idleUploaders * 100, 0)}%`,
       String(r.connectionsMax),
@@ -92,14 +99,16 @@ export function verdicts(rows: readonly SimRow[]): string[] {
   for (const mode of [...new Set(rows.map((r) => r.mode))]) {
     const largest = rows.filter((r) => r.mode === mode).sort((a, b) => b.hosts - a.hosts)[0]!;
     const growth = controlGrowth(largest, rows);
+    const unfinished = largest.finished < largest.hosts;
     const checks = [
-      [`seed egress ${fmt(largest.seedEgress, 3)}x`, largest.seedEgress <= GOALS.seedEgress, `≤ ${GOALS.seedEgress}`],
-      [`last finish ${fmt(largest.lastFinishOverIdeal)}x ideal`, largest.lastFinishOverIdeal <= GOALS.lastFinishOverIdeal, `≤ ${GOALS.lastFinishOverIdeal}`],
+      [`seed egress ${unfinished ? 'at least ' : ''}${fmt(largest.seedEgress, 3)}x`, largest.seedEgress <= GOALS.seedEgress, `≤ ${GOALS.seedEgress}`],
+      [unfinished ? `${largest.hosts - largest.finished} hosts unfinished at ${largest.limitFactor}x ideal` : `last finish ${fmt(largest.lastFinishOverIdeal)}x ideal`, !unfinished && largest.lastFinishOverIdeal <= GOALS.lastFinishOverIdeal, `≤ ${GOALS.lastFinishOverIdeal}`],
       [`${largest.connectionsMax} connections per host`, largest.connectionsMax <= GOALS.connections, `≤ ${GOALS.connections}`],
       [`control bytes ${fmt(growth)}x the N=32 figure`, growth !== undefined && growth <= GOALS.controlBytesOverN32, `≤ ${GOALS.controlBytesOverN32}`],
     ] as const;
     const text = checks.map(([what, ok, goal]) => `${what} (goal ${goal}: ${ok ? 'met' : 'MISSED'})`).join('; ');
-    out.push(`${LABEL[mode] ?? mode} at N=${largest.hosts}: ${text}.`);
+    const said = Object.entries(largest.messagesPerHost).filter(([, n]) => n > 0).map(([kind, n]) => `${fmt(n, 0)} ${kind}`).join(', ');
+    out.push(`${LABEL[mode] ?? mode} at N=${largest.hosts}: ${text}. Each host announced ${said} (each to all ${fmt(largest.connectionsMean, 0)} connections on average).`);
   }
   return out;
 }

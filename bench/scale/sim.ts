@@ -59,6 +59,8 @@ export interface HostFigures {
   readonly receivedBytes: number;
   readonly seedBytes: number;
   readonly peerBytes: number;
+  /** Announcements the host made (each went to every connection), by kind. */
+  readonly messages: Readonly<Record<string, number>>;
   /** Pieces the host holds at the end. */
   readonly pieces: number;
 }
@@ -129,6 +131,7 @@ export function runScaleSim(options: SimOptions): SimResult {
       connections: topology.connectionCount(i),
       ...pick(world.control[i]!),
       seedBytes: h.bytes.seed,
+      messages: { ...world.control[i]!.messages },
       peerBytes: h.bytes.peers,
       pieces: h.completeCount,
     })),

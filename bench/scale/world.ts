@@ -208,6 +208,7 @@ export class World {
     count.sentFrames += fanout;
     count.sentBytes += fanout * bytes;
     count.byKind[kind] += fanout;
+    count.messages[kind] += 1;
     const connections = this.topology.connections?.[h];
     if (connections === undefined) {
       this.#meshFrames += 1;
