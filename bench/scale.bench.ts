@@ -58,7 +58,7 @@ async function main(): Promise<void> {
   const real: RealResult[] = [];
   for (const hosts of options.realHosts) {
     progress(`real: ${hosts} hosts, ${options.realImageMiB} MiB, max-peer-connections ${options.realMaxConnections}`);
-    real.push(await runReal({ hosts, imageBytes: options.realImageMiB * 2 ** 20, pieceBytes: 2 ** 20, maxConnections: options.realMaxConnections, membershipTimeoutMs: 180_000 }, progress));
+    real.push(await runReal({ hosts, imageBytes: options.realImageMiB * 2 ** 20, pieceBytes: 2 ** 20, maxConnections: options.realMaxConnections, membershipTimeoutMs: 120_000 }, progress));
   }
   const lines: string[] = [];
   if (sim.length > 0) {
