@@ -88,9 +88,11 @@ export const DEFAULT_P2P_PORT = '5001';
 export const DEFAULT_PEER_PORT = '5002';
 export const DEFAULT_BIND_ADDRESS = '0.0.0.0';
 /**
- * Why 64: the swarm is a full mesh, so a cluster of up to 65 hosts keeps every member in view (piece
- * owners agreed by all, seed sends each piece about once); bigger clusters trade that for bounded
- * per-host cost (bench/scale: what a cap does to seed egress at 1,000 hosts).
+ * Why 64: the swarm is a full mesh, and libp2p counts connections, not peers (two hosts that dial
+ * each other at once may keep both: 35-50 connections for 31 peers measured by bench/scale), so
+ * clusters of up to about 32 hosts keep every member in view (piece owners agreed by all, seed
+ * sends each piece about once); bigger ones trade that for bounded per-host cost (bench/scale:
+ * what a cap does to seed egress at 128 and 1,000 hosts).
  */
 export const DEFAULT_MAX_PEER_CONNECTIONS = '64';
 
@@ -359,7 +361,7 @@ export const SETTINGS = {
   maxPeerConnections: setting<number>({
     name: 'max-peer-connections', flag: '--max-peer-connections <count>', env: 'SHOAL_MAX_PEER_CONNECTIONS', yaml: ['swarm.maxpeerconnections'],
     defaultRaw: constant(DEFAULT_MAX_PEER_CONNECTIONS), defaultText: DEFAULT_MAX_PEER_CONNECTIONS, parse: parseConnectionLimit,
-    description: 'Swarm connections this host keeps at most (libp2p connection manager); past it, no more dials and inbound ones are refused. Above 65 hosts the mesh is no longer full: raise it to the host count to keep every host in view',
+    description: 'Swarm connections this host keeps at most (libp2p connection manager); past it, no more dials and inbound ones are refused. Two hosts that dial each other at once may keep two connections, so a full mesh of N hosts needs up to 2 × (N − 1): raise it above about 32 hosts to keep every host in view',
   }),
   pieceSize: setting<number>({
     name: 'piece-size', flag: '--piece-size <size>', env: 'SHOAL_PIECE_SIZE', yaml: ['swarm.piecesize'],
