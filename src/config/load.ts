@@ -191,6 +191,7 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ShoalConfi
       advertiseAddress: sourcedSetting('advertiseAddress'),
       bootstrap: list('bootstrap'),
       mdns: required('mdns'),
+      maxPeerConnections: required('maxPeerConnections'),
       pieceSize: required('pieceSize'),
       clusterKeyPath: setting('clusterKey'),
     }),

@@ -87,6 +87,25 @@ export const DEFAULT_DISK_LOW_WATERMARK = '80%';
 export const DEFAULT_P2P_PORT = '5001';
 export const DEFAULT_PEER_PORT = '5002';
 export const DEFAULT_BIND_ADDRESS = '0.0.0.0';
+/**
+ * Why 64: the swarm is a full mesh, and libp2p counts connections, not peers (two hosts that dial
+ * each other at once may keep both: 35-50 connections for 31 peers measured by bench/scale), so
+ * clusters of up to about 32 hosts keep every member in view (piece owners agreed by all, seed
+ * sends each piece about once); bigger ones trade that for bounded per-host cost (bench/scale:
+ * what a cap does to seed egress at 128 and 1,000 hosts).
+ */
+/**
+ * libp2p's own default, which shoal ran with before the setting: a cap below twice the host count
+ * breaks owner agreement (bench:scale: 3.1x seed egress for 128 hosts under 64) until owners come
+ * from a view every host shares.
+ */
+export const DEFAULT_MAX_PEER_CONNECTIONS = '300';
+
+function parseConnectionLimit(raw: string): number {
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n) || n < 1 || n > 100_000) throw new InvalidValueError('expected a whole number of connections from 1 to 100000');
+  return n;
+}
 export const DEFAULT_DOCKER_CONFIG_TEXT = '`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`, if that file exists';
 
 /** Where docker itself reads credentials from, when that file exists; docker ignores ~/.docker when DOCKER_CONFIG is set, and so do we. */
@@ -343,6 +362,11 @@ export const SETTINGS = {
     name: 'mdns', flag: '--no-mdns', env: 'SHOAL_MDNS', yaml: ['swarm.mdns'],
     defaultRaw: constant('true'), defaultText: 'true (mDNS on)', parse: parseBoolean,
     description: 'Find peers on the LAN with mDNS; --no-mdns (or false) where multicast is blocked or unwanted',
+  }),
+  maxPeerConnections: setting<number>({
+    name: 'max-peer-connections', flag: '--max-peer-connections <count>', env: 'SHOAL_MAX_PEER_CONNECTIONS', yaml: ['swarm.maxpeerconnections'],
+    defaultRaw: constant(DEFAULT_MAX_PEER_CONNECTIONS), defaultText: DEFAULT_MAX_PEER_CONNECTIONS, parse: parseConnectionLimit,
+    description: 'Swarm connections this host keeps at most (libp2p connection manager); past it, no more dials and inbound ones are refused. Two hosts that dial each other at once may keep two connections, so a full mesh of N hosts needs up to 2 × (N − 1): raise it above about 150 hosts to keep every host in view (a host that sees only some members disagrees on piece owners and the seed sends more)',
   }),
   pieceSize: setting<number>({
     name: 'piece-size', flag: '--piece-size <size>', env: 'SHOAL_PIECE_SIZE', yaml: ['swarm.piecesize'],

@@ -82,6 +82,8 @@ export interface SwarmConfig {
   readonly mdns: boolean;
   /** Path of a cluster key file: only hosts holding the same key can connect or fetch. */
   readonly clusterKeyPath: string | undefined;
+  /** Swarm connections kept at most (libp2p's connectionManager.maxConnections). */
+  readonly maxPeerConnections: number;
   /** Bytes per piece when blobs move between peers; the same on every host. */
   readonly pieceSize: number;
 }

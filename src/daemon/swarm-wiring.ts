@@ -35,6 +35,7 @@ export async function createSwarmParts(config: SwarmConfig, dataDir: string, sto
       pieceSize: config.pieceSize,
       bootstrap: config.bootstrap,
       mdns: config.mdns ? {} : false,
+      maxConnections: config.maxPeerConnections,
       ...(config.advertiseAddress !== undefined ? { advertiseAddress: config.advertiseAddress } : {}),
       ...(clusterKey ? { clusterKey } : {}),
       logger: log,

@@ -45,6 +45,8 @@ export interface SwarmNodeInit {
   readonly mdns?: false | MdnsInit;
   readonly clusterKey?: ClusterKey;
   readonly connectionGater?: ConnectionGater;
+  /** libp2p's connection cap: inbound connections past it are refused (undefined: libp2p's default). */
+  readonly maxConnections?: number;
 }
 
 export async function createSwarmNode(init: SwarmNodeInit): Promise<SwarmNode> {
@@ -70,6 +72,7 @@ export async function createSwarmNode(init: SwarmNodeInit): Promise<SwarmNode> {
     streamMuxers: [yamux()],
     connectionProtector: init.clusterKey === undefined ? undefined : preSharedKey({ psk: init.clusterKey.swarmKey }),
     connectionGater: init.connectionGater,
+    ...(init.maxConnections === undefined ? {} : { connectionManager: { maxConnections: init.maxConnections } }),
     peerDiscovery: bootstrapList.length > 0 ? [bootstrap({ list: bootstrapList, timeout: 0 })] : [],
     services: {
       identify: identify(),

@@ -44,6 +44,8 @@ export interface SwarmInit {
   readonly bootstrap?: readonly string[];
   readonly mdns?: false | MdnsInit;
   readonly clusterKey?: ClusterKey;
+  /** Connections kept at most (max-peer-connections): no dials past it, inbound ones refused; undefined: libp2p's default. */
+  readonly maxConnections?: number;
   readonly heartbeatMs?: number;
   readonly peerExpiryMs?: number;
   readonly violationBanMs?: number;
@@ -104,6 +106,11 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
     return this.#node;
   }
 
+  /** libp2p connections open now (several to one peer count apart), as the cap counts them. */
+  get connectionCount(): number {
+    return this.#node?.getConnections().length ?? 0;
+  }
+
   get multiaddrs(): string[] {
     return this.#node?.getMultiaddrs().map(String) ?? [];
   }
@@ -128,6 +135,7 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
       bootstrap: init.bootstrap,
       mdns: init.mdns,
       clusterKey: init.clusterKey,
+      maxConnections: init.maxConnections,
       connectionGater: { denyDialPeer: refuses, denyInboundEncryptedConnection: refuses, denyOutboundEncryptedConnection: refuses },
     });
     this.#node = node;
@@ -143,8 +151,13 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
     this.#dialer = new PeerDialer(node, {
       bootstrap: init.bootstrap,
       redialIntervalMs: init.redialIntervalMs,
-      mayDial: (peerId) => !this.table.refusesConnections(peerId),
+      mayDial: (peerId) => !this.table.refusesConnections(peerId) && this.#underCap(node),
       onDialError: (peerId, error) => this.#log.debug({ peerId, err: error.message }, 'swarm: dial failed'),
+    });
+    // libp2p refuses inbound connections past the cap but never prunes ones carrying our long-lived
+    // announce streams; one that crossed an outbound dial of ours is closed here.
+    node.addEventListener('connection:open', ({ detail }) => {
+      if (init.maxConnections !== undefined && node.getConnections().length > init.maxConnections) void detail.close().catch(() => undefined);
     });
     node.addEventListener('peer:disconnect', (event) => this.announcements.leave(event.detail.toString(), 'disconnected'));
     // A new member: tell everyone else where it listens (peer exchange, see dialer.ts).
@@ -189,6 +202,12 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
 
   protected broadcast(message: Message | undefined): void {
     if (message !== undefined) this.#streams?.broadcast(message);
+  }
+
+  /** Room for one more dial: connections plus dials in flight stay within the cap. */
+  #underCap(node: SwarmNode): boolean {
+    const cap = this.#init.maxConnections;
+    return cap === undefined || node.getConnections().length + node.getDialQueue().length < cap;
   }
 
   #remote(connection: Connection): { host: string | undefined; addresses: string[] } {

@@ -1,0 +1,238 @@
+// One host's piece engine in the simulation: the loop of src/distribute/piece-engine.ts
+// (#schedule) re-stated on the virtual clock, with the real source choice (choosePieceSource) and
+// the real serving caps (ServeSlots) inside. What is left out is said in model.ts (MODEL_NOTES).
+import { choosePieceSource, type PieceChoice } from '../../src/distribute/piece-choice.ts';
+import { ServeSlots } from '../../src/distribute/serve-slots.ts';
+import { SEED } from './links.ts';
+import type { World } from './world.ts';
+
+export interface Transfer {
+  readonly source: number;
+  readonly kind: 'seed' | 'holder' | 'owner';
+  readonly piece: number;
+  readonly demanded: boolean;
+}
+
+const NO_PEERS: ReadonlySet<string> = new Set();
+
+export class HostEngine {
+  readonly index: number;
+  readonly id: string;
+  readonly complete: Uint8Array;
+  completeCount = 0;
+  needAll = false;
+  startedAt: number | undefined;
+  finishedAt: number | undefined;
+  readonly slots = new ServeSlots();
+  readonly bytes = { seed: 0, peers: 0 };
+  readonly counts = { seedRequests: 0, holderAsks: 0, ownerAsks: 0, busyAnswers: 0, passes: 0, chooseCalls: 0, ownerWaits: 0 };
+  readonly #w: World;
+  readonly #claims = new Map<number, Transfer>();
+  readonly #fromSource = new Map<number, number>();
+  readonly #busyUntil = new Map<number, number>();
+  /** Pieces peers asked this host for as their owner, with who asked. */
+  readonly #demand = new Map<number, Set<number>>();
+  /** Flows from this host waiting for a piece it does not have yet (owner asks, reads of a seed arrival). */
+  readonly #waiters = new Map<number, Array<() => void>>();
+  readonly #fromSeedNow = new Set<number>();
+  /** Pieces held (complete or arriving from the seed) not yet told to peers. */
+  #untold: number[] = [];
+  #own = 0;
+  #ownSeed = 0;
+  #passPending = false;
+  #lastPassAt = Number.NEGATIVE_INFINITY;
+  #tickPending = false;
+  hungry = false;
+
+  constructor(world: World, index: number, id: string) {
+    this.#w = world;
+    this.index = index;
+    this.id = id;
+    this.complete = new Uint8Array(world.pieceCount);
+    this.slots.onChange((load) => world.loadChanged(this, load));
+  }
+
+  /** A client on this host pulls the blob (fetchAll): want, then every piece. */
+  pull(): void {
+    this.needAll = true;
+    this.startedAt = this.#w.clock.now;
+    this.#w.tell(this, 'want');
+    this.wake();
+  }
+
+  /** The engine's wake(): one pass as soon as the host's last one is `passGapMs` old. */
+  wake(): void {
+    if (this.#passPending) return;
+    this.#passPending = true;
+    const clock = this.#w.clock;
+    clock.after(Math.max(0, this.#lastPassAt + this.#w.params.passGapMs - clock.now), () => this.#pass());
+  }
+
+  #pass(): void {
+    this.#passPending = false;
+    this.#lastPassAt = this.#w.clock.now;
+    this.counts.passes += 1;
+    const { maxActive } = this.#w.params;
+    let waiting = false;
+    const demanded = [...this.#demand.keys()].filter((i) => this.complete[i] === 0).sort((a, b) => a - b);
+    const order = this.needAll && this.finishedAt === undefined ? [...demanded, ...this.#w.pieceOrder(this.index)] : demanded;
+    for (const index of order) {
+      const isDemanded = this.#demand.has(index);
+      if (!isDemanded && this.#own >= maxActive) break;
+      if (this.complete[index] === 1 || this.#claims.has(index)) continue;
+      const choice = this.#choose(index, isDemanded);
+      if (choice.kind === 'wait' || choice.kind === 'none') {
+        waiting = true;
+        continue;
+      }
+      this.#start(index, choice, isDemanded);
+    }
+    const wantsMore = this.needAll && this.finishedAt === undefined && this.#own < maxActive;
+    this.hungry = waiting && (wantsMore || demanded.some((i) => !this.#claims.has(i)));
+    this.#w.hungerChanged(this);
+    if (this.hungry && !this.#tickPending) {
+      this.#tickPending = true;
+      this.#w.clock.after(this.#w.params.tickMs, () => {
+        this.#tickPending = false;
+        if (this.hungry) this.wake();
+      });
+    }
+  }
+
+  #choose(index: number, demanded: boolean): PieceChoice {
+    const w = this.#w;
+    const now = w.clock.now;
+    this.counts.chooseCalls += 1;
+    const askers = this.#demand.get(index);
+    const exclude = askers === undefined ? NO_PEERS : new Set([...askers].map((a) => w.ids[a]!));
+    const members = w.ownerMembers(this.index, index, exclude.size);
+    const holders = w.holdersFor(this.index, index);
+    // The design study's rule, ahead of the call whose answer it would overrule anyway: nobody
+    // connected offers the piece and its owner is not a connection, so wait for the neighbours.
+    const owner = members.keys().next().value;
+    if (!demanded && holders.length === 0 && owner !== undefined && owner !== this.id && !w.topology.mayAsk(this.index, w.indexOf(owner))) {
+      this.counts.ownerWaits += 1;
+      return { kind: 'wait' };
+    }
+    const choice = choosePieceSource({
+      digest: w.digest, index, size: w.size, pieceSize: w.pieceSize, selfId: this.id,
+      holders,
+      members, failed: NO_PEERS, exclude, demanded, seedUsable: true,
+      busyWith: (peerId) => {
+        const peer = w.indexOf(peerId);
+        return (this.#busyUntil.get(peer) ?? 0) > now ? Number.POSITIVE_INFINITY : (this.#fromSource.get(peer) ?? 0);
+      },
+      maxPerPeer: w.params.maxPerPeer,
+      seedSlotFree: demanded || this.#ownSeed < w.params.maxSeed,
+      membershipSettled: true,
+    });
+    if (choice.kind === 'owner' && !w.topology.mayAsk(this.index, w.indexOf(choice.peerId))) {
+      this.counts.ownerWaits += 1;
+      return { kind: 'wait' };
+    }
+    return choice;
+  }
+
+  #start(index: number, choice: PieceChoice, demanded: boolean): void {
+    const w = this.#w;
+    const source = choice.kind === 'seed' ? SEED : w.indexOf((choice as { peerId: string }).peerId);
+    const transfer: Transfer = { source, kind: choice.kind as Transfer['kind'], piece: index, demanded };
+    this.#claims.set(index, transfer);
+    this.#fromSource.set(source, (this.#fromSource.get(source) ?? 0) + 1);
+    if (!demanded) this.#own += 1;
+    if (!demanded && source === SEED) this.#ownSeed += 1;
+    if (source === SEED) {
+      this.counts.seedRequests += 1;
+      // The seed's response opens after a round trip: the piece is "arriving" and told to peers.
+      w.clock.after(w.params.seedRttMs, () => {
+        this.#fromSeedNow.add(index);
+        this.#untold.push(index);
+        this.announce();
+        w.links.start(SEED, this.index, w.pieceLength(index), () => this.#arrived(transfer));
+      });
+      return;
+    }
+    if (choice.kind === 'owner') this.counts.ownerAsks += 1;
+    else this.counts.holderAsks += 1;
+    w.clock.after(w.params.latencyMs, () => w.hosts[source]!.serve(index, this.index, choice.kind === 'owner', transfer));
+  }
+
+  /** A peer's request for a piece reaches this host's data plane. */
+  serve(index: number, asker: number, ownerAsk: boolean, transfer: Transfer): void {
+    const w = this.#w;
+    const release = this.slots.acquire(`${index}`);
+    const requester = w.hosts[asker]!;
+    if (release === undefined) {
+      w.clock.after(w.params.latencyMs, () => requester.#busy(transfer));
+      return;
+    }
+    if (this.complete[index] === 0 && ownerAsk) {
+      const askers = this.#demand.get(index) ?? new Set<number>();
+      askers.add(asker);
+      this.#demand.set(index, askers);
+      this.wake();
+    }
+    // Bytes flow at once (cut-through): a piece still arriving here is passed on as it arrives,
+    // so the flow ends no sooner than this host has the whole piece.
+    w.links.start(this.index, asker, w.pieceLength(index), () => {
+      const done = (): void => {
+        release();
+        w.clock.after(w.params.latencyMs, () => requester.#arrived(transfer));
+      };
+      if (this.complete[index] === 1) done();
+      else this.#waitFor(index, done);
+    });
+  }
+
+  #waitFor(index: number, then: () => void): void {
+    const list = this.#waiters.get(index) ?? [];
+    list.push(then);
+    this.#waiters.set(index, list);
+  }
+
+  #busy(transfer: Transfer): void {
+    this.counts.busyAnswers += 1;
+    this.#busyUntil.set(transfer.source, this.#w.clock.now + this.#w.params.busyBackoffMs);
+    this.#end(transfer);
+  }
+
+  #arrived(transfer: Transfer): void {
+    const index = transfer.piece;
+    const length = this.#w.pieceLength(index);
+    if (transfer.source === SEED) this.bytes.seed += length;
+    else this.bytes.peers += length;
+    this.complete[index] = 1;
+    this.completeCount += 1;
+    if (!this.#fromSeedNow.has(index)) this.#untold.push(index);
+    this.#demand.delete(index);
+    for (const then of this.#waiters.get(index) ?? []) then();
+    this.#waiters.delete(index);
+    this.#end(transfer);
+    // Then commit (verification time is not modelled), `have`, and the want withdrawn.
+    if (this.needAll && this.finishedAt === undefined && this.completeCount === this.#w.pieceCount) {
+      this.finishedAt = this.#w.clock.now;
+      this.hungry = false;
+      this.#w.hungerChanged(this);
+      this.#w.tell(this, 'have');
+      this.#w.tell(this, 'unwant');
+    }
+  }
+
+  /** The transfer is over (piece done or busy): its claim goes, and the host tells its progress. */
+  #end(transfer: Transfer): void {
+    this.#claims.delete(transfer.piece);
+    this.#fromSource.set(transfer.source, this.#fromSource.get(transfer.source)! - 1);
+    if (!transfer.demanded) this.#own -= 1;
+    if (!transfer.demanded && transfer.source === SEED) this.#ownSeed -= 1;
+    this.#fromSeedNow.delete(transfer.piece);
+    this.announce();
+    this.wake();
+  }
+
+  /** PieceProgress.announce: complete pieces plus those arriving from the seed, to the peers. */
+  announce(): void {
+    const told = this.#untold;
+    this.#untold = [];
+    this.#w.tellProgress(this, told);
+  }
+}

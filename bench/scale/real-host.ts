@@ -1,0 +1,77 @@
+// One shoal host for the real part of the scale bench, several per process: a Store in a temp
+// dir, the real Fetcher and piece engine, the real peer data plane on loopback, and the real
+// libp2p Swarm over TCP on loopback — wired as src/daemon wires them (test/helpers/fake-peer.ts
+// does the same over a MemorySwarm).
+import { mkdtemp, rm } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BlobService } from '../../src/distribute/blob-service.ts';
+import { Fetcher } from '../../src/distribute/fetcher.ts';
+import { PeerClient } from '../../src/distribute/peer-client.ts';
+import { TransferLimits } from '../../src/distribute/rate-limit.ts';
+import { ServeSlots } from '../../src/distribute/serve-slots.ts';
+import { TransferStats } from '../../src/distribute/transfer-stats.ts';
+import { createMetrics } from '../../src/http/metrics.ts';
+import { buildPeerApp } from '../../src/http/peer-app.ts';
+import type { Digest } from '../../src/oci/index.ts';
+import { Store } from '../../src/store/index.ts';
+import { createSwarm, type Swarm } from '../../src/swarm/index.ts';
+import { REPOSITORY, silentLogger, stubRouter, type CountingSeed } from '../../test/helpers/fake-peer.ts';
+
+export interface RealHost {
+  readonly name: string;
+  readonly swarm: Swarm;
+  readonly stats: TransferStats;
+  /** Pulls the blob as a client would and resolves once it is verified and stored. */
+  pull(digest: Digest): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface RealHostInit {
+  readonly name: string;
+  readonly seed: CountingSeed;
+  readonly pieceSize: number;
+  readonly bootstrap: readonly string[];
+  readonly maxConnections: number;
+}
+
+export async function startRealHost(init: RealHostInit): Promise<RealHost> {
+  const dir = await mkdtemp(join(tmpdir(), `shoal-scale-${init.name}-`));
+  const { store } = await Store.open(dir);
+  const stats = new TransferStats();
+  const peers = new PeerClient({});
+  const swarm = await createSwarm(
+    { listenAddresses: ['127.0.0.1'], advertiseAddress: '127.0.0.1', mdns: false, pieceSize: init.pieceSize, bootstrap: init.bootstrap, maxConnections: init.maxConnections },
+    { inventory: async function* () {} },
+  );
+  const fetcher = new Fetcher(
+    { store, seed: init.seed.sourceFor(init.name), router: stubRouter(true), logger: silentLogger, swarm, peers, stats, limits: new TransferLimits({}) },
+    { membershipSettleMs: 0, pieceSize: init.pieceSize },
+  );
+  const slots = new ServeSlots();
+  slots.onChange((load) => swarm.reportLoad(load));
+  const app = buildPeerApp({ blobs: new BlobService(store, fetcher), stats, metrics: createMetrics(stats, fetcher, swarm), logger: silentLogger, upload: { slots, upload: fetcher.limits.upload } });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const unsubscribe = store.blobs.onCommitted((digest, size) => swarm.announceHave(digest.value, size));
+  await swarm.start({ port: (app.server.address() as AddressInfo).port });
+  return {
+    name: init.name,
+    swarm,
+    stats,
+    async pull(digest) {
+      const partial = await fetcher.fetch({ name: REPOSITORY, digest });
+      await partial?.done();
+    },
+    async close() {
+      unsubscribe();
+      await swarm.stop().catch(() => undefined);
+      fetcher.close();
+      const closing = app.close();
+      app.server.closeAllConnections();
+      await closing;
+      await peers.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,252 @@
+// What the simulated hosts share: the clock, the links, the topology, and the swarm as each host
+// sees it — what peers announced, delivered one latency after it was sent. Every announcement is
+// counted as the real swarm would send it: one frame per connection (AnnounceStreams.broadcast).
+import { rankOwners } from '../../src/distribute/owners.ts';
+import { MAX_OWNERS_ASKED, type Member } from '../../src/distribute/piece-choice.ts';
+import type { Holder, PieceSet } from '../../src/swarm/index.ts';
+import type { VirtualClock } from './clock.ts';
+import { emptyCount, type ControlCount, type ControlKind, type FrameSizes } from './control.ts';
+import type { HostEngine } from './engine-model.ts';
+import type { Links } from './links.ts';
+import type { Topology } from './topology.ts';
+
+/** `lowest`: piece-engine.ts's order; `random`: each host its own shuffled order (design study). */
+export type PieceOrder = 'lowest' | 'random';
+
+export interface EngineParams {
+  readonly maxActive: number;
+  readonly maxPerPeer: number;
+  readonly maxSeed: number;
+  readonly busyBackoffMs: number;
+  readonly tickMs: number;
+  readonly passGapMs: number;
+  readonly latencyMs: number;
+  readonly seedRttMs: number;
+  readonly loadReportMs: number;
+}
+
+/**
+ * Members handed to choosePieceSource per piece: the top of the ranking. It stops at the first
+ * owner it can ask, or after MAX_OWNERS_ASKED failed ones; excluded peers (askers) add to that.
+ */
+const OWNER_CANDIDATES = MAX_OWNERS_ASKED + 1;
+
+export class World {
+  readonly clock: VirtualClock;
+  readonly links: Links;
+  readonly topology: Topology;
+  readonly params: EngineParams;
+  readonly sizes: FrameSizes;
+  readonly #orders: readonly (readonly number[])[];
+  readonly digest: string;
+  readonly size: number;
+  readonly pieceSize: number;
+  readonly pieceCount: number;
+  readonly ids: readonly string[];
+  readonly hosts: HostEngine[] = [];
+  readonly control: ControlCount[];
+  readonly #index: Map<string, number>;
+  readonly #visible: Uint8Array[];
+  readonly #holder: Holder[];
+  readonly #offering: number[][];
+  readonly #ranking = new Map<number, number[]>();
+  readonly #candidates = new Map<string, ReadonlyMap<string, Member>>();
+  /** Full mesh: the holder list of each piece, valid while #version is unchanged. */
+  readonly #holders = new Map<number, { version: number; list: Holder[] }>();
+  #version = 0;
+  readonly #hungry = new Set<number>();
+  #pokePending = false;
+  /** Full mesh: frames and bytes broadcast in all, and by each host (what the others received). */
+  #meshFrames = 0;
+  #meshBytes = 0;
+  readonly #broadcasts = new Map<number, { frames: number; bytes: number }>();
+  readonly #load: Array<{ now: number; sent: number; sentAt: number; timer: boolean }>;
+
+  constructor(init: { clock: VirtualClock; links: Links; topology: Topology; params: EngineParams; sizes: FrameSizes; digest: string; size: number; pieceSize: number; ids: readonly string[]; order: PieceOrder; random: () => number }) {
+    this.clock = init.clock;
+    this.links = init.links;
+    this.topology = init.topology;
+    this.params = init.params;
+    this.sizes = init.sizes;
+    this.digest = init.digest;
+    this.size = init.size;
+    this.pieceSize = init.pieceSize;
+    this.ids = init.ids;
+    this.pieceCount = Math.ceil(init.size / init.pieceSize);
+    const n = init.ids.length;
+    this.#index = new Map(init.ids.map((id, i) => [id, i]));
+    this.control = Array.from({ length: n }, emptyCount);
+    this.#visible = Array.from({ length: n }, () => new Uint8Array(this.pieceCount));
+    const pieces = (): PieceSet => ({ pieceSize: init.pieceSize, bitfield: new Uint8Array(Math.ceil(this.pieceCount / 8)) });
+    this.#holder = init.ids.map((peerId, i) => ({ peerId, url: `sim://${i}`, size: init.size, complete: false, pieces: pieces() }));
+    this.#offering = Array.from({ length: this.pieceCount }, () => []);
+    this.#load = Array.from({ length: n }, () => ({ now: 0, sent: 0, sentAt: Number.NEGATIVE_INFINITY, timer: false }));
+    const lowest = Array.from({ length: this.pieceCount }, (_, i) => i);
+    this.#orders = init.ids.map(() => (init.order === 'lowest' ? lowest : shuffled(lowest, init.random)));
+  }
+
+  /** The order a host fetches its own pieces in: shoal's engine goes lowest first. */
+  pieceOrder(host: number): readonly number[] {
+    return this.#orders[host]!;
+  }
+
+  indexOf(peerId: string): number {
+    return this.#index.get(peerId)!;
+  }
+
+  pieceLength(index: number): number {
+    return Math.min(this.pieceSize, this.size - index * this.pieceSize);
+  }
+
+  /**
+   * The peers offering `piece` that `host` has heard of: the holder list choosePieceSource would
+   * filter, already narrowed to the piece. (A host is never among the holders of a piece it
+   * chooses a source for: it announces only pieces it has or is fetching from the seed.)
+   */
+  holdersFor(host: number, piece: number): Holder[] {
+    const connections = this.topology.connections?.[host];
+    if (connections === undefined) {
+      const cached = this.#holders.get(piece);
+      if (cached !== undefined && cached.version === this.#version) return cached.list;
+      const list = this.#offering[piece]!.map((peer) => this.#holder[peer]!);
+      this.#holders.set(piece, { version: this.#version, list });
+      return list;
+    }
+    const out: Holder[] = [];
+    for (const peer of connections) if (this.#visible[peer]![piece] === 1) out.push(this.#holder[peer]!);
+    return out;
+  }
+
+  /** The first members of the piece's rendezvous ranking (rankOwners over every host) that `host` counts as owners. */
+  ownerMembers(host: number, piece: number, extra: number): ReadonlyMap<string, Member> {
+    const want = OWNER_CANDIDATES + extra;
+    const key = `${this.topology.mode === 'capped' ? host : 'all'}/${piece}/${want}`;
+    let members = this.#candidates.get(key);
+    if (members !== undefined) return members;
+    let ranking = this.#ranking.get(piece);
+    if (ranking === undefined) this.#ranking.set(piece, (ranking = rankOwners(this.digest, piece, this.ids).map((id) => this.indexOf(id))));
+    const picked: number[] = [];
+    for (const member of ranking) {
+      if (this.topology.ownsAmong(host, member)) picked.push(member);
+      if (picked.length === want) break;
+    }
+    members = new Map(picked.map((m) => [this.ids[m]!, { peerId: this.ids[m]!, url: `sim://${m}` }]));
+    if (extra === 0) this.#candidates.set(key, members);
+    return members;
+  }
+
+  hungerChanged(host: HostEngine): void {
+    if (host.hungry) this.#hungry.add(host.index);
+    else this.#hungry.delete(host.index);
+  }
+
+  /** want / have / unwant: counted; `have` makes the host a complete holder to its peers. */
+  tell(host: HostEngine, kind: 'want' | 'have' | 'unwant'): void {
+    this.#send(host.index, kind, this.sizes[kind]);
+    if (kind !== 'have') return;
+    this.clock.after(this.params.latencyMs, () => {
+      this.#holder[host.index] = { ...this.#holder[host.index]!, complete: true };
+      this.#changed(host.index);
+    });
+  }
+
+  tellProgress(host: HostEngine, pieces: readonly number[]): void {
+    const h = host.index;
+    this.#send(h, 'progress', this.sizes.progress(this.#load[h]!.sent));
+    if (pieces.length === 0) return;
+    this.clock.after(this.params.latencyMs, () => {
+      const bitfield = this.#holder[h]!.pieces!.bitfield;
+      for (const p of pieces) {
+        if (this.#visible[h]![p] === 1) continue;
+        this.#visible[h]![p] = 1;
+        bitfield[p >> 3]! |= 0x80 >> (p & 7);
+        this.#offering[p]!.push(h);
+      }
+      this.#changed(h);
+    });
+  }
+
+  /** AnnouncingSwarm.reportLoad: a ping with the new load, at most every LOAD_REPORT_MS, the last one always. */
+  loadChanged(host: HostEngine, load: number): void {
+    const state = this.#load[host.index]!;
+    state.now = load;
+    if (state.timer) return;
+    const wait = state.sentAt + this.params.loadReportMs - this.clock.now;
+    if (wait > 0) {
+      state.timer = true;
+      this.clock.after(wait, () => {
+        state.timer = false;
+        this.loadChanged(host, state.now);
+      });
+      return;
+    }
+    if (load === state.sent) return;
+    state.sent = load;
+    state.sentAt = this.clock.now;
+    this.#send(host.index, 'load', this.sizes.ping(load));
+    this.clock.after(this.params.latencyMs, () => {
+      const { load: _old, ...holder } = this.#holder[host.index]!;
+      this.#holder[host.index] = load > 0 ? { ...holder, load } : holder;
+      this.#changed(host.index);
+    });
+  }
+
+  /** Frames each host received, once the run is over (full mesh: everyone else's broadcasts). */
+  finishCounts(): void {
+    if (this.topology.connections !== undefined) return;
+    for (const [h, count] of this.control.entries()) {
+      const own = this.#broadcasts.get(h) ?? { frames: 0, bytes: 0 };
+      count.receivedFrames = this.#meshFrames - own.frames;
+      count.receivedBytes = this.#meshBytes - own.bytes;
+    }
+  }
+
+  /** One message to every connection: a frame each. */
+  #send(h: number, kind: ControlKind, bytes: number): void {
+    const fanout = this.topology.connectionCount(h);
+    const count = this.control[h]!;
+    count.sentFrames += fanout;
+    count.sentBytes += fanout * bytes;
+    count.byKind[kind] += fanout;
+    count.messages[kind] += 1;
+    const connections = this.topology.connections?.[h];
+    if (connections === undefined) {
+      this.#meshFrames += 1;
+      this.#meshBytes += bytes;
+      const own = this.#broadcasts.get(h) ?? { frames: 0, bytes: 0 };
+      own.frames += 1;
+      own.bytes += bytes;
+      this.#broadcasts.set(h, own);
+      return;
+    }
+    for (const peer of connections) {
+      const received = this.control[peer]!;
+      received.receivedFrames += 1;
+      received.receivedBytes += bytes;
+    }
+  }
+
+  /** The engine's poke on swarm news: hosts that hear `peer` and are waiting for a source look again. */
+  #changed(peer: number): void {
+    this.#version += 1;
+    if (this.topology.connections === undefined) {
+      if (this.#pokePending) return;
+      this.#pokePending = true;
+      this.clock.after(0, () => {
+        this.#pokePending = false;
+        for (const h of this.#hungry) this.hosts[h]!.wake();
+      });
+      return;
+    }
+    for (const h of this.topology.connections[peer]!) if (this.#hungry.has(h)) this.hosts[h]!.wake();
+  }
+}
+
+function shuffled(items: readonly number[], random: () => number): number[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}

@@ -1,0 +1,65 @@
+// The scale simulation (bench/scale): a run is a pure function of its options, and what it
+// reports holds together — every host ends with every piece, the seed sent at least the image,
+// each host received exactly the image. Plus the one shortcut it takes around the real decision
+// code: choosePieceSource answers the same given only the top of the owner ranking.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import fc from 'fast-check';
+import { choosePieceSource, MAX_OWNERS_ASKED, type Member, type PieceView } from '../../src/distribute/piece-choice.ts';
+import { rankOwners } from '../../src/distribute/owners.ts';
+import { runScaleSim, SIM_DEFAULTS, type SimOptions } from '../../bench/scale/sim.ts';
+
+const MiB = 2 ** 20;
+const small = (init: Partial<SimOptions>): SimOptions => ({ ...SIM_DEFAULTS, hosts: 12, mode: 'mesh', imageBytes: 32 * MiB + 12345, pieceBytes: 4 * MiB, jitterMs: 300, ...init });
+
+describe('scale simulation', { timeout: 120_000 }, () => {
+  for (const mode of ['mesh', 'capped', 'bounded'] as const) {
+    test(`${mode}: the same seed gives the same run; every host ends with every piece; the seed sent at least the image`, () => {
+      const options = small({ mode, cap: 5, neighbours: 4, committee: 3 });
+      const a = runScaleSim(options);
+      const b = runScaleSim(options);
+      assert.deepEqual(a, b, 'deterministic for a seed');
+      assert.notDeepEqual(runScaleSim({ ...options, seed: 2 }).hosts.map((h) => h.finishMs), a.hosts.map((h) => h.finishMs), 'another seed, another run');
+      assert.equal(a.finished, options.hosts);
+      for (const host of a.hosts) {
+        assert.equal(host.pieces, a.pieceCount, 'every piece');
+        assert.equal(host.seedBytes + host.peerBytes, options.imageBytes, 'each byte once per host');
+        assert.ok(host.finishMs! >= a.idealMs, 'no host beats its own link');
+      }
+      assert.ok(a.seedEgress >= 1, `seed egress ${a.seedEgress}`);
+    });
+  }
+
+  test('a full mesh asks the seed for each piece once (owners agree); under a cap of 5 of 11 peers they do not', () => {
+    assert.equal(runScaleSim(small({ mode: 'mesh' })).seedEgress, 1);
+    const capped = runScaleSim(small({ mode: 'capped', cap: 5 }));
+    assert.ok(capped.hosts.every((h) => h.connections <= 5));
+    assert.ok(capped.seedEgress > 1, `capped seed egress ${capped.seedEgress}`);
+  });
+
+  test('control traffic in a full mesh is one frame per peer per message: each host reads what the others wrote', () => {
+    const r = runScaleSim(small({ mode: 'mesh' }));
+    const written = r.hosts.reduce((s, h) => s + h.sentFrames, 0);
+    const read = r.hosts.reduce((s, h) => s + h.receivedFrames, 0);
+    assert.equal(written, read);
+    assert.ok(r.hosts.every((h) => h.sentFrames % (r.options.hosts - 1) === 0));
+  });
+
+  test('choosePieceSource answers the same with the top MAX_OWNERS_ASKED + 1 of the owner ranking as with every member', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 2, max: 40 }), fc.integer({ min: 0, max: 63 }), fc.integer({ min: 0, max: 39 }), fc.boolean(), fc.integer({ min: 0, max: 3 }), (n, index, self, seedFree, busyMod) => {
+        const ids = Array.from({ length: n }, (_, i) => `host-${i}`);
+        const selfId = ids[self % n]!;
+        const all = new Map<string, Member>(ids.map((id) => [id, { peerId: id, url: `sim://${id}` }]));
+        const digest = `sha256:${'ab'.repeat(32)}`;
+        const top = rankOwners(digest, index, ids).slice(0, MAX_OWNERS_ASKED + 1);
+        const view = (members: ReadonlyMap<string, Member>): PieceView => ({
+          digest, index, size: 64 * MiB * 4, pieceSize: 4 * MiB, selfId, holders: [], members, failed: new Set(), exclude: new Set(), demanded: false,
+          seedUsable: true, busyWith: (peerId) => (busyMod > 0 && Number(peerId.slice(5)) % busyMod === 0 ? 2 : 0), maxPerPeer: 2, seedSlotFree: seedFree, membershipSettled: true,
+        });
+        assert.deepEqual(choosePieceSource(view(new Map(top.map((id) => [id, all.get(id)!])))), choosePieceSource(view(all)));
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
