@@ -61,6 +61,10 @@ export async function createSwarm(init: SwarmInit, components: SwarmComponents):
   return new Swarm({ ...init, privateKey }, components);
 }
 
+function countMessage(counts: Record<string, number>, type: string, n: number): void {
+  counts[type] = (counts[type] ?? 0) + n;
+}
+
 const quiet: SwarmLogger = { debug() {}, info() {}, warn() {} };
 
 export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
@@ -73,6 +77,8 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
   #streams: AnnounceStreams | undefined;
   #dialer: PeerDialer | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
+  /** Announce messages by type: sent (once per receiving peer) and received, for the log at stop. */
+  readonly #counts = { sent: {} as Record<string, number>, received: {} as Record<string, number> };
   // Shared with the announcements, which read it at every hello: start() may fill in the port.
   readonly #dataPlane: { url?: string; port?: number; tls: boolean; pieceSize?: number };
 
@@ -128,7 +134,10 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
     this.#node = node;
     this.#streams = new AnnounceStreams(node, {
       snapshot: () => this.announcements.snapshot(),
-      onMessage: (peerId, message, connection) => this.announcements.receive(peerId, message, this.#remote(connection)),
+      onMessage: (peerId, message, connection) => {
+        countMessage(this.#counts.received, message.type, 1);
+        this.announcements.receive(peerId, message, this.#remote(connection));
+      },
       onInboundEnded: (peerId, reason) => this.announcements.leave(peerId, reason),
       onViolation: (peerId, reason) => this.#onViolation(peerId, reason),
       refuses: (peerId) => this.table.refusesConnections(peerId),
@@ -172,6 +181,7 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
     await node.stop();
     for (const peer of this.table.peers()) this.announcements.leave(peer.peerId, 'swarm stopped');
     this.#node = this.#streams = this.#dialer = undefined;
+    this.#log.info({ messages: this.#counts }, 'swarm: stopped');
   }
 
   override peers(): PeerSummary[] {
@@ -183,7 +193,8 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
   }
 
   protected broadcast(message: Message | undefined): void {
-    if (message !== undefined) this.#streams?.broadcast(message);
+    if (message === undefined || this.#streams === undefined) return;
+    countMessage(this.#counts.sent, message.type, this.#streams.broadcast(message));
   }
 
   #remote(connection: Connection): { host: string | undefined; addresses: string[] } {
