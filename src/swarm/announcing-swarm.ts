@@ -7,8 +7,12 @@ import type { PeerTable } from './peer-table.ts';
 import type { Message } from './protocol.ts';
 import { blobKey, type BlobKey, type Holder, type PeerSummary, type Penalty, type PieceSet, type SwarmEvents, type TagRecord } from './types.ts';
 
-/** Load changes are told at most this often; the last one is always sent. */
-export const LOAD_REPORT_MS = 200;
+/**
+ * Load changes are told at most this often; the last one is always sent, and a progress
+ * announcement meanwhile carries it. Every announce message costs each peer a noise frame, a yamux
+ * window update back and a wake-up; at 200 ms the load pings were a third of a fan-out's messages.
+ */
+export const LOAD_REPORT_MS = 500;
 
 export abstract class AnnouncingSwarm extends TypedEmitter<SwarmEvents> {
   protected abstract readonly table: PeerTable;
@@ -29,6 +33,8 @@ export abstract class AnnouncingSwarm extends TypedEmitter<SwarmEvents> {
   }
 
   announceProgress(digest: BlobKey, size: number, pieces: PieceSet): void {
+    // The progress message carries the load as it is now: a ping that would only repeat it is not sent.
+    this.announcements.load(this.#loadNow);
     this.broadcast(this.announcements.progress(blobKey(digest), size, pieces));
   }
 
