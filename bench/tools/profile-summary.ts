@@ -2,7 +2,6 @@
 // self time by function and by file, total and inclusive time of the heaviest frames.
 //   node bench/tools/profile-summary.ts FILE.cpuprofile [--top N]
 import { readFileSync } from 'node:fs';
-
 import type { CallFrame, Profile } from '../lib/cpuprofile.ts';
 
 const argv = process.argv.slice(2);
