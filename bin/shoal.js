@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=2
+#!/usr/bin/env -S node --max-semi-space-size=2 --heap-growing-percent=100
 // Entry point. Plain JavaScript so that an old Node gets a clear message instead of a syntax or
 // loader error from the TypeScript sources, which need Node's built-in type stripping (22.18+).
 const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
