@@ -58,5 +58,5 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "/app/deploy/docker-healthcheck.mjs"]
 # shoal handles SIGTERM itself (drains, then exits), so node can be PID 1.
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["node", "--max-semi-space-size=2", "--heap-growing-percent=20", "/app/bin/shoal.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=2", "--heap-growing-percent=50", "/app/bin/shoal.js"]
 CMD ["serve"]

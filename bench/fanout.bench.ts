@@ -18,12 +18,15 @@
 //
 //   node bench/fanout.bench.ts [--quick] [--hosts N] [--rate-mbit R] [--image-mib M] [--pushes K]
 //        [--poll-ms MS] [--ttfb-rounds N] [--no-baseline] [--wait-quiet S] [--work-dir DIR] [--label TEXT]
+//        [--cpu-prof[=DIR]]
 // --quick: 3 hosts, 32 MiB, 100 Mbit/s, 3 pushes. --wait-quiet S (default 60, 0 = off): before each
 // measured phase wait up to S seconds for other processes to use < 0.25 cores. The work dir defaults
-// to /dev/shm (one shared disk would otherwise be a bottleneck no real LAN has).
+// to /dev/shm (one shared disk would otherwise be a bottleneck no real LAN has). --cpu-prof: the
+// daemons run under V8's profiler (one .cpuprofile per host, default dir bench/results/
+// fanout-profiles-<time>); their samples during the shoal fan-out are summed and printed at the end.
 // Needs root, iproute2, curl, skopeo, docker-registry.
-import { rmSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { existsSync, rmSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { startCluster, type Cluster, type ClusterNode, type ClusterSeed } from '../test/helpers/cluster.ts';
 import { REGISTRY_PORT, sleep } from '../test/helpers/cluster/constants.ts';
@@ -33,10 +36,11 @@ import { makeImage, type TestImage } from '../test/helpers/images.ts';
 import { layerSizes, parseOptions, workBase, type Options } from './lib/fanout-options.ts';
 import { renderText, saveJson, type FanoutRun } from './lib/fanout-output.ts';
 import { cpuSummary, describeCpu, elapsed, fanOut, waitQuiet, type Lan, type QuietWait } from './lib/fanout-phase.ts';
+import { markWindow, profileDaemons, renderSummary, summarise } from './lib/fanout-profile.ts';
 import { propagation } from './lib/fanout-propagation.ts';
 import { MiB, fmt, mib, progress } from './lib/fanout-report.ts';
 import { Sampler } from './lib/fanout-sampler.ts';
-import { daemonMemory, daemonMemoryReport, shoalHostResults, startSwarm } from './lib/fanout-swarm.ts';
+import { daemonMemory, daemonMemoryReport, messageCountsReport, shoalHostResults, startSwarm } from './lib/fanout-swarm.ts';
 import { idleTtfb, loadedTtfb, type TtfbTarget } from './lib/fanout-ttfb.ts';
 
 const REPO = 'bench/fanout';
@@ -75,6 +79,8 @@ async function makeWorkDir(options: Options): Promise<{ workDir: string; base: s
   }
   return { workDir, base };
 }
+
+const mkdirP = async (dir: string): Promise<string> => (await mkdir(dir, { recursive: true }), dir);
 
 /** Step 1: the images, the LAN with the seed serving them (no daemons yet), the sampler. */
 async function startLan(options: Options, workDir: string): Promise<Bench> {
@@ -138,6 +144,7 @@ async function runShoal(b: Bench, nodes: readonly ClusterNode[], idle: readonly 
   const loaded = loadedTtfb(nodes, b.seed, b.warm);
   const source = `docker://127.0.0.1:${REGISTRY_PORT}/${REPO}:${TAG}`;
   const fan = await fanOut(b.lan, b.seed, { tag: 'shoal', source: () => source, outDir: join(b.workDir, 'shoal-out'), timeoutMs: b.pullTimeoutMs, imageBytes: b.imageBytes, idealS: b.idealS });
+  if (b.options.cpuProfDir) markWindow(b.options.cpuProfDir, fan.t0, fan.tEnd, new Map(nodes.map((d) => [d.pid, d.name])));
   const duringFanout = await loaded.stop();
   const after = await Promise.all(nodes.map((d) => d.figures()));
   const seedPerBlob = b.image.blobs.map((blob) => {
@@ -166,7 +173,8 @@ async function main(): Promise<void> {
     b = await startLan(options, workDir);
     const baseline = options.baseline ? await runBaseline(b) : undefined;
     // 3. One daemon per host, full mesh, the warm-up image everywhere.
-    const idle = await startSwarm(b.cluster, options.hosts, b.lan.sampler, `${WARM_REPO}:${TAG}`, workDir);
+    const unprofile = options.cpuProfDir ? profileDaemons(await mkdirP(options.cpuProfDir)) : () => undefined;
+    const idle = await startSwarm(b.cluster, options.hosts, b.lan.sampler, `${WARM_REPO}:${TAG}`, workDir).finally(unprofile);
     const nodes = b.cluster.nodes;
     const shoal = await runShoal(b, nodes, idle);
     // 5. Time to first byte, idle swarm.
@@ -205,10 +213,15 @@ async function main(): Promise<void> {
     if (b) {
       await b.lan.sampler.stop();
       await Promise.allSettled(b.cluster.nodes.map((d) => d.stop(5_000)));
+      process.stdout.write(messageCountsReport(b.cluster.nodes));
       await b.cluster.dispose().catch((e: unknown) => process.stderr.write(`cleanup: ${String(e)}\n`));
     }
     rmSync(workDir, { recursive: true, force: true });
     progress('cleaned up: namespaces, processes, work dir');
+  }
+  // The daemons wrote their profiles as they exited.
+  if (options.cpuProfDir && existsSync(join(options.cpuProfDir, 'window.json'))) {
+    process.stdout.write(`\nCPU profiles: ${options.cpuProfDir}\n${renderSummary(summarise(options.cpuProfDir))}`);
   }
 }
 

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=2 --heap-growing-percent=20
+#!/usr/bin/env -S node --max-semi-space-size=2 --heap-growing-percent=50
 // Entry point. Plain JavaScript so that an old Node gets a clear message instead of a syntax or
 // loader error from the TypeScript sources, which need Node's built-in type stripping (22.18+).
 // Runs the JavaScript build (`npm run build`, dist/) when it was made from these very sources,

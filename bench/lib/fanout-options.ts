@@ -1,6 +1,8 @@
 // The fan-out benchmark's command line, and the sizes and places it derives from it.
 import { statfsSync } from 'node:fs';
 import { totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { ROOT } from '../../test/helpers/cluster/constants.ts';
 import { parseFlags } from './args.ts';
 import { MiB } from './fanout-report.ts';
 
@@ -17,10 +19,12 @@ export interface Options {
   readonly label: string | undefined;
   /** Before each measured phase, wait up to this long for other users' CPU to drop below QUIET_CORES. */
   readonly waitQuietS: number;
+  /** Daemons run under `--cpu-prof` writing here (one .cpuprofile per host); summarised over the fan-out. */
+  readonly cpuProfDir: string | undefined;
 }
 
 export function parseOptions(argv: readonly string[]): Options {
-  const flags = parseFlags(argv, { switches: ['quick', 'no-baseline'], values: ['hosts', 'rate-mbit', 'image-mib', 'pushes', 'poll-ms', 'ttfb-rounds', 'work-dir', 'label', 'wait-quiet'] });
+  const flags = parseFlags(argv, { switches: ['quick', 'no-baseline'], values: ['hosts', 'rate-mbit', 'image-mib', 'pushes', 'poll-ms', 'ttfb-rounds', 'work-dir', 'label', 'wait-quiet'], optional: ['cpu-prof'] });
   const quick = flags.get('quick') === true;
   const num = (flag: string, fallback: number, integer = false): number => {
     const raw = flags.get(flag);
@@ -47,7 +51,14 @@ export function parseOptions(argv: readonly string[]): Options {
     workDir: str('work-dir'),
     label: str('label'),
     waitQuietS: flags.has('wait-quiet') ? Number(flags.get('wait-quiet')) || 0 : 60,
+    cpuProfDir: cpuProfDir(flags.get('cpu-prof')),
   };
+}
+
+/** `--cpu-prof` alone: bench/results/fanout-profiles-<time>; `--cpu-prof=DIR`: DIR. */
+function cpuProfDir(flag: string | true | undefined): string | undefined {
+  if (flag === undefined) return undefined;
+  return resolve(flag === true ? join(ROOT, 'bench', 'results', `fanout-profiles-${new Date().toISOString().replace(/[:.]/g, '-')}`) : flag);
 }
 
 /** Layers 5/8 + 2/8 + 1/8 of the image (160 + 64 + 32 MiB for 256 MiB). */

@@ -109,3 +109,17 @@ export function daemonMemoryReport(nodes: readonly ClusterNode[], sampler: Sampl
     };
   });
 }
+
+/** Announce messages each daemon sent (one per receiving peer) and received over its life, by type, from its 'swarm: stopped' line. */
+export function messageCountsReport(nodes: readonly ClusterNode[]): string {
+  type Counts = { sent: Record<string, number>; received: Record<string, number> };
+  const rows = nodes.flatMap((d) => {
+    const line = d.runLogs().findLast((l) => l.msg === 'swarm: stopped') as { messages?: Counts } | undefined;
+    return line?.messages ? [{ host: d.name, ...line.messages }] : [];
+  });
+  if (rows.length === 0) return '';
+  const types = [...new Set(rows.flatMap((r) => [...Object.keys(r.sent), ...Object.keys(r.received)]))].sort();
+  const total = (c: Record<string, number>) => Object.values(c).reduce((a, b) => a + b, 0);
+  const cell = (c: Record<string, number>) => types.map((t) => `${t} ${c[t] ?? 0}`).join(', ');
+  return `Announce messages over each daemon's life (sent = per receiving peer):\n${rows.map((r) => `  ${r.host}: sent ${total(r.sent)} (${cell(r.sent)}); received ${total(r.received)} (${cell(r.received)})`).join('\n')}\n`;
+}

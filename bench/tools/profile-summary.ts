@@ -2,24 +2,7 @@
 // self time by function and by file, total and inclusive time of the heaviest frames.
 //   node bench/tools/profile-summary.ts FILE.cpuprofile [--top N]
 import { readFileSync } from 'node:fs';
-
-interface CallFrame {
-  readonly functionName: string;
-  readonly url: string;
-  readonly lineNumber: number;
-}
-interface ProfileNode {
-  readonly id: number;
-  readonly callFrame: CallFrame;
-  readonly children?: readonly number[];
-}
-interface Profile {
-  readonly nodes: readonly ProfileNode[];
-  readonly samples: readonly number[];
-  readonly timeDeltas: readonly number[];
-  readonly startTime: number;
-  readonly endTime: number;
-}
+import type { CallFrame, Profile } from '../lib/cpuprofile.ts';
 
 const argv = process.argv.slice(2);
 const file = argv.find((a) => !a.startsWith('--'));

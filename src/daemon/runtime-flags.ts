@@ -3,12 +3,17 @@
  * image's entry point spell them out too, since they must be given before Node starts).
  * A 2 MiB young generation instead of V8's 16 MiB: blob bytes live outside the JS heap, and the
  * peak RSS of serving a 200 MB blob three times fell from 183 to 154 MiB (scratch measurement, see
- * the closing note of the swarm issue). With a young generation that small, what a crowd of
- * transfers keeps alive across a few scavenges is promoted, and V8 lets the old generation grow
- * to up to 4x its live size before collecting it (V8 heap 144 MiB at the peak of 200 clients in
- * bench/memory.bench.ts, 30 MiB live). A major GC once it has grown by 20%: 47 MiB at that peak.
+ * the closing note of the swarm issue).
+ * How far the old generation may grow past its live size before the next full collection is a
+ * trade between memory and CPU. V8's own choice kept most fan-out daemons in a mark-compact every
+ * second (a third of their CPU), yet let a crowd of 200 clients grow the heap to 4x its live size.
+ * Measured on the same tree, one run each (bench/memory.bench.ts crowd and mixed; bench:fanout
+ * 8 hosts x 200 Mbit/s, daemon CPU-s):
+ *   20%: crowd 208 MiB / 32.5 CPU-s, mixed 170 MiB, fan-out 10.8 CPU-s, 3.15x ideal
+ *   50%: crowd 225 MiB / 29.5 CPU-s, mixed 185 MiB, fan-out  9.1 CPU-s, 2.62x ideal
+ *  100%: crowd 233 MiB / 24.8 CPU-s, mixed 216 MiB, fan-out  8.6 CPU-s, 2.65x ideal
  */
-export const DAEMON_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--heap-growing-percent=20'];
+export const DAEMON_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--heap-growing-percent=50'];
 
 /**
  * Environment for a daemon process: at most two glibc malloc arenas instead of eight per core,

@@ -10,6 +10,8 @@ export class PieceProgress {
   readonly #swarm: SwarmView | undefined;
   readonly #blob: PartialBlob;
   readonly #fromSeedNow = new Set<number>();
+  /** The bitfield last told, so an unchanged one is not told again (a transfer's end after its last piece). */
+  #told: Uint8Array | undefined;
 
   constructor(swarm: SwarmView | undefined, blob: PartialBlob) {
     this.#swarm = swarm;
@@ -28,10 +30,14 @@ export class PieceProgress {
     this.announce();
   }
 
+  /** Tells the peers what this host holds now, when that changed since it last told them. */
   announce(): void {
     if (!this.#swarm) return;
     const blob = this.#blob;
     const held = new Set([...blob.completePieces(), ...this.#fromSeedNow]);
-    this.#swarm.announceProgress(blob.digest, blob.size, piecesFromIndexes(blob.size, blob.pieceSize, held));
+    const pieces = piecesFromIndexes(blob.size, blob.pieceSize, held);
+    if (this.#told !== undefined && Buffer.compare(this.#told, pieces.bitfield) === 0) return;
+    this.#told = pieces.bitfield;
+    this.#swarm.announceProgress(blob.digest, blob.size, pieces);
   }
 }

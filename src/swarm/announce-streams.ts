@@ -64,11 +64,13 @@ export class AnnounceStreams implements Startable {
     this.#outbound.clear();
   }
 
-  /** Sends to every peer with an open stream; encoded once. */
-  broadcast(message: Message): void {
-    if (this.#outbound.size === 0) return;
+  /** Sends to every peer with an open stream; encoded once. Returns to how many peers. */
+  broadcast(message: Message): number {
+    if (this.#outbound.size === 0) return 0;
     const frame = encodeFrame(message);
-    for (const writer of this.#outbound.values()) writer.send(frame);
+    let sent = 0;
+    for (const writer of this.#outbound.values()) if (writer.send(frame)) sent += 1;
+    return sent;
   }
 
   async #open(peerId: PeerId): Promise<void> {
@@ -177,17 +179,19 @@ class FrameWriter {
     void this.#pump();
   }
 
-  send(frame: Uint8Array): void {
+  /** False when the frame was dropped (no open stream, or the peer is too far behind). */
+  send(frame: Uint8Array): boolean {
     const stream = this.#stream;
-    if (stream === undefined || stream.status !== 'open') return;
+    if (stream === undefined || stream.status !== 'open') return false;
     if (this.#queuedBytes + frame.byteLength > this.#maxQueuedBytes) {
       // Better a fresh snapshot on a new stream than an unbounded queue for a peer that stalls.
       stream.abort(new Error(`peer is more than ${this.#maxQueuedBytes} bytes behind`));
-      return;
+      return false;
     }
     this.#queuedBytes += frame.byteLength;
     this.#queue.push(frame);
     void this.#pump();
+    return true;
   }
 
   close(): void {

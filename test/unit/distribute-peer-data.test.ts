@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { Fetcher } from '../../src/distribute/fetcher.ts';
 import { Store } from '../../src/store/index.ts';
 import { MemorySwarm } from '../../src/swarm/index.ts';
+import { eventually } from '../helpers/eventually.ts';
 import { CountingSeed, REPOSITORY, meshed, silentLogger, startHost, stubRouter } from '../helpers/fake-peer.ts';
 
 interface Subject {
@@ -112,6 +113,9 @@ describe('the piece engine on the twin (no sockets)', () => {
       await meshed([holder, swarm]);
       const partial = await fetcher.fetch({ name: REPOSITORY, digest });
       await partial!.done();
+      // The fetch links the blob into the repository just after the commit: the temp dir is
+      // removed only once that is written (removing it under the write failed with ENOTEMPTY).
+      await eventually(() => fetcher.stats.blobsFetched === 1, 5_000, 'the fetch to finish');
       assert.ok((await store.blobs.read(digest))!.equals(content));
       assert.equal(seed.total(), 0, 'every byte from the holder');
       assert.equal(fetcher.stats.bytesFromPeers, content.length);
