@@ -63,7 +63,9 @@ function handle(message) {
   }
 }
 
-parentPort.on('message', (message) => {
+// Loaded outside a worker (deploy/check-imports.mjs imports every module): nothing to listen to.
+const port = parentPort;
+port?.on('message', (message) => {
   const reply = handle(message);
-  if (reply) parentPort.postMessage(reply);
+  if (reply) port.postMessage(reply);
 });
