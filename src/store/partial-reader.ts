@@ -63,7 +63,16 @@ export function createPartialReader(blob: ReadableBlob, hooks: ReaderHooks, rang
     highWaterMark: MIN_CHUNK_BYTES,
     read: async () => {
       try {
-        handle ??= await hooks.open();
+        if (!handle) {
+          const opened = await hooks.open();
+          // Destroyed while the file was opening (the client went away): destroy found no handle
+          // to close, so this one is closed here, not left to the garbage collector.
+          if (stream.destroyed) {
+            await opened.close().catch(() => undefined);
+            return;
+          }
+          handle = opened;
+        }
         for (;;) {
           const state = hooks.state();
           if (state.kind === 'failed') throw state.error;

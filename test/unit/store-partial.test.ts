@@ -3,12 +3,14 @@ import { randomBytes } from 'node:crypto';
 import { access, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { setImmediate as tick } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { digestOf, type ByteRange, type Digest } from '../../src/oci/index.ts';
 import { Store, type PartialBlob, type ReaderOptions } from '../../src/store/index.ts';
+import type { ReaderHooks } from '../../src/store/partial-reader.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { blobScenario } from '../helpers/blob-scenario.ts';
 import { partialsDir } from '../../src/store/kept-partial.ts';
@@ -224,6 +226,37 @@ describe('PartialBlob: pieces, verification, commit', () => {
         await blob.fail(new Error('discarded'));
       }
     }
+  });
+
+  test('a reader destroyed while its file is opening closes it (no handle left to the garbage collector)', async () => {
+    const { open } = await import('node:fs/promises');
+    const { createPartialReader } = await import('../../src/store/partial-reader.ts');
+    const content = randomBytes(64 * 1024);
+    const blob = await create(content, 16 * 1024);
+    await writePiece(blob, content, 0);
+    const opened: FileHandle[] = [];
+    let letOpen!: () => void;
+    const gate = new Promise<void>((resolve) => (letOpen = resolve));
+    const hooks: ReaderHooks = {
+      open: async () => {
+        await gate;
+        const handle = await open(blob.tmpPath, 'r');
+        opened.push(handle);
+        return handle;
+      },
+      state: () => ({ kind: 'writing' }),
+      resets: () => [],
+      wait: async () => false,
+      attach: () => undefined,
+      detach: () => undefined,
+    };
+    const r = createPartialReader(blob, hooks, undefined, {});
+    r.read(0); // starts the read, which opens the file
+    r.destroy();
+    letOpen();
+    await eventually(() => opened.length === 1, 2_000, 'the open to finish');
+    await eventually(() => opened[0]!.fd === -1, 2_000, 'the late handle to be closed');
+    await blob.fail(new Error('test over'));
   });
 
   test('a write that does not continue its piece throws and changes nothing', async () => {
