@@ -10,18 +10,12 @@ import type { Layout } from './layout.ts';
 import { commitFile } from '../lib/durable-rename.ts';
 import { isNotFound } from './files.ts';
 import { keptPaths, openKept, partialsDir, PieceListSaver, removeKept, type KeptPaths } from './kept-partial.ts';
-import { isHandedOver } from './handed-over.ts';
+import { RecentChunks } from './handed-over.ts';
 import { PrefixHasher } from './prefix-hasher.ts';
 import { createPartialReader, type BlobState as State, type ReaderHooks, type ReaderOptions } from './partial-reader.ts';
 import { nextRun, presentTo } from './piece-fill.ts';
 
 export type { ReaderOptions } from './partial-reader.ts';
-
-/**
- * Chunks kept in memory per blob for readers that keep up (4 × 512 KiB batches): reading just
- * written bytes back from the file cost a thread-pool trip and a copy per 256 KiB.
- */
-const RECENT_CHUNKS = 4;
 
 
 /**
@@ -56,8 +50,7 @@ export class PartialBlob {
   /** Start offsets of the pieces reset so far, in order: readers that already sent their bytes must fail. */
   readonly #resetStarts: number[] = [];
   /** The last chunks written (handed over only, see handed-over.ts): readers keeping up take them from here, not the file. */
-  readonly #recent: Buffer[] = [];
-  readonly #recentStarts: number[] = [];
+  readonly #recent = new RecentChunks();
   readonly #kept: KeptPaths;
   readonly #pieceList: PieceListSaver;
 
@@ -197,7 +190,7 @@ export class PartialBlob {
     }
     if (completed) this.#pieceList.schedule();
     this.#hasher.advance();
-    this.#remember(offset, chunk);
+    this.#recent.remember(offset, chunk);
     this.#events.emit('change');
   }
 
@@ -213,7 +206,7 @@ export class PartialBlob {
     this.#fillStart[index] = 0;
     if (wasComplete) this.#pieceList.schedule();
     this.#resetStarts.push(this.pieceStart(index));
-    this.#forgetRecent();
+    this.#recent.forget();
     this.#hasher.reset(this.pieceStart(index));
     this.#events.emit('change');
   }
@@ -241,7 +234,7 @@ export class PartialBlob {
     await commitFile(this.#handle, this.tmpPath, this.#layout.blobData(this.digest));
     await removeKept(this.#kept);
     this.#hasher.close();
-    this.#forgetRecent();
+    this.#recent.forget();
     this.#state = { kind: 'committed' };
     this.#events.emit('change');
     this.#onCommitted(this.digest, this.size);
@@ -252,7 +245,7 @@ export class PartialBlob {
     if (this.#state.kind !== 'writing') return;
     this.#state = { kind: 'failed', error };
     this.#hasher.close();
-    this.#forgetRecent();
+    this.#recent.forget();
     await Promise.allSettled([...this.#writes, this.#pieceList.stop()]);
     await this.#handle.close().catch(() => undefined);
     // Removed before anyone hears of the failure: a new fetch of the digest opens the same path.
@@ -303,14 +296,7 @@ export class PartialBlob {
       state: () => this.#state,
       resets: () => this.#resetStarts,
       verified: () => this.#verified,
-      recent: (position) => {
-        for (let i = this.#recent.length - 1; i >= 0; i--) {
-          const start = this.#recentStarts[i]!;
-          const bytes = this.#recent[i]!;
-          if (position >= start && position < start + bytes.byteLength) return bytes.subarray(position - start);
-        }
-        return undefined;
-      },
+      recent: (position) => this.#recent.from(position),
       wait: (ms) =>
         new Promise<boolean>((resolve) => {
           const timer = setTimeout(() => {
@@ -335,21 +321,6 @@ export class PartialBlob {
   }
 
   /** Only a chunk handed over (coalesce.ts's batches): a caller may refill any other once its write is done. */
-  #remember(offset: number, chunk: Uint8Array): void {
-    if (!isHandedOver(chunk)) return;
-    this.#recent.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-    this.#recentStarts.push(offset);
-    if (this.#recent.length > RECENT_CHUNKS) {
-      this.#recent.shift();
-      this.#recentStarts.shift();
-    }
-  }
-
-  #forgetRecent(): void {
-    this.#recent.length = 0;
-    this.#recentStarts.length = 0;
-  }
-
   async #writeAll(chunk: Uint8Array, position: number): Promise<void> {
     let done = 0;
     while (done < chunk.byteLength) {
