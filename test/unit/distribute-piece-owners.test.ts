@@ -7,7 +7,8 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterEach, describe, test } from 'node:test';
-import { OciError } from '../../src/oci/index.ts';
+import { ownerOf } from '../../src/distribute/owners.ts';
+import { OciError, type Digest } from '../../src/oci/index.ts';
 import { MemoryNetwork, MemorySwarm } from '../../src/swarm/index.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { CountingSeed, meshed, REPOSITORY, startHost, type Host, type HostInit } from '../helpers/fake-peer.ts';
@@ -31,6 +32,20 @@ describe('distribute: piece owners by membership', { timeout: 120_000 }, () => {
     const ratio = seed.total() / size;
     console.log(`# ${what}: seed sent ${ratio.toFixed(4)} x the blob; per host ${JSON.stringify(Object.fromEntries(seed.served))}`);
     return ratio;
+  }
+
+  /**
+   * Ownership follows the digest: with a few pieces over two hosts, one random blob in 2^(n-1)
+   * gives `owner` none of them (or all), and a test about what it owns would prove nothing. Adds
+   * random blobs of `pieces` MiB to the seed until `owner` owns some pieces but not all.
+   */
+  function blobOwnedInPart(seed: CountingSeed, pieces: number, members: readonly string[], owner: string): { content: Buffer; digest: Digest; owned: number } {
+    for (;;) {
+      const content = randomBytes(pieces * MiB);
+      const digest = seed.add(content);
+      const owned = Array.from({ length: pieces }, (_, i) => ownerOf(digest.value, i, members)).filter((o) => o === owner).length;
+      if (owned > 0 && owned < pieces) return { content, digest, owned };
+    }
   }
 
   test('a lone host reads the whole blob from the seed in one request', async () => {
@@ -90,14 +105,13 @@ describe('distribute: piece owners by membership', { timeout: 120_000 }, () => {
   test('an owner that does not want the blob fetches the pieces it is asked for, keeps them, and drops them when unused', async () => {
     const network = new MemoryNetwork();
     const seed = new CountingSeed();
-    const content = randomBytes(8 * MiB);
-    const digest = seed.add(content);
     const a = await host(network, seed, 'a');
     const b = await host(network, seed, 'b', { fetcher: { pieceSize: MiB, keepPiecesMs: 300 } });
     await meshed([a.swarm, b.swarm]);
+    const { content, digest, owned } = blobOwnedInPart(seed, 8, [a.swarm.peerId, b.swarm.peerId], b.swarm.peerId);
     assert.ok((await a.fetch(digest))?.equals(content));
     const fromB = seed.served.get('b') ?? 0;
-    assert.ok(fromB > 0 && fromB < content.length, `b fetched its own pieces only (${fromB} bytes)`);
+    assert.equal(fromB, owned * MiB, 'b fetched exactly the pieces it owns');
     assert.equal(a.stats.fromPeer.get(b.swarm.peerId), fromB, 'and a got them from b');
     assert.equal(seed.total(), content.length, 'nothing twice');
     assert.equal(await b.store.blobs.stat(digest), undefined, 'b never committed a blob it did not want');
@@ -110,12 +124,11 @@ describe('distribute: piece owners by membership', { timeout: 120_000 }, () => {
   test('an owner whose seed fails: the asker falls back to the next owner or the seed and completes', async () => {
     const network = new MemoryNetwork();
     const seed = new CountingSeed();
-    const content = randomBytes(6 * MiB);
-    const digest = seed.add(content);
     const a = await host(network, seed, 'a');
     const broken = new CountingSeed(); // b's seed has nothing
     const b = await host(network, broken, 'b');
     await meshed([a.swarm, b.swarm]);
+    const { content, digest } = blobOwnedInPart(seed, 6, [a.swarm.peerId, b.swarm.peerId], b.swarm.peerId);
     assert.ok((await a.fetch(digest))?.equals(content));
     assert.equal(seed.total(), content.length, 'every byte once, from the seed a can reach');
     assert.deepEqual(a.swarm.penalties(), [], 'an owner that answered honestly is not penalised');
@@ -155,11 +168,11 @@ describe('distribute: piece owners by membership', { timeout: 120_000 }, () => {
   test('a peer with another piece size is a holder, never an owner', async () => {
     const network = new MemoryNetwork();
     const seed = new CountingSeed();
-    const content = randomBytes(8 * MiB);
-    const digest = seed.add(content);
     const a = await host(network, seed, 'a');
     const other = await host(network, seed, 'other', { fetcher: { pieceSize: 2 * MiB } });
     await meshed([a.swarm, other.swarm]);
+    // A blob the other host would own pieces of, were it a member.
+    const { content, digest } = blobOwnedInPart(seed, 8, [a.swarm.peerId, other.swarm.peerId], other.swarm.peerId);
     assert.equal(a.swarm.peers()[0]?.pieceSize, 2 * MiB, 'the piece size travels in hello');
     assert.ok((await a.fetch(digest))?.equals(content));
     assert.equal(seed.served.get('other') ?? 0, 0, 'the other host was never asked as an owner');
