@@ -54,7 +54,7 @@ export function addClientCommands(program: Command, cli: ClientCli, load: Load, 
     .description('pull images into the running local shoal (manifests and every blob) so the swarm has them before docker pull')
     .addArgument(new Argument('<image...>', 'images as docker pulls them from shoal (localhost:5000/<image>): nginx:1.14, team/app:1, ghcr.io/org/app:tag, name@sha256:...')))
     .addOption(new Option('--platform <os/arch[/variant]>', 'only this platform of multi-platform images (default: every platform)'))
-    .addOption(new Option('-j, --jobs <n>', 'blobs downloaded at once (default: 4)'))
+    .addOption(new Option('-j, --jobs <n>', 'blobs downloaded at once (default: 4); with --all-nodes, on each node'))
     .addOption(new Option('--all-nodes', 'every node of the swarm pulls the images (a cluster preheat; same as shoal preheat)'))
     .addHelpText('after', [
       '',
@@ -72,8 +72,9 @@ export function addClientCommands(program: Command, cli: ClientCli, load: Load, 
     .description('every node of the swarm pulls the images (same as prefetch --all-nodes), with a live line per node')
     .addArgument(new Argument('<image...>', 'images as for prefetch: nginx:1.14, team/app:1, name@sha256:...')))
     .addOption(new Option('--platform <os/arch[/variant]>', 'only this platform of multi-platform images (default: every platform)'))
+    .addOption(new Option('-j, --jobs <n>', 'blobs each node downloads at once (default: 4)'))
     .addHelpText('after', '\nRun on any node: its daemon asks every member over the swarm (with a cluster key, only key holders are members).\nExit code 0 when every node holds every image, 1 when any node failed or was lost.')
-    .action(async (images: string[], options: { platform?: string }, command: Command) => {
+    .action(async (images: string[], options: { platform?: string; jobs?: string }, command: Command) => {
       await prefetchAction(images, { ...options, allNodes: true }, command);
     });
 

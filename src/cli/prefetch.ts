@@ -15,14 +15,13 @@ import {
 import { ERASE_LINE, type ClientIo } from './terminal.ts';
 import { formatBytes } from '../lib/bytes.ts';
 import { inPool } from '../lib/pool.ts';
+import { DEFAULT_PREHEAT_JOBS, MAX_PREHEAT_JOBS } from '../swarm/index.ts';
 
 export interface PrefetchOptions {
   readonly platform?: string;
   readonly jobs?: string;
 }
 
-export const DEFAULT_JOBS = 4;
-const MAX_JOBS = 32;
 /** Redraw interval on a terminal, line interval in a pipe, status poll interval. */
 const TTY_REDRAW_MS = 200;
 const PLAIN_LINE_MS = 2000;
@@ -116,10 +115,11 @@ export function parseImageArgs(images: readonly string[], platformText: string |
   }
 }
 
-function parseJobs(text: string | undefined): number {
-  if (text === undefined) return DEFAULT_JOBS;
+/** `--jobs`: blobs fetched at once, by this command or (with --all-nodes) by each node. */
+export function parseJobs(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_PREHEAT_JOBS;
   const jobs = /^\d+$/.test(text) ? Number(text) : NaN;
-  if (!(jobs >= 1 && jobs <= MAX_JOBS)) throw new PrefetchUsageError(`invalid --jobs "${text}": expected a number of parallel blob downloads from 1 to ${MAX_JOBS}`);
+  if (!(jobs >= 1 && jobs <= MAX_PREHEAT_JOBS)) throw new PrefetchUsageError(`invalid --jobs "${text}": expected a number of parallel blob downloads from 1 to ${MAX_PREHEAT_JOBS}`);
   return jobs;
 }
 

@@ -6,7 +6,7 @@ import type { HostPort } from '../config/parse.ts';
 import type { PreheatJob } from '../distribute/preheat-cluster.ts';
 import { formatBytes } from '../lib/bytes.ts';
 import { daemonBaseUrl, daemonFetch, DaemonUnreachableError, registryError } from './daemon-client.ts';
-import { parseImageArgs, plural } from './prefetch.ts';
+import { parseImageArgs, parseJobs, plural } from './prefetch.ts';
 import { nodeLabel, PreheatDisplay } from './preheat-display.ts';
 import { formatElapsed } from './progress.ts';
 import type { ClientIo } from './terminal.ts';
@@ -17,12 +17,15 @@ const MAX_POLL_FAILURES = 10;
 
 export interface PreheatOptions {
   readonly platform?: string;
+  /** Blobs each node fetches at once (`--jobs`). */
+  readonly jobs?: string;
 }
 
 export async function preheat(images: readonly string[], options: PreheatOptions, listen: HostPort, io: ClientIo): Promise<number> {
   const baseUrl = daemonBaseUrl(listen);
   const { refs, platform } = parseImageArgs(images, options.platform, listen);
-  const body = JSON.stringify({ images: refs.map((ref) => ({ name: ref.name, reference: ref.reference })), ...(platform ? { platform } : {}) });
+  const jobs = options.jobs === undefined ? {} : { jobs: parseJobs(options.jobs) };
+  const body = JSON.stringify({ images: refs.map((ref) => ({ name: ref.name, reference: ref.reference })), ...(platform ? { platform } : {}), ...jobs });
   let job: PreheatJob;
   try {
     // The daemon resolves every image before it answers: a slow seed takes a while.

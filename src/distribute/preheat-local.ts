@@ -3,13 +3,11 @@
 // platform's), then every blob through this host's fetcher (peers first, the seed for the pieces
 // this host owns), with the bytes in hand counted as they arrive.
 import { INDEX_MEDIA_TYPES, OciError, parseDigest, parseReference, type Digest } from '../oci/index.ts';
-import { formatPreheatImage, type ImageProgress, type PreheatImage, type PreheatPlatform, type PreheatRequest } from '../swarm/index.ts';
+import { DEFAULT_PREHEAT_JOBS, formatPreheatImage, type ImageProgress, type PreheatImage, type PreheatPlatform, type PreheatRequest } from '../swarm/index.ts';
 import type { Fetcher } from './fetcher.ts';
 import type { ManifestService } from './manifest-service.ts';
 import { inPool } from '../lib/pool.ts';
 
-/** Blobs fetched at once per image, as `shoal prefetch`'s default --jobs. */
-const BLOB_JOBS = 4;
 const REPORT_MS = 250;
 /** Layers registries do not hold (Windows base layers): their bytes live at the descriptor's urls. */
 const FOREIGN_LAYER = /\.foreign\.|nondistributable/;
@@ -83,7 +81,7 @@ export class LocalPreheat {
           Object.assign(progress, { state: 'fetching', total: blobs.reduce((sum, b) => sum + b.size, 0), blobs: blobs.length });
           const partials = new Set<{ readonly received: number }>();
           running.set(progress, partials);
-          await inPool(blobs, BLOB_JOBS, async (blob) => {
+          await inPool(blobs, request.jobs ?? DEFAULT_PREHEAT_JOBS, async (blob) => {
             const size = await this.#fetch(image, blob, partials);
             progress.done += size;
           }, signal);

@@ -11,6 +11,9 @@ import type { SwarmNode } from './node.ts';
 
 export const PREHEAT_PROTOCOL = '/shoal/preheat/1.0.0';
 export const MAX_PREHEAT_IMAGES = 64;
+/** Blobs one node fetches at once for a preheat: `--jobs`, as for shoal prefetch. */
+export const DEFAULT_PREHEAT_JOBS = 4;
+export const MAX_PREHEAT_JOBS = 32;
 const MAX_FRAME_BYTES = 256 * 1024;
 /** How often a worker reports; its reports are the asker's proof that it still works. */
 export const PREHEAT_REPORT_MS = 1_000;
@@ -35,6 +38,8 @@ export interface PreheatRequest {
   readonly images: readonly PreheatImage[];
   /** Only this platform of multi-platform images; absent: every platform. */
   readonly platform?: PreheatPlatform;
+  /** Blobs each node fetches at once; absent: DEFAULT_PREHEAT_JOBS. */
+  readonly jobs?: number;
 }
 
 export type ImageState = 'waiting' | 'resolving' | 'fetching' | 'done' | 'failed';
@@ -63,7 +68,7 @@ export function formatPreheatImage(image: PreheatImage): string {
 
 /** Checks a request from anywhere (a peer, the admin API); throws PreheatProtocolError naming the bad field. */
 export function parsePreheatRequest(value: unknown): PreheatRequest {
-  const body = value as { images?: unknown; platform?: unknown } | null;
+  const body = value as { images?: unknown; platform?: unknown; jobs?: unknown } | null;
   if (typeof body !== 'object' || body === null || !Array.isArray(body.images)) throw new PreheatProtocolError('a preheat request needs a list of images');
   if (body.images.length === 0 || body.images.length > MAX_PREHEAT_IMAGES) throw new PreheatProtocolError(`a preheat takes 1 to ${MAX_PREHEAT_IMAGES} images, not ${body.images.length}`);
   const images = body.images.map((entry: unknown): PreheatImage => {
@@ -77,11 +82,16 @@ export function parsePreheatRequest(value: unknown): PreheatRequest {
     }
     return { name, reference };
   });
-  if (body.platform === undefined) return { images };
+  const jobs = body.jobs;
+  if (jobs !== undefined && !(typeof jobs === 'number' && Number.isSafeInteger(jobs) && jobs >= 1 && jobs <= MAX_PREHEAT_JOBS)) {
+    throw new PreheatProtocolError(`jobs must be a whole number from 1 to ${MAX_PREHEAT_JOBS}`);
+  }
+  const withJobs = jobs === undefined ? {} : { jobs };
+  if (body.platform === undefined) return { images, ...withJobs };
   const { os, architecture, variant } = (body.platform ?? {}) as Record<string, unknown>;
   const word = (v: unknown): v is string => typeof v === 'string' && /^[a-z0-9_.-]{1,64}$/.test(v);
   if (!word(os) || !word(architecture) || (variant !== undefined && !word(variant))) throw new PreheatProtocolError('platform must be {os, architecture, variant?} in lowercase');
-  return { images, platform: { os, architecture, ...(variant !== undefined ? { variant } : {}) } };
+  return { images, platform: { os, architecture, ...(variant !== undefined ? { variant } : {}) }, ...withJobs };
 }
 
 const STATES = new Set<ImageState>(['waiting', 'resolving', 'fetching', 'done', 'failed']);

@@ -73,6 +73,7 @@ describe('shoal preheat on one node', () => {
       ['{"images":[{"name":"Bad","reference":"1"}]}', /"Bad" is not a valid repository name/],
       ['{"images":[{"name":"tools","reference":"sha256:zz"}]}', /tools: /],
       ['not json', /the body is not JSON/],
+      ['{"images":[{"name":"tools","reference":"1"}],"jobs":0}', /jobs must be a whole number from 1 to 32/],
     ] as const) {
       const response = await fetch(`${node.url}/_shoal/preheat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: bad });
       assert.equal(response.status, 400, bad);
@@ -82,6 +83,15 @@ describe('shoal preheat on one node', () => {
     const missing = await fetch(`${node.url}/_shoal/preheat/no-such-job`);
     assert.equal(missing.status, 404);
     assert.match(await missing.text(), /no such preheat on this node/);
+  });
+
+  test('a bad --jobs is a usage error (exit 2) before any node is asked', async () => {
+    const jobCount = async (): Promise<number> => ((await (await fetch(`${node.url}/_shoal/preheat`)).json()) as { jobs: unknown[] }).jobs.length;
+    const before = await jobCount();
+    const run = await runShoal(['preheat', '--listen', node.host, '--jobs', '0', 'tools:1']);
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /invalid --jobs "0": expected a number of parallel blob downloads from 1 to 32/);
+    assert.equal(await jobCount(), before, 'no preheat was started');
   });
 
   test('daemon down: exit 1 and how to start it', async () => {
