@@ -33,6 +33,7 @@ import { REGISTRY_PORT, sleep } from '../test/helpers/cluster/constants.ts';
 import type { MemoryFigures } from '../test/helpers/cluster/metrics.ts';
 import { selectBlobGets, sumBytes } from '../test/helpers/cluster/seed-host.ts';
 import { makeImage, type TestImage } from '../test/helpers/images.ts';
+import { LinkSampler, type LinkReport } from './lib/fanout-links.ts';
 import { layerSizes, parseOptions, workBase, type Options } from './lib/fanout-options.ts';
 import { renderText, saveJson, type FanoutRun } from './lib/fanout-output.ts';
 import { cpuSummary, describeCpu, elapsed, fanOut, waitQuiet, type Lan, type QuietWait } from './lib/fanout-phase.ts';
@@ -55,6 +56,7 @@ interface Bench {
   readonly cluster: Cluster;
   readonly seed: ClusterSeed;
   readonly lan: Lan;
+  readonly links: LinkSampler;
   readonly image: TestImage;
   readonly warm: TtfbTarget;
   readonly imageBytes: number;
@@ -105,6 +107,8 @@ async function startLan(options: Options, workDir: string): Promise<Bench> {
   sampler.watch(process.pid, 'bench', 'root');
   sampler.start();
   sampler.watch(seed.pid, 'seed', 'seed');
+  const links = new LinkSampler(cluster.net.switchNamespace);
+  links.start();
   await rm(join(workDir, 'image'), { recursive: true, force: true });
   const imageBytes = image.blobs.reduce((s, b) => s + b.size, 0);
   const idealS = (imageBytes * 8) / (options.rateMbit * 1e6);
@@ -115,6 +119,7 @@ async function startLan(options: Options, workDir: string): Promise<Bench> {
     cluster,
     seed,
     lan: { hosts: cluster.net.hosts.filter((h) => h !== seed.host), seedHost: seed.host, sampler },
+    links,
     image,
     warm: { repo: WARM_REPO, image: warm },
     imageBytes,
@@ -125,15 +130,22 @@ async function startLan(options: Options, workDir: string): Promise<Bench> {
   };
 }
 
+/** Each link's use from the pull's start to the last host's finish: seed uplink, then every host's down- and uplink. */
+function linkUse(b: Bench, t0: number, lastFinishS: number): LinkReport {
+  const links: Array<readonly [string, string, 'up' | 'down']> = [['seed up', b.seed.host.switchPort, 'up']];
+  for (const h of b.lan.hosts) links.push([`${h.name} down`, h.switchPort, 'down'], [`${h.name} up`, h.switchPort, 'up']);
+  return b.links.report(links, t0, t0 + lastFinishS * 1000, b.options.rateMbit);
+}
+
 /** Step 2: the same hosts, no daemons, skopeo straight from the seed. */
-async function runBaseline(b: Bench): Promise<FanoutRun['baseline']> {
+async function runBaseline(b: Bench): Promise<NonNullable<FanoutRun['baseline']> & { links: LinkReport }> {
   b.quiet.baseline = await waitQuiet(b.lan.sampler, 'baseline', b.options.waitQuietS);
   progress(`[baseline] ${b.options.hosts} hosts pull ${REPO}:${TAG} straight from the seed`);
   const source = `docker://${b.seed.address}:${REGISTRY_PORT}/${REPO}:${TAG}`;
   const fan = await fanOut(b.lan, b.seed, { tag: 'baseline', source: () => source, outDir: join(b.workDir, 'baseline-out'), timeoutMs: b.pullTimeoutMs, imageBytes: b.imageBytes, idealS: b.idealS });
   progress(`[baseline] last finish ${fmt(fan.phase.lastFinishS)} s = ${fmt(fan.phase.lastFinishOverIdeal)} × ideal; seed sent ${fmt(fan.phase.seedEgressOverImage)} × the image; ${describeCpu(fan.phase.cpu)}`);
   await sleep(1_000);
-  return { phase: fan.phase, hosts: fan.hosts };
+  return { phase: fan.phase, hosts: fan.hosts, links: linkUse(b, fan.t0, fan.phase.lastFinishS) };
 }
 
 /** Step 4: every host pulls through its daemon, while first-byte samples run; per-host figures from the daemons' status. */
@@ -152,7 +164,8 @@ async function runShoal(b: Bench, nodes: readonly ClusterNode[], idle: readonly 
     return { digest: blob.digest, size: blob.size, seedBytes: sumBytes(gets), gets: gets.length };
   });
   progress(`[shoal] last finish ${fmt(fan.phase.lastFinishS)} s = ${fmt(fan.phase.lastFinishOverIdeal)} × ideal; seed sent ${fmt(fan.phase.seedEgressOverImage)} × the image; ${describeCpu(fan.phase.cpu)}`);
-  return { phase: fan.phase, hosts: shoalHostResults(nodes, fan, before, after, idle, b.lan.sampler, b.image), seedPerBlob, duringFanout };
+  const links = linkUse(b, fan.t0, fan.phase.lastFinishS);
+  return { phase: fan.phase, hosts: shoalHostResults(nodes, fan, before, after, idle, b.lan.sampler, b.image), seedPerBlob, duringFanout, links };
 }
 
 /** Step 6: announcement propagation, with the CPU it took. */
@@ -192,7 +205,7 @@ async function main(): Promise<void> {
       image: b.image,
       imageBytes: b.imageBytes,
       idealS: b.idealS,
-      baseline,
+      baseline: baseline && { phase: baseline.phase, hosts: baseline.hosts },
       shoal: shoal.phase,
       hosts: shoal.hosts.map((h, i) => ({ ...h, rssMaxMiB: memory[i]!.rssMaxMiB, rssHwmMiB: memory[i]!.rssHwmMiB })),
       memory,
@@ -202,6 +215,7 @@ async function main(): Promise<void> {
       propagationCpu: prop.cpu,
       waitForQuiet: b.quiet,
       notes: b.notes,
+      links: { baseline: baseline?.links, shoal: shoal.links },
     };
     process.stdout.write(renderText(run));
     const file = await saveJson(run);
@@ -211,6 +225,7 @@ async function main(): Promise<void> {
     throw error;
   } finally {
     if (b) {
+      b.links.stop();
       await b.lan.sampler.stop();
       await Promise.allSettled(b.cluster.nodes.map((d) => d.stop(5_000)));
       process.stdout.write(messageCountsReport(b.cluster.nodes));

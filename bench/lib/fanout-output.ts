@@ -6,6 +6,7 @@ import { cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../../test/helpers/cluster/constants.ts';
 import type { TestImage } from '../../test/helpers/images.ts';
+import { renderLinks, type LinkReport } from './fanout-links.ts';
 import type { Options } from './fanout-options.ts';
 import { describeCpu, type CpuSummary, type HostResult, type PhaseResult, type QuietWait } from './fanout-phase.ts';
 import type { Propagation } from './fanout-propagation.ts';
@@ -36,6 +37,8 @@ export interface FanoutRun {
   readonly propagationCpu: CpuSummary | undefined;
   readonly waitForQuiet: Readonly<Record<string, QuietWait>>;
   readonly notes: readonly string[];
+  /** Each link's use every 100 ms from the pull's start to the last finish (fanout-links.ts). */
+  readonly links: { readonly baseline: LinkReport | undefined; readonly shoal: LinkReport };
 }
 
 /** Figures derived from a run for both the text and the JSON. */
@@ -149,6 +152,8 @@ export function renderText(run: FanoutRun): string {
   out.push(uploadShareLine(uploadShare(run.hosts)));
   out.push(`from seed per host (MiB): min ${fmt(d.fromSeedPerHost.min, 1)} / median ${fmt(d.fromSeedPerHost.median, 1)} / max ${fmt(d.fromSeedPerHost.max, 1)}; from peers: min ${fmt(d.fromPeersPerHost.min, 1)} / median ${fmt(d.fromPeersPerHost.median, 1)} / max ${fmt(d.fromPeersPerHost.max, 1)}`);
   out.push('');
+  if (run.links.baseline) out.push(renderLinks('Links, baseline (straight from the seed)', run.links.baseline));
+  out.push(renderLinks('Links, shoal', run.links.shoal));
   out.push('Time to first byte (curl -r <one random byte> of a 1 MiB blob every host holds, from another host; new connection each; ms):');
   out.push(ttfbTable(run.ttfb));
   out.push('');
@@ -205,6 +210,7 @@ export function resultJson(run: FanoutRun): object {
       samples: run.propagation.samples,
       cpu: run.propagationCpu ?? null,
     },
+    links: run.links,
     cpuBound: d.cpuBound,
     waitForQuiet: run.waitForQuiet,
     verdict: d.verdict,

@@ -174,6 +174,8 @@ export class HostEngine {
     }
     // Bytes flow at once (cut-through): a piece still arriving here is passed on as it arrives,
     // so the flow ends no sooner than this host has the whole piece.
+    // The asker's first bytes land a hop later: it tells its peers it has the piece arriving.
+    w.clock.after(w.params.latencyMs, () => requester.#receiving(transfer));
     w.links.start(this.index, asker, w.pieceLength(index), () => {
       const done = (): void => {
         release();
@@ -182,6 +184,14 @@ export class HostEngine {
       if (this.complete[index] === 1) done();
       else this.#waitFor(index, done);
     });
+  }
+
+  /** PieceProgress.arriving for a peer transfer: its bytes flow, so peers may read the piece from here. */
+  #receiving(transfer: Transfer): void {
+    if (this.#claims.get(transfer.piece) !== transfer || this.complete[transfer.piece] === 1) return;
+    this.#fromSeedNow.add(transfer.piece);
+    this.#untold.push(transfer.piece);
+    this.announce();
   }
 
   #waitFor(index: number, then: () => void): void {

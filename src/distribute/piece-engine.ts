@@ -7,7 +7,7 @@ import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { OciError, type ByteRange } from '../oci/index.ts';
 import type { PartialBlob } from '../store/index.ts';
-import type { SwarmView } from '../swarm/index.ts';
+import type { Holder, SwarmView } from '../swarm/index.ts';
 import type { PeerData } from './peer-data.ts';
 import { choosePieceSource, type Member, type PieceChoice } from './piece-choice.ts';
 import { peerPieceSource, seedPieceSource, type PieceSource } from './piece-source.ts';
@@ -272,7 +272,7 @@ export class PieceEngine {
       size: blob.size,
       pieceSize: blob.pieceSize,
       selfId: context.selfId,
-      holders: this.#c.peers ? (this.#c.swarm?.holders(this.partial.digest) ?? []) : [],
+      holders: this.#holders(index),
       members: context.members,
       failed: this.#failed.get(index) ?? new Set(),
       exclude: this.#demand.askers(index),
@@ -285,6 +285,12 @@ export class PieceEngine {
       seedSlotFree: now >= this.#seedRetryAt && (ignoreSeedSlots || demanded || this.#transfers.seedCount < this.#maxSeed),
       membershipSettled: now >= (this.#c.membershipSettledAt ?? 0),
     });
+  }
+
+  /** Peers offering the blob; for a piece broken off here, only those that hold the whole blob (see PieceProgress.chainable). */
+  #holders(index: number): readonly Holder[] {
+    const holders = this.#c.peers ? (this.#c.swarm?.holders(this.partial.digest) ?? []) : [];
+    return this.#progress.chainable(index) ? holders : holders.filter((h) => h.complete);
   }
 
   /**
@@ -340,7 +346,11 @@ export class PieceEngine {
   async #run(transfer: Transfer): Promise<void> {
     const limits = this.#c.limits?.incoming(transfer.source.kind === 'seed' ? 'seed' : 'peer') ?? [];
     const failure = await runTransfer(this.partial, transfer, limits, {
-      counted: (source, bytes) => this.#count(source, bytes),
+      counted: (source, bytes) => {
+        this.#count(source, bytes);
+        // A peer's bytes are landing: later askers may take the piece from here as it arrives.
+        if (source.kind !== 'seed') this.#progress.arriving(transfer.pieces[0]!);
+      },
       pieceDone: (index, source) => {
         this.#filledBy.set(index, source.id);
         this.#transfers.release(transfer, index);
@@ -352,7 +362,9 @@ export class PieceEngine {
       announce: () => this.#progress.announce(),
       ended: (pieces) => this.#progress.ended(pieces),
     });
-    if (failure) this.#transferFailed(transfer, failure.error, failure.offset);
+    if (!failure) return;
+    this.#progress.brokeOff(transfer.pieces);
+    this.#transferFailed(transfer, failure.error, failure.offset);
   }
 
   #count(source: PieceSource, bytes: number): void {

@@ -13,7 +13,11 @@ export const DEFAULT_MAX_PEER_SERVES = 32;
  * the host that held it first (its owner, or the only holder) does not send it to every host.
  * Measured with bench/fanout.bench.ts (8 hosts): the largest host's share of all peer uploads was
  * up to 2.1x the fair share with a total limit alone (before holders reported their load); 2 per
- * piece serialised the spread and cost a quarter more CPU (see DEFAULT_MAX_PEER_SERVES).
+ * piece serialised the spread and cost a quarter more CPU (see DEFAULT_MAX_PEER_SERVES). Tried again
+ * once askers chained on arriving pieces (piece-progress.ts), 4 hosts × 100 Mbit/s, 64 MiB, single
+ * CPU-bound runs: 1 per piece 2.00x and 1.72x ideal, daemons 5.3 and 6.0 CPU-s; 2 per piece 1.61x,
+ * 5.8 CPU-s; 8: 1.42–1.99x, 4.4–5.3 CPU-s. The simulation (bench:scale, 8 seeds) agreed: 1.24–1.42x,
+ * 1.08–1.29x, 1.06–1.31x. Kept at 8.
  */
 export const MAX_SERVES_PER_PIECE = 8;
 /** What a busy answer tells the asker to wait (seconds, Retry-After); the engine retries sooner elsewhere. */
