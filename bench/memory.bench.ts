@@ -7,6 +7,8 @@
 //     (bench/lib/memory-mixed.ts).
 // The daemon's VmRSS and VmHWM come from /proc every 50 ms (the fan-out benchmark's sampler);
 // VmHWM is reset before each scenario, so each one's peak is its own. Goal: ≤ 150 MiB everywhere.
+// Where it lies: V8's heap from the daemon's /metrics, and once a second /proc/<pid>/smaps split
+// into malloc's main heap and the other anonymous memory (V8's pages, other arenas).
 // Progress on stderr, the table on stdout, JSON in bench/results/memory-<time>.json and memory-latest.json.
 //
 //   node bench/memory.bench.ts [--clients 200] [--image-mib 96] [--layers 4] [--requests 3000]
@@ -22,6 +24,7 @@ import { MiB, fmt, table } from './lib/fanout-report.ts';
 import { Sampler } from './lib/fanout-sampler.ts';
 import { progress } from './lib/http-get.ts';
 import { heapOf, resetPeakRss, startMemoryDaemon, type HeapFigures, type MemoryDaemon } from './lib/memory-daemon.ts';
+import { smapsOf, type SmapsFigures } from './lib/memory-smaps.ts';
 import { mixedLoad, type MixedResult } from './lib/memory-mixed.ts';
 import { pullCrowd, type CrowdResult } from './lib/memory-pull.ts';
 import { pushImage } from './lib/push.ts';
@@ -48,6 +51,8 @@ interface Scenario {
   readonly heapAfter: HeapFigures;
   /** largest V8 heap and external (Buffer) memory the daemon's /metrics showed, read every 500 ms */
   readonly heapMax: HeapFigures;
+  /** The split of the largest RSS seen in /proc/<pid>/smaps, read every second (bench/lib/memory-smaps.ts). */
+  readonly smapsAtMax: SmapsFigures | undefined;
   readonly daemonCpuS: number;
   readonly detail: CrowdResult | MixedResult | undefined;
 }
@@ -62,7 +67,16 @@ async function measure(name: string, daemon: MemoryDaemon, sampler: Sampler, run
   const t0 = Date.now();
   const heaps: HeapFigures[] = [];
   const heapTimer = setInterval(() => void heapOf(daemon).then((h) => heaps.push(h), () => undefined), 500);
-  const detail = await run().finally(() => clearInterval(heapTimer));
+  let smapsAtMax: SmapsFigures | undefined;
+  const total = (f: SmapsFigures): number => f.mallocHeapMiB + f.otherAnonMiB + f.fileMiB;
+  const keepLargest = (f: SmapsFigures): void => {
+    if (!smapsAtMax || total(f) > total(smapsAtMax)) smapsAtMax = f;
+  };
+  const smapsTimer = setInterval(() => void smapsOf(pid).then(keepLargest, () => undefined), 1_000);
+  const detail = await run().finally(() => {
+    clearInterval(heapTimer);
+    clearInterval(smapsTimer);
+  });
   const t1 = Date.now();
   await sampler.sample();
   const during = sampler.window(t0, Date.now());
@@ -87,6 +101,7 @@ async function measure(name: string, daemon: MemoryDaemon, sampler: Sampler, run
       heapTotalMiB: Math.max(0, ...heaps.map((h) => h.heapTotalMiB)),
       externalMiB: Math.max(0, ...heaps.map((h) => h.externalMiB)),
     },
+    smapsAtMax,
     daemonCpuS: sampler.cpuSecondsOf(pid, t0 - SAMPLE_MS, Date.now()),
     detail,
   };
@@ -163,8 +178,8 @@ function report(scenarios: readonly Scenario[], options: { clients: number; imag
   const out: string[] = [];
   out.push(`\nDaemon memory (MiB), one shoal ${options.swarm ? '(swarm on, alone)' : '(--no-swarm)'} running ${options.runs}; ${options.imageMib} MiB image of ${options.layers} layers; load average ${load.map((l) => fmt(l, 2)).join(' → ')}`);
   out.push(table([
-    ['scenario', 'seconds', 'RSS start', 'RSS max (50 ms)', 'VmHWM', 'anon/file at max', 'RSS after', 'heap used max/after', 'external max', 'daemon CPU-s', `goal ≤ ${GOAL_MIB}`],
-    ...scenarios.map((s) => [s.name, fmt(s.seconds, 1), fmt(s.rssStartMiB, 1), fmt(s.rssMaxMiB, 1), fmt(s.hwmMiB, 1), `${fmt(s.anonAtMaxMiB, 0)}/${fmt(s.fileAtMaxMiB, 0)}`, fmt(s.rssAfterMiB, 1), `${fmt(s.heapMax.heapUsedMiB, 1)}/${fmt(s.heapAfter.heapUsedMiB, 1)}`, fmt(s.heapMax.externalMiB, 1), fmt(s.daemonCpuS, 1), s.hwmMiB <= GOAL_MIB ? 'ok' : 'over']),
+    ['scenario', 'seconds', 'RSS start', 'RSS max (50 ms)', 'VmHWM', 'anon/file at max', 'RSS after', 'heap used max/after', 'heap total max', 'external max', 'malloc heap/other anon at max (1 s)', 'daemon CPU-s', `goal ≤ ${GOAL_MIB}`],
+    ...scenarios.map((s) => [s.name, fmt(s.seconds, 1), fmt(s.rssStartMiB, 1), fmt(s.rssMaxMiB, 1), fmt(s.hwmMiB, 1), `${fmt(s.anonAtMaxMiB, 0)}/${fmt(s.fileAtMaxMiB, 0)}`, fmt(s.rssAfterMiB, 1), `${fmt(s.heapMax.heapUsedMiB, 1)}/${fmt(s.heapAfter.heapUsedMiB, 1)}`, fmt(s.heapMax.heapTotalMiB, 1), fmt(s.heapMax.externalMiB, 1), s.smapsAtMax ? `${fmt(s.smapsAtMax.mallocHeapMiB, 0)}/${fmt(s.smapsAtMax.otherAnonMiB, 0)}` : '–', fmt(s.daemonCpuS, 1), s.hwmMiB <= GOAL_MIB ? 'ok' : 'over']),
   ]));
   for (const s of scenarios) {
     if (s.detail && 'unexpected' in s.detail) {

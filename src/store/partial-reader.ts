@@ -3,7 +3,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { ByteRange, Digest } from '../oci/index.ts';
-import { chunkBytes, MIN_CHUNK_BYTES, takeChunk } from '../lib/download-budget.ts';
+import { chunkBytes, takeChunk } from '../lib/download-budget.ts';
 
 /** A read's size: the download budget's share at the moment, at most 256 KiB. */
 const readChunk = (): number => chunkBytes(256 * 1024);
@@ -59,8 +59,9 @@ export function createPartialReader(blob: ReadableBlob, hooks: ReaderHooks, rang
   hooks.attach();
   let attached = true;
   const stream: Readable = new Readable({
-    // One chunk read ahead, whatever its size.
-    highWaterMark: MIN_CHUNK_BYTES,
+    // Nothing read ahead: a chunk is read once the previous one is taken. A crowd's responses
+    // each held a second, read-ahead chunk besides the one being written (bench/memory.bench.ts).
+    highWaterMark: 0,
     read: async () => {
       try {
         if (!handle) {

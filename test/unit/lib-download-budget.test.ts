@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DOWNLOAD_BUDGET_BYTES, MAX_CHUNK_BYTES, MIN_CHUNK_BYTES, chunkBytes, downloadStarted, downloadsInFlight, giveChunk, takeChunk } from '../../src/lib/download-budget.ts';
+import { DOWNLOAD_BUDGET_BYTES, MAX_CHUNK_BYTES, MIN_CHUNK_BYTES, POOL_LIMIT_BYTES, chunkBytes, downloadStarted, downloadsInFlight, giveChunk, takeChunk } from '../../src/lib/download-budget.ts';
 
 describe('download budget', () => {
   it('gives one response full chunks and a crowd small ones, two chunks each staying near the budget', () => {
@@ -50,5 +50,22 @@ describe('download budget', () => {
     const big = takeChunk(MAX_CHUNK_BYTES);
     giveChunk(big);
     assert.equal(takeChunk(MAX_CHUNK_BYTES).buffer, big.buffer, 'the large chunk was kept, not dropped for want of room');
+    const stillHeld = small.filter((chunk) => chunk.byteLength > 0).length;
+    assert.ok(stillHeld * MIN_CHUNK_BYTES + MAX_CHUNK_BYTES <= POOL_LIMIT_BYTES, `the small chunks the pool let go (all but ${stillHeld}) were freed at once, not left to the collector`);
+  });
+
+  it('frees a chunk given back at once when the pool has no room for it', () => {
+    // More than the pool keeps, all of one size: the pool ends full of them, and the rest are freed.
+    const count = POOL_LIMIT_BYTES / MIN_CHUNK_BYTES + 40;
+    const chunks = Array.from({ length: count }, () => takeChunk(MIN_CHUNK_BYTES));
+    for (const chunk of chunks) giveChunk(chunk.subarray(0, 100));
+    const freed = chunks.filter((chunk) => chunk.byteLength === 0);
+    assert.equal(freed.length, 40, 'exactly those beyond the pool are released (detached, their memory freed)');
+    const kept = chunks.filter((chunk) => chunk.byteLength === MIN_CHUNK_BYTES);
+    const again = Array.from({ length: kept.length }, () => takeChunk(MIN_CHUNK_BYTES));
+    assert.deepEqual(new Set(again.map((chunk) => chunk.buffer)), new Set(kept.map((chunk) => chunk.buffer)), 'the kept ones are handed out again');
+    giveChunk(freed[0]!);
+    assert.equal(takeChunk(MIN_CHUNK_BYTES).byteLength, MIN_CHUNK_BYTES, 'a freed chunk given again is ignored, never handed out');
+    for (const chunk of again) giveChunk(chunk);
   });
 });

@@ -1,0 +1,50 @@
+// A partial blob's reader holds no chunk beyond the one its consumer is writing: in a crowd of
+// 600 responses each held a read-ahead chunk too (bench/memory.bench.ts). The reader must still
+// deliver every byte, in order.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { digestOf } from '../../src/oci/index.ts';
+import { Store } from '../../src/store/index.ts';
+
+const PIECE = 256 * 1024;
+
+describe('PartialBlob readers read nothing ahead', () => {
+  let dir: string;
+  let store: Store;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'shoal-read-ahead-'));
+    ({ store } = await Store.open(dir));
+  });
+  afterEach(() => rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 }));
+
+  test('a paused reader buffers no chunk, and a resumed one delivers every byte', async () => {
+    const content = randomBytes(4 * PIECE);
+    const blob = await store.blobs.createPartial(digestOf(content), content.length, PIECE);
+    // A buffer that is not handed over: readers read the bytes back from the file in pooled chunks.
+    await blob.write(0, Buffer.from(content));
+    const reader = blob.createReader(store.blobs.path(blob.digest), undefined, { holdBackUnverified: false });
+    assert.equal(reader.readableHighWaterMark, 0, 'no read-ahead');
+    const chunks: Buffer[] = [];
+    const first = new Promise<void>((resolve) => {
+      reader.once('data', (chunk: Buffer) => {
+        reader.pause();
+        chunks.push(Buffer.from(chunk));
+        resolve();
+      });
+    });
+    await first;
+    // Time for a read-ahead to land if there were one.
+    await sleep(100);
+    assert.equal(reader.readableLength, 0, 'the paused reader holds no chunk beyond the one taken');
+    reader.on('data', (chunk: Buffer) => chunks.push(Buffer.from(chunk)));
+    reader.resume();
+    await new Promise((resolve, reject) => reader.once('end', resolve).once('error', reject));
+    assert.ok(Buffer.concat(chunks).equals(content), 'every byte, in order');
+    await blob.fail(new Error('test over'));
+  });
+});
