@@ -1,36 +1,34 @@
-import { handOver } from '../store/index.ts';
+import { takeBatch } from '../store/write-batches.ts';
 
 /**
- * Joins small network chunks (often 16–64 KiB) into writes of at least `minBytes`: each write to
- * the blob file is a round trip through libuv's thread pool, and paying it per socket read made
- * a pull-through run at a fifth of the seed's speed (bench/registry.bench.ts, phase 3). A joined
- * batch is a buffer of its own, handed over: nobody writes to it again, so the blob keeps the
- * last ones for its readers (store/handed-over.ts).
+ * Joins small network chunks (often 16–64 KiB) into writes of `batchBytes`: each write to the
+ * blob file is a round trip through libuv's thread pool, and paying it per socket read made a
+ * pull-through run at a fifth of the seed's speed (bench/registry.bench.ts, phase 3). Batches
+ * come from write-batches.ts, handed over (the blob keeps the last ones for its readers) and held
+ * once for the consumer, who gives its hold back with releaseBatch once the batch is written. A
+ * chunk already as large as a batch, arriving at a batch's start, is passed on as it is.
  */
-export async function* coalesce(source: AsyncIterable<Buffer>, minBytes: number): AsyncGenerator<Buffer> {
-  let pending: Buffer[] = [];
+export async function* coalesce(source: AsyncIterable<Buffer>, batchBytes: number): AsyncGenerator<Buffer> {
+  let batch: Buffer | undefined;
   let size = 0;
   for await (const chunk of source) {
-    pending.push(chunk);
-    size += chunk.byteLength;
-    if (size >= minBytes) {
-      yield join(pending, size);
-      pending = [];
-      size = 0;
+    if (size === 0 && chunk.byteLength >= batchBytes) {
+      yield chunk;
+      continue;
+    }
+    for (let at = 0; at < chunk.byteLength; ) {
+      batch ??= takeBatch(batchBytes);
+      const take = Math.min(batchBytes - size, chunk.byteLength - at);
+      batch.set(at === 0 && take === chunk.byteLength ? chunk : chunk.subarray(at, at + take), size);
+      size += take;
+      at += take;
+      if (size === batchBytes) {
+        const full = batch;
+        batch = undefined;
+        size = 0;
+        yield full;
+      }
     }
   }
-  if (size > 0) yield join(pending, size);
-}
-
-function join(chunks: readonly Buffer[], size: number): Buffer {
-  if (chunks.length === 1) return chunks[0]!;
-  // Not from Buffer's shared pool (small sizes would be): a slice of it cannot be handed over.
-  const joined = Buffer.allocUnsafeSlow(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    joined.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  handOver(joined);
-  return joined;
+  if (batch && size > 0) yield batch.subarray(0, size);
 }

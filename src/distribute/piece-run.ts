@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { OciError } from '../oci/index.ts';
 import { isDiskFull, type PartialBlob } from '../store/index.ts';
+import { releaseBatch } from '../store/write-batches.ts';
 import { coalesce } from './coalesce.ts';
 import { PeerRequestError } from './peer-data.ts';
 import type { PieceSource } from './piece-source.ts';
@@ -79,7 +80,8 @@ export async function runTransfer(blob: PartialBlob, transfer: Transfer, limits:
     // left the socket idle for every trip through the thread pool.
     for await (const chunk of transfer.from !== undefined ? rangeFirstWrites(body, WRITE_BATCH_BYTES) : coalesce(body, WRITE_BATCH_BYTES)) {
       if (writing && (await writing)) break;
-      writing = place(chunk);
+      // Its writes are done once place settles: the batch may go back to the pool (unless kept).
+      writing = place(chunk).finally(() => releaseBatch(chunk));
       writing.catch(() => undefined); // awaited on the next batch, at the end, or below
     }
     if (writing) await writing;

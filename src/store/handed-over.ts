@@ -1,6 +1,9 @@
 // Buffers whose writer gives them up once written: a PartialBlob may keep them for its readers
-// (partial.ts) because nobody refills them. coalesce.ts's batches are such buffers; anything
-// else (a buffer its owner reuses, a slice of a shared pool) is read back from the file instead.
+// (partial.ts) because nobody refills them while they are kept. coalesce.ts's batches are such
+// buffers (reused only once nobody holds them: write-batches.ts); anything else (a buffer its
+// owner reuses, a slice of a shared pool) is read back from the file instead.
+import { releaseBatch, retainBatch } from './write-batches.ts';
+
 const handedOver = new WeakSet<ArrayBufferLike>();
 
 /** Marks `bytes` as never written to again; only a view over a whole ArrayBuffer of its own can be. */
@@ -20,7 +23,8 @@ const RECENT_CHUNKS = 4;
 
 /**
  * The last few handed-over chunks written to a blob, by offset: a reader close behind the writer
- * takes its bytes from here instead of reading them back from the file.
+ * copies its bytes from here instead of reading them back from the file. Each kept chunk holds
+ * its batch (write-batches.ts) until it is dropped; readers copy, so they hold nothing.
  */
 export class RecentChunks {
   readonly #chunks: Buffer[] = [];
@@ -29,10 +33,11 @@ export class RecentChunks {
   /** Keeps `chunk`, written at `offset`, if its writer handed it over (else it could change). */
   remember(offset: number, chunk: Uint8Array): void {
     if (!isHandedOver(chunk)) return;
+    retainBatch(chunk);
     this.#chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
     this.#starts.push(offset);
     if (this.#chunks.length > RECENT_CHUNKS) {
-      this.#chunks.shift();
+      releaseBatch(this.#chunks.shift()!);
       this.#starts.shift();
     }
   }
@@ -48,6 +53,7 @@ export class RecentChunks {
   }
 
   forget(): void {
+    for (const chunk of this.#chunks) releaseBatch(chunk);
     this.#chunks.length = 0;
     this.#starts.length = 0;
   }

@@ -38,7 +38,7 @@ export interface ReaderHooks {
   resets(): readonly number[];
   /** Every byte matches the digest (the commit may still be making the file durable). */
   verified?(): boolean;
-  /** The bytes from `position` on still in memory, as just written, if any. */
+  /** The bytes from `position` on still in memory, as just written, if any: valid until the blob is written again, so copy them. */
   recent?(position: number): Buffer | undefined;
   /** Resolves true on the next change, false after `ms` without one. */
   wait(ms: number): Promise<boolean>;
@@ -97,9 +97,13 @@ export function createPartialReader(blob: ReadableBlob, hooks: ReaderHooks, rang
           if (position < available) {
             const kept = hooks.recent?.(position);
             if (kept) {
-              const length = Math.min(kept.byteLength, available - position, last - position + 1);
+              // Copied: the kept chunk's batch is refilled once the blob drops it (write-batches.ts),
+              // while this chunk may still wait in a socket's queue.
+              const length = Math.min(kept.byteLength, available - position, last - position + 1, readChunk());
+              const buffer = takeChunk(length);
+              kept.copy(buffer, 0, 0, length);
               position += length;
-              stream.push(kept.subarray(0, length));
+              stream.push(buffer.subarray(0, length));
               return;
             }
             const length = Math.min(readChunk(), available - position, last - position + 1);
