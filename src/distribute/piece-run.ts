@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { OciError } from '../oci/index.ts';
 import { isDiskFull, type PartialBlob } from '../store/index.ts';
 import { releaseBatch } from '../store/write-batches.ts';
-import { coalesce } from './coalesce.ts';
+import { chunksOf, coalesce } from './coalesce.ts';
 import { PeerRequestError } from './peer-data.ts';
 import type { PieceSource } from './piece-source.ts';
 import type { Transfer } from './piece-transfers.ts';
@@ -75,7 +75,8 @@ export async function runTransfer(blob: PartialBlob, transfer: Transfer, limits:
     // Without a cap the bytes are only measured: a throttling wrapper costs a promise per chunk
     // on the path every byte takes (fan-out bench: a third more daemon CPU).
     capped = anyCap(limits);
-    const body = capped ? throttled(stream as AsyncIterable<Buffer>, limits, transfer.controller.signal) : (stream as AsyncIterable<Buffer>);
+    const chunks = chunksOf(stream);
+    const body = capped ? throttled(chunks, limits, transfer.controller.signal) : chunks;
     // One write in flight while the next batch gathers: waiting for each write before reading on
     // left the socket idle for every trip through the thread pool.
     for await (const chunk of transfer.from !== undefined ? rangeFirstWrites(body, WRITE_BATCH_BYTES) : coalesce(body, WRITE_BATCH_BYTES)) {

@@ -9,15 +9,33 @@
 // garbage, as it was before; a batch is never reused while someone holds it.
 import { handOver } from './handed-over.ts';
 
-/** Free batches kept for the next transfers: enough for two transfers in flight and a blob's recent chunks. */
-const FREE_LIMIT = 8;
+/**
+ * Free batches kept for the next transfers, of each size: two transfers in flight hold up to ~5
+ * each (read ahead, being filled, being written) and a blob's recent chunks 4 more.
+ */
+const FREE_LIMIT = 16;
+/** Free batches are dropped after this long without a take: an idle node holds none. */
+const IDLE_DROP_MS = 5_000;
 
 const free = new Map<number, Buffer[]>();
+let lastTake = 0;
+let idleTimer: NodeJS.Timeout | undefined;
+
+function dropWhenIdle(): void {
+  if (Date.now() - lastTake >= IDLE_DROP_MS) {
+    free.clear();
+    idleTimer = undefined;
+    return;
+  }
+  idleTimer = setTimeout(dropWhenIdle, IDLE_DROP_MS);
+  idleTimer.unref();
+}
 /** Holds on each batch of ours in use, by its backing store. */
 const holds = new WeakMap<ArrayBufferLike, number>();
 
 /** A batch of `size` bytes, held once by the caller (give it back with releaseBatch), handed over. */
 export function takeBatch(size: number): Buffer {
+  lastTake = Date.now();
   const batch = free.get(size)?.pop() ?? Buffer.allocUnsafeSlow(size);
   holds.set(batch.buffer, 1);
   handOver(batch);
@@ -44,6 +62,7 @@ export function releaseBatch(view: Uint8Array): void {
   if (list.length >= FREE_LIMIT) return;
   list.push(Buffer.from(store, 0, store.byteLength));
   free.set(store.byteLength, list);
+  if (!idleTimer) dropWhenIdle();
 }
 
 /** Free batches of `size` (tests). */
