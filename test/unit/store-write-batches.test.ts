@@ -74,4 +74,29 @@ describe('write batches', () => {
     releaseBatch(again);
     releaseBatch(reused);
   });
+
+  test('readers sharing a blob get views of a kept batch, which is then never reused', async () => {
+    const content = randomBytes(4 * PIECE);
+    const blob = await store.blobs.createPartial(digestOf(content), content.length, PIECE);
+    const range = { start: 0, end: PIECE - 1 };
+    const readers = [0, 1].map(() => blob.createReader(store.blobs.path(blob.digest), range, { holdBackUnverified: false }));
+    const batch = takeBatch(PIECE);
+    content.copy(batch, 0, 0, PIECE);
+    await blob.write(0, batch);
+    releaseBatch(batch);
+    // The first reads while both are attached; the second, alone by then, gets a copy.
+    const sent: Buffer[][] = [];
+    for (const reader of readers) {
+      const chunks: Buffer[] = [];
+      for await (const chunk of reader) chunks.push(chunk as Buffer);
+      assert.ok(Buffer.concat(chunks).equals(content.subarray(0, PIECE)));
+      sent.push(chunks);
+    }
+    assert.ok(sent[0]![0]!.buffer === batch.buffer, 'a reader sharing the blob sends the kept bytes as they are');
+    assert.ok(sent[1]![0]!.buffer !== batch.buffer, 'a reader alone gets a copy');
+    await blob.fail(new Error('test over'));
+    const next = takeBatch(PIECE);
+    assert.notEqual(next.buffer, batch.buffer, 'a batch readers may still hold views of was reused');
+    releaseBatch(next);
+  });
 });
