@@ -104,13 +104,13 @@ async function baselineRound(a: TestHost, b: TestHost, blob: BlobFile): Promise<
   }
 }
 
-/** CPU ms by thread name (user+system) of `pid`, summed over threads of the same name. */
+/** CPU ms by thread name (user+system) of `pid`, summed over threads of the same name; the event loop's thread is `main` (workers and V8's helpers are `node` too). */
 function threadCpu(pid: number): Map<string, number> {
   const out = new Map<string, number>();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
       const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const name = tid === String(pid) ? 'main' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       out.set(name, (out.get(name) ?? 0) + (Number(fields[11]) + Number(fields[12])) * 10);
     } catch {

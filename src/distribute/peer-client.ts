@@ -1,8 +1,10 @@
 import type { Readable } from 'node:stream';
 import type { ConnectionOptions } from 'node:tls';
-import { Agent, request } from 'undici';
 import { OciError, type ByteRange, type Digest } from '../oci/index.ts';
 import { PeerRequestError, type OwnerAsk, type PeerData } from './peer-data.ts';
+import { PeerHttp } from './peer-http.ts';
+import { WRITE_BATCH_BYTES } from './piece-run.ts';
+import { RANGE_EAGER_BYTES } from './range-first.ts';
 
 export { PeerRequestError, type OwnerAsk, type PeerData } from './peer-data.ts';
 
@@ -38,20 +40,23 @@ export function ownerAskQuery(ask: OwnerAsk): string {
   return `?${query.toString()}`;
 }
 
-/** Fetches byte ranges of blobs from other shoal nodes' data planes (HTTP Range GETs). */
+/**
+ * Fetches byte ranges of blobs from other shoal nodes' data planes (HTTP Range GETs, peer-http.ts).
+ * The body comes in write batches (write-batches.ts) for the piece engine to write as they are.
+ */
 export class PeerClient implements PeerData {
-  readonly #agent: Agent;
+  readonly #http: PeerHttp;
   readonly #keyed: boolean;
 
   constructor(init: PeerClientInit = {}) {
     this.#keyed = init.tls !== undefined;
-    this.#agent = new Agent({
-      ...(init.tls ? { connect: init.tls } : {}),
-      connectTimeout: init.timeoutMs ?? DEFAULT_PEER_CONNECT_TIMEOUT_MS,
-      headersTimeout: init.timeoutMs ?? DEFAULT_PEER_TIMEOUT_MS,
-      bodyTimeout: init.idleMs ?? DEFAULT_PEER_IDLE_MS,
-      connections: 8,
-      keepAliveTimeout: 30_000,
+    this.#http = new PeerHttp({
+      tls: init.tls,
+      connectTimeoutMs: init.timeoutMs ?? DEFAULT_PEER_CONNECT_TIMEOUT_MS,
+      headersTimeoutMs: init.timeoutMs ?? DEFAULT_PEER_TIMEOUT_MS,
+      bodyIdleMs: init.idleMs ?? DEFAULT_PEER_IDLE_MS,
+      eagerBytes: RANGE_EAGER_BYTES,
+      batchBytes: WRITE_BATCH_BYTES,
     });
   }
 
@@ -61,21 +66,21 @@ export class PeerClient implements PeerData {
     if (this.#keyed && !baseUrl.startsWith('https:')) throw new PeerRequestError(`peer ${baseUrl} is not a TLS data plane; with a cluster key peers are fetched from over TLS only`);
     let response;
     try {
-      response = await request(`${baseUrl}/blobs/${digest.value}${ask ? ownerAskQuery(ask) : ''}`, { dispatcher: this.#agent, headers, ...(signal ? { signal } : {}) });
+      response = await this.#http.get(new URL(`${baseUrl}/blobs/${digest.value}${ask ? ownerAskQuery(ask) : ''}`), headers, signal);
     } catch (error) {
       throw new PeerRequestError(`peer ${baseUrl} did not answer: ${(error as Error).message}`, undefined, { cause: error });
     }
     const expected = `bytes ${range.start}-${range.end}/`;
-    const contentRange = String(response.headers['content-range'] ?? '');
-    if (response.statusCode !== 206 || !contentRange.startsWith(expected)) {
-      response.body.resume();
-      throw new PeerRequestError(`peer ${baseUrl} answered ${response.statusCode} ${contentRange} for ${digest.value} bytes ${range.start}-${range.end}`, response.statusCode);
+    const contentRange = response.headers.get('content-range') ?? '';
+    if (response.status !== 206 || !contentRange.startsWith(expected)) {
+      response.body.destroy();
+      throw new PeerRequestError(`peer ${baseUrl} answered ${response.status} ${contentRange} for ${digest.value} bytes ${range.start}-${range.end}`, response.status);
     }
     return response.body;
   }
 
   async close(): Promise<void> {
-    await this.#agent.close();
+    this.#http.close();
   }
 }
 

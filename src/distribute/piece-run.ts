@@ -1,7 +1,8 @@
 import type { Readable } from 'node:stream';
 import { OciError } from '../oci/index.ts';
 import { isDiskFull, type PartialBlob } from '../store/index.ts';
-import { coalesce } from './coalesce.ts';
+import { releaseBatch } from '../store/write-batches.ts';
+import { chunksOf, coalesce } from './coalesce.ts';
 import { PeerRequestError } from './peer-data.ts';
 import type { PieceSource } from './piece-source.ts';
 import type { Transfer } from './piece-transfers.ts';
@@ -74,12 +75,14 @@ export async function runTransfer(blob: PartialBlob, transfer: Transfer, limits:
     // Without a cap the bytes are only measured: a throttling wrapper costs a promise per chunk
     // on the path every byte takes (fan-out bench: a third more daemon CPU).
     capped = anyCap(limits);
-    const body = capped ? throttled(stream as AsyncIterable<Buffer>, limits, transfer.controller.signal) : (stream as AsyncIterable<Buffer>);
+    const chunks = chunksOf(stream);
+    const body = capped ? throttled(chunks, limits, transfer.controller.signal) : chunks;
     // One write in flight while the next batch gathers: waiting for each write before reading on
     // left the socket idle for every trip through the thread pool.
     for await (const chunk of transfer.from !== undefined ? rangeFirstWrites(body, WRITE_BATCH_BYTES) : coalesce(body, WRITE_BATCH_BYTES)) {
       if (writing && (await writing)) break;
-      writing = place(chunk);
+      // Its writes are done once place settles: the batch may go back to the pool (unless kept).
+      writing = place(chunk).finally(() => releaseBatch(chunk));
       writing.catch(() => undefined); // awaited on the next batch, at the end, or below
     }
     if (writing) await writing;

@@ -1,6 +1,10 @@
 // Buffers whose writer gives them up once written: a PartialBlob may keep them for its readers
-// (partial.ts) because nobody refills them. coalesce.ts's batches are such buffers; anything
-// else (a buffer its owner reuses, a slice of a shared pool) is read back from the file instead.
+// (partial.ts) because nobody refills them while they are kept. coalesce.ts's batches are such
+// buffers (reused only once nobody holds them: write-batches.ts); anything else (a buffer its
+// owner reuses, a slice of a shared pool) is read back from the file instead.
+import { takeChunk } from '../lib/download-budget.ts';
+import { pinBatch, releaseBatch, retainBatch } from './write-batches.ts';
+
 const handedOver = new WeakSet<ArrayBufferLike>();
 
 /** Marks `bytes` as never written to again; only a view over a whole ArrayBuffer of its own can be. */
@@ -13,32 +17,42 @@ export function isHandedOver(bytes: Uint8Array): boolean {
 }
 
 /**
- * Chunks kept in memory per blob for readers that keep up (4 × 512 KiB batches): reading just
- * written bytes back from the file cost a thread-pool trip and a copy per 256 KiB.
+ * Chunks kept in memory per blob for readers that keep up: a piece's worth of 512 KiB batches.
+ * Reading just-written bytes back from the file cost a thread-pool trip and a copy per 256 KiB,
+ * and with two pieces arriving at once (a peer transfer) a reader finishing one piece finds the
+ * next one already written: with 4 chunks kept, first in first out, 90% of a 512 MiB blob was
+ * read back from the file (bench/peer-transfer.bench.ts).
  */
-const RECENT_CHUNKS = 4;
+const RECENT_CHUNKS = 8;
 
 /**
- * The last few handed-over chunks written to a blob, by offset: a reader close behind the writer
- * takes its bytes from here instead of reading them back from the file.
+ * The last handed-over chunks written to a blob, by offset: a reader close behind the writer
+ * copies its bytes from here instead of reading them back from the file. Past the limit, a chunk
+ * the last reader already passed goes first, else the oldest. Each kept chunk holds its batch
+ * (write-batches.ts) until it is dropped; readers take copies or pin the batch (take).
  */
 export class RecentChunks {
   readonly #chunks: Buffer[] = [];
   readonly #starts: number[] = [];
+  /** Where the last reader asked for bytes: chunks wholly before it were read. */
+  #readAt = 0;
 
   /** Keeps `chunk`, written at `offset`, if its writer handed it over (else it could change). */
   remember(offset: number, chunk: Uint8Array): void {
     if (!isHandedOver(chunk)) return;
+    retainBatch(chunk);
     this.#chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
     this.#starts.push(offset);
-    if (this.#chunks.length > RECENT_CHUNKS) {
-      this.#chunks.shift();
-      this.#starts.shift();
-    }
+    if (this.#chunks.length <= RECENT_CHUNKS) return;
+    const passed = this.#starts.findIndex((start, i) => start + this.#chunks[i]!.byteLength <= this.#readAt);
+    const drop = passed >= 0 ? passed : 0;
+    releaseBatch(this.#chunks.splice(drop, 1)[0]!);
+    this.#starts.splice(drop, 1);
   }
 
   /** The kept bytes from `position` to the end of the chunk holding it, if one does. */
-  from(position: number): Buffer | undefined {
+  #at(position: number): Buffer | undefined {
+    this.#readAt = position;
     for (let i = this.#chunks.length - 1; i >= 0; i--) {
       const start = this.#starts[i]!;
       const bytes = this.#chunks[i]!;
@@ -47,7 +61,28 @@ export class RecentChunks {
     return undefined;
   }
 
+  /**
+   * Up to `limit` kept bytes from `position`, for a reader to send as they are. A reader alone gets
+   * a copy of at most `copyMax` bytes (in a download-budget chunk), so the batch can be reused
+   * once dropped here. Readers sharing the blob get a view, and the batch is pinned (never reused,
+   * collected once unseen): a copy per reader of a crowd pulling one blob held 30 MiB more at
+   * 200 clients (bench/memory.bench.ts).
+   */
+  take(position: number, limit: number, copyMax: number, shared: boolean): Buffer | undefined {
+    const bytes = this.#at(position);
+    if (!bytes) return undefined;
+    if (shared) {
+      pinBatch(bytes);
+      return bytes.subarray(0, Math.min(bytes.byteLength, limit));
+    }
+    const length = Math.min(bytes.byteLength, limit, copyMax);
+    const copy = takeChunk(length);
+    bytes.copy(copy, 0, 0, length);
+    return copy.subarray(0, length);
+  }
+
   forget(): void {
+    for (const chunk of this.#chunks) releaseBatch(chunk);
     this.#chunks.length = 0;
     this.#starts.length = 0;
   }

@@ -296,7 +296,7 @@ export class PartialBlob {
       state: () => this.#state,
       resets: () => this.#resetStarts,
       verified: () => this.#verified,
-      recent: (position) => this.#recent.from(position),
+      recent: (position, limit, copyMax) => this.#recent.take(position, limit, copyMax, this.#readers > 1),
       wait: (ms) =>
         new Promise<boolean>((resolve) => {
           const timer = setTimeout(() => {

@@ -55,6 +55,31 @@ describe('PartialBlob readers take just-written chunks from memory', () => {
     await blob.fail(new Error('test over'));
   });
 
+  // Two pieces arriving at once, their chunks interleaved: a reader done with the first piece
+  // finds the second one's chunks still in memory, although more were written since.
+  test('chunks a reader already passed are dropped first', async () => {
+    const CHUNK = PIECE / 4;
+    const content = randomBytes(4 * PIECE);
+    const blob = await store.blobs.createPartial(digestOf(content), content.length, PIECE);
+    const chunkAt = (offset: number): Buffer => handedOver(content.subarray(offset, offset + CHUNK));
+    for (let i = 0; i < 4; i++) {
+      await blob.write(i * CHUNK, chunkAt(i * CHUNK));
+      await blob.write(PIECE + i * CHUNK, chunkAt(PIECE + i * CHUNK));
+    }
+    assert.ok((await firstBytes(blob, store, PIECE)).equals(content.subarray(0, PIECE)));
+    await blob.write(2 * PIECE, chunkAt(2 * PIECE));
+    await blob.write(2 * PIECE + CHUNK, chunkAt(2 * PIECE + CHUNK));
+    // Only bytes from memory are still right after this.
+    const handle = await open(blob.tmpPath, 'r+');
+    await handle.write(Buffer.alloc(PIECE, 7), 0, PIECE, PIECE);
+    await handle.close();
+    const reader = blob.createReader(store.blobs.path(blob.digest), { start: PIECE, end: 2 * PIECE - 1 }, { holdBackUnverified: false });
+    const chunks: Buffer[] = [];
+    for await (const chunk of reader) chunks.push(chunk as Buffer);
+    assert.ok(Buffer.concat(chunks).equals(content.subarray(PIECE, 2 * PIECE)));
+    await blob.fail(new Error('test over'));
+  });
+
   test('a buffer not handed over (its owner may refill it) is read back from the file', async () => {
     const content = randomBytes(4 * PIECE);
     const blob = await store.blobs.createPartial(digestOf(content), content.length, PIECE);

@@ -1,0 +1,102 @@
+// Write batches are reused once nobody holds them, and never while a blob keeps them for its
+// readers: a reader that takes just-written bytes from memory still gets them as written after
+// later batches were taken and filled.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, open, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { afterEach, beforeEach, describe, test } from 'node:test';
+import { coalesce } from '../../src/distribute/coalesce.ts';
+import { digestOf } from '../../src/oci/index.ts';
+import { Store, type PartialBlob } from '../../src/store/index.ts';
+import { freeBatches, releaseBatch, takeBatch } from '../../src/store/write-batches.ts';
+
+const PIECE = 256 * 1024;
+/** A size no other test takes batches of, so the free list counts only this file's. */
+const BATCH = 64 * 1024 + 512;
+
+async function* chunksOf(bytes: Buffer, size: number): AsyncGenerator<Buffer> {
+  for (let at = 0; at < bytes.length; at += size) yield Buffer.from(bytes.subarray(at, at + size));
+}
+
+async function firstBytes(blob: PartialBlob, store: Store, length: number): Promise<Buffer> {
+  const reader: Readable = blob.createReader(store.blobs.path(blob.digest), { start: 0, end: length - 1 }, { holdBackUnverified: false });
+  const chunks: Buffer[] = [];
+  for await (const chunk of reader) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+describe('write batches', () => {
+  let dir: string;
+  let store: Store;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'shoal-batches-'));
+    ({ store } = await Store.open(dir));
+  });
+  afterEach(() => rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 }));
+
+  test('coalesce joins chunks into whole batches and a released batch is taken again', async () => {
+    const bytes = randomBytes(3 * BATCH + 100);
+    const batches: Buffer[] = [];
+    for await (const batch of coalesce(chunksOf(bytes, 1000), BATCH)) {
+      batches.push(Buffer.from(batch));
+      releaseBatch(batch);
+    }
+    assert.deepEqual(batches.map((b) => b.length), [BATCH, BATCH, BATCH, 100]);
+    assert.ok(Buffer.concat(batches).equals(bytes));
+    assert.ok(freeBatches(BATCH) >= 1, 'released batches go back to the free list');
+    const before = freeBatches(BATCH);
+    releaseBatch(takeBatch(BATCH));
+    assert.equal(freeBatches(BATCH), before, 'a batch is taken from the free list, then put back');
+  });
+
+  test('a batch a blob keeps for its readers is not reused until the blob drops it', async () => {
+    const content = randomBytes(4 * PIECE);
+    const blob = await store.blobs.createPartial(digestOf(content), content.length, PIECE);
+    const batch = takeBatch(PIECE);
+    content.copy(batch, 0, 0, PIECE);
+    await blob.write(0, batch);
+    releaseBatch(batch); // the transfer is done with it; the blob still keeps it
+    const reused = takeBatch(PIECE);
+    assert.notEqual(reused.buffer, batch.buffer, 'a kept batch was handed out again');
+    reused.fill(9);
+    // The file changed behind the blob's back: only bytes from memory are still right.
+    const file = await open(blob.tmpPath, 'r+');
+    await file.write(Buffer.alloc(PIECE, 7), 0, PIECE, 0);
+    await file.close();
+    assert.ok((await firstBytes(blob, store, PIECE)).equals(content.subarray(0, PIECE)));
+    await blob.fail(new Error('test over'));
+    // Dropped with the blob's recent chunks: free again.
+    const again = takeBatch(PIECE);
+    assert.equal(again.buffer, batch.buffer);
+    releaseBatch(again);
+    releaseBatch(reused);
+  });
+
+  test('readers sharing a blob get views of a kept batch, which is then never reused', async () => {
+    const content = randomBytes(4 * PIECE);
+    const blob = await store.blobs.createPartial(digestOf(content), content.length, PIECE);
+    const range = { start: 0, end: PIECE - 1 };
+    const readers = [0, 1].map(() => blob.createReader(store.blobs.path(blob.digest), range, { holdBackUnverified: false }));
+    const batch = takeBatch(PIECE);
+    content.copy(batch, 0, 0, PIECE);
+    await blob.write(0, batch);
+    releaseBatch(batch);
+    // The first reads while both are attached; the second, alone by then, gets a copy.
+    const sent: Buffer[][] = [];
+    for (const reader of readers) {
+      const chunks: Buffer[] = [];
+      for await (const chunk of reader) chunks.push(chunk as Buffer);
+      assert.ok(Buffer.concat(chunks).equals(content.subarray(0, PIECE)));
+      sent.push(chunks);
+    }
+    assert.ok(sent[0]![0]!.buffer === batch.buffer, 'a reader sharing the blob sends the kept bytes as they are');
+    assert.ok(sent[1]![0]!.buffer !== batch.buffer, 'a reader alone gets a copy');
+    await blob.fail(new Error('test over'));
+    const next = takeBatch(PIECE);
+    assert.notEqual(next.buffer, batch.buffer, 'a batch readers may still hold views of was reused');
+    releaseBatch(next);
+  });
+});
