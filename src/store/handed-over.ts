@@ -1,20 +1,8 @@
-// Buffers whose writer gives them up once written: a PartialBlob may keep them for its readers
-// (partial.ts) because nobody refills them while they are kept. coalesce.ts's batches are such
-// buffers (reused only once nobody holds them: write-batches.ts); anything else (a buffer its
-// owner reuses, a slice of a shared pool) is read back from the file instead.
+// The last chunks written to a blob, kept for its readers: only handed-over buffers
+// (hand-over-marks.ts), since nobody refills them while they are kept.
 import { takeChunk } from '../lib/download-budget.ts';
+import { isHandedOver } from './hand-over-marks.ts';
 import { pinBatch, releaseBatch, retainBatch } from './write-batches.ts';
-
-const handedOver = new WeakSet<ArrayBufferLike>();
-
-/** Marks `bytes` as never written to again; only a view over a whole ArrayBuffer of its own can be. */
-export function handOver(bytes: Uint8Array): void {
-  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) handedOver.add(bytes.buffer);
-}
-
-export function isHandedOver(bytes: Uint8Array): boolean {
-  return handedOver.has(bytes.buffer);
-}
 
 /**
  * Chunks kept in memory per blob for readers that keep up: a piece's worth of 512 KiB batches.

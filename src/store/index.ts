@@ -12,4 +12,4 @@ export { isDiskFull } from './files.ts';
 export { Evictor, type EvictionOptions, type EvictionResult } from './eviction.ts';
 export { collectGarbage, markReferenced, type GcEntry, type GcResult } from './gc.ts';
 export { runningDaemonPid, writeDaemonPid, daemonPidPath } from './daemon-pid.ts';
-export { handOver } from './handed-over.ts';
+export { handOver } from './hand-over-marks.ts';

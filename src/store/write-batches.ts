@@ -7,7 +7,7 @@
 // nobody holds it any more: the transfer that filled it (until its write is done) and the blob's
 // recent chunks (handed-over.ts) count their holds. A hold never given back only makes the batch
 // garbage, as it was before; a batch is never reused while someone holds it.
-import { handOver } from './handed-over.ts';
+import { handOver } from './hand-over-marks.ts';
 
 /**
  * Free batches kept for the next transfers, of each size: two transfers in flight hold up to ~5
