@@ -50,6 +50,9 @@ function handle(message) {
     case 'reset':
       job.hash = createHash(job.algorithm);
       job.position = 0;
+      // A read that failed on bytes since forgotten (the file cut back) says nothing about the
+      // bytes written again; a file that never opened stays broken.
+      if (job.fd >= 0) job.error = undefined;
       return undefined;
     case 'digest':
       if (job.error !== undefined) return { job: message.job, ticket: message.ticket, error: job.error };

@@ -88,6 +88,29 @@ describe('PrefixHasher: sha256 of a growing file on a worker thread', () => {
     }
   });
 
+  test('a read that failed on forgotten bytes does not fail the bytes written again after a reset', async () => {
+    const content = randomBytes(3 * MiB);
+    const file = await growingFile(join(dir, 'blob'));
+    let claimed = 3 * MiB;
+    const hasher = new PrefixHasher(join(dir, 'blob'), 'sha256', content.length, (from) => Math.max(from, claimed));
+    try {
+      // Bytes counted as present that the file does not have (cut back under the hasher): the worker's read fails.
+      await file.write(0, content.subarray(0, MiB));
+      hasher.advance();
+      await assert.rejects(hasher.digest(), /the temp file ended at byte 1048576/);
+      // They are forgotten, written again, and hashed from the start.
+      claimed = 0;
+      hasher.reset(0);
+      await file.write(MiB, content.subarray(MiB));
+      claimed = content.length;
+      hasher.advance();
+      assert.equal((await hasher.digest()).value, digestOf(content).value);
+    } finally {
+      hasher.close();
+      await file.handle.close();
+    }
+  });
+
   test('missing bytes make digest() fail rather than wait', async () => {
     const file = await growingFile(join(dir, 'blob'));
     const hasher = new PrefixHasher(join(dir, 'blob'), 'sha256', 2 * MiB, (from) => Math.max(from, file.contiguous()));
