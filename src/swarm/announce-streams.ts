@@ -82,6 +82,14 @@ export class AnnounceStreams implements Startable {
     if (this.#node.getConnections(peerId).length > 0) void this.#open(peerId);
   }
 
+  /** Sends to the given peers that have an open stream; encoded once. Returns to how many peers. */
+  sendTo(message: Message, peerIds: Iterable<string>): number {
+    const frame = encodeFrame(message);
+    let sent = 0;
+    for (const id of peerIds) if (this.#outbound.get(id)?.send(frame) === true) sent += 1;
+    return sent;
+  }
+
   async #open(peerId: PeerId): Promise<void> {
     const id = peerId.toString();
     if (!this.#running || this.#outbound.has(id) || this.#init.refuses(id)) return;

@@ -10,6 +10,7 @@ import { AnnounceStreams } from './announce-streams.ts';
 import type { ClusterKey } from './cluster-key.ts';
 import { COMMITTEE_TTL_MS, DEFAULT_COMMITTEE_SIZE, kadIdOf, OwnerCommittees } from './committee.ts';
 import { ConnectionBudget } from './connection-budget.ts';
+import { blobNeighbours, DEFAULT_BLOB_NEIGHBOURS } from './neighbours.ts';
 import { PeerDialer } from './dialer.ts';
 import { AnnouncingSwarm } from './announcing-swarm.ts';
 import { loadOrCreatePeerKey } from './identity.ts';
@@ -51,6 +52,8 @@ export interface SwarmInit {
   readonly maxConnections?: number;
   /** Hosts in a blob's owner committee, found with the DHT (owner-committee); 0 turns the DHT off. */
   readonly ownerCommittee?: number;
+  /** Peers told of this host's progress on one blob, past which only (that many) wanters of it are. */
+  readonly blobNeighbours?: number;
   readonly heartbeatMs?: number;
   readonly peerExpiryMs?: number;
   readonly violationBanMs?: number;
@@ -132,6 +135,12 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
         learned: (_from, peers) => this.#dialer?.dialLearned(peers),
       },
       onBadInventoryEntry: (entry) => this.#log.warn({ entry }, 'swarm: inventory entry skipped (not a digest and size)'),
+    });
+    // A peer that starts wanting a blob hears our progress on it (sent only to wanters before).
+    this.on('want', ({ peerId, digest }) => {
+      const progress = this.announcements.progressOf(digest);
+      if (progress === undefined || this.table.peers().length <= this.#neighbourLimit) return;
+      if (this.#neighboursOf(digest).includes(peerId)) this.#streams?.sendTo(progress, [peerId]);
     });
   }
 
@@ -293,6 +302,30 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
   protected broadcast(message: Message | undefined): void {
     if (message === undefined || this.#streams === undefined) return;
     countMessage(this.#counts.sent, message.type, this.#streams.broadcast(message));
+  }
+
+  /** Progress goes to the blob's neighbours only (neighbours.ts). */
+  protected override tellAbout(digest: string, message: Message): void {
+    if (this.#streams === undefined) return;
+    countMessage(this.#counts.sent, message.type, this.#streams.sendTo(message, this.#neighboursOf(digest)));
+  }
+
+  /** Load changes go to the neighbours of every blob some peer wants (the peers that may fetch from us). */
+  protected override tellLoad(message: Message | undefined): void {
+    if (message === undefined || this.#streams === undefined) return;
+    if (this.table.peers().length <= this.#neighbourLimit) return this.broadcast(message);
+    const to = new Set<string>();
+    for (const digest of this.table.wanted()) for (const id of this.#neighboursOf(digest)) to.add(id);
+    countMessage(this.#counts.sent, message.type, this.#streams.sendTo(message, to));
+  }
+
+  #neighboursOf(digest: string): string[] {
+    const connected = this.table.peers().map((p) => p.peerId);
+    return blobNeighbours(this.peerId, digest, connected, this.table.wanters(digest), this.#neighbourLimit);
+  }
+
+  get #neighbourLimit(): number {
+    return this.#init.blobNeighbours ?? DEFAULT_BLOB_NEIGHBOURS;
   }
 
   /**
