@@ -255,9 +255,9 @@ export class PieceEngine {
   #context(): { members: Map<string, Member>; selfId: string; committee?: readonly string[] } {
     const swarm = this.#c.swarm;
     const selfId = swarm?.peerId ?? 'self';
-    const members = new Map<string, Member>([[selfId, { peerId: selfId, url: undefined }]]);
-    // At scale only the blob's owner committee owns pieces (src/swarm/committee.ts).
+    // At scale only the blob's owner committee owns pieces (src/swarm/committee.ts), this host too.
     const committee = swarm?.ownerCommittee?.(this.partial.digest);
+    const members = new Map<string, Member>(committee === undefined || committee.includes(selfId) ? [[selfId, { peerId: selfId, url: undefined }]] : []);
     if (swarm && this.#c.peers) {
       for (const peer of swarm.peers()) {
         if (committee !== undefined && !committee.includes(peer.peerId)) continue;

@@ -89,12 +89,8 @@ export class OwnerCommittees {
     this.#entries.clear();
   }
 
-  /** The `size` candidates closest to the blob's key, by XOR of SHA-256 ids as kad-dht measures it. */
   closest(digest: string, candidates: Iterable<string>): string[] {
-    const target = kadIdOf(committeeKey(digest));
-    const scored = [...new Set(candidates)].map((id) => ({ id, distance: xor(this.#kadIdOf(id), target) }));
-    scored.sort((a, b) => Buffer.compare(a.distance, b.distance) || (a.id < b.id ? -1 : 1));
-    return scored.slice(0, this.#init.size).map((s) => s.id);
+    return closestToKey(digest, candidates, this.#init.size, (id) => this.#kadIdOf(id));
   }
 
   #refresh(digest: string, entry: Entry): void {
@@ -141,12 +137,24 @@ export class OwnerCommittees {
   #kadIdOf(peerId: string): Uint8Array {
     let id = this.#kadIds.get(peerId);
     if (id === undefined) {
-      id = kadIdOf(peerIdFromString(peerId).toMultihash().bytes);
+      id = peerKadId(peerId);
       if (this.#kadIds.size > 10_000) this.#kadIds.clear();
       this.#kadIds.set(peerId, id);
     }
     return id;
   }
+}
+
+/** The `size` candidates closest to the blob's key, by XOR of SHA-256 ids as kad-dht measures it. */
+export function closestToKey(digest: string, candidates: Iterable<string>, size: number, kadIdOfPeer: (peerId: string) => Uint8Array = peerKadId): string[] {
+  const target = kadIdOf(committeeKey(digest));
+  const scored = [...new Set(candidates)].map((id) => ({ id, distance: xor(kadIdOfPeer(id), target) }));
+  scored.sort((a, b) => Buffer.compare(a.distance, b.distance) || (a.id < b.id ? -1 : 1));
+  return scored.slice(0, size).map((s) => s.id);
+}
+
+function peerKadId(peerId: string): Uint8Array {
+  return kadIdOf(peerIdFromString(peerId).toMultihash().bytes);
 }
 
 /** The DHT key of a blob's committee: the multihash of its CID, as kad-dht keys content. */

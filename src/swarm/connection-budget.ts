@@ -10,6 +10,14 @@ import type { Connection } from '@libp2p/interface';
 /** How long a connection past the neighbour limit lives (a DHT query and its answer take milliseconds). */
 export const TEMPORARY_CONNECTION_MS = 3_000;
 
+/**
+ * Connections kept free under the cap: one per committee member this host may ask, and an
+ * eighth of the cap for DHT lookups (its own and others'); never more than half the cap.
+ */
+export function committeeReserve(cap: number | undefined, committeeSize: number): number {
+  return cap === undefined || committeeSize <= 0 ? 0 : Math.min(committeeSize + Math.ceil(cap / 8), Math.floor(cap / 2));
+}
+
 export interface ConnectionBudgetInit {
   /** max-peer-connections; undefined: no cap, nothing to budget. */
   readonly cap: number | undefined;

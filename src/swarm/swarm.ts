@@ -9,7 +9,7 @@ import { Announcements, dataUrl } from './announcements.ts';
 import { AnnounceStreams } from './announce-streams.ts';
 import type { ClusterKey } from './cluster-key.ts';
 import { COMMITTEE_TTL_MS, DEFAULT_COMMITTEE_SIZE, kadIdOf, OwnerCommittees } from './committee.ts';
-import { ConnectionBudget } from './connection-budget.ts';
+import { committeeReserve, ConnectionBudget } from './connection-budget.ts';
 import { blobNeighbours, DEFAULT_BLOB_NEIGHBOURS } from './neighbours.ts';
 import { PeerDialer } from './dialer.ts';
 import { AnnouncingSwarm } from './announcing-swarm.ts';
@@ -184,7 +184,7 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
       connectionGater: { denyDialPeer: refuses, denyInboundEncryptedConnection: refuses, denyOutboundEncryptedConnection: refuses },
     });
     this.#node = node;
-    const budget = new ConnectionBudget({ cap: init.maxConnections, reserve: this.#committeeReserve(committeeSize), open: () => node.getConnections() });
+    const budget = new ConnectionBudget({ cap: init.maxConnections, reserve: committeeReserve(init.maxConnections, committeeSize), open: () => node.getConnections() });
     this.#streams = new AnnounceStreams(node, {
       snapshot: () => this.announcements.snapshot(),
       onMessage: (peerId, message, connection) => {
@@ -326,15 +326,6 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
 
   get #neighbourLimit(): number {
     return this.#init.blobNeighbours ?? DEFAULT_BLOB_NEIGHBOURS;
-  }
-
-  /**
-   * Connections kept free under the cap: one per committee member this host may ask, and an
-   * eighth of the cap for DHT lookups (its own and others'); never more than half the cap.
-   */
-  #committeeReserve(committeeSize: number): number {
-    const cap = this.#init.maxConnections;
-    return cap === undefined || committeeSize <= 0 ? 0 : Math.min(committeeSize + Math.ceil(cap / 8), Math.floor(cap / 2));
   }
 
   #remote(connection: Connection): { host: string | undefined; addresses: string[] } {
