@@ -108,7 +108,7 @@ export function verdicts(rows: readonly SimRow[]): string[] {
     ] as const;
     const text = checks.map(([what, ok, goal]) => `${what} (goal ${goal}: ${ok ? 'met' : 'MISSED'})`).join('; ');
     const said = Object.entries(largest.messagesPerHost).filter(([, n]) => n > 0).map(([kind, n]) => `${fmt(n, 0)} ${kind}`).join(', ');
-    out.push(`${LABEL[mode] ?? mode} at N=${largest.hosts}: ${text}. Each host announced ${said} (each to all ${fmt(largest.connectionsMean, 0)} connections on average).`);
+    out.push(`${LABEL[mode] ?? mode} at N=${largest.hosts}: ${text}. Each host announced ${said} (${mode === 'bounded' ? 'progress and load to its blob neighbours, the rest' : 'each'} to all ${fmt(largest.connectionsMean, 0)} connections on average).`);
   }
   return out;
 }

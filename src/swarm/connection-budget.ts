@@ -1,10 +1,10 @@
-// The connection cap split in two: neighbours (the dialer's and every inbound one) and, `reserve`
-// short of the cap, room for the short-lived connections this host opens itself for the DHT's
-// lookups and to ask its owner committee — a host whose neighbours fill the cap could not look
-// anything up, and hosts would disagree on committees. Such a connection is temporary: closed
-// after a grace period unless its peer is on a committee this host asks, or it now fits among
-// the neighbours. Inbound connections are never temporary: the other side may need us as a
-// neighbour (a newcomer whose every dial lands on full hosts would otherwise find nobody).
+// The connection cap split in two: neighbours, and `reserve` short of the cap, room for short-lived
+// connections: the DHT's lookups (this host's and other hosts', which arrive inbound) and the owner
+// committee it asks. Without the reserve, hosts whose neighbours fill the cap can neither send nor
+// answer a lookup, lookups stop at the neighbours, and hosts disagree on committees. A connection
+// opened past the neighbour limit, other than by the dialer, is temporary: closed after a grace
+// period unless its peer is on a committee this host asks, or it now fits among the neighbours.
+// (A newcomer whose dial lands on a full host is let go after the grace period and dials others.)
 import type { Connection } from '@libp2p/interface';
 
 /** How long a connection past the neighbour limit lives (a DHT query and its answer take milliseconds). */
@@ -29,8 +29,8 @@ export interface ConnectionBudgetInit {
 export class ConnectionBudget {
   readonly #init: ConnectionBudgetInit;
   readonly #now: () => number;
-  /** Peers connected past the neighbour limit, until when they may stay. */
-  readonly #temporary = new Map<string, number>();
+  /** Connections opened past the neighbour limit, until when they may stay. */
+  readonly #temporary = new Map<Connection, number>();
   /** Committee members this host asks: kept until then, temporary or not. */
   readonly #kept = new Map<string, number>();
 
@@ -54,17 +54,20 @@ export class ConnectionBudget {
   opened(connection: Connection, neighbour: boolean): boolean {
     const { cap, reserve } = this.#init;
     if (cap === undefined) return true;
-    const open = this.#init.open().length;
-    if (open > cap) return false;
-    const peer = connection.remotePeer.toString();
-    const temporary = connection.direction === 'outbound' && !neighbour && open > cap - reserve;
-    if (temporary && !this.#temporary.has(peer)) this.#temporary.set(peer, this.#now() + TEMPORARY_CONNECTION_MS);
+    const open = this.#init.open();
+    if (open.length > cap) return false;
+    const peer = connection.remotePeer;
+    // A second connection to a peer we already have is no new relationship: not temporary.
+    const another = open.some((c) => c !== connection && c.remotePeer.equals(peer));
+    if (!neighbour && !another && open.length > cap - reserve) this.#temporary.set(connection, this.#now() + TEMPORARY_CONNECTION_MS);
     return true;
   }
 
   /** Connected for a moment only (past the neighbour limit, not a committee member asked). */
   passing(peerId: string): boolean {
-    return this.#temporary.has(peerId) && (this.#kept.get(peerId) ?? 0) <= this.#now();
+    if ((this.#kept.get(peerId) ?? 0) > this.#now()) return false;
+    const connections = this.#init.open().filter((c) => c.remotePeer.toString() === peerId);
+    return connections.length > 0 && connections.every((c) => this.#temporary.has(c));
   }
 
   /** Keep connections to these peers (committee members asked for pieces) for `ms` more. */
@@ -74,30 +77,32 @@ export class ConnectionBudget {
   }
 
   /**
-   * Temporary peers whose time is up: those that still do not fit among the neighbours to hang
-   * up on, the rest now neighbours.
+   * Temporary connections whose time is up: those that still do not fit among the neighbours to
+   * close, the peers of the rest now neighbours.
    */
-  expired(): { close: string[]; stay: string[] } {
+  expired(): { close: Connection[]; stay: string[] } {
     const { cap, reserve } = this.#init;
     const now = this.#now();
-    const out: string[] = [];
+    const close: Connection[] = [];
     const stay: string[] = [];
     let open = this.#init.open().length;
     for (const [peer, until] of this.#kept) if (until <= now) this.#kept.delete(peer);
-    for (const [peer, until] of this.#temporary) {
+    for (const [connection, until] of this.#temporary) {
+      const peer = connection.remotePeer.toString();
       if (Math.max(until, this.#kept.get(peer) ?? 0) > now) continue;
-      this.#temporary.delete(peer);
+      this.#temporary.delete(connection);
+      if (connection.status !== 'open') continue;
       if (cap !== undefined && open > cap - reserve) {
-        out.push(peer);
+        close.push(connection);
         open -= 1;
       } else {
         stay.push(peer);
       }
     }
-    return { close: out, stay };
+    return { close, stay };
   }
 
-  closed(peerId: string): void {
-    this.#temporary.delete(peerId);
+  closed(connection: Connection): void {
+    this.#temporary.delete(connection);
   }
 }

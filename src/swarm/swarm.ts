@@ -230,10 +230,8 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
     node.addEventListener('connection:open', ({ detail }) => {
       if (!budget.opened(detail, this.#dialer?.dialingNeighbour(detail.remotePeer.toString()) === true)) void detail.close().catch(() => undefined);
     });
-    node.addEventListener('peer:disconnect', (event) => {
-      budget.closed(event.detail.toString());
-      this.announcements.leave(event.detail.toString(), 'disconnected');
-    });
+    node.addEventListener('connection:close', ({ detail }) => budget.closed(detail));
+    node.addEventListener('peer:disconnect', (event) => this.announcements.leave(event.detail.toString(), 'disconnected'));
     // A new member: tell everyone else where it listens (peer exchange, see dialer.ts).
     node.addEventListener('peer:identify', ({ detail }) => {
       if (!detail.protocols.includes(ANNOUNCE_PROTOCOL) || detail.listenAddrs.length === 0) return;
@@ -255,7 +253,7 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
     if (init.maxConnections !== undefined) {
       this.#reaper = setInterval(() => {
         const { close, stay } = budget.expired();
-        for (const peerId of close) void node.hangUp(peerIdFromString(peerId)).catch(() => undefined);
+        for (const connection of close) void connection.close().catch(() => undefined);
         for (const peerId of stay) this.#streams?.open(peerIdFromString(peerId));
       }, 1_000);
       this.#reaper.unref();
