@@ -23,3 +23,26 @@ export function committeeAllows(view: PieceView, choice: PieceChoice, committee:
   // Still being looked up (empty), or every member failed: only after failures may the seed be asked.
   return failed > 0 && choice.kind === 'seed';
 }
+
+/**
+ * A piece held back this long by the gate goes ahead anyway (the owner choosePieceSource made,
+ * or the seed): hosts may still disagree on the committee (a lookup that has not converged), and
+ * an owner that does not know it owns a piece never fetches it, so waiting on would never end.
+ */
+export const COMMITTEE_WAIT_MS = 20_000;
+
+/** committeeAllows for one blob's engine, with the time limit above on how long a piece waits. */
+export class CommitteeGate {
+  readonly #blockedSince = new Map<number, number>();
+
+  allows(view: PieceView, choice: PieceChoice, committee: readonly string[], now = Date.now()): boolean {
+    if (committeeAllows(view, choice, committee)) {
+      this.#blockedSince.delete(view.index);
+      return true;
+    }
+    if (choice.kind !== 'owner' && choice.kind !== 'seed') return false;
+    const since = this.#blockedSince.get(view.index) ?? now;
+    this.#blockedSince.set(view.index, since);
+    return now - since >= COMMITTEE_WAIT_MS;
+  }
+}

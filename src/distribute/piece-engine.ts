@@ -10,7 +10,7 @@ import type { PartialBlob } from '../store/index.ts';
 import type { SwarmView } from '../swarm/index.ts';
 import type { PeerData } from './peer-data.ts';
 import { choosePieceSource, type Member, type PieceChoice, type PieceView } from './piece-choice.ts';
-import { committeeAllows } from './committee-gate.ts';
+import { CommitteeGate } from './committee-gate.ts';
 import { peerPieceSource, seedPieceSource, type PieceSource } from './piece-source.ts';
 import { repairFromSeed } from './piece-repair.ts';
 import { PieceDemand } from './piece-demand.ts';
@@ -82,6 +82,7 @@ export class PieceEngine {
   readonly #urgent = new PieceDemand();
   /** Peers that answered busy, until when. */
   readonly #busyUntil = new Map<string, number>();
+  readonly #gate = new CommitteeGate();
   readonly #progress: PieceProgress;
   readonly #failed = new Map<number, Set<string>>();
   /** Who filled each piece, for repair after a failed verification. */
@@ -290,7 +291,7 @@ export class PieceEngine {
       membershipSettled: now >= (this.#c.membershipSettledAt ?? 0),
     };
     const choice = choosePieceSource(view);
-    return context.committee === undefined || committeeAllows(view, choice, context.committee) ? choice : { kind: 'wait' };
+    return context.committee === undefined || this.#gate.allows(view, choice, context.committee) ? choice : { kind: 'wait' };
   }
 
   /**
