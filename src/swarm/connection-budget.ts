@@ -42,7 +42,15 @@ export class ConnectionBudget {
   /** Room for one more neighbour dial (connections and dials in flight: `pending`). */
   roomForNeighbour(pending: number): boolean {
     const { cap, reserve } = this.#init;
-    return cap === undefined || this.#init.open().length + pending < cap - reserve;
+    return cap === undefined || this.#peers() + pending < cap - reserve;
+  }
+
+  /**
+   * Peers connected: the neighbour limit counts peers, not connections (two hosts that dial each
+   * other at once may keep two), so a full mesh within the limit is not taken for a full host.
+   */
+  #peers(): number {
+    return new Set(this.#init.open().map((c) => c.remotePeer.toString())).size;
   }
 
   roomForTemporary(pending: number): boolean {
@@ -59,7 +67,7 @@ export class ConnectionBudget {
     const peer = connection.remotePeer;
     // A second connection to a peer we already have is no new relationship: not temporary.
     const another = open.some((c) => c !== connection && c.remotePeer.equals(peer));
-    if (!neighbour && !another && open.length > cap - reserve) this.#temporary.set(connection, this.#now() + TEMPORARY_CONNECTION_MS);
+    if (!neighbour && !another && this.#peers() > cap - reserve) this.#temporary.set(connection, this.#now() + TEMPORARY_CONNECTION_MS);
     return true;
   }
 
@@ -85,7 +93,7 @@ export class ConnectionBudget {
     const now = this.#now();
     const close: Connection[] = [];
     const stay: string[] = [];
-    let open = this.#init.open().length;
+    let open = this.#peers();
     for (const [peer, until] of this.#kept) if (until <= now) this.#kept.delete(peer);
     for (const [connection, until] of this.#temporary) {
       const peer = connection.remotePeer.toString();
