@@ -5,6 +5,8 @@
 // neighbours still name the same owner. A swarm this host sees whole (fewer peers than `size`)
 // needs no committee: every member owns pieces, as on a small LAN.
 import { createHash } from 'node:crypto';
+import type { PeerId } from '@libp2p/interface';
+import type { KadDHT } from '@libp2p/kad-dht';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { digestToCid } from './keys.ts';
 
@@ -155,6 +157,27 @@ export function closestToKey(digest: string, candidates: Iterable<string>, size:
 
 function peerKadId(peerId: string): Uint8Array {
   return kadIdOf(peerIdFromString(peerId).toMultihash().bytes);
+}
+
+/** kad-dht's KadDHT class beyond its interface: the routing table, read for its closest peers. */
+interface WithRoutingTable {
+  readonly routingTable?: { closestPeers(kadId: Uint8Array, options?: { count?: number }): PeerId[] };
+}
+
+/**
+ * Every peer the routing table holds close to the key, then every peer a closest-peers query heard
+ * from or was told of: the committee is chosen among them.
+ */
+export async function* closestPeerIds(dht: KadDHT, key: Uint8Array, count: number, signal: AbortSignal): AsyncGenerator<string> {
+  const table = (dht as WithRoutingTable).routingTable;
+  for (const peer of table?.closestPeers(kadIdOf(key), { count: 2 * count }) ?? []) yield peer.toString();
+  for await (const event of dht.getClosestPeers(key, { signal })) {
+    if (event.name === 'FINAL_PEER') yield event.peer.id.toString();
+    if (event.name === 'PEER_RESPONSE') {
+      yield event.from.toString();
+      for (const peer of event.closer) yield peer.id.toString();
+    }
+  }
 }
 
 /** The DHT key of a blob's committee: the multihash of its CID, as kad-dht keys content. */

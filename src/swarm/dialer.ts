@@ -17,7 +17,7 @@ export interface PeerDialerInit {
   readonly bootstrap?: readonly string[];
   readonly redialIntervalMs?: number;
   /** False for peers that must not be dialled now (banned, or no room under the cap for this purpose). */
-  readonly mayDial: (peerId: string, purpose: 'neighbour' | 'committee') => boolean;
+  readonly mayDial: (peerId: string, purpose: 'neighbour' | 'committee', pending: number) => boolean;
   readonly onDialError?: (peerId: string, error: Error) => void;
 }
 
@@ -115,7 +115,7 @@ export class PeerDialer implements Startable {
   #dial(peerId: PeerId, multiaddrs: Multiaddr[], purpose: 'neighbour' | 'committee' = 'neighbour'): void {
     const id = peerId.toString();
     if (!this.#running || peerId.equals(this.#node.peerId) || this.#dialing.has(id)) return;
-    if (this.#node.getConnections(peerId).length > 0 || !this.#init.mayDial(id, purpose)) return;
+    if (this.#node.getConnections(peerId).length > 0 || !this.#init.mayDial(id, purpose, this.#dialing.size)) return;
     this.#dialing.set(id, purpose);
     // The addresses go to the peer store first: libp2p dials a peer id at every address it knows.
     void this.#node.peerStore

@@ -3,12 +3,11 @@
 // from the `inventory` callback at connect time and from announce* calls afterwards.
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import type { Connection, PeerId, PrivateKey, Startable } from '@libp2p/interface';
-import type { KadDHT } from '@libp2p/kad-dht';
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id';
 import { Announcements, dataUrl } from './announcements.ts';
 import { AnnounceStreams } from './announce-streams.ts';
 import type { ClusterKey } from './cluster-key.ts';
-import { COMMITTEE_TTL_MS, DEFAULT_COMMITTEE_SIZE, kadIdOf, OwnerCommittees } from './committee.ts';
+import { closestPeerIds, COMMITTEE_TTL_MS, DEFAULT_COMMITTEE_SIZE, OwnerCommittees } from './committee.ts';
 import { committeeReserve, ConnectionBudget } from './connection-budget.ts';
 import { blobNeighbours, DEFAULT_BLOB_NEIGHBOURS } from './neighbours.ts';
 import { PeerDialer } from './dialer.ts';
@@ -73,27 +72,6 @@ export async function createSwarm(init: SwarmInit, components: SwarmComponents):
 
 function countMessage(counts: Record<string, number>, type: string, n: number): void {
   counts[type] = (counts[type] ?? 0) + n;
-}
-
-/** kad-dht's KadDHT class beyond its interface: the routing table, read for its closest peers. */
-interface WithRoutingTable {
-  readonly routingTable?: { closestPeers(kadId: Uint8Array, options?: { count?: number }): PeerId[] };
-}
-
-/**
- * Every peer the routing table holds close to the key, then every peer a closest-peers query heard
- * from or was told of: the committee is chosen among them.
- */
-async function* closestPeerIds(dht: KadDHT, key: Uint8Array, count: number, signal: AbortSignal): AsyncGenerator<string> {
-  const table = (dht as WithRoutingTable).routingTable;
-  for (const peer of table?.closestPeers(kadIdOf(key), { count: 2 * count }) ?? []) yield peer.toString();
-  for await (const event of dht.getClosestPeers(key, { signal })) {
-    if (event.name === 'FINAL_PEER') yield event.peer.id.toString();
-    if (event.name === 'PEER_RESPONSE') {
-      yield event.from.toString();
-      for (const peer of event.closer) yield peer.id.toString();
-    }
-  }
 }
 
 const quiet: SwarmLogger = { debug() {}, info() {}, warn() {} };
@@ -201,9 +179,10 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
     this.#dialer = new PeerDialer(node, {
       bootstrap: init.bootstrap,
       redialIntervalMs: init.redialIntervalMs,
-      mayDial: (peerId, purpose) => {
+      // Only this dialer's own dials count as pending: the DHT's lookups dial too, and must not
+      // hold back the neighbours.
+      mayDial: (peerId, purpose, pending) => {
         if (this.table.refusesConnections(peerId)) return false;
-        const pending = node.getDialQueue().length;
         return purpose === 'committee' ? budget.roomForTemporary(pending) : budget.roomForNeighbour(pending);
       },
       onDialError: (peerId, error) => this.#log.debug({ peerId, err: error.message }, 'swarm: dial failed'),
