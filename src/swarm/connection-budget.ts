@@ -42,7 +42,11 @@ export class ConnectionBudget {
   /** Room for one more neighbour dial (connections and dials in flight: `pending`). */
   roomForNeighbour(pending: number): boolean {
     const { cap, reserve } = this.#init;
-    return cap === undefined || this.#peers() + pending < cap - reserve;
+    if (cap === undefined) return true;
+    // Dials in flight count against the cap, not the neighbour limit: peer exchange hands over a
+    // whole list at once, and dials refused here are not tried again.
+    const peers = this.#peers();
+    return peers < cap - reserve && peers + pending < cap;
   }
 
   /**
