@@ -2,8 +2,8 @@
 //   1. A discrete-event SIMULATION up to N = 1,000 hosts pulling one image from one seed: virtual
 //      clock, MODELLED links and latency, shoal's REAL decision code (source choice, owner ranking,
 //      serving caps, message encoding) inside a re-statement of the piece engine's loop. Three
-//      configurations: shoal today (full mesh), shoal today under max-peer-connections, and a
-//      DESIGN STUDY of the remedy (per-blob neighbour sets, owners among a bounded committee).
+//      configurations: a full mesh, max-peer-connections without owner committees, and shoal's owner
+//      committees with per-blob neighbour sets under the cap (the decision code is shoal's; see model.ts).
 //   2. REAL hosts in this process (N = 8, 32 by default): real libp2p over TCP on loopback, the real
 //      announce protocol, piece engine and peer data plane; time to full membership, connections
 //      per host, announce frames per host while forming and during one pull.

@@ -1,7 +1,8 @@
 // One host's piece engine in the simulation: the loop of src/distribute/piece-engine.ts
 // (#schedule) re-stated on the virtual clock, with the real source choice (choosePieceSource) and
 // the real serving caps (ServeSlots) inside. What is left out is said in model.ts (MODEL_NOTES).
-import { choosePieceSource, type PieceChoice } from '../../src/distribute/piece-choice.ts';
+import { choosePieceSource, type PieceChoice, type PieceView } from '../../src/distribute/piece-choice.ts';
+import { committeeAllows } from '../../src/distribute/committee-gate.ts';
 import { ServeSlots } from '../../src/distribute/serve-slots.ts';
 import { SEED } from './links.ts';
 import type { World } from './world.ts';
@@ -107,14 +108,7 @@ export class HostEngine {
     const exclude = askers === undefined ? NO_PEERS : new Set([...askers].map((a) => w.ids[a]!));
     const members = w.ownerMembers(this.index, index, exclude.size);
     const holders = w.holdersFor(this.index, index);
-    // The design study's rule, ahead of the call whose answer it would overrule anyway: nobody
-    // connected offers the piece and its owner is not a connection, so wait for the neighbours.
-    const owner = members.keys().next().value;
-    if (!demanded && holders.length === 0 && owner !== undefined && owner !== this.id && !w.topology.mayAsk(this.index, w.indexOf(owner))) {
-      this.counts.ownerWaits += 1;
-      return { kind: 'wait' };
-    }
-    const choice = choosePieceSource({
+    const view: PieceView = {
       digest: w.digest, index, size: w.size, pieceSize: w.pieceSize, selfId: this.id,
       holders,
       members, failed: NO_PEERS, exclude, demanded, seedUsable: true,
@@ -125,8 +119,11 @@ export class HostEngine {
       maxPerPeer: w.params.maxPerPeer,
       seedSlotFree: demanded || this.#ownSeed < w.params.maxSeed,
       membershipSettled: true,
-    });
-    if (choice.kind === 'owner' && !w.topology.mayAsk(this.index, w.indexOf(choice.peerId))) {
+    };
+    const choice = choosePieceSource(view);
+    // The engine's committee gate (piece-engine.ts #choose), as shoal runs it.
+    const committee = w.topology.committeeIds;
+    if (committee !== undefined && !committeeAllows(view, choice, committee)) {
       this.counts.ownerWaits += 1;
       return { kind: 'wait' };
     }

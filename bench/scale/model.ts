@@ -7,6 +7,7 @@ export const REAL_CODE: readonly string[] = [
   'src/distribute/serve-slots.ts ServeSlots: each host serves at most DEFAULT_MAX_PEER_SERVES requests and MAX_SERVES_PER_PIECE per piece, answering busy past them',
   'src/distribute/piece-engine.ts constants: DEFAULT_MAX_ACTIVE_PIECES, DEFAULT_MAX_SEED_PIECES, DEFAULT_MAX_PER_PEER, BUSY_BACKOFF_MS; src/swarm/announcing-swarm.ts LOAD_REPORT_MS',
   'src/swarm/protocol.ts encodeFrame: the byte length of every want/progress/ping/have/unwant frame',
+  "'bounded': src/swarm/committee.ts closestToKey (the committee: the owner-committee hosts closest to the blob's key by XOR of SHA-256 ids), src/swarm/connection-budget.ts committeeReserve (neighbours dialled up to the cap less the reserve), src/swarm/neighbours.ts blobNeighbours (whom each host tells of its progress and load), src/distribute/committee-gate.ts committeeAllows (the engine's gate: an owner or seed choice stands only if the committee's ranking says so, else wait)",
 ];
 
 export const MODELLED: readonly string[] = [
@@ -18,15 +19,16 @@ export const MODELLED: readonly string[] = [
   'choosePieceSource gets the holders already narrowed to those offering the piece, and the first MAX_OWNERS_ASKED + 1 members of the rendezvous ranking (rankOwners scores each member alone, so a subset keeps its order): with no failed or excluded owners it never looks further, so its answer is the same',
   'control bytes are frame bytes (JSON + length prefix); yamux and noise add about 30 bytes per frame, TCP/IP more; the 15 s heartbeat ping to every connection is left out (not per blob)',
   "'capped': shoal's code with max-peer-connections, modelled as a random graph where every host dialled until the cap; each host ranks owners over its own connections",
-  "'bounded' is a DESIGN STUDY, not shoal's behaviour: per-blob neighbour sets (progress to neighbours only), owners among a committee every host agrees on (the DHT's closest peers to the blob key); a host asks an owner only over a connection it has, else waits for its neighbours. DHT traffic is modelled, not run",
+  "'bounded': shoal's code under max-peer-connections with owner committees: the DHT lookup is taken as converged (every host names the same committee; on real hosts it converges within seconds of the swarm forming, test/integration/swarm-committee.test.ts), the hosts' ids stand for peer ids (kad id = SHA-256 of the id text); connections a random graph (neighbours dialled until cap − reserve), then each host connected to the committee members where both ends have room; a host's load changes are seen by every connection rather than only by those it tells; complete holders are seen by every connection ('have' goes to all). DHT traffic is modelled (dhtCost), not run",
 ];
 
 /**
- * The design study's DHT traffic per host per blob (modelled, not run): one provider lookup to find
- * neighbours and one provide, each about 3 ⌈log2 N⌉ queries (kad-dht's alpha 3) of ~100 B with
- * ~1,100 B answers (20 peer records), and 20 ADD_PROVIDER messages of ~150 B.
+ * DHT traffic per host per blob (modelled, not run): the committee lookup (committee.ts) runs when
+ * the fetch starts and again 2 s and 4 s later while it converges (a pull of seconds), each one
+ * kad-dht getClosestPeers of about 20 + 3 ⌈log2 N⌉ FIND_NODE queries of ~100 B with ~1,100 B
+ * answers (20 peer records).
  */
 export function dhtCost(hosts: number): { framesPerHost: number; bytesPerHost: number } {
-  const queries = 3 * Math.max(1, Math.ceil(Math.log2(hosts)));
-  return { framesPerHost: 2 * (2 * queries) + 20, bytesPerHost: 2 * queries * 1_200 + 20 * 150 };
+  const queries = 3 * (20 + 3 * Math.max(1, Math.ceil(Math.log2(hosts))));
+  return { framesPerHost: 2 * queries, bytesPerHost: queries * 1_200 };
 }

@@ -34,6 +34,8 @@ export interface RealHostInit {
   readonly pieceSize: number;
   readonly bootstrap: readonly string[];
   readonly maxConnections: number;
+  /** Hosts in a blob's owner committee (the daemon's owner-committee); undefined: the swarm's default. */
+  readonly ownerCommittee?: number;
 }
 
 export async function startRealHost(init: RealHostInit): Promise<RealHost> {
@@ -42,7 +44,7 @@ export async function startRealHost(init: RealHostInit): Promise<RealHost> {
   const stats = new TransferStats();
   const peers = new PeerClient({});
   const swarm = await createSwarm(
-    { listenAddresses: ['127.0.0.1'], advertiseAddress: '127.0.0.1', mdns: false, pieceSize: init.pieceSize, bootstrap: init.bootstrap, maxConnections: init.maxConnections },
+    { listenAddresses: ['127.0.0.1'], advertiseAddress: '127.0.0.1', mdns: false, pieceSize: init.pieceSize, bootstrap: init.bootstrap, maxConnections: init.maxConnections, ownerCommittee: init.ownerCommittee },
     { inventory: async function* () {} },
   );
   const fetcher = new Fetcher(

@@ -15,7 +15,7 @@ export interface SimRow {
   readonly medianFinishOverIdeal: number;
   readonly connectionsMax: number;
   readonly connectionsMean: number;
-  /** Per host per blob, mean over hosts: frames and bytes written and read (DHT included for the design study). */
+  /** Per host per blob, mean over hosts: frames and bytes written and read (DHT included for 'bounded', modelled). */
   readonly sentFrames: number;
   readonly sentBytes: number;
   readonly receivedFrames: number;
@@ -60,7 +60,7 @@ export function simRow(result: SimResult, cpuS: number): SimRow {
 const LABEL: Readonly<Record<string, string>> = {
   mesh: 'shoal today (full mesh)',
   capped: 'shoal today, max-peer-connections',
-  bounded: 'DESIGN STUDY: neighbours + committee',
+  bounded: 'shoal now: committee + neighbours, cap',
 };
 
 /** Control bytes per host per blob (written + read) over the same configuration's N = 32 figure. */
@@ -108,7 +108,7 @@ export function verdicts(rows: readonly SimRow[]): string[] {
     ] as const;
     const text = checks.map(([what, ok, goal]) => `${what} (goal ${goal}: ${ok ? 'met' : 'MISSED'})`).join('; ');
     const said = Object.entries(largest.messagesPerHost).filter(([, n]) => n > 0).map(([kind, n]) => `${fmt(n, 0)} ${kind}`).join(', ');
-    out.push(`${LABEL[mode] ?? mode} at N=${largest.hosts}: ${text}. Each host announced ${said} (each to all ${fmt(largest.connectionsMean, 0)} connections on average).`);
+    out.push(`${LABEL[mode] ?? mode} at N=${largest.hosts}: ${text}. Each host announced ${said} (${mode === 'bounded' ? 'progress and load to its blob neighbours, the rest' : 'each'} to all ${fmt(largest.connectionsMean, 0)} connections on average).`);
   }
   return out;
 }

@@ -1,6 +1,8 @@
 // The discrete-event simulation of one image pulled by N hosts from one seed: a run is a pure
 // function of its options (virtual clock, seeded randomness). See model.ts for what is real code
 // and what is modelled.
+import { DEFAULT_COMMITTEE_SIZE } from '../../src/swarm/committee.ts';
+import { DEFAULT_BLOB_NEIGHBOURS } from '../../src/swarm/neighbours.ts';
 import { createHash } from 'node:crypto';
 import { BUSY_BACKOFF_MS, DEFAULT_MAX_ACTIVE_PIECES, DEFAULT_MAX_PER_PEER, DEFAULT_MAX_SEED_PIECES } from '../../src/distribute/piece-engine.ts';
 import { LOAD_REPORT_MS } from '../../src/swarm/announcing-swarm.ts';
@@ -47,7 +49,7 @@ export interface SimOptions {
 
 export const SIM_DEFAULTS: Omit<SimOptions, 'hosts' | 'mode'> = {
   imageBytes: 1024 ** 3, pieceBytes: 4 * 1024 ** 2, hostMbit: 1000, seedMbit: 1000, latencyMs: 0.25, seedRttMs: 2,
-  passGapMs: 2, jitterMs: 0, seed: 1, cap: 64, neighbours: 24, committee: 16, limitFactor: 20, order: 'lowest',
+  passGapMs: 2, jitterMs: 0, seed: 1, cap: 64, neighbours: DEFAULT_BLOB_NEIGHBOURS, committee: DEFAULT_COMMITTEE_SIZE, limitFactor: 20, order: 'lowest',
 };
 
 export interface HostFigures {

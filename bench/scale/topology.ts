@@ -1,14 +1,19 @@
 // Who is connected to whom, and whom a host may take as a piece's owner, in the three configurations
 // the simulation runs:
-// - `mesh`: shoal today. Every host connected to every other, every announcement to everyone, owners
-//   by rendezvous over all members.
-// - `capped`: shoal today under max-peer-connections: hosts dial until the cap, refuse past it. A
-//   host sees, tells and ranks only its connections (its membership view is partial).
-// - `bounded`: a DESIGN STUDY, not shoal's behaviour: per-blob neighbour sets of bounded degree
-//   (progress goes to neighbours only, BitTorrent-style) and owners among a bounded committee every
-//   host agrees on (the DHT's closest peers to the blob key, here the top of the same rendezvous
-//   ranking); a host asks an owner only if it is connected to it, else waits for its neighbours.
-import { rankOwners } from '../../src/distribute/owners.ts';
+// - `mesh`: shoal with every host connected to every other (a cap above the swarm): every
+//   announcement to everyone, owners by rendezvous over all members.
+// - `capped`: shoal without committees (owner-committee 0) under max-peer-connections: hosts dial
+//   until the cap, refuse past it. A host sees, tells and ranks only its connections.
+// - `bounded`: shoal as it is now under a cap: neighbours dialled up to the cap less the committee
+//   reserve (connection-budget.ts committeeReserve), then every host dials the blob's committee
+//   members while both ends have room under the cap; the committee is closestToKey (committee.ts)
+//   over every host, as a converged DHT lookup gives it; progress and load go to blobNeighbours
+//   (neighbours.ts); owners are ranked among the connected committee members and the engine's
+//   committeeAllows gate applies (piece-engine.ts).
+import { createHash } from 'node:crypto';
+import { closestToKey, DEFAULT_COMMITTEE_SIZE } from '../../src/swarm/committee.ts';
+import { committeeReserve } from '../../src/swarm/connection-budget.ts';
+import { blobNeighbours } from '../../src/swarm/neighbours.ts';
 
 export type Mode = 'mesh' | 'capped' | 'bounded';
 
@@ -16,9 +21,9 @@ export interface TopologyInit {
   readonly mode: Mode;
   readonly hosts: number;
   readonly cap: number;
-  /** bounded: neighbours per host per blob (about; the set is symmetric). */
+  /** bounded: peers told of a host's progress on the blob (the swarm's blobNeighbours). */
   readonly neighbours: number;
-  /** bounded: hosts in the owner committee. */
+  /** bounded: hosts in the owner committee (owner-committee). */
   readonly committee: number;
 }
 
@@ -28,6 +33,11 @@ export class Topology {
   readonly connections: readonly (readonly number[])[] | undefined;
   readonly #connected: readonly Set<number>[] | undefined;
   readonly #committee: Set<number> | undefined;
+  /** The committee's ids, as the engine's gate takes them. */
+  readonly committeeIds: readonly string[] | undefined;
+  /** bounded: whom each host tells of its progress and load; and whose it hears. */
+  readonly tells: readonly (readonly number[])[] | undefined;
+  readonly hears: readonly (readonly number[])[] | undefined;
   readonly #hosts: number;
 
   constructor(init: TopologyInit, digest: string, ids: readonly string[], random: () => number) {
@@ -37,10 +47,26 @@ export class Topology {
     const sets = Array.from({ length: init.hosts }, () => new Set<number>());
     if (init.mode === 'capped') capped(sets, init.cap, random);
     else {
-      neighbourSets(sets, Math.ceil(init.neighbours / 2), random);
+      const size = init.committee || DEFAULT_COMMITTEE_SIZE;
+      capped(sets, init.cap - committeeReserve(init.cap, size), random);
       const index = new Map(ids.map((id, i) => [id, i]));
-      this.#committee = new Set(rankOwners(digest, -1, ids).slice(0, init.committee).map((id) => index.get(id)!));
-      for (const a of this.#committee) for (const b of this.#committee) if (a !== b) sets[a]!.add(b);
+      this.committeeIds = closestToKey(digest, ids, size, kadIdOfSimId);
+      this.#committee = new Set(this.committeeIds.map((id) => index.get(id)!));
+      // Every host dials the committee (kept connections), where both ends have room under the cap.
+      for (const a of shuffled(init.hosts, random)) {
+        for (const b of this.#committee) {
+          if (a !== b && !sets[a]!.has(b) && sets[a]!.size < init.cap && sets[b]!.size < init.cap) {
+            sets[a]!.add(b);
+            sets[b]!.add(a);
+          }
+        }
+      }
+      // Everyone pulls the blob: every connection is a wanter.
+      const tells = sets.map((set, h) => blobNeighbours(ids[h]!, digest, [...set].map((i) => ids[i]!), [...set].map((i) => ids[i]!), init.neighbours).map((id) => index.get(id)!));
+      const hears = sets.map(() => [] as number[]);
+      tells.forEach((to, h) => to.forEach((peer) => hears[peer]!.push(h)));
+      this.tells = tells;
+      this.hears = hears;
     }
     this.#connected = sets;
     this.connections = sets.map((s) => [...s].sort((a, b) => a - b));
@@ -56,14 +82,10 @@ export class Topology {
 
   /** Whether `host` counts `member` among the members that own pieces (self included). */
   ownsAmong(host: number, member: number): boolean {
-    if (this.mode === 'bounded') return this.#committee!.has(member);
+    if (this.mode === 'bounded') return this.#committee!.has(member) && (member === host || this.sees(host, member));
     return member === host || this.sees(host, member);
   }
 
-  /** bounded: an owner is asked only over a connection the host has. */
-  mayAsk(host: number, owner: number): boolean {
-    return this.mode !== 'bounded' || this.sees(host, owner);
-  }
 }
 
 /** Hosts in random order dial random others until they hold `cap` connections; a host at the cap refuses. */
@@ -79,18 +101,9 @@ function capped(sets: Set<number>[], cap: number, random: () => number): void {
   }
 }
 
-/** Each host links to `half` random others; links go both ways, so degrees are about 2 × half. */
-function neighbourSets(sets: Set<number>[], half: number, random: () => number): void {
-  const n = sets.length;
-  for (let a = 0; a < n; a++) {
-    for (let picked = 0, tries = 0; picked < Math.min(half, n - 1) && tries < 20 * half; tries++) {
-      const b = Math.floor(random() * n);
-      if (b === a || sets[a]!.has(b)) continue;
-      sets[a]!.add(b);
-      sets[b]!.add(a);
-      picked += 1;
-    }
-  }
+/** The simulated hosts' ids stand for peer ids: their kad id is the SHA-256 of the id text. */
+function kadIdOfSimId(id: string): Uint8Array {
+  return createHash('sha256').update(id).digest();
 }
 
 function shuffled(n: number, random: () => number): number[] {

@@ -113,14 +113,17 @@ export class World {
       return list;
     }
     const out: Holder[] = [];
-    for (const peer of connections) if (this.#visible[peer]![piece] === 1) out.push(this.#holder[peer]!);
+    // Progress is heard only from the peers that tell this host (bounded); complete holders ('have') from every connection.
+    const heard = this.topology.hears?.[host];
+    for (const peer of heard ?? connections) if (this.#visible[peer]![piece] === 1) out.push(this.#holder[peer]!);
+    if (heard !== undefined) for (const peer of connections) if (this.#holder[peer]!.complete && !heard.includes(peer)) out.push(this.#holder[peer]!);
     return out;
   }
 
   /** The first members of the piece's rendezvous ranking (rankOwners over every host) that `host` counts as owners. */
   ownerMembers(host: number, piece: number, extra: number): ReadonlyMap<string, Member> {
     const want = OWNER_CANDIDATES + extra;
-    const key = `${this.topology.mode === 'capped' ? host : 'all'}/${piece}/${want}`;
+    const key = `${this.topology.mode === 'mesh' ? 'all' : host}/${piece}/${want}`;
     let members = this.#candidates.get(key);
     if (members !== undefined) return members;
     let ranking = this.#ranking.get(piece);
@@ -201,9 +204,10 @@ export class World {
     }
   }
 
-  /** One message to every connection: a frame each. */
+  /** One message to every connection (progress and load: to the peers the host tells), a frame each. */
   #send(h: number, kind: ControlKind, bytes: number): void {
-    const fanout = this.topology.connectionCount(h);
+    const told = kind === 'progress' || kind === 'load' ? this.topology.tells?.[h] : undefined;
+    const fanout = told?.length ?? this.topology.connectionCount(h);
     const count = this.control[h]!;
     count.sentFrames += fanout;
     count.sentBytes += fanout * bytes;
@@ -219,7 +223,7 @@ export class World {
       this.#broadcasts.set(h, own);
       return;
     }
-    for (const peer of connections) {
+    for (const peer of told ?? connections) {
       const received = this.control[peer]!;
       received.receivedFrames += 1;
       received.receivedBytes += bytes;

@@ -192,6 +192,7 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ShoalConfi
       bootstrap: list('bootstrap'),
       mdns: required('mdns'),
       maxPeerConnections: required('maxPeerConnections'),
+      ownerCommittee: required('ownerCommittee'),
       pieceSize: required('pieceSize'),
       clusterKeyPath: setting('clusterKey'),
     }),

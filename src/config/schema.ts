@@ -13,6 +13,7 @@ import { DEFAULT_DOCKER_CERTS_DIR } from '../upstream/tls.ts';
 import { parseRegistryHost } from '../oci/name.ts';
 import { parseRangeFetch, parseRate, parseServeLimit, type RangeFetch } from './rate.ts';
 import { DEFAULT_MAX_PEER_SERVES } from '../distribute/serve-slots.ts';
+import { DEFAULT_COMMITTEE_SIZE } from '../swarm/committee.ts';
 
 export interface SettingContext {
   /** Relative paths resolve against this: the working directory for flags, environment and
@@ -100,10 +101,17 @@ export const DEFAULT_BIND_ADDRESS = '0.0.0.0';
  * from a view every host shares.
  */
 export const DEFAULT_MAX_PEER_CONNECTIONS = '300';
+export const DEFAULT_OWNER_COMMITTEE = String(DEFAULT_COMMITTEE_SIZE);
+const MAX_OWNER_COMMITTEE = 1_000;
 
 function parseConnectionLimit(raw: string): number {
   const n = Number(raw);
   if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n) || n < 1 || n > 100_000) throw new InvalidValueError('expected a whole number of connections from 1 to 100000');
+  return n;
+}
+function parseOwnerCommittee(raw: string): number {
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || n > MAX_OWNER_COMMITTEE) throw new InvalidValueError(`expected a whole number of hosts from 0 (off) to ${MAX_OWNER_COMMITTEE}, such as ${DEFAULT_OWNER_COMMITTEE}`);
   return n;
 }
 export const DEFAULT_DOCKER_CONFIG_TEXT = '`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`, if that file exists';
@@ -367,6 +375,11 @@ export const SETTINGS = {
     name: 'max-peer-connections', flag: '--max-peer-connections <count>', env: 'SHOAL_MAX_PEER_CONNECTIONS', yaml: ['swarm.maxpeerconnections'],
     defaultRaw: constant(DEFAULT_MAX_PEER_CONNECTIONS), defaultText: DEFAULT_MAX_PEER_CONNECTIONS, parse: parseConnectionLimit,
     description: 'Swarm connections this host keeps at most (libp2p connection manager); past it, no more dials and inbound ones are refused. Two hosts that dial each other at once may keep two connections, so a full mesh of N hosts needs up to 2 × (N − 1): raise it above about 150 hosts to keep every host in view (a host that sees only some members disagrees on piece owners and the seed sends more)',
+  }),
+  ownerCommittee: setting<number>({
+    name: 'owner-committee', flag: '--owner-committee <hosts>', env: 'SHOAL_OWNER_COMMITTEE', yaml: ['swarm.ownercommittee'],
+    defaultRaw: constant(DEFAULT_OWNER_COMMITTEE), defaultText: DEFAULT_OWNER_COMMITTEE, parse: parseOwnerCommittee,
+    description: "Hosts that own a blob's pieces once the swarm outgrows what one host sees: the ones closest to the blob's key in shoal's DHT, so every host agrees on owners without connecting to all; a swarm smaller than this is unaffected (every host owns pieces). 0 turns the DHT off (owners among the peers each host is connected to). The same on every host",
   }),
   pieceSize: setting<number>({
     name: 'piece-size', flag: '--piece-size <size>', env: 'SHOAL_PIECE_SIZE', yaml: ['swarm.piecesize'],

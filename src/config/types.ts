@@ -84,6 +84,8 @@ export interface SwarmConfig {
   readonly clusterKeyPath: string | undefined;
   /** Swarm connections kept at most (libp2p's connectionManager.maxConnections). */
   readonly maxPeerConnections: number;
+  /** Hosts in a blob's owner committee, found with the DHT; 0: no DHT, owners among connected peers. */
+  readonly ownerCommittee: number;
   /** Bytes per piece when blobs move between peers; the same on every host. */
   readonly pieceSize: number;
 }

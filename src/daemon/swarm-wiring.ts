@@ -36,6 +36,7 @@ export async function createSwarmParts(config: SwarmConfig, dataDir: string, sto
       bootstrap: config.bootstrap,
       mdns: config.mdns ? {} : false,
       maxConnections: config.maxPeerConnections,
+      ownerCommittee: config.ownerCommittee,
       ...(config.advertiseAddress !== undefined ? { advertiseAddress: config.advertiseAddress } : {}),
       ...(clusterKey ? { clusterKey } : {}),
       logger: log,

@@ -9,7 +9,8 @@ import { OciError, type ByteRange } from '../oci/index.ts';
 import type { PartialBlob } from '../store/index.ts';
 import type { Holder, SwarmView } from '../swarm/index.ts';
 import type { PeerData } from './peer-data.ts';
-import { choosePieceSource, type Member, type PieceChoice } from './piece-choice.ts';
+import { choosePieceSource, type Member, type PieceChoice, type PieceView } from './piece-choice.ts';
+import { CommitteeGate } from './committee-gate.ts';
 import { peerPieceSource, seedPieceSource, type PieceSource } from './piece-source.ts';
 import { repairFromSeed } from './piece-repair.ts';
 import { PieceDemand } from './piece-demand.ts';
@@ -81,6 +82,7 @@ export class PieceEngine {
   readonly #urgent = new PieceDemand();
   /** Peers that answered busy, until when. */
   readonly #busyUntil = new Map<string, number>();
+  readonly #gate = new CommitteeGate();
   readonly #progress: PieceProgress;
   readonly #failed = new Map<number, Set<string>>();
   /** Who filled each piece, for repair after a failed verification. */
@@ -251,22 +253,25 @@ export class PieceEngine {
     return { started, waiting };
   }
 
-  #context(): { members: Map<string, Member>; selfId: string } {
+  #context(): { members: Map<string, Member>; selfId: string; committee?: readonly string[] } {
     const swarm = this.#c.swarm;
     const selfId = swarm?.peerId ?? 'self';
-    const members = new Map<string, Member>([[selfId, { peerId: selfId, url: undefined }]]);
+    // At scale only the blob's owner committee owns pieces (src/swarm/committee.ts), this host too.
+    const committee = swarm?.ownerCommittee?.(this.partial.digest);
+    const members = new Map<string, Member>(committee === undefined || committee.includes(selfId) ? [[selfId, { peerId: selfId, url: undefined }]] : []);
     if (swarm && this.#c.peers) {
       for (const peer of swarm.peers()) {
+        if (committee !== undefined && !committee.includes(peer.peerId)) continue;
         if (peer.url !== undefined && peer.pieceSize === this.partial.pieceSize) members.set(peer.peerId, { peerId: peer.peerId, url: peer.url });
       }
     }
-    return { members, selfId };
+    return { members, selfId, committee };
   }
 
-  #choose(index: number, context: { members: Map<string, Member>; selfId: string }, demanded: boolean, ignoreSeedSlots = false): PieceChoice {
+  #choose(index: number, context: { members: Map<string, Member>; selfId: string; committee?: readonly string[] }, demanded: boolean, ignoreSeedSlots = false): PieceChoice {
     const blob = this.partial;
     const now = Date.now();
-    return choosePieceSource({
+    const view: PieceView = {
       digest: this.digest,
       index,
       size: blob.size,
@@ -284,7 +289,9 @@ export class PieceEngine {
       // asker would time out and go to the seed itself. They are bounded by the askers' limits.
       seedSlotFree: now >= this.#seedRetryAt && (ignoreSeedSlots || demanded || this.#transfers.seedCount < this.#maxSeed),
       membershipSettled: now >= (this.#c.membershipSettledAt ?? 0),
-    });
+    };
+    const choice = choosePieceSource(view);
+    return context.committee === undefined || this.#gate.allows(view, choice, context.committee) ? choice : { kind: 'wait' };
   }
 
   /** Peers offering the blob; for a piece broken off here, only those that hold the whole blob (see PieceProgress.chainable). */

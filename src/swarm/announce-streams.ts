@@ -27,6 +27,8 @@ export interface AnnounceStreamsInit {
   readonly onViolation: (peerId: string, reason: string) => void;
   /** True for peers whose streams are refused (banned). */
   readonly refuses: (peerId: string) => boolean;
+  /** True for peers connected only for a moment (a DHT query): no stream of ours to them, see open(). */
+  readonly passing?: (peerId: string) => boolean;
   readonly onError?: (peerId: string, what: string, error: Error) => void;
   readonly maxQueuedBytes?: number;
 }
@@ -51,7 +53,9 @@ export class AnnounceStreams implements Startable {
     // No topology filter: onConnect for every identified connection, so a peer whose first
     // connection closed but that has another still gets a stream; #open dedupes.
     this.#topologyId = await this.#node.register(ANNOUNCE_PROTOCOL, {
-      onConnect: (peerId) => void this.#open(peerId),
+      onConnect: (peerId) => {
+        if (this.#init.passing?.(peerId.toString()) !== true) void this.#open(peerId);
+      },
       onDisconnect: (peerId) => this.#outbound.get(peerId.toString())?.close(),
     });
   }
@@ -70,6 +74,19 @@ export class AnnounceStreams implements Startable {
     const frame = encodeFrame(message);
     let sent = 0;
     for (const writer of this.#outbound.values()) if (writer.send(frame)) sent += 1;
+    return sent;
+  }
+
+  /** Opens our stream to a connected peer that had none (a passing peer that is to stay). */
+  open(peerId: PeerId): void {
+    if (this.#node.getConnections(peerId).length > 0) void this.#open(peerId);
+  }
+
+  /** Sends to the given peers that have an open stream; encoded once. Returns to how many peers. */
+  sendTo(message: Message, peerIds: Iterable<string>): number {
+    const frame = encodeFrame(message);
+    let sent = 0;
+    for (const id of peerIds) if (this.#outbound.get(id)?.send(frame) === true) sent += 1;
     return sent;
   }
 

@@ -73,6 +73,12 @@ export class Announcements {
     return { type: 'progress', digest: canonical, size, pieces: copy, load: this.#load };
   }
 
+  /** The progress message this host last made for the blob (undefined: none in flight). */
+  progressOf(digest: string): Message | undefined {
+    const progress = this.#progress.get(digest);
+    return progress === undefined ? undefined : { type: 'progress', digest, size: progress.size, pieces: progress.pieces, load: this.#load };
+  }
+
   /** This host's load changed: the ping that tells peers (undefined when it did not change). */
   load(load: number): Message | undefined {
     const checked = Math.min(checkedSize(load), MAX_LOAD);

@@ -24,6 +24,16 @@ export abstract class AnnouncingSwarm extends TypedEmitter<SwarmEvents> {
   /** Sends a message to every connected peer (undefined: nothing to send). */
   protected abstract broadcast(message: Message | undefined): void;
 
+  /** Sends what concerns one blob's fetch (progress) to the peers that need it: here, everyone. */
+  protected tellAbout(_digest: string, message: Message): void {
+    this.broadcast(message);
+  }
+
+  /** Sends a load change to the peers that may fetch from this host: here, everyone. */
+  protected tellLoad(message: Message | undefined): void {
+    this.broadcast(message);
+  }
+
   announceHave(digest: string, size: number): void {
     this.broadcast(this.announcements.have(digest, size));
   }
@@ -35,7 +45,8 @@ export abstract class AnnouncingSwarm extends TypedEmitter<SwarmEvents> {
   announceProgress(digest: BlobKey, size: number, pieces: PieceSet): void {
     // The progress message carries the load as it is now: a ping that would only repeat it is not sent.
     this.announcements.load(this.#loadNow);
-    this.broadcast(this.announcements.progress(blobKey(digest), size, pieces));
+    const key = blobKey(digest);
+    this.tellAbout(key, this.announcements.progress(key, size, pieces));
   }
 
   reportLoad(load: number): void {
@@ -52,7 +63,7 @@ export abstract class AnnouncingSwarm extends TypedEmitter<SwarmEvents> {
     const message = this.announcements.load(load);
     if (message === undefined) return;
     this.#loadSentAt = Date.now();
-    this.broadcast(message);
+    this.tellLoad(message);
   }
 
   announceWant(digest: BlobKey): void {

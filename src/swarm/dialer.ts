@@ -16,8 +16,8 @@ export const DEFAULT_REDIAL_INTERVAL_MS = 10_000;
 export interface PeerDialerInit {
   readonly bootstrap?: readonly string[];
   readonly redialIntervalMs?: number;
-  /** False for peers that must not be dialled now (banned). */
-  readonly mayDial: (peerId: string) => boolean;
+  /** False for peers that must not be dialled now (banned, or no room under the cap for this purpose). */
+  readonly mayDial: (peerId: string, purpose: 'neighbour' | 'committee', pending: number) => boolean;
   readonly onDialError?: (peerId: string, error: Error) => void;
 }
 
@@ -25,7 +25,7 @@ export class PeerDialer implements Startable {
   readonly #node: SwarmNode;
   readonly #init: PeerDialerInit;
   readonly #bootstrap: Array<{ peerId: PeerId; multiaddrs: Multiaddr[] }>;
-  readonly #dialing = new Set<string>();
+  readonly #dialing = new Map<string, 'neighbour' | 'committee'>();
   #timer: NodeJS.Timeout | undefined;
   #running = false;
 
@@ -92,15 +92,31 @@ export class PeerDialer implements Startable {
     }
   }
 
+  /** True while this dialer dials the peer as a neighbour (a connection opening now is one). */
+  dialingNeighbour(peerId: string): boolean {
+    return this.#dialing.get(peerId) === 'neighbour';
+  }
+
+  /** Dials owner-committee members at the addresses the peer store has for them (the DHT put them there). */
+  dialKnown(peerIds: readonly string[]): void {
+    for (const id of peerIds) {
+      try {
+        this.#dial(peerIdFromString(id), [], 'committee');
+      } catch {
+        // Not a peer id: nothing to dial.
+      }
+    }
+  }
+
   #redialBootstrap(): void {
     for (const { peerId, multiaddrs } of this.#bootstrap) this.#dial(peerId, multiaddrs);
   }
 
-  #dial(peerId: PeerId, multiaddrs: Multiaddr[]): void {
+  #dial(peerId: PeerId, multiaddrs: Multiaddr[], purpose: 'neighbour' | 'committee' = 'neighbour'): void {
     const id = peerId.toString();
     if (!this.#running || peerId.equals(this.#node.peerId) || this.#dialing.has(id)) return;
-    if (this.#node.getConnections(peerId).length > 0 || !this.#init.mayDial(id)) return;
-    this.#dialing.add(id);
+    if (this.#node.getConnections(peerId).length > 0 || !this.#init.mayDial(id, purpose, this.#dialing.size)) return;
+    this.#dialing.set(id, purpose);
     // The addresses go to the peer store first: libp2p dials a peer id at every address it knows.
     void this.#node.peerStore
       .merge(peerId, { multiaddrs })

@@ -6,6 +6,8 @@ import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
 import { bootstrap } from '@libp2p/bootstrap';
 import { identify, type Identify } from '@libp2p/identify';
+import { kadDHT, passthroughMapper, type KadDHT } from '@libp2p/kad-dht';
+import { ping, type Ping } from '@libp2p/ping';
 import type { ConnectionGater, Libp2p, PeerDiscovery, PrivateKey } from '@libp2p/interface';
 import { mdns } from '@libp2p/mdns';
 import { preSharedKey } from '@libp2p/pnet';
@@ -24,7 +26,13 @@ export const SHOAL_MDNS_SERVICE_TAG = '_shoal._udp.local';
 export const DEFAULT_MDNS_INTERVAL_MS = 10_000;
 export const DEFAULT_LISTEN_ADDRESSES: readonly string[] = ['0.0.0.0'];
 
-export type SwarmNode = Libp2p<{ identify: Identify; mdns?: PeerDiscovery }>;
+/**
+ * shoal's own Kademlia DHT: its own protocol id, so it never joins (or answers) the IPFS DHTs;
+ * on the same libp2p node as the announce protocol, so a cluster key keeps strangers out of it too.
+ */
+export const SHOAL_DHT_PROTOCOL = '/shoal/kad/1.0.0';
+
+export type SwarmNode = Libp2p<{ identify: Identify; ping: Ping; mdns?: PeerDiscovery; dht?: KadDHT }>;
 
 export interface MdnsInit {
   readonly serviceTag?: string;
@@ -47,6 +55,8 @@ export interface SwarmNodeInit {
   readonly connectionGater?: ConnectionGater;
   /** libp2p's connection cap: inbound connections past it are refused (undefined: libp2p's default). */
   readonly maxConnections?: number;
+  /** Run the DHT (owner committees at scale). */
+  readonly dht?: boolean;
 }
 
 export async function createSwarmNode(init: SwarmNodeInit): Promise<SwarmNode> {
@@ -76,6 +86,11 @@ export async function createSwarmNode(init: SwarmNodeInit): Promise<SwarmNode> {
     peerDiscovery: bootstrapList.length > 0 ? [bootstrap({ list: bootstrapList, timeout: 0 })] : [],
     services: {
       identify: identify(),
+      // LAN mode: a server from the start (every member is dialable on the LAN), every address
+      // kept (private ones are the point here).
+      // libp2p's ping: the DHT checks routing-table contacts with it.
+      ping: ping(),
+      ...(init.dht === true ? { dht: kadDHT({ protocol: SHOAL_DHT_PROTOCOL, clientMode: false, peerInfoMapper: passthroughMapper, logPrefix: 'shoal:dht', metricsPrefix: 'shoal_dht', datastorePrefix: '/shoal-dht' }) } : {}),
       // A service rather than a peerDiscovery entry, so the swarm can hear every sighting: libp2p
       // raises 'peer:discovery' only the first time a peer is seen, not when it comes back.
       ...(mdnsInit === undefined

@@ -197,6 +197,11 @@ export class PeerTable {
     return [...(this.#wanters.get(digest) ?? [])].sort(compare);
   }
 
+  /** Blobs some joined peer wants. */
+  wanted(): string[] {
+    return [...this.#wanters].filter(([, peers]) => peers.size > 0).map(([digest]) => digest);
+  }
+
   peers(): PeerSummary[] {
     return [...this.#peers.values()].map(summary);
   }

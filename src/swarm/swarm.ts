@@ -7,13 +7,16 @@ import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id';
 import { Announcements, dataUrl } from './announcements.ts';
 import { AnnounceStreams } from './announce-streams.ts';
 import type { ClusterKey } from './cluster-key.ts';
+import { closestPeerIds, COMMITTEE_TTL_MS, DEFAULT_COMMITTEE_SIZE, OwnerCommittees } from './committee.ts';
+import { committeeReserve, ConnectionBudget } from './connection-budget.ts';
+import { blobNeighbours, DEFAULT_BLOB_NEIGHBOURS } from './neighbours.ts';
 import { PeerDialer } from './dialer.ts';
 import { AnnouncingSwarm } from './announcing-swarm.ts';
 import { loadOrCreatePeerKey } from './identity.ts';
 import { createSwarmNode, type MdnsInit, type SwarmNode } from './node.ts';
 import { PeerTable } from './peer-table.ts';
 import { ANNOUNCE_PROTOCOL, MAX_PEER_ADDRESSES, type Message } from './protocol.ts';
-import type { Inventory, PeerSummary, SwarmApi } from './types.ts';
+import { blobKey, type BlobKey, type Inventory, type PeerSummary, type SwarmApi } from './types.ts';
 
 /** Heartbeats keep lastSeen and the clock-skew reading fresh, and the stream under yamux's 120 s idle reset. */
 export const DEFAULT_HEARTBEAT_MS = 15_000;
@@ -46,6 +49,10 @@ export interface SwarmInit {
   readonly clusterKey?: ClusterKey;
   /** Connections kept at most (max-peer-connections): no dials past it, inbound ones refused; undefined: libp2p's default. */
   readonly maxConnections?: number;
+  /** Hosts in a blob's owner committee, found with the DHT (owner-committee); 0 turns the DHT off. */
+  readonly ownerCommittee?: number;
+  /** Peers told of this host's progress on one blob, past which only (that many) wanters of it are. */
+  readonly blobNeighbours?: number;
   readonly heartbeatMs?: number;
   readonly peerExpiryMs?: number;
   readonly violationBanMs?: number;
@@ -78,6 +85,8 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
   #node: SwarmNode | undefined;
   #streams: AnnounceStreams | undefined;
   #dialer: PeerDialer | undefined;
+  #committees: OwnerCommittees | undefined;
+  #reaper: NodeJS.Timeout | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
   /** Announce messages by type: sent (once per receiving peer) and received, for the log at stop. */
   readonly #counts = { sent: {} as Record<string, number>, received: {} as Record<string, number> };
@@ -104,6 +113,12 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
         learned: (_from, peers) => this.#dialer?.dialLearned(peers),
       },
       onBadInventoryEntry: (entry) => this.#log.warn({ entry }, 'swarm: inventory entry skipped (not a digest and size)'),
+    });
+    // A peer that starts wanting a blob hears our progress on it (sent only to wanters before).
+    this.on('want', ({ peerId, digest }) => {
+      const progress = this.announcements.progressOf(digest);
+      if (progress === undefined || this.table.peers().length <= this.#neighbourLimit) return;
+      if (this.#neighboursOf(digest).includes(peerId)) this.#streams?.sendTo(progress, [peerId]);
     });
   }
 
@@ -133,6 +148,7 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
       this.#dataPlane.url = init.advertiseAddress !== undefined ? dataUrl(init.advertiseAddress, dataPlane.port, this.#dataPlane.tls) : undefined;
     }
     const refuses = (peerId: PeerId) => this.table.refusesConnections(peerId.toString());
+    const committeeSize = init.ownerCommittee ?? DEFAULT_COMMITTEE_SIZE;
     const node = await createSwarmNode({
       privateKey: init.privateKey,
       listenPort: init.listenPort ?? 0,
@@ -142,9 +158,11 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
       mdns: init.mdns,
       clusterKey: init.clusterKey,
       maxConnections: init.maxConnections,
+      dht: committeeSize > 0,
       connectionGater: { denyDialPeer: refuses, denyInboundEncryptedConnection: refuses, denyOutboundEncryptedConnection: refuses },
     });
     this.#node = node;
+    const budget = new ConnectionBudget({ cap: init.maxConnections, reserve: committeeReserve(init.maxConnections, committeeSize), open: () => node.getConnections() });
     this.#streams = new AnnounceStreams(node, {
       snapshot: () => this.announcements.snapshot(),
       onMessage: (peerId, message, connection) => {
@@ -154,20 +172,44 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
       onInboundEnded: (peerId, reason) => this.announcements.leave(peerId, reason),
       onViolation: (peerId, reason) => this.#onViolation(peerId, reason),
       refuses: (peerId) => this.table.refusesConnections(peerId),
+      passing: (peerId) => budget.passing(peerId),
       // A snapshot that cannot be built is this host's fault (the inventory callback); the rest is network weather.
       onError: (peerId, what, error) => (what.includes('snapshot') ? this.#log.warn : this.#log.debug).call(this.#log, { peerId, err: error.message }, `swarm: failed ${what}`),
     });
     this.#dialer = new PeerDialer(node, {
       bootstrap: init.bootstrap,
       redialIntervalMs: init.redialIntervalMs,
-      mayDial: (peerId) => !this.table.refusesConnections(peerId) && this.#underCap(node),
+      // Only this dialer's own dials count as pending: the DHT's lookups dial too, and must not
+      // hold back the neighbours.
+      mayDial: (peerId, purpose, pending) => {
+        if (this.table.refusesConnections(peerId)) return false;
+        return purpose === 'committee' ? budget.roomForTemporary(pending) : budget.roomForNeighbour(pending);
+      },
       onDialError: (peerId, error) => this.#log.debug({ peerId, err: error.message }, 'swarm: dial failed'),
     });
+    const dht = node.services.dht;
+    if (dht !== undefined) {
+      this.#committees = new OwnerCommittees({
+        selfId: this.peerId,
+        size: committeeSize,
+        lookup: (key, signal) => closestPeerIds(dht, key, committeeSize, signal),
+        connected: () => this.table.peers().map((p) => p.peerId),
+        // Owners are asked over a connection: dial the committee members (within the cap's reserve).
+        found: (_digest, members) => {
+          budget.keep(members, COMMITTEE_TTL_MS);
+          const others = members.filter((id) => id !== this.peerId);
+          for (const id of others) this.#streams?.open(peerIdFromString(id));
+          this.#dialer?.dialKnown(others);
+        },
+      });
+    }
     // libp2p refuses inbound connections past the cap but never prunes ones carrying our long-lived
-    // announce streams; one that crossed an outbound dial of ours is closed here.
+    // announce streams; one that crossed an outbound dial of ours is closed here. Past the
+    // neighbour limit a connection is temporary (connection-budget.ts).
     node.addEventListener('connection:open', ({ detail }) => {
-      if (init.maxConnections !== undefined && node.getConnections().length > init.maxConnections) void detail.close().catch(() => undefined);
+      if (!budget.opened(detail, this.#dialer?.dialingNeighbour(detail.remotePeer.toString()) === true)) void detail.close().catch(() => undefined);
     });
+    node.addEventListener('connection:close', ({ detail }) => budget.closed(detail));
     node.addEventListener('peer:disconnect', (event) => this.announcements.leave(event.detail.toString(), 'disconnected'));
     // A new member: tell everyone else where it listens (peer exchange, see dialer.ts).
     node.addEventListener('peer:identify', ({ detail }) => {
@@ -187,6 +229,14 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
     this.#dialer.start();
     this.#heartbeat = setInterval(() => this.#tick(), init.heartbeatMs ?? DEFAULT_HEARTBEAT_MS);
     this.#heartbeat.unref();
+    if (init.maxConnections !== undefined) {
+      this.#reaper = setInterval(() => {
+        const { close, stay } = budget.expired();
+        for (const connection of close) void connection.close().catch(() => undefined);
+        for (const peerId of stay) this.#streams?.open(peerIdFromString(peerId));
+      }, 1_000);
+      this.#reaper.unref();
+    }
     this.#log.info({ peerId: this.peerId, multiaddrs: this.multiaddrs }, 'swarm: started');
   }
 
@@ -194,11 +244,13 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
     const node = this.#node;
     if (node === undefined) return;
     clearInterval(this.#heartbeat);
+    clearInterval(this.#reaper);
+    this.#committees?.stop();
     this.#dialer?.stop();
     await this.#streams?.stop();
     await node.stop();
     for (const peer of this.table.peers()) this.announcements.leave(peer.peerId, 'swarm stopped');
-    this.#node = this.#streams = this.#dialer = undefined;
+    this.#node = this.#streams = this.#dialer = this.#committees = undefined;
     this.#log.info({ messages: this.#counts }, 'swarm: stopped');
   }
 
@@ -216,15 +268,41 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
     });
   }
 
+  /**
+   * The hosts that own the blob's pieces: undefined when every member does (a swarm this host
+   * sees whole, or committees off), empty while the DHT lookup runs. See committee.ts.
+   */
+  ownerCommittee(digest: BlobKey): readonly string[] | undefined {
+    return this.#committees?.committee(blobKey(digest));
+  }
+
   protected broadcast(message: Message | undefined): void {
     if (message === undefined || this.#streams === undefined) return;
     countMessage(this.#counts.sent, message.type, this.#streams.broadcast(message));
   }
 
-  /** Room for one more dial: connections plus dials in flight stay within the cap. */
-  #underCap(node: SwarmNode): boolean {
-    const cap = this.#init.maxConnections;
-    return cap === undefined || node.getConnections().length + node.getDialQueue().length < cap;
+  /** Progress goes to the blob's neighbours only (neighbours.ts). */
+  protected override tellAbout(digest: string, message: Message): void {
+    if (this.#streams === undefined) return;
+    countMessage(this.#counts.sent, message.type, this.#streams.sendTo(message, this.#neighboursOf(digest)));
+  }
+
+  /** Load changes go to the neighbours of every blob some peer wants (the peers that may fetch from us). */
+  protected override tellLoad(message: Message | undefined): void {
+    if (message === undefined || this.#streams === undefined) return;
+    if (this.table.peers().length <= this.#neighbourLimit) return this.broadcast(message);
+    const to = new Set<string>();
+    for (const digest of this.table.wanted()) for (const id of this.#neighboursOf(digest)) to.add(id);
+    countMessage(this.#counts.sent, message.type, this.#streams.sendTo(message, to));
+  }
+
+  #neighboursOf(digest: string): string[] {
+    const connected = this.table.peers().map((p) => p.peerId);
+    return blobNeighbours(this.peerId, digest, connected, this.table.wanters(digest), this.#neighbourLimit);
+  }
+
+  get #neighbourLimit(): number {
+    return this.#init.blobNeighbours ?? DEFAULT_BLOB_NEIGHBOURS;
   }
 
   #remote(connection: Connection): { host: string | undefined; addresses: string[] } {

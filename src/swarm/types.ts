@@ -105,6 +105,11 @@ export interface SwarmView extends TypedEmitter<SwarmEvents> {
   peers(): PeerSummary[];
   /** Peers able to serve the blob: connected, not penalised, complete holders first. */
   holders(digest: BlobKey): Holder[];
+  /**
+   * The hosts that own the blob's pieces, every host agreeing (the DHT's closest to its key);
+   * undefined (or not implemented): every member owns pieces; empty: still being looked up.
+   */
+  ownerCommittee?(digest: BlobKey): readonly string[] | undefined;
   /** Skip a misbehaving peer as a source for `durationMs` (its announcements are still heard). */
   penalise(peerId: string, reason: string, durationMs: number): void;
   /** This host is fetching the blob and holds these pieces (for others to fetch from it early). */

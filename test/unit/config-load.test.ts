@@ -59,7 +59,7 @@ describe('loadConfig defaults', () => {
       logLevel: 'info',
       swarm: {
         enabled: true, p2pPort: 5001, peerPort: 5002, bindAddress: '0.0.0.0', advertiseAddress: undefined,
-        bootstrap: [], mdns: true, maxPeerConnections: 300, clusterKeyPath: undefined, pieceSize: 4 * 1024 * 1024,
+        bootstrap: [], mdns: true, maxPeerConnections: 300, ownerCommittee: 16, clusterKeyPath: undefined, pieceSize: 4 * 1024 * 1024,
       },
       auth: { htpasswdPath: undefined, anonymousPull: 'loopback', allowInsecureListen: false },
       disk: { maxBytes: 0, highWatermarkPercent: 90, lowWatermarkPercent: 80 },
@@ -312,12 +312,13 @@ describe('loadConfig swarm settings', () => {
       `  bootstrap: [${BOOT_A}]`,
       '  mdns: off',
       '  maxpeerconnections: 200',
+      '  ownercommittee: 0',
       '  clusterkey: cluster.key',
       '  piecesize: 1MiB',
     ].join('\n'));
     assert.deepEqual((await load({ config: path })).swarm, {
       enabled: true, p2pPort: 4001, peerPort: 0, bindAddress: '::', advertiseAddress: '192.168.1.10',
-      bootstrap: [BOOT_A], mdns: false, maxPeerConnections: 200, clusterKeyPath: keyPath, pieceSize: 1024 * 1024,
+      bootstrap: [BOOT_A], mdns: false, maxPeerConnections: 200, ownerCommittee: 0, clusterKeyPath: keyPath, pieceSize: 1024 * 1024,
     });
   });
 
@@ -335,8 +336,9 @@ describe('loadConfig swarm settings', () => {
     await assertConfigError(load({ config: await file('swarm:\n  p2pport: [1]\n') }), /:2: swarm\.p2pport: expected a single value, not a list or mapping$/);
     await assertConfigError(load({ config: await file('swarm:\n  mdns: sometimes\n') }), /:2: swarm\.mdns "sometimes": expected true or false$/);
     await assertConfigError(load({ config: await file('swarm:\n  port: 1\n') }),
-      /:2: unknown key "swarm\.port" \(known under swarm: enabled, p2pport, peerport, bindaddress, advertiseaddress, bootstrap, mdns, maxpeerconnections, piecesize, uploadrate, downloadrate, maxpeerserves, clusterkey\)$/);
+      /:2: unknown key "swarm\.port" \(known under swarm: enabled, p2pport, peerport, bindaddress, advertiseaddress, bootstrap, mdns, maxpeerconnections, ownercommittee, piecesize, uploadrate, downloadrate, maxpeerserves, clusterkey\)$/);
     await assertConfigError(load({ config: await file('swarm:\n  maxpeerconnections: 0\n') }), /:2: swarm\.maxpeerconnections "0": expected a whole number of connections from 1 to 100000$/);
+    await assertConfigError(load({ config: await file('swarm:\n  ownercommittee: -1\n') }), /:2: swarm\.ownercommittee "-1": expected a whole number of hosts from 0 \(off\) to 1000, such as 16$/);
     await assertConfigError(load({ config: await file('swarm:\n  piecesize: 1KiB\n') }), /:2: swarm\.piecesize "1KiB": expected a size from 64KiB to 64MiB/);
   });
 

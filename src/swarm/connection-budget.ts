@@ -1,0 +1,120 @@
+// The connection cap split in two: neighbours, and `reserve` short of the cap, room for short-lived
+// connections: the DHT's lookups (this host's and other hosts', which arrive inbound) and the owner
+// committee it asks. Without the reserve, hosts whose neighbours fill the cap can neither send nor
+// answer a lookup, lookups stop at the neighbours, and hosts disagree on committees. A connection
+// opened past the neighbour limit, other than by the dialer, is temporary: closed after a grace
+// period unless its peer is on a committee this host asks, or it now fits among the neighbours.
+// (A newcomer whose dial lands on a full host is let go after the grace period and dials others.)
+import type { Connection } from '@libp2p/interface';
+
+/** How long a connection past the neighbour limit lives (a DHT query and its answer take milliseconds). */
+export const TEMPORARY_CONNECTION_MS = 3_000;
+
+/**
+ * Connections kept free under the cap: one per committee member this host may ask, and an
+ * eighth of the cap for DHT lookups (its own and others'); never more than half the cap.
+ */
+export function committeeReserve(cap: number | undefined, committeeSize: number): number {
+  return cap === undefined || committeeSize <= 0 ? 0 : Math.min(committeeSize + Math.ceil(cap / 8), Math.floor(cap / 2));
+}
+
+export interface ConnectionBudgetInit {
+  /** max-peer-connections; undefined: no cap, nothing to budget. */
+  readonly cap: number | undefined;
+  readonly reserve: number;
+  readonly open: () => readonly Connection[];
+  readonly now?: () => number;
+}
+
+export class ConnectionBudget {
+  readonly #init: ConnectionBudgetInit;
+  readonly #now: () => number;
+  /** Connections opened past the neighbour limit, until when they may stay. */
+  readonly #temporary = new Map<Connection, number>();
+  /** Committee members this host asks: kept until then, temporary or not. */
+  readonly #kept = new Map<string, number>();
+
+  constructor(init: ConnectionBudgetInit) {
+    this.#init = init;
+    this.#now = init.now ?? Date.now;
+  }
+
+  /** Room for one more neighbour dial (connections and dials in flight: `pending`). */
+  roomForNeighbour(pending: number): boolean {
+    const { cap, reserve } = this.#init;
+    if (cap === undefined) return true;
+    // Dials in flight count against the cap, not the neighbour limit: peer exchange hands over a
+    // whole list at once, and dials refused here are not tried again.
+    const peers = this.#peers();
+    return peers < cap - reserve && peers + pending < cap;
+  }
+
+  /**
+   * Peers connected: the neighbour limit counts peers, not connections (two hosts that dial each
+   * other at once may keep two), so a full mesh within the limit is not taken for a full host.
+   */
+  #peers(): number {
+    return new Set(this.#init.open().map((c) => c.remotePeer.toString())).size;
+  }
+
+  roomForTemporary(pending: number): boolean {
+    const { cap } = this.#init;
+    return cap === undefined || this.#init.open().length + pending < cap;
+  }
+
+  /** A connection opened (`neighbour`: dialled by the dialer): false when it must be closed now (past the cap). */
+  opened(connection: Connection, neighbour: boolean): boolean {
+    const { cap, reserve } = this.#init;
+    if (cap === undefined) return true;
+    const open = this.#init.open();
+    if (open.length > cap) return false;
+    const peer = connection.remotePeer;
+    // A second connection to a peer we already have is no new relationship: not temporary.
+    const another = open.some((c) => c !== connection && c.remotePeer.equals(peer));
+    if (!neighbour && !another && this.#peers() > cap - reserve) this.#temporary.set(connection, this.#now() + TEMPORARY_CONNECTION_MS);
+    return true;
+  }
+
+  /** Connected for a moment only (past the neighbour limit, not a committee member asked). */
+  passing(peerId: string): boolean {
+    if ((this.#kept.get(peerId) ?? 0) > this.#now()) return false;
+    const connections = this.#init.open().filter((c) => c.remotePeer.toString() === peerId);
+    return connections.length > 0 && connections.every((c) => this.#temporary.has(c));
+  }
+
+  /** Keep connections to these peers (committee members asked for pieces) for `ms` more. */
+  keep(peerIds: readonly string[], ms: number): void {
+    const until = this.#now() + ms;
+    for (const peer of peerIds) this.#kept.set(peer, Math.max(until, this.#kept.get(peer) ?? 0));
+  }
+
+  /**
+   * Temporary connections whose time is up: those that still do not fit among the neighbours to
+   * close, the peers of the rest now neighbours.
+   */
+  expired(): { close: Connection[]; stay: string[] } {
+    const { cap, reserve } = this.#init;
+    const now = this.#now();
+    const close: Connection[] = [];
+    const stay: string[] = [];
+    let open = this.#peers();
+    for (const [peer, until] of this.#kept) if (until <= now) this.#kept.delete(peer);
+    for (const [connection, until] of this.#temporary) {
+      const peer = connection.remotePeer.toString();
+      if (Math.max(until, this.#kept.get(peer) ?? 0) > now) continue;
+      this.#temporary.delete(connection);
+      if (connection.status !== 'open') continue;
+      if (cap !== undefined && open > cap - reserve) {
+        close.push(connection);
+        open -= 1;
+      } else {
+        stay.push(peer);
+      }
+    }
+    return { close, stay };
+  }
+
+  closed(connection: Connection): void {
+    this.#temporary.delete(connection);
+  }
+}

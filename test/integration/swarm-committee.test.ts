@@ -1,0 +1,52 @@
+// Owners at scale: real libp2p hosts (several in this process, real piece engine, peer data plane
+// and stores on loopback) under a connection cap well below the swarm's size. Each host sees only
+// some of the others, yet they agree on every piece's owner through the owner committee (the
+// DHT's closest hosts to the blob's key), so the seed sends each piece exactly once.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, describe, test } from 'node:test';
+import { startRealHost, type RealHost } from '../../bench/scale/real-host.ts';
+import { CountingSeed } from '../helpers/fake-peer.ts';
+import { eventually } from '../helpers/eventually.ts';
+
+const MiB = 2 ** 20;
+const HOSTS = 16;
+const CAP = 10;
+const COMMITTEE = 3;
+const PIECE = 256 * 1024;
+
+describe('owner committee under a connection cap', { timeout: 240_000 }, () => {
+  const hosts: RealHost[] = [];
+  after(async () => {
+    await Promise.all(hosts.map((h) => h.close()));
+  });
+
+  test(`${HOSTS} hosts with a cap of ${CAP} connections agree on owners; the seed sends each piece once`, async () => {
+    const seed = new CountingSeed();
+    const content = randomBytes(6 * MiB + 12345);
+    const digest = seed.add(content);
+    for (let i = 0; i < HOSTS; i++) {
+      // Two earlier hosts to bootstrap from; peer exchange and the DHT do the rest.
+      const bootstrap = i === 0 ? [] : [...new Set([hosts[0]!, hosts[i - 1]!].map((h) => h.swarm.multiaddrs[0]!))];
+      hosts.push(await startRealHost({ name: `c${i}`, seed, pieceSize: PIECE, bootstrap, maxConnections: CAP, ownerCommittee: COMMITTEE }));
+    }
+    await eventually(() => hosts.every((h) => h.swarm.peers().filter((p) => p.synced).length >= COMMITTEE), 60_000, `every host to meet ${COMMITTEE} peers`);
+    // The committee is looked up on first use and again while it changes (routing tables fill as
+    // the swarm forms): every host must come to name the same one, though none sees them all.
+    const views = () => new Set(hosts.map((h) => h.swarm.ownerCommittee(digest)?.join(',') ?? 'none'));
+    await eventually(() => views().size === 1 && hosts[0]!.swarm.ownerCommittee(digest)?.length === COMMITTEE, 90_000, `every host to name the same committee (${[...views()].join(' | ')})`);
+    assert.ok(hosts.some((h) => h.swarm.peers().length < HOSTS - 1), 'some host does not see the whole swarm (else this proves nothing)');
+
+    await Promise.all(hosts.map((h) => h.pull(digest)));
+    const most = Math.max(...hosts.map((h) => h.swarm.connectionCount));
+    assert.ok(most <= CAP, `a host held ${most} connections with a cap of ${CAP}`);
+    const pieces = Math.ceil(content.length / PIECE);
+    const perPiece = new Map<number, number>();
+    for (const { start, end } of seed.log) {
+      for (let p = Math.floor(start / PIECE); p * PIECE <= end; p++) perPiece.set(p, (perPiece.get(p) ?? 0) + 1);
+    }
+    const twice = [...perPiece].filter(([, n]) => n > 1).map(([p]) => p);
+    assert.deepEqual(twice, [], 'no piece asked of the seed twice');
+    assert.equal(seed.total(), content.length, `the seed sent ${seed.total()} bytes for a ${content.length}-byte blob (${pieces} pieces)`);
+  });
+});
