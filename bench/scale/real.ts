@@ -10,6 +10,7 @@ import type { Swarm } from '../../src/swarm/index.ts';
 import { CountingSeed } from '../../test/helpers/fake-peer.ts';
 import { seededRandom } from './clock.ts';
 import { startRealHost, type RealHost } from './real-host.ts';
+import { DEFAULT_COMMITTEE_SIZE } from '../../src/swarm/committee.ts';
 
 export interface RealOptions {
   readonly hosts: number;
@@ -66,7 +67,7 @@ export async function runReal(options: RealOptions, log: (line: string) => void)
     for (let i = 0; i < options.hosts; i++) {
       // Three earlier hosts to bootstrap from: one could be full (at its cap); peer exchange does the rest.
       const bootstrap = i === 0 ? [] : [0, 1, 2].map(() => hosts[Math.floor(random() * i)]!.swarm.multiaddrs[0]!);
-      hosts.push(await startRealHost({ name: `h${i}`, seed, pieceSize: options.pieceBytes, bootstrap: [...new Set(bootstrap)], maxConnections: options.maxConnections }));
+      hosts.push(await startRealHost({ name: `h${i}`, seed, pieceSize: options.pieceBytes, bootstrap: [...new Set(bootstrap)], maxConnections: options.maxConnections, ownerCommittee: DEFAULT_COMMITTEE_SIZE }));
     }
     const startMs = performance.now() - started;
     log(`real: ${options.hosts} hosts started in ${(startMs / 1000).toFixed(1)} s; waiting for membership`);

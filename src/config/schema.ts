@@ -101,7 +101,12 @@ export const DEFAULT_BIND_ADDRESS = '0.0.0.0';
  * from a view every host shares.
  */
 export const DEFAULT_MAX_PEER_CONNECTIONS = '300';
-export const DEFAULT_OWNER_COMMITTEE = String(DEFAULT_COMMITTEE_SIZE);
+/**
+ * Off by default: a swarm within max-peer-connections is a full mesh where every host already
+ * agrees on owners, and with the DHT running 32 in-process hosts took over 60 s to mesh instead
+ * of ~27 s (not yet explained). Swarms larger than the connection cap turn it on (README, Large clusters).
+ */
+export const DEFAULT_OWNER_COMMITTEE = '0';
 const MAX_OWNER_COMMITTEE = 1_000;
 
 function parseConnectionLimit(raw: string): number {
@@ -111,7 +116,7 @@ function parseConnectionLimit(raw: string): number {
 }
 function parseOwnerCommittee(raw: string): number {
   const n = Number(raw);
-  if (!/^\d+$/.test(raw) || n > MAX_OWNER_COMMITTEE) throw new InvalidValueError(`expected a whole number of hosts from 0 (off) to ${MAX_OWNER_COMMITTEE}, such as ${DEFAULT_OWNER_COMMITTEE}`);
+  if (!/^\d+$/.test(raw) || n > MAX_OWNER_COMMITTEE) throw new InvalidValueError(`expected a whole number of hosts from 0 (off) to ${MAX_OWNER_COMMITTEE}, such as ${DEFAULT_COMMITTEE_SIZE}`);
   return n;
 }
 export const DEFAULT_DOCKER_CONFIG_TEXT = '`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`, if that file exists';
@@ -379,7 +384,7 @@ export const SETTINGS = {
   ownerCommittee: setting<number>({
     name: 'owner-committee', flag: '--owner-committee <hosts>', env: 'SHOAL_OWNER_COMMITTEE', yaml: ['swarm.ownercommittee'],
     defaultRaw: constant(DEFAULT_OWNER_COMMITTEE), defaultText: DEFAULT_OWNER_COMMITTEE, parse: parseOwnerCommittee,
-    description: "Hosts that own a blob's pieces once the swarm outgrows what one host sees: the ones closest to the blob's key in shoal's DHT, so every host agrees on owners without connecting to all; a swarm smaller than this is unaffected (every host owns pieces). 0 turns the DHT off (owners among the peers each host is connected to). The same on every host",
+    description: "Hosts that own a blob's pieces once the swarm outgrows what one host sees: the ones closest to the blob's key in shoal's DHT, so every host agrees on owners without connecting to all (16 for swarms larger than max-peer-connections); a swarm smaller than this is unaffected (every host owns pieces). 0, the default, turns the DHT off (owners among the peers each host is connected to: right for a full mesh). The same on every host",
   }),
   pieceSize: setting<number>({
     name: 'piece-size', flag: '--piece-size <size>', env: 'SHOAL_PIECE_SIZE', yaml: ['swarm.piecesize'],

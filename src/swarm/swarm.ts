@@ -7,7 +7,7 @@ import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id';
 import { Announcements, dataUrl } from './announcements.ts';
 import { AnnounceStreams } from './announce-streams.ts';
 import type { ClusterKey } from './cluster-key.ts';
-import { closestPeerIds, COMMITTEE_TTL_MS, DEFAULT_COMMITTEE_SIZE, OwnerCommittees } from './committee.ts';
+import { closestPeerIds, COMMITTEE_TTL_MS, OwnerCommittees } from './committee.ts';
 import { committeeReserve, ConnectionBudget } from './connection-budget.ts';
 import { blobNeighbours, DEFAULT_BLOB_NEIGHBOURS } from './neighbours.ts';
 import { PeerDialer } from './dialer.ts';
@@ -148,7 +148,7 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
       this.#dataPlane.url = init.advertiseAddress !== undefined ? dataUrl(init.advertiseAddress, dataPlane.port, this.#dataPlane.tls) : undefined;
     }
     const refuses = (peerId: PeerId) => this.table.refusesConnections(peerId.toString());
-    const committeeSize = init.ownerCommittee ?? DEFAULT_COMMITTEE_SIZE;
+    const committeeSize = init.ownerCommittee ?? 0;
     const node = await createSwarmNode({
       privateKey: init.privateKey,
       listenPort: init.listenPort ?? 0,

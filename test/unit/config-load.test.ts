@@ -59,7 +59,7 @@ describe('loadConfig defaults', () => {
       logLevel: 'info',
       swarm: {
         enabled: true, p2pPort: 5001, peerPort: 5002, bindAddress: '0.0.0.0', advertiseAddress: undefined,
-        bootstrap: [], mdns: true, maxPeerConnections: 300, ownerCommittee: 16, clusterKeyPath: undefined, pieceSize: 4 * 1024 * 1024,
+        bootstrap: [], mdns: true, maxPeerConnections: 300, ownerCommittee: 0, clusterKeyPath: undefined, pieceSize: 4 * 1024 * 1024,
       },
       auth: { htpasswdPath: undefined, anonymousPull: 'loopback', allowInsecureListen: false },
       disk: { maxBytes: 0, highWatermarkPercent: 90, lowWatermarkPercent: 80 },
