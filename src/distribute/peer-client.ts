@@ -72,7 +72,9 @@ export class PeerClient implements PeerData {
     }
     const expected = `bytes ${range.start}-${range.end}/`;
     const contentRange = response.headers.get('content-range') ?? '';
-    if (response.status !== 206 || !contentRange.startsWith(expected)) {
+    // A body longer than the range asked for would hold the connection for bytes nobody wants.
+    const lengthRight = response.headers.get('content-length') === String(range.end - range.start + 1);
+    if (response.status !== 206 || !contentRange.startsWith(expected) || !lengthRight) {
       response.body.destroy();
       throw new PeerRequestError(`peer ${baseUrl} answered ${response.status} ${contentRange} for ${digest.value} bytes ${range.start}-${range.end}`, response.status);
     }

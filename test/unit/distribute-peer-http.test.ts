@@ -8,7 +8,9 @@ import { createServer as createNetServer, type AddressInfo, type Server, type So
 import type { Readable } from 'node:stream';
 import { after, describe, test } from 'node:test';
 import { chunksOf } from '../../src/distribute/coalesce.ts';
+import { PeerClient, PeerRequestError } from '../../src/distribute/peer-client.ts';
 import { PeerHttp, type PeerHttpInit } from '../../src/distribute/peer-http.ts';
+import { parseDigest } from '../../src/oci/index.ts';
 import { releaseBatch } from '../../src/store/write-batches.ts';
 
 const KiB = 1024;
@@ -129,6 +131,21 @@ describe('PeerHttp', () => {
     const stalled = await http.get(new URL(`${base}/stall`), {});
     await assert.rejects(chunks(stalled.body), /silent/);
     await assert.rejects(http.get(new URL(`${base}/chunked`), {}), /Content-Length/);
+  });
+
+  test('PeerClient refuses a 206 whose length is not the range asked for, and one with another range', async () => {
+    const digest = parseDigest(`sha256:${'a'.repeat(64)}`);
+    const { server } = rawServer((socket, _request, _overall, data) => {
+      const long = data.toString('latin1').includes('bytes=0-9');
+      socket.end(long
+        ? 'HTTP/1.1 206 Partial Content\r\ncontent-range: bytes 0-9/100\r\ncontent-length: 1000000\r\n\r\n0123456789'
+        : 'HTTP/1.1 206 Partial Content\r\ncontent-range: bytes 50-59/100\r\ncontent-length: 10\r\n\r\n0123456789');
+    });
+    const base = await listen(server);
+    const client = new PeerClient({ timeoutMs: 2_000 });
+    closers.push(() => server.close(), () => void client.close());
+    await assert.rejects(client.fetchRange(base, digest, { start: 0, end: 9 }), (error: unknown) => error instanceof PeerRequestError && /answered 206 bytes 0-9\/100/.test(error.message));
+    await assert.rejects(client.fetchRange(base, digest, { start: 10, end: 19 }), (error: unknown) => error instanceof PeerRequestError && /bytes 50-59/.test(error.message));
   });
 
   test('an abort mid-body fails the body and the connection is not reused', async () => {
