@@ -95,6 +95,8 @@ export class PieceEngine {
   #pump: Promise<void> | undefined;
   #whole: Promise<void> | undefined;
   lastActivity = Date.now();
+  /** When bytes of this blob last arrived here (from any source). */
+  #receivedAt = 0;
   readonly bytes = { seed: 0, peers: 0 };
   readonly startedAt = Date.now();
 
@@ -291,7 +293,7 @@ export class PieceEngine {
       membershipSettled: now >= (this.#c.membershipSettledAt ?? 0),
     };
     const choice = choosePieceSource(view);
-    return context.committee === undefined || this.#gate.allows(view, choice, context.committee) ? choice : { kind: 'wait' };
+    return context.committee === undefined || this.#gate.allows(view, choice, context.committee, now, this.#receivedAt) ? choice : { kind: 'wait' };
   }
 
   /** Peers offering the blob; for a piece broken off here, only those that hold the whole blob (see PieceProgress.chainable). */
@@ -375,6 +377,7 @@ export class PieceEngine {
   }
 
   #count(source: PieceSource, bytes: number): void {
+    this.#receivedAt = Date.now();
     if (source.kind === 'seed') {
       this.bytes.seed += bytes;
       this.#c.stats.receivedFromSeed(bytes);

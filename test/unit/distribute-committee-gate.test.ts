@@ -39,4 +39,14 @@ describe('committee gate', () => {
     assert.equal(gate.allows(v, { kind: 'seed' }, COMMITTEE, 1_000 + COMMITTEE_WAIT_MS), true);
     assert.equal(gate.allows(view('peer-z', 6), { kind: 'wait' }, COMMITTEE, 1_000 + COMMITTEE_WAIT_MS), true, 'a wait is no choice to hold back');
   });
+
+  test(`while the blob's other pieces keep arriving, a held-back piece waits on; ${COMMITTEE_WAIT_MS} ms after the last bytes it goes ahead`, () => {
+    const gate = new CommitteeGate();
+    const v = view('peer-z', 5);
+    assert.equal(gate.allows(v, { kind: 'seed' }, COMMITTEE, 1_000, 0), false);
+    const lastBytes = 1_000 + COMMITTEE_WAIT_MS;
+    assert.equal(gate.allows(v, { kind: 'seed' }, COMMITTEE, lastBytes + 1, lastBytes), false, 'bytes came in a moment ago');
+    assert.equal(gate.allows(v, { kind: 'seed' }, COMMITTEE, lastBytes + COMMITTEE_WAIT_MS - 1, lastBytes), false);
+    assert.equal(gate.allows(v, { kind: 'seed' }, COMMITTEE, lastBytes + COMMITTEE_WAIT_MS, lastBytes), true);
+  });
 });
