@@ -5,10 +5,6 @@
 // opened past the neighbour limit, other than by the dialer, is temporary: closed after a grace
 // period unless its peer is on a committee this host asks, or it now fits among the neighbours.
 // (A newcomer whose dial lands on a full host is let go after the grace period and dials others.)
-// A host dials fewer than half its neighbours itself and leaves the rest to inbound ones: when
-// every host filled its neighbour limit with its own dials, the first hosts to start, knowing only
-// each other, filled up on each other, and the swarm split into a clique of early hosts and the
-// rest, which then got pieces only through hosts passing between them (swarm-committee test).
 import type { Connection } from '@libp2p/interface';
 
 /** How long a connection past the neighbour limit lives (a DHT query and its answer take milliseconds). */
@@ -20,14 +16,6 @@ export const TEMPORARY_CONNECTION_MS = 3_000;
  */
 export function committeeReserve(cap: number | undefined, committeeSize: number): number {
   return cap === undefined || committeeSize <= 0 ? 0 : Math.min(committeeSize + Math.ceil(cap / 8), Math.floor(cap / 2));
-}
-
-/**
- * Neighbours a host dials itself out of `neighbours`: under half, so a group of hosts that only
- * know each other cannot fill each other up (at least one, so a host with a small cap still joins).
- */
-export function outboundLimit(neighbours: number): number {
-  return Math.max(1, Math.floor((neighbours - 1) / 2));
 }
 
 export interface ConnectionBudgetInit {
@@ -58,13 +46,7 @@ export class ConnectionBudget {
     // Dials in flight count against the cap, not the neighbour limit: peer exchange hands over a
     // whole list at once, and dials refused here are not tried again.
     const peers = this.#peers();
-    return peers < cap - reserve && peers + pending < cap && this.#dialledNeighbours() + pending < outboundLimit(cap - reserve);
-  }
-
-  /** Peers this host dialled that stay as neighbours (temporary connections are not). */
-  #dialledNeighbours(): number {
-    const open = this.#init.open().filter((c) => c.direction === 'outbound' && !this.#temporary.has(c));
-    return new Set(open.map((c) => c.remotePeer.toString())).size;
+    return peers < cap - reserve && peers + pending < cap;
   }
 
   /**
