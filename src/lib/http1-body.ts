@@ -51,6 +51,9 @@ export class Http1Body extends Readable {
     this.#batches = batches;
     this.#link = link;
     this.#label = label;
+    // Bytes past the length in the head's own read fail the body before anyone reads it: that must
+    // not be an uncaught exception. Readers still see the error (their listener, for await, errored).
+    this.on('error', () => undefined);
     if (framing.kind === 'length' && framing.length === 0) this.#end();
   }
 
