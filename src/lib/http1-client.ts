@@ -30,6 +30,8 @@ export interface Http1Response {
   readonly status: number;
   /** Header names in lower case; a repeated header's values joined with ", ". */
   readonly headers: ReadonlyMap<string, string>;
+  /** The same as Node's http module gives them: a repeated header as a list (WWW-Authenticate may come twice). */
+  readonly fields: Readonly<Record<string, string | string[]>>;
   /** The body in handed-over write batches: whoever writes one gives it back (releaseBatch). */
   readonly body: Http1Body;
 }
@@ -230,7 +232,7 @@ export class Http1Client {
           },
         }, label);
         if (!body.done) connection.body = body;
-        resolve({ status: parsed.status, headers: parsed.headers, body });
+        resolve({ status: parsed.status, headers: parsed.headers, fields: parsed.fields, body });
         return bodyStart >= length || body.receive(buffer, bodyStart, length);
       };
       const lines = [`GET ${url.pathname}${url.search} HTTP/1.1`, `host: ${url.host}`, ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`)];
@@ -246,6 +248,7 @@ function unwrap(error: unknown): unknown {
 interface ParsedHead {
   readonly status: number;
   readonly headers: Map<string, string>;
+  readonly fields: Record<string, string | string[]>;
   readonly framing: Framing;
   /** How long the connection may idle after this response; 0: it closes. */
   readonly keepAliveMs: number;
@@ -256,6 +259,8 @@ function parseHead(text: string, label: string, requireLength: boolean): ParsedH
   const status = /^HTTP\/1\.[01] (\d{3})/.exec(statusLine)?.[1];
   if (status === undefined) throw new Http1Error('UND_ERR_INVALID_RESPONSE', `${label} answered with no HTTP status line (${JSON.stringify(statusLine.slice(0, 40))})`);
   const headers = new Map<string, string>();
+  // No prototype: a header named __proto__ is a header like any other.
+  const fields = Object.create(null) as Record<string, string | string[]>;
   for (const line of lines) {
     const colon = line.indexOf(':');
     if (colon <= 0) continue;
@@ -263,6 +268,8 @@ function parseHead(text: string, label: string, requireLength: boolean): ParsedH
     const value = line.slice(colon + 1).trim();
     const earlier = headers.get(name);
     headers.set(name, earlier === undefined ? value : `${earlier}, ${value}`);
+    const field = fields[name];
+    fields[name] = field === undefined ? value : [...(Array.isArray(field) ? field : [field]), value];
   }
   const length = headers.get('content-length');
   const encoding = headers.get('transfer-encoding');
@@ -281,5 +288,5 @@ function parseHead(text: string, label: string, requireLength: boolean): ParsedH
   const hinted = /timeout=(\d+)/i.exec(headers.get('keep-alive') ?? '')?.[1];
   // A second short of the server's own idle limit: a request must not meet the connection as it closes.
   const keepAliveMs = closes || framing.kind === 'close' ? 0 : Math.min(KEEP_ALIVE_MS, hinted === undefined ? KEEP_ALIVE_MS : Number(hinted) * 1000 - 1000);
-  return { status: Number(status), headers, framing, keepAliveMs };
+  return { status: Number(status), headers, fields, framing, keepAliveMs };
 }
