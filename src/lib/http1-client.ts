@@ -88,6 +88,10 @@ export class Http1Client {
   async get(url: URL, headers: Readonly<Record<string, string>>, signal?: AbortSignal, headersTimeoutMs = this.#init.headersTimeoutMs): Promise<Http1Response> {
     signal?.throwIfAborted();
     if (this.#closed) throw new Error('the HTTP client is closed');
+    // A value from elsewhere (a token server's token) must not add lines to the request.
+    for (const [name, value] of Object.entries(headers)) {
+      if (/[\r\n]/.test(name) || /[\r\n]/.test(value)) throw new Http1Error('UND_ERR_INVALID_ARG', `invalid request header ${JSON.stringify(name)}: it holds a line break`);
+    }
     const key = `${url.protocol}//${url.host}`;
     const reused = this.#takeIdle(key);
     try {

@@ -139,4 +139,13 @@ describe('HTTP/1.1 body client', () => {
     await assert.rejects(client.get(new URL(`${server.url}/bad`), {}), /Content-Length "-1"/);
     await assert.rejects(client.get(new URL(`${server.url}/odd`), {}), (error: Error & { code?: string }) => /no HTTP status line/.test(error.message) && error.code === 'UND_ERR_INVALID_RESPONSE');
   });
+
+  test('a header value with a line break is refused before anything is sent', async () => {
+    let requests = 0;
+    const server = await listen(() => requests++);
+    const client = new Http1Client(INIT);
+    closers.push(server.close, () => client.close());
+    await assert.rejects(client.get(new URL(`${server.url}/a`), { authorization: 'Bearer x\r\nx-injected: 1' }), /line break/);
+    assert.equal(server.connections() + requests, 0);
+  });
 });
