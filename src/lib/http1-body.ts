@@ -14,6 +14,13 @@ export interface BodyBatches {
   readonly batchBytes: number;
   /** A batch of `size` bytes, held once for the reader. */
   readonly takeBatch: (size: number) => Buffer;
+  /**
+   * Batches end at multiples of `batchBytes` from the body's first byte (the one after the eager
+   * bytes is shorter by them). A body from a piece's start is then written in writes that never
+   * straddle a piece's end, each of which would be split in two (one more trip through the thread
+   * pool: the blob's writes are what a seed transfer waits on).
+   */
+  readonly alignBatches?: boolean;
 }
 
 /** What a body asks of its connection. */
@@ -63,11 +70,18 @@ export class Http1Body extends Readable {
    */
   target(): Buffer | undefined {
     if (this.#framing !== 'length' || this.#done || this.destroyed) return undefined;
-    const eager = this.#passed < this.#batches.eagerBytes;
-    const size = eager ? this.#batches.eagerBytes : this.#batches.batchBytes;
-    this.#batch ??= this.#batches.takeBatch(size);
-    const room = Math.min(size - this.#filled, this.#remaining, eager ? this.#batches.eagerBytes - this.#passed : Infinity);
-    return this.#batch.subarray(this.#filled, this.#filled + room);
+    const room = Math.min(this.#room(), this.#remaining);
+    return this.#batch!.subarray(this.#filled, this.#filled + room);
+  }
+
+  /** Bytes the batch being filled (taken now if there is none) takes before it is passed on. */
+  #room(): number {
+    const { eagerBytes, batchBytes } = this.#batches;
+    const eager = this.#passed < eagerBytes;
+    this.#batch ??= this.#batches.takeBatch(eager ? eagerBytes : batchBytes);
+    if (eager) return eagerBytes - this.#passed;
+    const start = this.#passed - this.#filled;
+    return (this.#batches.alignBatches === true ? batchBytes - (start % batchBytes) : batchBytes) - this.#filled;
   }
 
   /** `length` bytes were read into the last target(); false: the reader is behind, pause the socket. */
@@ -99,11 +113,8 @@ export class Http1Body extends Readable {
   #copy(buffer: Buffer, start: number, end: number): boolean {
     let room = true;
     for (let at = start; at < end; ) {
-      const eager = this.#passed < this.#batches.eagerBytes;
-      const size = eager ? this.#batches.eagerBytes : this.#batches.batchBytes;
-      this.#batch ??= this.#batches.takeBatch(size);
-      const take = Math.min(end - at, size - this.#filled, eager ? this.#batches.eagerBytes - this.#passed : Infinity, this.#framing === 'chunked' ? this.#remaining : Infinity);
-      buffer.copy(this.#batch, this.#filled, at, at + take);
+      const take = Math.min(end - at, this.#room(), this.#framing === 'chunked' ? this.#remaining : Infinity);
+      buffer.copy(this.#batch!, this.#filled, at, at + take);
       at += take;
       room = this.#add(take) && room;
     }
@@ -113,12 +124,12 @@ export class Http1Body extends Readable {
   /** `take` more bytes are in the batch: passed on when the batch is full, eager, or the body ends. */
   #add(take: number): boolean {
     const eager = this.#passed < this.#batches.eagerBytes;
-    const size = eager ? this.#batches.eagerBytes : this.#batches.batchBytes;
+    const full = take === this.#room();
     this.#filled += take;
     this.#passed += take;
     if (this.#framing !== 'close') this.#remaining -= take;
     const last = this.#framing === 'length' && this.#remaining === 0;
-    const room = eager || this.#filled === size || last ? this.#flush() : true;
+    const room = eager || full || last ? this.#flush() : true;
     if (last) this.#end();
     return room;
   }

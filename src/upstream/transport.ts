@@ -126,6 +126,7 @@ export class Transport {
       bodyIdleMs: this.#bodyIdleMs,
       eagerBytes: BLOB_EAGER_BYTES,
       batchBytes: BLOB_BATCH_BYTES,
+      alignBatches: true,
       takeBatch,
       label: `upstream ${this.#host}`,
     });

@@ -82,6 +82,21 @@ describe('HTTP/1.1 body client', () => {
     assert.deepEqual(got.chunks, [8 * KiB, 32 * KiB, 32 * KiB, 28 * KiB]);
   });
 
+  test('aligned batches end at multiples of the batch size from the body\'s first byte, eager bytes or not', async () => {
+    const data = randomBytes(100 * KiB);
+    const aligned = { kind: 'chunked' } as const;
+    const got = await new Promise<number[]>((resolve, reject) => {
+      const link: BodyLink = { resume: () => undefined, abort: reject, finished: () => undefined };
+      const body = new Http1Body(aligned, { ...BATCHES, alignBatches: true }, link, 'the test server');
+      const chunks: number[] = [];
+      body.on('data', (chunk: Buffer) => chunks.push(chunk.length));
+      body.once('end', () => resolve(chunks));
+      const wire = chunked(data, [100 * KiB]);
+      body.receive(wire, 0, wire.length);
+    });
+    assert.deepEqual(got, [8 * KiB, 24 * KiB, 32 * KiB, 32 * KiB, 4 * KiB]);
+  });
+
   test('broken chunked framing fails the body instead of passing wrong bytes', async () => {
     await assert.rejects(feed({ kind: 'chunked' }, [Buffer.from('zz\r\nhello\r\n0\r\n\r\n')]), /bad chunk size line/);
     await assert.rejects(feed({ kind: 'chunked' }, [Buffer.from('3\r\nhello\r\n0\r\n\r\n')]), /chunk longer than its size line/);
