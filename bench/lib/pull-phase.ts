@@ -3,11 +3,13 @@
 // (`proxy.remoteurl`), beside the same GET straight from the seed, in one round. The order of the
 // three turns round by round. Each server's CPU (user + system, every thread, /proc/<pid>/stat)
 // is counted from the request until the blob is committed in its store.
-import { mkdtemp, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { removeTempDir, trackTempDir } from './cleanup.ts';
 import { benchAgent, median, progress, timedGet, type TimedGet } from './http-get.ts';
+import { markWindow } from './fanout-profile.ts';
 import { cpuDelta, cpuTimes, type CpuTimes } from './proc-cpu.ts';
+import { threadCpu, threadCpuDelta, type ThreadCpu } from './thread-cpu.ts';
 import type { BlobFile } from './random-file.ts';
 import { startRegistry2, startShoal, type RunningServer } from './servers.ts';
 
@@ -29,6 +31,8 @@ export interface PullMeasure {
   readonly commitMs?: number;
   /** The server's CPU from the request until the commit. */
   readonly cpu?: CpuTimes;
+  /** The same, ms by thread group (shoal only: a Go server's threads are all alike). */
+  readonly threads?: ThreadCpu;
 }
 
 export type PullPath = 'shoal' | 'proxy' | 'direct';
@@ -122,14 +126,23 @@ export async function pullPhase(options: PullOptions, seed: RunningServer, work:
         // its warm-up and its first connection to the seed.
         for (const server of [shoal, proxy]) assertOk(await timedGet(blobPath(server.url, warmBlob), agent, { verifyDigest: warmBlob.digest }), warmBlob.size, `${server.label} warm-up pull`);
         const through = async (server: RunningServer, storeDir: string): Promise<PullMeasure> => {
+          const startedAt = Date.now();
           const before = cpuTimes(server.pid);
+          const threadsBefore = server === shoal ? threadCpu(server.pid) : undefined;
           const got = await timedGet(blobPath(server.url, blob), agent);
           assertOk(got, blob.size, `${server.label} pull-through GET`);
           const since = performance.now();
           // Let the fetch verify, fsync and commit before anything else is timed.
           await waitForFile(blobDataPath(storeDir, blob.digest), blob.size, 120_000);
           const cpu = cpuDelta(before, cpuTimes(server.pid));
-          return { ttfbMs: got.ttfbMs, totalMs: got.totalMs, mbPerSec: got.mbPerSec, commitMs: performance.now() - since, ...(cpu ? { cpu } : {}) };
+          const threads = threadCpuDelta(threadsBefore, server === shoal ? threadCpu(server.pid) : undefined);
+          // Only the timed pull counts in the profile summary (fanout-profile.ts DIR/pull-N), not the start and the warm-up.
+          if (options.cpuProfDir && server === shoal) {
+            const dir = join(options.cpuProfDir, `pull-${round}`);
+            await mkdir(dir, { recursive: true });
+            markWindow(dir, startedAt, Date.now(), new Map([[server.pid, 'shoal']]));
+          }
+          return { ttfbMs: got.ttfbMs, totalMs: got.totalMs, mbPerSec: got.mbPerSec, commitMs: performance.now() - since, ...(cpu ? { cpu } : {}), ...(threads ? { threads } : {}) };
         };
         const runs: Record<PullPath, () => Promise<PullMeasure>> = {
           shoal: () => through(shoal, shoalDir),
@@ -147,7 +160,8 @@ export async function pullPhase(options: PullOptions, seed: RunningServer, work:
         rounds.push(measured);
         const text = (path: PullPath): string => {
           const m = measured[path];
-          const cpu = m.cpu ? `, CPU ${fmt(m.cpu.userMs, 0)}+${fmt(m.cpu.systemMs, 0)} ms` : '';
+          const byThread = m.threads ? ` [${Object.entries(m.threads).map(([group, ms]) => `${group} ${ms}`).join(', ')}]` : '';
+          const cpu = m.cpu ? `, CPU ${fmt(m.cpu.userMs, 0)}+${fmt(m.cpu.systemMs, 0)} ms${byThread}` : '';
           const commit = m.commitMs !== undefined ? `, committed ${fmt(m.commitMs, 0)} ms later` : '';
           return `${path} ${fmt(m.totalMs, 0)} ms (TTFB ${fmt(m.ttfbMs, 1)} ms, ${fmt(m.mbPerSec, 0)} MB/s${commit}${cpu})`;
         };

@@ -132,7 +132,7 @@ export class RegistryClient implements UpstreamRegistry {
   async getBlob(repository: string, digest: Digest, range?: ByteRange, options?: RequestOptions): Promise<RemoteBlob | undefined> {
     const headers: Record<string, string> = range ? { range: `bytes=${range.start}-${range.end}` } : {};
     const url = this.#transport.url(`/v2/${repository}/blobs/${digest.value}`);
-    const response = await this.#transport.send('GET', url, { ...options, scope: pullScope(repository), headers });
+    const response = await this.#transport.send('GET', url, { ...options, scope: pullScope(repository), headers, bulk: true });
     const where = `blob ${digest.value} of ${repository} from upstream ${this.host}`;
     if (response.status === 404) return notFound(response);
     if (response.status === 416) {

@@ -1,7 +1,12 @@
 // HTTP to one upstream: timeouts, redirects, the auth retry, and the mapping of network errors,
-// 5xx and 429 to UpstreamUnavailableError. Callers get every other answer as it came.
+// 5xx and 429 to UpstreamUnavailableError. Callers get every other answer as it came. Blob GETs
+// (`bulk`) go through lib/http1-client.ts, which reads a body straight into the piece engine's
+// write batches; tokens, manifests, lists and HEADs through undici.
 import type { IncomingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
 import { Agent, request, type Dispatcher } from 'undici';
+import { Http1Client } from '../lib/http1-client.ts';
+import { takeBatch } from '../store/write-batches.ts';
 import type { UpstreamTlsConfig, RequestOptions } from './types.ts';
 import type { Authenticator, TokenFetcher } from './auth.ts';
 import { UpstreamError, UpstreamUnavailableError, parseRetryAfter } from './errors.ts';
@@ -21,7 +26,16 @@ export const USER_AGENT = 'shoal/0.1 (+registry mirror)';
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
-export type ResponseBody = Dispatcher.ResponseData['body'];
+/**
+ * How a blob body is passed on: its first bytes read by read, then in write batches of the piece
+ * engine's size, which it writes as they are (distribute/range-first.ts RANGE_EAGER_BYTES and
+ * piece-run.ts WRITE_BATCH_BYTES; a test holds them equal).
+ */
+export const BLOB_EAGER_BYTES = 128 * 1024;
+export const BLOB_BATCH_BYTES = 512 * 1024;
+
+/** A response body: undici's, or the blob body client's (same dump()). */
+export type ResponseBody = Readable & { dump(options?: { limit?: number }): Promise<void> };
 
 export interface UpstreamResponse {
   readonly status: number;
@@ -35,6 +49,8 @@ export interface SendOptions extends RequestOptions {
   readonly headers?: Record<string, string>;
   /** The token scope this request needs; when set, 401 answers are met with auth and one retry. */
   readonly scope?: string;
+  /** A blob GET: its body comes in write batches (see BLOB_BATCH_BYTES), not through undici. */
+  readonly bulk?: boolean;
 }
 
 export interface TransportInit {
@@ -61,6 +77,7 @@ export class Transport {
   readonly #init: TransportInit;
   readonly #certsDir: string;
   #dispatcher: Dispatcher | undefined;
+  #bulk: Http1Client | undefined;
   #tls: TlsConnectOptions | undefined;
   readonly #ownsDispatcher: boolean;
   authenticator: Authenticator | undefined;
@@ -84,13 +101,44 @@ export class Transport {
    */
   #agent(): Dispatcher {
     if (this.#dispatcher) return this.#dispatcher;
+    this.#dispatcher = new Agent({ connectTimeout: this.#timeoutMs, headersTimeout: this.#timeoutMs, bodyTimeout: this.#bodyIdleMs, connect: this.#tlsOptions() });
+    return this.#dispatcher;
+  }
+
+  #tlsOptions(): TlsConnectOptions {
     try {
-      this.#tls = upstreamTls(this.#base.toString(), this.#init.tls, this.#certsDir);
+      this.#tls ??= upstreamTls(this.#base.toString(), this.#init.tls, this.#certsDir);
     } catch (error) {
       throw new UpstreamUnavailableError(this.#host, `upstream ${this.#host}: ${(error as Error).message}`, { cause: error });
     }
-    this.#dispatcher = new Agent({ connectTimeout: this.#timeoutMs, headersTimeout: this.#timeoutMs, bodyTimeout: this.#bodyIdleMs, connect: this.#tls });
-    return this.#dispatcher;
+    return this.#tls;
+  }
+
+  /** The blob body client, made on first use like the Agent; none when a dispatcher was given (tests and limits apply to every request). */
+  #bulkClient(): Http1Client | undefined {
+    if (this.#init.dispatcher) return undefined;
+    if (this.#bulk) return this.#bulk;
+    const { secureContext, rejectUnauthorized } = this.#tlsOptions();
+    this.#bulk = new Http1Client({
+      tls: { secureContext, rejectUnauthorized },
+      connectTimeoutMs: this.#timeoutMs,
+      headersTimeoutMs: this.#timeoutMs,
+      bodyIdleMs: this.#bodyIdleMs,
+      eagerBytes: BLOB_EAGER_BYTES,
+      batchBytes: BLOB_BATCH_BYTES,
+      alignBatches: true,
+      takeBatch,
+      label: `upstream ${this.#host}`,
+    });
+    return this.#bulk;
+  }
+
+  /** One request through undici, or a blob GET through the body client: the answer in undici's shape. */
+  async #request(method: string, url: string, headers: Record<string, string>, options: SendOptions, signal: AbortSignal, timeoutMs: number): Promise<{ statusCode: number; headers: IncomingHttpHeaders; body: ResponseBody }> {
+    const bulk = options.bulk === true && method === 'GET' ? this.#bulkClient() : undefined;
+    if (!bulk) return request(url, { method: method as Dispatcher.HttpMethod, headers, signal, dispatcher: this.#agent(), headersTimeout: timeoutMs, bodyTimeout: this.#bodyIdleMs });
+    const answer = await bulk.get(new URL(url), headers, signal, timeoutMs);
+    return { statusCode: answer.status, headers: answer.fields, body: answer.body };
   }
 
   /** `/v2/<path>` under the base URL (a base path prefix is kept). */
@@ -135,14 +183,14 @@ export class Transport {
   }
 
   /** One request, following redirects; the Authorization header never leaves the origin it was meant for. */
-  async exchange(method: string, url: string, headers: Record<string, string>, options: RequestOptions, redirectsLeft = MAX_REDIRECTS): Promise<UpstreamResponse> {
+  async exchange(method: string, url: string, headers: Record<string, string>, options: SendOptions, redirectsLeft = MAX_REDIRECTS): Promise<UpstreamResponse> {
     const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
     const timer = new AbortController();
     const timeout = setTimeout(() => timer.abort(), timeoutMs);
     const signal = options.signal ? AbortSignal.any([options.signal, timer.signal]) : timer.signal;
-    let answer: Dispatcher.ResponseData;
+    let answer: { statusCode: number; headers: IncomingHttpHeaders; body: ResponseBody };
     try {
-      answer = await request(url, { method: method as Dispatcher.HttpMethod, headers, signal, dispatcher: this.#agent(), headersTimeout: timeoutMs, bodyTimeout: this.#bodyIdleMs });
+      answer = await this.#request(method, url, headers, options, signal, timeoutMs);
     } catch (error) {
       if (error instanceof UpstreamUnavailableError) throw error;
       if (options.signal?.aborted) throw options.signal.reason ?? error;
@@ -183,6 +231,7 @@ export class Transport {
   };
 
   async close(): Promise<void> {
+    this.#bulk?.close();
     if (this.#ownsDispatcher) await this.#dispatcher?.close();
   }
 }

@@ -1,0 +1,211 @@
+// The body of a response read by http1-client.ts, passed on in write batches: the first
+// `eagerBytes` read by read, the rest in batches of `batchBytes`, each held once for the reader
+// (whoever writes one gives it back: store/write-batches.ts). A body with a Content-Length is
+// read by the socket straight into the batch being filled (target()); a chunked body, or one that
+// ends with the connection, is read into the connection's own buffer and copied in (receive()).
+import { Readable } from 'node:stream';
+
+export type Framing = { readonly kind: 'length'; readonly length: number } | { readonly kind: 'chunked' } | { readonly kind: 'close' };
+
+export interface BodyBatches {
+  /** Body bytes passed on read by read (a range read's first bytes) before batching starts. */
+  readonly eagerBytes: number;
+  /** Size of the batches the rest of a body is passed on in. */
+  readonly batchBytes: number;
+  /** A batch of `size` bytes, held once for the reader. */
+  readonly takeBatch: (size: number) => Buffer;
+  /**
+   * Batches end at multiples of `batchBytes` from the body's first byte (the one after the eager
+   * bytes is shorter by them). A body from a piece's start is then written in writes that never
+   * straddle a piece's end, each of which would be split in two (one more trip through the thread
+   * pool: the blob's writes are what a seed transfer waits on).
+   */
+  readonly alignBatches?: boolean;
+}
+
+/** What a body asks of its connection. */
+export interface BodyLink {
+  /** The reader wants more: read the socket again. */
+  resume(): void;
+  /** The body cannot go on: the connection breaks off. */
+  abort(error: Error): void;
+  /** The body's last byte arrived; `reusable`: the connection may carry another request. */
+  finished(reusable: boolean): void;
+}
+
+/** Longest chunk-size or trailer line of a chunked body. */
+const MAX_LINE = 4096;
+
+export class Http1Body extends Readable {
+  readonly #framing: Framing['kind'];
+  /** Length framing: bytes still to come; chunked: bytes left of the current chunk. */
+  #remaining: number;
+  #passed = 0;
+  #batch: Buffer | undefined;
+  #filled = 0;
+  #done = false;
+  /** Chunked framing: what the next bytes are. */
+  #chunkState: 'size' | 'data' | 'data-end' | 'trailer' = 'size';
+  #line = '';
+  readonly #batches: BodyBatches;
+  readonly #link: BodyLink;
+  readonly #label: string;
+
+  constructor(framing: Framing, batches: BodyBatches, link: BodyLink, label: string) {
+    super({ highWaterMark: batches.batchBytes });
+    this.#framing = framing.kind;
+    this.#remaining = framing.kind === 'length' ? framing.length : 0;
+    this.#batches = batches;
+    this.#link = link;
+    this.#label = label;
+    // Bytes past the length in the head's own read fail the body before anyone reads it: that must
+    // not be an uncaught exception. Readers still see the error (their listener, for await, errored).
+    this.on('error', () => undefined);
+    if (framing.kind === 'length' && framing.length === 0) this.#end();
+  }
+
+  /**
+   * Where the next socket read may land with no copy: the free part of the batch being filled, no
+   * longer than the body's rest. Undefined: into the connection's buffer (then receive()).
+   */
+  target(): Buffer | undefined {
+    if (this.#framing !== 'length' || this.#done || this.destroyed) return undefined;
+    const room = Math.min(this.#room(), this.#remaining);
+    return this.#batch!.subarray(this.#filled, this.#filled + room);
+  }
+
+  /** Bytes the batch being filled (taken now if there is none) takes before it is passed on. */
+  #room(): number {
+    const { eagerBytes, batchBytes } = this.#batches;
+    const eager = this.#passed < eagerBytes;
+    this.#batch ??= this.#batches.takeBatch(eager ? eagerBytes : batchBytes);
+    if (eager) return eagerBytes - this.#passed;
+    const start = this.#passed - this.#filled;
+    return (this.#batches.alignBatches === true ? batchBytes - (start % batchBytes) : batchBytes) - this.#filled;
+  }
+
+  /** `length` bytes were read into the last target(); false: the reader is behind, pause the socket. */
+  landed(length: number): boolean {
+    return this.#add(length);
+  }
+
+  /** Takes buffer[start, end) in; false: the reader is behind, pause the socket. */
+  receive(buffer: Buffer, start: number, end: number): boolean {
+    if (this.#framing === 'chunked') return this.#receiveChunked(buffer, start, end);
+    if (this.#framing === 'length' && end - start > this.#remaining) {
+      this.#link.abort(new Error(`${this.#label} sent more than the ${this.#passed + this.#remaining} bytes it announced`));
+      return false;
+    }
+    return this.#copy(buffer, start, end);
+  }
+
+  /** Close framing: the connection ended, and with it the body. */
+  connectionEnded(): void {
+    if (this.#framing !== 'close' || this.#done) return;
+    if (this.#filled > 0) this.#flush();
+    this.#end(false);
+  }
+
+  get done(): boolean {
+    return this.#done;
+  }
+
+  #copy(buffer: Buffer, start: number, end: number): boolean {
+    let room = true;
+    for (let at = start; at < end; ) {
+      const take = Math.min(end - at, this.#room(), this.#framing === 'chunked' ? this.#remaining : Infinity);
+      buffer.copy(this.#batch!, this.#filled, at, at + take);
+      at += take;
+      room = this.#add(take) && room;
+    }
+    return room;
+  }
+
+  /** `take` more bytes are in the batch: passed on when the batch is full, eager, or the body ends. */
+  #add(take: number): boolean {
+    const eager = this.#passed < this.#batches.eagerBytes;
+    const full = take === this.#room();
+    this.#filled += take;
+    this.#passed += take;
+    if (this.#framing !== 'close') this.#remaining -= take;
+    const last = this.#framing === 'length' && this.#remaining === 0;
+    const room = eager || full || last ? this.#flush() : true;
+    if (last) this.#end();
+    return room;
+  }
+
+  #receiveChunked(buffer: Buffer, start: number, end: number): boolean {
+    let room = true;
+    for (let at = start; at < end && !this.#done; ) {
+      if (this.#chunkState === 'data') {
+        const take = Math.min(end - at, this.#remaining);
+        room = this.#copy(buffer, at, at + take) && room;
+        at += take;
+        if (this.#remaining === 0) this.#chunkState = 'data-end';
+        continue;
+      }
+      const found = buffer.subarray(at, end).indexOf(10);
+      const stop = found < 0 ? end : at + found;
+      this.#line += buffer.toString('latin1', at, stop);
+      at = found < 0 ? end : stop + 1;
+      if (this.#line.length > MAX_LINE) return this.#fail(`${this.#label} sent a chunked body line over ${MAX_LINE} bytes`);
+      if (found < 0) break;
+      const line = this.#line.replace(/\r$/, '');
+      this.#line = '';
+      if (this.#chunkState === 'data-end') {
+        if (line !== '') return this.#fail(`${this.#label} sent a chunk longer than its size line said`);
+        this.#chunkState = 'size';
+      } else if (this.#chunkState === 'size') {
+        const size = /^([0-9a-fA-F]{1,12})\s*(;.*)?$/.exec(line)?.[1];
+        if (size === undefined) return this.#fail(`${this.#label} sent a chunked body with a bad chunk size line ${JSON.stringify(line.slice(0, 40))}`);
+        this.#remaining = Number.parseInt(size, 16);
+        this.#chunkState = this.#remaining === 0 ? 'trailer' : 'data';
+      } else if (line === '') {
+        if (this.#filled > 0) room = this.#flush() && room;
+        if (at < end) return this.#fail(`${this.#label} sent bytes after the end of a chunked body`);
+        this.#end();
+      }
+    }
+    return room;
+  }
+
+  #fail(message: string): boolean {
+    this.#link.abort(new Error(message));
+    return false;
+  }
+
+  #flush(): boolean {
+    const batch = this.#batch!;
+    const filled = this.#filled;
+    this.#batch = undefined;
+    this.#filled = 0;
+    return this.push(filled === batch.byteLength ? batch : batch.subarray(0, filled));
+  }
+
+  #end(reusable = true): void {
+    this.#done = true;
+    this.push(null);
+    this.#link.finished(reusable);
+  }
+
+  /** Reads the rest and drops it when it is at most `limit` bytes (the connection stays reusable), else breaks off. */
+  async dump(options: { limit?: number } = {}): Promise<void> {
+    const limit = options.limit ?? 128 * 1024;
+    if (this.#done && this.readableLength === 0) return;
+    if (this.#framing !== 'length' || this.#remaining > limit) {
+      this.destroy();
+      return;
+    }
+    for await (const chunk of this) void chunk;
+  }
+
+  override _read(): void {
+    this.#link.resume();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    // Gone before its last byte: the connection is mid-body and cannot be reused.
+    if (!this.#done) this.#link.abort(error ?? new Error('the response body was abandoned'));
+    callback(error);
+  }
+}

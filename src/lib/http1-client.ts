@@ -1,0 +1,296 @@
+// An HTTP/1.1 client for GETs of large bodies: the peer data plane's Range GETs (peer-http.ts) and
+// the seed's blob GETs (upstream/transport.ts). It exists for the bytes' sake. Each connection has
+// one read buffer of its own for response heads and chunked bodies, and a body with a
+// Content-Length is read by the socket straight into the write batch being filled (net's `onread`
+// with a buffer function: http1-body.ts), which the piece engine writes to the blob as it is.
+// Through undici each 64 KiB socket read was a fresh ArrayBuffer, then a body chunk, a promise
+// and an iterator step, and coalesce.ts copied it into a batch once more: a peer's piece transfer
+// cost the receiver twice what a raw socket does, much of it in the garbage collector
+// (bench/peer-transfer.bench.ts). Keep-alive connections per origin, connect / head / body-idle
+// timeouts, TLS with the caller's options (a pre-shared key, or CAs and a client certificate).
+import { connect as connectTcp, isIP, type Socket } from 'node:net';
+import { connect as connectTls, type ConnectionOptions } from 'node:tls';
+import { Http1Body, type BodyBatches, type Framing } from './http1-body.ts';
+
+export interface Http1ClientInit extends BodyBatches {
+  /** Options of every https: connection. */
+  readonly tls?: ConnectionOptions | undefined;
+  readonly connectTimeoutMs: number;
+  /** From the request to the end of the response head, unless a request sets its own. */
+  readonly headersTimeoutMs: number;
+  /** Longest silence inside a body. */
+  readonly bodyIdleMs: number;
+  /** Who answers, in messages: "the peer", "upstream registry.example". */
+  readonly label: string;
+  /** Refuse answers without a Content-Length (a shoal data plane always sends one). */
+  readonly requireLength?: boolean;
+}
+
+export interface Http1Response {
+  readonly status: number;
+  /** Header names in lower case; a repeated header's values joined with ", ". */
+  readonly headers: ReadonlyMap<string, string>;
+  /** The same as Node's http module gives them: a repeated header as a list (WWW-Authenticate may come twice). */
+  readonly fields: Readonly<Record<string, string | string[]>>;
+  /** The body in handed-over write batches: whoever writes one gives it back (releaseBatch). */
+  readonly body: Http1Body;
+}
+
+/**
+ * A failure with the code undici gives the same one (UND_ERR_HEADERS_TIMEOUT, ...): the upstream
+ * transport maps errors by code, and logs and their readers know those names.
+ */
+export class Http1Error extends Error {
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+/**
+ * One socket read's room. Larger than the 64 KiB Node reads into by default: on a fast link the
+ * kernel has more queued, and each read is a syscall and a trip through the event loop.
+ */
+const READ_BYTES = 256 * 1024;
+const MAX_HEAD_BYTES = 64 * 1024;
+/** An idle connection is closed after this long, or earlier when the server says it closes sooner (Keep-Alive: timeout). */
+const KEEP_ALIVE_MS = 30_000;
+const HEAD_END = Buffer.from('\r\n\r\n');
+
+/** The connection failed before any byte of an answer came back. */
+class NoAnswer extends Error {}
+
+interface Connection {
+  readonly socket: Socket;
+  readonly key: string;
+  /** One read's bytes, buffer[0, length) (valid during the call only); false pauses the socket. */
+  onBytes: ((buffer: Buffer, length: number) => boolean) | undefined;
+  onGone: ((error: Error | undefined) => void) | undefined;
+  /** The body being read, while it takes reads straight into its batches. */
+  body: Http1Body | undefined;
+  /** The body's buffer the socket reads into next, if it is one. */
+  target: Buffer | undefined;
+  idleTimer: NodeJS.Timeout | undefined;
+}
+
+export class Http1Client {
+  readonly #init: Http1ClientInit;
+  readonly #idle = new Map<string, Connection[]>();
+  #closed = false;
+
+  constructor(init: Http1ClientInit) {
+    this.#init = init;
+  }
+
+  /** GET `url` with `headers`; resolves once the response head arrived. */
+  async get(url: URL, headers: Readonly<Record<string, string>>, signal?: AbortSignal, headersTimeoutMs = this.#init.headersTimeoutMs): Promise<Http1Response> {
+    signal?.throwIfAborted();
+    if (this.#closed) throw new Error('the HTTP client is closed');
+    // A value from elsewhere (a token server's token) must not add lines to the request.
+    for (const [name, value] of Object.entries(headers)) {
+      if (/[\r\n]/.test(name) || /[\r\n]/.test(value)) throw new Http1Error('UND_ERR_INVALID_ARG', `invalid request header ${JSON.stringify(name)}: it holds a line break`);
+    }
+    const key = `${url.protocol}//${url.host}`;
+    const reused = this.#takeIdle(key);
+    try {
+      return await this.#exchange(reused ?? this.#connect(url, key), url, headers, signal, headersTimeoutMs);
+    } catch (error) {
+      // A kept-alive connection the server closed meanwhile fails before answering: once more on a new one.
+      if (reused && error instanceof NoAnswer && !signal?.aborted) return this.#exchange(this.#connect(url, key), url, headers, signal, headersTimeoutMs).catch((retried: unknown) => {
+        throw unwrap(retried);
+      });
+      throw unwrap(error);
+    }
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const list of this.#idle.values()) for (const connection of list) connection.socket.destroy();
+    this.#idle.clear();
+  }
+
+  #takeIdle(key: string): Connection | undefined {
+    const list = this.#idle.get(key);
+    for (let connection = list?.pop(); connection; connection = list?.pop()) {
+      clearTimeout(connection.idleTimer);
+      if (!connection.socket.destroyed) return connection;
+    }
+    return undefined;
+  }
+
+  #connect(url: URL, key: string): Connection {
+    const buffer = Buffer.allocUnsafeSlow(READ_BYTES);
+    const connection: Connection = { socket: undefined as unknown as Socket, key, onBytes: undefined, onGone: undefined, body: undefined, target: undefined, idleTimer: undefined };
+    // Node asks for the next read's buffer right after each read: the body's batch while it takes one.
+    const onread = {
+      buffer: () => {
+        connection.target = connection.body?.target();
+        return connection.target ?? buffer;
+      },
+      callback: (length: number, read: Uint8Array) => connection.onBytes?.(read as Buffer, length) ?? false,
+    };
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    const options = { host, port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)), onread };
+    const tls = url.protocol === 'https:';
+    const socket = tls ? connectTls({ ...(isIP(host) === 0 ? { servername: host } : {}), ...this.#init.tls, ...options }) : connectTcp(options);
+    (connection as { socket: Socket }).socket = socket;
+    socket.setNoDelay(true);
+    const connectTimer = setTimeout(() => socket.destroy(new Http1Error('UND_ERR_CONNECT_TIMEOUT', `connect timeout after ${this.#init.connectTimeoutMs} ms`)), this.#init.connectTimeoutMs);
+    socket.once(tls ? 'secureConnect' : 'connect', () => clearTimeout(connectTimer));
+    const gone = (error?: Error): void => {
+      clearTimeout(connectTimer);
+      clearTimeout(connection.idleTimer);
+      const handler = connection.onGone;
+      connection.onGone = undefined;
+      connection.onBytes = undefined;
+      handler?.(error);
+    };
+    socket.on('error', gone);
+    socket.once('end', () => {
+      socket.destroy();
+      gone();
+    });
+    socket.once('close', () => gone());
+    socket.on('timeout', () => {
+      const code = connection.body ? 'UND_ERR_BODY_TIMEOUT' : 'UND_ERR_HEADERS_TIMEOUT';
+      socket.destroy(new Http1Error(code, `${this.#init.label} went silent for ${socket.timeout} ms`));
+    });
+    return connection;
+  }
+
+  #release(connection: Connection, keepAliveMs: number): void {
+    connection.onBytes = undefined;
+    connection.onGone = undefined;
+    connection.body = undefined;
+    const { socket } = connection;
+    if (this.#closed || socket.destroyed || keepAliveMs <= 0) {
+      socket.destroy();
+      return;
+    }
+    socket.setTimeout(0);
+    socket.unref();
+    // Bytes or an end while idle: the connection is no longer fit to reuse.
+    connection.onBytes = () => {
+      socket.destroy();
+      return false;
+    };
+    connection.idleTimer = setTimeout(() => socket.destroy(), keepAliveMs);
+    connection.idleTimer.unref();
+    const list = this.#idle.get(connection.key) ?? [];
+    list.push(connection);
+    this.#idle.set(connection.key, list);
+  }
+
+  #exchange(connection: Connection, url: URL, headers: Readonly<Record<string, string>>, signal: AbortSignal | undefined, headersTimeoutMs: number): Promise<Http1Response> {
+    const { socket } = connection;
+    const label = this.#init.label;
+    socket.ref();
+    socket.setTimeout(headersTimeoutMs);
+    return new Promise<Http1Response>((resolve, reject) => {
+      let head: Buffer | undefined;
+      let body: Http1Body | undefined;
+      const onAbort = (): void => {
+        socket.destroy(signal!.reason instanceof Error ? signal!.reason : new Error('aborted'));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const settle = (): void => signal?.removeEventListener('abort', onAbort);
+      connection.onGone = (error) => {
+        settle();
+        connection.body = undefined;
+        // A body that lasts as long as the connection ends cleanly with it.
+        if (body && !error && !body.done) body.connectionEnded();
+        if (body && !body.done) body.destroy(error ?? new Http1Error('UND_ERR_SOCKET', `${label} closed the connection in the middle of the body`));
+        else if (!body) {
+          const closed = error ?? new Http1Error('UND_ERR_SOCKET', `${label} closed the connection${head ? ' in the middle of the response head' : ' without answering'}`);
+          reject(head ? closed : new NoAnswer(closed.message, { cause: closed }));
+        }
+      };
+      connection.onBytes = (buffer, length) => {
+        if (body) return buffer === connection.target ? body.landed(length) : body.receive(buffer, 0, length);
+        // Only the head is copied out of the read buffer (the body's first bytes usually share its read).
+        const before = head?.length ?? 0;
+        const found = (head ? Buffer.concat([head, buffer.subarray(0, Math.min(length, MAX_HEAD_BYTES))]) : buffer.subarray(0, length)).indexOf(HEAD_END, Math.max(0, before - 3));
+        if (found < 0) {
+          head = Buffer.concat(head ? [head, buffer.subarray(0, length)] : [buffer.subarray(0, length)]);
+          if (head.length > MAX_HEAD_BYTES) socket.destroy(new Http1Error('UND_ERR_HEADERS_OVERFLOW', `${label}'s response head is over ${MAX_HEAD_BYTES} bytes`));
+          return true;
+        }
+        const bodyStart = found + HEAD_END.length - before;
+        head = Buffer.concat(head ? [head, buffer.subarray(0, bodyStart)] : [buffer.subarray(0, bodyStart)]);
+        let parsed: ParsedHead;
+        try {
+          parsed = parseHead(head.toString('latin1', 0, found), label, this.#init.requireLength === true);
+        } catch (error) {
+          socket.destroy(error as Error);
+          return false;
+        }
+        socket.setTimeout(this.#init.bodyIdleMs);
+        body = new Http1Body(parsed.framing, this.#init, {
+          resume: () => socket.resume(),
+          abort: (error) => socket.destroy(error),
+          finished: (reusable) => {
+            settle();
+            this.#release(connection, reusable ? parsed.keepAliveMs : 0);
+          },
+        }, label);
+        if (!body.done) connection.body = body;
+        resolve({ status: parsed.status, headers: parsed.headers, fields: parsed.fields, body });
+        return bodyStart >= length || body.receive(buffer, bodyStart, length);
+      };
+      const lines = [`GET ${url.pathname}${url.search} HTTP/1.1`, `host: ${url.host}`, ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`)];
+      socket.write(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
+    });
+  }
+}
+
+function unwrap(error: unknown): unknown {
+  return error instanceof NoAnswer && error.cause instanceof Error ? error.cause : error;
+}
+
+interface ParsedHead {
+  readonly status: number;
+  readonly headers: Map<string, string>;
+  readonly fields: Record<string, string | string[]>;
+  readonly framing: Framing;
+  /** How long the connection may idle after this response; 0: it closes. */
+  readonly keepAliveMs: number;
+}
+
+function parseHead(text: string, label: string, requireLength: boolean): ParsedHead {
+  const [statusLine = '', ...lines] = text.split('\r\n');
+  const status = /^HTTP\/1\.[01] (\d{3})/.exec(statusLine)?.[1];
+  if (status === undefined) throw new Http1Error('UND_ERR_INVALID_RESPONSE', `${label} answered with no HTTP status line (${JSON.stringify(statusLine.slice(0, 40))})`);
+  const headers = new Map<string, string>();
+  // No prototype: a header named __proto__ is a header like any other.
+  const fields = Object.create(null) as Record<string, string | string[]>;
+  for (const line of lines) {
+    const colon = line.indexOf(':');
+    if (colon <= 0) continue;
+    const name = line.slice(0, colon).trim().toLowerCase();
+    const value = line.slice(colon + 1).trim();
+    const earlier = headers.get(name);
+    headers.set(name, earlier === undefined ? value : `${earlier}, ${value}`);
+    const field = fields[name];
+    fields[name] = field === undefined ? value : [...(Array.isArray(field) ? field : [field]), value];
+  }
+  const length = headers.get('content-length');
+  const encoding = headers.get('transfer-encoding');
+  const lengthValid = length !== undefined && /^\d+$/.test(length);
+  if (requireLength && (encoding !== undefined || !lengthValid)) throw new Http1Error('UND_ERR_INVALID_RESPONSE', `${label} answered without a Content-Length`);
+  if (encoding === undefined && length !== undefined && !lengthValid) throw new Http1Error('UND_ERR_INVALID_RESPONSE', `${label} answered with Content-Length ${JSON.stringify(length.slice(0, 40))}`);
+  const closes = /\bclose\b/i.test(headers.get('connection') ?? '') || statusLine.startsWith('HTTP/1.0');
+  const noBody = status === '204' || status === '304' || status.startsWith('1');
+  const framing: Framing = noBody
+    ? { kind: 'length', length: 0 }
+    : encoding !== undefined
+      ? /(^|,)\s*chunked\s*$/i.test(encoding) ? { kind: 'chunked' } : { kind: 'close' }
+      : lengthValid
+        ? { kind: 'length', length: Number(length) }
+        : { kind: 'close' };
+  const hinted = /timeout=(\d+)/i.exec(headers.get('keep-alive') ?? '')?.[1];
+  // A second short of the server's own idle limit: a request must not meet the connection as it closes.
+  const keepAliveMs = closes || framing.kind === 'close' ? 0 : Math.min(KEEP_ALIVE_MS, hinted === undefined ? KEEP_ALIVE_MS : Number(hinted) * 1000 - 1000);
+  return { status: Number(status), headers, fields, framing, keepAliveMs };
+}

@@ -1,0 +1,166 @@
+// The HTTP/1.1 body client (lib/http1-client.ts, lib/http1-body.ts) on what a seed registry or the
+// storage it redirects to may send and a shoal peer never does: chunked bodies split anywhere,
+// bodies that end with the connection, bodyless answers, repeated headers. The peers' side is
+// distribute-peer-http.test.ts.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { after, describe, test } from 'node:test';
+import { Http1Body, type BodyLink, type Framing } from '../../src/lib/http1-body.ts';
+import { Http1Client, type Http1ClientInit } from '../../src/lib/http1-client.ts';
+
+const KiB = 1024;
+const BATCHES = { eagerBytes: 8 * KiB, batchBytes: 32 * KiB, takeBatch: (size: number) => Buffer.alloc(size) };
+const INIT: Http1ClientInit = { ...BATCHES, connectTimeoutMs: 2_000, headersTimeoutMs: 2_000, bodyIdleMs: 2_000, label: 'the test server' };
+
+function chunked(data: Buffer, sizes: readonly number[]): Buffer {
+  const parts: Buffer[] = [];
+  let at = 0;
+  for (const size of sizes) {
+    // Sizes in either case, one with an extension: all allowed by RFC 9112.
+    parts.push(Buffer.from(`${size.toString(16).toUpperCase()}${size % 2 ? ';ext=1' : ''}\r\n`), data.subarray(at, at + size), Buffer.from('\r\n'));
+    at += size;
+  }
+  parts.push(Buffer.from('0\r\ntrailer: x\r\n\r\n'));
+  return Buffer.concat(parts);
+}
+
+/** A body fed `parts` as separate socket reads; resolves with its bytes, or rejects with the abort. */
+function feed(framing: Framing, parts: readonly Buffer[]): Promise<{ data: Buffer; chunks: number[]; reusable: boolean | undefined }> {
+  return new Promise((resolve, reject) => {
+    let reusable: boolean | undefined;
+    const link: BodyLink = { resume: () => undefined, abort: (error) => body.destroy(error), finished: (again) => (reusable = again) };
+    const body = new Http1Body(framing, BATCHES, link, 'the test server');
+    const chunks: Buffer[] = [];
+    body.on('data', (chunk: Buffer) => chunks.push(Buffer.from(chunk)));
+    body.once('end', () => resolve({ data: Buffer.concat(chunks), chunks: chunks.map((c) => c.length), reusable }));
+    body.once('error', reject);
+    for (const part of parts) if (!body.destroyed) body.receive(part, 0, part.length);
+    if (framing.kind === 'close' && !body.destroyed) body.connectionEnded();
+  });
+}
+
+async function listen(handler: (socket: Socket, request: string) => void): Promise<{ url: string; close: () => void; connections: () => number }> {
+  let connections = 0;
+  const server = createServer((socket) => {
+    connections++;
+    socket.on('data', (data) => handler(socket, data.toString('latin1')));
+    socket.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => server.close(), connections: () => connections };
+}
+
+async function readAll(body: NodeJS.ReadableStream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) chunks.push(Buffer.from(chunk as Buffer));
+  return Buffer.concat(chunks);
+}
+
+describe('HTTP/1.1 body client', () => {
+  const closers: Array<() => void> = [];
+  after(() => {
+    for (const close of closers) close();
+  });
+
+  test('a chunked body is decoded whole wherever the socket reads split it', async () => {
+    const data = randomBytes(3 * 1000 + 7);
+    const wire = chunked(data, [1, 1000, 999, 1000, 7]);
+    for (let split = 0; split <= wire.length; split += split < 40 ? 1 : 97) {
+      const got = await feed({ kind: 'chunked' }, [wire.subarray(0, split), wire.subarray(split)]);
+      assert.ok(got.data.equals(data), `split at ${split}`);
+      assert.equal(got.reusable, true);
+    }
+    const bytewise = await feed({ kind: 'chunked' }, [...wire].map((byte) => Buffer.from([byte])));
+    assert.ok(bytewise.data.equals(data));
+  });
+
+  test('a chunked body in write batches: eager bytes first, then whole batches', async () => {
+    const data = randomBytes(100 * KiB);
+    const got = await feed({ kind: 'chunked' }, [chunked(data, [40 * KiB, 60 * KiB])]);
+    assert.ok(got.data.equals(data));
+    assert.deepEqual(got.chunks, [8 * KiB, 32 * KiB, 32 * KiB, 28 * KiB]);
+  });
+
+  test('aligned batches end at multiples of the batch size from the body\'s first byte, eager bytes or not', async () => {
+    const data = randomBytes(100 * KiB);
+    const aligned = { kind: 'chunked' } as const;
+    const got = await new Promise<number[]>((resolve, reject) => {
+      const link: BodyLink = { resume: () => undefined, abort: reject, finished: () => undefined };
+      const body = new Http1Body(aligned, { ...BATCHES, alignBatches: true }, link, 'the test server');
+      const chunks: number[] = [];
+      body.on('data', (chunk: Buffer) => chunks.push(chunk.length));
+      body.once('end', () => resolve(chunks));
+      const wire = chunked(data, [100 * KiB]);
+      body.receive(wire, 0, wire.length);
+    });
+    assert.deepEqual(got, [8 * KiB, 24 * KiB, 32 * KiB, 32 * KiB, 4 * KiB]);
+  });
+
+  test('broken chunked framing fails the body instead of passing wrong bytes', async () => {
+    await assert.rejects(feed({ kind: 'chunked' }, [Buffer.from('zz\r\nhello\r\n0\r\n\r\n')]), /bad chunk size line/);
+    await assert.rejects(feed({ kind: 'chunked' }, [Buffer.from('3\r\nhello\r\n0\r\n\r\n')]), /chunk longer than its size line/);
+    await assert.rejects(feed({ kind: 'chunked' }, [Buffer.from(`${'1'.repeat(5000)}`)]), /line over/);
+  });
+
+  test('a body framed by the connection ends with it, and the connection is not reused', async () => {
+    const got = await feed({ kind: 'close' }, [Buffer.from('hello '), Buffer.from('world')]);
+    assert.equal(got.data.toString(), 'hello world');
+    assert.equal(got.reusable, false);
+  });
+
+  test('over a socket: chunked, connection-framed, bodyless and Content-Length answers, repeated headers as a list', async () => {
+    const big = randomBytes(200 * KiB + 3);
+    const server = await listen((socket, request) => {
+      const target = request.split(' ')[1];
+      if (target === '/chunked') socket.write(`HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\nwww-authenticate: Bearer a\r\nwww-authenticate: Basic b\r\n\r\n${chunked(Buffer.from('chunked body'), [5, 7]).toString('latin1')}`, 'latin1');
+      else if (target === '/close') socket.end('HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nuntil the end');
+      else if (target === '/empty') socket.write('HTTP/1.1 204 No Content\r\n\r\n');
+      else {
+        socket.write(`HTTP/1.1 200 OK\r\ncontent-length: ${big.length}\r\n\r\n`);
+        socket.write(big);
+      }
+    });
+    const client = new Http1Client(INIT);
+    closers.push(server.close, () => client.close());
+    const first = await client.get(new URL(`${server.url}/chunked`), {});
+    assert.deepEqual(first.fields['www-authenticate'], ['Bearer a', 'Basic b']);
+    assert.equal(first.headers.get('www-authenticate'), 'Bearer a, Basic b');
+    assert.equal((await readAll(first.body)).toString(), 'chunked body');
+    const empty = await client.get(new URL(`${server.url}/empty`), {});
+    assert.equal(empty.status, 204);
+    assert.equal((await readAll(empty.body)).length, 0);
+    const whole = await client.get(new URL(`${server.url}/big`), {});
+    assert.ok((await readAll(whole.body)).equals(big));
+    assert.equal(server.connections(), 1, 'chunked, bodyless and sized answers leave the connection reusable');
+    const closing = await client.get(new URL(`${server.url}/close`), {});
+    assert.equal((await readAll(closing.body)).toString(), 'until the end');
+    const again = await client.get(new URL(`${server.url}/empty`), {});
+    assert.equal(again.status, 204);
+    assert.equal(server.connections(), 2, 'a connection-framed body ends the connection');
+  });
+
+  test('a body longer than its Content-Length, a bad Content-Length and a head with no status line fail', async () => {
+    const server = await listen((socket, request) => {
+      const target = request.split(' ')[1];
+      if (target === '/long') socket.write('HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nfour');
+      else if (target === '/bad') socket.write('HTTP/1.1 200 OK\r\ncontent-length: -1\r\n\r\n');
+      else socket.write('SPDY/3 200\r\n\r\n');
+    });
+    const client = new Http1Client(INIT);
+    closers.push(server.close, () => client.close());
+    const long = await client.get(new URL(`${server.url}/long`), {});
+    await assert.rejects(readAll(long.body), /sent more than the 3 bytes it announced/);
+    await assert.rejects(client.get(new URL(`${server.url}/bad`), {}), /Content-Length "-1"/);
+    await assert.rejects(client.get(new URL(`${server.url}/odd`), {}), (error: Error & { code?: string }) => /no HTTP status line/.test(error.message) && error.code === 'UND_ERR_INVALID_RESPONSE');
+  });
+
+  test('a header value with a line break is refused before anything is sent', async () => {
+    let requests = 0;
+    const server = await listen(() => requests++);
+    const client = new Http1Client(INIT);
+    closers.push(server.close, () => client.close());
+    await assert.rejects(client.get(new URL(`${server.url}/a`), { authorization: 'Bearer x\r\nx-injected: 1' }), /line break/);
+    assert.equal(server.connections() + requests, 0);
+  });
+});
