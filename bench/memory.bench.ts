@@ -54,7 +54,13 @@ interface Scenario {
   /** The split of the largest RSS seen in /proc/<pid>/smaps, read every second (bench/lib/memory-smaps.ts). */
   readonly smapsAtMax: SmapsFigures | undefined;
   readonly daemonCpuS: number;
+  /** Once a second: RSS, the smaps split and the latest heap figures, to see when and where a peak grows. */
+  readonly timeline: readonly TimelinePoint[];
   readonly detail: CrowdResult | MixedResult | undefined;
+}
+
+interface TimelinePoint extends SmapsFigures, HeapFigures {
+  readonly s: number;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -69,8 +75,11 @@ async function measure(name: string, daemon: MemoryDaemon, sampler: Sampler, run
   const heapTimer = setInterval(() => void heapOf(daemon).then((h) => heaps.push(h), () => undefined), 500);
   let smapsAtMax: SmapsFigures | undefined;
   const total = (f: SmapsFigures): number => f.mallocHeapMiB + f.otherAnonMiB + f.fileMiB;
+  const timeline: TimelinePoint[] = [];
   const keepLargest = (f: SmapsFigures): void => {
     if (!smapsAtMax || total(f) > total(smapsAtMax)) smapsAtMax = f;
+    const heap = heaps.at(-1) ?? { heapUsedMiB: Number.NaN, heapTotalMiB: Number.NaN, externalMiB: Number.NaN };
+    timeline.push({ s: (Date.now() - t0) / 1000, ...f, ...heap });
   };
   const smapsTimer = setInterval(() => void smapsOf(pid).then(keepLargest, () => undefined), 1_000);
   const detail = await run().finally(() => {
@@ -103,6 +112,7 @@ async function measure(name: string, daemon: MemoryDaemon, sampler: Sampler, run
     },
     smapsAtMax,
     daemonCpuS: sampler.cpuSecondsOf(pid, t0 - SAMPLE_MS, Date.now()),
+    timeline,
     detail,
   };
 }

@@ -6,7 +6,7 @@ import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
 import { bootstrap } from '@libp2p/bootstrap';
 import { identify, type Identify } from '@libp2p/identify';
-import { kadDHT, passthroughMapper, type KadDHT } from '@libp2p/kad-dht';
+import type { KadDHT } from '@libp2p/kad-dht';
 import { ping, type Ping } from '@libp2p/ping';
 import type { ConnectionGater, Libp2p, PeerDiscovery, PrivateKey } from '@libp2p/interface';
 import { mdns } from '@libp2p/mdns';
@@ -66,6 +66,8 @@ export async function createSwarmNode(init: SwarmNodeInit): Promise<SwarmNode> {
   const bootstrapList = [...(init.bootstrap ?? [])];
   bootstrapList.forEach(parseBootstrapAddress);
   const mdnsInit = init.mdns === false ? undefined : (init.mdns ?? {});
+  // Loaded only when asked for (owner committees at scale): its ~60 modules cost an idle node ~2 MiB.
+  const dht = init.dht === true ? await import('@libp2p/kad-dht') : undefined;
 
   return createLibp2p({
     start: false,
@@ -90,7 +92,7 @@ export async function createSwarmNode(init: SwarmNodeInit): Promise<SwarmNode> {
       // kept (private ones are the point here).
       // libp2p's ping: the DHT checks routing-table contacts with it.
       ping: ping(),
-      ...(init.dht === true ? { dht: kadDHT({ protocol: SHOAL_DHT_PROTOCOL, clientMode: false, peerInfoMapper: passthroughMapper, logPrefix: 'shoal:dht', metricsPrefix: 'shoal_dht', datastorePrefix: '/shoal-dht' }) } : {}),
+      ...(dht !== undefined ? { dht: dht.kadDHT({ protocol: SHOAL_DHT_PROTOCOL, clientMode: false, peerInfoMapper: dht.passthroughMapper, logPrefix: 'shoal:dht', metricsPrefix: 'shoal_dht', datastorePrefix: '/shoal-dht' }) } : {}),
       // A service rather than a peerDiscovery entry, so the swarm can hear every sighting: libp2p
       // raises 'peer:discovery' only the first time a peer is seen, not when it comes back.
       ...(mdnsInit === undefined
