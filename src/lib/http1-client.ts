@@ -176,6 +176,10 @@ export class Http1Client {
       socket.destroy();
       return false;
     };
+    // A body that ended in a read which paused the socket (its reader was full) leaves it paused:
+    // an idle connection must read, to see the server close it, and the next request must read
+    // its answer (a paused kept connection sat out the whole headers timeout: pull-through test).
+    socket.resume();
     connection.idleTimer = setTimeout(() => socket.destroy(), keepAliveMs);
     connection.idleTimer.unref();
     const list = this.#idle.get(connection.key) ?? [];
