@@ -47,6 +47,11 @@ const pool = new Map<number, Buffer[]>();
 const ours = new WeakSet<ArrayBufferLike>();
 let pooledBytes = 0;
 
+/** Bytes of free chunks the pool holds now. */
+export function pooledChunkBytes(): number {
+  return pooledBytes;
+}
+
 /**
  * A buffer for a chunk of up to `length` bytes: its size is the power of two (at least
  * MIN_CHUNK_BYTES) that holds them, from the free chunks when there is one of that size. Give it
