@@ -140,6 +140,31 @@ describe('HTTP/1.1 body client', () => {
     assert.equal(server.connections(), 2, 'a connection-framed body ends the connection');
   });
 
+  test('a connection kept after a body whose last read found its reader behind answers the next request', async () => {
+    // The eager bytes first, read by the reader (which starts the socket reading again); then, in
+    // a read of its own, the batch that ends the body, while the reader is behind.
+    const body = randomBytes(BATCHES.eagerBytes + BATCHES.batchBytes);
+    const server = await listen((socket, request) => {
+      if (request.startsWith('GET /empty')) return void socket.write('HTTP/1.1 204 No Content\r\n\r\n');
+      socket.write(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\ncontent-length: ${body.length}\r\n\r\n`), body.subarray(0, BATCHES.eagerBytes)]));
+      setTimeout(() => socket.write(body.subarray(BATCHES.eagerBytes)), 100);
+    });
+    const client = new Http1Client({ ...INIT, headersTimeoutMs: 1_000 });
+    closers.push(server.close, () => client.close());
+    const first = await client.get(new URL(`${server.url}/body`), {});
+    const chunks = first.body[Symbol.asyncIterator]();
+    assert.equal(((await chunks.next()).value as Buffer).length, BATCHES.eagerBytes);
+    for (let waited = 0; !first.body.done; waited += 10) {
+      assert.ok(waited < 5_000, 'the rest of the body arrives unread');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    // Its reader takes no more (a piece transfer that has its range): nothing starts the socket for it.
+    await chunks.return?.();
+    const next = await client.get(new URL(`${server.url}/empty`), {});
+    assert.equal(next.status, 204);
+    assert.equal(server.connections(), 1, 'the kept connection answered, not a new one after a timeout');
+  });
+
   test('a body longer than its Content-Length, a bad Content-Length and a head with no status line fail', async () => {
     const server = await listen((socket, request) => {
       const target = request.split(' ')[1];
