@@ -9,8 +9,9 @@
 export const DOWNLOAD_BUDGET_BYTES = 24 * 1024 * 1024;
 /**
  * Smallest chunk: below this, syscalls and promises per byte cost more than the memory saved
- * (16 KiB chunks took 200 clients' daemon CPU from 31 to 58 s). Past DOWNLOAD_BUDGET_BYTES /
- * (2 * MIN_CHUNK_BYTES) = 384 responses the total grows past the budget by 64 KiB per response.
+ * (16 KiB chunks took 200 clients' daemon CPU from 31 to 58 s). From DOWNLOAD_BUDGET_BYTES /
+ * (2 * MIN_CHUNK_BYTES) = 384 responses on, chunks stay at this size and responses stop reading
+ * a chunk ahead (one chunk each): past 768 the total grows past the budget by 32 KiB per response.
  */
 export const MIN_CHUNK_BYTES = 32 * 1024;
 export const MAX_CHUNK_BYTES = 1024 * 1024;
@@ -103,14 +104,27 @@ function release(store: ArrayBufferLike): void {
   if (detachable.detached === false) detachable.transfer?.(0);
 }
 
+/** Where a given chunk that is not this pool's goes: a buffer pool of a higher layer (setForeignChunkOwner). */
+let giveElsewhere: (view: Uint8Array) => void = () => undefined;
+
+/**
+ * Hands the chunks giveChunk receives that are not this pool's to `give`, once per give: a pool
+ * that lends views of its buffers to senders (write-batches.ts: a blob's recent chunks) learns
+ * when a sender is done with one and can reuse it, instead of leaving it to the garbage collector.
+ */
+export function setForeignChunkOwner(give: (view: Uint8Array) => void): void {
+  giveElsewhere = give;
+}
+
 /**
  * Returns the chunk `view` (or any view into it) was read into, once nothing reads it any more
  * (its write called back): kept for the next read, or freed at once when the pool is full.
- * Nothing but this pool's own chunks is taken; a second give of the same chunk is ignored.
+ * Nothing but this pool's own chunks is taken (others go to setForeignChunkOwner's owner); a second
+ * give of the same chunk is ignored.
  */
 export function giveChunk(view: Uint8Array): void {
   const store = view.buffer;
-  if (!ours.has(store)) return;
+  if (!ours.has(store)) return giveElsewhere(view);
   if (!makeRoom(store.byteLength)) return release(store);
   // Out of the set while it is free: a second give of the same chunk is ignored.
   ours.delete(store);

@@ -2,7 +2,7 @@
 // (hand-over-marks.ts), since nobody refills them while they are kept.
 import { takeChunk } from '../lib/download-budget.ts';
 import { isHandedOver } from './hand-over-marks.ts';
-import { pinBatch, releaseBatch, retainBatch } from './write-batches.ts';
+import { releaseBatch, retainBatch } from './write-batches.ts';
 
 /**
  * Chunks kept in memory per blob for readers that keep up: a piece's worth of 512 KiB batches.
@@ -52,15 +52,17 @@ export class RecentChunks {
   /**
    * Up to `limit` kept bytes from `position`, for a reader to send as they are. A reader alone gets
    * a copy of at most `copyMax` bytes (in a download-budget chunk), so the batch can be reused
-   * once dropped here. Readers sharing the blob get a view, and the batch is pinned (never reused,
-   * collected once unseen): a copy per reader of a crowd pulling one blob held 30 MiB more at
-   * 200 clients (bench/memory.bench.ts).
+   * once dropped here. Readers sharing the blob get a view that holds the batch until its sender
+   * gives it back (download-budget.ts giveChunk, once written), then the batch is reused; a view
+   * never given back leaves its batch to the collector. A copy per reader of a crowd pulling one
+   * blob held 30 MiB more at 200 clients, and views that pinned their batch for good left the cold
+   * image's batches as garbage in malloc's heap, ~40 MiB of the crowd's peak (bench/memory.bench.ts).
    */
   take(position: number, limit: number, copyMax: number, shared: boolean): Buffer | undefined {
     const bytes = this.#at(position);
     if (!bytes) return undefined;
     if (shared) {
-      pinBatch(bytes);
+      retainBatch(bytes);
       return bytes.subarray(0, Math.min(bytes.byteLength, limit));
     }
     const length = Math.min(bytes.byteLength, limit, copyMax);

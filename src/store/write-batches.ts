@@ -4,9 +4,11 @@
 // pieces at once) held 10–40 MiB of dead batches and socket chunks between collections and ran a
 // mark-compact every ~14 MiB received, 36 per 512 MiB blob, most of the receiver's CPU
 // (bench/peer-transfer.bench.ts, measured with perf). A batch goes back to the free list once
-// nobody holds it any more: the transfer that filled it (until its write is done) and the blob's
-// recent chunks (handed-over.ts) count their holds. A hold never given back only makes the batch
-// garbage, as it was before; a batch is never reused while someone holds it.
+// nobody holds it any more: the transfer that filled it (until its write is done), the blob's
+// recent chunks (handed-over.ts) and the senders of views of them (until written) count their
+// holds. A hold never given back only makes the batch garbage, as it was before; a batch is never
+// reused while someone holds it.
+import { setForeignChunkOwner } from '../lib/download-budget.ts';
 import { handOver } from './hand-over-marks.ts';
 
 /**
@@ -64,6 +66,10 @@ export function releaseBatch(view: Uint8Array): void {
   free.set(store.byteLength, list);
   if (!idleTimer) dropWhenIdle();
 }
+
+// A sender done with a view of a batch (a recent chunk sent as it is) gives it back through the
+// download pool, which knows only its own chunks.
+setForeignChunkOwner(releaseBatch);
 
 /** The batch `view` is part of is never reused: others keep views of it (it is collected once unseen). */
 export function pinBatch(view: Uint8Array): void {

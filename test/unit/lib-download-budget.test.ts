@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DOWNLOAD_BUDGET_BYTES, MAX_CHUNK_BYTES, MIN_CHUNK_BYTES, POOL_LIMIT_BYTES, chunkBytes, downloadStarted, downloadsInFlight, giveChunk, takeChunk } from '../../src/lib/download-budget.ts';
+import { DOWNLOAD_BUDGET_BYTES, MAX_CHUNK_BYTES, MIN_CHUNK_BYTES, POOL_LIMIT_BYTES, chunkBytes, downloadStarted, downloadsInFlight, giveChunk, setForeignChunkOwner, takeChunk } from '../../src/lib/download-budget.ts';
 
 describe('download budget', () => {
   it('gives one response full chunks and a crowd small ones, two chunks each staying near the budget', () => {
@@ -41,6 +41,20 @@ describe('download budget', () => {
     const first = takeChunk(MIN_CHUNK_BYTES);
     const second = takeChunk(MIN_CHUNK_BYTES);
     assert.notEqual(first.buffer, second.buffer, 'a chunk given twice is handed out once');
+  });
+
+  it('hands a chunk that is not its own to the foreign owner, once per give, and keeps it out of its pool', () => {
+    const given: Uint8Array[] = [];
+    setForeignChunkOwner((view) => given.push(view));
+    const lent = Buffer.allocUnsafeSlow(MIN_CHUNK_BYTES);
+    giveChunk(lent.subarray(10, 20));
+    giveChunk(lent);
+    assert.deepEqual(given.map((view) => view.buffer), [lent.buffer, lent.buffer], 'each give reaches the owner');
+    assert.notEqual(takeChunk(MIN_CHUNK_BYTES).buffer, lent.buffer, 'never handed out by the pool');
+    const own = takeChunk(MIN_CHUNK_BYTES);
+    giveChunk(own);
+    assert.equal(given.length, 2, 'the pool keeps its own chunks to itself');
+    setForeignChunkOwner(() => undefined);
   });
 
   it('makes room for the size in demand by dropping free chunks of other sizes', () => {

@@ -1,6 +1,6 @@
 // Write batches are reused once nobody holds them, and never while a blob keeps them for its
-// readers: a reader that takes just-written bytes from memory still gets them as written after
-// later batches were taken and filled.
+// readers or a sender still has a view of one: a reader that takes just-written bytes from memory
+// still gets them as written after later batches were taken and filled.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, open, rm } from 'node:fs/promises';
@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { coalesce } from '../../src/distribute/coalesce.ts';
+import { giveChunk } from '../../src/lib/download-budget.ts';
 import { digestOf } from '../../src/oci/index.ts';
 import { Store, type PartialBlob } from '../../src/store/index.ts';
 import { freeBatches, releaseBatch, takeBatch } from '../../src/store/write-batches.ts';
@@ -75,7 +76,7 @@ describe('write batches', () => {
     releaseBatch(reused);
   });
 
-  test('readers sharing a blob get views of a kept batch, which is then never reused', async () => {
+  test('readers sharing a blob get views of a kept batch, reused only once every sender gave its view back', async () => {
     const content = randomBytes(4 * PIECE);
     const blob = await store.blobs.createPartial(digestOf(content), content.length, PIECE);
     const range = { start: 0, end: PIECE - 1 };
@@ -98,5 +99,10 @@ describe('write batches', () => {
     const next = takeBatch(PIECE);
     assert.notEqual(next.buffer, batch.buffer, 'a batch readers may still hold views of was reused');
     releaseBatch(next);
+    // The sender wrote the view and gives it back to the download pool, which hands it on here.
+    giveChunk(sent[0]![0]!);
+    const reused = takeBatch(PIECE);
+    assert.equal(reused.buffer, batch.buffer, 'the batch is reused once its last view came back, not left as garbage');
+    releaseBatch(reused);
   });
 });
