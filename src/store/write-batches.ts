@@ -71,11 +71,6 @@ export function releaseBatch(view: Uint8Array): void {
 // download pool, which knows only its own chunks.
 setForeignChunkOwner(releaseBatch);
 
-/** The batch `view` is part of is never reused: others keep views of it (it is collected once unseen). */
-export function pinBatch(view: Uint8Array): void {
-  holds.delete(view.buffer);
-}
-
 /** Free batches of `size` (tests). */
 export function freeBatches(size: number): number {
   return free.get(size)?.length ?? 0;
