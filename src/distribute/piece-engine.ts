@@ -21,8 +21,15 @@ import type { TransferLimits } from './rate-limit.ts';
 import type { TransferStats } from './transfer-stats.ts';
 import type { BlobSource, BlobWant } from './types.ts';
 
-/** Transfers at once for this host's own need: enough to keep a LAN link busy, few enough to stream in order. */
-export const DEFAULT_MAX_ACTIVE_PIECES = 8;
+/**
+ * Transfers at once for this host's own need. A piece from a peer comes no faster than that peer
+ * gets it (cut-through) and than its share of the peer's uplink, so a host's slots are mostly held
+ * by slow flows while a swarm spreads a blob: with 8, every host had all 8 taken and its downlink
+ * 40% used, and half the hosts served nobody (bench:scale, 256 MiB, 1 Gbit/s, 2 seeds each: last
+ * finish / ideal 2.2–2.5 at N = 32 and 128; 16: 1.8–1.9; 24: 1.5–1.6; 32: 1.34–1.45; 48 and 64:
+ * 1.4–1.6). With few peers DEFAULT_MAX_PER_PEER binds first (4 hosts: 3 peers × 2 + seed 2 = 8).
+ */
+export const DEFAULT_MAX_ACTIVE_PIECES = 32;
 /**
  * Of those, seed transfers at once. Kept apart from the total: a seed shared by many hosts gives
  * each a slow trickle, and seed pieces holding every slot left a host's link idle while peers had
