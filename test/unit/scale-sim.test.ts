@@ -27,6 +27,11 @@ describe('scale simulation', { timeout: 120_000 }, () => {
         assert.ok(host.finishMs! >= a.idealMs, 'no host beats its own link');
       }
       assert.ok(a.seedEgress >= 1, `seed egress ${a.seedEgress}`);
+      // The timeline (bench:scale's strips) holds together: shares of links, hosts finishing one way.
+      assert.ok(a.timeline.length > 0);
+      for (const t of a.timeline) for (const share of [t.seedUse, t.uplinkUse, t.idleUploaders]) assert.ok(share >= 0 && share <= 1 + 1e-9, `share ${share} at ${t.ms} ms`);
+      assert.ok(a.timeline.every((t, i) => i === 0 || (t.finished >= a.timeline[i - 1]!.finished && t.swarmPieces >= a.timeline[i - 1]!.swarmPieces)));
+      assert.ok(a.timeline.some((t) => t.seedUse > 0.5), 'the seed sends at some point');
     });
   }
 
