@@ -4,6 +4,7 @@
 import { choosePieceSource, type PieceChoice, type PieceView } from '../../src/distribute/piece-choice.ts';
 import { committeeAllows } from '../../src/distribute/committee-gate.ts';
 import { ServeSlots } from '../../src/distribute/serve-slots.ts';
+import { activePieceLimit } from '../../src/distribute/piece-engine.ts';
 import { SEED } from './links.ts';
 import type { World } from './world.ts';
 
@@ -84,7 +85,8 @@ export class HostEngine {
     this.#passPending = false;
     this.#lastPassAt = this.#w.clock.now;
     this.counts.passes += 1;
-    const { maxActive } = this.#w.params;
+    // The engine's limit for this host's connections (piece-engine.ts #schedule: swarm.peers()).
+    const maxActive = activePieceLimit(this.#w.topology.connectionCount(this.index), this.#w.params.maxActive);
     let waiting = false;
     const demanded = [...this.#demand.keys()].filter((i) => this.complete[i] === 0).sort((a, b) => a - b);
     const order = this.needAll && this.finishedAt === undefined ? [...demanded, ...this.#w.pieceOrder(this.index)] : demanded;
