@@ -19,7 +19,7 @@ import { fmt, progress, table } from './lib/fanout-report.ts';
 import { MODELLED, REAL_CODE } from './scale/model.ts';
 import { parseScaleOptions, type ScaleOptions } from './scale/options.ts';
 import { runReal, type RealResult } from './scale/real.ts';
-import { simRow, simTable, verdicts, type SimRow } from './scale/report.ts';
+import { simRow, simStrips, simTable, verdicts, type SimRow } from './scale/report.ts';
 import { runScaleSim, SIM_DEFAULTS } from './scale/sim.ts';
 
 function simulate(options: ScaleOptions): SimRow[] {
@@ -63,7 +63,7 @@ async function main(): Promise<void> {
   const lines: string[] = [];
   if (sim.length > 0) {
     lines.push(`SIMULATION (${options.imageMiB} MiB image in ${options.pieceMiB} MiB pieces, every host ${options.hostMbit} Mbit/s up and down, seed ${options.seedMbit} Mbit/s; ideal = image ÷ host link; control = announce frames per host per blob, written+read)`);
-    lines.push(table(simTable(sim)), '', ...verdicts(sim), '', 'Real code inside the simulation:', ...REAL_CODE.map((l) => `  - ${l}`), 'Modelled:', ...MODELLED.map((l) => `  - ${l}`), '');
+    lines.push(table(simTable(sim)), '', ...simStrips(sim), '', ...verdicts(sim), '', 'Real code inside the simulation:', ...REAL_CODE.map((l) => `  - ${l}`), 'Modelled:', ...MODELLED.map((l) => `  - ${l}`), '');
   }
   if (real.length > 0) {
     lines.push(`REAL (libp2p over TCP on loopback; ${options.realImageMiB} MiB blob in 1 MiB pieces from an in-memory counting seed; no link model: pull times are this machine's CPU; frames counted where the announce protocol hands them to the swarm)`);

@@ -4,6 +4,7 @@
 import { choosePieceSource, type PieceChoice, type PieceView } from '../../src/distribute/piece-choice.ts';
 import { committeeAllows } from '../../src/distribute/committee-gate.ts';
 import { ServeSlots } from '../../src/distribute/serve-slots.ts';
+import { activePieceLimit } from '../../src/distribute/piece-engine.ts';
 import { SEED } from './links.ts';
 import type { World } from './world.ts';
 
@@ -36,6 +37,8 @@ export class HostEngine {
   /** Flows from this host waiting for a piece it does not have yet (owner asks, reads of a seed arrival). */
   readonly #waiters = new Map<number, Array<() => void>>();
   readonly #fromSeedNow = new Set<number>();
+  /** Flows from this host waiting for the first bytes of a piece it has none of yet. */
+  readonly #firstBytes = new Map<number, Array<() => void>>();
   /** Pieces held (complete or arriving from the seed) not yet told to peers. */
   #untold: number[] = [];
   #own = 0;
@@ -44,6 +47,15 @@ export class HostEngine {
   #lastPassAt = Number.NEGATIVE_INFINITY;
   #tickPending = false;
   hungry = false;
+
+  /** Transfers running for this host's own need, and of those from the seed (the timeline's view). */
+  claimOf(piece: number): Transfer | undefined {
+    return this.#claims.get(piece);
+  }
+
+  get active(): { own: number; seed: number; claims: number } {
+    return { own: this.#own, seed: this.#ownSeed, claims: this.#claims.size };
+  }
 
   constructor(world: World, index: number, id: string) {
     this.#w = world;
@@ -73,7 +85,8 @@ export class HostEngine {
     this.#passPending = false;
     this.#lastPassAt = this.#w.clock.now;
     this.counts.passes += 1;
-    const { maxActive } = this.#w.params;
+    // The engine's limit for this host's connections (piece-engine.ts #schedule: swarm.peers()).
+    const maxActive = activePieceLimit(this.#w.topology.connectionCount(this.index), this.#w.params.maxActive);
     let waiting = false;
     const demanded = [...this.#demand.keys()].filter((i) => this.complete[i] === 0).sort((a, b) => a - b);
     const order = this.needAll && this.finishedAt === undefined ? [...demanded, ...this.#w.pieceOrder(this.index)] : demanded;
@@ -145,6 +158,7 @@ export class HostEngine {
         this.#fromSeedNow.add(index);
         this.#untold.push(index);
         this.announce();
+        this.#bytesLanded(index);
         w.links.start(SEED, this.index, w.pieceLength(index), () => this.#arrived(transfer));
       });
       return;
@@ -169,18 +183,40 @@ export class HostEngine {
       this.#demand.set(index, askers);
       this.wake();
     }
-    // Bytes flow at once (cut-through): a piece still arriving here is passed on as it arrives,
-    // so the flow ends no sooner than this host has the whole piece.
-    // The asker's first bytes land a hop later: it tells its peers it has the piece arriving.
-    w.clock.after(w.params.latencyMs, () => requester.#receiving(transfer));
-    w.links.start(this.index, asker, w.pieceLength(index), () => {
-      const done = (): void => {
-        release();
-        w.clock.after(w.params.latencyMs, () => requester.#arrived(transfer));
-      };
-      if (this.complete[index] === 1) done();
-      else this.#waitFor(index, done);
-    });
+    // Bytes flow as soon as this host has some (cut-through): a piece still arriving here is passed
+    // on as it arrives, so the flow ends no sooner than this host has the whole piece. A piece with
+    // no bytes here yet (an owner asked for one it has still to fetch) flows once its first bytes
+    // land: before, the asker would tell peers of bytes it did not have, and a chain of such
+    // asks could close into a circle where every host waits for the next (a stall the real engine,
+    // which announces only bytes that landed, cannot have).
+    const flow = (): void => {
+      // The asker's first bytes land a hop later: it tells its peers it has the piece arriving.
+      w.clock.after(w.params.latencyMs, () => requester.#receiving(transfer));
+      w.links.start(this.index, asker, w.pieceLength(index), () => {
+        const done = (): void => {
+          release();
+          w.clock.after(w.params.latencyMs, () => requester.#arrived(transfer));
+        };
+        if (this.complete[index] === 1) done();
+        else this.#waitFor(index, done);
+      });
+    };
+    if (this.complete[index] === 1 || this.#fromSeedNow.has(index)) flow();
+    else this.#whenBytes(index, flow);
+  }
+
+  #whenBytes(index: number, then: () => void): void {
+    const list = this.#firstBytes.get(index) ?? [];
+    list.push(then);
+    this.#firstBytes.set(index, list);
+  }
+
+  /** The piece's first bytes landed here (from the seed or a peer): flows waiting for them start. */
+  #bytesLanded(index: number): void {
+    const waiting = this.#firstBytes.get(index);
+    if (waiting === undefined) return;
+    this.#firstBytes.delete(index);
+    for (const then of waiting) then();
   }
 
   /** PieceProgress.arriving for a peer transfer: its bytes flow, so peers may read the piece from here. */
@@ -189,6 +225,7 @@ export class HostEngine {
     this.#fromSeedNow.add(transfer.piece);
     this.#untold.push(transfer.piece);
     this.announce();
+    this.#bytesLanded(transfer.piece);
   }
 
   #waitFor(index: number, then: () => void): void {
@@ -212,6 +249,7 @@ export class HostEngine {
     this.completeCount += 1;
     if (!this.#fromSeedNow.has(index)) this.#untold.push(index);
     this.#demand.delete(index);
+    this.#bytesLanded(index);
     for (const then of this.#waiters.get(index) ?? []) then();
     this.#waiters.delete(index);
     this.#end(transfer);

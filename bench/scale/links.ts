@@ -46,16 +46,18 @@ export class Links {
     return flow;
   }
 
-  /** Now: bytes/ms moving host to host, and hosts sending to no peer (the seed left out). */
-  usage(hosts: number): { peerRate: number; idleUploaders: number } {
+  /** Now: bytes/ms moving host to host, hosts sending to no peer (the seed left out), and bytes/ms leaving the seed. */
+  usage(hosts: number): { peerRate: number; idleUploaders: number; seedRate: number } {
     let peerRate = 0;
     let busy = 0;
+    let seedRate = 0;
+    for (const f of this.#leaving.get(SEED) ?? []) seedRate += f.rate;
     for (const [src, flows] of this.#leaving) {
       if (src === SEED || flows.size === 0) continue;
       busy += 1;
       for (const f of flows) peerRate += f.rate;
     }
-    return { peerRate, idleUploaders: hosts - busy };
+    return { peerRate, idleUploaders: hosts - busy, seedRate };
   }
 
   #end(flow: Flow): void {

@@ -28,6 +28,24 @@ export interface SimRow {
   readonly events: number;
   readonly uplinkUse: number;
   readonly idleUploaders: number;
+  /** Over time, one character per STRIP_BIN of the ideal time (LEVELS): the seed's link, hosts' uplinks, hosts serving none. */
+  readonly strips: { readonly seed: string; readonly uplinks: string; readonly idle: string };
+}
+
+/** Characters of the timelines, by share: <10%, <30%, <50%, <70%, <90%, ≥90% (as bench:fanout's links). */
+const LEVELS = ' .:-=#';
+/** A timeline character covers this share of the ideal time. */
+const STRIP_BIN = 0.05;
+
+/** One character per bin: the mean of `pick` over the samples in it. */
+function strip(result: SimResult, pick: (t: SimResult['timeline'][number]) => number): string {
+  const binMs = result.idealMs * STRIP_BIN;
+  const bins: number[][] = [];
+  for (const t of result.timeline) (bins[Math.floor(t.ms / binMs)] ??= []).push(pick(t));
+  return Array.from(bins, (b = []) => {
+    const mean = b.length === 0 ? 0 : b.reduce((x, y) => x + y, 0) / b.length;
+    return LEVELS[[0.1, 0.3, 0.5, 0.7, 0.9].filter((edge) => mean >= edge).length]!;
+  }).join('');
 }
 
 export function simRow(result: SimResult, cpuS: number): SimRow {
@@ -54,7 +72,18 @@ export function simRow(result: SimResult, cpuS: number): SimRow {
     events: result.events,
     uplinkUse: result.uplinkUse,
     idleUploaders: result.idleUploaders,
+    strips: { seed: strip(result, (t) => t.seedUse), uplinks: strip(result, (t) => t.uplinkUse), idle: strip(result, (t) => t.idleUploaders) },
   };
+}
+
+/** Where each run's time went: the seed's link, the hosts' uplinks and the hosts serving none, over time. */
+export function simStrips(rows: readonly SimRow[]): string[] {
+  const out = [`Over time (one character per ${STRIP_BIN} × ideal, '${LEVELS}' = <10, <30, <50, <70, <90, ≥90%):`];
+  for (const r of rows) {
+    const label = `${r.mode} N=${r.hosts}`;
+    out.push(`  ${label.padEnd(14)} seed link      |${r.strips.seed}|`, `  ${''.padEnd(14)} hosts' uplinks |${r.strips.uplinks}|`, `  ${''.padEnd(14)} serving none   |${r.strips.idle}|`);
+  }
+  return out;
 }
 
 const LABEL: Readonly<Record<string, string>> = {

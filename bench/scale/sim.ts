@@ -45,6 +45,8 @@ export interface SimOptions {
   readonly limitFactor: number;
   /** The order hosts fetch their own pieces in (piece-engine.ts: lowest first). */
   readonly order: PieceOrder;
+  /** Design study: own transfers at once per host other than the engine's DEFAULT_MAX_ACTIVE_PIECES. */
+  readonly maxActive?: number;
 }
 
 export const SIM_DEFAULTS: Omit<SimOptions, 'hosts' | 'mode'> = {
@@ -82,6 +84,20 @@ export interface SimResult {
   /** Time-averaged while hosts pull: the hosts' uplinks' share carrying pieces to peers, and the share of hosts sending to none. */
   readonly uplinkUse: number;
   readonly idleUploaders: number;
+  /** Every USAGE_SAMPLE_MS while hosts pull: where the time goes (see TimelineSample). */
+  readonly timeline: readonly TimelineSample[];
+}
+
+export interface TimelineSample {
+  readonly ms: number;
+  /** The seed's uplink share in use; the hosts' uplinks' share carrying pieces to peers; hosts sending to none. */
+  readonly seedUse: number;
+  readonly uplinkUse: number;
+  readonly idleUploaders: number;
+  /** Hosts finished; pieces held per host, mean; pieces some host holds (the swarm's). */
+  readonly finished: number;
+  readonly meanPieces: number;
+  readonly swarmPieces: number;
 }
 
 export function runScaleSim(options: SimOptions): SimResult {
@@ -96,7 +112,7 @@ export function runScaleSim(options: SimOptions): SimResult {
     clock, links, topology, digest, ids, size: options.imageBytes, pieceSize: options.pieceBytes, order: options.order, random,
     sizes: new FrameSizes(digest, options.imageBytes, options.pieceBytes),
     params: {
-      maxActive: DEFAULT_MAX_ACTIVE_PIECES, maxPerPeer: DEFAULT_MAX_PER_PEER, maxSeed: DEFAULT_MAX_SEED_PIECES, busyBackoffMs: BUSY_BACKOFF_MS,
+      maxActive: options.maxActive ?? DEFAULT_MAX_ACTIVE_PIECES, maxPerPeer: DEFAULT_MAX_PER_PEER, maxSeed: DEFAULT_MAX_SEED_PIECES, busyBackoffMs: BUSY_BACKOFF_MS,
       tickMs: ENGINE_TICK_MS, passGapMs: options.passGapMs, latencyMs: options.latencyMs, seedRttMs: options.seedRttMs, loadReportMs: LOAD_REPORT_MS,
     },
   });
@@ -105,12 +121,18 @@ export function runScaleSim(options: SimOptions): SimResult {
   const idealMs = options.imageBytes / hostBytesPerMs;
   // Every 50 ms until the last host finishes: how much of the hosts' uplinks carries pieces to peers.
   const use = { samples: 0, uplink: 0, idle: 0 };
+  const timeline: TimelineSample[] = [];
   const sample = (): void => {
     if (world.hosts.every((h) => h.finishedAt !== undefined)) return;
     const now = links.usage(options.hosts);
     use.samples += 1;
     use.uplink += now.peerRate / (options.hosts * hostBytesPerMs);
     use.idle += now.idleUploaders / options.hosts;
+    timeline.push({
+      ms: clock.now, seedUse: now.seedRate / ((options.seedMbit * 1e6) / 8 / 1000), uplinkUse: now.peerRate / (options.hosts * hostBytesPerMs), idleUploaders: now.idleUploaders / options.hosts,
+      finished: world.hosts.filter((h) => h.finishedAt !== undefined).length, meanPieces: world.hosts.reduce((sum, h) => sum + h.completeCount, 0) / options.hosts,
+      swarmPieces: world.swarmPieces(),
+    });
     clock.after(USAGE_SAMPLE_MS, sample);
   };
   clock.after(USAGE_SAMPLE_MS, sample);
@@ -143,6 +165,7 @@ export function runScaleSim(options: SimOptions): SimResult {
     pieceCount: world.pieceCount,
     uplinkUse: use.uplink / Math.max(1, use.samples),
     idleUploaders: use.idle / Math.max(1, use.samples),
+    timeline,
   };
 }
 

@@ -138,6 +138,11 @@ export class World {
     return members;
   }
 
+  /** Pieces at least one host holds or has arriving (told to its peers). */
+  swarmPieces(): number {
+    return this.#offering.filter((holders) => holders.length > 0).length;
+  }
+
   hungerChanged(host: HostEngine): void {
     if (host.hungry) this.#hungry.add(host.index);
     else this.#hungry.delete(host.index);

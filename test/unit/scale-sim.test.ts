@@ -27,6 +27,11 @@ describe('scale simulation', { timeout: 120_000 }, () => {
         assert.ok(host.finishMs! >= a.idealMs, 'no host beats its own link');
       }
       assert.ok(a.seedEgress >= 1, `seed egress ${a.seedEgress}`);
+      // The timeline (bench:scale's strips) holds together: shares of links, hosts finishing one way.
+      assert.ok(a.timeline.length > 0);
+      for (const t of a.timeline) for (const share of [t.seedUse, t.uplinkUse, t.idleUploaders]) assert.ok(share >= 0 && share <= 1 + 1e-9, `share ${share} at ${t.ms} ms`);
+      assert.ok(a.timeline.every((t, i) => i === 0 || (t.finished >= a.timeline[i - 1]!.finished && t.swarmPieces >= a.timeline[i - 1]!.swarmPieces)));
+      assert.ok(a.timeline.some((t) => t.seedUse > 0.5), 'the seed sends at some point');
     });
   }
 
@@ -43,6 +48,27 @@ describe('scale simulation', { timeout: 120_000 }, () => {
     const read = r.hosts.reduce((s, h) => s + h.receivedFrames, 0);
     assert.equal(written, read);
     assert.ok(r.hosts.every((h) => h.sentFrames % (r.options.hosts - 1) === 0));
+  });
+
+  test('an owner asked for a piece it has none of yet passes it on only once bytes land: asks never close into a circle that stalls', () => {
+    // 128 hosts, 16 transfers each: with flows starting before the owner had a byte, the askers
+    // told peers of bytes they lacked, the owner took the piece from one of them, and no host ever
+    // got it (0 of 128 finished).
+    const r = runScaleSim({ ...SIM_DEFAULTS, hosts: 128, mode: 'bounded', imageBytes: 256 * MiB, maxActive: 16, limitFactor: 5 });
+    assert.equal(r.finished, 128);
+    assert.equal(r.seedEgress, 1);
+  });
+
+  test("the engine's transfers at once keep hosts' links busy while a blob spreads (virtual time: 64 hosts, 128 MiB)", () => {
+    // With 8 own transfers at once (the old default) every host's slots were held by slow
+    // cut-through flows: 2.8-2.9x ideal, uplinks 33% used. DEFAULT_MAX_ACTIVE_PIECES: 1.7x, 58%.
+    const run = (maxActive?: number) => runScaleSim({ ...SIM_DEFAULTS, hosts: 64, mode: 'bounded', imageBytes: 128 * MiB, maxActive, limitFactor: 5 });
+    const now = run();
+    const old = run(8);
+    assert.equal(now.finished, 64);
+    assert.equal(now.seedEgress, 1);
+    assert.ok(now.lastFinishMs < 0.75 * old.lastFinishMs, `last finish ${(now.lastFinishMs / now.idealMs).toFixed(2)}x ideal vs ${(old.lastFinishMs / old.idealMs).toFixed(2)}x with 8`);
+    assert.ok(now.uplinkUse > old.uplinkUse + 0.15, `uplinks used ${now.uplinkUse.toFixed(2)} vs ${old.uplinkUse.toFixed(2)}`);
   });
 
   test('choosePieceSource answers the same with the top MAX_OWNERS_ASKED + 1 of the owner ranking as with every member', () => {
