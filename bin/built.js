@@ -1,6 +1,6 @@
 // Whether to run the daemon's JavaScript build (dist/, made by `npm run build`) or the TypeScript
 // sources. The build is used only when it was made from exactly the sources beside it: the build
-// records a fingerprint of src/ and package.json, and a checkout whose sources differ (an edit, a
+// records a fingerprint of src/, package.json and the compiler settings, and a checkout whose sources differ (an edit, a
 // pull, a branch switch) runs the sources instead, never a stale build. Where there are no sources
 // (an image that ships only dist/), the build is what there is.
 // Type stripping costs memory at run time (Node loads a TypeScript parser and keeps the stripped
@@ -12,14 +12,16 @@ import { join, relative } from 'node:path';
 export const BUILD_DIR = 'dist';
 export const BUILD_STAMP = 'build-fingerprint';
 
-/** sha256 over the paths and bytes of every file under src/, and package.json. */
+/** sha256 over the paths and bytes of every file under src/, package.json and the tsconfig files there are. */
 export function sourceFingerprint(root) {
   const hash = createHash('sha256');
   const files = readdirSync(join(root, 'src'), { recursive: true, withFileTypes: true })
     .filter((entry) => entry.isFile())
     .map((entry) => relative(root, join(entry.parentPath, entry.name)))
     .sort();
-  for (const file of [...files, 'package.json']) hash.update(`${file}\0`).update(readFileSync(join(root, file))).update('\0');
+  // The compiler's settings shape the output as much as the sources (comments kept or dropped).
+  const settings = ['package.json', 'tsconfig.json', 'tsconfig.build.json'].filter((file) => existsSync(join(root, file)));
+  for (const file of [...files, ...settings]) hash.update(`${file}\0`).update(readFileSync(join(root, file))).update('\0');
   return hash.digest('hex');
 }
 

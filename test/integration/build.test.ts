@@ -44,6 +44,13 @@ describe('the JavaScript build', () => {
 
   test('a build from these sources is kept; an edited source is run from source until built again', async () => {
     assert.match((await run(node, [join(app, 'scripts', 'build.mjs')], { cwd: app, timeout: 300_000 })).stdout, /up to date/);
+    // The compiler's settings count as sources: a build made with others is not this one.
+    const settings = join(app, 'tsconfig.build.json');
+    const original = await readFile(settings, 'utf8');
+    await writeFile(settings, `${original}\n`);
+    assert.equal(built.entryModule(app), join(app, 'src', 'cli', 'main.ts'), 'changed compiler settings: the build is stale');
+    await writeFile(settings, original);
+    assert.equal(built.entryModule(app), join(app, 'dist', 'src', 'cli', 'main.js'));
     const file = join(app, 'src', 'lib', 'bytes.ts');
     await writeFile(file, `${await readFile(file, 'utf8')}\n// edited after the build\n`);
     assert.equal(built.entryModule(app), join(app, 'src', 'cli', 'main.ts'), 'a stale build is never run');
