@@ -3,31 +3,22 @@
 // deliver every byte, in order.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, beforeEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { digestOf } from '../../src/oci/index.ts';
-import { Store } from '../../src/store/index.ts';
+import { tempStorePerTest } from '../helpers/temp-store.ts';
 
 const PIECE = 256 * 1024;
 
 describe('PartialBlob readers read nothing ahead', () => {
-  let dir: string;
-  let store: Store;
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'shoal-read-ahead-'));
-    ({ store } = await Store.open(dir));
-  });
-  afterEach(() => rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 }));
+  const temp = tempStorePerTest('shoal-read-ahead-');
 
   test('a paused reader buffers no chunk, and a resumed one delivers every byte', async () => {
     const content = randomBytes(4 * PIECE);
-    const blob = await store.blobs.createPartial(digestOf(content), content.length, PIECE);
+    const blob = await temp.store.blobs.createPartial(digestOf(content), content.length, PIECE);
     // A buffer that is not handed over: readers read the bytes back from the file in pooled chunks.
     await blob.write(0, Buffer.from(content));
-    const reader = blob.createReader(store.blobs.path(blob.digest), undefined, { holdBackUnverified: false });
+    const reader = blob.createReader(temp.store.blobs.path(blob.digest), undefined, { holdBackUnverified: false });
     assert.equal(reader.readableHighWaterMark, 0, 'no read-ahead');
     const chunks: Buffer[] = [];
     const first = new Promise<void>((resolve) => {

@@ -5,13 +5,13 @@
 // verified, before the commit has made the file durable.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { mkdir, open, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import type { Readable } from 'node:stream';
-import { afterEach, beforeEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { digestOf } from '../../src/oci/index.ts';
 import { handOver, Store, type PartialBlob } from '../../src/store/index.ts';
+import { tempStorePerTest } from '../helpers/temp-store.ts';
 
 const PIECE = 256 * 1024;
 
@@ -38,20 +38,14 @@ async function overwriteFile(path: string, bytes: Buffer): Promise<void> {
 }
 
 describe('PartialBlob readers take just-written chunks from memory', () => {
-  let dir: string;
-  let store: Store;
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'shoal-recent-'));
-    ({ store } = await Store.open(dir));
-  });
-  afterEach(() => rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 }));
+  const temp = tempStorePerTest('shoal-recent-');
 
   test('a chunk handed over is served as written', async () => {
     const content = randomBytes(4 * PIECE);
-    const blob = await store.blobs.createPartial(digestOf(content), content.length, PIECE);
+    const blob = await temp.store.blobs.createPartial(digestOf(content), content.length, PIECE);
     await blob.write(0, handedOver(content.subarray(0, PIECE)));
     await overwriteFile(blob.tmpPath, Buffer.alloc(PIECE, 7));
-    assert.ok((await firstBytes(blob, store, PIECE)).equals(content.subarray(0, PIECE)));
+    assert.ok((await firstBytes(blob, temp.store, PIECE)).equals(content.subarray(0, PIECE)));
     await blob.fail(new Error('test over'));
   });
 
@@ -60,20 +54,20 @@ describe('PartialBlob readers take just-written chunks from memory', () => {
   test('chunks a reader already passed are dropped first', async () => {
     const CHUNK = PIECE / 4;
     const content = randomBytes(4 * PIECE);
-    const blob = await store.blobs.createPartial(digestOf(content), content.length, PIECE);
+    const blob = await temp.store.blobs.createPartial(digestOf(content), content.length, PIECE);
     const chunkAt = (offset: number): Buffer => handedOver(content.subarray(offset, offset + CHUNK));
     for (let i = 0; i < 4; i++) {
       await blob.write(i * CHUNK, chunkAt(i * CHUNK));
       await blob.write(PIECE + i * CHUNK, chunkAt(PIECE + i * CHUNK));
     }
-    assert.ok((await firstBytes(blob, store, PIECE)).equals(content.subarray(0, PIECE)));
+    assert.ok((await firstBytes(blob, temp.store, PIECE)).equals(content.subarray(0, PIECE)));
     await blob.write(2 * PIECE, chunkAt(2 * PIECE));
     await blob.write(2 * PIECE + CHUNK, chunkAt(2 * PIECE + CHUNK));
     // Only bytes from memory are still right after this.
     const handle = await open(blob.tmpPath, 'r+');
     await handle.write(Buffer.alloc(PIECE, 7), 0, PIECE, PIECE);
     await handle.close();
-    const reader = blob.createReader(store.blobs.path(blob.digest), { start: PIECE, end: 2 * PIECE - 1 }, { holdBackUnverified: false });
+    const reader = blob.createReader(temp.store.blobs.path(blob.digest), { start: PIECE, end: 2 * PIECE - 1 }, { holdBackUnverified: false });
     const chunks: Buffer[] = [];
     for await (const chunk of reader) chunks.push(chunk as Buffer);
     assert.ok(Buffer.concat(chunks).equals(content.subarray(PIECE, 2 * PIECE)));
@@ -82,30 +76,30 @@ describe('PartialBlob readers take just-written chunks from memory', () => {
 
   test('a buffer not handed over (its owner may refill it) is read back from the file', async () => {
     const content = randomBytes(4 * PIECE);
-    const blob = await store.blobs.createPartial(digestOf(content), content.length, PIECE);
+    const blob = await temp.store.blobs.createPartial(digestOf(content), content.length, PIECE);
     const chunk = Buffer.from(content.subarray(0, PIECE));
     await blob.write(0, chunk);
     chunk.fill(9); // reused by its owner
-    assert.ok((await firstBytes(blob, store, PIECE)).equals(content.subarray(0, PIECE)));
+    assert.ok((await firstBytes(blob, temp.store, PIECE)).equals(content.subarray(0, PIECE)));
     await blob.fail(new Error('test over'));
   });
 
   test('a reset piece is no longer served from memory', async () => {
     const content = randomBytes(4 * PIECE);
-    const blob = await store.blobs.createPartial(digestOf(content), content.length, PIECE);
+    const blob = await temp.store.blobs.createPartial(digestOf(content), content.length, PIECE);
     await blob.write(0, handedOver(content.subarray(0, PIECE)));
     blob.resetPiece(0);
     const again = randomBytes(PIECE);
     await blob.write(0, again); // not handed over: the file holds the only copy
-    assert.ok((await firstBytes(blob, store, PIECE)).equals(again));
+    assert.ok((await firstBytes(blob, temp.store, PIECE)).equals(again));
     await blob.fail(new Error('test over'));
   });
 
   // Told apart by a commit that cannot finish: a file stands where the blob's folder must go.
   test('the held-back last byte goes out once verified, even when making the file durable then fails', async () => {
     const content = randomBytes(2 * PIECE);
-    const blob = await store.blobs.createPartial(digestOf(content), content.length, PIECE);
-    const held = blob.createReader(store.blobs.path(blob.digest), undefined, { holdBackUnverified: true });
+    const blob = await temp.store.blobs.createPartial(digestOf(content), content.length, PIECE);
+    const held = blob.createReader(temp.store.blobs.path(blob.digest), undefined, { holdBackUnverified: true });
     const chunks: Buffer[] = [];
     const ended = new Promise<void>((resolve, reject) => {
       held.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -113,7 +107,7 @@ describe('PartialBlob readers take just-written chunks from memory', () => {
       held.once('error', reject);
     });
     await blob.write(0, content);
-    const folder = dirname(store.layout.blobData(blob.digest));
+    const folder = dirname(temp.store.layout.blobData(blob.digest));
     await mkdir(dirname(folder), { recursive: true });
     await writeFile(folder, 'in the way');
     await assert.rejects(blob.commit());

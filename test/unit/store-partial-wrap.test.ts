@@ -3,17 +3,16 @@
 // where the fill stopped and the kept-piece list all stay exact.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { afterEach, beforeEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { digestOf, type ByteRange } from '../../src/oci/index.ts';
 import { Store, type PartialBlob } from '../../src/store/index.ts';
 import { keptPaths } from '../../src/store/kept-partial.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { blobScenario } from '../helpers/blob-scenario.ts';
+import { tempStorePerTest } from '../helpers/temp-store.ts';
 
 async function readAll(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -40,16 +39,10 @@ function modelAvailable(present: Uint8Array, position: number): number {
 }
 
 describe('PartialBlob: pieces filled from inside, wrapping round', () => {
-  let dir: string;
-  let store: Store;
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'shoal-wrap-'));
-    ({ store } = await Store.open(dir));
-  });
-  afterEach(() => rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 }));
+  const temp = tempStorePerTest('shoal-wrap-');
 
-  const create = (content: Buffer, pieceSize: number): Promise<PartialBlob> => store.blobs.createPartial(digestOf(content), content.length, pieceSize);
-  const reader = (blob: PartialBlob, range?: ByteRange): Readable => blob.createReader(store.blobs.path(blob.digest), range, { holdBackUnverified: false });
+  const create = (content: Buffer, pieceSize: number): Promise<PartialBlob> => temp.store.blobs.createPartial(digestOf(content), content.length, pieceSize);
+  const reader = (blob: PartialBlob, range?: ByteRange): Readable => blob.createReader(temp.store.blobs.path(blob.digest), range, { holdBackUnverified: false });
 
   test('an empty piece starts at any byte; its tail runs on into the next piece, its head ends where the fill began', async () => {
     const content = randomBytes(6_000);
@@ -116,7 +109,7 @@ describe('PartialBlob: pieces filled from inside, wrapping round', () => {
     await fillPiece(blob, content, 0, undefined, 900);
     assert.equal(blob.availableFrom(0), content.length);
     assert.deepEqual(await blob.commit(), { ok: true });
-    assert.ok((await readFile(store.layout.blobData(blob.digest))).equals(content));
+    assert.ok((await readFile(temp.store.layout.blobData(blob.digest))).equals(content));
   });
 
   test('a reset wrapped piece starts over from wherever its next write lands; a reader that got its old bytes breaks off', async () => {
@@ -151,11 +144,11 @@ describe('PartialBlob: pieces filled from inside, wrapping round', () => {
     const blob = await create(content, piece);
     await fillPiece(blob, content, 1, piece + 40_000, 16_384);
     await fillPiece(blob, content, 2, 2 * piece + 40_000, 16_384, 2);
-    const { sidecar } = keptPaths(store.layout, blob.digest);
+    const { sidecar } = keptPaths(temp.store.layout, blob.digest);
     await eventually(async () => JSON.parse(await readFile(sidecar, 'utf8').catch(() => '{}')).complete?.length === 1, 5_000, 'the complete piece to be recorded');
     assert.deepEqual(JSON.parse(await readFile(sidecar, 'utf8')).complete, [1]);
     // As after a kill -9: the store opened again finds the kept file.
-    const reopened = (await Store.open(dir)).store;
+    const reopened = (await Store.open(temp.dir)).store;
     const again = await reopened.blobs.createPartial(blob.digest, content.length, piece);
     assert.deepEqual(again.completePieces(), [1]);
     assert.equal(again.pieceFilled(2), 0);
@@ -227,8 +220,8 @@ describe('PartialBlob: pieces filled from inside, wrapping round', () => {
         // never verified on its own); any other breaks off.
         assert.ok(old instanceof Error || old.equals(expected) || endedWhileResetting, 'a reader from before the resets gets the right bytes or breaks off');
         assert.deepEqual(await blob.commit(), { ok: true }, 'the hash ran over the right bytes');
-        assert.ok((await readFile(store.layout.blobData(blob.digest))).equals(content));
-        await store.blobs.delete(blob.digest);
+        assert.ok((await readFile(temp.store.layout.blobData(blob.digest))).equals(content));
+        await temp.store.blobs.delete(blob.digest);
       }),
       { numRuns: 60 },
     );

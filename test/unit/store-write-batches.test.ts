@@ -3,16 +3,15 @@
 // still gets them as written after later batches were taken and filled.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, open, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { afterEach, beforeEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { coalesce } from '../../src/distribute/coalesce.ts';
 import { giveChunk } from '../../src/lib/download-budget.ts';
 import { digestOf } from '../../src/oci/index.ts';
 import { Store, type PartialBlob } from '../../src/store/index.ts';
 import { freeBatches, releaseBatch, takeBatch } from '../../src/store/write-batches.ts';
+import { tempStorePerTest } from '../helpers/temp-store.ts';
 
 const PIECE = 256 * 1024;
 /** A size no other test takes batches of, so the free list counts only this file's. */
@@ -30,13 +29,7 @@ async function firstBytes(blob: PartialBlob, store: Store, length: number): Prom
 }
 
 describe('write batches', () => {
-  let dir: string;
-  let store: Store;
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'shoal-batches-'));
-    ({ store } = await Store.open(dir));
-  });
-  afterEach(() => rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 }));
+  const temp = tempStorePerTest('shoal-batches-');
 
   test('coalesce joins chunks into whole batches and a released batch is taken again', async () => {
     const bytes = randomBytes(3 * BATCH + 100);
@@ -55,7 +48,7 @@ describe('write batches', () => {
 
   test('a batch a blob keeps for its readers is not reused until the blob drops it', async () => {
     const content = randomBytes(4 * PIECE);
-    const blob = await store.blobs.createPartial(digestOf(content), content.length, PIECE);
+    const blob = await temp.store.blobs.createPartial(digestOf(content), content.length, PIECE);
     const batch = takeBatch(PIECE);
     content.copy(batch, 0, 0, PIECE);
     await blob.write(0, batch);
@@ -67,7 +60,7 @@ describe('write batches', () => {
     const file = await open(blob.tmpPath, 'r+');
     await file.write(Buffer.alloc(PIECE, 7), 0, PIECE, 0);
     await file.close();
-    assert.ok((await firstBytes(blob, store, PIECE)).equals(content.subarray(0, PIECE)));
+    assert.ok((await firstBytes(blob, temp.store, PIECE)).equals(content.subarray(0, PIECE)));
     await blob.fail(new Error('test over'));
     // Dropped with the blob's recent chunks: free again.
     const again = takeBatch(PIECE);
@@ -78,9 +71,9 @@ describe('write batches', () => {
 
   test('readers sharing a blob get views of a kept batch, reused only once every sender gave its view back', async () => {
     const content = randomBytes(4 * PIECE);
-    const blob = await store.blobs.createPartial(digestOf(content), content.length, PIECE);
+    const blob = await temp.store.blobs.createPartial(digestOf(content), content.length, PIECE);
     const range = { start: 0, end: PIECE - 1 };
-    const readers = [0, 1].map(() => blob.createReader(store.blobs.path(blob.digest), range, { holdBackUnverified: false }));
+    const readers = [0, 1].map(() => blob.createReader(temp.store.blobs.path(blob.digest), range, { holdBackUnverified: false }));
     const batch = takeBatch(PIECE);
     content.copy(batch, 0, 0, PIECE);
     await blob.write(0, batch);
