@@ -10,7 +10,10 @@
 // timeouts, TLS with the caller's options (a pre-shared key, or CAs and a client certificate).
 import { connect as connectTcp, isIP, type Socket } from 'node:net';
 import { connect as connectTls, type ConnectionOptions } from 'node:tls';
-import { Http1Body, type BodyBatches, type Framing } from './http1-body.ts';
+import { Http1Body, type BodyBatches } from './http1-body.ts';
+import { Http1Error, parseHead, type ParsedHead } from './http1-head.ts';
+
+export { Http1Error } from './http1-head.ts';
 
 export interface Http1ClientInit extends BodyBatches {
   /** Options of every https: connection. */
@@ -36,18 +39,6 @@ export interface Http1Response {
   readonly body: Http1Body;
 }
 
-/**
- * A failure with the code undici gives the same one (UND_ERR_HEADERS_TIMEOUT, ...): the upstream
- * transport maps errors by code, and logs and their readers know those names.
- */
-export class Http1Error extends Error {
-  readonly code: string;
-
-  constructor(code: string, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.code = code;
-  }
-}
 
 /**
  * One socket read's room. Larger than the 64 KiB Node reads into by default: on a fast link the
@@ -55,8 +46,6 @@ export class Http1Error extends Error {
  */
 const READ_BYTES = 256 * 1024;
 const MAX_HEAD_BYTES = 64 * 1024;
-/** An idle connection is closed after this long, or earlier when the server says it closes sooner (Keep-Alive: timeout). */
-const KEEP_ALIVE_MS = 30_000;
 const HEAD_END = Buffer.from('\r\n\r\n');
 
 /** The connection failed before any byte of an answer came back. */
@@ -256,50 +245,4 @@ export class Http1Client {
 
 function unwrap(error: unknown): unknown {
   return error instanceof NoAnswer && error.cause instanceof Error ? error.cause : error;
-}
-
-interface ParsedHead {
-  readonly status: number;
-  readonly headers: Map<string, string>;
-  readonly fields: Record<string, string | string[]>;
-  readonly framing: Framing;
-  /** How long the connection may idle after this response; 0: it closes. */
-  readonly keepAliveMs: number;
-}
-
-function parseHead(text: string, label: string, requireLength: boolean): ParsedHead {
-  const [statusLine = '', ...lines] = text.split('\r\n');
-  const status = /^HTTP\/1\.[01] (\d{3})/.exec(statusLine)?.[1];
-  if (status === undefined) throw new Http1Error('UND_ERR_INVALID_RESPONSE', `${label} answered with no HTTP status line (${JSON.stringify(statusLine.slice(0, 40))})`);
-  const headers = new Map<string, string>();
-  // No prototype: a header named __proto__ is a header like any other.
-  const fields = Object.create(null) as Record<string, string | string[]>;
-  for (const line of lines) {
-    const colon = line.indexOf(':');
-    if (colon <= 0) continue;
-    const name = line.slice(0, colon).trim().toLowerCase();
-    const value = line.slice(colon + 1).trim();
-    const earlier = headers.get(name);
-    headers.set(name, earlier === undefined ? value : `${earlier}, ${value}`);
-    const field = fields[name];
-    fields[name] = field === undefined ? value : [...(Array.isArray(field) ? field : [field]), value];
-  }
-  const length = headers.get('content-length');
-  const encoding = headers.get('transfer-encoding');
-  const lengthValid = length !== undefined && /^\d+$/.test(length);
-  if (requireLength && (encoding !== undefined || !lengthValid)) throw new Http1Error('UND_ERR_INVALID_RESPONSE', `${label} answered without a Content-Length`);
-  if (encoding === undefined && length !== undefined && !lengthValid) throw new Http1Error('UND_ERR_INVALID_RESPONSE', `${label} answered with Content-Length ${JSON.stringify(length.slice(0, 40))}`);
-  const closes = /\bclose\b/i.test(headers.get('connection') ?? '') || statusLine.startsWith('HTTP/1.0');
-  const noBody = status === '204' || status === '304' || status.startsWith('1');
-  const framing: Framing = noBody
-    ? { kind: 'length', length: 0 }
-    : encoding !== undefined
-      ? /(^|,)\s*chunked\s*$/i.test(encoding) ? { kind: 'chunked' } : { kind: 'close' }
-      : lengthValid
-        ? { kind: 'length', length: Number(length) }
-        : { kind: 'close' };
-  const hinted = /timeout=(\d+)/i.exec(headers.get('keep-alive') ?? '')?.[1];
-  // A second short of the server's own idle limit: a request must not meet the connection as it closes.
-  const keepAliveMs = closes || framing.kind === 'close' ? 0 : Math.min(KEEP_ALIVE_MS, hinted === undefined ? KEEP_ALIVE_MS : Number(hinted) * 1000 - 1000);
-  return { status: Number(status), headers, fields, framing, keepAliveMs };
 }
