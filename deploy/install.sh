@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs shoal as a systemd service on this host, from this checkout:
 #   /opt/shoal/                       bin/, src/, dist/ (the JavaScript build), package*.json,
-#                                     README.md, production node_modules
+#                                     tsconfig*.json (bin/shoal.js runs dist/ only when it was made
+#                                     from these settings and sources), README.md, production
+#                                     node_modules
 #   /opt/shoal/runtime/node           Node 22 (the one `npm ci` put in node_modules/node; Debian 12's
 #                                     own nodejs is 18, too old)
 #   /usr/lib/sysusers.d/shoal.conf    the system user shoal (deploy/shoal.sysusers)
@@ -53,7 +55,7 @@ trap 'rm -rf "$staging"' EXIT
 # The daemon's JavaScript build, made here unless current (it runs without Node's type stripping,
 # ~15 MiB less RSS); where TypeScript is not installed, the installed shoal runs its sources.
 "$node_bin" "$repo/scripts/build.mjs" >&2
-cp -r "$repo/bin" "$repo/src" "$repo/package.json" "$repo/package-lock.json" "$repo/README.md" "$staging/"
+cp -r "$repo/bin" "$repo/src" "$repo/package.json" "$repo/package-lock.json" "$repo/tsconfig.json" "$repo/tsconfig.build.json" "$repo/README.md" "$staging/"
 [ ! -d "$repo/dist" ] || cp -r "$repo/dist" "$staging/"
 log "npm ci --omit=dev in $staging"
 (cd "$staging" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
