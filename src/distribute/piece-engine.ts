@@ -254,8 +254,9 @@ export class PieceEngine {
     const own = this.#needAll ? Array.from({ length: blob.pieceCount }, (_, i) => i) : [];
     let started = 0;
     let waiting = false;
-    const context = this.#context();
-    const maxActive = activePieceLimit(this.#c.swarm?.peers().length ?? 0, this.#maxActive);
+    const peers = this.#c.swarm?.peers() ?? [];
+    const context = this.#context(peers);
+    const maxActive = activePieceLimit(peers.length, this.#maxActive);
     for (const index of [...demanded, ...urgent, ...own]) {
       const isDemanded = this.#demand.has(index);
       if (!isDemanded && this.#transfers.ownCount >= maxActive) break;
@@ -275,14 +276,14 @@ export class PieceEngine {
     return { started, waiting };
   }
 
-  #context(): { members: Map<string, Member>; selfId: string; committee?: readonly string[] } {
+  #context(peers = this.#c.swarm?.peers() ?? []): { members: Map<string, Member>; selfId: string; committee?: readonly string[] } {
     const swarm = this.#c.swarm;
     const selfId = swarm?.peerId ?? 'self';
     // At scale only the blob's owner committee owns pieces (src/swarm/committee.ts), this host too.
     const committee = swarm?.ownerCommittee?.(this.partial.digest);
     const members = new Map<string, Member>(committee === undefined || committee.includes(selfId) ? [[selfId, { peerId: selfId, url: undefined }]] : []);
     if (swarm && this.#c.peers) {
-      for (const peer of swarm.peers()) {
+      for (const peer of peers) {
         if (committee !== undefined && !committee.includes(peer.peerId)) continue;
         if (peer.url !== undefined && peer.pieceSize === this.partial.pieceSize) members.set(peer.peerId, { peerId: peer.peerId, url: peer.url });
       }
