@@ -1,7 +1,5 @@
-// The registry of this host's piece engines, one per digest, and the three ways into them: a
-// client's whole pull, a client's range (range-first), and a peer's read or owner ask. Over 300
-// lines because those share the one-engine-per-digest bookkeeping; the engine itself, sizes and
-// the sources are in their own modules.
+// The three ways into this host's piece engines (piece-engines.ts keeps them, one per digest): a
+// client's whole pull, a client's range (range-first), and a peer's read or owner ask.
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
@@ -10,27 +8,22 @@ import type { PartialBlob, Store } from '../store/index.ts';
 import type { SwarmView } from '../swarm/index.ts';
 import { BlobSizeHints, resolveBlobSize } from './blob-size.ts';
 import type { OwnerAsk, PeerData } from './peer-data.ts';
-import { PieceEngine, type PieceEngineInit } from './piece-engine.ts';
-import { DEFAULT_PIECE_SIZE } from './piece-size.ts';
+import type { PieceEngine } from './piece-engine.ts';
+import { PieceEngines, type PieceEnginesInit } from './piece-engines.ts';
 import { TransferStats } from './transfer-stats.ts';
 import { TransferLimits } from './rate-limit.ts';
 import { RANGE_FETCH_DEFAULT, coveringPiecesDone, wholeRange, type RangeFetch } from './range-first.ts';
 import type { BlobSource, BlobWant, UpstreamRouter } from './types.ts';
 
-/** Pieces this host fetched only because peers asked it as their owner are kept this long unused. */
-export const DEFAULT_KEEP_PIECES_MS = 5 * 60_000;
 /** A peer reading a piece this host is still fetching waits at most this long for the next byte. */
 export const PEER_READ_IDLE_MS = 30_000;
-const SWEEP_MS = 30_000;
 /**
  * For this long after start a host may not have met every member (mDNS answers, then peer
  * exchange, take a second or two): it fetches from the seed only pieces nobody else could own.
  */
 export const DEFAULT_MEMBERSHIP_SETTLE_MS = 2_000;
 
-export interface FetcherInit extends PieceEngineInit {
-  readonly pieceSize?: number;
-  readonly keepPiecesMs?: number;
+export interface FetcherInit extends PieceEnginesInit {
   readonly membershipSettleMs?: number;
   /** After a Range read's covering pieces: fetch the rest of the blob too (fetch-all), or not. */
   readonly rangeFetch?: RangeFetch;
@@ -68,13 +61,9 @@ export class Fetcher {
   readonly limits: TransferLimits;
   readonly #c: FetcherComponents;
   readonly #init: FetcherInit;
-  readonly #engines = new Map<string, PieceEngine>();
-  readonly #creating = new Map<string, Promise<PieceEngine>>();
+  readonly #engines: PieceEngines;
   readonly #verifying = new Map<string, Promise<PieceEngine>>();
   readonly #whole = new Map<string, Promise<PartialBlob | undefined>>();
-  #sweeper: NodeJS.Timeout | undefined;
-  #subscribed = false;
-  readonly #settledAt: number;
 
   constructor(components: FetcherComponents, init: FetcherInit = {}) {
     this.#c = components;
@@ -82,7 +71,10 @@ export class Fetcher {
     this.stats = components.stats ?? new TransferStats();
     this.sizes = components.sizes ?? new BlobSizeHints();
     this.limits = components.limits ?? new TransferLimits();
-    this.#settledAt = components.swarm ? Date.now() + (init.membershipSettleMs ?? DEFAULT_MEMBERSHIP_SETTLE_MS) : 0;
+    const membershipSettledAt = components.swarm ? Date.now() + (init.membershipSettleMs ?? DEFAULT_MEMBERSHIP_SETTLE_MS) : 0;
+    const { store, logger, swarm, peers } = components;
+    const seedFor = (want: BlobWant): BlobSource | undefined => (this.isSeeded(want) ? components.seed : undefined);
+    this.#engines = new PieceEngines({ store, logger, swarm, peers, seedFor, stats: this.stats, limits: this.limits, membershipSettledAt }, init);
   }
 
   get inflightCount(): number {
@@ -96,7 +88,7 @@ export class Fetcher {
 
   /** Blobs being filled now (whole fetches and piece caches). */
   inflight(): PartialBlob[] {
-    return [...this.#engines.values()].map((e) => e.partial);
+    return this.#engines.all().map((e) => e.partial);
   }
 
   /** The blob being filled here, if any (the peer data plane serves its pieces). */
@@ -155,7 +147,7 @@ export class Fetcher {
       if (read?.range && !wholeRange(read.range, read.partial.size)) this.#engines.get(want.digest.value)?.need(read.range, read.stream);
       return read;
     }
-    const engine = await this.#engine(want, size);
+    const engine = await this.#engines.engine(want, size);
     if (engine.broken) return this.#readWhole(await this.fetch(want), rangeOf);
     // Part of a blob cannot be verified on its own: like any Range read of an arriving blob, its
     // bytes stream as they land (lazy-pulling clients check their chunks against their own index).
@@ -238,7 +230,7 @@ export class Fetcher {
         const trusted = await resolveBlobSize(want, { hints: this.sizes, seed: this.#c.seed, swarm: undefined, logger: this.#c.logger });
         if (trusted === undefined) throw new OciError('BLOB_UNKNOWN', `the seed does not have ${key}`);
         if (trusted !== size) throw new OciError('SIZE_INVALID', `${key} is ${trusted} bytes, not ${size}`);
-        return this.#engine(want, trusted);
+        return this.#engines.engine(want, trusted);
       })().finally(() => this.#verifying.delete(key));
       this.#verifying.set(key, verifying);
     }
@@ -256,10 +248,10 @@ export class Fetcher {
     let engine = this.#engines.get(want.digest.value);
     if (engine && (engine.broken || engine.partial.size !== size)) {
       // A piece cache started with a size a peer gave us, which the trusted size contradicts.
-      await this.#drop(engine, new OciError('SIZE_INVALID', `${want.digest.value} is ${size} bytes, not ${engine.partial.size}`));
+      await this.#engines.drop(engine, new OciError('SIZE_INVALID', `${want.digest.value} is ${size} bytes, not ${engine.partial.size}`));
       engine = undefined;
     }
-    engine ??= await this.#engine(want, size);
+    engine ??= await this.#engines.engine(want, size);
     const { partial } = engine;
     const before = { ...engine.bytes };
     const started = Date.now();
@@ -271,69 +263,6 @@ export class Fetcher {
       )
       .catch((error: unknown) => this.#c.logger.error({ digest: want.digest.value, err: error }, 'blob fetch could not be finished'));
     return partial;
-  }
-
-  /** The engine for a digest, created once however many callers ask at the same moment. */
-  #engine(want: BlobWant, size: number): Promise<PieceEngine> {
-    const key = want.digest.value;
-    const existing = this.#engines.get(key);
-    if (existing) return Promise.resolve(existing);
-    const creating = this.#creating.get(key);
-    if (creating) return creating;
-    const created = this.#create(want, size).finally(() => this.#creating.delete(key));
-    this.#creating.set(key, created);
-    return created;
-  }
-
-  async #create(want: BlobWant, size: number): Promise<PieceEngine> {
-    const { store, swarm } = this.#c;
-    this.#subscribe();
-    const partial = await store.blobs.createPartial(want.digest, size, this.#init.pieceSize ?? DEFAULT_PIECE_SIZE);
-    const seed = this.isSeeded(want) ? this.#c.seed : undefined;
-    const engine = new PieceEngine(partial, want, { swarm, seed, peers: this.#c.peers, stats: this.stats, logger: this.#c.logger, membershipSettledAt: this.#settledAt, limits: this.limits }, this.#init);
-    const key = want.digest.value;
-    this.#engines.set(key, engine);
-    const forget = (): void => {
-      if (this.#engines.get(key) === engine) this.#engines.delete(key);
-    };
-    partial.done().then(forget, forget);
-    this.#sweeper ??= setInterval(() => void this.#sweep(), Math.min(SWEEP_MS, this.#init.keepPiecesMs ?? SWEEP_MS)).unref();
-    return engine;
-  }
-
-  /** Swarm news wakes the engines at once (they also look every tick). */
-  #subscribe(): void {
-    const swarm = this.#c.swarm;
-    if (this.#subscribed || !swarm) return;
-    this.#subscribed = true;
-    const poke = (event: { digest: string }): void => this.#engines.get(event.digest)?.poke();
-    const pokeAll = (): void => {
-      for (const engine of this.#engines.values()) engine.poke();
-    };
-    swarm.on('have', poke);
-    swarm.on('progress', poke);
-    swarm.on('withdrawn', poke);
-    swarm.on('peer:joined', pokeAll);
-    swarm.on('peer:left', pokeAll);
-  }
-
-  /** Drops piece caches nobody has used for a while. */
-  async #sweep(): Promise<void> {
-    const keepMs = this.#init.keepPiecesMs ?? DEFAULT_KEEP_PIECES_MS;
-    for (const engine of [...this.#engines.values()]) {
-      if (engine.wantsAll || !engine.idle || Date.now() - engine.lastActivity < keepMs) continue;
-      await this.#drop(engine, new Error('piece cache expired unused'));
-    }
-    if (this.#engines.size === 0 && this.#sweeper) {
-      clearInterval(this.#sweeper);
-      this.#sweeper = undefined;
-    }
-  }
-
-  async #drop(engine: PieceEngine, reason: Error): Promise<void> {
-    if (this.#engines.get(engine.digest) === engine) this.#engines.delete(engine.digest);
-    await engine.partial.fail(reason);
-    this.#c.swarm?.announceWithdrawn(engine.partial.digest);
   }
 
   async #finished(want: BlobWant, engine: PieceEngine, before: { seed: number; peers: number }, started: number): Promise<void> {
@@ -350,11 +279,10 @@ export class Fetcher {
     this.#whole.delete(want.digest.value);
     this.stats.blobsFailed += 1;
     this.#c.logger.error({ digest: want.digest.value, repository: want.name, err: error }, 'blob fetch failed; nothing was stored');
-    await this.#drop(engine, error instanceof Error ? error : new Error(String(error)));
+    await this.#engines.drop(engine, error instanceof Error ? error : new Error(String(error)));
   }
 
   close(): void {
-    if (this.#sweeper) clearInterval(this.#sweeper);
-    this.#sweeper = undefined;
+    this.#engines.close();
   }
 }

@@ -1,0 +1,125 @@
+// This host's piece engines, one per digest: created once however many callers ask at the same
+// moment, woken by swarm news, forgotten when their blob is done, and — for piece caches kept only
+// because peers asked this host as an owner — dropped after a while unused.
+import type { Logger } from 'pino';
+import type { Store } from '../store/index.ts';
+import type { SwarmView } from '../swarm/index.ts';
+import type { PeerData } from './peer-data.ts';
+import { PieceEngine, type PieceEngineInit } from './piece-engine.ts';
+import { DEFAULT_PIECE_SIZE } from './piece-size.ts';
+import type { TransferLimits } from './rate-limit.ts';
+import type { TransferStats } from './transfer-stats.ts';
+import type { BlobSource, BlobWant } from './types.ts';
+
+/** Pieces this host fetched only because peers asked it as their owner are kept this long unused. */
+export const DEFAULT_KEEP_PIECES_MS = 5 * 60_000;
+const SWEEP_MS = 30_000;
+
+export interface PieceEnginesInit extends PieceEngineInit {
+  readonly pieceSize?: number;
+  readonly keepPiecesMs?: number;
+}
+
+export interface PieceEnginesComponents {
+  readonly store: Store;
+  readonly logger: Logger;
+  readonly stats: TransferStats;
+  readonly limits: TransferLimits;
+  /** The seed to ask for this repository's blobs, if it has one. */
+  readonly seedFor: (want: BlobWant) => BlobSource | undefined;
+  readonly swarm?: SwarmView;
+  readonly peers?: PeerData;
+  /** When this host's view of the swarm's membership can be trusted (PieceView.membershipSettled). */
+  readonly membershipSettledAt: number;
+}
+
+export class PieceEngines {
+  readonly #c: PieceEnginesComponents;
+  readonly #init: PieceEnginesInit;
+  readonly #engines = new Map<string, PieceEngine>();
+  readonly #creating = new Map<string, Promise<PieceEngine>>();
+  #sweeper: NodeJS.Timeout | undefined;
+  #subscribed = false;
+
+  constructor(components: PieceEnginesComponents, init: PieceEnginesInit = {}) {
+    this.#c = components;
+    this.#init = init;
+  }
+
+  get(digest: string): PieceEngine | undefined {
+    return this.#engines.get(digest);
+  }
+
+  all(): PieceEngine[] {
+    return [...this.#engines.values()];
+  }
+
+  /** The engine for a digest, created once however many callers ask at the same moment. */
+  engine(want: BlobWant, size: number): Promise<PieceEngine> {
+    const key = want.digest.value;
+    const existing = this.#engines.get(key);
+    if (existing) return Promise.resolve(existing);
+    const creating = this.#creating.get(key);
+    if (creating) return creating;
+    const created = this.#create(want, size).finally(() => this.#creating.delete(key));
+    this.#creating.set(key, created);
+    return created;
+  }
+
+  /** Forgets the engine, fails its blob (its file is removed) and tells the swarm it is gone. */
+  async drop(engine: PieceEngine, reason: Error): Promise<void> {
+    if (this.#engines.get(engine.digest) === engine) this.#engines.delete(engine.digest);
+    await engine.partial.fail(reason);
+    this.#c.swarm?.announceWithdrawn(engine.partial.digest);
+  }
+
+  close(): void {
+    if (this.#sweeper) clearInterval(this.#sweeper);
+    this.#sweeper = undefined;
+  }
+
+  async #create(want: BlobWant, size: number): Promise<PieceEngine> {
+    const { store, swarm } = this.#c;
+    this.#subscribe();
+    const partial = await store.blobs.createPartial(want.digest, size, this.#init.pieceSize ?? DEFAULT_PIECE_SIZE);
+    const components = { swarm, seed: this.#c.seedFor(want), peers: this.#c.peers, stats: this.#c.stats, logger: this.#c.logger, membershipSettledAt: this.#c.membershipSettledAt, limits: this.#c.limits };
+    const engine = new PieceEngine(partial, want, components, this.#init);
+    const key = want.digest.value;
+    this.#engines.set(key, engine);
+    const forget = (): void => {
+      if (this.#engines.get(key) === engine) this.#engines.delete(key);
+    };
+    partial.done().then(forget, forget);
+    this.#sweeper ??= setInterval(() => void this.#sweep(), Math.min(SWEEP_MS, this.#init.keepPiecesMs ?? SWEEP_MS)).unref();
+    return engine;
+  }
+
+  /** Swarm news wakes the engines at once (they also look every tick). */
+  #subscribe(): void {
+    const swarm = this.#c.swarm;
+    if (this.#subscribed || !swarm) return;
+    this.#subscribed = true;
+    const poke = (event: { digest: string }): void => this.#engines.get(event.digest)?.poke();
+    const pokeAll = (): void => {
+      for (const engine of this.#engines.values()) engine.poke();
+    };
+    swarm.on('have', poke);
+    swarm.on('progress', poke);
+    swarm.on('withdrawn', poke);
+    swarm.on('peer:joined', pokeAll);
+    swarm.on('peer:left', pokeAll);
+  }
+
+  /** Drops piece caches nobody has used for a while. */
+  async #sweep(): Promise<void> {
+    const keepMs = this.#init.keepPiecesMs ?? DEFAULT_KEEP_PIECES_MS;
+    for (const engine of this.all()) {
+      if (engine.wantsAll || !engine.idle || Date.now() - engine.lastActivity < keepMs) continue;
+      await this.drop(engine, new Error('piece cache expired unused'));
+    }
+    if (this.#engines.size === 0 && this.#sweeper) {
+      clearInterval(this.#sweeper);
+      this.#sweeper = undefined;
+    }
+  }
+}
