@@ -1,13 +1,11 @@
-// Merges flags, environment, the config file and defaults (in that precedence) into a ShoalConfig.
-// Just over 300 lines: the cross-checks between settings (TLS files, watermarks, listeners) sit here
-// with the merge they check, rather than scattered over the parts that use them.
-import { isIP } from 'node:net';
+// Merges flags, environment, the config file and defaults (in that precedence) into a ShoalConfig;
+// the cross-checks between merged settings (ports, listeners, watermarks) are in cross-checks.ts.
 import { dirname } from 'node:path';
+import { authConfig, diskConfig, swarmConfig, type Sourced } from './cross-checks.ts';
 import { ConfigError } from './errors.ts';
-import { formatHostPort, InvalidValueError, isUnspecifiedIp } from './parse.ts';
-import { isLoopback } from '../lib/loopback.ts';
+import { InvalidValueError } from './parse.ts';
 import { SETTINGS, type Setting, type SettingContext, type SettingId } from './schema.ts';
-import type { AuthConfig, DiskConfig, ShoalConfig, SwarmConfig, UpstreamConfig, UpstreamTlsConfig } from './types.ts';
+import type { ShoalConfig, UpstreamConfig, UpstreamTlsConfig } from './types.ts';
 import { readConfigFile, type ConfigFile, type FileValue, type FileValues } from './yaml-file.ts';
 
 export { ConfigError } from './errors.ts';
@@ -32,11 +30,6 @@ interface Candidate {
 }
 
 type ValueOf<K extends SettingId> = (typeof SETTINGS)[K] extends Setting<infer T> ? T : never;
-
-interface Sourced<T> {
-  readonly value: T;
-  readonly label: string;
-}
 
 interface UpstreamDraft {
   readonly url: string;
@@ -227,72 +220,6 @@ async function checkUpstreamTls(config: ShoalConfig, drafts: readonly UpstreamDr
       throw new ConfigError(`upstream ${upstream.url}${labels.length > 0 ? ` (${labels.join(', ')})` : ''}: ${error.message}`);
     }
   }
-}
-
-interface SwarmDraft extends Omit<SwarmConfig, 'p2pPort' | 'peerPort' | 'advertiseAddress'> {
-  readonly p2pPort: Sourced<number>;
-  readonly peerPort: Sourced<number>;
-  readonly advertiseAddress: Sourced<string> | undefined;
-}
-
-/**
- * Catches, before anything is bound, the combinations that would fail at start-up or leave the host
- * unreachable. Only with the swarm on: with --no-swarm these settings are not used.
- */
-function swarmConfig(listen: Sourced<{ readonly host: string; readonly port: number }>, draft: SwarmDraft): SwarmConfig {
-  const { p2pPort, peerPort, bindAddress, advertiseAddress } = draft;
-  if (draft.enabled) {
-    const clash = (a: string, b: string, port: number): never => {
-      throw new ConfigError(`${a} and ${b} are both port ${port}: each needs its own port (or 0 for any free one)`);
-    };
-    if (peerPort.value !== 0 && peerPort.value === p2pPort.value) clash(`peer-port (${origin(peerPort)})`, `p2p-port (${origin(p2pPort)})`, peerPort.value);
-    if (overlaps(listen.value.host, bindAddress)) {
-      const listenText = `listen ${formatHostPort(listen.value)} (${origin(listen)})`;
-      for (const [name, port] of [['peer-port', peerPort], ['p2p-port', p2pPort]] as const) {
-        if (port.value !== 0 && port.value === listen.value.port) clash(`${name} (${origin(port)})`, listenText, port.value);
-      }
-    }
-    // :: listens on both families; 0.0.0.0 on IPv4 only, a concrete address on its own family only:
-    // peers told of an address of the other family could never connect.
-    const dualStack = isIP(bindAddress) === 6 && isUnspecifiedIp(bindAddress);
-    if (advertiseAddress !== undefined && !dualStack && isIP(advertiseAddress.value) !== isIP(bindAddress)) {
-      throw new ConfigError(`advertise-address ${advertiseAddress.value} (${origin(advertiseAddress)}) is IPv${isIP(advertiseAddress.value)} but bind-address ${bindAddress} listens on IPv${isIP(bindAddress)} only; bind to :: or advertise an IPv${isIP(bindAddress)} address`);
-    }
-  }
-  return { ...draft, p2pPort: p2pPort.value, peerPort: peerPort.value, advertiseAddress: advertiseAddress?.value };
-}
-
-/**
- * Without an htpasswd file there are no users: every client is anonymous and may push and delete.
- * That is fine on loopback; on an address other hosts reach, the operator must say so.
- */
-function authConfig(listen: Sourced<{ readonly host: string; readonly port: number }>, htpasswd: Sourced<string> | undefined, anonymousPull: Sourced<AuthConfig['anonymousPull']>, allowInsecureListen: boolean): AuthConfig {
-  if (htpasswd === undefined) {
-    if (!isLoopback(listen.value.host) && !allowInsecureListen) {
-      throw new ConfigError(`listen ${formatHostPort(listen.value)} (${origin(listen)}) is reachable from other hosts, and without an htpasswd file anyone there could push and delete images: give --htpasswd FILE, or pass --allow-insecure-listen to accept that`);
-    }
-    if (origin(anonymousPull) !== 'default') {
-      throw new ConfigError(`anonymous-pull (${origin(anonymousPull)}) applies only with an htpasswd file (--htpasswd): without users every client is anonymous`);
-    }
-  }
-  return { htpasswdPath: htpasswd?.value, anonymousPull: anonymousPull.value, allowInsecureListen };
-}
-
-function diskConfig(maxBytes: number, high: Sourced<number>, low: Sourced<number>): DiskConfig {
-  if (low.value >= high.value) {
-    throw new ConfigError(`disk-low-watermark ${low.value}% (${origin(low)}) must be below disk-high-watermark ${high.value}% (${origin(high)}): eviction runs from the high one down to the low one`);
-  }
-  return { maxBytes, highWatermarkPercent: high.value, lowWatermarkPercent: low.value };
-}
-
-/** Where a value came from, for messages that name two settings: `--peer-port`, `SHOAL_LISTEN`, `default`. */
-function origin({ label }: Sourced<unknown>): string {
-  return label.startsWith('default of ') ? 'default' : label;
-}
-
-/** Whether sockets on these two hosts can collide on a port: same address, a wildcard, or a host name (unknown until resolved). */
-function overlaps(listenHost: string, bindAddress: string): boolean {
-  return listenHost === bindAddress || isIP(listenHost) === 0 || isUnspecifiedIp(listenHost) || isUnspecifiedIp(bindAddress);
 }
 
 /** Registry auth (basic, or bearer tokens fetched with basic) needs both halves; one alone is a mistake. */
