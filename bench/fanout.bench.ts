@@ -36,7 +36,7 @@ import { makeImage, type TestImage } from '../test/helpers/images.ts';
 import { LinkSampler, type LinkReport } from './lib/fanout-links.ts';
 import { layerSizes, parseOptions, workBase, type Options } from './lib/fanout-options.ts';
 import { renderText, saveJson, type FanoutRun } from './lib/fanout-output.ts';
-import { cpuSummary, describeCpu, elapsed, fanOut, waitQuiet, type Lan, type QuietWait } from './lib/fanout-phase.ts';
+import { cpuSummary, describeCpu, fanOut, waitQuiet, type Lan, type QuietWait } from './lib/fanout-phase.ts';
 import { markWindow, profileDaemons, renderSummary, summarise } from './lib/fanout-profile.ts';
 import { propagation } from './lib/fanout-propagation.ts';
 import { MiB, fmt, mib, progress } from './lib/fanout-report.ts';
