@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { parseArgs } from 'node:util';
 import { PeerClient } from '../src/distribute/peer-client.ts';
 import { DEFAULT_PIECE_SIZE } from '../src/distribute/piece-size.ts';
-import { DEFAULT_MAX_PER_PEER } from '../src/distribute/piece-engine.ts';
+import { DEFAULT_MAX_PER_PEER } from '../src/distribute/piece-limits.ts';
 import { parseDigest } from '../src/oci/index.ts';
 import { generateClusterKey, loadClusterKey, peerTlsClientOptions } from '../src/swarm/index.ts';
 import { cleanupAll, trackTempDir } from './lib/cleanup.ts';

@@ -4,7 +4,7 @@
 import { choosePieceSource, type PieceChoice, type PieceView } from '../../src/distribute/piece-choice.ts';
 import { committeeAllows } from '../../src/distribute/committee-gate.ts';
 import { ServeSlots } from '../../src/distribute/serve-slots.ts';
-import { activePieceLimit } from '../../src/distribute/piece-engine.ts';
+import { activePieceLimit } from '../../src/distribute/piece-limits.ts';
 import { SEED } from './links.ts';
 import type { World } from './world.ts';
 

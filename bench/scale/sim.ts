@@ -4,7 +4,7 @@
 import { DEFAULT_COMMITTEE_SIZE } from '../../src/swarm/committee.ts';
 import { DEFAULT_BLOB_NEIGHBOURS } from '../../src/swarm/neighbours.ts';
 import { createHash } from 'node:crypto';
-import { BUSY_BACKOFF_MS, DEFAULT_MAX_ACTIVE_PIECES, DEFAULT_MAX_PER_PEER, DEFAULT_MAX_SEED_PIECES } from '../../src/distribute/piece-engine.ts';
+import { BUSY_BACKOFF_MS, DEFAULT_MAX_ACTIVE_PIECES, DEFAULT_MAX_PER_PEER, DEFAULT_MAX_SEED_PIECES } from '../../src/distribute/piece-limits.ts';
 import { LOAD_REPORT_MS } from '../../src/swarm/announcing-swarm.ts';
 import { seededRandom, VirtualClock } from './clock.ts';
 import { FrameSizes } from './control.ts';

@@ -1,8 +1,9 @@
 // One blob's scheduler. Over 300 lines on purpose: what it decides on (claims, demand from peers
-// and local ranges, failures per piece, seed health, membership) is one object's state. Its
-// parts live beside it: the transfer loop (piece-run.ts), the source choice (piece-choice.ts),
-// progress (piece-progress.ts), owner asks (piece-demand.ts), claims (piece-transfers.ts) and
-// repair after a failed verification (piece-repair.ts).
+// and local ranges, membership, the sources' failures) is one object's state. Its parts live
+// beside it: the limits (piece-limits.ts), the transfer loop (piece-run.ts), the source choice
+// (piece-choice.ts), progress (piece-progress.ts), owner asks (piece-demand.ts), claims
+// (piece-transfers.ts), failures and seed health (piece-failures.ts) and repair after a failed
+// verification (piece-repair.ts).
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { OciError, type ByteRange } from '../oci/index.ts';
@@ -14,50 +15,15 @@ import { CommitteeGate } from './committee-gate.ts';
 import { peerPieceSource, seedPieceSource, type PieceSource } from './piece-source.ts';
 import { repairFromSeed } from './piece-repair.ts';
 import { PieceDemand } from './piece-demand.ts';
+import { PieceFailures } from './piece-failures.ts';
 import { PieceProgress } from './piece-progress.ts';
 import { PieceTransfers, type Transfer } from './piece-transfers.ts';
 import { classifyFailure, runTransfer } from './piece-run.ts';
 import type { TransferLimits } from './rate-limit.ts';
 import type { TransferStats } from './transfer-stats.ts';
+import { activePieceLimit, DEFAULT_MAX_ACTIVE_PIECES, DEFAULT_MAX_PER_PEER, DEFAULT_MAX_SEED_PIECES, LIAR_BAN_MS, PEER_FAILURE_PENALTY_MS } from './piece-limits.ts';
 import type { BlobSource, BlobWant } from './types.ts';
 
-/**
- * Transfers at once for this host's own need, at most (see activePieceLimit). A piece from a peer
- * comes no faster than that peer gets it (cut-through) and than its share of the peer's uplink, so
- * a host's slots are mostly held by slow flows while a swarm spreads a blob: with 8, every host had
- * all 8 taken and its downlink 40% used, and half the hosts served nobody (bench:scale, 256 MiB,
- * 1 Gbit/s, last finish / ideal over seeds: N = 32 and 128, 8 at once: 2.2–2.6; 16: 1.8–1.9;
- * 24: 1.5–1.6; 32: 1.34–1.46; 48 and 64: 1.4–1.6).
- */
-export const DEFAULT_MAX_ACTIVE_PIECES = 32;
-/** Transfers at once with few peers (DEFAULT_MAX_PER_PEER binds first there: 3 peers × 2 + seed 2 = 8). */
-export const MIN_ACTIVE_PIECES = 8;
-
-/**
- * Own transfers at once with `peers` peers: about 1.5 per peer, between MIN_ACTIVE_PIECES and `max`.
- * Taking DEFAULT_MAX_PER_PEER from every peer at once (all a small swarm allows) put every host on
- * the owners' uplinks at once (bench:scale, 8 hosts, 256 MiB, 5 seeds: 8 at once 1.16–1.24x ideal,
- * 10: 1.09–1.16, 12: 1.08–1.11, 16 = 2 per peer: 1.12–1.47; 16 hosts: 16 at once 1.46–1.56, 24: 1.29–1.34).
- */
-export function activePieceLimit(peers: number, max = DEFAULT_MAX_ACTIVE_PIECES): number {
-  return Math.max(Math.min(MIN_ACTIVE_PIECES, max), Math.min(max, Math.round(1.5 * peers)));
-}
-/**
- * Of those, seed transfers at once. Kept apart from the total: a seed shared by many hosts gives
- * each a slow trickle, and seed pieces holding every slot left a host's link idle while peers had
- * pieces for it (fan-out bench, 4 hosts at 100 Mbit/s: 1.43x ideal with one shared limit of 4).
- */
-export const DEFAULT_MAX_SEED_PIECES = 2;
-/** Transfers at once from one peer. */
-export const DEFAULT_MAX_PER_PEER = 2;
-/** A peer that failed a piece is not asked for anything for a while. */
-export const PEER_FAILURE_PENALTY_MS = 30_000;
-/** A peer whose bytes failed verification is banned as a source for this long. */
-export const LIAR_BAN_MS = 10 * 60_000;
-/** Seed failures (any piece) after which the seed is not asked again by this fetch. */
-export const MAX_SEED_FAILURES = 3;
-/** A peer that answered "busy" is not asked again for this long (it is not a failure: no penalty, no seed). */
-export const BUSY_BACKOFF_MS = 300;
 const TICK_MS = 250;
 
 export interface PieceEngineComponents {
@@ -99,16 +65,11 @@ export class PieceEngine {
   readonly #demand = new PieceDemand();
   /** Pieces a local client's Range read needs now: fetched first, from any source as any piece. */
   readonly #urgent = new PieceDemand();
-  /** Peers that answered busy, until when. */
-  readonly #busyUntil = new Map<string, number>();
   readonly #gate = new CommitteeGate();
   readonly #progress: PieceProgress;
-  readonly #failed = new Map<number, Set<string>>();
+  readonly #failures = new PieceFailures();
   /** Who filled each piece, for repair after a failed verification. */
   readonly #filledBy = new Map<number, string>();
-  #seedFailures = 0;
-  #seedRetryAt = 0;
-  #lastSeedError: unknown;
   #fatal: unknown;
   #wake: (() => void) | undefined;
   #pump: Promise<void> | undefined;
@@ -302,15 +263,15 @@ export class PieceEngine {
       selfId: context.selfId,
       holders: this.#holders(index),
       members: context.members,
-      failed: this.#failed.get(index) ?? new Set(),
+      failed: this.#failures.of(index),
       exclude: this.#demand.askers(index),
       demanded,
-      seedUsable: this.#c.seed !== undefined && this.#seedFailures < MAX_SEED_FAILURES,
-      busyWith: (peerId) => ((this.#busyUntil.get(peerId) ?? 0) > now ? Number.POSITIVE_INFINITY : this.#transfers.countFrom(peerId)),
+      seedUsable: this.#c.seed !== undefined && this.#failures.seedUsable,
+      busyWith: (peerId) => (this.#failures.isBusy(peerId, now) ? Number.POSITIVE_INFINITY : this.#transfers.countFrom(peerId)),
       maxPerPeer: this.#maxPerPeer,
       // Pieces a peer asked us for as their owner do not queue behind our own seed transfers: the
       // asker would time out and go to the seed itself. They are bounded by the askers' limits.
-      seedSlotFree: now >= this.#seedRetryAt && (ignoreSeedSlots || demanded || this.#transfers.seedCount < this.#maxSeed),
+      seedSlotFree: this.#failures.seedReady(now) && (ignoreSeedSlots || demanded || this.#transfers.seedCount < this.#maxSeed),
       membershipSettled: now >= (this.#c.membershipSettledAt ?? 0),
     };
     const choice = choosePieceSource(view);
@@ -422,30 +383,22 @@ export class PieceEngine {
         return this.#urgent.failAll(() => error);
       case 'seed':
       case 'seed-final': {
-        this.#seedFailures = kind === 'seed-final' ? MAX_SEED_FAILURES : this.#seedFailures + 1;
-        this.#seedRetryAt = Date.now() + 500 * this.#seedFailures;
-        this.#lastSeedError = error;
+        this.#failures.seedFailed(error, kind === 'seed-final');
         this.#c.logger.warn(where, 'seed transfer broke off; resuming with Range');
         for (const piece of transfer.pieces) if (this.#demand.has(piece) && !this.partial.isPieceComplete(piece)) this.#demand.failed(piece, error);
         return;
       }
       case 'busy':
-        this.#busyUntil.set(source.id, Date.now() + BUSY_BACKOFF_MS);
+        this.#failures.peerBusy(source.id);
         return this.#c.logger.debug(where, 'peer is busy; the piece is asked elsewhere or again shortly');
       case 'owner-refused':
-        this.#failedFor(index).add(source.id);
+        this.#failures.sourceFailed(index, source.id);
         return this.#c.logger.info(where, 'piece owner could not serve the piece; asking the next');
       case 'peer-failed':
-        this.#failedFor(index).add(source.id);
+        this.#failures.sourceFailed(index, source.id);
         this.#c.swarm?.penalise(source.id, `piece ${index} of ${this.digest} failed: ${(error as Error).message}`, PEER_FAILURE_PENALTY_MS);
         return this.#c.logger.info(where, 'peer failed a piece; it resumes from another source');
     }
-  }
-
-  #failedFor(index: number): Set<string> {
-    const failed = this.#failed.get(index) ?? new Set<string>();
-    this.#failed.set(index, failed);
-    return failed;
   }
 
   /** Nothing runs and nothing can start: fail rather than wait forever. */
@@ -454,7 +407,7 @@ export class PieceEngine {
     this.#demand.failAll(none);
     this.#urgent.failAll(none);
     if (!this.#needAll) return;
-    const last = this.#lastSeedError;
+    const last = this.#failures.lastSeedError;
     this.#fatal ??=
       last instanceof OciError
         ? last

@@ -1,8 +1,8 @@
 // How many transfers a host runs at once for its own need, by the number of its peers
-// (piece-engine.ts activePieceLimit; the figures behind it come from bench:scale).
+// (piece-limits.ts activePieceLimit; the figures behind it come from bench:scale).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { activePieceLimit, DEFAULT_MAX_ACTIVE_PIECES, MIN_ACTIVE_PIECES } from '../../src/distribute/piece-engine.ts';
+import { activePieceLimit, DEFAULT_MAX_ACTIVE_PIECES, MIN_ACTIVE_PIECES } from '../../src/distribute/piece-limits.ts';
 
 test('own transfers at once: the old 8 with few peers, about 1.5 per peer, at most the maximum', () => {
   assert.equal(activePieceLimit(0), MIN_ACTIVE_PIECES, 'a lone host');

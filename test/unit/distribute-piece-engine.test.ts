@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { afterEach, describe, test } from 'node:test';
-import { LIAR_BAN_MS } from '../../src/distribute/piece-engine.ts';
+import { LIAR_BAN_MS } from '../../src/distribute/piece-limits.ts';
 import { OciError, digestOf } from '../../src/oci/index.ts';
 import { MemoryNetwork } from '../../src/swarm/index.ts';
 import { eventually } from '../helpers/eventually.ts';

@@ -1,0 +1,40 @@
+// The piece engine's limits: transfers at once (in all, from the seed, from one peer) and how long
+// a failed, lying or busy source is left alone. The simulation (bench/scale) runs with the same.
+
+/**
+ * Transfers at once for this host's own need, at most (see activePieceLimit). A piece from a peer
+ * comes no faster than that peer gets it (cut-through) and than its share of the peer's uplink, so
+ * a host's slots are mostly held by slow flows while a swarm spreads a blob: with 8, every host had
+ * all 8 taken and its downlink 40% used, and half the hosts served nobody (bench:scale, 256 MiB,
+ * 1 Gbit/s, last finish / ideal over seeds: N = 32 and 128, 8 at once: 2.2–2.6; 16: 1.8–1.9;
+ * 24: 1.5–1.6; 32: 1.34–1.46; 48 and 64: 1.4–1.6).
+ */
+export const DEFAULT_MAX_ACTIVE_PIECES = 32;
+/** Transfers at once with few peers (DEFAULT_MAX_PER_PEER binds first there: 3 peers × 2 + seed 2 = 8). */
+export const MIN_ACTIVE_PIECES = 8;
+
+/**
+ * Own transfers at once with `peers` peers: about 1.5 per peer, between MIN_ACTIVE_PIECES and `max`.
+ * Taking DEFAULT_MAX_PER_PEER from every peer at once (all a small swarm allows) put every host on
+ * the owners' uplinks at once (bench:scale, 8 hosts, 256 MiB, 5 seeds: 8 at once 1.16–1.24x ideal,
+ * 10: 1.09–1.16, 12: 1.08–1.11, 16 = 2 per peer: 1.12–1.47; 16 hosts: 16 at once 1.46–1.56, 24: 1.29–1.34).
+ */
+export function activePieceLimit(peers: number, max = DEFAULT_MAX_ACTIVE_PIECES): number {
+  return Math.max(Math.min(MIN_ACTIVE_PIECES, max), Math.min(max, Math.round(1.5 * peers)));
+}
+/**
+ * Of those, seed transfers at once. Kept apart from the total: a seed shared by many hosts gives
+ * each a slow trickle, and seed pieces holding every slot left a host's link idle while peers had
+ * pieces for it (fan-out bench, 4 hosts at 100 Mbit/s: 1.43x ideal with one shared limit of 4).
+ */
+export const DEFAULT_MAX_SEED_PIECES = 2;
+/** Transfers at once from one peer. */
+export const DEFAULT_MAX_PER_PEER = 2;
+/** A peer that failed a piece is not asked for anything for a while. */
+export const PEER_FAILURE_PENALTY_MS = 30_000;
+/** A peer whose bytes failed verification is banned as a source for this long. */
+export const LIAR_BAN_MS = 10 * 60_000;
+/** Seed failures (any piece) after which the seed is not asked again by this fetch. */
+export const MAX_SEED_FAILURES = 3;
+/** A peer that answered "busy" is not asked again for this long (it is not a failure: no penalty, no seed). */
+export const BUSY_BACKOFF_MS = 300;
