@@ -5,7 +5,7 @@ export const REAL_CODE: readonly string[] = [
   'src/distribute/piece-choice.ts choosePieceSource: every source decision (holder least loaded, else owner by rendezvous, else seed after MAX_OWNERS_ASKED failed owners; busy holders waited for)',
   'src/distribute/owners.ts rankOwners: the owner ranking of every piece (over all hosts, once per piece)',
   'src/distribute/serve-slots.ts ServeSlots: each host serves at most DEFAULT_MAX_PEER_SERVES requests and MAX_SERVES_PER_PIECE per piece, answering busy past them',
-  'src/distribute/piece-engine.ts activePieceLimit (own transfers at once for a host by its connections, at most DEFAULT_MAX_ACTIVE_PIECES) and constants: DEFAULT_MAX_SEED_PIECES, DEFAULT_MAX_PER_PEER, BUSY_BACKOFF_MS; src/swarm/announcing-swarm.ts LOAD_REPORT_MS',
+  'src/distribute/piece-limits.ts activePieceLimit (own transfers at once for a host by its connections, at most DEFAULT_MAX_ACTIVE_PIECES) and constants: DEFAULT_MAX_SEED_PIECES, DEFAULT_MAX_PER_PEER, BUSY_BACKOFF_MS; src/swarm/announcing-swarm.ts LOAD_REPORT_MS',
   'src/swarm/protocol.ts encodeFrame: the byte length of every want/progress/ping/have/unwant frame',
   "'bounded': src/swarm/committee.ts closestToKey (the committee: the owner-committee hosts closest to the blob's key by XOR of SHA-256 ids), src/swarm/connection-budget.ts committeeReserve (neighbours dialled up to the cap less the reserve), src/swarm/neighbours.ts blobNeighbours (whom each host tells of its progress and load), src/distribute/committee-gate.ts committeeAllows (the engine's gate: an owner or seed choice stands only if the committee's ranking says so, else wait)",
 ];
