@@ -3,10 +3,13 @@
 // so what each host says per blob stays flat however large the swarm grows. A swarm this host
 // sees whole at that size or below is told everything, as before.
 //
-// The sets are two-way: a host also tells the peers that tell it (up to a few more than the
-// limit). Each host's own choice is its `limit` best pair scores, and a pair's score ranks
-// differently among each end's other peers, so a host could be picked by fewer peers than it
-// picks: at 1,000 simulated hosts one heard 12 peers against a median of 24, and finished last.
+// The sets are two-way: a host also tells the peers that tell it, up to half the limit more.
+// Each host's own choice is its `limit` best pair scores, but a pair's score ranks differently
+// among each end's other peers, so a host could be picked by far fewer peers than it picks: at
+// 1,000 simulated hosts one heard 12 against a median of 24, and finished last. A host learns
+// who tells it from the progress it receives (peer-table.ts markTeller) and keeps that for the
+// rest of the peer's fetch, so a pair whose own choices drop each other meanwhile (connections
+// came or went) may keep telling each other until then: the bound holds either way.
 import { createHash } from 'node:crypto';
 
 /** Peers told of this host's progress on one blob (default). */
