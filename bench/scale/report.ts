@@ -15,6 +15,8 @@ export interface SimRow {
   readonly medianFinishOverIdeal: number;
   readonly connectionsMax: number;
   readonly connectionsMean: number;
+  /** bounded: peers whose progress a host hears, fewest and median over hosts. */
+  readonly heard: { readonly min: number; readonly median: number } | undefined;
   /** Per host per blob, mean over hosts: frames and bytes written and read (DHT included for 'bounded', modelled). */
   readonly sentFrames: number;
   readonly sentBytes: number;
@@ -61,6 +63,7 @@ export function simRow(result: SimResult, cpuS: number): SimRow {
     medianFinishOverIdeal: result.medianFinishMs / result.idealMs,
     connectionsMax: Math.max(...hosts.map((h) => h.connections)),
     connectionsMean: mean((h) => h.connections),
+    heard: heardFigures(hosts.map((h) => h.heard)),
     sentFrames: mean((h) => h.sentFrames) + dht.framesPerHost / 2,
     sentBytes: mean((h) => h.sentBytes) + dht.bytesPerHost / 2,
     receivedFrames: mean((h) => h.receivedFrames) + dht.framesPerHost / 2,
@@ -74,6 +77,11 @@ export function simRow(result: SimResult, cpuS: number): SimRow {
     idleUploaders: result.idleUploaders,
     strips: { seed: strip(result, (t) => t.seedUse), uplinks: strip(result, (t) => t.uplinkUse), idle: strip(result, (t) => t.idleUploaders) },
   };
+}
+
+function heardFigures(heard: readonly (number | undefined)[]): SimRow['heard'] {
+  const counts = heard.filter((n): n is number => n !== undefined).sort((a, b) => a - b);
+  return counts.length === 0 ? undefined : { min: counts[0]!, median: counts[Math.floor(counts.length / 2)]! };
 }
 
 /** Where each run's time went: the seed's link, the hosts' uplinks and the hosts serving none, over time. */
@@ -100,7 +108,7 @@ export function controlGrowth(row: SimRow, rows: readonly SimRow[]): number | un
 }
 
 export function simTable(rows: readonly SimRow[]): string[][] {
-  const head = ['configuration (modelled links, real decision code)', 'N', 'done', 'seed ÷ image', 'last ÷ ideal', 'median ÷ ideal', 'uplinks used', 'hosts serving none', 'conn/host max', 'ctl frames/host/blob out+in', 'ctl KiB/host/blob out+in', '× N=32', 'sim CPU-s'];
+  const head = ['configuration (modelled links, real decision code)', 'N', 'done', 'seed ÷ image', 'last ÷ ideal', 'median ÷ ideal', 'uplinks used', 'hosts serving none', 'conn/host max', 'progress heard from min/median', 'ctl frames/host/blob out+in', 'ctl KiB/host/blob out+in', '× N=32', 'sim CPU-s'];
   return [
     head,
     ...rows.map((r) => [
@@ -114,6 +122,7 @@ export function simTable(rows: readonly SimRow[]): string[][] {
       `${fmt(r.uplinkUse * 100, 0)}%`,
       `${fmt(r.idleUploaders * 100, 0)}%`,
       String(r.connectionsMax),
+      r.heard === undefined ? 'all' : `${r.heard.min}/${r.heard.median}`,
       `${fmt(r.sentFrames, 0)}+${fmt(r.receivedFrames, 0)}`,
       `${fmt(r.sentBytes / 1024, 0)}+${fmt(r.receivedBytes / 1024, 0)}`,
       fmt(controlGrowth(r, rows)),

@@ -67,6 +67,8 @@ export interface HostFigures {
   readonly messages: Readonly<Record<string, number>>;
   /** Pieces the host holds at the end. */
   readonly pieces: number;
+  /** bounded: peers whose progress the host hears (its blob neighbours that tell it). */
+  readonly heard: number | undefined;
 }
 
 export interface SimResult {
@@ -158,6 +160,7 @@ export function runScaleSim(options: SimOptions): SimResult {
       messages: { ...world.control[i]!.messages },
       peerBytes: h.bytes.peers,
       pieces: h.completeCount,
+      heard: topology.hears?.[i]!.length,
     })),
     dht: options.mode === 'bounded' ? dhtCost(options.hosts) : undefined,
     counts,

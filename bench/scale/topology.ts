@@ -8,8 +8,8 @@
 //   reserve (connection-budget.ts committeeReserve), then every host dials the blob's committee
 //   members while both ends have room under the cap; the committee is closestToKey (committee.ts)
 //   over every host, as a converged DHT lookup gives it; progress and load go to blobNeighbours
-//   (neighbours.ts); owners are ranked among the connected committee members and the engine's
-//   committeeAllows gate applies (piece-engine.ts).
+//   (neighbours.ts: each host's own choice and the peers that tell it); owners are ranked among
+//   the connected committee members and the engine's committeeAllows gate applies (piece-engine.ts).
 import { createHash } from 'node:crypto';
 import { closestToKey, DEFAULT_COMMITTEE_SIZE } from '../../src/swarm/committee.ts';
 import { committeeReserve } from '../../src/swarm/connection-budget.ts';
@@ -61,12 +61,17 @@ export class Topology {
           }
         }
       }
-      // Everyone pulls the blob: every connection is a wanter.
-      const tells = sets.map((set, h) => blobNeighbours(ids[h]!, digest, [...set].map((i) => ids[i]!), [...set].map((i) => ids[i]!), init.neighbours).map((id) => index.get(id)!));
-      const hears = sets.map(() => [] as number[]);
-      tells.forEach((to, h) => to.forEach((peer) => hears[peer]!.push(h)));
-      this.tells = tells;
-      this.hears = hears;
+      // Everyone pulls the blob: every connection is a wanter. Each host's own choice first; then,
+      // as the swarm learns who sends it progress, every host tells back the peers that tell it.
+      // One round settles it: a peer told back already held the host in its own choice.
+      const tellsBy = (tellers: readonly (readonly number[])[]) =>
+        sets.map((set, h) => {
+          const peers = [...set].map((i) => ids[i]!);
+          return blobNeighbours(ids[h]!, digest, peers, peers, init.neighbours, tellers[h]!.map((i) => ids[i]!)).map((id) => index.get(id)!);
+        });
+      const own = tellsBy(sets.map(() => []));
+      this.tells = tellsBy(hearers(own));
+      this.hears = hearers(this.tells);
     }
     this.#connected = sets;
     this.connections = sets.map((s) => [...s].sort((a, b) => a - b));
@@ -86,6 +91,13 @@ export class Topology {
     return member === host || this.sees(host, member);
   }
 
+}
+
+/** Whom each host hears from, given whom each tells. */
+function hearers(tells: readonly (readonly number[])[]): number[][] {
+  const hears = tells.map(() => [] as number[]);
+  tells.forEach((to, h) => to.forEach((peer) => hears[peer]!.push(h)));
+  return hears;
 }
 
 /** Hosts in random order dial random others until they hold `cap` connections; a host at the cap refuses. */

@@ -35,6 +35,8 @@ export interface AnnouncementsInit {
     readonly known: () => Promise<PeerAddresses[]>;
     readonly learned: (from: string, peers: readonly PeerAddresses[]) => void;
   };
+  /** A peer started sending us its progress on a blob as a neighbour (PeerTable.markTeller): tell it back. */
+  readonly onTeller?: (peerId: string, digest: string) => void;
   /** Told about inventory entries that are skipped (a caller bug, not a peer's). */
   readonly onBadInventoryEntry?: (entry: unknown) => void;
 }
@@ -163,6 +165,7 @@ export class Announcements {
       case 'progress':
         if (!table.setProgress(peerId, message.digest, message.size, message.pieces)) throw new ProtocolViolation('too many blobs announced');
         if (message.load !== undefined) table.setLoad(peerId, message.load);
+        if (table.markTeller(peerId, message.digest)) this.#init.onTeller?.(peerId, message.digest);
         emit('progress', { peerId, digest: message.digest, size: message.size, pieces: message.pieces });
         return;
       case 'want':

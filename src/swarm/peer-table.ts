@@ -34,6 +34,8 @@ interface PeerState {
   readonly blobs: Map<string, number>;
   readonly progress: Map<string, { size: number; pieces: PieceSet }>;
   readonly wants: Set<string>;
+  /** Blobs whose progress the peer sends us as a neighbour (after its snapshot, which goes to everyone). */
+  readonly tells: Set<string>;
   /** Piece requests the peer last said it serves; 0 until it says (older hosts never do). */
   load: number;
 }
@@ -46,6 +48,7 @@ export class PeerTable {
   /** digest → peers with the blob complete or in progress. */
   readonly #holders = new Map<string, Set<string>>();
   readonly #wanters = new Map<string, Set<string>>();
+  readonly #tellers = new Map<string, Set<string>>();
   readonly #tags = new Map<string, TagRecord>();
   readonly #penalties = new Map<string, Penalty>();
 
@@ -61,7 +64,7 @@ export class PeerTable {
     const now = this.#now();
     const state: PeerState = {
       peerId, url: info.url, addresses: info.addresses, connectedAt: now, lastSeen: now, clockSkewMs: info.clockSkewMs, pieceSize: info.pieceSize,
-      synced: false, blobs: new Map(), progress: new Map(), wants: new Set(), load: 0,
+      synced: false, blobs: new Map(), progress: new Map(), wants: new Set(), tells: new Set(), load: 0,
     };
     this.#peers.set(peerId, state);
     return summary(state);
@@ -74,6 +77,7 @@ export class PeerTable {
     for (const digest of state.blobs.keys()) unindex(this.#holders, digest, peerId);
     for (const digest of state.progress.keys()) unindex(this.#holders, digest, peerId);
     for (const digest of state.wants) unindex(this.#wanters, digest, peerId);
+    for (const digest of state.tells) unindex(this.#tellers, digest, peerId);
     this.#peers.delete(peerId);
     return true;
   }
@@ -111,6 +115,7 @@ export class PeerTable {
       if (!state.blobs.has(digest) && state.blobs.size + state.progress.size >= this.#maxEntries) return false;
       state.blobs.set(digest, size);
       state.progress.delete(digest);
+      this.#forgetTeller(state, digest);
       index(this.#holders, digest, peerId);
     }
     return true;
@@ -123,6 +128,7 @@ export class PeerTable {
       // A withdrawal covers a partial copy too (a fetch that was abandoned).
       const hadBlob = state.blobs.delete(digest);
       const hadPartial = state.progress.delete(digest);
+      this.#forgetTeller(state, digest);
       if (hadBlob || hadPartial) unindex(this.#holders, digest, peerId);
     }
   }
@@ -135,6 +141,28 @@ export class PeerTable {
     state.progress.set(digest, { size, pieces });
     index(this.#holders, digest, peerId);
     return true;
+  }
+
+  /**
+   * The peer sent its progress on a blob after its snapshot: it counts us among that blob's
+   * neighbours (neighbours.ts tells it back). True the first time; the mark goes with the
+   * progress (a complete or withdrawn blob) or the peer. Call after setProgress.
+   */
+  markTeller(peerId: string, digest: string): boolean {
+    const state = this.#peers.get(peerId);
+    if (state === undefined || !state.synced || !state.progress.has(digest) || state.tells.has(digest)) return false;
+    state.tells.add(digest);
+    index(this.#tellers, digest, peerId);
+    return true;
+  }
+
+  /** Joined peers that send us their progress on the blob (markTeller). */
+  tellers(digest: string): string[] {
+    return [...(this.#tellers.get(digest) ?? [])];
+  }
+
+  #forgetTeller(state: PeerState, digest: string): void {
+    if (state.tells.delete(digest)) unindex(this.#tellers, digest, state.peerId);
   }
 
   setWants(peerId: string, digests: readonly string[], wanted: boolean): boolean {

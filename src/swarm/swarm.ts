@@ -112,14 +112,14 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
         known: async () => (await this.#dialer?.addressesOf(this.table.peers().map((p) => p.peerId))) ?? [],
         learned: (_from, peers) => this.#dialer?.dialLearned(peers),
       },
+      // A peer that tells us and was not among our own choice now hears us too: the progress so far first.
+      onTeller: (peerId, digest) => {
+        if (!this.#neighboursOf(digest, false).includes(peerId)) this.#catchUp(peerId, digest);
+      },
       onBadInventoryEntry: (entry) => this.#log.warn({ entry }, 'swarm: inventory entry skipped (not a digest and size)'),
     });
     // A peer that starts wanting a blob hears our progress on it (sent only to wanters before).
-    this.on('want', ({ peerId, digest }) => {
-      const progress = this.announcements.progressOf(digest);
-      if (progress === undefined || this.table.peers().length <= this.#neighbourLimit) return;
-      if (this.#neighboursOf(digest).includes(peerId)) this.#streams?.sendTo(progress, [peerId]);
-    });
+    this.on('want', ({ peerId, digest }) => this.#catchUp(peerId, digest));
   }
 
   /** The libp2p node while started: other parts' protocols (preheat-protocol.ts) run on it. */
@@ -296,9 +296,17 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
     countMessage(this.#counts.sent, message.type, this.#streams.sendTo(message, to));
   }
 
-  #neighboursOf(digest: string): string[] {
+  /** Whom our progress on the blob goes to: our own choice, and the peers that tell us unless `tellBack` is false (neighbours.ts). */
+  #neighboursOf(digest: string, tellBack = true): string[] {
     const connected = this.table.peers().map((p) => p.peerId);
-    return blobNeighbours(this.peerId, digest, connected, this.table.wanters(digest), this.#neighbourLimit);
+    return blobNeighbours(this.peerId, digest, connected, this.table.wanters(digest), this.#neighbourLimit, tellBack ? this.table.tellers(digest) : []);
+  }
+
+  /** A peer that has just become one of the blob's neighbours gets our progress so far. */
+  #catchUp(peerId: string, digest: string): void {
+    const progress = this.announcements.progressOf(digest);
+    if (progress === undefined || this.table.peers().length <= this.#neighbourLimit) return;
+    if (this.#neighboursOf(digest).includes(peerId)) countMessage(this.#counts.sent, progress.type, this.#streams?.sendTo(progress, [peerId]) ?? 0);
   }
 
   get #neighbourLimit(): number {

@@ -8,6 +8,9 @@ import fc from 'fast-check';
 import { choosePieceSource, MAX_OWNERS_ASKED, type Member, type PieceView } from '../../src/distribute/piece-choice.ts';
 import { rankOwners } from '../../src/distribute/owners.ts';
 import { runScaleSim, SIM_DEFAULTS, type SimOptions } from '../../bench/scale/sim.ts';
+import { seededRandom } from '../../bench/scale/clock.ts';
+import { Topology } from '../../bench/scale/topology.ts';
+import { tellBackLimit } from '../../src/swarm/neighbours.ts';
 
 const MiB = 2 ** 20;
 const small = (init: Partial<SimOptions>): SimOptions => ({ ...SIM_DEFAULTS, hosts: 12, mode: 'mesh', imageBytes: 32 * MiB + 12345, pieceBytes: 4 * MiB, jitterMs: 300, ...init });
@@ -69,6 +72,22 @@ describe('scale simulation', { timeout: 120_000 }, () => {
     assert.equal(now.seedEgress, 1);
     assert.ok(now.lastFinishMs < 0.75 * old.lastFinishMs, `last finish ${(now.lastFinishMs / now.idealMs).toFixed(2)}x ideal vs ${(old.lastFinishMs / old.idealMs).toFixed(2)}x with 8`);
     assert.ok(now.uplinkUse > old.uplinkUse + 0.15, `uplinks used ${now.uplinkUse.toFixed(2)} vs ${old.uplinkUse.toFixed(2)}`);
+  });
+
+  test('bounded: progress goes both ways between neighbours, up to the bound (blobNeighbours with the peers that tell each host)', () => {
+    // One-way own choices left a host hearing 12 peers at 1,000 hosts (the median 24); here 300.
+    const hosts = 300;
+    const ids = Array.from({ length: hosts }, (_, i) => `host-${i}`);
+    const { cap, neighbours, committee } = SIM_DEFAULTS;
+    const t = new Topology({ mode: 'bounded', hosts, cap, neighbours, committee }, `sha256:${'ef'.repeat(32)}`, ids, seededRandom(7));
+    const bound = neighbours + tellBackLimit(neighbours);
+    for (let h = 0; h < hosts; h++) {
+      const tells = t.tells![h]!;
+      assert.ok(tells.length >= neighbours && tells.length <= bound, `host ${h} tells ${tells.length}`);
+      // A host below the bound told back every peer that tells it.
+      if (tells.length < bound) assert.deepEqual(t.hears![h]!.filter((p) => !tells.includes(p)), [], `host ${h} tells ${tells.length}`);
+      assert.ok(t.hears![h]!.length >= neighbours - 2, `host ${h} hears ${t.hears![h]!.length}`);
+    }
   });
 
   test('choosePieceSource answers the same with the top MAX_OWNERS_ASKED + 1 of the owner ranking as with every member', () => {

@@ -3,7 +3,7 @@
 // every connection; within it, every peer hears it as before.
 import assert from 'node:assert/strict';
 import { afterEach, describe, test } from 'node:test';
-import { createSwarm, piecesFromIndexes, type Swarm } from '../../src/swarm/index.ts';
+import { createSwarm, hasPiece, piecesFromIndexes, type Swarm } from '../../src/swarm/index.ts';
 import { eventually } from '../helpers/eventually.ts';
 
 const MiB = 2 ** 20;
@@ -13,9 +13,11 @@ afterEach(async () => {
   await Promise.all(running.splice(0).map((s) => s.stop()));
 });
 
-async function mesh(count: number, blobNeighbours: number): Promise<Swarm[]> {
+/** `blobNeighbours`: every host's limit, or each one's. */
+async function mesh(count: number, limits: number | readonly number[]): Promise<Swarm[]> {
   const swarms: Swarm[] = [];
   for (let i = 0; i < count; i++) {
+    const blobNeighbours = typeof limits === 'number' ? limits : limits[i]!;
     const s = await createSwarm(
       { listenAddresses: ['127.0.0.1'], mdns: false, dataPort: 5001, pieceSize: MiB, ownerCommittee: 0, blobNeighbours, redialIntervalMs: 200, bootstrap: swarms.flatMap((p) => p.multiaddrs) },
       { inventory: () => [] },
@@ -55,6 +57,26 @@ describe('swarm: per-blob neighbour sets', { timeout: 60_000 }, () => {
     assert.equal(b.holders(DIGEST).length, 0, 'b, wanting nothing, heard nothing');
     b.announceWant(DIGEST);
     await eventually(() => b.holders(DIGEST).some((h) => h.peerId === a.peerId), 5_000, 'b to hear a\'s progress once it wants the blob');
+  });
+
+  test('a peer that tells us its progress hears ours back, the progress so far at once (two-way sets)', async () => {
+    // a tells 2 of its 3 wanters (plus one teller back); the others' limit is above the swarm, so they tell everyone.
+    const swarms = await mesh(5, [2, 24, 24, 24, 24]);
+    const [a] = swarms as [Swarm];
+    for (const i of [1, 2, 3]) swarms[i]!.announceWant(DIGEST);
+    await eventually(() => a.wanters(DIGEST).length === 3, 5_000, 'a to hear three wants');
+    const heard = await heardProgress(swarms, a);
+    const left = [1, 2, 3].filter((i) => !heard.includes(i));
+    assert.equal(left.length, 1, `a told ${heard.join(',')}`);
+    const x = swarms[left[0]!]!;
+    assert.ok(!x.holders(DIGEST).some((h) => h.peerId === a.peerId), 'x, outside a\'s own choice, heard nothing yet');
+    x.announceProgress(DIGEST, 4 * MiB, piecesFromIndexes(4 * MiB, MiB, [3]));
+    await eventually(() => x.holders(DIGEST).some((h) => h.peerId === a.peerId), 5_000, 'x to hear a\'s progress once x tells a');
+    a.announceProgress(DIGEST, 4 * MiB, piecesFromIndexes(4 * MiB, MiB, [0, 1]));
+    await eventually(() => {
+      const pieces = x.holders(DIGEST).find((h) => h.peerId === a.peerId)?.pieces;
+      return pieces !== undefined && hasPiece(pieces, 1);
+    }, 5_000, 'x to hear a\'s next progress');
   });
 
   test('within the limit every peer hears the progress, wanting the blob or not (a small LAN as before)', async () => {
