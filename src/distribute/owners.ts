@@ -47,25 +47,25 @@ export const MAX_BALANCED_MEMBERS = 8;
  */
 export function ownerRanking(digest: string, piece: number, pieceCount: number, members: readonly string[]): readonly string[] {
   if (members.length <= 1 || members.length > MAX_BALANCED_MEMBERS || !(piece >= 0 && piece < pieceCount)) return rankOwners(digest, piece, members);
-  return balanced(digest, pieceCount, members)[piece]!;
+  return cached(digest, pieceCount, members)[piece]!;
 }
 
 /** Balanced rankings kept, by (digest, piece count, member set); a swarm fetches few blobs at once. */
 const MAX_CACHED = 64;
 const cache = new Map<string, readonly (readonly string[])[]>();
 
-function balanced(digest: string, pieceCount: number, members: readonly string[]): readonly (readonly string[])[] {
-  const sorted = [...members].sort();
-  const key = `${digest}\u0000${pieceCount}\u0000${sorted.join('\u0000')}`;
+function cached(digest: string, pieceCount: number, members: readonly string[]): readonly (readonly string[])[] {
+  const key = `${digest}\u0000${pieceCount}\u0000${[...members].sort().join('\u0000')}`;
   const hit = cache.get(key);
   if (hit !== undefined) return hit;
-  const rankings = assign(digest, pieceCount, sorted);
+  const rankings = balancedRankings(digest, pieceCount, members);
   if (cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value!);
   cache.set(key, rankings);
   return rankings;
 }
 
-function assign(digest: string, pieceCount: number, members: readonly string[]): string[][] {
+/** Every piece's balanced ranking (ownerRanking's, uncached, whatever the members' count). */
+export function balancedRankings(digest: string, pieceCount: number, members: readonly string[]): string[][] {
   const quota = Math.ceil(pieceCount / members.length);
   const pairs: Array<{ piece: number; member: string; score: bigint }> = [];
   for (let piece = 0; piece < pieceCount; piece++) for (const member of members) pairs.push({ piece, member, score: score(digest, piece, member) });
