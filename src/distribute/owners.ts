@@ -32,8 +32,9 @@ export function ownerOf(digest: string, piece: number, members: readonly string[
  * Members at most among which owners are balanced (ownerRanking). With few members, rendezvous
  * alone leaves one owning far more than its share (4 members, 16 pieces: the busiest owns ~6),
  * and its uplink sets when the last host finishes (fan-out bench, 4 hosts × 100 Mbit/s: 1.37–1.82×
- * ideal). Above it the counts even out by themselves, and balancing costs more on a membership
- * change than it gains (bench:scale, 32 hosts: balanced owners finished later).
+ * ideal). Above it, balanced owners finished later in the simulation (bench:scale, 32 hosts,
+ * 256 MiB at 1 Gbit/s: 1.71–1.84× ideal, rendezvous 1.44–1.54×), and on a membership change they
+ * move more pieces than rendezvous (bench/owners-churn.bench.ts), each a piece hosts may disagree on.
  */
 export const MAX_BALANCED_MEMBERS = 8;
 

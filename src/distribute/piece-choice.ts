@@ -3,7 +3,7 @@ import { ownerRanking, rankOwners } from './owners.ts';
 
 /**
  * Owners asked for one piece before the seed is asked directly: the owner, then the next in its
- * ranking (the one the piece moves to if the owner leaves). Past that the owner's trouble is
+ * ranking (by rendezvous, the one the piece moves to if the owner leaves). Past that the owner's trouble is
  * probably the seed's, and asking more hosts would only add hops.
  */
 export const MAX_OWNERS_ASKED = 2;
