@@ -132,6 +132,7 @@ export class HostEngine {
       maxPerPeer: w.params.maxPerPeer,
       seedSlotFree: demanded || this.#ownSeed < w.params.maxSeed,
       membershipSettled: true,
+      balanceOwners: w.ownersBalanced(this.index),
     };
     const choice = choosePieceSource(view);
     // The engine's committee gate (piece-engine.ts #choose), as shoal runs it.

@@ -1,7 +1,7 @@
 // What the simulated hosts share: the clock, the links, the topology, and the swarm as each host
 // sees it — what peers announced, delivered one latency after it was sent. Every announcement is
 // counted as the real swarm would send it: one frame per connection (AnnounceStreams.broadcast).
-import { rankOwners } from '../../src/distribute/owners.ts';
+import { MAX_BALANCED_MEMBERS, rankOwners } from '../../src/distribute/owners.ts';
 import { MAX_OWNERS_ASKED, type Member } from '../../src/distribute/piece-choice.ts';
 import type { Holder, PieceSet } from '../../src/swarm/index.ts';
 import type { VirtualClock } from './clock.ts';
@@ -51,6 +51,8 @@ export class World {
   readonly #offering: number[][];
   readonly #ranking = new Map<number, number[]>();
   readonly #candidates = new Map<string, ReadonlyMap<string, Member>>();
+  /** The members each host counts as owners (in a full mesh, one list for all, under 0). */
+  readonly #owners = new Map<number, readonly number[]>();
   /** Full mesh: the holder list of each piece, valid while #version is unchanged. */
   readonly #holders = new Map<number, { version: number; list: Holder[] }>();
   #version = 0;
@@ -120,8 +122,15 @@ export class World {
     return out;
   }
 
-  /** The first members of the piece's rendezvous ranking (rankOwners over every host) that `host` counts as owners. */
+  /**
+   * The members `host` counts as owners of `piece`, as choosePieceSource gets them. Up to
+   * MAX_BALANCED_MEMBERS, all of them: owners are balanced over the whole set (owners.ts
+   * ownerRanking), which choosePieceSource computes itself. Above, the first of the piece's
+   * rendezvous ranking (rankOwners over every host) that `host` counts.
+   */
   ownerMembers(host: number, piece: number, extra: number): ReadonlyMap<string, Member> {
+    const own = this.#ownerSet(host);
+    if (own.length <= MAX_BALANCED_MEMBERS) return this.#allOwners(host, own);
     const want = OWNER_CANDIDATES + extra;
     const key = `${this.topology.mode === 'mesh' ? 'all' : host}/${piece}/${want}`;
     let members = this.#candidates.get(key);
@@ -133,9 +142,37 @@ export class World {
       if (this.topology.ownsAmong(host, member)) picked.push(member);
       if (picked.length === want) break;
     }
-    members = new Map(picked.map((m) => [this.ids[m]!, { peerId: this.ids[m]!, url: `sim://${m}` }]));
+    members = this.#memberMap(picked);
     if (extra === 0) this.#candidates.set(key, members);
     return members;
+  }
+
+  /**
+   * The engine's balanceOwners for `host`: with no committee, and only when ownerMembers hands over
+   * every member (above MAX_BALANCED_MEMBERS the engine ranks by plain rendezvous, whose order the
+   * top of the ranking keeps).
+   */
+  ownersBalanced(host: number): boolean {
+    return this.topology.committeeIds === undefined && this.#ownerSet(host).length <= MAX_BALANCED_MEMBERS;
+  }
+
+  /** The hosts `host` counts among the members that own pieces (self included). */
+  #ownerSet(host: number): readonly number[] {
+    const key = this.topology.mode === 'mesh' ? 0 : host;
+    let set = this.#owners.get(key);
+    if (set === undefined) this.#owners.set(key, (set = this.ids.map((_, m) => m).filter((m) => this.topology.ownsAmong(host, m))));
+    return set;
+  }
+
+  #allOwners(host: number, own: readonly number[]): ReadonlyMap<string, Member> {
+    const key = `${this.topology.mode === 'mesh' ? 'all' : host}/every`;
+    let members = this.#candidates.get(key);
+    if (members === undefined) this.#candidates.set(key, (members = this.#memberMap(own)));
+    return members;
+  }
+
+  #memberMap(hosts: readonly number[]): ReadonlyMap<string, Member> {
+    return new Map(hosts.map((m) => [this.ids[m]!, { peerId: this.ids[m]!, url: `sim://${m}` }]));
   }
 
   /** Pieces at least one host holds or has arriving (told to its peers). */

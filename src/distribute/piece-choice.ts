@@ -1,9 +1,9 @@
 import { hasPiece, type Holder } from '../swarm/index.ts';
-import { rankOwners } from './owners.ts';
+import { ownerRanking, rankOwners } from './owners.ts';
 
 /**
  * Owners asked for one piece before the seed is asked directly: the owner, then the next in its
- * ranking (the one the piece moves to if the owner leaves). Past that the owner's trouble is
+ * ranking (by rendezvous, the one the piece moves to if the owner leaves). Past that the owner's trouble is
  * probably the seed's, and asking more hosts would only add hops.
  */
 export const MAX_OWNERS_ASKED = 2;
@@ -42,6 +42,12 @@ export interface PieceView {
    * its partial view is waited for rather than fetched, since its real owner may be fetching it.
    */
   readonly membershipSettled: boolean;
+  /**
+   * Whether owners are balanced among few members (owners.ts ownerRanking), over `members` as the
+   * whole membership. False under an owner committee (committee-gate.ts), which this host may see
+   * only in part: plain rendezvous then, whose order any part of the members keeps.
+   */
+  readonly balanceOwners: boolean;
 }
 
 export type PieceChoice =
@@ -56,7 +62,7 @@ export type PieceChoice =
 /**
  * Where one piece comes from. A peer that holds it (least loaded first; one that answered busy
  * counts as full); else, for a piece another
- * host asked us for, the seed; else the piece's owner by rendezvous over the members — the seed if
+ * host asked us for, the seed; else the piece's owner (ownerRanking over the members) — the seed if
  * that is this host — falling back down the ranking and, after MAX_OWNERS_ASKED failed owners,
  * to the seed. A peer that has the piece but is busy is waited for: the seed never sends what the
  * swarm already holds.
@@ -78,7 +84,7 @@ export function choosePieceSource(view: PieceView): PieceChoice {
   const seed = (): PieceChoice => (!view.seedUsable ? { kind: 'none' } : view.seedSlotFree ? { kind: 'seed' } : { kind: 'wait' });
   if (view.demanded) return seed();
   let asked = 0;
-  for (const peerId of rankOwners(view.digest, view.index, [...view.members.keys()])) {
+  for (const peerId of ranking(view)) {
     if (peerId === view.selfId) return !view.seedUsable ? { kind: 'none' } : view.membershipSettled ? seed() : { kind: 'wait' };
     if (view.exclude.has(peerId)) continue;
     if (view.failed.has(peerId)) {
@@ -91,6 +97,12 @@ export function choosePieceSource(view: PieceView): PieceChoice {
     return view.busyWith(peerId) < view.maxPerPeer ? { kind: 'owner', peerId, url } : { kind: 'wait' };
   }
   return seed();
+}
+
+function ranking(view: PieceView): readonly string[] {
+  const members = [...view.members.keys()];
+  if (!view.balanceOwners) return rankOwners(view.digest, view.index, members);
+  return ownerRanking(view.digest, view.index, view.size === 0 ? 0 : Math.ceil(view.size / view.pieceSize), members);
 }
 
 /**

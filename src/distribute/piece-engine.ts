@@ -273,6 +273,7 @@ export class PieceEngine {
       // asker would time out and go to the seed itself. They are bounded by the askers' limits.
       seedSlotFree: this.#failures.seedReady(now) && (ignoreSeedSlots || demanded || this.#transfers.seedCount < this.#maxSeed),
       membershipSettled: now >= (this.#c.membershipSettledAt ?? 0),
+      balanceOwners: context.committee === undefined,
     };
     const choice = choosePieceSource(view);
     return context.committee === undefined || this.#gate.allows(view, choice, context.committee, now, this.#receivedAt) ? choice : { kind: 'wait' };

@@ -13,7 +13,7 @@ const COMMITTEE = ['peer-a', 'peer-b', 'peer-c', 'peer-d'];
 function view(selfId: string, index: number, init: Partial<PieceView> = {}): PieceView {
   return {
     digest: DIGEST, index, size: 8, pieceSize: 1, selfId, holders: [], members: new Map(), failed: new Set(), exclude: new Set(),
-    demanded: false, seedUsable: true, busyWith: () => 0, maxPerPeer: 2, seedSlotFree: true, membershipSettled: true, ...init,
+    demanded: false, seedUsable: true, busyWith: () => 0, maxPerPeer: 2, seedSlotFree: true, membershipSettled: true, balanceOwners: false, ...init,
   };
 }
 

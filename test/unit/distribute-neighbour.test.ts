@@ -126,7 +126,7 @@ describe('distribute: a good neighbour', { timeout: 120_000 }, () => {
     const holder = (peerId: string, load?: number): Holder => ({ peerId, url: `http://${peerId}`, size: 100, complete: true, ...(load !== undefined ? { load } : {}) });
     const view = (holders: Holder[], ours: Record<string, number> = {}): PieceView => ({
       digest: digest.value, index: 0, size: 100, pieceSize: 100, selfId: 'me', holders, members: new Map([['me', { peerId: 'me', url: undefined }]]),
-      failed: new Set(), exclude: new Set(), demanded: false, seedUsable: true, busyWith: (p) => ours[p] ?? 0, maxPerPeer: 2, seedSlotFree: true, membershipSettled: true,
+      failed: new Set(), exclude: new Set(), demanded: false, seedUsable: true, busyWith: (p) => ours[p] ?? 0, maxPerPeer: 2, seedSlotFree: true, membershipSettled: true, balanceOwners: true,
     });
     assert.deepEqual(choosePieceSource(view([holder('x', 12), holder('y', 3), holder('z', 9)])), { kind: 'holder', peerId: 'y', url: 'http://y' });
     // Our own transfers from a holder add to what it reported.

@@ -7,7 +7,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterEach, describe, test } from 'node:test';
-import { ownerOf } from '../../src/distribute/owners.ts';
+import { ownerRanking, rankOwners } from '../../src/distribute/owners.ts';
 import { OciError, type Digest } from '../../src/oci/index.ts';
 import { MemoryNetwork, MemorySwarm } from '../../src/swarm/index.ts';
 import { eventually } from '../helpers/eventually.ts';
@@ -35,15 +35,15 @@ describe('distribute: piece owners by membership', { timeout: 120_000 }, () => {
   }
 
   /**
-   * Ownership follows the digest: with a few pieces over two hosts, one random blob in 2^(n-1)
-   * gives `owner` none of them (or all), and a test about what it owns would prove nothing. Adds
+   * Ownership follows the digest: with a few pieces over few hosts, a random blob may give `owner`
+   * none of them (or all), and a test about what it owns would prove nothing. Adds
    * random blobs of `pieces` MiB to the seed until `owner` owns some pieces but not all.
    */
   function blobOwnedInPart(seed: CountingSeed, pieces: number, members: readonly string[], owner: string): { content: Buffer; digest: Digest; owned: number } {
     for (;;) {
       const content = randomBytes(pieces * MiB);
       const digest = seed.add(content);
-      const owned = Array.from({ length: pieces }, (_, i) => ownerOf(digest.value, i, members)).filter((o) => o === owner).length;
+      const owned = Array.from({ length: pieces }, (_, i) => ownerRanking(digest.value, i, pieces, members)[0]).filter((o) => o === owner).length;
       if (owned > 0 && owned < pieces) return { content, digest, owned };
     }
   }
@@ -76,6 +76,26 @@ describe('distribute: piece owners by membership', { timeout: 120_000 }, () => {
       assert.ok(ratio <= 1.02, `seed egress ${ratio.toFixed(3)}x`);
       await Promise.all(open.splice(0).map((x) => x.close()));
     }
+  });
+
+  test('four hosts pull a blob rendezvous alone would give one of them most of: each asks the seed for at most its share', async () => {
+    const network = new MemoryNetwork();
+    const seed = new CountingSeed();
+    const hosts = [await host(network, seed, 'a'), await host(network, seed, 'b'), await host(network, seed, 'c'), await host(network, seed, 'd')];
+    await meshed(hosts.map((h) => h.swarm));
+    const members = hosts.map((h) => h.swarm.peerId);
+    const pieces = 16;
+    const share = Math.ceil(pieces / hosts.length) * MiB;
+    let blob: { content: Buffer; digest: Digest };
+    do {
+      const content = randomBytes(pieces * MiB);
+      blob = { content, digest: seed.add(content) };
+    } while (Math.max(...members.map((m) => Array.from({ length: pieces }, (_, i) => rankOwners(blob.digest.value, i, members)[0]).filter((o) => o === m).length)) * MiB <= share);
+    const got = await Promise.all(hosts.map((h) => h.fetch(blob.digest)));
+    for (const bytes of got) assert.ok(bytes?.equals(blob.content));
+    report('4 hosts, owners balanced', seed, blob.content.length);
+    for (const name of ['a', 'b', 'c', 'd']) assert.ok((seed.served.get(name) ?? 0) <= share, `${name} took ${(seed.served.get(name) ?? 0) / MiB} MiB from the seed (its share: ${share / MiB})`);
+    assert.equal(seed.total(), blob.content.length);
   });
 
   test('a host that joins mid-pull owns pieces at once; the seed still sends about once', async () => {

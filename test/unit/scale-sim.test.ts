@@ -1,12 +1,13 @@
 // The scale simulation (bench/scale): a run is a pure function of its options, and what it
 // reports holds together — every host ends with every piece, the seed sent at least the image,
 // each host received exactly the image. Plus the one shortcut it takes around the real decision
-// code: choosePieceSource answers the same given only the top of the owner ranking.
+// code: choosePieceSource answers the same given only the top of the owner ranking (above the few
+// members among whom owners are balanced; with those few, it gets them all).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { choosePieceSource, MAX_OWNERS_ASKED, type Member, type PieceView } from '../../src/distribute/piece-choice.ts';
-import { rankOwners } from '../../src/distribute/owners.ts';
+import { MAX_BALANCED_MEMBERS, rankOwners } from '../../src/distribute/owners.ts';
 import { runScaleSim, SIM_DEFAULTS, type SimOptions } from '../../bench/scale/sim.ts';
 import { seededRandom } from '../../bench/scale/clock.ts';
 import { Topology } from '../../bench/scale/topology.ts';
@@ -90,21 +91,34 @@ describe('scale simulation', { timeout: 120_000 }, () => {
     }
   });
 
-  test('choosePieceSource answers the same with the top MAX_OWNERS_ASKED + 1 of the owner ranking as with every member', () => {
+  test('above MAX_BALANCED_MEMBERS or under a committee, choosePieceSource answers the same given the top MAX_OWNERS_ASKED + 1 of the rendezvous ranking (as the simulation hands it) as the engine with every member', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 2, max: 40 }), fc.integer({ min: 0, max: 63 }), fc.integer({ min: 0, max: 39 }), fc.boolean(), fc.integer({ min: 0, max: 3 }), (n, index, self, seedFree, busyMod) => {
+      fc.property(fc.integer({ min: 2, max: 40 }), fc.integer({ min: 0, max: 63 }), fc.integer({ min: 0, max: 39 }), fc.boolean(), fc.integer({ min: 0, max: 3 }), fc.boolean(), (n, index, self, seedFree, busyMod, committee) => {
+        fc.pre(committee || n > MAX_BALANCED_MEMBERS);
         const ids = Array.from({ length: n }, (_, i) => `host-${i}`);
         const selfId = ids[self % n]!;
         const all = new Map<string, Member>(ids.map((id) => [id, { peerId: id, url: `sim://${id}` }]));
         const digest = `sha256:${'ab'.repeat(32)}`;
         const top = rankOwners(digest, index, ids).slice(0, MAX_OWNERS_ASKED + 1);
-        const view = (members: ReadonlyMap<string, Member>): PieceView => ({
+        const view = (members: ReadonlyMap<string, Member>, balanceOwners: boolean): PieceView => ({
           digest, index, size: 64 * MiB * 4, pieceSize: 4 * MiB, selfId, holders: [], members, failed: new Set(), exclude: new Set(), demanded: false,
-          seedUsable: true, busyWith: (peerId) => (busyMod > 0 && Number(peerId.slice(5)) % busyMod === 0 ? 2 : 0), maxPerPeer: 2, seedSlotFree: seedFree, membershipSettled: true,
+          seedUsable: true, busyWith: (peerId) => (busyMod > 0 && Number(peerId.slice(5)) % busyMod === 0 ? 2 : 0), maxPerPeer: 2, seedSlotFree: seedFree, membershipSettled: true, balanceOwners,
         });
-        assert.deepEqual(choosePieceSource(view(new Map(top.map((id) => [id, all.get(id)!])))), choosePieceSource(view(all)));
+        assert.deepEqual(choosePieceSource(view(new Map(top.map((id) => [id, all.get(id)!])), false)), choosePieceSource(view(all, !committee)));
       }),
       { numRuns: 300 },
     );
+  });
+
+  test('with few hosts the simulation balances owners as the engine does: the seed sends each piece once, and no host owns more than its share', () => {
+    for (const hosts of [4, 8]) {
+      for (const seed of [1, 2, 3]) {
+        const r = runScaleSim(small({ hosts, imageBytes: 64 * MiB, jitterMs: 0, seed }));
+        assert.equal(r.seedEgress, 1);
+        // What a host took from the seed is what it owns.
+        const share = Math.ceil(r.pieceCount / hosts) * 4 * MiB;
+        for (const h of r.hosts) assert.ok(h.seedBytes <= share, `${hosts} hosts, seed ${seed}: a host owns ${h.seedBytes / (4 * MiB)} of ${r.pieceCount} pieces`);
+      }
+    }
   });
 });
