@@ -104,7 +104,7 @@ export async function runTransfer(blob: PartialBlob, transfer: Transfer, limits:
       writing.push(write);
       if (offset > end) break;
     }
-    for (const write of writing.splice(0)) await write;
+    await Promise.all(writing);
     if (offset <= end) throw new Error(`${source.id} ended at byte ${offset} of ${start}-${end}`);
     return undefined;
   } catch (error) {
