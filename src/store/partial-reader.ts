@@ -17,9 +17,10 @@ const readChunk = (): number => chunkBytes(MAX_READ_BYTES);
 
 /**
  * Whether a reader behind its writer reads its next chunk while one is sent: only while the
- * budget's share covers both, so a crowd holds no more than before (bench/memory.bench.ts).
- * Reading from the file one chunk at a time, with the socket idle meanwhile, held a lone client
- * to ~200 MB/s while its blob arrived at ~400 (bench/registry.bench.ts, pull-through).
+ * budget's share covers both. Reading from the file one chunk at a time, with the socket idle
+ * meanwhile, held a lone pull-through client to ~200 MB/s while its blob arrived at ~400
+ * (bench/registry.bench.ts). Readers sharing a blob do not (see ReaderHooks.alone): the
+ * 200-client crowd of bench/memory.bench.ts peaked ~10 MiB higher when they did.
  */
 const readsAhead = (): boolean => chunkBytes() >= 2 * MAX_READ_BYTES;
 
@@ -58,6 +59,8 @@ export interface ReaderHooks {
    * to send as they are (see RecentChunks.take); a copy is at most `copyMax` bytes.
    */
   recent?(position: number, limit: number, copyMax: number): Buffer | undefined;
+  /** No other reader reads the blob now (only then is the next chunk read ahead). */
+  alone?(): boolean;
   /** Resolves true on the next change, false after `ms` without one. */
   wait(ms: number): Promise<boolean>;
   attach(): void;
@@ -145,7 +148,7 @@ export function createPartialReader(blob: ReadableBlob, hooks: ReaderHooks, rang
             position += chunk.byteLength;
             // Behind its writer: the next chunk is read from the file while this one is sent.
             const next = Math.min(readChunk(), available - position, last - position + 1);
-            if (next > 0 && !stream.destroyed && readsAhead()) ahead = { position, resets: hooks.resets().length, chunk: readFile(position, next) };
+            if (next > 0 && !stream.destroyed && hooks.alone?.() === true && readsAhead()) ahead = { position, resets: hooks.resets().length, chunk: readFile(position, next) };
             ahead?.chunk.catch(() => undefined); // taken or dropped later
             stream.push(chunk);
             return;

@@ -338,6 +338,7 @@ export class PartialBlob {
       resets: () => this.#resetStarts,
       verified: () => this.#verified,
       recent: (position, limit, copyMax) => this.#recent.take(position, limit, copyMax, this.#readers > 1),
+      alone: () => this.#readers <= 1,
       wait: (ms) =>
         new Promise<boolean>((resolve) => {
           const timer = setTimeout(() => {
