@@ -1,7 +1,7 @@
 // One blob being fetched: a temp file written piece by piece, readable while written, verified
 // and renamed under its digest at the end. Longer than 300 lines because its states (writing →
-// committed | failed) and the file they guard are one unit; the readers (partial-reader.ts) and
-// the resume bookkeeping (kept-partial.ts) already live apart.
+// committed | failed), the writes in flight and the file they guard are one unit; the readers
+// (partial-reader.ts) and the resume bookkeeping (kept-partial.ts) already live apart.
 import { EventEmitter } from 'node:events';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
