@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { describe, test } from 'node:test';
 import { digestOf } from '../../src/oci/index.ts';
 import { Store } from '../../src/store/index.ts';
+import { stopHashWorker } from '../../src/store/prefix-hasher.ts';
 import { tempStorePerTest } from '../helpers/temp-store.ts';
 
 const run = promisify(execFile);
@@ -79,7 +80,9 @@ describe('PartialBlob: a write in flight fails', () => {
       await assert.rejects(blob.write(64 * KiB, content.subarray(64 * KiB, 2048 * KiB)), /ENOSPC|no space/i);
       await blob.fail(new Error('test over'));
     } finally {
-      await run('umount', [mountPoint]).catch(() => undefined);
+      // The hash worker may still hold the temp file open (it closes it after the blob failed): the mount would be busy.
+      await stopHashWorker();
+      await run('umount', [mountPoint]);
       await rm(mountPoint, { recursive: true, force: true });
     }
   });
