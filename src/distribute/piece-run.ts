@@ -11,6 +11,8 @@ import { anyCap, throttled, type RateLimit } from './rate-limit.ts';
 
 /** Network chunks are joined into writes of this size (see coalesce.ts). */
 export const WRITE_BATCH_BYTES = 512 * 1024;
+/** Batches of one transfer handed to the blob at once (see runTransfer). */
+export const WRITES_IN_FLIGHT = 2;
 
 /** What the engine does as a transfer moves bytes into the blob. */
 export interface TransferHooks {
@@ -41,20 +43,23 @@ export async function runTransfer(blob: PartialBlob, transfer: Transfer, limits:
   let end = run.end < blob.pieceStart(first) + blob.pieceLength(first) ? run.end - 1 : blob.pieceStart(transfer.pieces.at(-1)!) + blob.pieceLength(transfer.pieces.at(-1)!) - 1;
   let offset = start;
   let stream: Readable | undefined;
-  /** The write in flight (true once the transfer has all it went on for): the next batch is read meanwhile. */
-  let writing: Promise<boolean> | undefined;
-  const place = async (chunk: Buffer): Promise<boolean> => {
+  /**
+   * Hands a batch's writes to the blob at once, in order (the offset moves on now), and resolves
+   * once they landed. A seed read's going on into the next piece is decided here, not after.
+   */
+  const issue = (chunk: Buffer): Promise<void> => {
+    const parts: Array<{ index: number; bytes: number; write: Promise<void>; announce: boolean }> = [];
     let data = chunk;
     while (data.byteLength > 0 && offset <= end) {
       const index = Math.floor(offset / blob.pieceSize);
       const pieceEnd = blob.pieceStart(index) + blob.pieceLength(index);
       const take = Math.min(data.byteLength, pieceEnd - offset, end + 1 - offset);
-      await blob.write(offset, data.subarray(0, take));
-      hooks.counted(source, take);
-      if (!capped) for (const limit of limits) limit.count(take);
+      const write = blob.write(offset, data.subarray(0, take));
+      write.catch(() => undefined); // awaited in order below
+      const part = { index, bytes: take, write, announce: false };
+      parts.push(part);
       offset += take;
       data = data.subarray(take);
-      if (blob.isPieceComplete(index)) hooks.pieceDone(index, source);
       if (offset < pieceEnd) continue;
       if (offset > end) break;
       // A long seed read goes on only while the next piece is still ours to fetch (a peer
@@ -64,10 +69,21 @@ export async function runTransfer(blob: PartialBlob, transfer: Transfer, limits:
         break;
       }
       if (source.kind === 'seed') hooks.arriving(index + 1);
-      else hooks.announce();
+      else part.announce = true;
     }
-    return offset > end;
+    return landed(parts);
   };
+  const landed = async (parts: ReadonlyArray<{ index: number; bytes: number; write: Promise<void>; announce: boolean }>): Promise<void> => {
+    for (const part of parts) {
+      await part.write;
+      hooks.counted(source, part.bytes);
+      if (!capped) for (const limit of limits) limit.count(part.bytes);
+      if (blob.isPieceComplete(part.index)) hooks.pieceDone(part.index, source);
+      if (part.announce) hooks.announce();
+    }
+  };
+  /** Batches being written, oldest first. */
+  const writing: Array<Promise<void>> = [];
   let capped = false;
   try {
     stream = await source.open({ start, end }, transfer.controller.signal);
@@ -77,20 +93,23 @@ export async function runTransfer(blob: PartialBlob, transfer: Transfer, limits:
     capped = anyCap(limits);
     const chunks = chunksOf(stream);
     const body = capped ? throttled(chunks, limits, transfer.controller.signal) : chunks;
-    // One write in flight while the next batch gathers: waiting for each write before reading on
-    // left the socket idle for every trip through the thread pool.
+    // WRITES_IN_FLIGHT batches are written while the next one gathers: waiting for each write
+    // before reading on left the socket idle for every trip through the thread pool, and one
+    // write at a time left the pool idle while the event loop came round to hand over the next.
     for await (const chunk of transfer.from !== undefined ? rangeFirstWrites(body, WRITE_BATCH_BYTES) : coalesce(body, WRITE_BATCH_BYTES)) {
-      if (writing && (await writing)) break;
-      // Its writes are done once place settles: the batch may go back to the pool (unless kept).
-      writing = place(chunk).finally(() => releaseBatch(chunk));
-      writing.catch(() => undefined); // awaited on the next batch, at the end, or below
+      if (writing.length >= WRITES_IN_FLIGHT) await writing.shift();
+      // Its writes are done once they landed: the batch may go back to the pool (unless kept).
+      const write = issue(chunk).finally(() => releaseBatch(chunk));
+      write.catch(() => undefined); // awaited in order, at the end, or below
+      writing.push(write);
+      if (offset > end) break;
     }
-    if (writing) await writing;
+    await Promise.all(writing);
     if (offset <= end) throw new Error(`${source.id} ended at byte ${offset} of ${start}-${end}`);
     return undefined;
   } catch (error) {
     // The engine may give these pieces to another source once this returns: no write of ours may still land.
-    await writing?.catch(() => undefined);
+    await Promise.allSettled(writing);
     return { error, offset };
   } finally {
     stream?.on('error', () => undefined);

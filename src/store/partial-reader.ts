@@ -3,14 +3,26 @@
 import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { ByteRange, Digest } from '../oci/index.ts';
-import { chunkBytes, takeChunk } from '../lib/download-budget.ts';
+import { chunkBytes, giveChunk, takeChunk } from '../lib/download-budget.ts';
+
+/** Largest chunk a reader reads or copies at once. */
+const MAX_READ_BYTES = 256 * 1024;
 
 /**
- * A read's size: the download budget's share at the moment, at most 256 KiB. (1 MiB was tried
- * for readers far behind their writer: the 200-client crowd of bench/memory.bench.ts peaked
+ * A read's size: the download budget's share at the moment, at most MAX_READ_BYTES. (1 MiB was
+ * tried for readers far behind their writer: the 200-client crowd of bench/memory.bench.ts peaked
  * 20 MiB higher and spent a third more CPU, and the pull-through gained nothing measurable.)
  */
-const readChunk = (): number => chunkBytes(256 * 1024);
+const readChunk = (): number => chunkBytes(MAX_READ_BYTES);
+
+/**
+ * Whether a reader behind its writer reads its next chunk while one is sent: only while the
+ * budget's share covers both. Reading from the file one chunk at a time, with the socket idle
+ * meanwhile, held a lone pull-through client to ~200 MB/s while its blob arrived at ~400
+ * (bench/registry.bench.ts). Readers sharing a blob do not (see ReaderHooks.alone): the
+ * 200-client crowd of bench/memory.bench.ts peaked ~10 MiB higher when they did.
+ */
+const readsAhead = (): boolean => chunkBytes() >= 2 * MAX_READ_BYTES;
 
 export type BlobState = { kind: 'writing' } | { kind: 'committed' } | { kind: 'failed'; error: Error };
 
@@ -47,6 +59,8 @@ export interface ReaderHooks {
    * to send as they are (see RecentChunks.take); a copy is at most `copyMax` bytes.
    */
   recent?(position: number, limit: number, copyMax: number): Buffer | undefined;
+  /** No other reader reads the blob now (only then is the next chunk read ahead). */
+  alone?(): boolean;
   /** Resolves true on the next change, false after `ms` without one. */
   wait(ms: number): Promise<boolean>;
   attach(): void;
@@ -63,11 +77,29 @@ export function createPartialReader(blob: ReadableBlob, hooks: ReaderHooks, rang
   let position = first;
   let seenResets = hooks.resets().length;
   let handle: FileHandle | undefined;
+  /** The next chunk being read from the file while the last one is sent, from `position`, as of `resets` pieces reset. */
+  let ahead: { position: number; resets: number; chunk: Promise<Buffer> } | undefined;
+  // A pooled chunk: a sender that is done with it gives it back (download-budget.ts).
+  const readFile = async (at: number, length: number): Promise<Buffer> => {
+    const buffer = takeChunk(length);
+    const { bytesRead } = await handle!.read(buffer, 0, length, at);
+    if (bytesRead === 0) throw new Error(`blob ${blob.digest.value} ended early at byte ${at}`);
+    return buffer.subarray(0, bytesRead);
+  };
+  /** The chunk read ahead, if it is the next one and no piece was reset since (its bytes may be old). */
+  const takeAhead = async (): Promise<Buffer | undefined> => {
+    const taken = ahead;
+    ahead = undefined;
+    if (taken && taken.position === position && taken.resets === hooks.resets().length) return taken.chunk;
+    void taken?.chunk.then(giveChunk, () => undefined);
+    return undefined;
+  };
   hooks.attach();
   let attached = true;
   const stream: Readable = new Readable({
-    // Nothing read ahead: a chunk is read once the previous one is taken. A crowd's responses
-    // each held a second, read-ahead chunk besides the one being written (bench/memory.bench.ts).
+    // Nothing buffered: a chunk is read once the previous one is taken. A crowd's responses each
+    // held a second, read-ahead chunk besides the one being written (bench/memory.bench.ts). Only
+    // a reader behind its writer reads its next chunk from the file while one is sent (ahead).
     highWaterMark: 0,
     read: async () => {
       try {
@@ -103,19 +135,22 @@ export function createPartialReader(blob: ReadableBlob, hooks: ReaderHooks, rang
           }
           const available = verified ? blob.size : blob.availableFrom(position) - (holdBack && reachesEnd && blob.availableFrom(position) >= blob.size ? 1 : 0);
           if (position < available) {
-            const kept = hooks.recent?.(position, Math.min(available - position, last - position + 1), readChunk());
-            if (kept) {
-              position += kept.byteLength;
-              stream.push(kept);
-              return;
+            let chunk = await takeAhead();
+            if (!chunk) {
+              const kept = hooks.recent?.(position, Math.min(available - position, last - position + 1), readChunk());
+              if (kept) {
+                position += kept.byteLength;
+                stream.push(kept);
+                return;
+              }
+              chunk = await readFile(position, Math.min(readChunk(), available - position, last - position + 1));
             }
-            const length = Math.min(readChunk(), available - position, last - position + 1);
-            // A pooled chunk: a sender that is done with it gives it back (download-budget.ts).
-            const buffer = takeChunk(length);
-            const { bytesRead } = await handle.read(buffer, 0, length, position);
-            if (bytesRead === 0) throw new Error(`blob ${blob.digest.value} ended early at byte ${position}`);
-            position += bytesRead;
-            stream.push(buffer.subarray(0, bytesRead));
+            position += chunk.byteLength;
+            // Behind its writer: the next chunk is read from the file while this one is sent.
+            const next = Math.min(readChunk(), available - position, last - position + 1);
+            if (next > 0 && !stream.destroyed && hooks.alone?.() === true && readsAhead()) ahead = { position, resets: hooks.resets().length, chunk: readFile(position, next) };
+            ahead?.chunk.catch(() => undefined); // taken or dropped later
+            stream.push(chunk);
             return;
           }
           if (!(await hooks.wait(idleMs))) throw new Error(`no bytes of ${blob.digest.value} arrived for ${idleMs} ms`);
@@ -125,6 +160,8 @@ export function createPartialReader(blob: ReadableBlob, hooks: ReaderHooks, rang
       }
     },
     destroy(error, callback) {
+      void ahead?.chunk.then(giveChunk, () => undefined);
+      ahead = undefined;
       if (attached) {
         attached = false;
         hooks.detach();

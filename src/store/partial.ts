@@ -1,7 +1,7 @@
 // One blob being fetched: a temp file written piece by piece, readable while written, verified
 // and renamed under its digest at the end. Longer than 300 lines because its states (writing →
-// committed | failed) and the file they guard are one unit; the readers (partial-reader.ts) and
-// the resume bookkeeping (kept-partial.ts) already live apart.
+// committed | failed), the writes in flight and the file they guard are one unit; the readers
+// (partial-reader.ts) and the resume bookkeeping (kept-partial.ts) already live apart.
 import { EventEmitter } from 'node:events';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
@@ -35,8 +35,12 @@ export class PartialBlob {
   readonly #layout: Layout;
   readonly #handle: FileHandle;
   readonly #filled: Float64Array;
+  /** Bytes of each piece claimed by writes still in flight, after its #filled ones: the next write goes on after them. */
+  readonly #claimed: Float64Array;
   /** Offset in each piece where its fill started (see piece-fill.ts). */
   readonly #fillStart: Float64Array;
+  /** The last write in flight into each piece: a write that goes on from it is recorded only after it. */
+  readonly #lastInPiece = new Map<number, Promise<void>>();
   readonly #events = new EventEmitter();
   readonly #onCommitted: (digest: Digest, size: number) => void;
   /** Marks the digest in use while a reader is attached (so eviction leaves it alone after the commit). */
@@ -66,6 +70,7 @@ export class PartialBlob {
     this.tmpPath = tmpPath;
     this.#handle = handle;
     this.#filled = new Float64Array(this.pieceCount);
+    this.#claimed = new Float64Array(this.pieceCount);
     this.#fillStart = new Float64Array(this.pieceCount);
     this.#hasher = new PrefixHasher(tmpPath, digest.algorithm, size, (position) => this.availableFrom(position));
     this.#onCommitted = onCommitted;
@@ -155,8 +160,11 @@ export class PartialBlob {
   }
 
   /**
-   * Writes bytes at `offset`, which must continue the piece it falls in (nextFill), or start an
-   * empty one anywhere; a write may run on into following, still empty, pieces.
+   * Writes bytes at `offset`, which must continue the piece it falls in (nextFill, counting the
+   * writes still in flight), or start an empty one anywhere; a write may run on into following,
+   * still empty, pieces. A transfer may hand over its next write before the last one landed (the
+   * socket is read meanwhile): writes are recorded in order, and one that goes on from a write
+   * that failed fails too, so the bytes present never have a gap.
    */
   async write(offset: number, chunk: Uint8Array): Promise<void> {
     if (this.#state.kind !== 'writing') throw new Error(`blob ${this.digest.value} is ${this.#state.kind}`);
@@ -164,34 +172,67 @@ export class PartialBlob {
     const writeEnd = offset + chunk.byteLength;
     for (let position = offset; position < writeEnd; ) {
       const index = Math.floor(position / this.pieceSize);
-      const run = this.nextFill(index, position);
-      if (run.start !== position) throw new Error(`write at ${position} does not continue piece ${index} (its fill goes on at ${run.start})`);
-      if (writeEnd > run.end && run.end < this.pieceStart(index) + this.pieceLength(index)) {
-        throw new Error(`write at ${position} does not continue piece ${index}: it runs into the piece's bytes present from ${run.end}`);
+      const base = this.pieceStart(index);
+      const run = nextRun(this.#fillStart[index]!, this.#filled[index]! + this.#claimed[index]!, this.pieceLength(index), position - base);
+      if (base + run.start !== position) throw new Error(`write at ${position} does not continue piece ${index} (its fill goes on at ${base + run.start})`);
+      if (writeEnd > base + run.end && run.end < this.pieceLength(index)) {
+        throw new Error(`write at ${position} does not continue piece ${index}: it runs into the piece's bytes present from ${base + run.end}`);
       }
-      position = Math.min(writeEnd, run.end);
+      position = Math.min(writeEnd, base + run.end);
     }
-    const write = this.#writeAll(chunk, offset);
+    const before: Array<Promise<void>> = [];
+    this.#forEachPiece(offset, writeEnd, (index, from, bytes) => {
+      if (this.#claimed[index]! > 0) before.push(this.#lastInPiece.get(index)!);
+      else if (this.#filled[index] === 0) this.#fillStart[index] = from - this.pieceStart(index);
+      this.#claimed[index]! += bytes;
+    });
+    const write = this.#land(offset, chunk, before);
+    this.#forEachPiece(offset, writeEnd, (index) => this.#lastInPiece.set(index, write));
     this.#writes.add(write);
     try {
       await write;
     } finally {
       this.#writes.delete(write);
+      this.#forEachPiece(offset, writeEnd, (index) => {
+        if (this.#lastInPiece.get(index) === write) this.#lastInPiece.delete(index);
+      });
     }
+  }
+
+  /** Writes the bytes, then records them once the writes they go on from (`before`, in flight) are recorded. */
+  async #land(offset: number, chunk: Uint8Array, before: ReadonlyArray<Promise<void>>): Promise<void> {
+    let failure: { error: unknown } | undefined;
+    const failed = (error: unknown): void => {
+      failure ??= { error };
+    };
+    await this.#writeAll(chunk, offset).catch(failed);
+    for (const write of before) await write.catch(failed);
+    const writeEnd = offset + chunk.byteLength;
+    this.#forEachPiece(offset, writeEnd, (index, _from, bytes) => {
+      this.#claimed[index]! -= bytes;
+    });
+    if (failure) throw failure.error;
     if (this.#state.kind !== 'writing') return;
     let completed = false;
-    for (let position = offset; position < writeEnd; ) {
-      const index = Math.floor(position / this.pieceSize);
-      const upTo = Math.min(writeEnd, this.pieceStart(index) + this.pieceLength(index));
-      if (this.#filled[index] === 0) this.#fillStart[index] = position - this.pieceStart(index);
-      this.#filled[index] = Math.min(this.pieceLength(index), this.#filled[index]! + upTo - position);
+    this.#forEachPiece(offset, writeEnd, (index, from, bytes) => {
+      if (this.#filled[index] === 0) this.#fillStart[index] = from - this.pieceStart(index);
+      this.#filled[index] = Math.min(this.pieceLength(index), this.#filled[index]! + bytes);
       completed ||= this.isPieceComplete(index);
-      position = upTo;
-    }
+    });
     if (completed) this.#pieceList.schedule();
     this.#hasher.advance();
     this.#recent.remember(offset, chunk);
     this.#events.emit('change');
+  }
+
+  /** Calls `each` with every piece [start, end) falls in, where in the blob its part starts, and how long it is. */
+  #forEachPiece(start: number, end: number, each: (index: number, from: number, bytes: number) => void): void {
+    for (let position = start; position < end; ) {
+      const index = Math.floor(position / this.pieceSize);
+      const upTo = Math.min(end, this.pieceStart(index) + this.pieceLength(index));
+      each(index, position, upTo - position);
+      position = upTo;
+    }
   }
 
   /** Appends at the end of the bytes present from 0 (one sequential stream). */
@@ -297,6 +338,7 @@ export class PartialBlob {
       resets: () => this.#resetStarts,
       verified: () => this.#verified,
       recent: (position, limit, copyMax) => this.#recent.take(position, limit, copyMax, this.#readers > 1),
+      alone: () => this.#readers <= 1,
       wait: (ms) =>
         new Promise<boolean>((resolve) => {
           const timer = setTimeout(() => {
