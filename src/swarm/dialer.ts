@@ -24,6 +24,14 @@ export const SHORT_CONNECTION_MS = 10_000;
 /** First wait before a peer that refused us is dialled again through peer exchange; it doubles up to MAX_DIAL_BACKOFF_MS. */
 export const DIAL_BACKOFF_MS = 10_000;
 export const MAX_DIAL_BACKOFF_MS = 5 * 60_000;
+/**
+ * A newly connected peer is introduced (peer exchange) to this many of our peers picked at random,
+ * once per INTRODUCTION_MS: every host it connects to does the same, so hosts with room hear of
+ * it. Telling every connection at every connection (as before) was 300,000 'peers' frames while 64
+ * loopback hosts started, the largest share of their CPU.
+ */
+export const INTRODUCE_TO = 8;
+export const INTRODUCTION_MS = 60_000;
 /** Known, unconnected peers dialled per redial interval while there is room for neighbours. */
 export const TOP_UP_DIALS = 4;
 
@@ -44,6 +52,8 @@ export class PeerDialer implements Startable {
   /** Peers that refused or let go of our last dials: not dialled through peer exchange before `until`. */
   readonly #backoff = new Map<string, { until: number; wait: number }>();
   readonly #now: () => number;
+  /** Peers this host introduced, and when: not again before INTRODUCTION_MS. */
+  readonly #introduced = new Map<string, number>();
   #timer: NodeJS.Timeout | undefined;
   #running = false;
 
@@ -102,6 +112,23 @@ export class PeerDialer implements Startable {
       const [peer] = candidates.splice(Math.floor(Math.random() * candidates.length), 1);
       this.#dial(peer!.id, []);
     }
+  }
+
+  /**
+   * Whom to tell about a peer that just connected: up to INTRODUCE_TO of `peers` at random, or
+   * nobody when this host introduced it lately.
+   */
+  introduce(peerId: string, peers: readonly string[]): string[] {
+    const now = this.#now();
+    if ((this.#introduced.get(peerId) ?? -Infinity) > now - INTRODUCTION_MS) return [];
+    if (this.#introduced.size >= 10_000) this.#introduced.clear();
+    this.#introduced.set(peerId, now);
+    const others = peers.filter((id) => id !== peerId);
+    for (let i = others.length - 1; i > 0; i--) {
+      const j = Math.floor(Math.random() * (i + 1));
+      [others[i], others[j]] = [others[j]!, others[i]!];
+    }
+    return others.slice(0, INTRODUCE_TO);
   }
 
   /** Where the given peers listen, as they told us through identify. */

@@ -214,12 +214,13 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
     });
     node.addEventListener('connection:close', ({ detail }) => budget.closed(detail));
     node.addEventListener('peer:disconnect', (event) => this.announcements.leave(event.detail.toString(), 'disconnected'));
-    // A new member: tell everyone else where it listens (peer exchange, see dialer.ts).
+    // A new member: tell some others where it listens (peer exchange, see dialer.ts).
     node.addEventListener('peer:identify', ({ detail }) => {
       // A crossing connection closed already (connection-budget.ts) introduces nobody new.
       if (!detail.protocols.includes(ANNOUNCE_PROTOCOL) || detail.listenAddrs.length === 0 || detail.connection.status !== 'open') return;
       const addresses = detail.listenAddrs.map(String).slice(0, MAX_PEER_ADDRESSES);
-      this.broadcast({ type: 'peers', peers: [{ peerId: detail.peerId.toString(), addresses }] });
+      const to = this.#dialer?.introduce(detail.peerId.toString(), this.table.peers().map((p) => p.peerId)) ?? [];
+      countMessage(this.#counts.sent, 'peers', this.#streams?.sendTo({ type: 'peers', peers: [{ peerId: detail.peerId.toString(), addresses }] }, to) ?? 0);
     });
     try {
       await this.#streams.start();
