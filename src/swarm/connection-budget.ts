@@ -57,6 +57,16 @@ export class ConnectionBudget {
   }
 
   /**
+   * Room for a dial this host makes on its own (dialer.ts topUp) in a swarm of `known` others:
+   * when they all fit under the neighbour limit (a full mesh), while there is room; in a larger
+   * swarm only while it has fewer than half its neighbour limit (peers named to it fill the rest).
+   */
+  roomForTopUp(pending: number, known: number): boolean {
+    const { cap, reserve } = this.#init;
+    return this.roomForNeighbour(pending) && (cap === undefined || known <= cap - reserve || this.#peers() < (cap - reserve) / 2);
+  }
+
+  /**
    * Peers connected: the neighbour limit counts peers, not connections (two hosts that dial each
    * other at once may keep two), so a full mesh within the limit is not taken for a full host.
    */

@@ -39,7 +39,11 @@ export interface PeerDialerInit {
   readonly bootstrap?: readonly string[];
   readonly redialIntervalMs?: number;
   /** False for peers that must not be dialled now (banned, or no room under the cap for this purpose). */
-  readonly mayDial: (peerId: string, purpose: 'neighbour' | 'committee', pending: number) => boolean;
+  /**
+   * `top-up`: a neighbour dial this host makes on its own, not because a peer was just named (see
+   * topUp); `known`: the swarm members this host knows of (its peer store), itself excluded.
+   */
+  readonly mayDial: (peerId: string, purpose: 'neighbour' | 'committee' | 'top-up', pending: number, known?: number) => boolean;
   readonly onDialError?: (peerId: string, error: Error) => void;
   readonly now?: () => number;
 }
@@ -98,19 +102,22 @@ export class PeerDialer implements Startable {
 
   /**
    * Dials up to TOP_UP_DIALS peers from the peer store that are not connected, not dialled now and
-   * not backing off, picked at random (the room check is the usual one, per dial).
+   * not backing off, picked at random; mayDial('top-up') says whether this host needs more (under
+   * a cap, in a swarm larger than its neighbour limit, only a host short of neighbours does: one
+   * that knocked on full hosts every interval kept them busy with connections they let go).
    */
   async topUp(): Promise<void> {
     if (!this.#running) return;
     const now = this.#now();
     const self = this.#node.peerId;
-    const candidates = (await this.#node.peerStore.all()).filter(({ id }) => {
+    const all = await this.#node.peerStore.all();
+    const candidates = all.filter(({ id }) => {
       const key = id.toString();
       return !id.equals(self) && !this.#dialing.has(key) && (this.#backoff.get(key)?.until ?? 0) <= now && this.#node.getConnections(id).length === 0;
     });
     for (let i = 0; i < TOP_UP_DIALS && candidates.length > 0; i++) {
       const [peer] = candidates.splice(Math.floor(Math.random() * candidates.length), 1);
-      this.#dial(peer!.id, []);
+      this.#dial(peer!.id, [], 'top-up', all.length - 1);
     }
   }
 
@@ -184,11 +191,11 @@ export class PeerDialer implements Startable {
     for (const { peerId, multiaddrs } of this.#bootstrap) this.#dial(peerId, multiaddrs);
   }
 
-  #dial(peerId: PeerId, multiaddrs: Multiaddr[], purpose: 'neighbour' | 'committee' = 'neighbour'): void {
+  #dial(peerId: PeerId, multiaddrs: Multiaddr[], purpose: 'neighbour' | 'committee' | 'top-up' = 'neighbour', known?: number): void {
     const id = peerId.toString();
     if (!this.#running || peerId.equals(this.#node.peerId) || this.#dialing.has(id)) return;
-    if (this.#node.getConnections(peerId).length > 0 || !this.#init.mayDial(id, purpose, this.#dialing.size)) return;
-    this.#dialing.set(id, purpose);
+    if (this.#node.getConnections(peerId).length > 0 || !this.#init.mayDial(id, purpose, this.#dialing.size, known)) return;
+    this.#dialing.set(id, purpose === 'committee' ? 'committee' : 'neighbour');
     // The addresses go to the peer store first: libp2p dials a peer id at every address it knows.
     void this.#node.peerStore
       .merge(peerId, { multiaddrs })

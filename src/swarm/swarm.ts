@@ -184,9 +184,10 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
       redialIntervalMs: init.redialIntervalMs,
       // Only this dialer's own dials count as pending: the DHT's lookups dial too, and must not
       // hold back the neighbours.
-      mayDial: (peerId, purpose, pending) => {
+      mayDial: (peerId, purpose, pending, known = 0) => {
         if (this.table.refusesConnections(peerId)) return false;
-        return purpose === 'committee' ? budget.roomForTemporary(pending) : budget.roomForNeighbour(pending);
+        if (purpose === 'committee') return budget.roomForTemporary(pending);
+        return purpose === 'top-up' ? budget.roomForTopUp(pending, known) : budget.roomForNeighbour(pending);
       },
       onDialError: (peerId, error) => this.#log.debug({ peerId, err: error.message }, 'swarm: dial failed'),
     });
