@@ -94,13 +94,18 @@ export class ConnectionBudget {
 
   /**
    * Of two connections to one peer dialled from both ends, the one the higher peer id dialled,
-   * once the other has been open a while (so both ends see it open and agree on what to close).
+   * once the other has been open a while (so both ends see it open and agree on what to close),
+   * when this host holds more connections than its neighbour limit.
    */
   crossing(): Connection[] {
-    const selfId = this.#init.selfId;
+    const { selfId, cap, reserve } = this.#init;
+    const open = this.#init.open();
+    // Only where the cap is near: closing one moves the announce streams it carried, and peers
+    // that left and came back during a pull (8 hosts, cap 64) had owners change under it.
+    if (cap === undefined || open.length <= cap - reserve) return [];
     const settled = Date.now() - CROSSING_SETTLE_MS;
     const byPeer = new Map<string, Connection[]>();
-    for (const c of this.#init.open()) byPeer.set(c.remotePeer.toString(), [...(byPeer.get(c.remotePeer.toString()) ?? []), c]);
+    for (const c of open) byPeer.set(c.remotePeer.toString(), [...(byPeer.get(c.remotePeer.toString()) ?? []), c]);
     const close: Connection[] = [];
     for (const [peer, connections] of byPeer) {
       if (connections.length < 2) continue;

@@ -105,7 +105,9 @@ describe('dialer under a connection cap (loopback)', { timeout: 60_000 }, () => 
     await a.dial(b.getMultiaddrs()[0]!);
     await b.dial(a.getMultiaddrs()[0]!, { force: true });
     await eventually(() => a.getConnections(b.peerId).length === 2 && b.getConnections(a.peerId).length === 2, 10_000, 'two connections each way');
-    const budget = (n: SwarmNode) => new ConnectionBudget({ selfId: n.peerId.toString(), cap: 64, reserve: 8, open: () => n.getConnections() });
+    // A cap whose neighbour limit (cap less reserve) the two connections exceed.
+    const budget = (n: SwarmNode) => new ConnectionBudget({ selfId: n.peerId.toString(), cap: 2, reserve: 1, open: () => n.getConnections() });
+    assert.deepEqual(new ConnectionBudget({ selfId: a.peerId.toString(), cap: 64, reserve: 8, open: () => a.getConnections() }).crossing(), [], 'closed crossing connections far from the cap');
     await new Promise((resolve) => setTimeout(resolve, CROSSING_SETTLE_MS + 100));
     const [closeAtA, closeAtB] = [budget(a).crossing(), budget(b).crossing()];
     assert.equal(closeAtA.length, 1);
