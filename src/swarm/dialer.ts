@@ -22,7 +22,7 @@ export const DEFAULT_REDIAL_INTERVAL_MS = 10_000;
 /** A learned peer whose dial failed, or that closed our connection within this long, is not dialled again for a while. */
 export const SHORT_CONNECTION_MS = 10_000;
 /** First wait before a peer that refused us is dialled again through peer exchange; it doubles up to MAX_DIAL_BACKOFF_MS. */
-export const DIAL_BACKOFF_MS = 10_000;
+export const DIAL_BACKOFF_MS = 2_000;
 export const MAX_DIAL_BACKOFF_MS = 5 * 60_000;
 /**
  * A newly connected peer is introduced (peer exchange) to this many of our peers picked at random,
