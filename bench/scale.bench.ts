@@ -45,7 +45,7 @@ function realTable(results: readonly RealResult[]): string[][] {
   return [
     ['real libp2p hosts (loopback, one process)', 'N', 'start s', 'membership s', 'synced peers min at end', 'conn/host min-max', 'frames/host forming', 'frames/host/blob', 'KiB/host/blob', 'seed ÷ image', 'pull wall s', 'pull CPU-s', 'load avg'],
     ...results.map((r) => [
-      `cap ${r.maxConnections}`, String(r.hosts), fmt(r.startMs / 1000, 1), r.membershipMs === undefined ? 'not reached' : fmt(r.membershipMs / 1000, 1), String(r.syncedPeers.min),
+      `cap ${r.maxConnections}, committee ${r.ownerCommittee}, membership ${r.membershipPeers} peers`, String(r.hosts), fmt(r.startMs / 1000, 1), r.membershipMs === undefined ? 'not reached' : fmt(r.membershipMs / 1000, 1), String(r.syncedPeers.min),
       `${r.connections.min}-${r.connections.max}`, fmt(r.forming.frames, 0), fmt(r.pull?.frames, 0), fmt(r.pull === undefined ? undefined : r.pull.bytes / 1024, 0),
       fmt(r.pull?.seedEgress, 3), fmt(r.pull?.wallS, 1), fmt(r.pull?.cpuS, 1), fmt(r.loadAverage, 1),
     ]),
@@ -58,7 +58,7 @@ async function main(): Promise<void> {
   const real: RealResult[] = [];
   for (const hosts of options.realHosts) {
     progress(`real: ${hosts} hosts, ${options.realImageMiB} MiB, max-peer-connections ${options.realMaxConnections}`);
-    real.push(await runReal({ hosts, imageBytes: options.realImageMiB * 2 ** 20, pieceBytes: 2 ** 20, maxConnections: options.realMaxConnections, membershipTimeoutMs: 120_000 }, progress));
+    real.push(await runReal({ hosts, imageBytes: options.realImageMiB * 2 ** 20, pieceBytes: 2 ** 20, maxConnections: options.realMaxConnections, ownerCommittee: options.realCommittee, membershipTimeoutMs: 120_000 }, progress));
   }
   const lines: string[] = [];
   if (sim.length > 0) {

@@ -1,4 +1,5 @@
 // The scale bench's flags (util.parseArgs through bench/lib/args.ts).
+import { DEFAULT_COMMITTEE_SIZE } from '../../src/swarm/committee.ts';
 import { parseFlags } from '../lib/args.ts';
 import { SIM_DEFAULTS } from './sim.ts';
 import type { Mode } from './topology.ts';
@@ -15,17 +16,19 @@ export interface ScaleOptions {
   readonly realHosts: readonly number[];
   readonly realImageMiB: number;
   readonly realMaxConnections: number;
+  /** owner-committee of the real hosts (0: no DHT). */
+  readonly realCommittee: number;
 }
 
 export const USAGE = `node bench/scale.bench.ts [--quick] [--sim-hosts 8,32,128,1000] [--modes mesh,capped,bounded]
   [--image-mib 256] [--piece-mib 4] [--host-mbit 1000] [--seed-mbit 1000] [--jitter-ms 0] [--seed 1]
-  [--real-hosts 8,32] [--real-image-mib 16] [--real-max-connections 64] [--no-real] [--no-sim]
+  [--real-hosts 8,32] [--real-image-mib 16] [--real-max-connections 64] [--real-committee 16] [--no-real] [--no-sim]
 --quick: simulation up to 128 hosts, real part 8 hosts.`;
 
 export function parseScaleOptions(argv: readonly string[]): ScaleOptions {
   const flags = parseFlags(argv, {
     switches: ['quick', 'no-real', 'no-sim', 'help'],
-    values: ['sim-hosts', 'modes', 'image-mib', 'piece-mib', 'host-mbit', 'seed-mbit', 'jitter-ms', 'seed', 'real-hosts', 'real-image-mib', 'real-max-connections'],
+    values: ['sim-hosts', 'modes', 'image-mib', 'piece-mib', 'host-mbit', 'seed-mbit', 'jitter-ms', 'seed', 'real-hosts', 'real-image-mib', 'real-max-connections', 'real-committee'],
   });
   if (flags.has('help')) {
     console.log(USAGE);
@@ -59,5 +62,6 @@ export function parseScaleOptions(argv: readonly string[]): ScaleOptions {
     realHosts: flags.has('no-real') ? [] : list('real-hosts', quick ? [8] : [8, 32]),
     realImageMiB: num('real-image-mib', 16),
     realMaxConnections: num('real-max-connections', 64),
+    realCommittee: num('real-committee', DEFAULT_COMMITTEE_SIZE),
   };
 }

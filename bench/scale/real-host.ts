@@ -36,7 +36,12 @@ export interface RealHostInit {
   readonly maxConnections: number;
   /** Hosts in a blob's owner committee (the daemon's owner-committee); undefined: the swarm's default. */
   readonly ownerCommittee?: number;
+  /** Hosts sharing this one's address (all of them, on loopback): libp2p limits inbound connections per address and second. */
+  readonly hostsOnAddress: number;
 }
+
+/** libp2p's inbound connections per second from one address: a LAN host's share. */
+const INBOUND_PER_HOST_PER_SECOND = 5;
 
 export async function startRealHost(init: RealHostInit): Promise<RealHost> {
   const dir = await mkdtemp(join(tmpdir(), `shoal-scale-${init.name}-`));
@@ -44,7 +49,7 @@ export async function startRealHost(init: RealHostInit): Promise<RealHost> {
   const stats = new TransferStats();
   const peers = new PeerClient({});
   const swarm = await createSwarm(
-    { listenAddresses: ['127.0.0.1'], advertiseAddress: '127.0.0.1', mdns: false, pieceSize: init.pieceSize, bootstrap: init.bootstrap, maxConnections: init.maxConnections, ownerCommittee: init.ownerCommittee },
+    { listenAddresses: ['127.0.0.1'], advertiseAddress: '127.0.0.1', mdns: false, pieceSize: init.pieceSize, bootstrap: init.bootstrap, maxConnections: init.maxConnections, ownerCommittee: init.ownerCommittee, inboundPerAddressPerSecond: INBOUND_PER_HOST_PER_SECOND * init.hostsOnAddress },
     { inventory: async function* () {} },
   );
   const fetcher = new Fetcher(

@@ -10,7 +10,7 @@ import type { Swarm } from '../../src/swarm/index.ts';
 import { CountingSeed } from '../../test/helpers/fake-peer.ts';
 import { seededRandom } from './clock.ts';
 import { startRealHost, type RealHost } from './real-host.ts';
-import { DEFAULT_COMMITTEE_SIZE } from '../../src/swarm/committee.ts';
+import { committeeReserve } from '../../src/swarm/connection-budget.ts';
 
 export interface RealOptions {
   readonly hosts: number;
@@ -19,11 +19,16 @@ export interface RealOptions {
   readonly maxConnections: number;
   /** Past this, the run reports what it has instead of waiting for full membership. */
   readonly membershipTimeoutMs: number;
+  /** owner-committee of every host; 0 runs no DHT. */
+  readonly ownerCommittee: number;
 }
 
 export interface RealResult {
   readonly hosts: number;
   readonly maxConnections: number;
+  readonly ownerCommittee: number;
+  /** Synced peers every host must have for membership: all others, or half its neighbour limit when that is fewer. */
+  readonly membershipPeers: number;
   /** Starting the hosts one after another (store, peer port, libp2p node each). */
   readonly startMs: number;
   /** From the first host starting until every host had every other (or its cap of) synced peers; undefined: not reached. */
@@ -61,13 +66,18 @@ export async function runReal(options: RealOptions, log: (line: string) => void)
   const digest = seed.add(content);
   const random = seededRandom(options.hosts);
   const hosts: RealHost[] = [];
-  const want = Math.min(options.hosts - 1, options.maxConnections);
+  // Under a cap a host keeps neighbours up to the cap less the reserve (connection-budget.ts), and
+  // hosts that filled up on each other leave few slots for the last ones: half that limit is
+  // what "membership" asks of every host then.
+  const neighbourLimit = options.maxConnections - committeeReserve(options.maxConnections, options.ownerCommittee);
+  const want = options.hosts - 1 <= neighbourLimit ? options.hosts - 1 : Math.floor(neighbourLimit / 2);
   try {
     const started = performance.now();
     for (let i = 0; i < options.hosts; i++) {
       // Three earlier hosts to bootstrap from: one could be full (at its cap); peer exchange does the rest.
       const bootstrap = i === 0 ? [] : [0, 1, 2].map(() => hosts[Math.floor(random() * i)]!.swarm.multiaddrs[0]!);
-      hosts.push(await startRealHost({ name: `h${i}`, seed, pieceSize: options.pieceBytes, bootstrap: [...new Set(bootstrap)], maxConnections: options.maxConnections, ownerCommittee: DEFAULT_COMMITTEE_SIZE }));
+      hosts.push(await startRealHost({ name: `h${i}`, seed, pieceSize: options.pieceBytes, bootstrap: [...new Set(bootstrap)], maxConnections: options.maxConnections, ownerCommittee: options.ownerCommittee, hostsOnAddress: options.hosts }));
+      if ((i + 1) % 16 === 0 && i + 1 < options.hosts) log(`real: ${i + 1} hosts started after ${((performance.now() - started) / 1000).toFixed(1)} s (load average ${loadavg()[0]!.toFixed(1)})`);
     }
     const startMs = performance.now() - started;
     log(`real: ${options.hosts} hosts started in ${(startMs / 1000).toFixed(1)} s; waiting for membership`);
@@ -107,7 +117,7 @@ export async function runReal(options: RealOptions, log: (line: string) => void)
     }
     const counts = synced();
     return {
-      hosts: options.hosts, maxConnections: options.maxConnections, startMs, membershipMs, leftDuringPull,
+      hosts: options.hosts, maxConnections: options.maxConnections, ownerCommittee: options.ownerCommittee, membershipPeers: want, startMs, membershipMs, leftDuringPull,
       syncedPeers: { min: Math.min(...counts), max: Math.max(...counts) },
       connections: { min: Math.min(...connections), max: Math.max(...connections), mean: connections.reduce((a, b) => a + b, 0) / connections.length },
       forming, pull, loadAverage: loadavg()[0]!, rssMiB: process.memoryUsage().rss / 2 ** 20,

@@ -102,6 +102,9 @@ export class AnnounceStreams implements Startable {
     } catch (err) {
       if (this.#outbound.get(id) === writer) this.#outbound.delete(id);
       if (this.#running) this.#init.onError?.(id, 'opening the announce stream', err as Error);
+      // Still connected (the stream died with a crossing connection that was closed): try again,
+      // or the peer never hears from us while the connection lasts.
+      if (this.#running && this.#node.getConnections(peerId).length > 0) this.#reopen(peerId, 0);
       return;
     }
     if (!this.#running || this.#outbound.get(id) !== writer) {
@@ -109,10 +112,14 @@ export class AnnounceStreams implements Startable {
       return;
     }
     const openedAt = Date.now();
-    stream.addEventListener('close', () => {
+    const closed = () => {
       if (this.#outbound.get(id) === writer) this.#outbound.delete(id);
       if (this.#running && this.#node.getConnections(peerId).length > 0) this.#reopen(peerId, Date.now() - openedAt);
-    });
+    };
+    // A stream whose connection closed while it was negotiated is closed already, its 'close' event
+    // gone: without this, the dead writer stayed and the peer never heard from us again.
+    if (stream.status !== 'open') return closed();
+    stream.addEventListener('close', closed);
     writer.attach(stream, this.#snapshotFrames(id));
   }
 

@@ -5,10 +5,15 @@
 // opened past the neighbour limit, other than by the dialer, is temporary: closed after a grace
 // period unless its peer is on a committee this host asks, or it now fits among the neighbours.
 // (A newcomer whose dial lands on a full host is let go after the grace period and dials others.)
+// Two hosts that dial each other at once get two connections; both ends keep the one the lower
+// peer id dialled and close the other, a moment later, so crossing dials do not eat the cap (at 128
+// loopback hosts under a cap of 64, hosts held 64 connections to 42-48 peers and refused newcomers).
 import type { Connection } from '@libp2p/interface';
 
 /** How long a connection past the neighbour limit lives (a DHT query and its answer take milliseconds). */
 export const TEMPORARY_CONNECTION_MS = 3_000;
+/** A crossing connection is closed once the one kept has been open this long (wall clock, as libp2p's timeline). */
+export const CROSSING_SETTLE_MS = 2_000;
 
 /**
  * Connections kept free under the cap: one per committee member this host may ask, and an
@@ -19,6 +24,8 @@ export function committeeReserve(cap: number | undefined, committeeSize: number)
 }
 
 export interface ConnectionBudgetInit {
+  /** This host's peer id: of two crossing connections, both ends keep the one the lower id dialled. */
+  readonly selfId: string;
   /** max-peer-connections; undefined: no cap, nothing to budget. */
   readonly cap: number | undefined;
   readonly reserve: number;
@@ -50,6 +57,16 @@ export class ConnectionBudget {
   }
 
   /**
+   * Room for a dial this host makes on its own (dialer.ts topUp) in a swarm of `known` others:
+   * when they all fit under the neighbour limit (a full mesh), while there is room; in a larger
+   * swarm only while it has fewer than half its neighbour limit (peers named to it fill the rest).
+   */
+  roomForTopUp(pending: number, known: number): boolean {
+    const { cap, reserve } = this.#init;
+    return this.roomForNeighbour(pending) && (cap === undefined || known <= cap - reserve || this.#peers() < (cap - reserve) / 2);
+  }
+
+  /**
    * Peers connected: the neighbour limit counts peers, not connections (two hosts that dial each
    * other at once may keep two), so a full mesh within the limit is not taken for a full host.
    */
@@ -75,6 +92,29 @@ export class ConnectionBudget {
     return true;
   }
 
+  /**
+   * Of two connections to one peer dialled from both ends, the one the higher peer id dialled,
+   * once the other has been open a while (so both ends see it open and agree on what to close),
+   * when this host holds more connections than its neighbour limit.
+   */
+  crossing(): Connection[] {
+    const { selfId, cap, reserve } = this.#init;
+    const open = this.#init.open();
+    // Only where the cap is near: closing one moves the announce streams it carried, and peers
+    // that left and came back during a pull (8 hosts, cap 64) had owners change under it.
+    if (cap === undefined || open.length <= cap - reserve) return [];
+    const settled = Date.now() - CROSSING_SETTLE_MS;
+    const byPeer = new Map<string, Connection[]>();
+    for (const c of open) byPeer.set(c.remotePeer.toString(), [...(byPeer.get(c.remotePeer.toString()) ?? []), c]);
+    const close: Connection[] = [];
+    for (const [peer, connections] of byPeer) {
+      if (connections.length < 2) continue;
+      const lowerDialled = (c: Connection) => (c.direction === 'outbound') === (selfId < peer);
+      if (connections.some((c) => lowerDialled(c) && c.timeline.open <= settled)) close.push(...connections.filter((c) => !lowerDialled(c)));
+    }
+    return close;
+  }
+
   /** Connected for a moment only (past the neighbour limit, not a committee member asked). */
   passing(peerId: string): boolean {
     if ((this.#kept.get(peerId) ?? 0) > this.#now()) return false;
@@ -95,7 +135,7 @@ export class ConnectionBudget {
   expired(): { close: Connection[]; stay: string[] } {
     const { cap, reserve } = this.#init;
     const now = this.#now();
-    const close: Connection[] = [];
+    const close: Connection[] = this.crossing();
     const stay: string[] = [];
     let open = this.#peers();
     for (const [peer, until] of this.#kept) if (until <= now) this.#kept.delete(peer);

@@ -55,6 +55,11 @@ export interface SwarmNodeInit {
   readonly connectionGater?: ConnectionGater;
   /** libp2p's connection cap: inbound connections past it are refused (undefined: libp2p's default). */
   readonly maxConnections?: number;
+  /**
+   * Inbound connections accepted per second from one IP address (libp2p's default: 5). Only hosts
+   * that share an address need more: several hosts in one process on loopback (bench/scale).
+   */
+  readonly inboundPerAddressPerSecond?: number;
   /** Run the DHT (owner committees at scale). */
   readonly dht?: boolean;
 }
@@ -84,7 +89,15 @@ export async function createSwarmNode(init: SwarmNodeInit): Promise<SwarmNode> {
     streamMuxers: [yamux()],
     connectionProtector: init.clusterKey === undefined ? undefined : preSharedKey({ psk: init.clusterKey.swarmKey }),
     connectionGater: init.connectionGater,
-    ...(init.maxConnections === undefined ? {} : { connectionManager: { maxConnections: init.maxConnections } }),
+    connectionManager: {
+      ...(init.maxConnections === undefined ? {} : { maxConnections: init.maxConnections }),
+      ...(init.inboundPerAddressPerSecond === undefined ? {} : { inboundConnectionThreshold: init.inboundPerAddressPerSecond }),
+    },
+    // Off: libp2p's monitor pings every connection every 10 s on a new stream and aborts the
+    // connection when a ping is late. The announce protocol's heartbeat already tells a silent peer
+    // (swarm.ts), and a busy host (one process running many, or a daemon at full CPU in a fan-out)
+    // answered late, lost every connection at once and redialled them all.
+    connectionMonitor: { enabled: false },
     peerDiscovery: bootstrapList.length > 0 ? [bootstrap({ list: bootstrapList, timeout: 0 })] : [],
     services: {
       identify: identify(),

@@ -49,6 +49,8 @@ export interface SwarmInit {
   readonly clusterKey?: ClusterKey;
   /** Connections kept at most (max-peer-connections): no dials past it, inbound ones refused; undefined: libp2p's default. */
   readonly maxConnections?: number;
+  /** Inbound connections accepted per second from one IP (node.ts); for hosts sharing an address. */
+  readonly inboundPerAddressPerSecond?: number;
   /** Hosts in a blob's owner committee, found with the DHT (owner-committee); 0 turns the DHT off. */
   readonly ownerCommittee?: number;
   /** Peers told of this host's progress on one blob, past which only (that many) wanters of it are. */
@@ -158,11 +160,12 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
       mdns: init.mdns,
       clusterKey: init.clusterKey,
       maxConnections: init.maxConnections,
+      inboundPerAddressPerSecond: init.inboundPerAddressPerSecond,
       dht: committeeSize > 0,
       connectionGater: { denyDialPeer: refuses, denyInboundEncryptedConnection: refuses, denyOutboundEncryptedConnection: refuses },
     });
     this.#node = node;
-    const budget = new ConnectionBudget({ cap: init.maxConnections, reserve: committeeReserve(init.maxConnections, committeeSize), open: () => node.getConnections() });
+    const budget = new ConnectionBudget({ selfId: this.peerId, cap: init.maxConnections, reserve: committeeReserve(init.maxConnections, committeeSize), open: () => node.getConnections() });
     this.#streams = new AnnounceStreams(node, {
       snapshot: () => this.announcements.snapshot(),
       onMessage: (peerId, message, connection) => {
@@ -181,9 +184,10 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
       redialIntervalMs: init.redialIntervalMs,
       // Only this dialer's own dials count as pending: the DHT's lookups dial too, and must not
       // hold back the neighbours.
-      mayDial: (peerId, purpose, pending) => {
+      mayDial: (peerId, purpose, pending, known = 0) => {
         if (this.table.refusesConnections(peerId)) return false;
-        return purpose === 'committee' ? budget.roomForTemporary(pending) : budget.roomForNeighbour(pending);
+        if (purpose === 'committee') return budget.roomForTemporary(pending);
+        return purpose === 'top-up' ? budget.roomForTopUp(pending, known) : budget.roomForNeighbour(pending);
       },
       onDialError: (peerId, error) => this.#log.debug({ peerId, err: error.message }, 'swarm: dial failed'),
     });
@@ -211,11 +215,13 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
     });
     node.addEventListener('connection:close', ({ detail }) => budget.closed(detail));
     node.addEventListener('peer:disconnect', (event) => this.announcements.leave(event.detail.toString(), 'disconnected'));
-    // A new member: tell everyone else where it listens (peer exchange, see dialer.ts).
+    // A new member: tell some others where it listens (peer exchange, see dialer.ts).
     node.addEventListener('peer:identify', ({ detail }) => {
-      if (!detail.protocols.includes(ANNOUNCE_PROTOCOL) || detail.listenAddrs.length === 0) return;
+      // A crossing connection closed already (connection-budget.ts) introduces nobody new.
+      if (!detail.protocols.includes(ANNOUNCE_PROTOCOL) || detail.listenAddrs.length === 0 || detail.connection.status !== 'open') return;
       const addresses = detail.listenAddrs.map(String).slice(0, MAX_PEER_ADDRESSES);
-      this.broadcast({ type: 'peers', peers: [{ peerId: detail.peerId.toString(), addresses }] });
+      const to = this.#dialer?.introduce(detail.peerId.toString(), this.table.peers().map((p) => p.peerId)) ?? [];
+      countMessage(this.#counts.sent, 'peers', this.#streams?.sendTo({ type: 'peers', peers: [{ peerId: detail.peerId.toString(), addresses }] }, to) ?? 0);
     });
     try {
       await this.#streams.start();

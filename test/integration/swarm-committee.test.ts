@@ -28,7 +28,7 @@ describe('owner committee under a connection cap', { timeout: 240_000 }, () => {
     for (let i = 0; i < HOSTS; i++) {
       // Two earlier hosts to bootstrap from; peer exchange and the DHT do the rest.
       const bootstrap = i === 0 ? [] : [...new Set([hosts[0]!, hosts[i - 1]!].map((h) => h.swarm.multiaddrs[0]!))];
-      hosts.push(await startRealHost({ name: `c${i}`, seed, pieceSize: PIECE, bootstrap, maxConnections: CAP, ownerCommittee: COMMITTEE }));
+      hosts.push(await startRealHost({ name: `c${i}`, seed, pieceSize: PIECE, bootstrap, maxConnections: CAP, ownerCommittee: COMMITTEE, hostsOnAddress: HOSTS }));
     }
     await eventually(() => hosts.every((h) => h.swarm.peers().filter((p) => p.synced).length >= COMMITTEE), 60_000, `every host to meet ${COMMITTEE} peers`);
     // The committee is looked up on first use and again while it changes (routing tables fill as
