@@ -25,6 +25,12 @@ interface RunFigures {
   readonly file: string;
 }
 
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  // The series' own flag, then the fan-out benchmark's, which it passes on.
+  process.stdout.write('node bench/fanout-series.ts [--runs N (default 10)] [fanout.bench.ts options...]\n\nfanout.bench.ts:\n');
+  const child = spawn(process.execPath, [join(ROOT, 'bench', 'fanout.bench.ts'), '--help'], { stdio: 'inherit' });
+  process.exit((await new Promise<number | null>((resolve) => child.once('close', resolve))) ?? 1);
+}
 const { values, tokens } = parseArgs({ options: { runs: { type: 'string', default: '10' } }, strict: false, tokens: true });
 const runs = Number(values.runs);
 if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a positive whole number, not ${String(values.runs)}`);
