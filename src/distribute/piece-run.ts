@@ -98,6 +98,8 @@ export async function runTransfer(blob: PartialBlob, transfer: Transfer, limits:
     // write at a time left the pool idle while the event loop came round to hand over the next.
     for await (const chunk of transfer.from !== undefined ? rangeFirstWrites(body, WRITE_BATCH_BYTES) : coalesce(body, WRITE_BATCH_BYTES)) {
       if (writing.length >= WRITES_IN_FLIGHT) await writing.shift();
+      // Far ahead of the blob's client, the batch waits for it (see store/reader-pace.ts).
+      for (let paced = blob.pace(offset, transfer.controller.signal); paced; paced = blob.pace(offset, transfer.controller.signal)) await paced;
       // Its writes are done once they landed: the batch may go back to the pool (unless kept).
       const write = issue(chunk).finally(() => releaseBatch(chunk));
       write.catch(() => undefined); // awaited in order, at the end, or below
