@@ -349,7 +349,9 @@ export class PartialBlob {
       state: () => this.#state,
       resets: () => this.#resetStarts,
       verified: () => this.#verified,
-      recent: (position, limit, copyMax) => this.#recent.take(position, limit, copyMax, this.#readers > 1),
+      // A view for a lone reader too: its sender gives it back once written (send-stream.ts), so
+      // the batch is reused as a copy would be, without copying it or sending it in halves.
+      recent: (position, limit, copyMax) => this.#recent.take(position, limit, copyMax, true),
       alone: () => this.#readers <= 1,
       moved: (position, starved) => this.#pace.moved(position, starved, this.#readers === 1),
       wait: (ms) =>
