@@ -14,33 +14,26 @@ export const PACE_AHEAD_BYTES = 1024 * 1024;
  * CPU): the blob stops pacing for good, so no client holds a fetch back for longer than this.
  */
 export const PACE_STALL_MS = 1_000;
-/**
- * A client waiting for bytes while writes far ahead wait for it: the bytes it waits for may need
- * a transfer that has no slot (the paced ones hold them), so after this long those writes go on
- * until the client moves again.
- */
-export const PACE_STARVED_MS = 200;
 
 /** The pacing of one blob's writes by its client's reader. */
 export class ReaderPace {
-  /** The client's next byte while it is the blob's one reader. */
+  /** The client's next byte while it is the blob's one reader and has bytes to take. */
   #at: number | undefined;
-  /** The client waits for the byte at #at to arrive. */
-  #starved = false;
   #stalled = false;
   #waiting: Array<() => void> = [];
 
   /**
-   * The client took the bytes before `position`, and waits for more (`starved`) or not. Writes
-   * that run far ahead wait even while it waits: unpaced then, a transfer of the next piece wrote
-   * all of it meanwhile and pushed the bytes the client waited for out of the recent chunks.
+   * The client took the bytes before `position`, and waits for more (`starved`) or not. A client
+   * waiting for bytes holds nothing back: those may need a transfer the paced ones leave no slot
+   * for, and with pieces arriving out of order from slow links (a swarm) it waits most of the
+   * time while far pieces arrive. (Paced then too, the last 20-30% of a peer's blob was read back
+   * from the file instead of none: a far piece's writes pushed chunks out while it waited.)
    */
   moved(position: number, starved: boolean, alone: boolean): void {
-    const at = alone && !this.#stalled ? position : undefined;
-    // A reader woken by a change that brought it nothing says the same again: the waits go on.
-    if (at === this.#at && starved === this.#starved) return;
+    const at = alone && !starved && !this.#stalled ? position : undefined;
+    // A reader woken by a change that brought it nothing says the same again.
+    if (at === this.#at) return;
     this.#at = at;
-    this.#starved = starved;
     this.wake();
   }
 
@@ -71,15 +64,14 @@ export class ReaderPace {
         signal?.removeEventListener('abort', resume);
         resolve();
       };
-      const starved = this.#starved;
       const timer = setTimeout(() => {
-        if (this.#at === at && this.#starved === starved) {
+        if (this.#at === at) {
           // A client that takes nothing though it has bytes to take holds no fetch back again.
-          if (!starved) this.#stalled = true;
+          this.#stalled = true;
           this.#at = undefined;
         }
         this.wake();
-      }, starved ? PACE_STARVED_MS : PACE_STALL_MS);
+      }, PACE_STALL_MS);
       signal?.addEventListener('abort', resume, { once: true });
       this.#waiting.push(resume);
     });
