@@ -10,18 +10,11 @@ import { dirname } from 'node:path';
 import type { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { digestOf } from '../../src/oci/index.ts';
-import { handOver, Store, type PartialBlob } from '../../src/store/index.ts';
+import { Store, type PartialBlob } from '../../src/store/index.ts';
+import { handedOver } from '../helpers/handed-over.ts';
 import { tempStorePerTest } from '../helpers/temp-store.ts';
 
 const PIECE = 256 * 1024;
-
-/** A copy in a buffer of its own, handed over as coalesce.ts's batches are. */
-function handedOver(bytes: Buffer): Buffer {
-  const copy = Buffer.allocUnsafeSlow(bytes.length);
-  bytes.copy(copy);
-  handOver(copy);
-  return copy;
-}
 
 /** The first `length` bytes a reader of the blob hands out (without waiting for the rest). */
 async function firstBytes(blob: PartialBlob, store: Store, length: number): Promise<Buffer> {
