@@ -242,8 +242,8 @@ export class PartialBlob {
    * Undefined when a write at `offset` may go on now; else a promise to await before asking again:
    * the blob's one reader is a client far behind `offset` that still takes bytes (reader-pace.ts).
    */
-  pace(offset: number, signal?: AbortSignal): Promise<void> | undefined {
-    return this.#state.kind === 'writing' ? this.#pace.wait(offset, signal) : undefined;
+  pace(offset: number): Promise<void> | undefined {
+    return this.#state.kind === 'writing' ? this.#pace.wait(offset) : undefined;
   }
 
   /** Appends at the end of the bytes present from 0 (one sequential stream). */

@@ -15,12 +15,20 @@ export const PACE_AHEAD_BYTES = 1024 * 1024;
  */
 export const PACE_STALL_MS = 1_000;
 
-/** The pacing of one blob's writes by its client's reader. */
+/**
+ * The pacing of one blob's writes by its client's reader. Asked before every write and told of
+ * every chunk the client takes, so it keeps no timer or promise per wait: the waiting writes share
+ * one promise, and one timer per blob watches for a stalled client.
+ */
 export class ReaderPace {
   /** The client's next byte while it is the blob's one reader and has bytes to take. */
   #at: number | undefined;
+  /** When #at last changed (performance.now()). */
+  #movedAt = 0;
   #stalled = false;
-  #waiting: Array<() => void> = [];
+  /** Resolved on the next wake; shared by every write waiting meanwhile. */
+  #next: { readonly promise: Promise<void>; readonly resolve: () => void } | undefined;
+  #stallTimer: NodeJS.Timeout | undefined;
 
   /**
    * The client took the bytes before `position`, and waits for more (`starved`) or not. A client
@@ -34,6 +42,7 @@ export class ReaderPace {
     // A reader woken by a change that brought it nothing says the same again.
     if (at === this.#at) return;
     this.#at = at;
+    this.#movedAt = performance.now();
     this.wake();
   }
 
@@ -45,35 +54,39 @@ export class ReaderPace {
 
   /** Lets every waiting write look again (the blob's state changed, or its reader moved). */
   wake(): void {
-    const waiting = this.#waiting;
-    this.#waiting = [];
-    for (const resume of waiting) resume();
+    const next = this.#next;
+    this.#next = undefined;
+    next?.resolve();
   }
 
   /**
    * Undefined when a write at `offset` may go on now; else a promise that resolves when it should
-   * look again (the client moved, the readers or the blob changed, `signal` aborted, or the client
-   * stalled). No promise when nothing waits: this is asked before every write.
+   * look again (the client moved, the readers or the blob changed, or the client stalled).
    */
-  wait(offset: number, signal?: AbortSignal): Promise<void> | undefined {
+  wait(offset: number): Promise<void> | undefined {
     const at = this.#at;
-    if (at === undefined || offset < at + PACE_AHEAD_BYTES || signal?.aborted) return undefined;
-    return new Promise((resolve) => {
-      const resume = (): void => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', resume);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        if (this.#at === at) {
-          // A client that takes nothing though it has bytes to take holds no fetch back again.
-          this.#stalled = true;
-          this.#at = undefined;
-        }
-        this.wake();
-      }, PACE_STALL_MS);
-      signal?.addEventListener('abort', resume, { once: true });
-      this.#waiting.push(resume);
-    });
+    if (at === undefined || offset < at + PACE_AHEAD_BYTES) return undefined;
+    if (!this.#next) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((done) => (resolve = done));
+      this.#next = { promise, resolve };
+    }
+    this.#watchStall(PACE_STALL_MS - (performance.now() - this.#movedAt));
+    return this.#next.promise;
+  }
+
+  /** Checks in `ms` whether writes still wait for a client that took nothing since PACE_STALL_MS. */
+  #watchStall(ms: number): void {
+    if (this.#stallTimer) return;
+    this.#stallTimer = setTimeout(() => {
+      this.#stallTimer = undefined;
+      if (!this.#next || this.#at === undefined) return;
+      const still = PACE_STALL_MS - (performance.now() - this.#movedAt);
+      if (still > 0) return this.#watchStall(still);
+      // A client that takes nothing though it has bytes to take holds no fetch back again.
+      this.#stalled = true;
+      this.#at = undefined;
+      this.wake();
+    }, Math.max(0, ms));
   }
 }

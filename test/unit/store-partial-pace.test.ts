@@ -46,6 +46,22 @@ async function clientBehind(temp: TempStore, content: Buffer, written: number): 
   return { blob, reader, at: first.byteLength };
 }
 
+/** A transfer of the whole blob from a peer that sends `content` as fast as it is read (and ignores aborts). */
+function transferAll(blob: PartialBlob, content: Buffer, controller: AbortController): ReturnType<typeof runTransfer> {
+  const source = {
+    id: 'peer-1',
+    kind: 'holder' as const,
+    open: async ({ start, end }: { start: number; end: number }) => {
+      const chunks: Buffer[] = [];
+      for (let at = start; at <= end; at += CHUNK) chunks.push(handedOver(content.subarray(at, Math.min(at + CHUNK, end + 1))));
+      return Readable.from(chunks, { objectMode: false });
+    },
+  };
+  const hooks: TransferHooks = { counted: () => undefined, pieceDone: () => undefined, seedContinues: () => true, arriving: () => undefined, announce: () => undefined, ended: () => undefined };
+  const pieces = Array.from({ length: blob.pieceCount }, (_, i) => i);
+  return runTransfer(blob, { source, pieces, demanded: false, from: undefined, controller }, [], hooks);
+}
+
 async function writeChunks(blob: PartialBlob, content: Buffer, from: number, to: number): Promise<void> {
   for (let at = from; at < to; at += CHUNK) await blob.write(at, handedOver(content.subarray(at, at + CHUNK)));
 }
@@ -114,18 +130,7 @@ describe('PartialBlob.pace: writes far ahead of a lone client wait for it', () =
     const blob = await temp.store.blobs.createPartial(digestOf(content), content.length, MiB);
     const reader = blob.createReader(temp.store.blobs.path(blob.digest));
     const received: Buffer[] = [];
-    const source = {
-      id: 'peer-1',
-      kind: 'holder' as const,
-      open: async ({ start, end }: { start: number; end: number }) => {
-        const chunks: Buffer[] = [];
-        for (let at = start; at <= end; at += CHUNK) chunks.push(handedOver(content.subarray(at, Math.min(at + CHUNK, end + 1))));
-        return Readable.from(chunks, { objectMode: false });
-      },
-    };
-    const hooks: TransferHooks = { counted: () => undefined, pieceDone: () => undefined, seedContinues: () => true, arriving: () => undefined, announce: () => undefined, ended: () => undefined };
-    const pieces = Array.from({ length: blob.pieceCount }, (_, i) => i);
-    const transfer = runTransfer(blob, { source, pieces, demanded: false, from: undefined, controller: new AbortController() }, [], hooks);
+    const transfer = transferAll(blob, content, new AbortController());
     received.push(await takeOne(reader));
     // Well before the client counts as stalled, and time enough to write all 8 MiB unpaced.
     await sleep(PACE_STALL_MS / 2);
@@ -137,5 +142,22 @@ describe('PartialBlob.pace: writes far ahead of a lone client wait for it', () =
     assert.deepEqual(await blob.commit(), { ok: true });
     await ended;
     assert.ok(Buffer.concat(received).equals(content), 'every byte, in order');
+  });
+
+  test('a transfer waiting for the client ends when the engine stops it, writing nothing more', async () => {
+    const content = randomBytes(8 * MiB);
+    const blob = await temp.store.blobs.createPartial(digestOf(content), content.length, MiB);
+    const reader = blob.createReader(temp.store.blobs.path(blob.digest));
+    const controller = new AbortController();
+    const transfer = transferAll(blob, content, controller);
+    await takeOne(reader);
+    await sleep(100);
+    const written = blob.received;
+    controller.abort();
+    const result = await transfer;
+    assert.ok(result, 'the transfer says it stopped');
+    assert.equal(blob.received, written, 'no batch written after the stop');
+    reader.destroy();
+    await blob.fail(new Error('test over'));
   });
 });
