@@ -85,6 +85,9 @@ export async function runTransfer(blob: PartialBlob, transfer: Transfer, limits:
   /** Batches being written, oldest first. */
   const writing: Array<Promise<void>> = [];
   let capped = false;
+  const { signal } = transfer.controller;
+  /** Ends a wait for the blob's client when the engine stops this transfer. */
+  const stopped = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
   try {
     stream = await source.open({ start, end }, transfer.controller.signal);
     if (source.kind === 'seed') hooks.arriving(first);
@@ -98,6 +101,9 @@ export async function runTransfer(blob: PartialBlob, transfer: Transfer, limits:
     // write at a time left the pool idle while the event loop came round to hand over the next.
     for await (const chunk of transfer.from !== undefined ? rangeFirstWrites(body, WRITE_BATCH_BYTES) : coalesce(body, WRITE_BATCH_BYTES)) {
       if (writing.length >= WRITES_IN_FLIGHT) await writing.shift();
+      // Far ahead of the blob's client, the batch waits for it (see store/reader-pace.ts).
+      for (let paced = blob.pace(offset); paced && !signal.aborted; paced = blob.pace(offset)) await Promise.race([paced, stopped]);
+      if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('the transfer was stopped');
       // Its writes are done once they landed: the batch may go back to the pool (unless kept).
       const write = issue(chunk).finally(() => releaseBatch(chunk));
       write.catch(() => undefined); // awaited in order, at the end, or below

@@ -61,6 +61,12 @@ export interface ReaderHooks {
   recent?(position: number, limit: number, copyMax: number): Buffer | undefined;
   /** No other reader reads the blob now (only then is the next chunk read ahead). */
   alone?(): boolean;
+  /**
+   * A client's reader (one that reads to the end and holds the last byte back) took the bytes
+   * before `position`, and now waits for more (`starved`) or not: writes far ahead of it may wait
+   * for it (PartialBlob.pace).
+   */
+  moved?(position: number, starved: boolean): void;
   /** Resolves true on the next change, false after `ms` without one. */
   wait(ms: number): Promise<boolean>;
   attach(): void;
@@ -74,6 +80,11 @@ export function createPartialReader(blob: ReadableBlob, hooks: ReaderHooks, rang
   const holdBack = options.holdBackUnverified ?? true;
   const idleMs = options.idleTimeoutMs ?? DEFAULT_READER_IDLE_MS;
   const first = range?.start ?? 0;
+  // Peers read pieces and verify for themselves; only a client's download paces the writers.
+  const paces = holdBack && last >= blob.size - 1;
+  const moved = (starved: boolean): void => {
+    if (paces) hooks.moved?.(position, starved);
+  };
   let position = first;
   let seenResets = hooks.resets().length;
   let handle: FileHandle | undefined;
@@ -140,6 +151,7 @@ export function createPartialReader(blob: ReadableBlob, hooks: ReaderHooks, rang
               const kept = hooks.recent?.(position, Math.min(available - position, last - position + 1), readChunk());
               if (kept) {
                 position += kept.byteLength;
+                moved(false);
                 stream.push(kept);
                 return;
               }
@@ -150,9 +162,11 @@ export function createPartialReader(blob: ReadableBlob, hooks: ReaderHooks, rang
             const next = Math.min(readChunk(), available - position, last - position + 1);
             if (next > 0 && !stream.destroyed && hooks.alone?.() === true && readsAhead()) ahead = { position, resets: hooks.resets().length, chunk: readFile(position, next) };
             ahead?.chunk.catch(() => undefined); // taken or dropped later
+            moved(false);
             stream.push(chunk);
             return;
           }
+          moved(true);
           if (!(await hooks.wait(idleMs))) throw new Error(`no bytes of ${blob.digest.value} arrived for ${idleMs} ms`);
         }
       } catch (error) {

@@ -12,6 +12,7 @@ import { isNotFound } from './files.ts';
 import { keptPaths, openKept, partialsDir, PieceListSaver, removeKept, type KeptPaths } from './kept-partial.ts';
 import { RecentChunks } from './handed-over.ts';
 import { PrefixHasher } from './prefix-hasher.ts';
+import { ReaderPace } from './reader-pace.ts';
 import { createPartialReader, type BlobState as State, type ReaderHooks, type ReaderOptions } from './partial-reader.ts';
 import { nextRun, presentTo } from './piece-fill.ts';
 
@@ -55,6 +56,8 @@ export class PartialBlob {
   readonly #resetStarts: number[] = [];
   /** The last chunks written (handed over only, see handed-over.ts): readers keeping up take them from here, not the file. */
   readonly #recent = new RecentChunks();
+  /** Writes far ahead of the blob's one client wait for it (see reader-pace.ts). */
+  readonly #pace = new ReaderPace();
   readonly #kept: KeptPaths;
   readonly #pieceList: PieceListSaver;
 
@@ -235,6 +238,14 @@ export class PartialBlob {
     }
   }
 
+  /**
+   * Undefined when a write at `offset` may go on now; else a promise to await before asking again:
+   * the blob's one reader is a client far behind `offset` that still takes bytes (reader-pace.ts).
+   */
+  pace(offset: number): Promise<void> | undefined {
+    return this.#state.kind === 'writing' ? this.#pace.wait(offset) : undefined;
+  }
+
   /** Appends at the end of the bytes present from 0 (one sequential stream). */
   append(chunk: Uint8Array): Promise<void> {
     return this.write(this.availableFrom(0), chunk);
@@ -285,6 +296,7 @@ export class PartialBlob {
   async fail(error: Error): Promise<void> {
     if (this.#state.kind !== 'writing') return;
     this.#state = { kind: 'failed', error };
+    this.#pace.wake();
     this.#hasher.close();
     this.#recent.forget();
     await Promise.allSettled([...this.#writes, this.#pieceList.stop()]);
@@ -337,8 +349,11 @@ export class PartialBlob {
       state: () => this.#state,
       resets: () => this.#resetStarts,
       verified: () => this.#verified,
-      recent: (position, limit, copyMax) => this.#recent.take(position, limit, copyMax, this.#readers > 1),
+      // A view for a lone reader too: its sender gives it back once written (send-stream.ts), so
+      // the batch is reused as a copy would be, without copying it or sending it in halves.
+      recent: (position, limit, copyMax) => this.#recent.take(position, limit, copyMax, true),
       alone: () => this.#readers <= 1,
+      moved: (position, starved) => this.#pace.moved(position, starved, this.#readers === 1),
       wait: (ms) =>
         new Promise<boolean>((resolve) => {
           const timer = setTimeout(() => {
@@ -353,10 +368,12 @@ export class PartialBlob {
         }),
       attach: () => {
         this.#readers += 1;
+        this.#pace.readersChanged();
         release = this.#hold(this.digest);
       },
       detach: () => {
         this.#readers -= 1;
+        this.#pace.readersChanged();
         release?.();
       },
     };
