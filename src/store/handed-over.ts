@@ -1,6 +1,5 @@
 // The last chunks written to a blob, kept for its readers: only handed-over buffers
 // (hand-over-marks.ts), since nobody refills them while they are kept.
-import { takeChunk } from '../lib/download-budget.ts';
 import { isHandedOver } from './hand-over-marks.ts';
 import { releaseBatch, retainBatch } from './write-batches.ts';
 
@@ -17,7 +16,7 @@ const RECENT_CHUNKS = 8;
  * The last handed-over chunks written to a blob, by offset: a reader close behind the writer
  * copies its bytes from here instead of reading them back from the file. Past the limit, a chunk
  * the last reader already passed goes first, else the oldest. Each kept chunk holds its batch
- * (write-batches.ts) until it is dropped; readers take copies or pin the batch (take).
+ * (write-batches.ts) until it is dropped; readers pin the batch (take).
  */
 export class RecentChunks {
   readonly #chunks: Buffer[] = [];
@@ -50,25 +49,19 @@ export class RecentChunks {
   }
 
   /**
-   * Up to `limit` kept bytes from `position`, for a reader to send as they are. A reader alone gets
-   * a copy of at most `copyMax` bytes (in a download-budget chunk), so the batch can be reused
-   * once dropped here. Readers sharing the blob get a view that holds the batch until its sender
-   * gives it back (download-budget.ts giveChunk, once written), then the batch is reused; a view
-   * never given back leaves its batch to the collector. A copy per reader of a crowd pulling one
-   * blob held 30 MiB more at 200 clients, and views that pinned their batch for good left the cold
-   * image's batches as garbage in malloc's heap, ~40 MiB of the crowd's peak (bench/memory.bench.ts).
+   * Up to `limit` kept bytes from `position`, for a reader to send as they are: a view that holds
+   * the batch until its sender gives it back (download-budget.ts giveChunk, once written), then the
+   * batch is reused; a view never given back leaves its batch to the collector. A copy per reader of
+   * a crowd pulling one blob held 30 MiB more at 200 clients, and for a lone reader the copy of each
+   * 256 KiB cost a memcpy and twice the socket writes (bench/peer-transfer.bench.ts); views that
+   * pinned their batch for good left the cold image's batches as garbage in malloc's heap, ~40 MiB
+   * of the crowd's peak (bench/memory.bench.ts).
    */
-  take(position: number, limit: number, copyMax: number, shared: boolean): Buffer | undefined {
+  take(position: number, limit: number): Buffer | undefined {
     const bytes = this.#at(position);
     if (!bytes) return undefined;
-    if (shared) {
-      retainBatch(bytes);
-      return bytes.subarray(0, Math.min(bytes.byteLength, limit));
-    }
-    const length = Math.min(bytes.byteLength, limit, copyMax);
-    const copy = takeChunk(length);
-    bytes.copy(copy, 0, 0, length);
-    return copy.subarray(0, length);
+    retainBatch(bytes);
+    return bytes.subarray(0, Math.min(bytes.byteLength, limit));
   }
 
   forget(): void {

@@ -56,9 +56,9 @@ export interface ReaderHooks {
   verified?(): boolean;
   /**
    * Up to `limit` bytes from `position` still in memory, as just written, if any, for the reader
-   * to send as they are (see RecentChunks.take); a copy is at most `copyMax` bytes.
+   * to send as they are (see RecentChunks.take).
    */
-  recent?(position: number, limit: number, copyMax: number): Buffer | undefined;
+  recent?(position: number, limit: number): Buffer | undefined;
   /** No other reader reads the blob now (only then is the next chunk read ahead). */
   alone?(): boolean;
   /**
@@ -148,7 +148,7 @@ export function createPartialReader(blob: ReadableBlob, hooks: ReaderHooks, rang
           if (position < available) {
             let chunk = await takeAhead();
             if (!chunk) {
-              const kept = hooks.recent?.(position, Math.min(available - position, last - position + 1), readChunk());
+              const kept = hooks.recent?.(position, Math.min(available - position, last - position + 1));
               if (kept) {
                 position += kept.byteLength;
                 moved(false);

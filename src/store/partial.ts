@@ -351,7 +351,7 @@ export class PartialBlob {
       verified: () => this.#verified,
       // A view for a lone reader too: its sender gives it back once written (send-stream.ts), so
       // the batch is reused as a copy would be, without copying it or sending it in halves.
-      recent: (position, limit, copyMax) => this.#recent.take(position, limit, copyMax, true),
+      recent: (position, limit) => this.#recent.take(position, limit),
       alone: () => this.#readers <= 1,
       moved: (position, starved) => this.#pace.moved(position, starved, this.#readers === 1),
       wait: (ms) =>
