@@ -5,6 +5,7 @@ import { choosePieceSource, type PieceChoice, type PieceView } from '../../src/d
 import { committeeAllows } from '../../src/distribute/committee-gate.ts';
 import { ServeSlots } from '../../src/distribute/serve-slots.ts';
 import { activePieceLimit } from '../../src/distribute/piece-limits.ts';
+import { leaveToOther } from '../../src/distribute/piece-order.ts';
 import { SEED } from './links.ts';
 import type { World } from './world.ts';
 
@@ -25,9 +26,10 @@ export class HostEngine {
   needAll = false;
   startedAt: number | undefined;
   finishedAt: number | undefined;
-  readonly slots = new ServeSlots();
+  /** The host's data-plane slots, shared by its engines for every blob. */
+  readonly slots: ServeSlots;
   readonly bytes = { seed: 0, peers: 0 };
-  readonly counts = { seedRequests: 0, holderAsks: 0, ownerAsks: 0, busyAnswers: 0, passes: 0, chooseCalls: 0, ownerWaits: 0 };
+  readonly counts = { seedRequests: 0, holderAsks: 0, ownerAsks: 0, busyAnswers: 0, passes: 0, chooseCalls: 0, ownerWaits: 0, spreadWaits: 0 };
   readonly #w: World;
   readonly #claims = new Map<number, Transfer>();
   readonly #fromSource = new Map<number, number>();
@@ -37,6 +39,8 @@ export class HostEngine {
   /** Flows from this host waiting for a piece it does not have yet (owner asks, reads of a seed arrival). */
   readonly #waiters = new Map<number, Array<() => void>>();
   readonly #fromSeedNow = new Set<number>();
+  /** When this host first left each piece to another host (piece-order.ts leaveToOther). */
+  readonly #leftSince = new Map<number, number>();
   /** Flows from this host waiting for the first bytes of a piece it has none of yet. */
   readonly #firstBytes = new Map<number, Array<() => void>>();
   /** Pieces held (complete or arriving from the seed) not yet told to peers. */
@@ -57,10 +61,11 @@ export class HostEngine {
     return { own: this.#own, seed: this.#ownSeed, claims: this.#claims.size };
   }
 
-  constructor(world: World, index: number, id: string) {
+  constructor(world: World, index: number, id: string, slots = new ServeSlots()) {
     this.#w = world;
     this.index = index;
     this.id = id;
+    this.slots = slots;
     this.complete = new Uint8Array(world.pieceCount);
     this.slots.onChange((load) => world.loadChanged(this, load));
   }
@@ -95,7 +100,7 @@ export class HostEngine {
       if (!isDemanded && this.#own >= maxActive) break;
       if (this.complete[index] === 1 || this.#claims.has(index)) continue;
       const choice = this.#choose(index, isDemanded);
-      if (choice.kind === 'wait' || choice.kind === 'none') {
+      if (choice.kind === 'wait' || choice.kind === 'none' || (!isDemanded && choice.kind !== 'seed' && this.#leaves(index))) {
         waiting = true;
         continue;
       }
@@ -111,6 +116,18 @@ export class HostEngine {
         if (this.hungry) this.wake();
       });
     }
+  }
+
+  /** The engine's #leaves: a piece one busy peer alone offers is left, for a moment, to the lacking host ranked first. */
+  #leaves(index: number): boolean {
+    const w = this.#w;
+    const offers = w.holdersFor(this.index, index);
+    if (offers.length !== 1 || (offers[0]!.load ?? 0) < 1 || w.params.spreadWaitMs === 0) return false;
+    let since = this.#leftSince.get(index);
+    if (since === undefined) this.#leftSince.set(index, (since = w.clock.now));
+    const leaves = leaveToOther({ digest: w.digest, index, selfId: this.id, offering: 1, holderLoad: offers[0]!.load ?? 0, lacking: w.lackingFor(this.index, index), leftSince: since, now: w.clock.now }, w.params.spreadWaitMs);
+    if (leaves) this.counts.spreadWaits += 1;
+    return leaves;
   }
 
   #choose(index: number, demanded: boolean): PieceChoice {
@@ -172,7 +189,7 @@ export class HostEngine {
   /** A peer's request for a piece reaches this host's data plane. */
   serve(index: number, asker: number, ownerAsk: boolean, transfer: Transfer): void {
     const w = this.#w;
-    const release = this.slots.acquire(`${index}`);
+    const release = this.slots.acquire(`${w.digest}/${index}`);
     const requester = w.hosts[asker]!;
     if (release === undefined) {
       w.clock.after(w.params.latencyMs, () => requester.#busy(transfer));

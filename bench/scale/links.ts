@@ -60,6 +60,15 @@ export class Links {
     return { peerRate, idleUploaders: hosts - busy, seedRate };
   }
 
+  /** Now: bytes/ms leaving each host's uplink and arriving at each host's downlink (the seed left out). */
+  hostRates(hosts: number): { up: number[]; down: number[] } {
+    const up = new Array<number>(hosts).fill(0);
+    const down = new Array<number>(hosts).fill(0);
+    for (const [src, flows] of this.#leaving) for (const f of flows) if (src !== SEED) up[src]! += f.rate;
+    for (const [dst, flows] of this.#arriving) for (const f of flows) down[dst]! += f.rate;
+    return { up, down };
+  }
+
   #end(flow: Flow): void {
     flow.done = true;
     this.#leaving.get(flow.src)!.delete(flow);

@@ -9,6 +9,8 @@ import { LOAD_REPORT_MS } from '../../src/swarm/announcing-swarm.ts';
 import { seededRandom, VirtualClock } from './clock.ts';
 import { FrameSizes } from './control.ts';
 import { HostEngine } from './engine-model.ts';
+import { ServeSlots } from '../../src/distribute/serve-slots.ts';
+import { SPREAD_WAIT_MS } from '../../src/distribute/piece-order.ts';
 import { Links, SEED } from './links.ts';
 import { dhtCost } from './model.ts';
 import { Topology, type Mode } from './topology.ts';
@@ -47,6 +49,16 @@ export interface SimOptions {
   readonly order: PieceOrder;
   /** Design study: own transfers at once per host other than the engine's DEFAULT_MAX_ACTIVE_PIECES. */
   readonly maxActive?: number;
+  /** Design study: piece-order.ts SPREAD_WAIT_MS other than the engine's (0: off). */
+  readonly spreadWaitMs?: number;
+  /**
+   * The image's blobs (bytes each, summing to imageBytes): one piece engine per blob on every
+   * host, as a pull of several layers runs (default one blob). Owners are balanced per blob, so a
+   * host may own more of the whole image than its share (bench:fanout's 10 + 4 + 2 pieces).
+   */
+  readonly layers?: readonly number[];
+  /** Called every sample while hosts pull, with each host's uplink and downlink share in use (a study's trace). */
+  readonly trace?: (ms: number, use: { up: number[]; down: number[] }) => void;
 }
 
 export const SIM_DEFAULTS: Omit<SimOptions, 'hosts' | 'mode'> = {
@@ -104,47 +116,68 @@ export interface TimelineSample {
 
 export function runScaleSim(options: SimOptions): SimResult {
   const random = seededRandom(options.seed);
-  const digest = `sha256:${createHash('sha256').update(`shoal scale sim ${options.seed}`).digest('hex')}`;
+  const layers = options.layers ?? [options.imageBytes];
+  if (layers.reduce((a, b) => a + b, 0) !== options.imageBytes) throw new Error(`layers sum to ${layers.reduce((a, b) => a + b, 0)} bytes, not the image's ${options.imageBytes}`);
   const ids = Array.from({ length: options.hosts }, (_, i) => `host-${String(i).padStart(4, '0')}`);
   const clock = new VirtualClock();
   const hostBytesPerMs = (options.hostMbit * 1e6) / 8 / 1000;
   const links = new Links(clock, hostBytesPerMs, (options.seedMbit * 1e6) / 8 / 1000);
-  const topology = new Topology({ mode: options.mode, hosts: options.hosts, cap: options.cap, neighbours: options.neighbours, committee: options.committee }, digest, ids, random);
-  const world = new World({
-    clock, links, topology, digest, ids, size: options.imageBytes, pieceSize: options.pieceBytes, order: options.order, random,
-    sizes: new FrameSizes(digest, options.imageBytes, options.pieceBytes),
-    params: {
-      maxActive: options.maxActive ?? DEFAULT_MAX_ACTIVE_PIECES, maxPerPeer: DEFAULT_MAX_PER_PEER, maxSeed: DEFAULT_MAX_SEED_PIECES, busyBackoffMs: BUSY_BACKOFF_MS,
-      tickMs: ENGINE_TICK_MS, passGapMs: options.passGapMs, latencyMs: options.latencyMs, seedRttMs: options.seedRttMs, loadReportMs: LOAD_REPORT_MS,
-    },
+  const blobDigest = (layer: number) => `sha256:${createHash('sha256').update(layers.length === 1 ? `shoal scale sim ${options.seed}` : `shoal scale sim ${options.seed} layer ${layer}`).digest('hex')}`;
+  const topology = new Topology({ mode: options.mode, hosts: options.hosts, cap: options.cap, neighbours: options.neighbours, committee: options.committee }, blobDigest(0), ids, random);
+  const params = {
+    maxActive: options.maxActive ?? DEFAULT_MAX_ACTIVE_PIECES, maxPerPeer: DEFAULT_MAX_PER_PEER, maxSeed: DEFAULT_MAX_SEED_PIECES, busyBackoffMs: BUSY_BACKOFF_MS,
+    tickMs: ENGINE_TICK_MS, passGapMs: options.passGapMs, latencyMs: options.latencyMs, seedRttMs: options.seedRttMs, loadReportMs: LOAD_REPORT_MS,
+    spreadWaitMs: options.spreadWaitMs ?? SPREAD_WAIT_MS,
+  };
+  // A host serves every blob from one set of slots (its data plane's), and tells one load.
+  const slots = ids.map(() => new ServeSlots());
+  const worlds = layers.map((size, layer) => {
+    const digest = blobDigest(layer);
+    const world = new World({ clock, links, topology, digest, ids, size, pieceSize: options.pieceBytes, order: options.order, random, sizes: new FrameSizes(digest, size, options.pieceBytes), params, countsLoad: layer === 0 });
+    for (let i = 0; i < options.hosts; i++) world.hosts.push(new HostEngine(world, i, ids[i]!, slots[i]!));
+    return world;
   });
-  for (let i = 0; i < options.hosts; i++) world.hosts.push(new HostEngine(world, i, ids[i]!));
-  for (const host of world.hosts) clock.after(random() * options.jitterMs, () => host.pull());
+  const finishOf = (h: number): number | undefined => {
+    let last = 0;
+    for (const w of worlds) {
+      const at = w.hosts[h]!.finishedAt;
+      if (at === undefined) return undefined;
+      last = Math.max(last, at);
+    }
+    return last;
+  };
+  const allFinished = (): boolean => worlds.every((w) => w.hosts.every((h) => h.finishedAt !== undefined));
+  for (let i = 0; i < options.hosts; i++) clock.after(random() * options.jitterMs, () => worlds.forEach((w) => w.hosts[i]!.pull()));
   const idealMs = options.imageBytes / hostBytesPerMs;
   // Every 50 ms until the last host finishes: how much of the hosts' uplinks carries pieces to peers.
   const use = { samples: 0, uplink: 0, idle: 0 };
   const timeline: TimelineSample[] = [];
   const sample = (): void => {
-    if (world.hosts.every((h) => h.finishedAt !== undefined)) return;
+    if (allFinished()) return;
     const now = links.usage(options.hosts);
     use.samples += 1;
     use.uplink += now.peerRate / (options.hosts * hostBytesPerMs);
     use.idle += now.idleUploaders / options.hosts;
+    if (options.trace) {
+      const rates = links.hostRates(options.hosts);
+      options.trace(clock.now, { up: rates.up.map((r) => r / hostBytesPerMs), down: rates.down.map((r) => r / hostBytesPerMs) });
+    }
     timeline.push({
       ms: clock.now, seedUse: now.seedRate / ((options.seedMbit * 1e6) / 8 / 1000), uplinkUse: now.peerRate / (options.hosts * hostBytesPerMs), idleUploaders: now.idleUploaders / options.hosts,
-      finished: world.hosts.filter((h) => h.finishedAt !== undefined).length, meanPieces: world.hosts.reduce((sum, h) => sum + h.completeCount, 0) / options.hosts,
-      swarmPieces: world.swarmPieces(),
+      finished: ids.filter((_, h) => finishOf(h) !== undefined).length,
+      meanPieces: worlds.reduce((sum, w) => sum + w.hosts.reduce((s, h) => s + h.completeCount, 0), 0) / options.hosts,
+      swarmPieces: worlds.reduce((sum, w) => sum + w.swarmPieces(), 0),
     });
     clock.after(USAGE_SAMPLE_MS, sample);
   };
   clock.after(USAGE_SAMPLE_MS, sample);
   let finished = 0;
-  clock.runUntil(() => (finished = world.hosts.filter((h) => h.finishedAt !== undefined).length) === options.hosts, idealMs * options.limitFactor);
-  world.finishCounts();
-  const finishes = world.hosts.map((h) => h.finishedAt);
+  clock.runUntil(() => (finished = ids.filter((_, h) => finishOf(h) !== undefined).length) === options.hosts, idealMs * options.limitFactor);
+  for (const w of worlds) w.finishCounts();
+  const finishes = ids.map((_, h) => finishOf(h));
   const done = finishes.filter((f): f is number => f !== undefined).sort((a, b) => a - b);
   const counts: Record<string, number> = {};
-  for (const host of world.hosts) for (const [k, v] of Object.entries(host.counts)) counts[k] = (counts[k] ?? 0) + v;
+  for (const w of worlds) for (const host of w.hosts) for (const [k, v] of Object.entries(host.counts)) counts[k] = (counts[k] ?? 0) + v;
   return {
     options,
     finished,
@@ -152,26 +185,36 @@ export function runScaleSim(options: SimOptions): SimResult {
     lastFinishMs: done.at(-1) ?? Number.NaN,
     medianFinishMs: done[Math.floor(done.length / 2)] ?? Number.NaN,
     seedEgress: (links.sent.get(SEED) ?? 0) / options.imageBytes,
-    hosts: world.hosts.map((h, i) => ({
+    hosts: ids.map((_, i) => ({
       finishMs: finishes[i],
       connections: topology.connectionCount(i),
-      ...pick(world.control[i]!),
-      seedBytes: h.bytes.seed,
-      messages: { ...world.control[i]!.messages },
-      peerBytes: h.bytes.peers,
-      pieces: h.completeCount,
+      ...sumControl(worlds.map((w) => w.control[i]!)),
+      seedBytes: sum(worlds, (w) => w.hosts[i]!.bytes.seed),
+      messages: sumRecords(worlds.map((w) => w.control[i]!.messages)),
+      peerBytes: sum(worlds, (w) => w.hosts[i]!.bytes.peers),
+      pieces: sum(worlds, (w) => w.hosts[i]!.completeCount),
       heard: topology.hears?.[i]!.length,
     })),
     dht: options.mode === 'bounded' ? dhtCost(options.hosts) : undefined,
     counts,
     events: clock.events,
-    pieceCount: world.pieceCount,
+    pieceCount: sum(worlds, (w) => w.pieceCount),
     uplinkUse: use.uplink / Math.max(1, use.samples),
     idleUploaders: use.idle / Math.max(1, use.samples),
     timeline,
   };
 }
 
-function pick(c: { sentFrames: number; sentBytes: number; receivedFrames: number; receivedBytes: number }) {
-  return { sentFrames: c.sentFrames, sentBytes: c.sentBytes, receivedFrames: c.receivedFrames, receivedBytes: c.receivedBytes };
+function sumControl(cs: ReadonlyArray<{ sentFrames: number; sentBytes: number; receivedFrames: number; receivedBytes: number }>) {
+  return { sentFrames: sum(cs, (c) => c.sentFrames), sentBytes: sum(cs, (c) => c.sentBytes), receivedFrames: sum(cs, (c) => c.receivedFrames), receivedBytes: sum(cs, (c) => c.receivedBytes) };
+}
+
+function sum<T>(items: readonly T[], of: (item: T) => number): number {
+  return items.reduce((total, item) => total + of(item), 0);
+}
+
+function sumRecords(records: ReadonlyArray<Readonly<Record<string, number>>>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const r of records) for (const [k, v] of Object.entries(r)) out[k] = (out[k] ?? 0) + v;
+  return out;
 }

@@ -23,6 +23,8 @@ export interface EngineParams {
   readonly latencyMs: number;
   readonly seedRttMs: number;
   readonly loadReportMs: number;
+  /** piece-order.ts SPREAD_WAIT_MS (0: every host takes a piece from its only holder at once, as before). */
+  readonly spreadWaitMs: number;
 }
 
 /**
@@ -38,6 +40,8 @@ export class World {
   readonly params: EngineParams;
   readonly sizes: FrameSizes;
   readonly #orders: readonly (readonly number[])[];
+  /** Hosts whose want the others have heard (and no unwant yet). */
+  readonly #wants: Uint8Array;
   readonly digest: string;
   readonly size: number;
   readonly pieceSize: number;
@@ -63,8 +67,10 @@ export class World {
   #meshBytes = 0;
   readonly #broadcasts = new Map<number, { frames: number; bytes: number }>();
   readonly #load: Array<{ now: number; sent: number; sentAt: number; timer: boolean }>;
+  /** Whether this blob's world counts the hosts' load pings (one per host, whatever the blobs). */
+  readonly #countsLoad: boolean;
 
-  constructor(init: { clock: VirtualClock; links: Links; topology: Topology; params: EngineParams; sizes: FrameSizes; digest: string; size: number; pieceSize: number; ids: readonly string[]; order: PieceOrder; random: () => number }) {
+  constructor(init: { clock: VirtualClock; links: Links; topology: Topology; params: EngineParams; sizes: FrameSizes; digest: string; size: number; pieceSize: number; ids: readonly string[]; order: PieceOrder; random: () => number; countsLoad?: boolean }) {
     this.clock = init.clock;
     this.links = init.links;
     this.topology = init.topology;
@@ -74,6 +80,7 @@ export class World {
     this.size = init.size;
     this.pieceSize = init.pieceSize;
     this.ids = init.ids;
+    this.#countsLoad = init.countsLoad ?? true;
     this.pieceCount = Math.ceil(init.size / init.pieceSize);
     const n = init.ids.length;
     this.#index = new Map(init.ids.map((id, i) => [id, i]));
@@ -82,6 +89,7 @@ export class World {
     const pieces = (): PieceSet => ({ pieceSize: init.pieceSize, bitfield: new Uint8Array(Math.ceil(this.pieceCount / 8)) });
     this.#holder = init.ids.map((peerId, i) => ({ peerId, url: `sim://${i}`, size: init.size, complete: false, pieces: pieces() }));
     this.#offering = Array.from({ length: this.pieceCount }, () => []);
+    this.#wants = new Uint8Array(n);
     this.#load = Array.from({ length: n }, () => ({ now: 0, sent: 0, sentAt: Number.NEGATIVE_INFINITY, timer: false }));
     const lowest = Array.from({ length: this.pieceCount }, (_, i) => i);
     this.#orders = init.ids.map(() => (init.order === 'lowest' ? lowest : shuffled(lowest, init.random)));
@@ -90,6 +98,21 @@ export class World {
   /** The order a host fetches its own pieces in: shoal's engine goes lowest first. */
   pieceOrder(host: number): readonly number[] {
     return this.#orders[host]!;
+  }
+
+  /**
+   * The peers `host` knows want the blob and whose progress (if any) lacks `piece`: what the
+   * engine finds in swarm.wanters and swarm.holders, for piece-order.ts leaveToOther.
+   */
+  lackingFor(host: number, piece: number): string[] {
+    const out: string[] = [];
+    const heard = this.topology.connections?.[host];
+    const each = (peer: number): void => {
+      if (peer !== host && this.#wants[peer] === 1 && this.#visible[peer]![piece] === 0) out.push(this.ids[peer]!);
+    };
+    if (heard === undefined) for (let peer = 0; peer < this.ids.length; peer++) each(peer);
+    else for (const peer of heard) each(peer);
+    return out;
   }
 
   indexOf(peerId: string): number {
@@ -188,7 +211,10 @@ export class World {
   /** want / have / unwant: counted; `have` makes the host a complete holder to its peers. */
   tell(host: HostEngine, kind: 'want' | 'have' | 'unwant'): void {
     this.#send(host.index, kind, this.sizes[kind]);
-    if (kind !== 'have') return;
+    if (kind !== 'have') {
+      this.clock.after(this.params.latencyMs, () => (this.#wants[host.index] = kind === 'want' ? 1 : 0));
+      return;
+    }
     this.clock.after(this.params.latencyMs, () => {
       this.#holder[host.index] = { ...this.#holder[host.index]!, complete: true };
       this.#changed(host.index);
@@ -228,7 +254,7 @@ export class World {
     if (load === state.sent) return;
     state.sent = load;
     state.sentAt = this.clock.now;
-    this.#send(host.index, 'load', this.sizes.ping(load));
+    if (this.#countsLoad) this.#send(host.index, 'load', this.sizes.ping(load));
     this.clock.after(this.params.latencyMs, () => {
       const { load: _old, ...holder } = this.#holder[host.index]!;
       this.#holder[host.index] = load > 0 ? { ...holder, load } : holder;

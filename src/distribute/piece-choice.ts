@@ -68,13 +68,7 @@ export type PieceChoice =
  * swarm already holds.
  */
 export function choosePieceSource(view: PieceView): PieceChoice {
-  const offering = view.holders.filter(
-    (h) =>
-      h.size === view.size &&
-      !view.failed.has(h.peerId) &&
-      !view.exclude.has(h.peerId) &&
-      (h.complete || (h.pieces !== undefined && h.pieces.pieceSize === view.pieceSize && hasPiece(h.pieces, view.index))),
-  );
+  const offering = view.holders.filter((h) => !view.failed.has(h.peerId) && !view.exclude.has(h.peerId) && offersPiece(h, view.index, view.size, view.pieceSize));
   const free = offering.filter((h) => view.busyWith(h.peerId) < view.maxPerPeer);
   if (free.length > 0) {
     const best = free.reduce((a, b) => (leastBusy(view, b, a) ? b : a));
@@ -97,6 +91,11 @@ export function choosePieceSource(view: PieceView): PieceChoice {
     return view.busyWith(peerId) < view.maxPerPeer ? { kind: 'owner', peerId, url } : { kind: 'wait' };
   }
   return seed();
+}
+
+/** Whether a holder offers piece `index` of a blob of `size` bytes in pieces of `pieceSize`: whole, or that piece. */
+export function offersPiece(h: Holder, index: number, size: number, pieceSize: number): boolean {
+  return h.size === size && (h.complete || (h.pieces !== undefined && h.pieces.pieceSize === pieceSize && hasPiece(h.pieces, index)));
 }
 
 function ranking(view: PieceView): readonly string[] {
