@@ -4,17 +4,22 @@
 // pull, a branch switch) runs the sources instead, never a stale build. Where there are no sources
 // (an image that ships only dist/), the build is what there is.
 // Type stripping costs memory at run time (Node loads a TypeScript parser and keeps the stripped
-// text): ~15 MiB of the idle daemon's RSS, measured by bench/memory.bench.ts.
+// text): ~15 MiB of the idle daemon's RSS, and the bundle of the build another ~15 (bench/memory.bench.ts).
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 export const BUILD_DIR = 'dist';
 export const BUILD_STAMP = 'build-fingerprint';
+/**
+ * What scripts/build.mjs makes, part of the fingerprint: a dist/ another kind of build made from
+ * the same sources (tsc's one file per module, before the bundle) is not this one and is rebuilt.
+ */
+const BUILD_KIND = 'esbuild bundle 1';
 
 /** sha256 over the paths and bytes of every file under src/, package.json and the tsconfig files there are. */
 export function sourceFingerprint(root) {
-  const hash = createHash('sha256');
+  const hash = createHash('sha256').update(`${BUILD_KIND}\0`);
   const files = readdirSync(join(root, 'src'), { recursive: true, withFileTypes: true })
     .filter((entry) => entry.isFile())
     .map((entry) => relative(root, join(entry.parentPath, entry.name)))
