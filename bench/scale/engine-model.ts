@@ -5,7 +5,7 @@ import { choosePieceSource, type PieceChoice, type PieceView } from '../../src/d
 import { committeeAllows } from '../../src/distribute/committee-gate.ts';
 import { ServeSlots } from '../../src/distribute/serve-slots.ts';
 import { activePieceLimit } from '../../src/distribute/piece-limits.ts';
-import { leaveToOther } from '../../src/distribute/piece-order.ts';
+import { leaveToOther } from './piece-spread.ts';
 import { SEED } from './links.ts';
 import type { World } from './world.ts';
 
@@ -39,7 +39,7 @@ export class HostEngine {
   /** Flows from this host waiting for a piece it does not have yet (owner asks, reads of a seed arrival). */
   readonly #waiters = new Map<number, Array<() => void>>();
   readonly #fromSeedNow = new Set<number>();
-  /** When this host first left each piece to another host (piece-order.ts leaveToOther). */
+  /** When this host first left each piece to another host (piece-spread.ts leaveToOther, a design study the engine does not have). */
   readonly #leftSince = new Map<number, number>();
   /** Flows from this host waiting for the first bytes of a piece it has none of yet. */
   readonly #firstBytes = new Map<number, Array<() => void>>();

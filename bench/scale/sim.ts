@@ -10,7 +10,6 @@ import { seededRandom, VirtualClock } from './clock.ts';
 import { FrameSizes } from './control.ts';
 import { HostEngine } from './engine-model.ts';
 import { ServeSlots } from '../../src/distribute/serve-slots.ts';
-import { SPREAD_WAIT_MS } from '../../src/distribute/piece-order.ts';
 import { Links, SEED } from './links.ts';
 import { dhtCost } from './model.ts';
 import { Topology, type Mode } from './topology.ts';
@@ -49,7 +48,7 @@ export interface SimOptions {
   readonly order: PieceOrder;
   /** Design study: own transfers at once per host other than the engine's DEFAULT_MAX_ACTIVE_PIECES. */
   readonly maxActive?: number;
-  /** Design study: piece-order.ts SPREAD_WAIT_MS other than the engine's (0: off). */
+  /** Design study (piece-spread.ts): how long a host leaves a busy lone holder's piece to the host ranked first; 0 (default): off, as the engine. */
   readonly spreadWaitMs?: number;
   /**
    * The image's blobs (bytes each, summing to imageBytes): one piece engine per blob on every
@@ -127,7 +126,7 @@ export function runScaleSim(options: SimOptions): SimResult {
   const params = {
     maxActive: options.maxActive ?? DEFAULT_MAX_ACTIVE_PIECES, maxPerPeer: DEFAULT_MAX_PER_PEER, maxSeed: DEFAULT_MAX_SEED_PIECES, busyBackoffMs: BUSY_BACKOFF_MS,
     tickMs: ENGINE_TICK_MS, passGapMs: options.passGapMs, latencyMs: options.latencyMs, seedRttMs: options.seedRttMs, loadReportMs: LOAD_REPORT_MS,
-    spreadWaitMs: options.spreadWaitMs ?? SPREAD_WAIT_MS,
+    spreadWaitMs: options.spreadWaitMs ?? 0,
   };
   // A host serves every blob from one set of slots (its data plane's), and tells one load.
   const slots = ids.map(() => new ServeSlots());

@@ -23,7 +23,7 @@ export interface EngineParams {
   readonly latencyMs: number;
   readonly seedRttMs: number;
   readonly loadReportMs: number;
-  /** piece-order.ts SPREAD_WAIT_MS (0: every host takes a piece from its only holder at once, as before). */
+  /** piece-spread.ts's wait (0: every host takes a piece from its only holder at once, as the engine does). */
   readonly spreadWaitMs: number;
 }
 
@@ -102,7 +102,7 @@ export class World {
 
   /**
    * The peers `host` knows want the blob and whose progress (if any) lacks `piece`: what the
-   * engine finds in swarm.wanters and swarm.holders, for piece-order.ts leaveToOther.
+   * engine finds in swarm.wanters and swarm.holders, for piece-spread.ts leaveToOther.
    */
   lackingFor(host: number, piece: number): string[] {
     const out: string[] = [];

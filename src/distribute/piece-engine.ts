@@ -10,8 +10,7 @@ import { OciError, type ByteRange } from '../oci/index.ts';
 import type { PartialBlob } from '../store/index.ts';
 import type { Holder, SwarmView } from '../swarm/index.ts';
 import type { PeerData } from './peer-data.ts';
-import { choosePieceSource, offersPiece, type Member, type PieceChoice, type PieceView } from './piece-choice.ts';
-import { leaveToOther } from './piece-order.ts';
+import { choosePieceSource, type Member, type PieceChoice, type PieceView } from './piece-choice.ts';
 import { CommitteeGate } from './committee-gate.ts';
 import { peerPieceSource, seedPieceSource, type PieceSource } from './piece-source.ts';
 import { repairFromSeed } from './piece-repair.ts';
@@ -69,8 +68,6 @@ export class PieceEngine {
   readonly #gate = new CommitteeGate();
   readonly #progress: PieceProgress;
   readonly #failures = new PieceFailures();
-  /** When this host first left each piece to a peer ranked before it (see #leaves). */
-  readonly #leftSince = new Map<number, number>();
   /** Who filled each piece, for repair after a failed verification. */
   readonly #filledBy = new Map<number, string>();
   #fatal: unknown;
@@ -221,7 +218,6 @@ export class PieceEngine {
     const peers = this.#c.swarm?.peers() ?? [];
     const context = this.#context(peers);
     const maxActive = activePieceLimit(peers.length, this.#maxActive);
-    const now = Date.now();
     for (const index of [...demanded, ...urgent, ...own]) {
       const isDemanded = this.#demand.has(index);
       if (!isDemanded && this.#transfers.ownCount >= maxActive) break;
@@ -235,10 +231,6 @@ export class PieceEngine {
         continue;
       }
       if (choice.kind === 'wait') continue;
-      if (!isDemanded && !this.#urgent.has(index) && choice.kind !== 'seed' && this.#leaves(index, now)) {
-        waiting = true;
-        continue;
-      }
       this.#start(this.#span(index, choice, context, isDemanded), choice, isDemanded);
       started += 1;
     }
@@ -285,26 +277,6 @@ export class PieceEngine {
     };
     const choice = choosePieceSource(view);
     return context.committee === undefined || this.#gate.allows(view, choice, context.committee, now, this.#receivedAt) ? choice : { kind: 'wait' };
-  }
-
-  /**
-   * Whether this host leaves piece `index`, for now, to a peer ranked before it among those that
-   * lack it (piece-order.ts leaveToOther): only while one busy peer alone offers it.
-   */
-  #leaves(index: number, now: number): boolean {
-    const swarm = this.#c.swarm;
-    const wanters = swarm?.wanters?.(this.digest);
-    if (!swarm || wanters === undefined || wanters.length <= 1) return false;
-    const offers = this.#holders(index).filter((h) => offersPiece(h, index, this.partial.size, this.partial.pieceSize));
-    if (offers.length !== 1 || (offers[0]!.load ?? 0) < 1) return false;
-    let since = this.#leftSince.get(index);
-    if (since === undefined) this.#leftSince.set(index, (since = now));
-    const known = new Map(swarm.holders(this.partial.digest).map((h) => [h.peerId, h]));
-    const lacking = wanters.filter((peerId) => {
-      const held = known.get(peerId);
-      return peerId !== swarm.peerId && (held === undefined || !offersPiece(held, index, this.partial.size, this.partial.pieceSize));
-    });
-    return leaveToOther({ digest: this.digest, index, selfId: swarm.peerId, offering: 1, holderLoad: offers[0]!.load ?? 0, lacking, leftSince: since, now });
   }
 
   /** Peers offering the blob; for a piece broken off here, only those that hold the whole blob (see PieceProgress.chainable). */
@@ -376,7 +348,6 @@ export class PieceEngine {
         this.#transfers.release(transfer, index);
         this.#demand.done(index);
         this.#urgent.done(index);
-        this.#leftSince.delete(index);
       },
       seedContinues: (index) => this.#stillOurs(index, transfer.demanded),
       arriving: (index) => this.#progress.arriving(index),

@@ -105,8 +105,6 @@ export interface SwarmView extends TypedEmitter<SwarmEvents> {
   peers(): PeerSummary[];
   /** Peers able to serve the blob: connected, not penalised, complete holders first. */
   holders(digest: BlobKey): Holder[];
-  /** Live peers that want the blob, this host included when it wants it (the engine spreads pieces among them). */
-  wanters?(digest: string): string[];
   /**
    * The hosts that own the blob's pieces, every host agreeing (the DHT's closest to its key);
    * undefined (or not implemented): every member owns pieces; empty: still being looked up.
