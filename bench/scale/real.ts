@@ -32,6 +32,11 @@ export interface EventLoopDelay {
   readonly max: number;
 }
 
+export interface Churn {
+  opened: number;
+  shortLived: number;
+}
+
 export interface RealResult {
   readonly hosts: number;
   readonly maxConnections: number;
@@ -52,6 +57,8 @@ export interface RealResult {
   /** CPU-seconds of this process from the first host starting to membership (or its timeout), and the event loop's delay then. */
   readonly formingCpuS: number;
   readonly formingEventLoop: EventLoopDelay;
+  /** Connections opened (counted at both ends) while forming and during the pull, and of those closed within 5 s of opening (churn). */
+  readonly churn: { readonly forming: Churn; readonly pull: Churn };
   readonly loadAverage: number;
   readonly rssMiB: number;
 }
@@ -89,10 +96,19 @@ export async function runReal(options: RealOptions, log: (line: string) => void)
     let delay = monitorEventLoopDelay({ resolution: 20 });
     delay.enable();
     const started = performance.now();
+    const churn = { forming: { opened: 0, shortLived: 0 }, pull: { opened: 0, shortLived: 0 } };
+    let phase = churn.forming;
+    const watch = (host: RealHost) => {
+      host.swarm.node?.addEventListener('connection:open', () => void (phase.opened += 1));
+      host.swarm.node?.addEventListener('connection:close', ({ detail }) => {
+        if ((detail.timeline.close ?? Date.now()) - detail.timeline.open < 5_000) phase.shortLived += 1;
+      });
+    };
     for (let i = 0; i < options.hosts; i++) {
       // Three earlier hosts to bootstrap from: one could be full (at its cap); peer exchange does the rest.
       const bootstrap = i === 0 ? [] : [0, 1, 2].map(() => hosts[Math.floor(random() * i)]!.swarm.multiaddrs[0]!);
       hosts.push(await startRealHost({ name: `h${i}`, seed, pieceSize: options.pieceBytes, bootstrap: [...new Set(bootstrap)], maxConnections: options.maxConnections, ownerCommittee: options.ownerCommittee, hostsOnAddress: options.hosts, onSeedRead: (range) => seedReads.read(`h${i}`, range, content.length) }));
+      watch(hosts[i]!);
       if ((i + 1) % 16 === 0 && i + 1 < options.hosts) log(`real: ${i + 1} hosts started after ${((performance.now() - started) / 1000).toFixed(1)} s (load average ${loadavg()[0]!.toFixed(1)})`);
     }
     const startMs = performance.now() - started;
@@ -114,6 +130,7 @@ export async function runReal(options: RealOptions, log: (line: string) => void)
     const forming = meanReads(hosts);
     const formingCpuS = cpuSince(formingCpu);
     const formingEventLoop = delays(delay);
+    phase = churn.pull;
     delay.disable();
     delay = monitorEventLoopDelay({ resolution: 20 });
     delay.enable();
@@ -144,7 +161,7 @@ export async function runReal(options: RealOptions, log: (line: string) => void)
       hosts: options.hosts, maxConnections: options.maxConnections, ownerCommittee: options.ownerCommittee, membershipPeers: want, startMs, membershipMs, leftDuringPull,
       syncedPeers: { min: Math.min(...counts), max: Math.max(...counts) },
       connections: { min: Math.min(...connections), max: Math.max(...connections), mean: connections.reduce((a, b) => a + b, 0) / connections.length },
-      forming, formingCpuS, formingEventLoop, pull, loadAverage: loadavg()[0]!, rssMiB: process.memoryUsage().rss / 2 ** 20,
+      forming, formingCpuS, formingEventLoop, churn, pull, loadAverage: loadavg()[0]!, rssMiB: process.memoryUsage().rss / 2 ** 20,
     };
   } finally {
     await Promise.all(hosts.map((h) => h.close()));
