@@ -6,8 +6,9 @@
 // period unless its peer is on a committee this host asks, or it now fits among the neighbours.
 // (A newcomer whose dial lands on a full host is let go after the grace period and dials others.)
 // A full host makes room for a newcomer: when a temporary connection's time is up and its peer
-// said (hello, heartbeat) it has fewer than a quarter of the neighbour limit, the host lets go of
-// a neighbour that said it has at least three quarters of the limit, and keeps the newcomer. Without this a host started last in a swarm whose hosts had
+// said (hello, connection-budget's neighboursOf) it has fewer than a quarter of the neighbour
+// limit, the host lets go of the neighbour that said it has the most, at least three quarters of
+// the limit, and keeps the newcomer. Without this a host started last in a swarm whose hosts had
 // filled up on each other found every host full (64 loopback hosts, cap 64: synced peers 2-52).
 // Two hosts that dial each other at once get two connections; both ends keep the one the lower
 // peer id dialled and close the other, a moment later, so crossing dials do not eat the cap (at 128
@@ -23,8 +24,6 @@ export const CROSSING_SETTLE_MS = 2_000;
 export const SHORT_OF_NEIGHBOURS = 1 / 4;
 /** Only a neighbour that says it has at least this share of the limit is let go for it (it keeps more than topUp's half). */
 export const WELL_CONNECTED = 3 / 4;
-/** A host lets a neighbour go for a newcomer at most this often. */
-export const MAKE_ROOM_INTERVAL_MS = 5_000;
 
 /**
  * Connections kept free under the cap: one per committee member this host may ask, and an
@@ -53,7 +52,6 @@ export class ConnectionBudget {
   readonly #temporary = new Map<Connection, number>();
   /** Committee members this host asks: kept until then, temporary or not. */
   readonly #kept = new Map<string, number>();
-  #madeRoomAt = -Infinity;
 
   constructor(init: ConnectionBudgetInit) {
     this.#init = init;
@@ -178,24 +176,18 @@ export class ConnectionBudget {
     return { close, stay };
   }
 
-  /**
-   * The neighbour to let go so that `peer`, short of neighbours, can stay; undefined: it cannot.
-   * One of those that said they are well connected, at random (hosts that all let go of the
-   * best-connected one would strip it), and once per MAKE_ROOM_INTERVAL_MS at most: what peers
-   * said is as old as their last heartbeat.
-   */
+  /** The neighbour to let go so that `peer`, short of neighbours, can stay; undefined: it cannot. */
   #roomFor(peer: string, limit: number, leaving: ReadonlySet<string>): string | undefined {
     const told = this.#init.neighboursOf?.(peer);
-    if (told === undefined || told >= limit * SHORT_OF_NEIGHBOURS || this.#now() < this.#madeRoomAt + MAKE_ROOM_INTERVAL_MS) return undefined;
-    const well = new Set<string>();
+    if (told === undefined || told >= limit * SHORT_OF_NEIGHBOURS) return undefined;
+    let best: { peer: string; neighbours: number } | undefined;
     for (const connection of this.#init.open()) {
       const id = connection.remotePeer.toString();
       if (leaving.has(id) || this.#temporary.has(connection) || (this.#kept.get(id) ?? 0) > this.#now()) continue;
-      if ((this.#init.neighboursOf?.(id) ?? 0) >= limit * WELL_CONNECTED) well.add(id);
+      const neighbours = this.#init.neighboursOf?.(id);
+      if (neighbours !== undefined && neighbours >= limit * WELL_CONNECTED && (best === undefined || neighbours > best.neighbours)) best = { peer: id, neighbours };
     }
-    if (well.size === 0) return undefined;
-    this.#madeRoomAt = this.#now();
-    return [...well][Math.floor(Math.random() * well.size)];
+    return best?.peer;
   }
 
   closed(connection: Connection): void {
