@@ -39,8 +39,6 @@ export interface AnnouncementsInit {
   readonly onTeller?: (peerId: string, digest: string) => void;
   /** Told about inventory entries that are skipped (a caller bug, not a peer's). */
   readonly onBadInventoryEntry?: (entry: unknown) => void;
-  /** Peers this host is connected to, told in hello and heartbeats (a full host makes room for a peer with few). */
-  readonly neighbours?: () => number;
 }
 
 export class Announcements {
@@ -83,11 +81,6 @@ export class Announcements {
     return progress === undefined ? undefined : { type: 'progress', digest, size: progress.size, pieces: progress.pieces, load: this.#load };
   }
 
-  /** The heartbeat: this host's clock, and how many peers it has. */
-  heartbeat(): Message {
-    return { type: 'ping', time: this.#now(), neighbours: this.#init.neighbours?.() };
-  }
-
   /** This host's load changed: the ping that tells peers (undefined when it did not change). */
   load(load: number): Message | undefined {
     const checked = Math.min(checkedSize(load), MAX_LOAD);
@@ -128,7 +121,7 @@ export class Announcements {
    */
   async *snapshot(): AsyncGenerator<Message> {
     const { url, port, pieceSize } = this.#init.dataPlane;
-    yield { type: 'hello', version: PROTOCOL_VERSION, time: this.#now(), dataUrl: url, dataPort: port, pieceSize, neighbours: this.#init.neighbours?.() };
+    yield { type: 'hello', version: PROTOCOL_VERSION, time: this.#now(), dataUrl: url, dataPort: port, pieceSize };
     const known = (await this.#init.peerExchange?.known()) ?? [];
     yield* batches(known, MAX_PEERS_BATCH, (peers) => ({ type: 'peers', peers }));
     let blobs: InventoryEntry[] = [];
@@ -155,7 +148,7 @@ export class Announcements {
       // A second hello starts the peer over; listeners see it leave first, so joins and leaves pair up.
       this.leave(peerId, 'announce stream reopened');
       const url = message.dataUrl ?? (message.dataPort !== undefined && remote.host !== undefined ? dataUrl(remote.host, message.dataPort, this.#init.dataPlane.tls) : undefined);
-      emit('peer:joined', table.join(peerId, { url, addresses: remote.addresses, clockSkewMs: message.time - this.#now(), pieceSize: message.pieceSize, neighbours: message.neighbours }));
+      emit('peer:joined', table.join(peerId, { url, addresses: remote.addresses, clockSkewMs: message.time - this.#now(), pieceSize: message.pieceSize }));
       return;
     }
     if (!table.has(peerId)) throw new ProtocolViolation(`${message.type} before hello`);
@@ -199,7 +192,6 @@ export class Announcements {
       case 'ping':
         table.touch(peerId, message.time - this.#now());
         if (message.load !== undefined) table.setLoad(peerId, message.load);
-        if (message.neighbours !== undefined) table.setNeighbours(peerId, message.neighbours);
         return;
     }
   }

@@ -5,11 +5,6 @@
 // opened past the neighbour limit, other than by the dialer, is temporary: closed after a grace
 // period unless its peer is on a committee this host asks, or it now fits among the neighbours.
 // (A newcomer whose dial lands on a full host is let go after the grace period and dials others.)
-// A full host makes room for a newcomer: when a temporary connection's time is up and its peer
-// said (hello, connection-budget's neighboursOf) it has fewer than a quarter of the neighbour
-// limit, the host lets go of the neighbour that said it has the most, at least three quarters of
-// the limit, and keeps the newcomer. Without this a host started last in a swarm whose hosts had
-// filled up on each other found every host full (64 loopback hosts, cap 64: synced peers 2-52).
 // Two hosts that dial each other at once get two connections; both ends keep the one the lower
 // peer id dialled and close the other, a moment later, so crossing dials do not eat the cap (at 128
 // loopback hosts under a cap of 64, hosts held 64 connections to 42-48 peers and refused newcomers).
@@ -19,11 +14,6 @@ import type { Connection } from '@libp2p/interface';
 export const TEMPORARY_CONNECTION_MS = 3_000;
 /** A crossing connection is closed once the one kept has been open this long (wall clock, as libp2p's timeline). */
 export const CROSSING_SETTLE_MS = 2_000;
-
-/** A peer that says it has fewer neighbours than this share of the limit is made room for. */
-export const SHORT_OF_NEIGHBOURS = 1 / 4;
-/** Only a neighbour that says it has at least this share of the limit is let go for it (it keeps more than topUp's half). */
-export const WELL_CONNECTED = 3 / 4;
 
 /**
  * Connections kept free under the cap: one per committee member this host may ask, and an
@@ -40,8 +30,6 @@ export interface ConnectionBudgetInit {
   readonly cap: number | undefined;
   readonly reserve: number;
   readonly open: () => readonly Connection[];
-  /** Peers a peer said it is connected to, undefined when it did not say: whom to make room for, and whom to let go for it. */
-  readonly neighboursOf?: (peerId: string) => number | undefined;
   readonly now?: () => number;
 }
 
@@ -98,10 +86,8 @@ export class ConnectionBudget {
     const open = this.#init.open();
     if (open.length > cap) return false;
     const peer = connection.remotePeer;
-    // A second connection to a peer we already keep is no new relationship: not temporary. One to
-    // a peer whose connection is temporary is temporary too: else a full host's DHT dial crossing
-    // a newcomer's kept the newcomer for good, past the limit (6 peers under a limit of 5).
-    const another = open.some((c) => c !== connection && c.remotePeer.equals(peer) && !this.#temporary.has(c));
+    // A second connection to a peer we already have is no new relationship: not temporary.
+    const another = open.some((c) => c !== connection && c.remotePeer.equals(peer));
     if (!neighbour && !another && this.#peers() > cap - reserve) this.#temporary.set(connection, this.#now() + TEMPORARY_CONNECTION_MS);
     return true;
   }
@@ -152,42 +138,20 @@ export class ConnectionBudget {
     const close: Connection[] = this.crossing();
     const stay: string[] = [];
     let open = this.#peers();
-    const leaving = new Set<string>();
     for (const [peer, until] of this.#kept) if (until <= now) this.#kept.delete(peer);
     for (const [connection, until] of this.#temporary) {
       const peer = connection.remotePeer.toString();
       if (Math.max(until, this.#kept.get(peer) ?? 0) > now) continue;
       this.#temporary.delete(connection);
       if (connection.status !== 'open') continue;
-      if (cap === undefined || open <= cap - reserve) {
-        stay.push(peer);
-        continue;
-      }
-      const room = this.#roomFor(peer, cap - reserve, leaving);
-      if (room === undefined) {
+      if (cap !== undefined && open > cap - reserve) {
         close.push(connection);
         open -= 1;
-        continue;
+      } else {
+        stay.push(peer);
       }
-      leaving.add(room);
-      close.push(...this.#init.open().filter((c) => c.remotePeer.toString() === room));
-      stay.push(peer);
     }
     return { close, stay };
-  }
-
-  /** The neighbour to let go so that `peer`, short of neighbours, can stay; undefined: it cannot. */
-  #roomFor(peer: string, limit: number, leaving: ReadonlySet<string>): string | undefined {
-    const told = this.#init.neighboursOf?.(peer);
-    if (told === undefined || told >= limit * SHORT_OF_NEIGHBOURS) return undefined;
-    let best: { peer: string; neighbours: number } | undefined;
-    for (const connection of this.#init.open()) {
-      const id = connection.remotePeer.toString();
-      if (leaving.has(id) || this.#temporary.has(connection) || (this.#kept.get(id) ?? 0) > this.#now()) continue;
-      const neighbours = this.#init.neighboursOf?.(id);
-      if (neighbours !== undefined && neighbours >= limit * WELL_CONNECTED && (best === undefined || neighbours > best.neighbours)) best = { peer: id, neighbours };
-    }
-    return best?.peer;
   }
 
   closed(connection: Connection): void {

@@ -23,8 +23,6 @@ export interface PeerJoin {
   readonly addresses: readonly string[];
   readonly clockSkewMs: number;
   readonly pieceSize?: number | undefined;
-  /** Peers the peer said it is connected to (hello), if it said. */
-  readonly neighbours?: number | undefined;
 }
 
 interface PeerState {
@@ -45,8 +43,6 @@ interface PeerState {
   readonly tells: Set<string>;
   /** Piece requests the peer last said it serves; 0 until it says (older hosts never do). */
   load: number;
-  /** Peers it last said it is connected to (hello, heartbeat); undefined until it says (older hosts never do). */
-  neighbours: number | undefined;
 }
 
 export class PeerTable {
@@ -75,7 +71,7 @@ export class PeerTable {
     const now = this.#now();
     const state: PeerState = {
       peerId, url: info.url, addresses: info.addresses, connectedAt: now, lastSeen: now, heardAt: this.#steadyNow(), clockSkewMs: info.clockSkewMs, pieceSize: info.pieceSize,
-      synced: false, blobs: new Map(), progress: new Map(), wants: new Set(), tells: new Set(), load: 0, neighbours: info.neighbours,
+      synced: false, blobs: new Map(), progress: new Map(), wants: new Set(), tells: new Set(), load: 0,
     };
     this.#peers.set(peerId, state);
     return summary(state);
@@ -103,16 +99,6 @@ export class PeerTable {
     state.lastSeen = this.#now();
     state.heardAt = this.#steadyNow();
     if (clockSkewMs !== undefined) state.clockSkewMs = clockSkewMs;
-  }
-
-  setNeighbours(peerId: string, neighbours: number): void {
-    const state = this.#peers.get(peerId);
-    if (state !== undefined) state.neighbours = neighbours;
-  }
-
-  /** Peers the peer last said it is connected to; undefined when it never said. */
-  neighboursOf(peerId: string): number | undefined {
-    return this.#peers.get(peerId)?.neighbours;
   }
 
   setLoad(peerId: string, load: number): void {

@@ -29,7 +29,7 @@ export interface PeerAddresses {
 }
 
 export type Message =
-  | { readonly type: 'hello'; readonly version: number; readonly time: number; readonly dataUrl?: string; readonly dataPort?: number; readonly pieceSize?: number; readonly neighbours?: number }
+  | { readonly type: 'hello'; readonly version: number; readonly time: number; readonly dataUrl?: string; readonly dataPort?: number; readonly pieceSize?: number }
   | { readonly type: 'have'; readonly blobs: readonly InventoryEntry[] }
   | { readonly type: 'withdrawn'; readonly digests: readonly string[] }
   | { readonly type: 'progress'; readonly digest: string; readonly size: number; readonly pieces: PieceSet; readonly load?: number }
@@ -40,10 +40,7 @@ export type Message =
   /** The snapshot sent after hello is complete. */
   | { readonly type: 'synced' }
   /** Heartbeat: keeps lastSeen fresh and the stream under libp2p's inactivity timeout. */
-  | { readonly type: 'ping'; readonly time: number; readonly load?: number; readonly neighbours?: number };
-
-/** The most peers a host can say it is connected to (well above any max-peer-connections). */
-export const MAX_NEIGHBOURS = 100_000;
+  | { readonly type: 'ping'; readonly time: number; readonly load?: number };
 
 /** A peer broke the protocol; the connection is closed and the peer banned for a while. */
 export class ProtocolViolation extends Error {
@@ -107,7 +104,7 @@ export function parseMessage(body: Uint8Array): Message | undefined {
       // Absent from hosts older than piece ownership: they take part as holders, never as owners.
       const pieceSize = m.pieceSize === undefined ? undefined : count(m.pieceSize, 'pieceSize');
       if (pieceSize === 0) throw new ProtocolViolation('hello: pieceSize must be positive');
-      return { type: 'hello', version: count(m.version, 'version'), time: count(m.time, 'time'), dataUrl, dataPort, pieceSize, ...neighboursOf(m) };
+      return { type: 'hello', version: count(m.version, 'version'), time: count(m.time, 'time'), dataUrl, dataPort, pieceSize };
     }
     case 'have':
       return { type: 'have', blobs: batch(m.blobs, MAX_BATCH).map(blobEntry) };
@@ -130,7 +127,7 @@ export function parseMessage(body: Uint8Array): Message | undefined {
     case 'synced':
       return { type: 'synced' };
     case 'ping':
-      return { type: 'ping', time: count(m.time, 'time'), ...loadOf(m), ...neighboursOf(m) };
+      return { type: 'ping', time: count(m.time, 'time'), ...loadOf(m) };
     default:
       if (typeof m.type !== 'string') throw new ProtocolViolation('message without a type');
       return undefined;
@@ -158,14 +155,6 @@ function loadOf(m: Record<string, unknown>): { load?: number } {
   const load = count(m.load, 'load');
   if (load > MAX_LOAD) throw new ProtocolViolation(`load must be at most ${MAX_LOAD}`);
   return { load };
-}
-
-/** Peers the sender is connected to (hello, ping): a full host makes room for one with few (connection-budget.ts). Absent from older hosts. */
-function neighboursOf(m: Record<string, unknown>): { neighbours?: number } {
-  if (m.neighbours === undefined) return {};
-  const neighbours = count(m.neighbours, 'neighbours');
-  if (neighbours > MAX_NEIGHBOURS) throw new ProtocolViolation(`neighbours must be at most ${MAX_NEIGHBOURS}`);
-  return { neighbours };
 }
 
 function port(value: unknown): number {

@@ -118,7 +118,6 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
       },
       onTeller: (peerId, digest) => this.#routing.onTeller(peerId, digest),
       onBadInventoryEntry: (entry) => this.#log.warn({ entry }, 'swarm: inventory entry skipped (not a digest and size)'),
-      neighbours: () => this.table.peers().length,
     });
     this.#routing = new NeighbourRouting({
       selfId: this.peerId,
@@ -173,7 +172,7 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
       connectionGater: { denyDialPeer: refuses, denyInboundEncryptedConnection: refuses, denyOutboundEncryptedConnection: refuses },
     });
     this.#node = node;
-    const budget = new ConnectionBudget({ selfId: this.peerId, cap: init.maxConnections, reserve: committeeReserve(init.maxConnections, committeeSize), open: () => node.getConnections(), neighboursOf: (id) => this.table.neighboursOf(id) });
+    const budget = new ConnectionBudget({ selfId: this.peerId, cap: init.maxConnections, reserve: committeeReserve(init.maxConnections, committeeSize), open: () => node.getConnections() });
     this.#streams = new AnnounceStreams(node, {
       snapshot: () => this.announcements.snapshot(),
       onMessage: (peerId, message, connection) => {
@@ -318,7 +317,7 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
   }
 
   #tick(): void {
-    this.broadcast(this.announcements.heartbeat());
+    this.broadcast({ type: 'ping', time: Date.now() });
     for (const peerId of this.table.silentPeers(this.#init.peerExpiryMs ?? DEFAULT_PEER_EXPIRY_MS)) {
       this.announcements.leave(peerId, 'silent for too long');
       void this.#node?.hangUp(peerIdFromString(peerId)).catch(() => undefined);
