@@ -14,7 +14,8 @@ import { ServeSlots } from '../../src/distribute/serve-slots.ts';
 import { TransferStats } from '../../src/distribute/transfer-stats.ts';
 import { createMetrics } from '../../src/http/metrics.ts';
 import { buildPeerApp } from '../../src/http/peer-app.ts';
-import type { Digest } from '../../src/oci/index.ts';
+import type { ByteRange, Digest } from '../../src/oci/index.ts';
+import type { BlobSource } from '../../src/distribute/types.ts';
 import { Store } from '../../src/store/index.ts';
 import { createSwarm, type Swarm } from '../../src/swarm/index.ts';
 import { REPOSITORY, silentLogger, stubRouter, type CountingSeed } from '../../test/helpers/fake-peer.ts';
@@ -38,6 +39,8 @@ export interface RealHostInit {
   readonly ownerCommittee?: number;
   /** Hosts sharing this one's address (all of them, on loopback): libp2p limits inbound connections per address and second. */
   readonly hostsOnAddress: number;
+  /** Told of every range this host opens at the seed (bench/scale/seed-reasons.ts). */
+  readonly onSeedRead?: (range: ByteRange | undefined) => void;
 }
 
 /** libp2p's inbound connections per second from one address: a LAN host's share. */
@@ -53,7 +56,7 @@ export async function startRealHost(init: RealHostInit): Promise<RealHost> {
     { inventory: async function* () {} },
   );
   const fetcher = new Fetcher(
-    { store, seed: init.seed.sourceFor(init.name), router: stubRouter(true), logger: silentLogger, swarm, peers, stats, limits: new TransferLimits({}) },
+    { store, seed: watched(init.seed.sourceFor(init.name), init.onSeedRead), router: stubRouter(true), logger: silentLogger, swarm, peers, stats, limits: new TransferLimits({}) },
     { membershipSettleMs: 0, pieceSize: init.pieceSize },
   );
   const slots = new ServeSlots();
@@ -79,6 +82,17 @@ export async function startRealHost(init: RealHostInit): Promise<RealHost> {
       await closing;
       await peers.close();
       await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function watched(seed: BlobSource, onRead: RealHostInit['onSeedRead']): BlobSource {
+  if (onRead === undefined) return seed;
+  return {
+    ...seed,
+    open(want, range, signal) {
+      onRead(range);
+      return seed.open(want, range, signal);
     },
   };
 }

@@ -8,7 +8,7 @@ import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { OciError, type ByteRange } from '../oci/index.ts';
 import type { PartialBlob } from '../store/index.ts';
-import type { Holder, SwarmView } from '../swarm/index.ts';
+import { steadyNow, type Holder, type SwarmView } from '../swarm/index.ts';
 import type { PeerData } from './peer-data.ts';
 import { choosePieceSource, type Member, type PieceChoice, type PieceView } from './piece-choice.ts';
 import { CommitteeGate } from './committee-gate.ts';
@@ -75,7 +75,7 @@ export class PieceEngine {
   #pump: Promise<void> | undefined;
   #whole: Promise<void> | undefined;
   lastActivity = Date.now();
-  /** When bytes of this blob last arrived here (from any source). */
+  /** When bytes of this blob last arrived here (from any source), on the steady clock the committee gate runs on. */
   #receivedAt = 0;
   readonly bytes = { seed: 0, peers: 0 };
   readonly startedAt = Date.now();
@@ -276,7 +276,7 @@ export class PieceEngine {
       balanceOwners: context.committee === undefined,
     };
     const choice = choosePieceSource(view);
-    return context.committee === undefined || this.#gate.allows(view, choice, context.committee, now, this.#receivedAt) ? choice : { kind: 'wait' };
+    return context.committee === undefined || this.#gate.allows(view, choice, context.committee, steadyNow(), this.#receivedAt) ? choice : { kind: 'wait' };
   }
 
   /** Peers offering the blob; for a piece broken off here, only those that hold the whole blob (see PieceProgress.chainable). */
@@ -360,7 +360,7 @@ export class PieceEngine {
   }
 
   #count(source: PieceSource, bytes: number): void {
-    this.#receivedAt = Date.now();
+    this.#receivedAt = steadyNow();
     if (source.kind === 'seed') {
       this.bytes.seed += bytes;
       this.#c.stats.receivedFromSeed(bytes);

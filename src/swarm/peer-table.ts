@@ -3,6 +3,7 @@
 // A peer's entries live exactly as long as its announce stream: join() on hello, leave() when the
 // stream or connection ends, so a peer that is gone is never offered as a source.
 import type { Holder, InventoryEntry, PeerSummary, Penalty, PieceSet, TagRecord } from './types.ts';
+import { steadyNow } from './steady-clock.ts';
 
 /** Complete blobs plus in-progress ones a peer may announce; past that it is lying or broken. */
 export const DEFAULT_MAX_ENTRIES_PER_PEER = 1_000_000;
@@ -11,6 +12,8 @@ export const DEFAULT_MAX_TAGS = 100_000;
 
 export interface PeerTableInit {
   readonly now?: () => number;
+  /** The clock silence is judged by (steady-clock.ts): `now` when that is given, else time this process could run. */
+  readonly steadyNow?: () => number;
   readonly maxEntriesPerPeer?: number;
   readonly maxTags?: number;
 }
@@ -28,6 +31,8 @@ interface PeerState {
   addresses: readonly string[];
   readonly connectedAt: number;
   lastSeen: number;
+  /** lastSeen on the steady clock. */
+  heardAt: number;
   clockSkewMs: number;
   readonly pieceSize: number | undefined;
   synced: boolean;
@@ -42,6 +47,7 @@ interface PeerState {
 
 export class PeerTable {
   readonly #now: () => number;
+  readonly #steadyNow: () => number;
   readonly #maxEntries: number;
   readonly #maxTags: number;
   readonly #peers = new Map<string, PeerState>();
@@ -54,6 +60,7 @@ export class PeerTable {
 
   constructor(init: PeerTableInit = {}) {
     this.#now = init.now ?? Date.now;
+    this.#steadyNow = init.steadyNow ?? init.now ?? steadyNow;
     this.#maxEntries = init.maxEntriesPerPeer ?? DEFAULT_MAX_ENTRIES_PER_PEER;
     this.#maxTags = init.maxTags ?? DEFAULT_MAX_TAGS;
   }
@@ -63,7 +70,7 @@ export class PeerTable {
     this.leave(peerId);
     const now = this.#now();
     const state: PeerState = {
-      peerId, url: info.url, addresses: info.addresses, connectedAt: now, lastSeen: now, clockSkewMs: info.clockSkewMs, pieceSize: info.pieceSize,
+      peerId, url: info.url, addresses: info.addresses, connectedAt: now, lastSeen: now, heardAt: this.#steadyNow(), clockSkewMs: info.clockSkewMs, pieceSize: info.pieceSize,
       synced: false, blobs: new Map(), progress: new Map(), wants: new Set(), tells: new Set(), load: 0,
     };
     this.#peers.set(peerId, state);
@@ -90,6 +97,7 @@ export class PeerTable {
     const state = this.#peers.get(peerId);
     if (state === undefined) return;
     state.lastSeen = this.#now();
+    state.heardAt = this.#steadyNow();
     if (clockSkewMs !== undefined) state.clockSkewMs = clockSkewMs;
   }
 
@@ -234,10 +242,10 @@ export class PeerTable {
     return [...this.#peers.values()].map(summary);
   }
 
-  /** Peers silent for longer than `maxSilenceMs`. */
+  /** Peers silent for longer than `maxSilenceMs`, not counting time this process could not run. */
   silentPeers(maxSilenceMs: number): string[] {
-    const cutoff = this.#now() - maxSilenceMs;
-    return [...this.#peers.values()].filter((state) => state.lastSeen < cutoff).map((state) => state.peerId);
+    const cutoff = this.#steadyNow() - maxSilenceMs;
+    return [...this.#peers.values()].filter((state) => state.heardAt < cutoff).map((state) => state.peerId);
   }
 
   /** A longer or harsher penalty replaces a shorter one; a milder one never shortens a ban. */

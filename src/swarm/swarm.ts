@@ -9,7 +9,8 @@ import { AnnounceStreams } from './announce-streams.ts';
 import type { ClusterKey } from './cluster-key.ts';
 import { closestPeerIds, COMMITTEE_TTL_MS, OwnerCommittees } from './committee.ts';
 import { committeeReserve, ConnectionBudget } from './connection-budget.ts';
-import { blobNeighbours, DEFAULT_BLOB_NEIGHBOURS } from './neighbours.ts';
+import { DEFAULT_BLOB_NEIGHBOURS } from './neighbours.ts';
+import { NeighbourRouting } from './neighbour-routing.ts';
 import { PeerDialer } from './dialer.ts';
 import { AnnouncingSwarm } from './announcing-swarm.ts';
 import { loadOrCreatePeerKey } from './identity.ts';
@@ -88,6 +89,7 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
   #streams: AnnounceStreams | undefined;
   #dialer: PeerDialer | undefined;
   #committees: OwnerCommittees | undefined;
+  readonly #routing: NeighbourRouting;
   #reaper: NodeJS.Timeout | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
   /** Announce messages by type: sent (once per receiving peer) and received, for the log at stop. */
@@ -114,14 +116,19 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
         known: async () => (await this.#dialer?.addressesOf(this.table.peers().map((p) => p.peerId))) ?? [],
         learned: (_from, peers) => this.#dialer?.dialLearned(peers),
       },
-      // A peer that tells us and was not among our own choice now hears us too: the progress so far first.
-      onTeller: (peerId, digest) => {
-        if (!this.#neighboursOf(digest, false).includes(peerId)) this.#catchUp(peerId, digest);
-      },
+      onTeller: (peerId, digest) => this.#routing.onTeller(peerId, digest),
       onBadInventoryEntry: (entry) => this.#log.warn({ entry }, 'swarm: inventory entry skipped (not a digest and size)'),
     });
+    this.#routing = new NeighbourRouting({
+      selfId: this.peerId,
+      table: this.table,
+      limit: init.blobNeighbours ?? DEFAULT_BLOB_NEIGHBOURS,
+      progressOf: (digest) => this.announcements.progressOf(digest),
+      sendTo: (message, to) => countMessage(this.#counts.sent, message.type, this.#streams?.sendTo(message, to) ?? 0),
+      broadcast: (message) => this.broadcast(message),
+    });
     // A peer that starts wanting a blob hears our progress on it (sent only to wanters before).
-    this.on('want', ({ peerId, digest }) => this.#catchUp(peerId, digest));
+    this.on('want', ({ peerId, digest }) => this.#routing.catchUp(peerId, digest));
   }
 
   /** The libp2p node while started: other parts' protocols (preheat-protocol.ts) run on it. */
@@ -287,36 +294,13 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
     countMessage(this.#counts.sent, message.type, this.#streams.broadcast(message));
   }
 
-  /** Progress goes to the blob's neighbours only (neighbours.ts). */
+  /** Progress goes to the blob's neighbours only (neighbour-routing.ts). */
   protected override tellAbout(digest: string, message: Message): void {
-    if (this.#streams === undefined) return;
-    countMessage(this.#counts.sent, message.type, this.#streams.sendTo(message, this.#neighboursOf(digest)));
+    if (this.#streams !== undefined) this.#routing.tellAbout(digest, message);
   }
 
-  /** Load changes go to the neighbours of every blob some peer wants (the peers that may fetch from us). */
   protected override tellLoad(message: Message | undefined): void {
-    if (message === undefined || this.#streams === undefined) return;
-    if (this.table.peers().length <= this.#neighbourLimit) return this.broadcast(message);
-    const to = new Set<string>();
-    for (const digest of this.table.wanted()) for (const id of this.#neighboursOf(digest)) to.add(id);
-    countMessage(this.#counts.sent, message.type, this.#streams.sendTo(message, to));
-  }
-
-  /** Whom our progress on the blob goes to: our own choice, and the peers that tell us unless `tellBack` is false (neighbours.ts). */
-  #neighboursOf(digest: string, tellBack = true): string[] {
-    const connected = this.table.peers().map((p) => p.peerId);
-    return blobNeighbours(this.peerId, digest, connected, this.table.wanters(digest), this.#neighbourLimit, tellBack ? this.table.tellers(digest) : []);
-  }
-
-  /** A peer that has just become one of the blob's neighbours gets our progress so far. */
-  #catchUp(peerId: string, digest: string): void {
-    const progress = this.announcements.progressOf(digest);
-    if (progress === undefined || this.table.peers().length <= this.#neighbourLimit) return;
-    if (this.#neighboursOf(digest).includes(peerId)) countMessage(this.#counts.sent, progress.type, this.#streams?.sendTo(progress, [peerId]) ?? 0);
-  }
-
-  get #neighbourLimit(): number {
-    return this.#init.blobNeighbours ?? DEFAULT_BLOB_NEIGHBOURS;
+    if (message !== undefined && this.#streams !== undefined) this.#routing.tellLoad(message);
   }
 
   #remote(connection: Connection): { host: string | undefined; addresses: string[] } {
