@@ -16,4 +16,3 @@ export type { MdnsInit } from './node.ts';
 export { ANNOUNCE_PROTOCOL, MAX_MESSAGE_BYTES } from './protocol.ts';
 export { PreheatProtocol, PreheatProtocolError, PREHEAT_PROTOCOL, MAX_PREHEAT_IMAGES, DEFAULT_PREHEAT_JOBS, MAX_PREHEAT_JOBS, DEFAULT_PREHEAT_SILENCE_MS, formatPreheatImage, parsePreheatRequest } from './preheat-protocol.ts';
 export type { ImageProgress, ImageState, PreheatImage, PreheatPlatform, PreheatRequest, PreheatRunner } from './preheat-protocol.ts';
-export { steadyNow } from './steady-clock.ts';

@@ -3,7 +3,7 @@
 // A peer's entries live exactly as long as its announce stream: join() on hello, leave() when the
 // stream or connection ends, so a peer that is gone is never offered as a source.
 import type { Holder, InventoryEntry, PeerSummary, Penalty, PieceSet, TagRecord } from './types.ts';
-import { steadyNow } from './steady-clock.ts';
+import { steadyNow } from '../lib/steady-clock.ts';
 
 /** Complete blobs plus in-progress ones a peer may announce; past that it is lying or broken. */
 export const DEFAULT_MAX_ENTRIES_PER_PEER = 1_000_000;

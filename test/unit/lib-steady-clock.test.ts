@@ -2,7 +2,7 @@
 // not run is not time a peer was silent or an owner slow.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { MAX_STEP_MS, steadyNow } from '../../src/swarm/steady-clock.ts';
+import { MAX_STEP_MS, steadyNow } from '../../src/lib/steady-clock.ts';
 
 function block(ms: number): void {
   const until = performance.now() + ms;
