@@ -1,6 +1,6 @@
 // A host whose event loop stalls longer than the peer expiry keeps its peers: what they sent
 // while it stalled waits in its sockets, and the stall is not counted as their silence (the
-// steady clock, src/swarm/steady-clock.ts). Real libp2p on loopback.
+// steady clock, src/lib/steady-clock.ts). Real libp2p on loopback.
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
 import { createSwarm, type Swarm } from '../../src/swarm/index.ts';
