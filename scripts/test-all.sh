@@ -109,7 +109,11 @@ if docker_answers; then
   say "dockerd already answers"
 else
   say "starting dockerd --storage-driver=vfs (log: $work/dockerd.log)"
-  dockerd --storage-driver=vfs >"$work/dockerd.log" 2>&1 &
+  # Its run-time state (pid files, containerd's socket) goes under this run's own directory: a
+  # machine restored from a snapshot keeps /var/run/docker, and a stale containerd.pid naming a pid
+  # that now belongs to another process makes dockerd wait for a containerd that never answers.
+  dockerd --storage-driver=vfs --exec-root "$work/docker-exec" --pidfile "$work/docker.pid" \
+    >"$work/dockerd.log" 2>&1 &
   dockerd_pid=$!
   for _ in $(seq 1 60); do docker_answers && break; sleep 1; done
   docker_answers || { say "dockerd did not start; its log:"; tail -50 "$work/dockerd.log"; exit 1; }
