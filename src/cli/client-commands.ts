@@ -52,7 +52,7 @@ export function addClientCommands(program: Command, cli: ClientCli, load: Load, 
 
   withDaemonOptions(program.command('prefetch')
     .description('pull images into the running local shoal (manifests and every blob) so the swarm has them before docker pull')
-    .addArgument(new Argument('<image...>', 'images as docker pulls them from shoal (localhost:5000/<image>): nginx:1.14, team/app:1, ghcr.io/org/app:tag, name@sha256:...')))
+    .addArgument(new Argument('<image...>', 'images as docker pulls them from shoal (localhost:5000/<image>): nginx:1.14, team/app:1, registry.example.com/org/app:tag, name@sha256:...')))
     .addOption(new Option('--platform <os/arch[/variant]>', 'only this platform of multi-platform images (default: every platform)'))
     .addOption(new Option('-j, --jobs <n>', 'blobs downloaded at once (default: 4); with --all-nodes, on each node'))
     .addOption(new Option('--all-nodes', 'every node of the swarm pulls the images (a cluster preheat; same as shoal preheat)'))
@@ -61,7 +61,7 @@ export function addClientCommands(program: Command, cli: ClientCli, load: Load, 
       'Names: shoal asks its upstreams, in order, for the name as written, except that Docker Hub keeps',
       'one-word names under library/: nginx:1.14 is library/nginx:1.14 on Docker Hub, but on a registry:2',
       'seed it is nginx:1.14, and there nginx and library/nginx are two repositories (prefetch the one the',
-      'seed has, and pull it by that name). ghcr.io/org/app:tag goes to ghcr.io only when it is an upstream',
+      'seed has, and pull it by that name). registry.example.com/org/app:tag goes to registry.example.com only when it is an upstream',
       'or in allowed-registries; otherwise the whole name is asked of the upstreams.',
       '',
       'Exit code 0 when every image was prefetched, 1 otherwise. On a terminal each image gets a progress bar; in a pipe, a plain line every 2 s.',

@@ -1,4 +1,4 @@
-// Image names as users write them (`nginx:1.14`, `library/nginx`, `ghcr.io/org/app:tag`,
+// Image names as users write them (`nginx:1.14`, `library/nginx`, `registry.example.com/org/app:tag`,
 // `name@sha256:...`, even `localhost:5000/nginx`) turned into what to ask the local daemon for:
 // the name as docker pulls it from shoal (`localhost:5000/<name>`). The daemon asks its upstreams
 // for it as written, except that Docker Hub keeps one-word names under `library/`: `nginx` is
@@ -10,9 +10,9 @@ import { remoteName } from '../upstream/upstreams.ts';
 export interface ImageRef {
   /** As the user wrote it, for messages. */
   readonly input: string;
-  /** The repository name to use under the daemon's /v2/: `nginx`, `ghcr.io/org/app`. */
+  /** The repository name to use under the daemon's /v2/: `nginx`, `registry.example.com/org/app`. */
   readonly name: string;
-  /** The registry host named in the image, if any (`ghcr.io`); absent: the configured upstreams. */
+  /** The registry host named in the image, if any (`registry.example.com`); absent: the configured upstreams. */
   readonly host: string | undefined;
   /** A tag (`latest` when none was given) or a digest (`sha256:...`); a digest wins over a tag. */
   readonly reference: string;
@@ -33,7 +33,7 @@ export const DEFAULT_TAG = 'latest';
  */
 export function parseImageRef(input: string, daemonHosts: readonly string[] = []): ImageRef {
   const text = input.trim();
-  if (text === '') throw new ImageRefError('an empty image name; write it as docker does, e.g. nginx:1.14 or ghcr.io/org/app:tag');
+  if (text === '') throw new ImageRefError('an empty image name; write it as docker does, e.g. nginx:1.14 or registry.example.com/org/app:tag');
   let rest = text;
   let digest: string | undefined;
   const at = rest.indexOf('@');
@@ -73,7 +73,7 @@ export function parseImageRef(input: string, daemonHosts: readonly string[] = []
   return { input: text, name, host: host?.toLowerCase(), reference: digest ?? tag!, tag, digest };
 }
 
-/** `nginx:1.14`, `ghcr.io/org/app@sha256:…`: the reference as shoal will pull it. */
+/** `nginx:1.14`, `registry.example.com/org/app@sha256:…`: the reference as shoal will pull it. */
 export function formatImageRef(ref: ImageRef): string {
   return ref.digest !== undefined ? `${ref.name}@${ref.digest}` : `${ref.name}:${ref.tag ?? DEFAULT_TAG}`;
 }

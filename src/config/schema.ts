@@ -195,7 +195,7 @@ function parseAllowedRegistry(raw: string): string {
   try {
     return parseRegistryHost(raw.trim());
   } catch {
-    throw new InvalidValueError('expected a registry host[:port] such as ghcr.io or 10.0.0.5:5000, without a scheme or path');
+    throw new InvalidValueError('expected a registry host[:port] such as registry.example.com or 10.0.0.5:5000, without a scheme or path');
   }
 }
 
@@ -278,7 +278,7 @@ export const SETTINGS = {
   allowedRegistries: setting<string>({
     name: 'allowed-registries', flag: '--allowed-registries <host>', env: 'SHOAL_ALLOWED_REGISTRIES', yaml: ['proxy.allowedregistries'],
     defaultRaw: none, defaultText: 'none (only the upstreams are contacted)', parse: parseAllowedRegistry, repeatable: true,
-    description: 'Registry host[:port] besides the upstreams that clients may pull through by naming it (`localhost:5000/ghcr.io/x`, containerd\'s `?ns=ghcr.io`); repeat for several. No other address is ever contacted',
+    description: 'Registry host[:port] besides the upstreams that clients may pull through by naming it (`localhost:5000/registry.example.com/x`, containerd\'s `?ns=registry.example.com`); repeat for several. No other address is ever contacted',
   }),
   tagTimeout: setting<number>({
     name: 'tag-timeout', flag: '--tag-timeout <duration>', env: 'SHOAL_TAG_TIMEOUT', yaml: ['proxy.tagtimeout'],

@@ -84,8 +84,8 @@ export function buildRegistryApp(services: RegistryServices, options: RegistryAp
       const allowed = Object.keys(ROUTES[endpoint.kind]).join(', ');
       throw new OciError('UNSUPPORTED', `${request.method} is not supported on this endpoint; use ${allowed}`, undefined, { status: 405, headers: { allow: allowed } });
     }
-    // From here on a repository is the name it is cached under: `library/x?ns=ghcr.io` and
-    // `ghcr.io/library/x` are one repository, and neither is the default upstream's `library/x`.
+    // From here on a repository is the name it is cached under: `library/x?ns=registry.example.com` and
+    // `registry.example.com/library/x` are one repository, and neither is the default upstream's `library/x`.
     const ns = query.get('ns') ?? undefined;
     const scoped = 'name' in endpoint ? { ...endpoint, name: services.names.repository(endpoint.name, ns) } : endpoint;
     await handler({ request, reply, endpoint: scoped as never, query, services } as RouteContext<never>);

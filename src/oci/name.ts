@@ -30,7 +30,7 @@ export function isValidRepositoryName(input: string): boolean {
   }
 }
 
-/** Whether a name's first component names a registry host (`ghcr.io/x`, `localhost:5001/x`), as docker decides it. */
+/** Whether a name's first component names a registry host (`registry.example.com/x`, `localhost:5001/x`), as docker decides it. */
 export function splitRegistryHost(name: string): { host: string | undefined; path: string } {
   const slash = name.indexOf('/');
   if (slash < 0) return { host: undefined, path: name };
@@ -46,14 +46,14 @@ const HOST_LABEL = '[a-z0-9](?:[a-z0-9-]*[a-z0-9])?';
 const REGISTRY_HOST = new RegExp(`^(?:${HOST_LABEL}(?:\\.${HOST_LABEL})*|\\[[0-9a-f:.]+\\])(?::([0-9]{1,5}))?$`);
 
 /**
- * Validates a registry host such as containerd's `?ns=` (`ghcr.io`, `10.0.0.1:5000`, `[::1]:5000`);
+ * Validates a registry host such as containerd's `?ns=` (`registry.example.com`, `10.0.0.1:5000`, `[::1]:5000`);
  * lowercased. Throws NAME_INVALID (400): an `ns` is part of the name a client asks for.
  */
 export function parseRegistryHost(input: string): string {
   const host = input.toLowerCase();
   const match = host.length <= MAX_NAME_LENGTH ? REGISTRY_HOST.exec(host) : null;
   if (!match || (match[1] !== undefined && Number(match[1]) > 65535)) {
-    throw new OciError('NAME_INVALID', `invalid registry host ${JSON.stringify(input.slice(0, 100))}: expected host[:port] such as ghcr.io or 10.0.0.1:5000`, { ns: input.slice(0, 300) });
+    throw new OciError('NAME_INVALID', `invalid registry host ${JSON.stringify(input.slice(0, 100))}: expected host[:port] such as registry.example.com or 10.0.0.1:5000`, { ns: input.slice(0, 300) });
   }
   return host;
 }

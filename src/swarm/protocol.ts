@@ -190,7 +190,7 @@ function peerAddresses(value: unknown): PeerAddresses {
   return { peerId: p.peerId, addresses: addresses as string[] };
 }
 
-/** `ghcr.io/x/y` and `localhost:5001/x` carry a registry host; the rest must be spec names. */
+/** `registry.example.com/x/y` and `localhost:5001/x` carry a registry host; the rest must be spec names. */
 function isRepository(value: unknown): value is string {
   if (typeof value !== 'string' || value.length > 255) return false;
   if (isValidRepositoryName(value)) return true;

@@ -37,7 +37,7 @@ export class DockerCredentials {
     return new DockerCredentials(new Map(), source);
   }
 
-  /** Credentials for a registry host (`ghcr.io`, `10.0.0.1:5000`, `docker.io` or its aliases). */
+  /** Credentials for a registry host (`registry.example.com`, `10.0.0.1:5000`, `docker.io` or its aliases). */
   lookup(host: string): UpstreamCredentials | undefined {
     return this.#byHost.get(normalizeRegistryHost(host));
   }

@@ -1,6 +1,6 @@
 // Which upstream(s) serve a client-visible repository name, and under which remote name.
 //   nginx, team/app, team.a/app → every configured upstream in order (Docker Hub: library/nginx)
-//   ghcr.io/x/y, host:5000/z    → that registry, when it is a configured upstream or allowed
+//   registry.example.com/x/y, host:5000/z    → that registry, when it is a configured upstream or allowed
 //                                 (allowed ones get a client made once and kept); otherwise the
 //                                 whole name is a repository on the configured upstreams
 //   ?ns=host (containerd)       → that registry for the whole name, when configured or allowed;

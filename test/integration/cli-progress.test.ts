@@ -101,13 +101,13 @@ describe('image names', () => {
     ['nginx:1.14', 'nginx', '1.14'],
     ['nginx', 'nginx', 'latest'],
     ['library/nginx', 'library/nginx', 'latest'],
-    ['ghcr.io/org/app:tag', 'ghcr.io/org/app', 'tag'],
+    ['registry.example.com/org/app:tag', 'registry.example.com/org/app', 'tag'],
     ['registry.lan:5000/team/app', 'registry.lan:5000/team/app', 'latest'],
     ['localhost:5000/nginx:1.14', 'nginx', '1.14'],
-    ['127.0.0.1:5000/ghcr.io/org/app:1', 'ghcr.io/org/app', '1'],
+    ['127.0.0.1:5000/registry.example.com/org/app:1', 'registry.example.com/org/app', '1'],
     [`app@sha256:${'a'.repeat(64)}`, 'app', `sha256:${'a'.repeat(64)}`],
     [`app:1@sha256:${'b'.repeat(64)}`, 'app', `sha256:${'b'.repeat(64)}`],
-    ['GHCR.io/org/app', 'ghcr.io/org/app', 'latest'],
+    ['REGISTRY.Example.com/org/app', 'registry.example.com/org/app', 'latest'],
   ];
   for (const [input, name, reference] of cases) {
     test(`${input} → ${name} ${reference}`, () => {

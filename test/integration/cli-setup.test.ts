@@ -99,16 +99,16 @@ describe('shoal setup', () => {
       const config = join(dir, 'config.toml');
       await writeFile(config, 'version = 2\n');
       const args = ['setup', 'containerd', '--write', '--containerd-dir', certs, '--containerd-config', config,
-        '--upstream', 'http://192.168.64.150:5000', '--upstream', 'https://ghcr.io', '--allowed-registries', 'docker.io'];
+        '--upstream', 'http://192.168.64.150:5000', '--upstream', 'https://registry.example.com', '--allowed-registries', 'docker.io'];
       const run = await runShoal(args);
       assert.equal(run.code, 0, run.stderr);
-      assert.deepEqual((await readdir(certs)).sort(), ['192.168.64.150:5000', 'docker.io', 'ghcr.io']);
+      assert.deepEqual((await readdir(certs)).sort(), ['192.168.64.150:5000', 'docker.io', 'registry.example.com']);
       const seedToml = await readFile(join(certs, '192.168.64.150:5000', 'hosts.toml'), 'utf8');
       assert.match(seedToml, /^server = "http:\/\/192\.168\.64\.150:5000"$/m);
       assert.match(seedToml, /^\[host\."http:\/\/127\.0\.0\.1:5000"\]\n {2}capabilities = \["pull", "resolve"\]$/m);
       assert.match(seedToml, /\?ns=192\.168\.64\.150:5000/);
       assert.match(await readFile(join(certs, 'docker.io', 'hosts.toml'), 'utf8'), /^server = "https:\/\/registry-1\.docker\.io"$/m);
-      assert.match(await readFile(join(certs, 'ghcr.io', 'hosts.toml'), 'utf8'), /^server = "https:\/\/ghcr\.io"$/m);
+      assert.match(await readFile(join(certs, 'registry.example.com', 'hosts.toml'), 'utf8'), /^server = "https:\/\/registry\.example\.com"$/m);
       assert.match(run.stdout, new RegExp(`${config} does not set config_path[^]*config_path = "${certs}"`));
 
       const again = await runShoal(args);
@@ -153,10 +153,10 @@ describe('shoal setup', () => {
 
     test('item 2: hosts.toml only for configured upstreams and allowed registries (docker.io only when it is one of them)', async () => {
       const certs = join(dir, 'certs-item2');
-      const run = await runShoal(['setup', 'containerd', '--write', '--containerd-dir', certs, '--containerd-config', join(dir, 'none.toml'), '--upstream', 'http://10.0.0.5:5000', '--allowed-registries', 'ghcr.io']);
+      const run = await runShoal(['setup', 'containerd', '--write', '--containerd-dir', certs, '--containerd-config', join(dir, 'none.toml'), '--upstream', 'http://10.0.0.5:5000', '--allowed-registries', 'registry.example.com']);
       assert.equal(run.code, 0, run.stderr);
-      assert.deepEqual((await readdir(certs)).sort(), ['10.0.0.5:5000', 'ghcr.io']);
-      assert.match(await readFile(join(certs, 'ghcr.io', 'hosts.toml'), 'utf8'), /^server = "https:\/\/ghcr\.io"$/m);
+      assert.deepEqual((await readdir(certs)).sort(), ['10.0.0.5:5000', 'registry.example.com']);
+      assert.match(await readFile(join(certs, 'registry.example.com', 'hosts.toml'), 'utf8'), /^server = "https:\/\/registry\.example\.com"$/m);
       const none = await runShoal(['setup', 'containerd', '--containerd-dir', join(dir, 'certs-none'), '--containerd-config', join(dir, 'none.toml')]);
       assert.equal(none.code, 0, none.stderr);
       assert.match(none.stderr, /no upstream and no allowed registry/);

@@ -136,7 +136,7 @@ describe('loadConfig errors name the setting and its source', () => {
     [{}, { SHOAL_BIND_ADDRESS: '10.0.0.256' }, /^invalid SHOAL_BIND_ADDRESS="10\.0\.0\.256": expected an IP address/],
     [{ advertiseAddress: 'shoal.lan' }, {}, /^invalid --advertise-address "shoal\.lan": expected an IP address/],
     [{ advertiseAddress: '0.0.0.0' }, {}, /^invalid --advertise-address "0\.0\.0\.0": expected the IP other hosts reach this one at.*cannot be dialled$/],
-    [{ allowedRegistries: ['https://ghcr.io/v2'] }, {}, /^invalid --allowed-registries "https:\/\/ghcr\.io\/v2": expected a registry host\[:port\] such as ghcr\.io/],
+    [{ allowedRegistries: ['https://registry.example.com/v2'] }, {}, /^invalid --allowed-registries "https:\/\/registry\.example\.com\/v2": expected a registry host\[:port\] such as registry\.example\.com/],
     [{ bootstrap: ['10.0.0.5:5001'] }, {}, /^invalid --bootstrap "10\.0\.0\.5:5001": expected a multiaddr such as \/ip4\/10\.0\.0\.5\/tcp\/5001\/p2p\/12D3KooW\.\.\.$/],
     [{ bootstrap: [BOOT_A, '/ip4/10.0.0.6/tcp/5001'] }, {}, /^invalid --bootstrap "\/ip4\/10\.0\.0\.6\/tcp\/5001": expected a multiaddr ending in \/p2p\/<peer id> such as \/ip4\/10\.0\.0\.5\/tcp\/5001\/p2p\/12D3KooW\.\.\./],
     [{}, { SHOAL_BOOTSTRAP: '/ip4/10.0.0.5/tcp/5001/p2p/notapeer' }, /^invalid SHOAL_BOOTSTRAP=".*": expected a multiaddr ending in \/p2p\/<peer id> .*; "notapeer" is not a peer id$/],

@@ -13,7 +13,7 @@ const codeIs = (code: string) => (error: unknown): boolean => error instanceof O
 
 describe('repository names', () => {
   test('accepts the usual names', () => {
-    for (const name of ['nginx', 'library/nginx', 'a', 'a/b/c/d', 'my-app', 'my_app', 'my__app', 'my--app', 'ghcr.io/org/app', 'localhost/x', '0', 'a.b.c', `${'a'.repeat(127)}/${'b'.repeat(127)}`]) {
+    for (const name of ['nginx', 'library/nginx', 'a', 'a/b/c/d', 'my-app', 'my_app', 'my__app', 'my--app', 'registry.example.com/org/app', 'localhost/x', '0', 'a.b.c', `${'a'.repeat(127)}/${'b'.repeat(127)}`]) {
       assert.equal(parseRepositoryName(name), name, name);
       assert.ok(isValidRepositoryName(name));
     }
@@ -67,7 +67,7 @@ describe('repository names', () => {
   test('splitRegistryHost tells a registry host from a path', () => {
     assert.deepEqual(splitRegistryHost('nginx'), { host: undefined, path: 'nginx' });
     assert.deepEqual(splitRegistryHost('library/nginx'), { host: undefined, path: 'library/nginx' });
-    assert.deepEqual(splitRegistryHost('ghcr.io/org/app'), { host: 'ghcr.io', path: 'org/app' });
+    assert.deepEqual(splitRegistryHost('registry.example.com/org/app'), { host: 'registry.example.com', path: 'org/app' });
     assert.deepEqual(splitRegistryHost('localhost/app'), { host: 'localhost', path: 'app' });
     assert.deepEqual(splitRegistryHost('reg:5000/app'), { host: 'reg:5000', path: 'app' });
   });

@@ -86,7 +86,7 @@ describe('announce protocol messages', () => {
   }
 
   test('tag repositories may carry a registry host', () => {
-    for (const repository of ['ghcr.io/org/app', 'localhost:5001/app', 'library/nginx']) {
+    for (const repository of ['registry.example.com/org/app', 'localhost:5001/app', 'library/nginx']) {
       const parsed = parseMessage(wire({ type: 'tag', tags: [{ repository, tag: 'v1', key: K1, timestamp: 1, origin: ORIGIN }] }));
       assert.equal(parsed?.type, 'tag');
     }

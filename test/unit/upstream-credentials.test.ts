@@ -12,7 +12,7 @@ describe('docker config.json credentials', () => {
     assert.equal(normalizeRegistryHost('https://index.docker.io/v1/'), 'docker.io');
     assert.equal(normalizeRegistryHost('registry-1.docker.io'), 'docker.io');
     assert.equal(normalizeRegistryHost('http://192.168.64.150:5000/v1/'), '192.168.64.150:5000');
-    assert.equal(normalizeRegistryHost('GHCR.io'), 'ghcr.io');
+    assert.equal(normalizeRegistryHost('REGISTRY.Example.com'), 'registry.example.com');
     assert.equal(normalizeRegistryHost('localhost:5001'), 'localhost:5001');
   });
 
@@ -20,7 +20,7 @@ describe('docker config.json credentials', () => {
     const creds = parseDockerConfig({
       auths: {
         'https://index.docker.io/v1/': { auth: b64('hubuser:hub:pass') },
-        'ghcr.io': { username: 'octo', password: 'tok' },
+        'registry.example.com': { username: 'octo', password: 'tok' },
         'https://10.1.2.3:5000/v1/': { auth: b64('seed:pw') },
         'helper.example': {},
         'broken.example': { auth: b64('nocolon') },
@@ -29,7 +29,7 @@ describe('docker config.json credentials', () => {
     assert.deepEqual(creds.lookup('docker.io'), { username: 'hubuser', password: 'hub:pass' });
     assert.deepEqual(creds.lookup('registry-1.docker.io'), { username: 'hubuser', password: 'hub:pass' });
     assert.deepEqual(creds.lookup('index.docker.io'), { username: 'hubuser', password: 'hub:pass' });
-    assert.deepEqual(creds.lookup('ghcr.io'), { username: 'octo', password: 'tok' });
+    assert.deepEqual(creds.lookup('registry.example.com'), { username: 'octo', password: 'tok' });
     assert.deepEqual(creds.lookup('10.1.2.3:5000'), { username: 'seed', password: 'pw' });
     assert.equal(creds.lookup('10.1.2.3'), undefined, 'the port is part of the host');
     assert.equal(creds.lookup('helper.example'), undefined, 'credential helpers are not run');

@@ -51,13 +51,13 @@ describe('UpstreamSet.targets', () => {
 
   test('allowed registries get an ad-hoc client, made once: https, http for loopback, Docker Hub at registry-1', () => {
     const factory = recordingFactory();
-    const allowedRegistries = ['ghcr.io', 'localhost:5001', 'localhost', '127.0.0.1:6000', 'build.lan:5000', 'docker.io'];
+    const allowedRegistries = ['registry.example.com', 'localhost:5001', 'localhost', '127.0.0.1:6000', 'build.lan:5000', 'docker.io'];
     const set = new UpstreamSet([seed], { createClient: factory.createClient, insecureRegistries: ['build.lan:5000'], allowedRegistries });
     const before = factory.made.length;
-    const [ghcr] = set.targets('ghcr.io/org/tool');
-    assert.equal(ghcr!.upstream.url, 'https://ghcr.io');
-    assert.equal(ghcr!.remoteName, 'org/tool');
-    assert.equal(set.targets('ghcr.io/org/other')[0]!.upstream, ghcr!.upstream, 'cached');
+    const [other] = set.targets('registry.example.com/org/tool');
+    assert.equal(other!.upstream.url, 'https://registry.example.com');
+    assert.equal(other!.remoteName, 'org/tool');
+    assert.equal(set.targets('registry.example.com/org/other')[0]!.upstream, other!.upstream, 'cached');
     assert.deepEqual(pairs(set, 'localhost:5001/x'), [['http://localhost:5001', 'x']]);
     assert.deepEqual(pairs(set, 'localhost/x'), [['http://localhost', 'x']]);
     assert.deepEqual(pairs(set, '127.0.0.1:6000/a/b'), [['http://127.0.0.1:6000', 'a/b']]);
@@ -71,10 +71,10 @@ describe('UpstreamSet.targets', () => {
     const set = new UpstreamSet([seed], { createClient: factory.createClient });
     const before = factory.made.length;
     assert.deepEqual(pairs(set, 'team.a/app'), [['http://192.168.64.150:5000', 'team.a/app']]);
-    assert.deepEqual(pairs(set, 'ghcr.io/org/tool'), [['http://192.168.64.150:5000', 'ghcr.io/org/tool']]);
+    assert.deepEqual(pairs(set, 'registry.example.com/org/tool'), [['http://192.168.64.150:5000', 'registry.example.com/org/tool']]);
     assert.throws(() => set.targets('x', '127.0.0.1:15919'), (e: unknown) => e instanceof OciError && e.code === 'NAME_UNKNOWN' && /allowed-registries/.test(e.message));
     assert.throws(() => set.targets('x', '../../etc'), (e: unknown) => e instanceof OciError && e.code === 'NAME_INVALID');
-    assert.equal(new UpstreamSet([], { createClient: factory.createClient }).targets('ghcr.io/x').length, 0, 'standalone: nothing to contact');
+    assert.equal(new UpstreamSet([], { createClient: factory.createClient }).targets('registry.example.com/x').length, 0, 'standalone: nothing to contact');
     assert.equal(factory.made.length, before, 'no client made');
   });
 
@@ -85,19 +85,19 @@ describe('UpstreamSet.targets', () => {
         auths: {
           '192.168.64.150:5000': { auth: Buffer.from('fromfile:1').toString('base64') },
           'https://index.docker.io/v1/': { username: 'hub', password: '2' },
-          'ghcr.io': { username: 'gh', password: '3' },
+          'registry.example.com': { username: 'gh', password: '3' },
         },
       },
       '/home/u/.docker/config.json',
     );
-    const set = new UpstreamSet([{ ...seed, credentials: { username: 'explicit', password: '0' } }, hub], { createClient: factory.createClient, dockerCredentials, allowedRegistries: ['ghcr.io'] });
-    set.targets('ghcr.io/x/y');
+    const set = new UpstreamSet([{ ...seed, credentials: { username: 'explicit', password: '0' } }, hub], { createClient: factory.createClient, dockerCredentials, allowedRegistries: ['registry.example.com'] });
+    set.targets('registry.example.com/x/y');
     const byUrl = new Map(factory.made.map((m) => [m.url, m]));
     assert.deepEqual(byUrl.get('http://192.168.64.150:5000')!.credentials, { username: 'explicit', password: '0' });
     assert.equal(byUrl.get('http://192.168.64.150:5000')!.credentialsSource, 'the shoal config');
     assert.deepEqual(byUrl.get('https://registry-1.docker.io')!.credentials, { username: 'hub', password: '2' });
     assert.equal(byUrl.get('https://registry-1.docker.io')!.credentialsSource, '/home/u/.docker/config.json');
-    assert.deepEqual(byUrl.get('https://ghcr.io')!.credentials, { username: 'gh', password: '3' });
+    assert.deepEqual(byUrl.get('https://registry.example.com')!.credentials, { username: 'gh', password: '3' });
   });
 
   test('timeouts from options reach the clients', () => {
@@ -123,7 +123,7 @@ describe('naming helpers', () => {
 
   test('isLoopbackHost', () => {
     for (const yes of ['localhost', 'localhost:5000', '127.0.0.1', '127.1.2.3:80', '[::1]:5000']) assert.ok(isLoopbackHost(yes), yes);
-    for (const no of ['192.168.1.1:5000', 'ghcr.io', 'localhost.example.com', '[::2]:5000']) assert.ok(!isLoopbackHost(no), no);
+    for (const no of ['192.168.1.1:5000', 'registry.example.com', 'localhost.example.com', '[::2]:5000']) assert.ok(!isLoopbackHost(no), no);
   });
 
   test('nextLink: relative and absolute, rel among others, none', () => {
