@@ -193,9 +193,10 @@ export class Fetcher {
     if (!isValidRepositoryName(ask.repository)) throw new OciError('NAME_INVALID', `invalid repository name ${JSON.stringify(ask.repository)}`);
     const want: BlobWant = { name: ask.repository, digest, ...(ask.ns !== undefined ? { ns: ask.ns } : {}) };
     if (!this.isSeeded(want)) return undefined;
-    // The asker's size is not taken on its word (a piece cache reserves that much disk): it is
-    // checked with the seed first. Meanwhile the asker gets its headers at once: on a busy seed
-    // link that check can take seconds, and an asker that hears nothing gives up on its owner.
+    // The asker's size is not taken on its word alone (a piece cache reserves that much disk): it
+    // is checked with the seed first, unless another peer vouches for it (size-vouch.ts). Meanwhile
+    // the asker gets its headers at once: on a busy seed link that check can take seconds, and an
+    // asker that hears nothing gives up on its owner.
     const verified = this.#verifiedEngine(want, ask.size, ask.from ?? asker);
     verified.catch(() => undefined);
     return {
@@ -222,7 +223,7 @@ export class Fetcher {
     };
   }
 
-  /** The piece cache for an owner ask, once the seed confirmed the size (single-flight per digest). */
+  /** The piece cache for an owner ask, once the seed or another peer confirmed the size (single-flight per digest). */
   #verifiedEngine(want: BlobWant, size: number, asker: string): Promise<PieceEngine> {
     const key = want.digest.value;
     let verifying = this.#verifying.get(key);
