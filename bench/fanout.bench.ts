@@ -161,8 +161,22 @@ async function runShoal(b: Bench, nodes: readonly ClusterNode[], idle: readonly 
   const after = await Promise.all(nodes.map((d) => d.figures()));
   const seedPerBlob = b.image.blobs.map((blob) => {
     const gets = selectBlobGets(fan.requests, { digests: [blob.digest] });
-    return { digest: blob.digest, size: blob.size, seedBytes: sumBytes(gets), gets: gets.length };
+    // When each GET's response ended (its access-log line was read), seconds from the start: seed
+    // pieces that end late make the fan-out's tail (every host then waits for them).
+    const endedS = gets.map((g) => Math.round(g.at - fan.t0) / 1000).sort((x, y) => x - y);
+    return { digest: blob.digest, size: blob.size, seedBytes: sumBytes(gets), gets: gets.length, endedS };
   });
+  const ended = seedPerBlob.flatMap((blob) => blob.endedS).sort((x, y) => x - y);
+  progress(`[shoal] seed GETs ended at (s): ${ended.map((t) => fmt(t)).join(' ')}`);
+  // When each daemon had the image's manifest from the seed: a host's pull starts there, and behind
+  // the first hosts' blob reads on the seed's link that took a second and more on a loaded machine.
+  const manifestS = nodes.map((d) => {
+    const line = d.runLogs().find((l) => l.msg === 'manifest fetched from seed' && l.repository === REPO && typeof l.time === 'number' && l.time >= fan.t0);
+    return line === undefined ? undefined : Math.round((line.time as number) - fan.t0) / 1000;
+  });
+  const manifests = `manifest from the seed at (s after the start): ${nodes.map((d, i) => `${d.name} ${fmt(manifestS[i])}`).join(', ')}`;
+  progress(`[shoal] ${manifests}`);
+  b.notes.push(`shoal fan-out: ${manifests}`);
   progress(`[shoal] last finish ${fmt(fan.phase.lastFinishS)} s = ${fmt(fan.phase.lastFinishOverIdeal)} × ideal; seed sent ${fmt(fan.phase.seedEgressOverImage)} × the image; ${describeCpu(fan.phase.cpu)}`);
   const links = linkUse(b, fan.t0, fan.phase.lastFinishS);
   return { phase: fan.phase, hosts: shoalHostResults(nodes, fan, before, after, idle, b.lan.sampler, b.image), seedPerBlob, duringFanout, links };

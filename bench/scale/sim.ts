@@ -48,6 +48,9 @@ export interface SimOptions {
   readonly order: PieceOrder;
   /** Design study: own transfers at once per host other than the engine's DEFAULT_MAX_ACTIVE_PIECES. */
   readonly maxActive?: number;
+  /** Design study: transfers at once from one peer, and own seed transfers, other than DEFAULT_MAX_PER_PEER and DEFAULT_MAX_SEED_PIECES. */
+  readonly maxPerPeer?: number;
+  readonly maxSeed?: number;
   /** Design study (piece-spread.ts): how long a host leaves a busy lone holder's piece to the host ranked first; 0 (default): off, as the engine. */
   readonly spreadWaitMs?: number;
   /**
@@ -66,6 +69,8 @@ export const SIM_DEFAULTS: Omit<SimOptions, 'hosts' | 'mode'> = {
 };
 
 export interface HostFigures {
+  /** When the host's pull started (hosts start up to jitterMs apart). */
+  readonly startMs: number | undefined;
   readonly finishMs: number | undefined;
   readonly connections: number;
   readonly sentFrames: number;
@@ -124,7 +129,7 @@ export function runScaleSim(options: SimOptions): SimResult {
   const blobDigest = (layer: number) => `sha256:${createHash('sha256').update(layers.length === 1 ? `shoal scale sim ${options.seed}` : `shoal scale sim ${options.seed} layer ${layer}`).digest('hex')}`;
   const topology = new Topology({ mode: options.mode, hosts: options.hosts, cap: options.cap, neighbours: options.neighbours, committee: options.committee }, blobDigest(0), ids, random);
   const params = {
-    maxActive: options.maxActive ?? DEFAULT_MAX_ACTIVE_PIECES, maxPerPeer: DEFAULT_MAX_PER_PEER, maxSeed: DEFAULT_MAX_SEED_PIECES, busyBackoffMs: BUSY_BACKOFF_MS,
+    maxActive: options.maxActive ?? DEFAULT_MAX_ACTIVE_PIECES, maxPerPeer: options.maxPerPeer ?? DEFAULT_MAX_PER_PEER, maxSeed: options.maxSeed ?? DEFAULT_MAX_SEED_PIECES, busyBackoffMs: BUSY_BACKOFF_MS,
     tickMs: ENGINE_TICK_MS, passGapMs: options.passGapMs, latencyMs: options.latencyMs, seedRttMs: options.seedRttMs, loadReportMs: LOAD_REPORT_MS,
     spreadWaitMs: options.spreadWaitMs ?? 0,
   };
@@ -185,6 +190,7 @@ export function runScaleSim(options: SimOptions): SimResult {
     medianFinishMs: done[Math.floor(done.length / 2)] ?? Number.NaN,
     seedEgress: (links.sent.get(SEED) ?? 0) / options.imageBytes,
     hosts: ids.map((_, i) => ({
+      startMs: worlds[0]!.hosts[i]!.startedAt,
       finishMs: finishes[i],
       connections: topology.connectionCount(i),
       ...sumControl(worlds.map((w) => w.control[i]!)),

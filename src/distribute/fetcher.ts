@@ -7,6 +7,7 @@ import { OciError, isValidRepositoryName, type ByteRange, type Digest } from '..
 import type { PartialBlob, Store } from '../store/index.ts';
 import type { SwarmView } from '../swarm/index.ts';
 import { BlobSizeHints, resolveBlobSize } from './blob-size.ts';
+import { sizeVouched } from './size-vouch.ts';
 import type { OwnerAsk, PeerData } from './peer-data.ts';
 import type { PieceEngine } from './piece-engine.ts';
 import { PieceEngines, type PieceEnginesInit } from './piece-engines.ts';
@@ -192,10 +193,11 @@ export class Fetcher {
     if (!isValidRepositoryName(ask.repository)) throw new OciError('NAME_INVALID', `invalid repository name ${JSON.stringify(ask.repository)}`);
     const want: BlobWant = { name: ask.repository, digest, ...(ask.ns !== undefined ? { ns: ask.ns } : {}) };
     if (!this.isSeeded(want)) return undefined;
-    // The asker's size is not taken on its word (a piece cache reserves that much disk): it is
-    // checked with the seed first. Meanwhile the asker gets its headers at once: on a busy seed
-    // link that check can take seconds, and an asker that hears nothing gives up on its owner.
-    const verified = this.#verifiedEngine(want, ask.size);
+    // The asker's size is not taken on its word alone (a piece cache reserves that much disk): it
+    // is checked with the seed first, unless another peer vouches for it (size-vouch.ts). Meanwhile
+    // the asker gets its headers at once: on a busy seed link that check can take seconds, and an
+    // asker that hears nothing gives up on its owner.
+    const verified = this.#verifiedEngine(want, ask.size, ask.from ?? asker);
     verified.catch(() => undefined);
     return {
       size: ask.size,
@@ -221,13 +223,15 @@ export class Fetcher {
     };
   }
 
-  /** The piece cache for an owner ask, once the seed confirmed the size (single-flight per digest). */
-  #verifiedEngine(want: BlobWant, size: number): Promise<PieceEngine> {
+  /** The piece cache for an owner ask, once the seed or another peer confirmed the size (single-flight per digest). */
+  #verifiedEngine(want: BlobWant, size: number, asker: string): Promise<PieceEngine> {
     const key = want.digest.value;
     let verifying = this.#verifying.get(key);
     if (!verifying) {
       verifying = (async () => {
-        const trusted = await resolveBlobSize(want, { hints: this.sizes, seed: this.#c.seed, swarm: undefined, logger: this.#c.logger });
+        // Vouched for by another peer: the seed's first answer checks it (size-vouch.ts).
+        const vouched = sizeVouched(this.#c.swarm?.holders(want.digest) ?? [], asker, size);
+        const trusted = vouched ? size : await resolveBlobSize(want, { hints: this.sizes, seed: this.#c.seed, swarm: undefined, logger: this.#c.logger });
         if (trusted === undefined) throw new OciError('BLOB_UNKNOWN', `the seed does not have ${key}`);
         if (trusted !== size) throw new OciError('SIZE_INVALID', `${key} is ${trusted} bytes, not ${size}`);
         return this.#engines.engine(want, trusted);

@@ -171,6 +171,23 @@ describe('distribute: piece owners by membership', { timeout: 120_000 }, () => {
     assert.equal(seed.heads.get('a'), 1, 'the size came from a HEAD at the seed');
   });
 
+  test('an owner asked for a blob another peer announces with the asked size starts at once, without a HEAD at the seed', async () => {
+    const network = new MemoryNetwork();
+    const seed = new CountingSeed();
+    const a = await host(network, seed, 'a');
+    const c = await host(network, seed, 'c');
+    const { content, digest } = blobOwnedInPart(seed, 6, [a.swarm.peerId, c.swarm.peerId], c.swarm.peerId);
+    // A peer announcing the blob with its size (its data plane is gone: a tries it, then the owners).
+    const witness = new MemorySwarm({ network, inventory: () => [{ digest: digest.value, size: content.length }], dataUrl: 'http://127.0.0.1:9' });
+    await witness.start();
+    open.push({ close: () => witness.stop() });
+    await meshed([witness, a.swarm, c.swarm]);
+    assert.ok((await a.fetch(digest))?.equals(content));
+    assert.ok((seed.served.get('c') ?? 0) > 0, 'c fetched the pieces it owns');
+    assert.equal(seed.heads.get('c') ?? 0, 0, "c took the asked size on the witness's word: no HEAD behind the seed's busy link");
+    assert.equal(seed.total(), content.length, 'nothing twice');
+  });
+
   test('holders that disagree on the size and no seed: the fetch does not start', async () => {
     const network = new MemoryNetwork();
     const seed = new CountingSeed();
