@@ -29,6 +29,11 @@ export interface AnnounceStreamsInit {
   readonly refuses: (peerId: string) => boolean;
   /** True for peers connected only for a moment (a DHT query): no stream of ours to them, see open(). */
   readonly passing?: (peerId: string) => boolean;
+  /**
+   * A peer we have no stream to opened its stream to us (it dialled us as a committee member):
+   * true when we answer, opening ours back (connection-budget.ts answer).
+   */
+  readonly answers?: (peerId: string) => boolean;
   readonly onError?: (peerId: string, what: string, error: Error) => void;
   readonly maxQueuedBytes?: number;
 }
@@ -153,6 +158,7 @@ export class AnnounceStreams implements Startable {
     }
     // We never write on a peer's stream: close our half now, so it ends cleanly when the peer closes theirs.
     void stream.close().catch(() => undefined);
+    if (!this.#outbound.has(id) && this.#init.answers?.(id) === true) void this.#open(connection.remotePeer);
     // A peer has one current stream to us; a newer one means it gave up on the old one.
     const previous = this.#inbound.get(id);
     this.#inbound.set(id, stream);

@@ -177,12 +177,14 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
       snapshot: () => this.announcements.snapshot(),
       onMessage: (peerId, message, connection) => {
         countMessage(this.#counts.received, message.type, 1);
+        budget.heard(peerId);
         this.announcements.receive(peerId, message, this.#remote(connection));
       },
       onInboundEnded: (peerId, reason) => this.announcements.leave(peerId, reason),
       onViolation: (peerId, reason) => this.#onViolation(peerId, reason),
       refuses: (peerId) => this.table.refusesConnections(peerId),
       passing: (peerId) => budget.passing(peerId),
+      answers: (peerId) => budget.answer(peerId, COMMITTEE_TTL_MS),
       // A snapshot that cannot be built is this host's fault (the inventory callback); the rest is network weather.
       onError: (peerId, what, error) => (what.includes('snapshot') ? this.#log.warn : this.#log.debug).call(this.#log, { peerId, err: error.message }, `swarm: failed ${what}`),
     });
