@@ -19,7 +19,8 @@ const OPEN_TIMEOUT_MS = 10_000;
 const FRAMING_VIOLATIONS = new Set(['InvalidDataLengthError', 'InvalidDataLengthLengthError', 'InvalidMessageLengthError']);
 
 export interface AnnounceStreamsInit {
-  readonly snapshot: () => AsyncIterable<Message>;
+  /** What a peer hears first on our stream to it. */
+  readonly snapshot: (peerId: string) => AsyncIterable<Message>;
   /** A checked message from a peer; may throw ProtocolViolation. */
   readonly onMessage: (peerId: string, message: Message, connection: Connection) => void;
   /** The peer's stream to us ended: what it told us is no longer current. */
@@ -29,11 +30,7 @@ export interface AnnounceStreamsInit {
   readonly refuses: (peerId: string) => boolean;
   /** True for peers connected only for a moment (a DHT query): no stream of ours to them, see open(). */
   readonly passing?: (peerId: string) => boolean;
-  /**
-   * A peer we have no stream to opened its stream to us (it dialled us as a committee member):
-   * true when we answer, opening ours back (connection-budget.ts answer).
-   */
-  readonly answers?: (peerId: string) => boolean;
+
   readonly onError?: (peerId: string, what: string, error: Error) => void;
   readonly maxQueuedBytes?: number;
 }
@@ -143,7 +140,7 @@ export class AnnounceStreams implements Startable {
 
   async *#snapshotFrames(peerId: string): AsyncGenerator<Uint8Array> {
     try {
-      for await (const message of this.#init.snapshot()) yield encodeFrame(message);
+      for await (const message of this.#init.snapshot(peerId)) yield encodeFrame(message);
     } catch (err) {
       this.#init.onError?.(peerId, 'building the snapshot', err as Error);
       throw err;
@@ -158,7 +155,6 @@ export class AnnounceStreams implements Startable {
     }
     // We never write on a peer's stream: close our half now, so it ends cleanly when the peer closes theirs.
     void stream.close().catch(() => undefined);
-    if (!this.#outbound.has(id) && this.#init.answers?.(id) === true) void this.#open(connection.remotePeer);
     // A peer has one current stream to us; a newer one means it gave up on the old one.
     const previous = this.#inbound.get(id);
     this.#inbound.set(id, stream);

@@ -129,11 +129,16 @@ export class ConnectionBudget {
     return connections.length > 0 && connections.every((c) => this.#temporary.has(c));
   }
 
+  /** Whether this host asks the peer as a committee member now (keep()): its hello says so. */
+  asking(peerId: string): boolean {
+    return (this.#kept.get(peerId) ?? 0) > this.#now();
+  }
+
   /**
-   * A peer connected for a moment opened its announce stream to us: it asks us as an owner (a
-   * committee member it dialled, swarm.ts `found`), or takes us for a neighbour. Answered (true:
-   * the caller opens our stream back, so the peer hears our hello, our data URL and our pieces)
-   * while this host holds fewer connections than the cap less the DHT lookups' share; the
+   * A peer connected for a moment said it asks us as an owner (a committee member it dialled,
+   * swarm.ts `found`; its hello's `asks`). Answered (true: the caller opens our stream back, so
+   * the peer hears our hello, our data URL and our pieces)
+   * while this host holds no more connections than the cap less the DHT lookups' share; the
    * connection is then kept for `ms`, and longer while the peer keeps talking (heard()). Without
    * this, an owner at its neighbour limit never said hello to a host that dialled it, and let it
    * go after TEMPORARY_CONNECTION_MS: the host never saw the owner, and its pieces waited for the
@@ -142,7 +147,8 @@ export class ConnectionBudget {
   answer(peerId: string, ms: number): boolean {
     const { cap } = this.#init;
     if (cap === undefined || !this.passing(peerId)) return false;
-    if (this.#init.open().length >= cap - lookupShare(cap)) return false;
+    // The asker's connection is among those open: answered while they are at most the cap less that share.
+    if (this.#init.open().length > cap - lookupShare(cap)) return false;
     this.#answered.set(peerId, ms);
     this.keep([peerId], ms);
     return true;
