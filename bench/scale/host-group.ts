@@ -82,6 +82,8 @@ export class HostGroup {
   #delay = monitorEventLoopDelay({ resolution: 20 });
   #cpu = process.cpuUsage();
   #ids: readonly string[] = [];
+  /** Hosts holding the whole blob since the pull began. */
+  #pulled = 0;
 
   constructor(init: GroupInit, content: Buffer) {
     this.#init = init;
@@ -104,8 +106,8 @@ export class HostGroup {
   }
 
   /** Synced peers and open connections of each host. */
-  census(): { synced: number[]; connections: number[] } {
-    return { synced: this.hosts.map((h) => h.swarm.peers().filter((p) => p.synced).length), connections: this.hosts.map((h) => h.swarm.connectionCount) };
+  census(): { synced: number[]; connections: number[]; pulled: number } {
+    return { synced: this.hosts.map((h) => h.swarm.peers().filter((p) => p.synced).length), connections: this.hosts.map((h) => h.swarm.connectionCount), pulled: this.#pulled };
   }
 
   /** Every host of the run started: the true committee is taken among all of them. */
@@ -145,6 +147,7 @@ export class HostGroup {
     const t = performance.now();
     const finishS = await Promise.all(this.hosts.map((h) => h.pull(this.#digest).then(() => {
       done.add(h);
+      this.#pulled += 1;
       return (performance.now() - t) / 1000;
     })));
     const phase = this.endPhase();

@@ -66,7 +66,7 @@ export interface RealResult {
 /** A HostGroup here or in a worker process, called alike. */
 interface Group {
   start(index: number, bootstrap: readonly string[]): Promise<{ peerId: string; address: string }>;
-  census(): Promise<{ synced: number[]; connections: number[] }>;
+  census(): Promise<{ synced: number[]; connections: number[]; pulled: number }>;
   started(ids: readonly string[]): Promise<void>;
   endPhase(): Promise<GroupPhase>;
   pull(): Promise<GroupPull>;
@@ -154,7 +154,7 @@ export async function runReal(options: RealOptions, log: (line: string) => void)
     log(`real: ${options.hosts} hosts started in ${(startMs / 1000).toFixed(1)} s over ${processes} process(es); waiting for membership`);
     const census = async () => {
       const parts = await Promise.all(groups.map((g) => g.census()));
-      return { synced: parts.flatMap((p) => p.synced), connections: parts.flatMap((p) => p.connections) };
+      return { synced: parts.flatMap((p) => p.synced), connections: parts.flatMap((p) => p.connections), pulled: sum(parts, (p) => p.pulled) };
     };
     let membershipMs: number | undefined;
     // The timeout runs from the last host's start: starting many hosts one by one takes long on a busy machine.
@@ -178,7 +178,8 @@ export async function runReal(options: RealOptions, log: (line: string) => void)
       const state = membershipMs === undefined ? `no full membership after ${options.membershipTimeoutMs / 1000} s (synced peers ${Math.min(...synced)}-${Math.max(...synced)})` : `membership after ${(membershipMs / 1000).toFixed(1)} s`;
       log(`real: ${state}; every host pulls ${options.imageBytes / 2 ** 20} MiB`);
       const t = performance.now();
-      pullPhases = await Promise.all(groups.map((g) => g.pull()));
+      const ticker = setInterval(() => void census().then(({ pulled }) => log(`real: ${pulled} of ${options.hosts} hosts hold the blob after ${((performance.now() - t) / 1000).toFixed(0)} s (load average ${loadavg()[0]!.toFixed(1)})`)), 30_000);
+      pullPhases = await Promise.all(groups.map((g) => g.pull())).finally(() => clearInterval(ticker));
       const wallS = (performance.now() - t) / 1000;
       const finish = pullPhases.flatMap((p) => p.finishS).sort((a, b) => a - b);
       pull = {
