@@ -74,7 +74,7 @@ async function main(): Promise<void> {
       if (r.pull) lines.push(`N=${r.hosts}: announce frames read per host during the pull, by type: ${Object.entries(r.pull.byType).map(([t, n]) => `${fmt(n, 0)} ${t}`).join(', ')}`);
       if (r.pull) {
         const { pieces, again, readers } = r.pull.seedReasons;
-        lines.push(`N=${r.hosts}: seed reads after the committee gate's wait, what the host saw then: ${Object.entries(r.pull.gateWaits).map(([k, v]) => `${k} ${fmt(v, 1)}`).join(', ')}`);
+        lines.push(`N=${r.hosts}: seed reads after the committee gate's wait, what the host saw then${r.processes > 1 ? ' (holders: those in its own process only)' : ''}: ${Object.entries(r.pull.gateWaits).map(([k, v]) => `${k} ${fmt(v, 1)}`).join(', ')}`);
         lines.push(`N=${r.hosts}: pieces read from the seed by ${readers} hosts, by reason (of which read again): ${Object.entries(pieces).map(([why, n]) => `${n} ${why} (${again[why] ?? 0})`).join(', ')}`);
       }
       const loop = (d: { p50: number; p99: number; max: number }) => `p50 ${fmt(d.p50, 0)} ms, p99 ${fmt(d.p99, 0)} ms, max ${fmt(d.max, 0)} ms`;
