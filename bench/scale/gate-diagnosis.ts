@@ -124,5 +124,6 @@ export function summariseWaits(w: readonly GateWait[]): Record<string, number> {
     'of those telling it (median)': median((x) => x.holdersTelling),
     'waits with a telling holder (count)': w.filter((x) => x.holdersTelling > 0).length,
     'waits with holders in table (count)': w.filter((x) => x.holdersInTable > 0).length,
+    'waits with a holder of the piece read (count)': w.filter((x) => x.holdersSeen > 0).length,
   };
 }
