@@ -129,20 +129,20 @@ export class ConnectionBudget {
     return connections.length > 0 && connections.every((c) => this.#temporary.has(c));
   }
 
-  /** Whether this host asks the peer as a committee member now (keep()): its hello says so. */
+  /** Whether this host asks the peer as a committee member now (keep(), not an asker it answered): our snapshot says so ('ask'). */
   asking(peerId: string): boolean {
-    return (this.#kept.get(peerId) ?? 0) > this.#now();
+    return !this.#answered.has(peerId) && (this.#kept.get(peerId) ?? 0) > this.#now();
   }
 
   /**
    * A peer connected for a moment said it asks us as an owner (a committee member it dialled,
-   * swarm.ts `found`; its hello's `asks`). Answered (true: the caller opens our stream back, so
-   * the peer hears our hello, our data URL and our pieces)
-   * while this host holds no more connections than the cap less the DHT lookups' share; the
+   * swarm.ts `found`; protocol.ts 'ask'). Answered (true: the caller opens our stream back, so
+   * the peer hears our hello, our data URL and our pieces) while this host holds no more
+   * connections than the cap less the DHT lookups' share; the
    * connection is then kept for `ms`, and longer while the peer keeps talking (heard()). Without
    * this, an owner at its neighbour limit never said hello to a host that dialled it, and let it
    * go after TEMPORARY_CONNECTION_MS: the host never saw the owner, and its pieces waited for the
-   * committee gate's 20 s (bench:scale, 64 hosts).
+   * committee gate's 20 s (bench:scale, real part past the neighbour limit).
    */
   answer(peerId: string, ms: number): boolean {
     const { cap } = this.#init;
