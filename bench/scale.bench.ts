@@ -4,7 +4,7 @@
 //      serving caps, message encoding) inside a re-statement of the piece engine's loop. Three
 //      configurations: a full mesh, max-peer-connections without owner committees, and shoal's owner
 //      committees with per-blob neighbour sets under the cap (the decision code is shoal's; see model.ts).
-//   2. REAL hosts in this process (N = 8, 32 by default): real libp2p over TCP on loopback, the real
+//   2. REAL hosts in this process or spread over worker processes (N = 8, 32 by default): real libp2p over TCP on loopback, the real
 //      announce protocol, piece engine and peer data plane; time to full membership, connections
 //      per host, announce frames per host while forming and during one pull.
 // Tables on stdout, progress on stderr, JSON in bench/results/scale-<time>.json and scale-latest.json.
@@ -43,11 +43,11 @@ function simulate(options: ScaleOptions): SimRow[] {
 
 function realTable(results: readonly RealResult[]): string[][] {
   return [
-    ['real libp2p hosts (loopback, one process)', 'N', 'start s', 'membership s', 'synced peers min at end', 'conn/host min-max', 'frames/host forming', 'frames/host/blob', 'KiB/host/blob', 'seed ÷ image', 'pull wall s', 'pull CPU-s', 'load avg'],
+    ['real libp2p hosts (loopback)', 'N', 'processes', 'start s', 'membership s', 'synced peers min at end', 'conn/host min-max', 'frames/host forming', 'frames/host/blob', 'KiB/host/blob', 'seed ÷ image', 'median / last finish s', 'pull wall s', 'pull CPU-s', 'load avg'],
     ...results.map((r) => [
-      `cap ${r.maxConnections}, committee ${r.ownerCommittee}, membership ${r.membershipPeers} peers`, String(r.hosts), fmt(r.startMs / 1000, 1), r.membershipMs === undefined ? 'not reached' : fmt(r.membershipMs / 1000, 1), String(r.syncedPeers.min),
+      `cap ${r.maxConnections}, committee ${r.ownerCommittee}, membership ${r.membershipPeers} peers`, String(r.hosts), String(r.processes), fmt(r.startMs / 1000, 1), r.membershipMs === undefined ? 'not reached' : fmt(r.membershipMs / 1000, 1), String(r.syncedPeers.min),
       `${r.connections.min}-${r.connections.max}`, fmt(r.forming.frames, 0), fmt(r.pull?.frames, 0), fmt(r.pull === undefined ? undefined : r.pull.bytes / 1024, 0),
-      fmt(r.pull?.seedEgress, 3), fmt(r.pull?.wallS, 1), fmt(r.pull?.cpuS, 1), fmt(r.loadAverage, 1),
+      fmt(r.pull?.seedEgress, 3), r.pull === undefined ? '–' : `${fmt(r.pull.medianFinishS, 1)} / ${fmt(r.pull.lastFinishS, 1)}`, fmt(r.pull?.wallS, 1), fmt(r.pull?.cpuS, 1), fmt(r.loadAverage, 1),
     ]),
   ];
 }
@@ -58,7 +58,7 @@ async function main(): Promise<void> {
   const real: RealResult[] = [];
   for (const hosts of options.realHosts) {
     progress(`real: ${hosts} hosts, ${options.realImageMiB} MiB, max-peer-connections ${options.realMaxConnections}`);
-    real.push(await runReal({ hosts, imageBytes: options.realImageMiB * 2 ** 20, pieceBytes: 2 ** 20, maxConnections: options.realMaxConnections, ownerCommittee: options.realCommittee, membershipTimeoutMs: 120_000 }, progress));
+    real.push(await runReal({ hosts, imageBytes: options.realImageMiB * 2 ** 20, pieceBytes: 2 ** 20, maxConnections: options.realMaxConnections, ownerCommittee: options.realCommittee, processes: options.realProcesses, membershipTimeoutMs: 120_000 }, progress));
   }
   const lines: string[] = [];
   if (sim.length > 0) {
@@ -66,7 +66,7 @@ async function main(): Promise<void> {
     lines.push(table(simTable(sim)), '', ...simStrips(sim), '', ...verdicts(sim), '', 'Real code inside the simulation:', ...REAL_CODE.map((l) => `  - ${l}`), 'Modelled:', ...MODELLED.map((l) => `  - ${l}`), '');
   }
   if (real.length > 0) {
-    lines.push(`REAL (libp2p over TCP on loopback; ${options.realImageMiB} MiB blob in 1 MiB pieces from an in-memory counting seed; no link model: pull times are this machine's CPU; frames counted where the announce protocol hands them to the swarm)`);
+    lines.push(`REAL (libp2p over TCP on loopback; ${options.realImageMiB} MiB blob in 1 MiB pieces from an in-memory counting seed (one copy per process, bytes added up); no link model: pull times are this machine's CPU; frames counted where the announce protocol hands them to the swarm; event loop and RSS: the worst process)`);
     lines.push(table(realTable(real)));
     for (const r of real) {
       const left = Object.entries(r.leftDuringPull).map(([reason, n]) => `${n} × ${reason}`).join(', ');
@@ -74,6 +74,7 @@ async function main(): Promise<void> {
       if (r.pull) lines.push(`N=${r.hosts}: announce frames read per host during the pull, by type: ${Object.entries(r.pull.byType).map(([t, n]) => `${fmt(n, 0)} ${t}`).join(', ')}`);
       if (r.pull) {
         const { pieces, again, readers } = r.pull.seedReasons;
+        lines.push(`N=${r.hosts}: seed reads after the committee gate's wait, what the host saw then${r.processes > 1 ? ' (holders: those in its own process only)' : ''}: ${Object.entries(r.pull.gateWaits).map(([k, v]) => `${k} ${fmt(v, 1)}`).join(', ')}`);
         lines.push(`N=${r.hosts}: pieces read from the seed by ${readers} hosts, by reason (of which read again): ${Object.entries(pieces).map(([why, n]) => `${n} ${why} (${again[why] ?? 0})`).join(', ')}`);
       }
       const loop = (d: { p50: number; p99: number; max: number }) => `p50 ${fmt(d.p50, 0)} ms, p99 ${fmt(d.p99, 0)} ms, max ${fmt(d.max, 0)} ms`;

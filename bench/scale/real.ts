@@ -1,18 +1,21 @@
-// The real part of the scale bench: N real shoal hosts in this process (real libp2p over TCP on
-// loopback, real announce protocol, real piece engine and peer data plane, stores on disk), from
-// the swarm forming to every host holding one blob from a counting in-memory seed. Loopback has
-// no link model: times here are this machine's CPU, not a LAN's; they are reported as measured.
+// The real part of the scale bench: N real shoal hosts (real libp2p over TCP on loopback, real
+// announce protocol, real piece engine and peer data plane, stores on disk), from the swarm
+// forming to every host holding one blob from a counting in-memory seed. The hosts run in this
+// process, or spread over `processes` worker processes (real-worker.ts) so that one event loop
+// does not starve them all; each worker has its own in-memory copy of the seed, and the seed's
+// bytes are added up. Loopback has no link model: times here are this machine's CPU, not a LAN's.
+import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { loadavg } from 'node:os';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { Announcements } from '../../src/swarm/announcements.ts';
-import { encodeFrame, type Message } from '../../src/swarm/protocol.ts';
-import type { Swarm } from '../../src/swarm/index.ts';
-import { CountingSeed } from '../../test/helpers/fake-peer.ts';
-import { seededRandom } from './clock.ts';
-import { startRealHost, type RealHost } from './real-host.ts';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { committeeReserve } from '../../src/swarm/connection-budget.ts';
-import { SeedReadLog, type SeedReasons } from './seed-reasons.ts';
+import { seededRandom } from './clock.ts';
+import { summariseWaits } from './gate-diagnosis.ts';
+import { HostGroup, type Churn, type EventLoopDelay, type GroupInit, type GroupPhase, type GroupPull } from './host-group.ts';
+import { seedReasons, type SeedReasons } from './seed-reasons.ts';
+
+export type { Churn, EventLoopDelay } from './host-group.ts';
 
 export interface RealOptions {
   readonly hosts: number;
@@ -23,27 +26,18 @@ export interface RealOptions {
   readonly membershipTimeoutMs: number;
   /** owner-committee of every host; 0 runs no DHT. */
   readonly ownerCommittee: number;
-}
-
-/** The event loop's delay (ms): how starved the hosts sharing it were. */
-export interface EventLoopDelay {
-  readonly p50: number;
-  readonly p99: number;
-  readonly max: number;
-}
-
-export interface Churn {
-  opened: number;
-  shortLived: number;
+  /** Worker processes the hosts are spread over; 1: all in this process. */
+  readonly processes?: number;
 }
 
 export interface RealResult {
   readonly hosts: number;
+  readonly processes: number;
   readonly maxConnections: number;
   readonly ownerCommittee: number;
   /** Synced peers every host must have for membership: all others, or half its neighbour limit when that is fewer. */
   readonly membershipPeers: number;
-  /** Starting the hosts one after another (store, peer port, libp2p node each). */
+  /** Starting the hosts (one per process at a time: store, peer port, libp2p node each). */
   readonly startMs: number;
   /** From the first host starting until every host had every other (or its cap of) synced peers; undefined: not reached. */
   readonly membershipMs: number | undefined;
@@ -53,132 +47,180 @@ export interface RealResult {
   readonly connections: { readonly min: number; readonly max: number; readonly mean: number };
   /** Announce-protocol frames and bytes each host read while the swarm formed, and during the pull (mean per host). */
   readonly forming: { readonly frames: number; readonly bytes: number };
-  readonly pull: { readonly frames: number; readonly bytes: number; readonly byType: Readonly<Record<string, number>>; readonly seedEgress: number; readonly wallS: number; readonly cpuS: number; readonly seedReasons: SeedReasons; readonly eventLoop: EventLoopDelay } | undefined;
-  /** CPU-seconds of this process from the first host starting to membership (or its timeout), and the event loop's delay then. */
+  readonly pull: {
+    readonly frames: number; readonly bytes: number; readonly byType: Readonly<Record<string, number>>; readonly seedEgress: number; readonly wallS: number; readonly cpuS: number;
+    readonly seedReasons: SeedReasons; readonly eventLoop: EventLoopDelay; readonly gateWaits: Record<string, number>;
+    /** Seconds from the pull's start to the median and the last host's finish. */
+    readonly medianFinishS: number; readonly lastFinishS: number;
+  } | undefined;
+  /** CPU-seconds of the hosts' processes from the first host starting to membership (or its timeout), and the event loop's delay then (worst process). */
   readonly formingCpuS: number;
   readonly formingEventLoop: EventLoopDelay;
   /** Connections opened (counted at both ends) while forming and during the pull, and of those closed within 5 s of opening (churn). */
   readonly churn: { readonly forming: Churn; readonly pull: Churn };
   readonly loadAverage: number;
+  /** Resident memory of the largest hosts' process. */
   readonly rssMiB: number;
 }
 
-/** Frames each Announcements (one per host) read, counted at the protocol boundary with the real encoder's lengths. */
-const reads = new Map<object, { frames: number; bytes: number; byType: Record<string, number> }>();
-const receive = Announcements.prototype.receive;
-Announcements.prototype.receive = function (this: Announcements, peerId: string, message: Message, remote) {
-  const count = reads.get(this) ?? { frames: 0, bytes: 0, byType: {} };
-  count.frames += 1;
-  count.bytes += encodeFrame(message).byteLength;
-  count.byType[message.type] = (count.byType[message.type] ?? 0) + 1;
-  reads.set(this, count);
-  return receive.call(this, peerId, message, remote);
-};
+/** A HostGroup here or in a worker process, called alike. */
+interface Group {
+  start(index: number, bootstrap: readonly string[]): Promise<{ peerId: string; address: string }>;
+  census(): Promise<{ synced: number[]; connections: number[]; pulled: number }>;
+  started(ids: readonly string[]): Promise<void>;
+  endPhase(): Promise<GroupPhase>;
+  pull(): Promise<GroupPull>;
+  close(): Promise<void>;
+}
 
-function readsOf(swarm: Swarm): { frames: number; bytes: number; byType: Record<string, number> } {
-  return reads.get((swarm as unknown as { announcements: object }).announcements) ?? { frames: 0, bytes: 0, byType: {} };
+function localGroup(init: GroupInit, content: Buffer): Group {
+  const group = new HostGroup(init, content);
+  return {
+    start: (index, bootstrap) => group.start(index, bootstrap),
+    census: async () => group.census(),
+    started: async (ids) => group.started(ids),
+    endPhase: async () => group.endPhase(),
+    pull: () => group.pull(),
+    close: () => group.close(),
+  };
+}
+
+async function workerGroup(init: GroupInit, contentPath: string): Promise<Group> {
+  const child: ChildProcess = fork(new URL('./real-worker.ts', import.meta.url), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const calls = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
+  let next = 0;
+  child.on('message', (message: { id: number; result?: unknown; error?: string }) => {
+    const call = calls.get(message.id);
+    calls.delete(message.id);
+    if (message.error !== undefined) call?.reject(new Error(`worker: ${message.error}`));
+    else call?.resolve(message.result);
+  });
+  child.on('exit', (code) => {
+    for (const call of calls.values()) call.reject(new Error(`worker exited (${code})`));
+    calls.clear();
+  });
+  const call = <T>(op: string, ...args: unknown[]): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      const id = next++;
+      calls.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      child.send({ id, op, args });
+    });
+  await call('init', init, contentPath);
+  return {
+    start: (index, bootstrap) => call('start', index, bootstrap),
+    census: () => call('census'),
+    started: (ids) => call('started', ids),
+    endPhase: () => call('endPhase'),
+    pull: () => call('pull'),
+    close: async () => {
+      if (child.exitCode === null) await call('close').catch(() => undefined);
+    },
+  };
 }
 
 export async function runReal(options: RealOptions, log: (line: string) => void): Promise<RealResult> {
-  const seed = new CountingSeed();
+  const processes = Math.max(1, Math.min(options.processes ?? 1, options.hosts));
   const content = randomBytes(options.imageBytes);
-  const digest = seed.add(content);
+  const init: GroupInit = { pieceBytes: options.pieceBytes, maxConnections: options.maxConnections, ownerCommittee: options.ownerCommittee, hostsOnAddress: options.hosts };
+  const dir = await mkdtemp(join(tmpdir(), 'shoal-scale-content-'));
+  const groups: Group[] = [];
   const random = seededRandom(options.hosts);
-  const hosts: RealHost[] = [];
-  const seedReads = new SeedReadLog(digest.value, options.pieceBytes, options.ownerCommittee);
   // Under a cap a host keeps neighbours up to the cap less the reserve (connection-budget.ts), and
   // hosts that filled up on each other leave few slots for the last ones: half that limit is
   // what "membership" asks of every host then.
   const neighbourLimit = options.maxConnections - committeeReserve(options.maxConnections, options.ownerCommittee);
   const want = options.hosts - 1 <= neighbourLimit ? options.hosts - 1 : Math.floor(neighbourLimit / 2);
   try {
-    const formingCpu = process.cpuUsage();
-    let delay = monitorEventLoopDelay({ resolution: 20 });
-    delay.enable();
+    if (processes === 1) groups.push(localGroup(init, content));
+    else {
+      await writeFile(join(dir, 'blob'), content);
+      groups.push(...(await Promise.all(Array.from({ length: processes }, () => workerGroup(init, join(dir, 'blob'))))));
+    }
     const started = performance.now();
-    const churn = { forming: { opened: 0, shortLived: 0 }, pull: { opened: 0, shortLived: 0 } };
-    let phase = churn.forming;
-    const watch = (host: RealHost) => {
-      host.swarm.node?.addEventListener('connection:open', () => void (phase.opened += 1));
-      host.swarm.node?.addEventListener('connection:close', ({ detail }) => {
-        if ((detail.timeline.close ?? Date.now()) - detail.timeline.open < 5_000) phase.shortLived += 1;
+    const hosts: Array<{ peerId: string; address: string; group: Group }> = [];
+    // One host per process at a time; each bootstraps from three earlier ones (one could be full: at its cap; peer exchange does the rest).
+    for (let i = 0; i < options.hosts; i += processes) {
+      const batch = Array.from({ length: Math.min(processes, options.hosts - i) }, (_, k) => {
+        const bootstrap = i === 0 ? [] : [...new Set([0, 1, 2].map(() => hosts[Math.floor(random() * i)]!.address))];
+        const group = groups[k]!;
+        return group.start(i + k, bootstrap).then((h) => ({ ...h, group }));
       });
-    };
-    for (let i = 0; i < options.hosts; i++) {
-      // Three earlier hosts to bootstrap from: one could be full (at its cap); peer exchange does the rest.
-      const bootstrap = i === 0 ? [] : [0, 1, 2].map(() => hosts[Math.floor(random() * i)]!.swarm.multiaddrs[0]!);
-      hosts.push(await startRealHost({ name: `h${i}`, seed, pieceSize: options.pieceBytes, bootstrap: [...new Set(bootstrap)], maxConnections: options.maxConnections, ownerCommittee: options.ownerCommittee, hostsOnAddress: options.hosts, onSeedRead: (range) => seedReads.read(`h${i}`, range, content.length) }));
-      watch(hosts[i]!);
-      if ((i + 1) % 16 === 0 && i + 1 < options.hosts) log(`real: ${i + 1} hosts started after ${((performance.now() - started) / 1000).toFixed(1)} s (load average ${loadavg()[0]!.toFixed(1)})`);
+      hosts.push(...(await Promise.all(batch)));
+      if (Math.floor(hosts.length / 16) > Math.floor((hosts.length - batch.length) / 16) && hosts.length < options.hosts) log(`real: ${hosts.length} hosts started after ${((performance.now() - started) / 1000).toFixed(1)} s (load average ${loadavg()[0]!.toFixed(1)})`);
     }
     const startMs = performance.now() - started;
-    seedReads.started(hosts.map((h) => ({ name: h.name, peerId: h.swarm.peerId, committee: (d) => h.swarm.ownerCommittee(d) })));
-    log(`real: ${options.hosts} hosts started in ${(startMs / 1000).toFixed(1)} s; waiting for membership`);
-    const synced = () => hosts.map((h) => h.swarm.peers().filter((p) => p.synced).length);
+    const ids = hosts.map((h) => h.peerId);
+    await Promise.all(groups.map((g) => g.started(ids)));
+    log(`real: ${options.hosts} hosts started in ${(startMs / 1000).toFixed(1)} s over ${processes} process(es); waiting for membership`);
+    const census = async () => {
+      const parts = await Promise.all(groups.map((g) => g.census()));
+      return { synced: parts.flatMap((p) => p.synced), connections: parts.flatMap((p) => p.connections), pulled: sum(parts, (p) => p.pulled) };
+    };
     let membershipMs: number | undefined;
     // The timeout runs from the last host's start: starting many hosts one by one takes long on a busy machine.
     const allStarted = performance.now();
     while (performance.now() - allStarted < options.membershipTimeoutMs) {
-      if (synced().every((n) => n >= want)) {
+      if ((await census()).synced.every((n) => n >= want)) {
         membershipMs = performance.now() - started;
         break;
       }
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await new Promise((resolve) => setTimeout(resolve, 250));
     }
     // A little longer, so late snapshots are counted with forming rather than with the pull.
     await new Promise((resolve) => setTimeout(resolve, 1_000));
-    const forming = meanReads(hosts);
-    const formingCpuS = cpuSince(formingCpu);
-    const formingEventLoop = delays(delay);
-    phase = churn.pull;
-    delay.disable();
-    delay = monitorEventLoopDelay({ resolution: 20 });
-    delay.enable();
-    const connections = hosts.map((h) => h.swarm.connectionCount);
-    reads.clear();
+    const formingPhases = await Promise.all(groups.map((g) => g.endPhase()));
+    const { connections } = await census();
     let pull: RealResult['pull'];
-    const leftDuringPull: Record<string, number> = {};
+    let pullPhases: GroupPull[] = [];
     if (options.imageBytes > 0) {
-      const off = hosts.map((h) => h.swarm.on('peer:left', ({ reason }) => void (leftDuringPull[reason] = (leftDuringPull[reason] ?? 0) + 1)));
       // Pulled even without full membership (a cap below N - 1): what a partial view costs is the point then.
-      const state = membershipMs === undefined ? `no full membership after ${options.membershipTimeoutMs / 1000} s (synced peers ${Math.min(...synced())}-${Math.max(...synced())})` : `membership after ${(membershipMs / 1000).toFixed(1)} s`;
+      const synced = (await census()).synced;
+      const state = membershipMs === undefined ? `no full membership after ${options.membershipTimeoutMs / 1000} s (synced peers ${Math.min(...synced)}-${Math.max(...synced)})` : `membership after ${(membershipMs / 1000).toFixed(1)} s`;
       log(`real: ${state}; every host pulls ${options.imageBytes / 2 ** 20} MiB`);
-      const cpu = process.cpuUsage();
       const t = performance.now();
-      await Promise.all(hosts.map((h) => h.pull(digest)));
+      const ticker = setInterval(() => void census().then(({ pulled }) => log(`real: ${pulled} of ${options.hosts} hosts hold the blob after ${((performance.now() - t) / 1000).toFixed(0)} s (load average ${loadavg()[0]!.toFixed(1)})`)), 30_000);
+      pullPhases = await Promise.all(groups.map((g) => g.pull())).finally(() => clearInterval(ticker));
       const wallS = (performance.now() - t) / 1000;
-      const cpuS = cpuSince(cpu);
-      const eventLoop = delays(delay);
-      delay.disable();
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      for (const unsubscribe of off) unsubscribe();
-      const byType: Record<string, number> = {};
-      for (const h of hosts) for (const [k, v] of Object.entries(readsOf(h.swarm).byType)) byType[k] = (byType[k] ?? 0) + v / hosts.length;
-      pull = { ...meanReads(hosts), byType, seedEgress: seed.total() / content.length, wallS, cpuS, seedReasons: seedReads.result, eventLoop };
+      const finish = pullPhases.flatMap((p) => p.finishS).sort((a, b) => a - b);
+      pull = {
+        ...perHost(pullPhases, options.hosts), seedEgress: sum(pullPhases, (p) => p.seedBytes) / content.length, wallS, cpuS: sum(pullPhases, (p) => p.cpuS),
+        seedReasons: seedReasons(pullPhases.flatMap((p) => p.seedReads)), eventLoop: worst(pullPhases), gateWaits: summariseWaits(pullPhases.flatMap((p) => p.gateWaits)),
+        medianFinishS: finish[Math.floor(finish.length / 2)]!, lastFinishS: finish.at(-1)!,
+      };
     }
-    const counts = synced();
+    const counts = (await census()).synced;
+    const leftDuringPull: Record<string, number> = {};
+    for (const p of pullPhases) for (const [reason, n] of Object.entries(p.leftDuringPull)) leftDuringPull[reason] = (leftDuringPull[reason] ?? 0) + n;
     return {
-      hosts: options.hosts, maxConnections: options.maxConnections, ownerCommittee: options.ownerCommittee, membershipPeers: want, startMs, membershipMs, leftDuringPull,
+      hosts: options.hosts, processes, maxConnections: options.maxConnections, ownerCommittee: options.ownerCommittee, membershipPeers: want, startMs, membershipMs, leftDuringPull,
       syncedPeers: { min: Math.min(...counts), max: Math.max(...counts) },
       connections: { min: Math.min(...connections), max: Math.max(...connections), mean: connections.reduce((a, b) => a + b, 0) / connections.length },
-      forming, formingCpuS, formingEventLoop, churn, pull, loadAverage: loadavg()[0]!, rssMiB: process.memoryUsage().rss / 2 ** 20,
+      forming: perHost(formingPhases, options.hosts), formingCpuS: sum(formingPhases, (p) => p.cpuS), formingEventLoop: worst(formingPhases),
+      pull, churn: { forming: churnOf(formingPhases), pull: churnOf(pullPhases) },
+      loadAverage: loadavg()[0]!, rssMiB: Math.max(0, ...pullPhases.map((p) => p.rssMiB)),
     };
   } finally {
-    await Promise.all(hosts.map((h) => h.close()));
-    reads.clear();
+    await Promise.all(groups.map((g) => g.close()));
+    await rm(dir, { recursive: true, force: true });
   }
 }
 
-function meanReads(hosts: readonly RealHost[]): { frames: number; bytes: number } {
-  const all = hosts.map((h) => readsOf(h.swarm));
-  return { frames: all.reduce((s, r) => s + r.frames, 0) / hosts.length, bytes: all.reduce((s, r) => s + r.bytes, 0) / hosts.length };
+function sum<T>(items: readonly T[], pick: (item: T) => number): number {
+  return items.reduce((s, item) => s + pick(item), 0);
 }
 
-function cpuSince(start: NodeJS.CpuUsage): number {
-  const used = process.cpuUsage(start);
-  return (used.user + used.system) / 1e6;
+/** Frames and bytes read, mean per host, and by type. */
+function perHost(phases: readonly GroupPhase[], hosts: number): { frames: number; bytes: number; byType: Record<string, number> } {
+  const byType: Record<string, number> = {};
+  for (const p of phases) for (const [k, v] of Object.entries(p.byType)) byType[k] = (byType[k] ?? 0) + v / hosts;
+  return { frames: sum(phases, (p) => p.frames) / hosts, bytes: sum(phases, (p) => p.bytes) / hosts, byType };
 }
 
-function delays(histogram: ReturnType<typeof monitorEventLoopDelay>): EventLoopDelay {
-  return { p50: histogram.percentile(50) / 1e6, p99: histogram.percentile(99) / 1e6, max: histogram.max / 1e6 };
+/** The most starved process's event loop. */
+function worst(phases: readonly GroupPhase[]): EventLoopDelay {
+  return { p50: Math.max(...phases.map((p) => p.eventLoop.p50)), p99: Math.max(...phases.map((p) => p.eventLoop.p99)), max: Math.max(...phases.map((p) => p.eventLoop.max)) };
+}
+
+function churnOf(phases: readonly GroupPhase[]): Churn {
+  return { opened: sum(phases, (p) => p.churn.opened), shortLived: sum(phases, (p) => p.churn.shortLived) };
 }

@@ -37,7 +37,13 @@ export interface SeedReasons {
 const demanded = new Map<string, Set<number>>();
 /** Pieces the committee gate let through after its wait ran out, by (peer id, piece). */
 const gatePassed = new Set<string>();
+/** Told of each pass of the gate's wait as it happens (gate-diagnosis.ts). */
+let onGateWait: ((selfId: string, piece: number) => void) | undefined;
 let installed = false;
+
+export function watchGateWaits(listener: ((selfId: string, piece: number) => void) | undefined): void {
+  onGateWait = listener;
+}
 
 function install(): void {
   if (installed) return;
@@ -58,10 +64,21 @@ function install(): void {
     // Allowed although the committee's ranking says otherwise: the wait ran out.
     if (allowed && choice.kind === 'seed' && !view.demanded) {
       const owner = rankOwners(view.digest, view.index, committee).find((id) => !view.exclude.has(id) && !view.failed.has(id));
-      if (owner !== undefined && owner !== view.selfId) gatePassed.add(`${view.selfId}/${view.index}`);
+      if (owner !== undefined && owner !== view.selfId) {
+        gatePassed.add(`${view.selfId}/${view.index}`);
+        onGateWait?.(view.selfId, view.index);
+      }
     }
     return allowed;
   };
+}
+
+/** One piece a host read from the seed, when (ms on this process's clock since the epoch) and why. */
+export interface SeedRead {
+  readonly at: number;
+  readonly name: string;
+  readonly piece: number;
+  readonly reason: string;
 }
 
 export class SeedReadLog {
@@ -70,9 +87,7 @@ export class SeedReadLog {
   readonly #committeeSize: number;
   #hosts: readonly SeedReadHost[] = [];
   #trueCommittee: readonly string[] | undefined;
-  readonly #readers = new Set<string>();
-  readonly #sent = new Set<number>();
-  readonly result: SeedReasons = { pieces: {}, again: {}, readers: 0 };
+  readonly reads: SeedRead[] = [];
 
   constructor(digest: string, pieceSize: number, committeeSize: number) {
     install();
@@ -83,27 +98,22 @@ export class SeedReadLog {
     this.#committeeSize = committeeSize;
   }
 
-  /** Every host started: the true committee is taken among them. */
-  started(hosts: readonly SeedReadHost[]): void {
+  /** Every host started (`hosts` those of this process, `ids` all of the run's): the true committee is taken among all. */
+  started(hosts: readonly SeedReadHost[], ids: readonly string[]): void {
     this.#hosts = hosts;
-    this.#trueCommittee = this.#committeeSize > 0 && hosts.length > this.#committeeSize ? closestToKey(this.#digest, hosts.map((h) => h.peerId), this.#committeeSize) : hosts.map((h) => h.peerId);
+    this.#trueCommittee = this.#committeeSize > 0 && ids.length > this.#committeeSize ? closestToKey(this.#digest, ids, this.#committeeSize) : [...ids];
   }
 
   /** Host `name` opened `range` of the blob at the seed. */
   read(name: string, range: ByteRange | undefined, size: number): void {
     const host = this.#hosts.find((h) => h.name === name);
     if (host === undefined || this.#trueCommittee === undefined) return;
-    this.#readers.add(name);
-    this.result.readers = this.#readers.size;
     const first = Math.floor((range?.start ?? 0) / this.#pieceSize);
     const last = Math.floor((range?.end ?? size - 1) / this.#pieceSize);
     const view = host.committee(this.#digest);
     for (let piece = first; piece <= last; piece++) {
       const trueOwner = rankOwners(this.#digest, piece, this.#trueCommittee)[0];
-      const reason = this.#reason(host, piece, view, trueOwner);
-      this.result.pieces[reason] = (this.result.pieces[reason] ?? 0) + 1;
-      if (this.#sent.has(piece)) this.result.again[reason] = (this.result.again[reason] ?? 0) + 1;
-      this.#sent.add(piece);
+      this.reads.push({ at: Date.now(), name, piece, reason: this.#reason(host, piece, view, trueOwner) });
     }
   }
 
@@ -115,4 +125,19 @@ export class SeedReadLog {
     if (rankOwners(this.#digest, piece, view)[0] === host.peerId) return isTrue ? 'owner by own view (true owner)' : 'owner by own view only';
     return 'owners failed';
   }
+}
+
+/** The reads of every process, in time order: pieces by reason, and of those the ones the seed had sent already. */
+export function seedReasons(reads: readonly SeedRead[]): SeedReasons {
+  const result: SeedReasons = { pieces: {}, again: {}, readers: 0 };
+  const sent = new Set<number>();
+  const readers = new Set<string>();
+  for (const { name, piece, reason } of [...reads].sort((a, b) => a.at - b.at)) {
+    readers.add(name);
+    result.pieces[reason] = (result.pieces[reason] ?? 0) + 1;
+    if (sent.has(piece)) result.again[reason] = (result.again[reason] ?? 0) + 1;
+    sent.add(piece);
+  }
+  result.readers = readers.size;
+  return result;
 }

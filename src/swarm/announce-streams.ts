@@ -19,7 +19,8 @@ const OPEN_TIMEOUT_MS = 10_000;
 const FRAMING_VIOLATIONS = new Set(['InvalidDataLengthError', 'InvalidDataLengthLengthError', 'InvalidMessageLengthError']);
 
 export interface AnnounceStreamsInit {
-  readonly snapshot: () => AsyncIterable<Message>;
+  /** What a peer hears first on our stream to it. */
+  readonly snapshot: (peerId: string) => AsyncIterable<Message>;
   /** A checked message from a peer; may throw ProtocolViolation. */
   readonly onMessage: (peerId: string, message: Message, connection: Connection) => void;
   /** The peer's stream to us ended: what it told us is no longer current. */
@@ -29,6 +30,7 @@ export interface AnnounceStreamsInit {
   readonly refuses: (peerId: string) => boolean;
   /** True for peers connected only for a moment (a DHT query): no stream of ours to them, see open(). */
   readonly passing?: (peerId: string) => boolean;
+
   readonly onError?: (peerId: string, what: string, error: Error) => void;
   readonly maxQueuedBytes?: number;
 }
@@ -138,7 +140,7 @@ export class AnnounceStreams implements Startable {
 
   async *#snapshotFrames(peerId: string): AsyncGenerator<Uint8Array> {
     try {
-      for await (const message of this.#init.snapshot()) yield encodeFrame(message);
+      for await (const message of this.#init.snapshot(peerId)) yield encodeFrame(message);
     } catch (err) {
       this.#init.onError?.(peerId, 'building the snapshot', err as Error);
       throw err;

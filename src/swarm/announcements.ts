@@ -114,14 +114,15 @@ export class Announcements {
   }
 
   /**
-   * Everything a peer needs on connect: hello, the peers we know, complete blobs, partial ones, wants, every tag known
+   * Everything a peer needs on connect: hello (then `ask` when we dialled it as an owner, see protocol.ts), the peers we know, complete blobs, partial ones, wants, every tag known
    * (own and learned, so tags outlive the host that set them), then `synced`. Generated lazily: a
    * change made meanwhile is also sent as its own message after the snapshot, and messages are
    * idempotent assignments, so the peer ends up right either way.
    */
-  async *snapshot(): AsyncGenerator<Message> {
+  async *snapshot(options: { readonly asks?: boolean } = {}): AsyncGenerator<Message> {
     const { url, port, pieceSize } = this.#init.dataPlane;
     yield { type: 'hello', version: PROTOCOL_VERSION, time: this.#now(), dataUrl: url, dataPort: port, pieceSize };
+    if (options.asks === true) yield { type: 'ask' };
     const known = (await this.#init.peerExchange?.known()) ?? [];
     yield* batches(known, MAX_PEERS_BATCH, (peers) => ({ type: 'peers', peers }));
     let blobs: InventoryEntry[] = [];
@@ -188,6 +189,9 @@ export class Announcements {
       case 'synced':
         table.markSynced(peerId);
         emit('peer:synced', { peerId });
+        return;
+      case 'ask':
+        // The transport answers it (swarm.ts): a matter of connections, not of what the peer holds.
         return;
       case 'ping':
         table.touch(peerId, message.time - this.#now());

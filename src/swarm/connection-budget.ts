@@ -20,7 +20,12 @@ export const CROSSING_SETTLE_MS = 2_000;
  * eighth of the cap for DHT lookups (its own and others'); never more than half the cap.
  */
 export function committeeReserve(cap: number | undefined, committeeSize: number): number {
-  return cap === undefined || committeeSize <= 0 ? 0 : Math.min(committeeSize + Math.ceil(cap / 8), Math.floor(cap / 2));
+  return cap === undefined || committeeSize <= 0 ? 0 : Math.min(committeeSize + lookupShare(cap), Math.floor(cap / 2));
+}
+
+/** Of the reserve, what DHT lookups keep: a host answers askers (answer()) only below the cap less this. */
+function lookupShare(cap: number): number {
+  return Math.ceil(cap / 8);
 }
 
 export interface ConnectionBudgetInit {
@@ -40,6 +45,8 @@ export class ConnectionBudget {
   readonly #temporary = new Map<Connection, number>();
   /** Committee members this host asks: kept until then, temporary or not. */
   readonly #kept = new Map<string, number>();
+  /** Peers answered (answer()), and for how long each message from them keeps them. */
+  readonly #answered = new Map<string, number>();
 
   constructor(init: ConnectionBudgetInit) {
     this.#init = init;
@@ -122,6 +129,37 @@ export class ConnectionBudget {
     return connections.length > 0 && connections.every((c) => this.#temporary.has(c));
   }
 
+  /** Whether this host asks the peer as a committee member now (keep(), not an asker it answered): our snapshot says so ('ask'). */
+  asking(peerId: string): boolean {
+    return !this.#answered.has(peerId) && (this.#kept.get(peerId) ?? 0) > this.#now();
+  }
+
+  /**
+   * A peer connected for a moment said it asks us as an owner (a committee member it dialled,
+   * swarm.ts `found`; protocol.ts 'ask'). Answered (true: the caller opens our stream back, so
+   * the peer hears our hello, our data URL and our pieces) while this host holds no more
+   * connections than the cap less the DHT lookups' share; the
+   * connection is then kept for `ms`, and longer while the peer keeps talking (heard()). Without
+   * this, an owner at its neighbour limit never said hello to a host that dialled it, and let it
+   * go after TEMPORARY_CONNECTION_MS: the host never saw the owner, and its pieces waited for the
+   * committee gate's 20 s (bench:scale, real part past the neighbour limit).
+   */
+  answer(peerId: string, ms: number): boolean {
+    const { cap } = this.#init;
+    if (cap === undefined || !this.passing(peerId)) return false;
+    // The asker's connection is among those open: answered while they are at most the cap less that share.
+    if (this.#init.open().length > cap - lookupShare(cap)) return false;
+    this.#answered.set(peerId, ms);
+    this.keep([peerId], ms);
+    return true;
+  }
+
+  /** A message from the peer: an answered asker that keeps talking is kept on. */
+  heard(peerId: string): void {
+    const ms = this.#answered.get(peerId);
+    if (ms !== undefined) this.keep([peerId], ms);
+  }
+
   /** Keep connections to these peers (committee members asked for pieces) for `ms` more. */
   keep(peerIds: readonly string[], ms: number): void {
     const until = this.#now() + ms;
@@ -138,7 +176,11 @@ export class ConnectionBudget {
     const close: Connection[] = this.crossing();
     const stay: string[] = [];
     let open = this.#peers();
-    for (const [peer, until] of this.#kept) if (until <= now) this.#kept.delete(peer);
+    for (const [peer, until] of this.#kept) {
+      if (until > now) continue;
+      this.#kept.delete(peer);
+      this.#answered.delete(peer);
+    }
     for (const [connection, until] of this.#temporary) {
       const peer = connection.remotePeer.toString();
       if (Math.max(until, this.#kept.get(peer) ?? 0) > now) continue;

@@ -30,6 +30,12 @@ export interface PeerAddresses {
 
 export type Message =
   | { readonly type: 'hello'; readonly version: number; readonly time: number; readonly dataUrl?: string; readonly dataPort?: number; readonly pieceSize?: number }
+  /**
+   * The sender dialled the receiver as a member of a blob's owner committee, to ask it for pieces:
+   * answered even past the receiver's neighbour limit (connection-budget.ts answer). Hosts older
+   * than this message ignore it, as any unknown type.
+   */
+  | { readonly type: 'ask' }
   | { readonly type: 'have'; readonly blobs: readonly InventoryEntry[] }
   | { readonly type: 'withdrawn'; readonly digests: readonly string[] }
   | { readonly type: 'progress'; readonly digest: string; readonly size: number; readonly pieces: PieceSet; readonly load?: number }
@@ -128,6 +134,8 @@ export function parseMessage(body: Uint8Array): Message | undefined {
       return { type: 'synced' };
     case 'ping':
       return { type: 'ping', time: count(m.time, 'time'), ...loadOf(m) };
+    case 'ask':
+      return { type: 'ask' };
     default:
       if (typeof m.type !== 'string') throw new ProtocolViolation('message without a type');
       return undefined;

@@ -174,9 +174,12 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
     this.#node = node;
     const budget = new ConnectionBudget({ selfId: this.peerId, cap: init.maxConnections, reserve: committeeReserve(init.maxConnections, committeeSize), open: () => node.getConnections() });
     this.#streams = new AnnounceStreams(node, {
-      snapshot: () => this.announcements.snapshot(),
+      snapshot: (peerId) => this.announcements.snapshot({ asks: budget.asking(peerId) }),
       onMessage: (peerId, message, connection) => {
         countMessage(this.#counts.received, message.type, 1);
+        budget.heard(peerId);
+        // A host that dialled us as an owner hears our hello back, though we are past our neighbour limit.
+        if (message.type === 'ask' && budget.answer(peerId, COMMITTEE_TTL_MS)) this.#streams?.open(connection.remotePeer);
         this.announcements.receive(peerId, message, this.#remote(connection));
       },
       onInboundEnded: (peerId, reason) => this.announcements.leave(peerId, reason),
@@ -210,6 +213,8 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
           budget.keep(members, COMMITTEE_TTL_MS);
           const others = members.filter((id) => id !== this.peerId);
           for (const id of others) this.#streams?.open(peerIdFromString(id));
+          // Members connected already that do not talk to us (we are past their neighbour limit) are asked to.
+          countMessage(this.#counts.sent, 'ask', this.#streams?.sendTo({ type: 'ask' }, others.filter((id) => !this.table.has(id))) ?? 0);
           this.#dialer?.dialKnown(others);
         },
       });
