@@ -99,6 +99,15 @@ function makeRoom(size: number): boolean {
  */
 function release(store: ArrayBufferLike): void {
   ours.delete(store);
+  freeNow(store);
+}
+
+/**
+ * Drops an ArrayBuffer's memory now (every view of it reads as empty from then on): for buffers
+ * nobody reads or writes any more, which the garbage collector would free only at its next full
+ * collection.
+ */
+export function freeNow(store: ArrayBufferLike): void {
   // ES2024's ArrayBuffer.prototype.transfer (Node 22 has it; the project's lib is ES2023).
   const detachable = store as ArrayBufferLike & { readonly detached?: boolean; transfer?: (length: number) => ArrayBuffer };
   if (detachable.detached === false) detachable.transfer?.(0);

@@ -10,7 +10,7 @@ import { coalesce } from '../../src/distribute/coalesce.ts';
 import { giveChunk } from '../../src/lib/download-budget.ts';
 import { digestOf } from '../../src/oci/index.ts';
 import { Store, type PartialBlob } from '../../src/store/index.ts';
-import { freeBatches, releaseBatch, takeBatch } from '../../src/store/write-batches.ts';
+import { FREE_LIMIT, freeBatches, releaseBatch, takeBatch } from '../../src/store/write-batches.ts';
 import { tempStorePerTest } from '../helpers/temp-store.ts';
 
 const PIECE = 256 * 1024;
@@ -101,5 +101,16 @@ describe('write batches', () => {
     const reused = takeBatch(PIECE);
     assert.equal(reused.buffer, batch.buffer, 'the batch is reused once its last view came back, not left as garbage');
     releaseBatch(reused);
+  });
+
+  test('a batch the free list has no room for is freed at once, not left to the garbage collector', () => {
+    const size = 4096 + 7;
+    const batches = Array.from({ length: FREE_LIMIT + 1 }, () => takeBatch(size));
+    for (const batch of batches) releaseBatch(batch);
+    assert.equal(freeBatches(size), FREE_LIMIT);
+    const last = batches.at(-1)!;
+    assert.equal(last.buffer.byteLength, 0, 'its memory was given back (the ArrayBuffer detached)');
+    assert.ok(batches.slice(0, FREE_LIMIT).every((batch) => batch.buffer.byteLength === size), 'the kept ones are whole');
+    for (let i = 0; i < FREE_LIMIT; i++) takeBatch(size);
   });
 });
