@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { coalesce } from '../../src/distribute/coalesce.ts';
 import { giveChunk } from '../../src/lib/download-budget.ts';
 import { digestOf } from '../../src/oci/index.ts';
@@ -112,5 +113,16 @@ describe('write batches', () => {
     assert.equal(last.buffer.byteLength, 0, 'its memory was given back (the ArrayBuffer detached)');
     assert.ok(batches.slice(0, FREE_LIMIT).every((batch) => batch.buffer.byteLength === size), 'the kept ones are whole');
     for (let i = 0; i < FREE_LIMIT; i++) takeBatch(size);
+  });
+
+  test('free batches dropped once the node is idle give their memory back at once', async () => {
+    const size = 4096 + 9;
+    const batch = takeBatch(size);
+    releaseBatch(batch);
+    assert.equal(freeBatches(size), 1);
+    // Dropped after 5-10 s without a take (IDLE_DROP_MS, checked on a timer).
+    for (let waited = 0; freeBatches(size) > 0 && waited < 15_000; waited += 100) await sleep(100);
+    assert.equal(freeBatches(size), 0, 'the idle node keeps no free batch');
+    assert.equal(batch.buffer.byteLength, 0, 'its memory was given back (the ArrayBuffer detached), not left to the collector');
   });
 });
