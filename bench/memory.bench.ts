@@ -12,7 +12,9 @@
 // Progress on stderr, the table on stdout, JSON in bench/results/memory-<time>.json and memory-latest.json.
 //
 //   node bench/memory.bench.ts [--clients 200] [--image-mib 96] [--layers 4] [--requests 3000]
-//     [--concurrency 32] [--no-swarm] [--entry FILE] [--node-args="--flag ..."]
+//     [--concurrency 32] [--no-swarm] [--entry FILE] [--node-args="--flag ..."] [--drop-env=KEY,...]
+// --drop-env leaves settings of src/daemon/runtime-flags.ts's DAEMON_ENV out (to measure the code
+// before one was added, with --entry).
 import { execFileSync } from 'node:child_process';
 import { entryModule } from '../bin/built.js';
 import { mkdtemp } from 'node:fs/promises';
@@ -124,7 +126,7 @@ async function pushTestImage(work: string, seedUrl: string, imageMib: number, la
 }
 
 async function main(): Promise<void> {
-  const flags = parseFlags(process.argv.slice(2), { switches: ['no-swarm'], values: ['clients', 'image-mib', 'layers', 'requests', 'concurrency', 'entry', 'node-args'] });
+  const flags = parseFlags(process.argv.slice(2), { switches: ['no-swarm'], values: ['clients', 'image-mib', 'layers', 'requests', 'concurrency', 'entry', 'node-args', 'drop-env'] });
   const number = (flag: string, fallback: number): number => {
     const value = Number(flags.get(flag) ?? fallback);
     if (!Number.isInteger(value) || value <= 0) throw new Error(`--${flag} must be a positive whole number`);
@@ -139,6 +141,7 @@ async function main(): Promise<void> {
     swarm: !flags.has('no-swarm'),
     entry: typeof flags.get('entry') === 'string' ? String(flags.get('entry')) : undefined,
     nodeArgs: typeof flags.get('node-args') === 'string' ? String(flags.get('node-args')).split(/\s+/).filter(Boolean) : [],
+    dropEnv: typeof flags.get('drop-env') === 'string' ? String(flags.get('drop-env')).split(',').filter(Boolean) : [],
   };
   // What npm start runs: the JavaScript build, made first when the sources changed.
   if (!options.entry) execFileSync(nodeBinary(), [join(REPO_ROOT, 'scripts', 'build.mjs')], { stdio: ['ignore', 'ignore', 'inherit'] });
@@ -151,7 +154,7 @@ async function main(): Promise<void> {
     const seed = await startRegistry2({ rootDir: join(work, 'seed'), configDir: join(work, 'seed-config'), label: 'seed' });
     const { layers, pushed } = await pushTestImage(work, seed.url, options.imageMib, options.layers);
     const start = async (label: string): Promise<MemoryDaemon> => {
-      const daemon = await startMemoryDaemon({ dataDir: join(work, label), upstream: seed.url, swarm: options.swarm, nodeArgs: options.nodeArgs, ...(options.entry ? { entry: options.entry } : {}) });
+      const daemon = await startMemoryDaemon({ dataDir: join(work, label), upstream: seed.url, swarm: options.swarm, nodeArgs: options.nodeArgs, dropEnv: options.dropEnv, ...(options.entry ? { entry: options.entry } : {}) });
       sampler.watch(daemon.server.pid, 'shoal', label);
       return daemon;
     };

@@ -20,6 +20,8 @@ export interface MemoryDaemonOptions {
   /** More Node flags, after the production ones. */
   readonly nodeArgs?: readonly string[];
   readonly swarm: boolean;
+  /** Settings of DAEMON_ENV left out, to compare with the code before one was added. */
+  readonly dropEnv?: readonly string[];
 }
 
 export async function startMemoryDaemon(options: MemoryDaemonOptions): Promise<MemoryDaemon> {
@@ -39,6 +41,7 @@ export async function startMemoryDaemon(options: MemoryDaemonOptions): Promise<M
   ];
   // Settings from the environment or a config file stay out of the measurement.
   const env: NodeJS.ProcessEnv = { ...DAEMON_ENV };
+  for (const key of options.dropEnv ?? []) delete env[key];
   for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('SHOAL_') && !(key in DAEMON_ENV)) env[key] = value;
   const server = await spawnServer({ label: 'shoal', command: nodeBinary(), args, port, env });
   return { server, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` };

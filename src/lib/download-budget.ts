@@ -9,11 +9,12 @@
 export const DOWNLOAD_BUDGET_BYTES = 24 * 1024 * 1024;
 /**
  * Smallest chunk: below this, syscalls and promises per byte cost more than the memory saved
- * (16 KiB chunks took 200 clients' daemon CPU from 31 to 58 s). From DOWNLOAD_BUDGET_BYTES /
- * (2 * MIN_CHUNK_BYTES) = 384 responses on, chunks stay at this size and responses stop reading
- * a chunk ahead (one chunk each): past 768 the total grows past the budget by 32 KiB per response.
+ * (16 KiB chunks took 200 clients' daemon CPU from 31 to 58 s; 64 KiB instead of 32 took it from
+ * 45-54 to 27-37 CPU-s, bench/memory.bench.ts). From DOWNLOAD_BUDGET_BYTES / (2 * MIN_CHUNK_BYTES)
+ * = 192 responses on, chunks stay at this size and responses stop reading a chunk ahead. What a
+ * crowd's responses hold together is bounded by the send room (send-room.ts), not by their number.
  */
-export const MIN_CHUNK_BYTES = 32 * 1024;
+export const MIN_CHUNK_BYTES = 64 * 1024;
 export const MAX_CHUNK_BYTES = 1024 * 1024;
 
 let inFlight = 0;
@@ -99,6 +100,15 @@ function makeRoom(size: number): boolean {
  */
 function release(store: ArrayBufferLike): void {
   ours.delete(store);
+  freeNow(store);
+}
+
+/**
+ * Drops an ArrayBuffer's memory now (every view of it reads as empty from then on): for buffers
+ * nobody reads or writes any more, which the garbage collector would free only at its next full
+ * collection.
+ */
+export function freeNow(store: ArrayBufferLike): void {
   // ES2024's ArrayBuffer.prototype.transfer (Node 22 has it; the project's lib is ES2023).
   const detachable = store as ArrayBufferLike & { readonly detached?: boolean; transfer?: (length: number) => ArrayBuffer };
   if (detachable.detached === false) detachable.transfer?.(0);

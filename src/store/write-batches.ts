@@ -8,14 +8,14 @@
 // recent chunks (handed-over.ts) and the senders of views of them (until written) count their
 // holds. A hold never given back only makes the batch garbage, as it was before; a batch is never
 // reused while someone holds it.
-import { setForeignChunkOwner } from '../lib/download-budget.ts';
+import { freeNow, setForeignChunkOwner } from '../lib/download-budget.ts';
 import { handOver } from './hand-over-marks.ts';
 
 /**
  * Free batches kept for the next transfers, of each size: two transfers in flight hold up to ~5
  * each (read ahead, being filled, being written) and a blob's recent chunks 4 more.
  */
-const FREE_LIMIT = 16;
+export const FREE_LIMIT = 16;
 /** Free batches are dropped after this long without a take: an idle node holds none. */
 const IDLE_DROP_MS = 5_000;
 
@@ -25,6 +25,7 @@ let idleTimer: NodeJS.Timeout | undefined;
 
 function dropWhenIdle(): void {
   if (Date.now() - lastTake >= IDLE_DROP_MS) {
+    for (const list of free.values()) for (const batch of list) freeNow(batch.buffer);
     free.clear();
     idleTimer = undefined;
     return;
@@ -61,7 +62,9 @@ export function releaseBatch(view: Uint8Array): void {
   }
   holds.delete(store);
   const list = free.get(store.byteLength) ?? [];
-  if (list.length >= FREE_LIMIT) return;
+  // Freed at once rather than left to the next full collection: a crowd's cold fetch dropped its
+  // batches as garbage into malloc's heap, which never shrinks back (bench/memory.bench.ts).
+  if (list.length >= FREE_LIMIT) return freeNow(store);
   list.push(Buffer.from(store, 0, store.byteLength));
   free.set(store.byteLength, list);
   if (!idleTimer) dropWhenIdle();

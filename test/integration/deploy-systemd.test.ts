@@ -2,7 +2,7 @@
 // directory, settings file, hardening), `systemd-analyze verify` finding nothing to say, the
 // offline security score, and deploy/shoal.env.example naming only real settings.
 import assert from 'node:assert/strict';
-import { DAEMON_NODE_FLAGS } from '../../src/daemon/runtime-flags.ts';
+import { DAEMON_ENV, DAEMON_NODE_FLAGS } from '../../src/daemon/runtime-flags.ts';
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -67,7 +67,7 @@ describe('deploy/shoal.service', async () => {
     const rest = exec.slice(1 + flags.length);
     assert.match(rest[0] ?? '', /^\/\S+\/bin\/shoal\.js$/);
     assert.equal(rest[1], 'serve');
-    assert.ok(service.get('Environment')?.includes('MALLOC_ARENA_MAX=2'), 'the malloc arena limit the daemon is measured with');
+    for (const [key, value] of Object.entries(DAEMON_ENV)) assert.ok(service.get('Environment')?.includes(`${key}=${value}`), `the malloc setting the daemon is measured with: ${key}`);
     assert.equal(one('User'), 'shoal');
     assert.equal(one('DynamicUser') ?? 'no', 'no');
     assert.ok(Number.parseInt(one('TimeoutStopSec') ?? '0', 10) > 30, 'time for the 30 s drain before SIGKILL');

@@ -18,8 +18,9 @@ test('two chunks are handed to the response while the client reads nothing, and 
   let taken = 0;
   const source = new Readable({
     highWaterMark: 0,
+    // As a partial blob's reader does: the chunk comes after a read from memory or the file.
     read() {
-      this.push(taken < chunks.length ? chunks[taken++] : null);
+      setImmediate(() => this.push(taken < chunks.length ? chunks[taken++] : null));
     },
   });
   const server: Server = createServer((_request, response) => {

@@ -6,11 +6,12 @@ import { randomBytes } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { coalesce } from '../../src/distribute/coalesce.ts';
 import { giveChunk } from '../../src/lib/download-budget.ts';
 import { digestOf } from '../../src/oci/index.ts';
 import { Store, type PartialBlob } from '../../src/store/index.ts';
-import { freeBatches, releaseBatch, takeBatch } from '../../src/store/write-batches.ts';
+import { FREE_LIMIT, freeBatches, releaseBatch, takeBatch } from '../../src/store/write-batches.ts';
 import { tempStorePerTest } from '../helpers/temp-store.ts';
 
 const PIECE = 256 * 1024;
@@ -101,5 +102,27 @@ describe('write batches', () => {
     const reused = takeBatch(PIECE);
     assert.equal(reused.buffer, batch.buffer, 'the batch is reused once its last view came back, not left as garbage');
     releaseBatch(reused);
+  });
+
+  test('a batch the free list has no room for is freed at once, not left to the garbage collector', () => {
+    const size = 4096 + 7;
+    const batches = Array.from({ length: FREE_LIMIT + 1 }, () => takeBatch(size));
+    for (const batch of batches) releaseBatch(batch);
+    assert.equal(freeBatches(size), FREE_LIMIT);
+    const last = batches.at(-1)!;
+    assert.equal(last.buffer.byteLength, 0, 'its memory was given back (the ArrayBuffer detached)');
+    assert.ok(batches.slice(0, FREE_LIMIT).every((batch) => batch.buffer.byteLength === size), 'the kept ones are whole');
+    for (let i = 0; i < FREE_LIMIT; i++) takeBatch(size);
+  });
+
+  test('free batches dropped once the node is idle give their memory back at once', async () => {
+    const size = 4096 + 9;
+    const batch = takeBatch(size);
+    releaseBatch(batch);
+    assert.equal(freeBatches(size), 1);
+    // Dropped after 5-10 s without a take (IDLE_DROP_MS, checked on a timer).
+    for (let waited = 0; freeBatches(size) > 0 && waited < 15_000; waited += 100) await sleep(100);
+    assert.equal(freeBatches(size), 0, 'the idle node keeps no free batch');
+    assert.equal(batch.buffer.byteLength, 0, 'its memory was given back (the ArrayBuffer detached), not left to the collector');
   });
 });
