@@ -1,6 +1,5 @@
 // Readers of a PartialBlob: each reads what has arrived and waits for the rest, and fails
 // rather than end cleanly on bytes that could still turn out wrong (see ReaderOptions).
-import type { EventEmitter } from 'node:events';
 import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { ByteRange, Digest } from '../oci/index.ts';
@@ -60,13 +59,6 @@ export interface ReaderHooks {
    * to send as they are (see RecentChunks.take).
    */
   recent?(position: number, limit: number): Buffer | undefined;
-  /**
-   * End (exclusive) of the bytes from `position` that `recent` or the file give now: with the
-   * chunks still on their way to the file, which a client's reader sends without waiting for them
-   * to land (in-flight-chunks.ts). A pull-through's client otherwise waited for each batch's trip
-   * through the thread pool.
-   */
-  reach?(position: number): number;
   /** No other reader reads the blob now (only then is the next chunk read ahead). */
   alone?(): boolean;
   /**
@@ -82,21 +74,6 @@ export interface ReaderHooks {
 }
 
 const DEFAULT_READER_IDLE_MS = 60_000;
-
-/** Resolves true on the next 'change' of `events`, false after `ms` without one (ReaderHooks.wait). */
-export function nextChange(events: EventEmitter, ms: number): Promise<boolean> {
-  return new Promise<boolean>((resolve) => {
-    const timer = setTimeout(() => {
-      events.off('change', changed);
-      resolve(false);
-    }, ms);
-    const changed = (): void => {
-      clearTimeout(timer);
-      resolve(true);
-    };
-    events.once('change', changed);
-  });
-}
 
 export function createPartialReader(blob: ReadableBlob, hooks: ReaderHooks, range: ByteRange | undefined, options: ReaderOptions): Readable {
   const last = range?.end ?? blob.size - 1;
@@ -150,15 +127,15 @@ export function createPartialReader(blob: ReadableBlob, hooks: ReaderHooks, rang
         for (;;) {
           const state = hooks.state();
           if (state.kind === 'failed') throw state.error;
-          // A piece this reader already passed on failed verification and was reset (or a write it
-          // took bytes of in flight failed): the bytes it sent may be wrong, so it must break off rather than go on (and end cleanly after repair).
+          // A piece this reader already passed on failed verification and was reset: the bytes it
+          // sent were wrong, so it must break off rather than go on (and end cleanly after repair).
           const resets = hooks.resets();
           for (; seenResets < resets.length; seenResets++) {
             const start = resets[seenResets]!;
             // Sent so far: [first, position). A reader that starts inside the piece (a Range read)
             // and has sent nothing yet just waits for the new bytes.
             if (position > first && start < position && start + blob.pieceLength(Math.floor(start / blob.pieceSize)) > first) {
-              throw new Error(`bytes of ${blob.digest.value} already sent (the piece at byte ${start}) failed verification or never reached the disk`);
+              throw new Error(`bytes of ${blob.digest.value} already sent (the piece at byte ${start}) failed verification`);
             }
           }
           const verified = state.kind === 'committed' || hooks.verified?.() === true;
@@ -167,13 +144,9 @@ export function createPartialReader(blob: ReadableBlob, hooks: ReaderHooks, rang
             stream.push(null);
             return;
           }
-          // Peers verify what they get, but read only bytes in the file: they are told of pieces as those land.
-          const reach = verified ? blob.size : holdBack && hooks.reach ? hooks.reach(position) : blob.availableFrom(position);
-          const available = reach - (!verified && holdBack && reachesEnd && reach >= blob.size ? 1 : 0);
+          const available = verified ? blob.size : blob.availableFrom(position) - (holdBack && reachesEnd && blob.availableFrom(position) >= blob.size ? 1 : 0);
           if (position < available) {
             let chunk = await takeAhead();
-            // Only bytes that landed are read from the file (asked after the wait: writes land meanwhile).
-            const inFile = Math.min(available, verified ? blob.size : blob.availableFrom(position));
             if (!chunk) {
               const kept = hooks.recent?.(position, Math.min(available - position, last - position + 1));
               if (kept) {
@@ -182,13 +155,11 @@ export function createPartialReader(blob: ReadableBlob, hooks: ReaderHooks, rang
                 stream.push(kept);
                 return;
               }
-              // A write that failed took its bytes away again: look at the blob once more.
-              if (position >= inFile) continue;
-              chunk = await readFile(position, Math.min(readChunk(), inFile - position, last - position + 1));
+              chunk = await readFile(position, Math.min(readChunk(), available - position, last - position + 1));
             }
             position += chunk.byteLength;
             // Behind its writer: the next chunk is read from the file while this one is sent.
-            const next = Math.min(readChunk(), inFile - position, last - position + 1);
+            const next = Math.min(readChunk(), available - position, last - position + 1);
             if (next > 0 && !stream.destroyed && hooks.alone?.() === true && readsAhead()) ahead = { position, resets: hooks.resets().length, chunk: readFile(position, next) };
             ahead?.chunk.catch(() => undefined); // taken or dropped later
             moved(false);

@@ -11,10 +11,9 @@ import { commitFile } from '../lib/durable-rename.ts';
 import { isNotFound } from './files.ts';
 import { keptPaths, openKept, partialsDir, PieceListSaver, removeKept, type KeptPaths } from './kept-partial.ts';
 import { RecentChunks } from './handed-over.ts';
-import { InFlightChunks, type FlyingChunk } from './in-flight-chunks.ts';
 import { PrefixHasher } from './prefix-hasher.ts';
 import { ReaderPace } from './reader-pace.ts';
-import { createPartialReader, nextChange, type BlobState as State, type ReaderHooks, type ReaderOptions } from './partial-reader.ts';
+import { createPartialReader, type BlobState as State, type ReaderHooks, type ReaderOptions } from './partial-reader.ts';
 import { nextRun, presentTo } from './piece-fill.ts';
 
 export type { ReaderOptions } from './partial-reader.ts';
@@ -57,8 +56,6 @@ export class PartialBlob {
   readonly #resetStarts: number[] = [];
   /** The last chunks written (handed over only, see handed-over.ts): readers keeping up take them from here, not the file. */
   readonly #recent = new RecentChunks();
-  /** Chunks whose writes are still landing: a client's reader may send them already (in-flight-chunks.ts). */
-  readonly #inFlight = new InFlightChunks();
   /** Writes far ahead of the blob's one client wait for it (see reader-pace.ts). */
   readonly #pace = new ReaderPace();
   readonly #kept: KeptPaths;
@@ -192,11 +189,9 @@ export class PartialBlob {
       else if (this.#filled[index] === 0) this.#fillStart[index] = from - this.pieceStart(index);
       this.#claimed[index]! += bytes;
     });
-    const flying = this.#inFlight.add(offset, chunk);
-    const write = this.#land(offset, chunk, before, flying);
+    const write = this.#land(offset, chunk, before);
     this.#forEachPiece(offset, writeEnd, (index) => this.#lastInPiece.set(index, write));
     this.#writes.add(write);
-    if (flying) this.#events.emit('change');
     try {
       await write;
     } finally {
@@ -207,11 +202,8 @@ export class PartialBlob {
     }
   }
 
-  /**
-   * Writes the bytes, then records them once the writes they go on from (`before`, in flight) are
-   * recorded. Bytes readers took while in flight that never land are taken back as a reset is.
-   */
-  async #land(offset: number, chunk: Uint8Array, before: ReadonlyArray<Promise<void>>, flying: FlyingChunk | undefined): Promise<void> {
+  /** Writes the bytes, then records them once the writes they go on from (`before`, in flight) are recorded. */
+  async #land(offset: number, chunk: Uint8Array, before: ReadonlyArray<Promise<void>>): Promise<void> {
     let failure: { error: unknown } | undefined;
     const failed = (error: unknown): void => {
       failure ??= { error };
@@ -222,14 +214,7 @@ export class PartialBlob {
     this.#forEachPiece(offset, writeEnd, (index, _from, bytes) => {
       this.#claimed[index]! -= bytes;
     });
-    if (flying) this.#inFlight.remove(flying);
-    if (failure) {
-      if (flying?.seen) {
-        this.#forEachPiece(offset, writeEnd, (index) => this.#resetStarts.push(this.pieceStart(index)));
-        this.#events.emit('change');
-      }
-      throw failure.error;
-    }
+    if (failure) throw failure.error;
     if (this.#state.kind !== 'writing') return;
     let completed = false;
     this.#forEachPiece(offset, writeEnd, (index, from, bytes) => {
@@ -241,13 +226,6 @@ export class PartialBlob {
     this.#hasher.advance();
     this.#recent.remember(offset, chunk);
     this.#events.emit('change');
-  }
-
-  /** End (exclusive) of the bytes from `position` a reader may take now: present, or still landing from memory. */
-  #reachFrom(position: number): number {
-    let end = this.availableFrom(position);
-    for (let next = this.#inFlight.endAt(end); next !== undefined; next = this.#inFlight.endAt(end)) end = Math.max(next, this.availableFrom(next));
-    return end;
   }
 
   /** Calls `each` with every piece [start, end) falls in, where in the blob its part starts, and how long it is. */
@@ -373,11 +351,21 @@ export class PartialBlob {
       verified: () => this.#verified,
       // A view for a lone reader too: its sender gives it back once written (send-stream.ts), so
       // the batch is reused as a copy would be, without copying it or sending it in halves.
-      recent: (position, limit) => this.#recent.take(position, limit) ?? this.#inFlight.take(position, limit),
-      reach: (position) => this.#reachFrom(position),
+      recent: (position, limit) => this.#recent.take(position, limit),
       alone: () => this.#readers <= 1,
       moved: (position, starved) => this.#pace.moved(position, starved, this.#readers === 1),
-      wait: (ms) => nextChange(this.#events, ms),
+      wait: (ms) =>
+        new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => {
+            this.#events.off('change', changed);
+            resolve(false);
+          }, ms);
+          const changed = (): void => {
+            clearTimeout(timer);
+            resolve(true);
+          };
+          this.#events.once('change', changed);
+        }),
       attach: () => {
         this.#readers += 1;
         this.#pace.readersChanged();
