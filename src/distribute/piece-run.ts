@@ -11,13 +11,8 @@ import { anyCap, throttled, type RateLimit } from './rate-limit.ts';
 
 /** Network chunks are joined into writes of this size (see coalesce.ts). */
 export const WRITE_BATCH_BYTES = 512 * 1024;
-/** Batches of one transfer handed to the blob at once while it has one reader at most (see runTransfer). */
-export const WRITES_IN_FLIGHT = 4;
-/**
- * The same with more readers: two more batches per transfer held the 200-client crowd of
- * bench/memory.bench.ts 8-15 MiB higher (two runs each), and a crowd is not paced anyway.
- */
-export const SHARED_WRITES_IN_FLIGHT = 2;
+/** Batches of one transfer handed to the blob at once (see runTransfer). */
+export const WRITES_IN_FLIGHT = 2;
 
 /** What the engine does as a transfer moves bytes into the blob. */
 export interface TransferHooks {
@@ -104,11 +99,8 @@ export async function runTransfer(blob: PartialBlob, transfer: Transfer, limits:
     // WRITES_IN_FLIGHT batches are written while the next one gathers: waiting for each write
     // before reading on left the socket idle for every trip through the thread pool, and one
     // write at a time left the pool idle while the event loop came round to hand over the next.
-    // Four for a lone reader, not two (with room for them in the pacing): on two cores shared with
-    // other jobs a write waits for a core, and the socket waited behind two of them
-    // (bench/tools/pull-ab.ts: a cold 512 MiB pull-through 0.81–0.94× the time, the same CPU).
     for await (const chunk of transfer.from !== undefined ? rangeFirstWrites(body, WRITE_BATCH_BYTES) : coalesce(body, WRITE_BATCH_BYTES)) {
-      while (writing.length >= (blob.readers <= 1 ? WRITES_IN_FLIGHT : SHARED_WRITES_IN_FLIGHT)) await writing.shift();
+      if (writing.length >= WRITES_IN_FLIGHT) await writing.shift();
       // Far ahead of the blob's client, the batch waits for it (see store/reader-pace.ts).
       for (let paced = blob.pace(offset); paced && !signal.aborted; paced = blob.pace(offset)) await Promise.race([paced, stopped]);
       if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('the transfer was stopped');

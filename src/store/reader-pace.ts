@@ -5,12 +5,10 @@
 // and a wake-up per 256 KiB, on the same two cores (bench/peer-transfer.bench.ts).
 
 /**
- * How far past the client's next byte a write may start unpaced: room for a transfer's writes in
- * flight (piece-run.ts WRITES_IN_FLIGHT, 2 MiB), so one seed transfer reaches at most 4 MiB past
- * the client, what the recent chunks hold. (Two transfers, a peer's, reach past that: a few of
- * their bytes are read back from the file.) At 1 MiB the third and fourth writes waited here.
+ * How far past the client's next byte a write may start unpaced: the recent chunks hold 4 MiB,
+ * and two transfers with two writes in flight each put up to 2 MiB more beyond this.
  */
-export const PACE_AHEAD_BYTES = 2 * 1024 * 1024;
+export const PACE_AHEAD_BYTES = 1024 * 1024;
 /**
  * A client that took nothing for this long while writes waited for it is stalled (or starved of
  * CPU): the blob stops pacing for good, so no client holds a fetch back for longer than this.

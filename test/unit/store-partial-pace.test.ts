@@ -11,7 +11,6 @@ import { runTransfer, type TransferHooks } from '../../src/distribute/piece-run.
 import { digestOf } from '../../src/oci/index.ts';
 import type { PartialBlob } from '../../src/store/index.ts';
 import { PACE_AHEAD_BYTES, PACE_STALL_MS } from '../../src/store/reader-pace.ts';
-import { SHARED_WRITES_IN_FLIGHT, WRITES_IN_FLIGHT } from '../../src/distribute/piece-run.ts';
 import { handedOver } from '../helpers/handed-over.ts';
 import { tempStorePerTest, type TempStore } from '../helpers/temp-store.ts';
 
@@ -126,33 +125,6 @@ describe('PartialBlob.pace: writes far ahead of a lone client wait for it', () =
     await blob.fail(new Error('test over'));
   });
 
-  // More writes in flight keep the socket read while the thread pool waits for a core; for a crowd
-  // they only held more memory (bench/memory.bench.ts).
-  test('a transfer hands a blob with one reader more writes at once than one with a crowd', async () => {
-    for (const readers of [1, 3]) {
-      const content = randomBytes(8 * MiB);
-      const blob = await temp.store.blobs.createPartial(digestOf(content), content.length, MiB);
-      const streams = Array.from({ length: readers }, () => blob.createReader(temp.store.blobs.path(blob.digest)));
-      const drained = streams.map((reader) => new Promise((resolve, reject) => reader.on('data', () => undefined).once('end', resolve).once('error', reject)));
-      let inFlight = 0;
-      let most = 0;
-      const write = blob.write.bind(blob);
-      blob.write = async (offset, chunk) => {
-        most = Math.max(most, ++inFlight);
-        try {
-          return await write(offset, chunk);
-        } finally {
-          inFlight -= 1;
-        }
-      };
-      assert.equal(await transferAll(blob, content, new AbortController()), undefined);
-      assert.deepEqual(await blob.commit(), { ok: true });
-      await Promise.all(drained);
-      if (readers === 1) assert.ok(most > SHARED_WRITES_IN_FLIGHT && most <= WRITES_IN_FLIGHT, `a lone reader's blob: ${most} writes at once`);
-      else assert.ok(most <= SHARED_WRITES_IN_FLIGHT, `a crowd's blob: ${most} writes at once`);
-    }
-  });
-
   test('a transfer stops writing ahead of a client that takes nothing, then delivers every byte', async () => {
     const content = randomBytes(8 * MiB);
     const blob = await temp.store.blobs.createPartial(digestOf(content), content.length, MiB);
@@ -162,7 +134,7 @@ describe('PartialBlob.pace: writes far ahead of a lone client wait for it', () =
     received.push(await takeOne(reader));
     // Well before the client counts as stalled, and time enough to write all 8 MiB unpaced.
     await sleep(PACE_STALL_MS / 2);
-    assert.ok(blob.received <= received[0]!.byteLength + PACE_AHEAD_BYTES + WRITES_IN_FLIGHT * CHUNK, `written ${blob.received} bytes ahead of a client at ${received[0]!.byteLength}`);
+    assert.ok(blob.received <= received[0]!.byteLength + PACE_AHEAD_BYTES + 2 * CHUNK, `written ${blob.received} bytes ahead of a client at ${received[0]!.byteLength}`);
     reader.on('data', (chunk: Buffer) => received.push(Buffer.from(chunk)));
     reader.resume();
     const ended = new Promise((resolve, reject) => reader.once('end', resolve).once('error', reject));
