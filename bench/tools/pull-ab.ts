@@ -1,7 +1,9 @@
 // A/B of the cold pull-through between two builds of shoal, interleaved in one run: each round
 // starts a fresh shoal of each build and a fresh registry:2 in proxy mode in front of the same
 // seed, pulls the blob through each (the order turns round by round), and prints wall time and
-// server CPU. On a machine shared with other jobs only same-round ratios mean much.
+// server CPU. On a machine shared with other jobs only same-round ratios mean much. Build both
+// trees first (`npm run build`): bin/shoal.js runs the bundle only when it was made from its
+// sources, else the sources themselves, and a bundle against sources is not the same daemon.
 //
 //   node bench/tools/pull-ab.ts --a /path/to/other/bin/shoal.js [--b bin/shoal.js] [--mib 512] [--rounds 6] [--recycle-pages]
 import { execFileSync } from 'node:child_process';
