@@ -28,7 +28,8 @@ const ACCEPT_ALL = MANIFEST_MEDIA_TYPES;
 
 /**
  * Tag and digest resolution. The seed is authoritative for tags (revalidated with a HEAD on every
- * pull, short timeout); when no seed answers, the cached tag is served and the log says so.
+ * pull, short timeout); the manifest it names comes from disk, else from a peer that holds it,
+ * else from the seed. When no seed answers, the cached tag is served and the log says so.
  * Manifests by digest come from disk when present. Everything is keyed by the repository's cache
  * name (the router's `repository`), so one registry's tags never answer for another's.
  * Concurrent requests for one repository and tag (or digest) share one resolution: 200 clients
@@ -124,6 +125,11 @@ export class ManifestService {
           await this.#store.manifests.put(name, local.body, local.parsed, tag);
           return { ...local, origin: 'seed' };
         }
+        // The seed named the digest; the bytes are checked against it, so a peer that holds them
+        // serves as well, and its answer does not queue behind the blob bytes on the seed's link
+        // (with hosts pulling together, a late host's manifest GET waited there for seconds).
+        const fromPeers = await this.#fromPeers(name, head.digest, tag);
+        if (fromPeers) return fromPeers;
         const fetched = await this.#fetch(name, target, head.digest.value, tag);
         if (fetched) return { ...fetched, origin: 'seed' };
       } catch (error) {

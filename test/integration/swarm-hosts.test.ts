@@ -126,6 +126,9 @@ describe('four hosts and a seed', { timeout: 240_000 }, () => {
       const seedGets = await cluster.seed!.blobGets({ from: h2, digests: digestsOf(small) });
       console.log(`# B pulled ${mib(size)}: ${d.received} bytes from peers, ${d.seed} from the seed (${seedGets.length} seed blob GETs from B; B kept ${ownedByB} bytes it owns from A's pull)`);
       assert.deepEqual(seedGets, [], 'the seed served B no blob');
+      // The seed answers for the tag (a HEAD); the manifest it names comes from a peer.
+      const manifestAsks = (await cluster.seed!.requests()).filter((r) => r.remote === h2.address && r.path.includes('/manifests/')).map((r) => r.method);
+      assert.deepEqual(manifestAsks, ['HEAD'], 'B asked the seed for the tag only');
       assert.equal(d.seed, 0, "B's seed bytes (status transfers.bytesFromSeed) grew");
       assert.ok(d.received + ownedByB >= size && d.received <= size * 1.05, `B received ${d.received} bytes from peers for a ${size}-byte image`);
       // From A, or from the piece cache of a member that fetched a piece for A as its owner (the
