@@ -99,45 +99,42 @@ describe('a slow client does not hold a cold pull-through back', () => {
     await image?.cleanup();
   });
 
-  async function coldNode(): Promise<ShoalProcess> {
+  /** A fresh node, and a throttled GET of the image's layer through it (cold: the fetch starts). */
+  async function coldGet(): Promise<{ node: ShoalProcess; digest: string; client: ThrottledGet }> {
     const node = await startShoal({ upstreams: [seed.url] });
     nodes.push(node);
-    return node;
+    const digest = image.layers[0]!.digest;
+    seed.clearLog();
+    const client = new ThrottledGet(node.port, `/v2/slow/app/blobs/${digest}`);
+    clients.push(client);
+    return { node, digest, client };
   }
 
   test('a client reading 640 KiB/s: the blob is committed long before it has read half, and it gets every byte', async () => {
-    const node = await coldNode();
-    const layer = image.layers[0]!;
-    seed.clearLog();
-    const client = new ThrottledGet(node.port, `/v2/slow/app/blobs/${layer.digest}`);
-    clients.push(client);
+    const { node, digest, client } = await coldGet();
     const ticker = setInterval(() => client.allow(64 * 1024), 100);
     try {
       // Paced to this client, the fetch would end only with the client near the blob's end
       // (~75 s at this rate); unpaced it ends at the seed's pace, with the client far behind.
-      await eventually(() => committed(node, layer.digest), 60_000, 'the blob to be committed');
+      await eventually(() => committed(node, digest), 60_000, 'the blob to be committed');
       assert.ok(client.bodyBytes < BLOB_BYTES / 2, `the client had read ${(client.bodyBytes / MiB).toFixed(1)} MiB of ${BLOB_BYTES / MiB} when the blob was committed`);
     } finally {
       clearInterval(ticker);
     }
     client.unthrottle();
-    assert.deepEqual(await client.done, { digest: layer.digest, bytes: BLOB_BYTES });
-    assert.equal(await seed.blobBytesServed(layer.digest), BLOB_BYTES, 'the seed sent the blob once');
+    assert.deepEqual(await client.done, { digest: digest, bytes: BLOB_BYTES });
+    assert.equal(await seed.blobBytesServed(digest), BLOB_BYTES, 'the seed sent the blob once');
   });
 
   test('a client that stops reading: the fetch goes on without it, and it resumes on the committed file', async () => {
-    const node = await coldNode();
-    const layer = image.layers[0]!;
-    seed.clearLog();
-    const client = new ThrottledGet(node.port, `/v2/slow/app/blobs/${layer.digest}`);
-    clients.push(client);
+    const { node, digest, client } = await coldGet();
     client.allow(MiB);
     await eventually(() => client.bodyBytes >= MiB, 30_000, 'the client to read its first MiB');
-    await eventually(() => committed(node, layer.digest), 60_000, 'the blob to be committed');
+    await eventually(() => committed(node, digest), 60_000, 'the blob to be committed');
     assert.ok(client.bodyBytes < BLOB_BYTES / 2, `the stalled client had read ${(client.bodyBytes / MiB).toFixed(1)} MiB`);
-    assert.deepEqual(await sha256Of(`${node.url}/v2/slow/app/blobs/${layer.digest}`), { status: 200, digest: layer.digest, bytes: BLOB_BYTES }, 'another client reads the committed blob');
+    assert.deepEqual(await sha256Of(`${node.url}/v2/slow/app/blobs/${digest}`), { status: 200, digest: digest, bytes: BLOB_BYTES }, 'another client reads the committed blob');
     client.unthrottle();
-    assert.deepEqual(await client.done, { digest: layer.digest, bytes: BLOB_BYTES });
-    assert.equal(await seed.blobBytesServed(layer.digest), BLOB_BYTES, 'the seed sent the blob once');
+    assert.deepEqual(await client.done, { digest: digest, bytes: BLOB_BYTES });
+    assert.equal(await seed.blobBytesServed(digest), BLOB_BYTES, 'the seed sent the blob once');
   });
 });
