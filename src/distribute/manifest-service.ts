@@ -96,8 +96,8 @@ export class ManifestService {
     throw new OciError('MANIFEST_UNKNOWN', `manifest ${digest.value} is not in repository ${name}`);
   }
 
-  /** A manifest from a peer, verified, stored (and tagged). */
-  async #fromPeers(name: string, digest: Digest, tag: string | undefined): Promise<ResolvedManifest | undefined> {
+  /** A manifest from a peer, verified, stored (and tagged); typed as the seed's HEAD said, when one did. */
+  async #fromPeers(name: string, digest: Digest, tag: string | undefined, contentType?: string): Promise<ResolvedManifest | undefined> {
     if (!this.#peers) return undefined;
     const local = await this.#store.manifests.read(digest);
     const body = local?.body ?? (await this.#peers?.fetch(name, digest).catch((error: unknown) => {
@@ -109,7 +109,7 @@ export class ManifestService {
       this.#logger.warn({ repository: name, digest: digest.value }, 'a peer sent a manifest that does not match its digest; ignored');
       return undefined;
     }
-    const parsed = parseManifest(body, undefined);
+    const parsed = parseManifest(body, contentType);
     await this.#store.manifests.put(name, body, parsed, tag);
     return { digest, mediaType: parsed.mediaType, body, parsed, origin: local ? 'local' : 'peers' };
   }
@@ -128,7 +128,10 @@ export class ManifestService {
         // The seed named the digest; the bytes are checked against it, so a peer that holds them
         // serves as well, and its answer does not queue behind the blob bytes on the seed's link
         // (with hosts pulling together, a late host's manifest GET waited there for seconds).
-        const fromPeers = await this.#fromPeers(name, head.digest, tag);
+        const fromPeers = await this.#fromPeers(name, head.digest, tag, head.mediaType).catch((error: unknown) => {
+          this.#logger.warn({ repository: name, tag, digest: head.digest.value, err: error }, 'the manifest from peers did not do; asking the seed');
+          return undefined;
+        });
         if (fromPeers) return fromPeers;
         const fetched = await this.#fetch(name, target, head.digest.value, tag);
         if (fetched) return { ...fetched, origin: 'seed' };
