@@ -1,17 +1,14 @@
-// Logins and who may push on the registry API. Just over 300 lines, a tenth of them the policy
-// comment below: one class whose checks belong together.
+// Logins and who may push on the registry API: the policy and the tokens (htpasswd-users.ts
+// keeps the users and checks their passwords).
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
-import { compare } from 'bcryptjs';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import { formatHostPort } from '../lib/host-port.ts';
 import { isLoopback } from '../lib/loopback.ts';
 import { OciError } from '../oci/index.ts';
 import { parseAuthorization } from './authorization.ts';
 import { sendError } from './errors.ts';
-import { loadHtpasswd, parseHtpasswdUsers, type Htpasswd } from './htpasswd.ts';
+import { HtpasswdUsers } from './htpasswd-users.ts';
 import { parseEndpoint, splitUrl } from './paths.ts';
 import { PREHEAT_PATH } from './routes/preheat.ts';
 
@@ -35,10 +32,6 @@ import { PREHEAT_PATH } from './routes/preheat.ts';
  * password checked against the htpasswd file. Where anonymous pulls are not allowed the challenge
  * is `Basic realm="shoal"`, as registry:2's htpasswd auth sends it. Basic credentials are accepted
  * on every request either way (curl -u, skopeo --creds).
- *
- * bcrypt is slow by design (~65 ms per check here) and docker sends Basic credentials with every
- * request, so verification results are cached briefly, keyed by an HMAC of user, password and hash
- * (never the password itself); a changed file drops the cache.
  */
 export type AnonymousPull = 'loopback' | 'all' | 'none';
 
@@ -54,16 +47,7 @@ export const TOKEN_PATH = '/_shoal/token';
 export const REALM = 'shoal';
 /** Tokens live this long; docker fetches a new one per pull or push (and when one expires). */
 export const TOKEN_TTL_SECONDS = 300;
-/** A correct password is not re-checked with bcrypt for this long. */
-export const VERIFIED_TTL_MS = 5 * 60_000;
-/** A wrong one is answered from the cache for this long (a client retrying it costs no bcrypt). */
-export const REJECTED_TTL_MS = 10_000;
-/** The htpasswd file is stat'ed at most this often to notice edits. */
-export const RELOAD_CHECK_MS = 2_000;
-const CACHE_LIMIT = 4096;
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
-/** bcrypt of a random password: unknown users cost a comparison too, so timing does not tell which users exist. */
-const DUMMY_HASH = '$2b$10$BYAHSb5VgbykaxjPbaQVU.nB2jjndAUedLn7O/VEIiXwBI2rjFnv.';
 
 export interface RegistryAuthOptions {
   readonly htpasswdPath: string;
@@ -81,32 +65,20 @@ type Identity =
 type Decision = { readonly allow: true } | { readonly allow: false; readonly message: string; readonly invalidToken?: boolean };
 
 export class RegistryAuth {
-  readonly #path: string;
   readonly #anonymousPull: AnonymousPull;
-  readonly #logger: Logger;
   readonly #now: () => number;
-  /** Per process: tokens die with the process, and cache keys mean nothing outside it. */
+  /** Per process: tokens die with the process. */
   readonly #secret = randomBytes(32);
-  readonly #cache = new LRUCache<string, { ok: boolean; until: number }>({ max: CACHE_LIMIT });
-  readonly #pending = new Map<string, Promise<boolean>>();
-  #users: Htpasswd;
-  #fileStamp: string;
-  #bcryptChecks = 0;
-  #checkedAt: number;
+  readonly #users: HtpasswdUsers;
 
-  private constructor(options: RegistryAuthOptions, users: Htpasswd, fileStamp: string) {
-    this.#path = options.htpasswdPath;
+  private constructor(options: RegistryAuthOptions, users: HtpasswdUsers) {
     this.#anonymousPull = options.anonymousPull;
-    this.#logger = options.logger;
     this.#now = options.now ?? Date.now;
     this.#users = users;
-    this.#fileStamp = fileStamp;
-    this.#checkedAt = this.#now();
   }
 
   static async open(options: RegistryAuthOptions): Promise<RegistryAuth> {
-    const stamp = await fileStamp(options.htpasswdPath);
-    return new RegistryAuth(options, await loadHtpasswd(options.htpasswdPath), stamp ?? '');
+    return new RegistryAuth(options, await HtpasswdUsers.open(options.htpasswdPath, options.logger, options.now ?? Date.now));
   }
 
   get users(): number {
@@ -115,7 +87,7 @@ export class RegistryAuth {
 
   /** bcrypt comparisons run so far (the cache's effect is visible in tests and metrics). */
   get bcryptChecks(): number {
-    return this.#bcryptChecks;
+    return this.#users.bcryptChecks;
   }
 
   /** fastify onRequest hook for the registry app: lets the request through or answers 401. */
@@ -177,7 +149,7 @@ export class RegistryAuth {
   }
 
   async #identify(authorization: string | undefined): Promise<Identity> {
-    await this.#reloadIfChanged();
+    await this.#users.reloadIfChanged();
     if (authorization === undefined || authorization.trim() === '') return { kind: 'none' };
     const parsed = parseAuthorization(authorization);
     if (!parsed) return { kind: 'invalid', reason: `the Authorization header is malformed: use Basic credentials or a token from ${TOKEN_PATH}`, bearer: false };
@@ -189,34 +161,11 @@ export class RegistryAuth {
       const password = colon < 0 ? '' : decoded.slice(colon + 1);
       // Some clients send empty Basic credentials when they have none.
       if (user === '' && password === '') return { kind: 'none' };
-      if (await this.#verify(user, password)) return { kind: 'user', name: user };
+      if (await this.#users.verify(user, password)) return { kind: 'user', name: user };
       return { kind: 'invalid', reason: 'wrong user name or password', bearer: false };
     }
     if (scheme === 'bearer') return this.#verifyToken(value);
     return { kind: 'invalid', reason: `the ${JSON.stringify(scheme.slice(0, 20))} Authorization scheme is not supported here: use Basic or a token from ${TOKEN_PATH}`, bearer: false };
-  }
-
-  #verify(user: string, password: string): Promise<boolean> {
-    const hash = this.#users.get(user);
-    const key = createHmac('sha256', this.#secret).update(user).update('\0').update(password).update('\0').update(hash ?? '').digest('base64');
-    const cached = this.#cache.get(key);
-    if (cached && cached.until > this.#now()) return Promise.resolve(cached.ok);
-    const running = this.#pending.get(key);
-    if (running) return running;
-    this.#bcryptChecks += 1;
-    const check = (hash === undefined ? compare(password, DUMMY_HASH).then(() => false) : compare(password, hash))
-      .catch(() => false)
-      .then((ok) => {
-        this.#remember(key, ok);
-        return ok;
-      })
-      .finally(() => this.#pending.delete(key));
-    this.#pending.set(key, check);
-    return check;
-  }
-
-  #remember(key: string, ok: boolean): void {
-    this.#cache.set(key, { ok, until: this.#now() + (ok ? VERIFIED_TTL_MS : REJECTED_TTL_MS) });
   }
 
   #issue(subject: string, issuedAt: number): string {
@@ -246,37 +195,6 @@ export class RegistryAuth {
 
   #mac(payload: string): string {
     return createHmac('sha256', this.#secret).update('token\0').update(payload).digest('base64url');
-  }
-
-  /**
-   * A missing or emptied file means no users, at once: removing the last user (`htpasswd -D`) or
-   * the file must not leave the users read before valid. A file that cannot be parsed (an edit
-   * half written, a non-bcrypt hash) keeps them until it is fixed, and the log says so.
-   */
-  async #reloadIfChanged(): Promise<void> {
-    const now = this.#now();
-    if (now - this.#checkedAt < RELOAD_CHECK_MS) return;
-    this.#checkedAt = now;
-    const stamp = await fileStamp(this.#path);
-    if (stamp === undefined) {
-      if (this.#fileStamp !== '') this.#logger.warn({ path: this.#path }, 'htpasswd file is gone: no users until it is back, so pushes and logins are refused');
-      this.#fileStamp = '';
-      this.#setUsers(new Map());
-      return;
-    }
-    if (stamp === this.#fileStamp) return;
-    this.#fileStamp = stamp;
-    try {
-      this.#setUsers(parseHtpasswdUsers(await readFile(this.#path, 'utf8'), this.#path));
-      this.#logger.info({ path: this.#path, users: this.#users.size }, this.#users.size === 0 ? 'htpasswd file has no users: pushes and logins are refused' : 'htpasswd file changed: users re-read');
-    } catch (error) {
-      this.#logger.error({ path: this.#path, err: error }, 'htpasswd file changed but cannot be used; the users read before stay valid until it is fixed');
-    }
-  }
-
-  #setUsers(users: Htpasswd): void {
-    this.#users = users;
-    this.#cache.clear();
   }
 
   #refuse(request: FastifyRequest, reply: FastifyReply, message: string, context: { path: string; write: boolean; local: boolean; invalidToken: boolean }): void {
@@ -312,13 +230,4 @@ function scopeOf(path: string, write: boolean): string | undefined {
     // an invalid name has no scope
   }
   return undefined;
-}
-
-async function fileStamp(path: string): Promise<string | undefined> {
-  try {
-    const info = await stat(path);
-    return `${info.mtimeMs}:${info.size}:${info.ino}`;
-  } catch {
-    return undefined;
-  }
 }
