@@ -132,6 +132,7 @@ export class PieceEngine {
     // cannot go round in a circle: a host asks another only when it ranks higher for the piece,
     // and an asked owner goes to the seed, never on to another owner.
     for (let index = first; index <= last; index++) if (!this.partial.isPieceComplete(index)) this.#demand.add(index, asker, reader, range.start);
+    this.#c.logger.debug({ digest: this.digest, first, last, asker, claimed: this.#transfers.claimOf(first)?.source.id }, 'owner asked');
     this.#ensurePump();
   }
 
@@ -338,8 +339,13 @@ export class PieceEngine {
 
   async #run(transfer: Transfer): Promise<void> {
     const limits = this.#c.limits?.incoming(transfer.source.kind === 'seed' ? 'seed' : 'peer') ?? [];
+    const at = Date.now();
+    let firstAt = 0;
+    let moved = 0;
     const failure = await runTransfer(this.partial, transfer, limits, {
       counted: (source, bytes) => {
+        firstAt ||= Date.now();
+        moved += bytes;
         this.#count(source, bytes);
         // A peer's bytes are landing: later askers may take the piece from here as it arrives.
         if (source.kind !== 'seed') this.#progress.arriving(transfer.pieces[0]!);
@@ -355,6 +361,8 @@ export class PieceEngine {
       announce: () => this.#progress.announce(),
       ended: (pieces) => this.#progress.ended(pieces),
     });
+    // One line per transfer: bench:fanout's --transfers timeline reads them.
+    this.#c.logger.debug({ digest: this.digest, pieces: transfer.pieces, source: transfer.source.id, kind: transfer.source.kind, demanded: transfer.demanded, at, firstMs: firstAt && firstAt - at, ms: Date.now() - at, bytes: moved, failed: failure !== undefined }, 'piece transfer');
     if (!failure) return;
     this.#progress.brokeOff(transfer.pieces);
     this.#transferFailed(transfer, failure.error, failure.offset);
