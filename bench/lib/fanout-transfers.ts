@@ -14,7 +14,9 @@ interface TransferLine {
   readonly source: string;
   readonly kind: string;
   readonly startS: number;
+  readonly openedS: number | undefined;
   readonly firstS: number | undefined;
+  readonly pacedS: number;
   readonly endS: number;
   readonly bytes: number;
   readonly failed: boolean;
@@ -29,6 +31,7 @@ export function transferLines(nodes: readonly ClusterNode[], t0: number, digests
       if (l.msg !== 'piece transfer' || typeof l.at !== 'number' || l.at < t0 || !digests.includes(String(l.digest))) continue;
       const at = (l.at - t0) / 1000;
       const first = Number(l.firstMs);
+      const opened = Number(l.openedMs);
       lines.push({
         host: d.name,
         digest: String(l.digest),
@@ -36,7 +39,9 @@ export function transferLines(nodes: readonly ClusterNode[], t0: number, digests
         source: names.get(String(l.source)) ?? String(l.source),
         kind: String(l.kind),
         startS: at,
+        openedS: opened > 0 ? at + opened / 1000 : undefined,
         firstS: first > 0 ? at + first / 1000 : undefined,
+        pacedS: Number(l.pacedMs) / 1000 || 0,
         endS: at + Number(l.ms) / 1000,
         bytes: Number(l.bytes),
         failed: l.failed === true,
@@ -48,8 +53,8 @@ export function transferLines(nodes: readonly ClusterNode[], t0: number, digests
 
 /** One row per piece (blobs in `digests` order): the seed's transfer, then each host's. */
 export function renderTransfers(lines: readonly TransferLine[], hosts: readonly string[], digests: readonly string[]): string {
-  const out = ['Piece transfers (s from the start: start/first byte/end, source; * failed; blob letter + piece):'];
-  out.push(`piece  seed (host start/first/end)        ${hosts.map((h) => h.padEnd(28)).join('')}`);
+  const out = ['Piece transfers (s from the start: start/answered/first batch landed/end, p: paced s, source; * failed; blob letter + piece):'];
+  out.push(`piece  seed (host start/answer/first/end)                ${hosts.map((h) => h.padEnd(38)).join('')}`);
   const byPiece = new Map<string, TransferLine[]>();
   for (const line of lines) for (const piece of line.pieces) byPiece.set(`${line.digest}/${piece}`, [...(byPiece.get(`${line.digest}/${piece}`) ?? []), line]);
   const keys = [...byPiece.keys()].sort((a, b) => {
@@ -57,7 +62,7 @@ export function renderTransfers(lines: readonly TransferLine[], hosts: readonly 
     const [db, pb] = b.split('/');
     return digests.indexOf(da!) - digests.indexOf(db!) || Number(pa) - Number(pb);
   });
-  const span = (t: TransferLine) => `${fmt(t.startS)}/${fmt(t.firstS)}/${fmt(t.endS)}${t.failed ? '*' : ''}`;
+  const span = (t: TransferLine) => `${fmt(t.startS)}/${fmt(t.openedS)}/${fmt(t.firstS)}/${fmt(t.endS)}${t.pacedS > 0.05 ? ` p${fmt(t.pacedS, 1)}` : ''}${t.failed ? '*' : ''}`;
   for (const key of keys) {
     const [digest, piece] = key.split('/');
     const all = byPiece.get(key)!;
@@ -67,9 +72,9 @@ export function renderTransfers(lines: readonly TransferLine[], hosts: readonly 
         .filter((t) => t.host === h && t.kind !== 'seed')
         .map((t) => `${span(t)} ${t.source}`)
         .join(', ')
-        .padEnd(28),
+        .padEnd(38),
     );
-    out.push(`${String.fromCharCode(97 + digests.indexOf(digest!))}${piece!.padEnd(5)} ${seed.padEnd(33)}${cells.join('')}`);
+    out.push(`${String.fromCharCode(97 + digests.indexOf(digest!))}${piece!.padEnd(5)} ${seed.padEnd(49)}${cells.join('')}`);
   }
   return `${out.join('\n')}\n`;
 }

@@ -22,7 +22,7 @@ import { PieceTransfers, type Transfer } from './piece-transfers.ts';
 import { classifyFailure, runTransfer } from './piece-run.ts';
 import type { TransferLimits } from './rate-limit.ts';
 import type { TransferStats } from './transfer-stats.ts';
-import { activePieceLimit, DEFAULT_MAX_ACTIVE_PIECES, DEFAULT_MAX_PER_PEER, DEFAULT_MAX_SEED_PIECES, LIAR_BAN_MS, PEER_FAILURE_PENALTY_MS } from './piece-limits.ts';
+import { activePieceLimit, DEFAULT_MAX_ACTIVE_PIECES, SEED_FIRST_PEER_PIECES, DEFAULT_MAX_PER_PEER, DEFAULT_MAX_SEED_PIECES, LIAR_BAN_MS, PEER_FAILURE_PENALTY_MS } from './piece-limits.ts';
 import type { BlobSource, BlobWant } from './types.ts';
 
 const TICK_MS = 250;
@@ -37,6 +37,8 @@ export interface PieceEngineComponents {
   readonly membershipSettledAt?: number;
   /** Download and back-to-seed caps on the bytes this engine receives. */
   readonly limits?: TransferLimits;
+  /** Seed reads running on this host, all its engines together. */
+  readonly seedReads?: { running: number };
 }
 
 export interface PieceEngineInit {
@@ -219,12 +221,16 @@ export class PieceEngine {
     let waiting = false;
     const peers = this.#c.swarm?.peers() ?? [];
     const context = this.#context(peers);
-    const maxActive = activePieceLimit(peers.length, this.#maxActive);
+    // While this host reads from the seed, its peer transfers are few: they share its downlink with
+    // those seed reads, which every other host waits for (see SEED_FIRST_PEER_PIECES).
+    const maxActive = this.#c.seedReads?.running ? Math.min(SEED_FIRST_PEER_PIECES, this.#maxActive) : activePieceLimit(peers.length, this.#maxActive);
     for (const index of [...demanded, ...urgent, ...own]) {
       const isDemanded = this.#demand.has(index);
-      if (!isDemanded && this.#transfers.ownCount >= maxActive) break;
+      // Seed reads are bounded by their own limit (maxSeed), not by this one.
+      const peerSlotsFull = !isDemanded && this.#transfers.ownCount - this.#transfers.seedCount >= maxActive;
       if (blob.isPieceComplete(index) || this.#transfers.claimOf(index)) continue;
       const choice = this.#choose(index, context, isDemanded);
+      if (peerSlotsFull && choice.kind !== 'seed') continue;
       if (choice.kind === 'wait') waiting = true;
       if (choice.kind === 'none') {
         const noSource = new OciError('BLOB_UNKNOWN', `no source for piece ${index} of ${this.digest}`);
@@ -321,7 +327,10 @@ export class PieceEngine {
   #start(pieces: number[], choice: PieceChoice, demanded: boolean): void {
     const source = this.#sourceFor(choice);
     const transfer = this.#transfers.begin(source, pieces, demanded, this.#demand.from(pieces[0]!) ?? this.#urgent.from(pieces[0]!));
+    const seedReads = choice.kind === 'seed' ? this.#c.seedReads : undefined;
+    if (seedReads) seedReads.running += 1;
     const running = this.#run(transfer).finally(() => {
+      if (seedReads) seedReads.running -= 1;
       this.#transfers.end(transfer);
       this.lastActivity = Date.now();
       this.#wake?.();
@@ -341,6 +350,8 @@ export class PieceEngine {
     const limits = this.#c.limits?.incoming(transfer.source.kind === 'seed' ? 'seed' : 'peer') ?? [];
     const at = Date.now();
     let firstAt = 0;
+    let openedAt = 0;
+    let pacedMs = 0;
     let moved = 0;
     const failure = await runTransfer(this.partial, transfer, limits, {
       counted: (source, bytes) => {
@@ -360,9 +371,11 @@ export class PieceEngine {
       arriving: (index) => this.#progress.arriving(index),
       announce: () => this.#progress.announce(),
       ended: (pieces) => this.#progress.ended(pieces),
+      opened: () => (openedAt = Date.now()),
+      paced: (ms) => (pacedMs += ms),
     });
     // One line per transfer: bench:fanout's --transfers timeline reads them.
-    this.#c.logger.debug({ digest: this.digest, pieces: transfer.pieces, source: transfer.source.id, kind: transfer.source.kind, demanded: transfer.demanded, at, firstMs: firstAt && firstAt - at, ms: Date.now() - at, bytes: moved, failed: failure !== undefined }, 'piece transfer');
+    this.#c.logger.debug({ digest: this.digest, pieces: transfer.pieces, source: transfer.source.id, kind: transfer.source.kind, demanded: transfer.demanded, at, openedMs: openedAt && openedAt - at, firstMs: firstAt && firstAt - at, pacedMs: Math.round(pacedMs), ms: Date.now() - at, bytes: moved, failed: failure !== undefined }, 'piece transfer');
     if (!failure) return;
     this.#progress.brokeOff(transfer.pieces);
     this.#transferFailed(transfer, failure.error, failure.offset);

@@ -28,6 +28,14 @@ export function activePieceLimit(peers: number, max = DEFAULT_MAX_ACTIVE_PIECES)
  * pieces for it (fan-out bench, 4 hosts at 100 Mbit/s: 1.43x ideal with one shared limit of 4).
  */
 export const DEFAULT_MAX_SEED_PIECES = 2;
+/**
+ * Own transfers from peers at once, per blob, while this host reads anything from the seed. Its
+ * seed reads share its downlink with them, and every other host waits for those bytes: with its
+ * full share of peer transfers, the owner that started last got a seventh of its downlink for its
+ * seed pieces, which ended 2 s after the rest while the seed's link idled (bench:fanout 4 hosts ×
+ * 100 Mbit/s). The bytes from peers come later instead; the downlink carries the same in all.
+ */
+export const SEED_FIRST_PEER_PIECES = 2;
 /** Transfers at once from one peer. */
 export const DEFAULT_MAX_PER_PEER = 2;
 /** A peer that failed a piece is not asked for anything for a while. */

@@ -27,6 +27,10 @@ export interface TransferHooks {
   announce(): void;
   /** The transfer is over, its pieces complete or given up. */
   ended(pieces: readonly number[]): void;
+  /** The source answered (its first byte may still be on the way). */
+  opened?(): void;
+  /** Writes waited this long for the blob's client (store/reader-pace.ts). */
+  paced?(ms: number): void;
 }
 
 /**
@@ -90,6 +94,7 @@ export async function runTransfer(blob: PartialBlob, transfer: Transfer, limits:
   const stopped = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
   try {
     stream = await source.open({ start, end }, transfer.controller.signal);
+    hooks.opened?.();
     if (source.kind === 'seed') hooks.arriving(first);
     // Without a cap the bytes are only measured: a throttling wrapper costs a promise per chunk
     // on the path every byte takes (fan-out bench: a third more daemon CPU).
@@ -102,7 +107,12 @@ export async function runTransfer(blob: PartialBlob, transfer: Transfer, limits:
     for await (const chunk of transfer.from !== undefined ? rangeFirstWrites(body, WRITE_BATCH_BYTES) : coalesce(body, WRITE_BATCH_BYTES)) {
       if (writing.length >= WRITES_IN_FLIGHT) await writing.shift();
       // Far ahead of the blob's client, the batch waits for it (see store/reader-pace.ts).
-      for (let paced = blob.pace(offset); paced && !signal.aborted; paced = blob.pace(offset)) await Promise.race([paced, stopped]);
+      let paced = blob.pace(offset);
+      if (paced) {
+        const since = performance.now();
+        for (; paced && !signal.aborted; paced = blob.pace(offset)) await Promise.race([paced, stopped]);
+        hooks.paced?.(performance.now() - since);
+      }
       if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('the transfer was stopped');
       // Its writes are done once they landed: the batch may go back to the pool (unless kept).
       const write = issue(chunk).finally(() => releaseBatch(chunk));
