@@ -27,17 +27,31 @@ export interface TransferHooks {
   announce(): void;
   /** The transfer is over, its pieces complete or given up. */
   ended(pieces: readonly number[]): void;
-  /** The source answered (its first byte may still be on the way). */
-  opened?(): void;
-  /** Writes waited this long for the blob's client (store/reader-pace.ts). */
-  paced?(ms: number): void;
 }
 
-/**
- * Reads one transfer's range from its source into the blob, piece by piece, and says how it
- * ended: undefined when every byte it went on for arrived, else the error and where it stopped.
- */
-export async function runTransfer(blob: PartialBlob, transfer: Transfer, limits: readonly RateLimit[], hooks: TransferHooks): Promise<{ error: unknown; offset: number } | undefined> {
+/** When a transfer's source answered and its first batch landed (epoch ms, 0: never), how long its writes waited for the blob's client, its bytes. */
+export interface TransferTiming {
+  readonly startedAt: number;
+  openedAt: number;
+  firstAt: number;
+  pacedMs: number;
+  bytes: number;
+}
+
+/** How a transfer ended: `failure` undefined when every byte it went on for arrived, else the error and where it stopped. */
+export interface TransferOutcome {
+  readonly failure: { readonly error: unknown; readonly offset: number } | undefined;
+  readonly timing: TransferTiming;
+}
+
+/** Reads one transfer's range from its source into the blob, piece by piece, and says how it ended. */
+export async function runTransfer(blob: PartialBlob, transfer: Transfer, limits: readonly RateLimit[], hooks: TransferHooks): Promise<TransferOutcome> {
+  const timing: TransferTiming = { startedAt: Date.now(), openedAt: 0, firstAt: 0, pacedMs: 0, bytes: 0 };
+  const failure = await run(blob, transfer, limits, hooks, timing);
+  return { failure, timing };
+}
+
+async function run(blob: PartialBlob, transfer: Transfer, limits: readonly RateLimit[], hooks: TransferHooks, timing: TransferTiming): Promise<{ error: unknown; offset: number } | undefined> {
   const { source } = transfer;
   const first = transfer.pieces[0]!;
   // Where the first piece's fill stopped (a Range read's empty piece: at the range); a run that
@@ -80,6 +94,8 @@ export async function runTransfer(blob: PartialBlob, transfer: Transfer, limits:
   const landed = async (parts: ReadonlyArray<{ index: number; bytes: number; write: Promise<void>; announce: boolean }>): Promise<void> => {
     for (const part of parts) {
       await part.write;
+      timing.firstAt ||= Date.now();
+      timing.bytes += part.bytes;
       hooks.counted(source, part.bytes);
       if (!capped) for (const limit of limits) limit.count(part.bytes);
       if (blob.isPieceComplete(part.index)) hooks.pieceDone(part.index, source);
@@ -94,7 +110,7 @@ export async function runTransfer(blob: PartialBlob, transfer: Transfer, limits:
   const stopped = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
   try {
     stream = await source.open({ start, end }, transfer.controller.signal);
-    hooks.opened?.();
+    timing.openedAt = Date.now();
     if (source.kind === 'seed') hooks.arriving(first);
     // Without a cap the bytes are only measured: a throttling wrapper costs a promise per chunk
     // on the path every byte takes (fan-out bench: a third more daemon CPU).
@@ -111,7 +127,7 @@ export async function runTransfer(blob: PartialBlob, transfer: Transfer, limits:
       if (paced) {
         const since = performance.now();
         for (; paced && !signal.aborted; paced = blob.pace(offset)) await Promise.race([paced, stopped]);
-        hooks.paced?.(performance.now() - since);
+        timing.pacedMs += performance.now() - since;
       }
       if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('the transfer was stopped');
       // Its writes are done once they landed: the batch may go back to the pool (unless kept).
