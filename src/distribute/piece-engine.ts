@@ -17,7 +17,7 @@ import { PieceTransfers, type Transfer } from './piece-transfers.ts';
 import { classifyFailure, runTransfer } from './piece-run.ts';
 import type { TransferLimits } from './rate-limit.ts';
 import type { TransferStats } from './transfer-stats.ts';
-import { activePieceLimit, DEFAULT_MAX_ACTIVE_PIECES, SEED_FIRST_PEER_PIECES, DEFAULT_MAX_PER_PEER, DEFAULT_MAX_SEED_PIECES } from './piece-limits.ts';
+import { peerPieceLimit, DEFAULT_MAX_ACTIVE_PIECES, DEFAULT_MAX_PER_PEER, DEFAULT_MAX_SEED_PIECES } from './piece-limits.ts';
 import type { BlobWant } from './types.ts';
 
 const TICK_MS = 250;
@@ -203,9 +203,8 @@ export class PieceEngine {
     let waiting = false;
     const peers = this.#c.swarm?.peers() ?? [];
     const context = this.#sourcing.context(peers);
-    // While this host reads from the seed, its peer transfers are few: they share its downlink with
-    // those seed reads, which every other host waits for (see SEED_FIRST_PEER_PIECES).
-    const maxActive = this.#c.seedReads?.running ? Math.min(SEED_FIRST_PEER_PIECES, this.#maxActive) : activePieceLimit(peers.length, this.#maxActive);
+    // Beside this host's seed reads, which every other host waits for, few peer transfers share its downlink (peerPieceLimit).
+    const maxActive = peerPieceLimit(peers.length, this.#c.seedReads?.running ?? 0, this.#maxActive);
     for (const index of [...demanded, ...urgent, ...own]) {
       const isDemanded = this.#demand.has(index);
       // Seed reads are bounded by their own limit (maxSeed), not by this one.
