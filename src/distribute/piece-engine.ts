@@ -17,7 +17,7 @@ import { PieceTransfers, type Transfer } from './piece-transfers.ts';
 import { classifyFailure, runTransfer } from './piece-run.ts';
 import type { TransferLimits } from './rate-limit.ts';
 import type { TransferStats } from './transfer-stats.ts';
-import { peerPieceLimit, DEFAULT_MAX_ACTIVE_PIECES, DEFAULT_MAX_PER_PEER, DEFAULT_MAX_SEED_PIECES } from './piece-limits.ts';
+import { peerPieceLimit, seedReadsFirst, DEFAULT_MAX_ACTIVE_PIECES, DEFAULT_MAX_PER_PEER, DEFAULT_MAX_SEED_PIECES } from './piece-limits.ts';
 import type { BlobWant } from './types.ts';
 
 const TICK_MS = 250;
@@ -203,15 +203,17 @@ export class PieceEngine {
     let waiting = false;
     const peers = this.#c.swarm?.peers() ?? [];
     const context = this.#sourcing.context(peers);
-    // Beside this host's seed reads, which every other host waits for, few peer transfers share its downlink (peerPieceLimit).
+    // Beside this host's seed reads, which every other host waits for, few peer transfers share its
+    // downlink in a small swarm (peerPieceLimit); the seed reads then have their own limit (maxSeed).
+    const seedFirst = seedReadsFirst(peers.length, this.#c.seedReads?.running ?? 0);
     const maxActive = peerPieceLimit(peers.length, this.#c.seedReads?.running ?? 0, this.#maxActive);
     for (const index of [...demanded, ...urgent, ...own]) {
       const isDemanded = this.#demand.has(index);
-      // Seed reads are bounded by their own limit (maxSeed), not by this one.
-      const peerSlotsFull = !isDemanded && this.#transfers.ownCount - this.#transfers.seedCount >= maxActive;
+      const full = !isDemanded && this.#transfers.ownCount - (seedFirst ? this.#transfers.seedCount : 0) >= maxActive;
+      if (full && !seedFirst) break;
       if (blob.isPieceComplete(index) || this.#transfers.claimOf(index)) continue;
       const choice = this.#sourcing.choose(index, context, isDemanded);
-      if (peerSlotsFull && choice.kind !== 'seed') continue;
+      if (full && choice.kind !== 'seed') continue;
       if (choice.kind === 'wait') waiting = true;
       if (choice.kind === 'none') {
         const noSource = new OciError('BLOB_UNKNOWN', `no source for piece ${index} of ${this.digest}`);

@@ -46,9 +46,14 @@ export const SEED_FIRST_PEER_PIECES = 2;
  */
 export const SEED_FIRST_MAX_PEERS = 3;
 
-/** Own transfers from peers at once, per blob: activePieceLimit, or SEED_FIRST_PEER_PIECES beside seed reads in a small swarm. */
+/** Whether a host with `peers` peers and `seedReads` seed reads running keeps its peer transfers to SEED_FIRST_PEER_PIECES. */
+export function seedReadsFirst(peers: number, seedReads: number): boolean {
+  return seedReads > 0 && peers <= SEED_FIRST_MAX_PEERS;
+}
+
+/** Own transfers at once, per blob: activePieceLimit, or SEED_FIRST_PEER_PIECES from peers beside seed reads in a small swarm. */
 export function peerPieceLimit(peers: number, seedReads: number, max = DEFAULT_MAX_ACTIVE_PIECES): number {
-  return seedReads > 0 && peers <= SEED_FIRST_MAX_PEERS ? Math.min(SEED_FIRST_PEER_PIECES, max) : activePieceLimit(peers, max);
+  return seedReadsFirst(peers, seedReads) ? Math.min(SEED_FIRST_PEER_PIECES, max) : activePieceLimit(peers, max);
 }
 /** Transfers at once from one peer. */
 export const DEFAULT_MAX_PER_PEER = 2;
