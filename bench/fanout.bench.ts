@@ -18,12 +18,14 @@
 //
 //   node bench/fanout.bench.ts [--quick] [--hosts N] [--rate-mbit R] [--image-mib M] [--pushes K]
 //        [--poll-ms MS] [--ttfb-rounds N] [--no-baseline] [--wait-quiet S] [--work-dir DIR] [--label TEXT]
-//        [--cpu-prof[=DIR]]
+//        [--cpu-prof[=DIR]] [--transfers]
 // --quick: 3 hosts, 32 MiB, 100 Mbit/s, 3 pushes. --wait-quiet S (default 60, 0 = off): before each
 // measured phase wait up to S seconds for other processes to use < 0.25 cores. The work dir defaults
 // to /dev/shm (one shared disk would otherwise be a bottleneck no real LAN has). --cpu-prof: the
 // daemons run under V8's profiler (one .cpuprofile per host, default dir bench/results/
 // fanout-profiles-<time>); their samples during the shoal fan-out are summed and printed at the end.
+// --transfers: the daemons log at debug, and every piece transfer of the fan-out is printed, piece
+// by piece (bench/lib/fanout-transfers.ts).
 // Needs root, iproute2, curl, skopeo, docker-registry.
 import { existsSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
@@ -41,6 +43,7 @@ import { markWindow, profileDaemons, renderSummary, summarise } from './lib/fano
 import { propagation } from './lib/fanout-propagation.ts';
 import { MiB, fmt, mib, progress } from './lib/fanout-report.ts';
 import { Sampler } from './lib/fanout-sampler.ts';
+import { renderTransfers, transferLines } from './lib/fanout-transfers.ts';
 import { daemonMemory, daemonMemoryReport, messageCountsReport, shoalHostResults, startSwarm } from './lib/fanout-swarm.ts';
 import { idleTtfb, loadedTtfb, type TtfbTarget } from './lib/fanout-ttfb.ts';
 
@@ -97,8 +100,8 @@ async function startLan(options: Options, workDir: string): Promise<Bench> {
     workDir,
     seed: { images: [{ repo: REPO, tag: TAG, image }, { repo: WARM_REPO, tag: TAG, image: warm }], logLevel: 'warn' },
     daemons: false,
-    // Nothing useful is logged at debug, and it costs CPU on a 2-core machine.
-    logLevel: 'info',
+    // Only --transfers needs debug, and it costs CPU on a 2-core machine.
+    logLevel: options.transfers ? 'debug' : 'info',
     deployedRuntime: true,
     meshTimeoutMs: 30_000,
   });
@@ -179,6 +182,10 @@ async function runShoal(b: Bench, nodes: readonly ClusterNode[], idle: readonly 
   b.notes.push(`shoal fan-out: ${manifests}`);
   progress(`[shoal] last finish ${fmt(fan.phase.lastFinishS)} s = ${fmt(fan.phase.lastFinishOverIdeal)} × ideal; seed sent ${fmt(fan.phase.seedEgressOverImage)} × the image; ${describeCpu(fan.phase.cpu)}`);
   const links = linkUse(b, fan.t0, fan.phase.lastFinishS);
+  if (b.options.transfers) {
+    const digests = b.image.blobs.map((blob) => blob.digest);
+    process.stdout.write(renderTransfers(transferLines(nodes, fan.t0, digests), nodes.map((d) => d.name), digests));
+  }
   return { phase: fan.phase, hosts: shoalHostResults(nodes, fan, before, after, idle, b.lan.sampler, b.image), seedPerBlob, duringFanout, links };
 }
 

@@ -21,10 +21,12 @@ export interface Options {
   readonly waitQuietS: number;
   /** Daemons run under `--cpu-prof` writing here (one .cpuprofile per host); summarised over the fan-out. */
   readonly cpuProfDir: string | undefined;
+  /** Daemons log at debug and every piece transfer of the fan-out is printed (bench/lib/fanout-transfers.ts). */
+  readonly transfers: boolean;
 }
 
 export function parseOptions(argv: readonly string[]): Options {
-  const flags = parseFlags(argv, { switches: ['quick', 'no-baseline'], values: ['hosts', 'rate-mbit', 'image-mib', 'pushes', 'poll-ms', 'ttfb-rounds', 'work-dir', 'label', 'wait-quiet'], optional: ['cpu-prof'] });
+  const flags = parseFlags(argv, { switches: ['quick', 'no-baseline', 'transfers'], values: ['hosts', 'rate-mbit', 'image-mib', 'pushes', 'poll-ms', 'ttfb-rounds', 'work-dir', 'label', 'wait-quiet'], optional: ['cpu-prof'] });
   const quick = flags.get('quick') === true;
   const num = (flag: string, fallback: number, integer = false): number => {
     const raw = flags.get(flag);
@@ -52,6 +54,7 @@ export function parseOptions(argv: readonly string[]): Options {
     label: str('label'),
     waitQuietS: flags.has('wait-quiet') ? Number(flags.get('wait-quiet')) || 0 : 60,
     cpuProfDir: cpuProfDir(flags.get('cpu-prof')),
+    transfers: flags.get('transfers') === true,
   };
 }
 

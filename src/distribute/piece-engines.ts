@@ -38,6 +38,7 @@ export class PieceEngines {
   readonly #init: PieceEnginesInit;
   readonly #engines = new Map<string, PieceEngine>();
   readonly #creating = new Map<string, Promise<PieceEngine>>();
+  readonly #seedReads = { running: 0 };
   #sweeper: NodeJS.Timeout | undefined;
   #subscribed = false;
 
@@ -82,7 +83,7 @@ export class PieceEngines {
     const { store, swarm } = this.#c;
     this.#subscribe();
     const partial = await store.blobs.createPartial(want.digest, size, this.#init.pieceSize ?? DEFAULT_PIECE_SIZE);
-    const components = { swarm, seed: this.#c.seedFor(want), peers: this.#c.peers, stats: this.#c.stats, logger: this.#c.logger, membershipSettledAt: this.#c.membershipSettledAt, limits: this.#c.limits };
+    const components = { swarm, seed: this.#c.seedFor(want), peers: this.#c.peers, stats: this.#c.stats, logger: this.#c.logger, membershipSettledAt: this.#c.membershipSettledAt, limits: this.#c.limits, seedReads: this.#seedReads };
     const engine = new PieceEngine(partial, want, components, this.#init);
     const key = want.digest.value;
     this.#engines.set(key, engine);

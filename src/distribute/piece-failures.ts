@@ -1,3 +1,4 @@
+import { OciError } from '../oci/index.ts';
 import { BUSY_BACKOFF_MS, MAX_SEED_FAILURES } from './piece-limits.ts';
 
 const NONE: ReadonlySet<string> = new Set();
@@ -53,5 +54,11 @@ export class PieceFailures {
 
   get lastSeedError(): unknown {
     return this.#lastSeedError;
+  }
+
+  /** Why `digest` cannot be had when nothing runs and nothing can start: the seed's last error, if it says so. */
+  noSource(digest: string): OciError {
+    const last = this.#lastSeedError;
+    return last instanceof OciError ? last : new OciError('UNAVAILABLE', `no peer holds ${digest} and the seed cannot serve it${last ? `: ${(last as Error).message}` : ''}`);
   }
 }

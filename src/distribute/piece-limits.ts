@@ -28,6 +28,33 @@ export function activePieceLimit(peers: number, max = DEFAULT_MAX_ACTIVE_PIECES)
  * pieces for it (fan-out bench, 4 hosts at 100 Mbit/s: 1.43x ideal with one shared limit of 4).
  */
 export const DEFAULT_MAX_SEED_PIECES = 2;
+/**
+ * Own transfers from peers at once, per blob, while this host reads anything from the seed and has
+ * at most SEED_FIRST_MAX_PEERS peers. Its seed reads share its downlink with them, and every other
+ * host waits for those bytes: with its full share of peer transfers, the owner that started last
+ * got a seventh of its downlink for its seed pieces, which ended 2 s after the rest while the
+ * seed's link idled (bench:fanout 4 hosts × 100 Mbit/s). The bytes from peers come later instead;
+ * the downlink carries the same in all. A/B, 6 interleaved pairs, load 9–11: last finish
+ * 1.42–1.65× ideal (median 1.54) against 1.52–1.79× (1.66), seed egress 1.000.
+ */
+export const SEED_FIRST_PEER_PIECES = 2;
+/**
+ * Peers at most for SEED_FIRST_PEER_PIECES. With more, an owner's share of the seed is a smaller
+ * part of its downlink and its seed reads hold it beside the usual peer transfers, while a host
+ * with few peer transfers fell behind: 8 hosts × 200 Mbit/s with the cap, 2 pairs (CPU-bound,
+ * load 16–28): 3.82 and 3.25× ideal against 3.60 and 2.49× without.
+ */
+export const SEED_FIRST_MAX_PEERS = 3;
+
+/** Whether a host with `peers` peers and `seedReads` seed reads running keeps its peer transfers to SEED_FIRST_PEER_PIECES. */
+export function seedReadsFirst(peers: number, seedReads: number): boolean {
+  return seedReads > 0 && peers <= SEED_FIRST_MAX_PEERS;
+}
+
+/** Own transfers at once, per blob: activePieceLimit, or SEED_FIRST_PEER_PIECES from peers beside seed reads in a small swarm. */
+export function peerPieceLimit(peers: number, seedReads: number, max = DEFAULT_MAX_ACTIVE_PIECES): number {
+  return seedReadsFirst(peers, seedReads) ? Math.min(SEED_FIRST_PEER_PIECES, max) : activePieceLimit(peers, max);
+}
 /** Transfers at once from one peer. */
 export const DEFAULT_MAX_PER_PEER = 2;
 /** A peer that failed a piece is not asked for anything for a while. */

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { OciError } from '../oci/index.ts';
 import type { PartialBlob } from '../store/index.ts';
 import type { SwarmView } from '../swarm/index.ts';
+import { LIAR_BAN_MS } from './piece-limits.ts';
 import type { TransferStats } from './transfer-stats.ts';
 import type { BlobSource, BlobWant } from './types.ts';
 
@@ -10,6 +11,21 @@ export interface RepairComponents {
   readonly seed: BlobSource | undefined;
   readonly stats: TransferStats;
   readonly logger: Logger;
+}
+
+/**
+ * Commits the blob once its sha256 matches the digest; a blob that fails is repaired from the seed
+ * (repairFromSeed) and checked once more, then given up.
+ */
+export async function commitOrRepair(blob: PartialBlob, want: BlobWant, filledBy: Map<number, string>, c: RepairComponents, counted: (seedBytes: number) => void): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    const result = await blob.commit();
+    if (result.ok) return;
+    c.stats.verificationFailures += 1;
+    c.logger.warn({ digest: blob.digest.value, actual: result.actual }, 'assembled blob failed verification; comparing peer pieces with the seed');
+    if (attempt >= 1) throw new OciError('DIGEST_INVALID', `blob ${blob.digest.value} still fails verification after repair (got ${result.actual})`);
+    await repairFromSeed(blob, want, filledBy, c, LIAR_BAN_MS, counted);
+  }
 }
 
 /**

@@ -29,11 +29,29 @@ export interface TransferHooks {
   ended(pieces: readonly number[]): void;
 }
 
-/**
- * Reads one transfer's range from its source into the blob, piece by piece, and says how it
- * ended: undefined when every byte it went on for arrived, else the error and where it stopped.
- */
-export async function runTransfer(blob: PartialBlob, transfer: Transfer, limits: readonly RateLimit[], hooks: TransferHooks): Promise<{ error: unknown; offset: number } | undefined> {
+/** When a transfer's source answered and its first batch landed (epoch ms, 0: never), how long its writes waited for the blob's client, its bytes. */
+export interface TransferTiming {
+  readonly startedAt: number;
+  openedAt: number;
+  firstAt: number;
+  pacedMs: number;
+  bytes: number;
+}
+
+/** How a transfer ended: `failure` undefined when every byte it went on for arrived, else the error and where it stopped. */
+export interface TransferOutcome {
+  readonly failure: { readonly error: unknown; readonly offset: number } | undefined;
+  readonly timing: TransferTiming;
+}
+
+/** Reads one transfer's range from its source into the blob, piece by piece, and says how it ended. */
+export async function runTransfer(blob: PartialBlob, transfer: Transfer, limits: readonly RateLimit[], hooks: TransferHooks): Promise<TransferOutcome> {
+  const timing: TransferTiming = { startedAt: Date.now(), openedAt: 0, firstAt: 0, pacedMs: 0, bytes: 0 };
+  const failure = await run(blob, transfer, limits, hooks, timing);
+  return { failure, timing };
+}
+
+async function run(blob: PartialBlob, transfer: Transfer, limits: readonly RateLimit[], hooks: TransferHooks, timing: TransferTiming): Promise<{ error: unknown; offset: number } | undefined> {
   const { source } = transfer;
   const first = transfer.pieces[0]!;
   // Where the first piece's fill stopped (a Range read's empty piece: at the range); a run that
@@ -76,6 +94,8 @@ export async function runTransfer(blob: PartialBlob, transfer: Transfer, limits:
   const landed = async (parts: ReadonlyArray<{ index: number; bytes: number; write: Promise<void>; announce: boolean }>): Promise<void> => {
     for (const part of parts) {
       await part.write;
+      timing.firstAt ||= Date.now();
+      timing.bytes += part.bytes;
       hooks.counted(source, part.bytes);
       if (!capped) for (const limit of limits) limit.count(part.bytes);
       if (blob.isPieceComplete(part.index)) hooks.pieceDone(part.index, source);
@@ -90,6 +110,7 @@ export async function runTransfer(blob: PartialBlob, transfer: Transfer, limits:
   const stopped = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
   try {
     stream = await source.open({ start, end }, transfer.controller.signal);
+    timing.openedAt = Date.now();
     if (source.kind === 'seed') hooks.arriving(first);
     // Without a cap the bytes are only measured: a throttling wrapper costs a promise per chunk
     // on the path every byte takes (fan-out bench: a third more daemon CPU).
@@ -102,7 +123,12 @@ export async function runTransfer(blob: PartialBlob, transfer: Transfer, limits:
     for await (const chunk of transfer.from !== undefined ? rangeFirstWrites(body, WRITE_BATCH_BYTES) : coalesce(body, WRITE_BATCH_BYTES)) {
       if (writing.length >= WRITES_IN_FLIGHT) await writing.shift();
       // Far ahead of the blob's client, the batch waits for it (see store/reader-pace.ts).
-      for (let paced = blob.pace(offset); paced && !signal.aborted; paced = blob.pace(offset)) await Promise.race([paced, stopped]);
+      let paced = blob.pace(offset);
+      if (paced) {
+        const since = performance.now();
+        for (; paced && !signal.aborted; paced = blob.pace(offset)) await Promise.race([paced, stopped]);
+        timing.pacedMs += performance.now() - since;
+      }
       if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('the transfer was stopped');
       // Its writes are done once they landed: the batch may go back to the pool (unless kept).
       const write = issue(chunk).finally(() => releaseBatch(chunk));

@@ -216,7 +216,9 @@ export type FakeBehaviour =
   /** Refuses every connection (the data plane is down; the swarm still announces the blob). */
   | { readonly kind: 'unreachable' }
   /** Answers the first `times` requests 503 busy (Retry-After), then serves correct bytes. */
-  | { readonly kind: 'busy'; readonly times: number };
+  | { readonly kind: 'busy'; readonly times: number }
+  /** Serves correct bytes slowly: 16 KiB every `chunkDelayMs` per request. */
+  | { readonly kind: 'trickle'; readonly chunkDelayMs: number };
 
 export interface FakePeer {
   readonly swarm: MemorySwarm;
@@ -224,6 +226,8 @@ export interface FakePeer {
   /** Bytes of blob data written to sockets. */
   readonly sent: () => number;
   readonly requests: () => number;
+  /** Blob requests it is answering now. */
+  readonly answering: () => number;
   readonly dead: () => boolean;
   close(): Promise<void>;
 }
@@ -237,6 +241,7 @@ export async function startFakePeer(network: MemoryNetwork, content: Buffer, beh
   const sockets = new Set<Socket>();
   let sent = 0;
   let requests = 0;
+  let answering = 0;
   let dead = false;
   let swarm: MemorySwarm | undefined;
   const die = (): void => {
@@ -260,12 +265,33 @@ export async function startFakePeer(network: MemoryNetwork, content: Buffer, beh
       'docker-content-digest': digest.value,
       ...(request.headers.range ? { 'content-range': `bytes ${range.start}-${range.end}/${content.length}` } : {}),
     });
+    answering += 1;
+    let answered = false;
+    const finished = (): void => {
+      if (!answered) answering -= 1;
+      answered = true;
+    };
+    response.once('close', finished);
     if (behaviour.kind === 'die') void sendThenDie(response, body, behaviour.afterBytes);
+    else if (behaviour.kind === 'trickle') void trickle(response, body, behaviour.chunkDelayMs, finished);
     else {
       sent += body.length;
       response.end(body);
     }
   });
+  /** 16 KiB every `delayMs`; the answer counts as done with its last byte (the asker has it all then). */
+  async function trickle(response: ServerResponse, body: Buffer, delayMs: number, finished: () => void): Promise<void> {
+    for (let at = 0; at < body.length && !dead; at += 16 * 1024) {
+      const part = body.subarray(at, at + 16 * 1024);
+      sent += part.length;
+      if (at + part.length >= body.length) {
+        finished();
+        return void response.end(part);
+      }
+      if (!response.write(part)) await new Promise((resolve) => response.once('drain', resolve));
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    }
+  }
   async function sendThenDie(response: ServerResponse, body: Buffer, afterBytes: number): Promise<void> {
     for (let at = 0; at < body.length && !dead; at += 16 * 1024) {
       const chunk = body.subarray(at, at + 16 * 1024);
@@ -292,6 +318,7 @@ export async function startFakePeer(network: MemoryNetwork, content: Buffer, beh
     url,
     sent: () => sent,
     requests: () => requests,
+    answering: () => answering,
     dead: () => dead,
     async close() {
       dead = true;

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { afterEach, describe, test } from 'node:test';
-import { LIAR_BAN_MS } from '../../src/distribute/piece-limits.ts';
+import { LIAR_BAN_MS, SEED_FIRST_PEER_PIECES } from '../../src/distribute/piece-limits.ts';
 import { OciError, digestOf } from '../../src/oci/index.ts';
 import { MemoryNetwork } from '../../src/swarm/index.ts';
 import { eventually } from '../helpers/eventually.ts';
@@ -237,5 +237,39 @@ describe('distribute: fetching a blob across hosts (the piece engine over the pe
     await eventually(() => b!.fetcher.inflightCount === 0, 2_000, 'the fetch to be forgotten');
     assert.equal(b!.stats.blobsFailed, 1);
     await assertOnlyVerified(b!, []);
+  });
+});
+
+describe('distribute: seed reads first on a host downlink', { timeout: 60_000 }, () => {
+  test('while a host reads from the seed, it takes at most SEED_FIRST_PEER_PIECES pieces from peers at once', async () => {
+    const network = new MemoryNetwork();
+    // The seed's blob arrives slowly (64 KiB every 40 ms: 2 MiB in about 1.3 s) while the peers' blob is fetched.
+    const seed = new CountingSeed({ chunkDelayMs: 40 });
+    const fresh = randomBytes(2 * MiB);
+    const freshDigest = seed.add(fresh);
+    const held = randomBytes(6 * MiB);
+    const heldDigest = seed.add(held);
+    const host = await startHost({ network, seed, name: 'x', fetcher: { pieceSize: MiB } });
+    // Holders that own no pieces (no piece size announced): the seed's blob is this host's alone.
+    const holders = await Promise.all([1, 2, 3].map(() => startFakePeer(network, held, { kind: 'trickle', chunkDelayMs: 20 })));
+    try {
+      await eventually(() => host.swarm.holders(heldDigest.value).length === 3, 5_000, 'three holders of the peers blob');
+      const fromSeed = host.fetch(freshDigest);
+      await eventually(() => (seed.opens.get('x') ?? 0) > 0, 5_000, 'the seed read to start');
+      let atOnce = 0;
+      // Until the seed has sent its last byte (the seed read may end a moment later: fewer peer transfers still).
+      const sampler = setInterval(() => {
+        if ((seed.served.get('x') ?? 0) < fresh.length) atOnce = Math.max(atOnce, holders.reduce((sum, h) => sum + h.answering(), 0));
+      }, 5);
+      const fromPeers = host.fetch(heldDigest);
+      assert.ok((await fromSeed)?.equals(fresh), 'the seed blob, verified');
+      assert.ok((await fromPeers)?.equals(held), 'the peers blob, verified');
+      clearInterval(sampler);
+      assert.equal(seed.served.get('x'), fresh.length, 'the peers blob came from the peers alone');
+      assert.ok(atOnce > 0, 'peer transfers ran beside the seed read');
+      assert.ok(atOnce <= SEED_FIRST_PEER_PIECES, `${atOnce} peer transfers at once beside a seed read`);
+    } finally {
+      await Promise.all([host.close(), ...holders.map((h) => h.close())]);
+    }
   });
 });

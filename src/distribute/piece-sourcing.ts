@@ -1,0 +1,170 @@
+// Where each piece of one blob comes from, for its piece engine: the members that may own pieces,
+// the view choosePieceSource decides on, how far one seed read goes on, the source to open, and
+// what a source's failure means for the next choices.
+import type { Logger } from 'pino';
+import type { PartialBlob } from '../store/index.ts';
+import { steadyNow } from '../lib/steady-clock.ts';
+import type { Holder, SwarmView } from '../swarm/index.ts';
+import { CommitteeGate } from './committee-gate.ts';
+import type { PeerData } from './peer-data.ts';
+import { choosePieceSource, type Member, type PieceChoice, type PieceView } from './piece-choice.ts';
+import type { PieceDemand } from './piece-demand.ts';
+import type { PieceFailures } from './piece-failures.ts';
+import { PEER_FAILURE_PENALTY_MS } from './piece-limits.ts';
+import type { PieceProgress } from './piece-progress.ts';
+import { peerPieceSource, seedPieceSource, type PieceSource } from './piece-source.ts';
+import type { TransferFailure } from './piece-run.ts';
+import type { PieceTransfers } from './piece-transfers.ts';
+import type { BlobSource, BlobWant } from './types.ts';
+
+/** The members that may own this blob's pieces, this host's id, and the owner committee at scale. */
+export interface SourcingContext {
+  readonly members: Map<string, Member>;
+  readonly selfId: string;
+  readonly committee?: readonly string[];
+}
+
+/** What the engine knows that the choice reads: its blob, asks, failures, transfers, progress. */
+export interface SourcingState {
+  readonly partial: PartialBlob;
+  readonly demand: PieceDemand;
+  readonly urgent: PieceDemand;
+  readonly failures: PieceFailures;
+  readonly transfers: PieceTransfers;
+  readonly progress: PieceProgress;
+  /** A local client wants the whole blob. */
+  needAll(): boolean;
+  /** When bytes of this blob last arrived here, on the steady clock (the committee gate's). */
+  receivedAt(): number;
+}
+
+export interface SourcingComponents {
+  readonly swarm: SwarmView | undefined;
+  readonly seed: BlobSource | undefined;
+  readonly peers: PeerData | undefined;
+  readonly logger: Logger;
+  /** When this host's view of the swarm's membership can be trusted (see PieceView.membershipSettled). */
+  readonly membershipSettledAt?: number;
+}
+
+export class PieceSourcing {
+  readonly #s: SourcingState;
+  readonly #c: SourcingComponents;
+  readonly #maxPerPeer: number;
+  readonly #maxSeed: number;
+  readonly #gate = new CommitteeGate();
+
+  constructor(state: SourcingState, components: SourcingComponents, limits: { readonly maxPerPeer: number; readonly maxSeed: number }) {
+    this.#s = state;
+    this.#c = components;
+    this.#maxPerPeer = limits.maxPerPeer;
+    this.#maxSeed = limits.maxSeed;
+  }
+
+  context(peers = this.#c.swarm?.peers() ?? []): SourcingContext {
+    const swarm = this.#c.swarm;
+    const selfId = swarm?.peerId ?? 'self';
+    const blob = this.#s.partial;
+    // At scale only the blob's owner committee owns pieces (src/swarm/committee.ts), this host too.
+    const committee = swarm?.ownerCommittee?.(blob.digest);
+    const members = new Map<string, Member>(committee === undefined || committee.includes(selfId) ? [[selfId, { peerId: selfId, url: undefined }]] : []);
+    if (swarm && this.#c.peers) {
+      for (const peer of peers) {
+        if (committee !== undefined && !committee.includes(peer.peerId)) continue;
+        if (peer.url !== undefined && peer.pieceSize === blob.pieceSize) members.set(peer.peerId, { peerId: peer.peerId, url: peer.url });
+      }
+    }
+    return { members, selfId, committee };
+  }
+
+  choose(index: number, context: SourcingContext, demanded: boolean, ignoreSeedSlots = false): PieceChoice {
+    const { partial: blob, failures, transfers } = this.#s;
+    const now = Date.now();
+    const view: PieceView = {
+      digest: blob.digest.value,
+      index,
+      size: blob.size,
+      pieceSize: blob.pieceSize,
+      selfId: context.selfId,
+      holders: this.#holders(index),
+      members: context.members,
+      failed: failures.of(index),
+      exclude: this.#s.demand.askers(index),
+      demanded,
+      seedUsable: this.#c.seed !== undefined && failures.seedUsable,
+      busyWith: (peerId) => (failures.isBusy(peerId, now) ? Number.POSITIVE_INFINITY : transfers.countFrom(peerId)),
+      maxPerPeer: this.#maxPerPeer,
+      // Pieces a peer asked us for as their owner do not queue behind our own seed transfers: the
+      // asker would time out and go to the seed itself. They are bounded by the askers' limits.
+      seedSlotFree: failures.seedReady(now) && (ignoreSeedSlots || demanded || transfers.seedCount < this.#maxSeed),
+      membershipSettled: now >= (this.#c.membershipSettledAt ?? 0),
+      balanceOwners: context.committee === undefined,
+    };
+    const choice = choosePieceSource(view);
+    return context.committee === undefined || this.#gate.allows(view, choice, context.committee, steadyNow(), this.#s.receivedAt()) ? choice : { kind: 'wait' };
+  }
+
+  /**
+   * The pieces one transfer covers. A host alone reads on from the seed to the end of the blob in
+   * one request. With other members, one piece per request: a longer read cut short when a peer
+   * joins wastes what the seed had already sent down the socket.
+   */
+  span(index: number, choice: PieceChoice, context: SourcingContext, demanded: boolean): number[] {
+    const pieces = [index];
+    if (choice.kind !== 'seed' || context.members.size > 1) return pieces;
+    for (let next = index + 1; next < this.#s.partial.pieceCount; next++) {
+      if (this.#s.partial.pieceFilled(next) !== 0 || this.#s.transfers.claimOf(next) || !this.#seedIsNext(next, context, demanded)) break;
+      pieces.push(next);
+    }
+    return pieces;
+  }
+
+  /** Whether a running seed read may go on into piece `index` (which it has claimed). */
+  stillOurs(index: number, demanded: boolean): boolean {
+    return this.#s.partial.pieceFilled(index) === 0 && this.#seedIsNext(index, this.context(), demanded);
+  }
+
+  /** The source a choice names, asking for the blob as `want`. */
+  source(choice: PieceChoice, want: BlobWant): PieceSource {
+    if (choice.kind === 'seed') return seedPieceSource(this.#c.seed!, want, this.#s.partial.size);
+    if (choice.kind !== 'holder' && choice.kind !== 'owner') throw new Error(`no source for ${choice.kind}`);
+    const ask = choice.kind === 'owner' ? { repository: want.name, ns: want.ns, size: this.#s.partial.size, from: this.#c.swarm?.peerId } : undefined;
+    return peerPieceSource(this.#c.peers!, choice, want, ask);
+  }
+
+  /** A source failed piece `index` (see classifyFailure): remembered for the next choices. */
+  failed(kind: Exclude<TransferFailure, 'disk-full'>, source: PieceSource, index: number, error: unknown): void {
+    const where = { digest: this.#s.partial.digest.value, piece: index, source: source.id, err: error };
+    const { failures } = this.#s;
+    switch (kind) {
+      case 'stopped':
+        return this.#c.logger.debug(where, 'piece transfer stopped');
+      case 'seed':
+      case 'seed-final':
+        failures.seedFailed(error, kind === 'seed-final');
+        return this.#c.logger.warn(where, 'seed transfer broke off; resuming with Range');
+      case 'busy':
+        failures.peerBusy(source.id);
+        return this.#c.logger.debug(where, 'peer is busy; the piece is asked elsewhere or again shortly');
+      case 'owner-refused':
+        failures.sourceFailed(index, source.id);
+        return this.#c.logger.info(where, 'piece owner could not serve the piece; asking the next');
+      case 'peer-failed':
+        failures.sourceFailed(index, source.id);
+        this.#c.swarm?.penalise(source.id, `piece ${index} of ${where.digest} failed: ${(error as Error).message}`, PEER_FAILURE_PENALTY_MS);
+        return this.#c.logger.info(where, 'peer failed a piece; it resumes from another source');
+    }
+  }
+
+  /** Peers offering the blob; for a piece broken off here, only those that hold the whole blob (see PieceProgress.chainable). */
+  #holders(index: number): readonly Holder[] {
+    const holders: readonly Holder[] = this.#c.peers ? (this.#c.swarm?.holders(this.#s.partial.digest) ?? []) : [];
+    return this.#s.progress.chainable(index) ? holders : holders.filter((h) => h.complete);
+  }
+
+  #seedIsNext(index: number, context: SourcingContext, demanded: boolean): boolean {
+    const stillDemanded = this.#s.demand.has(index);
+    if (demanded ? !stillDemanded : !(this.#s.needAll() || this.#s.urgent.has(index))) return false;
+    return this.choose(index, context, stillDemanded, true).kind === 'seed';
+  }
+}
