@@ -222,5 +222,5 @@ function worst(phases: readonly GroupPhase[]): EventLoopDelay {
 }
 
 function churnOf(phases: readonly GroupPhase[]): Churn {
-  return { opened: sum(phases, (p) => p.churn.opened), shortLived: sum(phases, (p) => p.churn.shortLived) };
+  return { opened: sum(phases, (p) => p.churn.opened), shortLived: sum(phases, (p) => p.churn.shortLived), reopened: sum(phases, (p) => p.churn.reopened) };
 }
