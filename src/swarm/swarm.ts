@@ -226,6 +226,8 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
       if (!budget.opened(detail, this.#dialer?.dialingNeighbour(detail.remotePeer.toString()) === true)) void detail.close().catch(() => undefined);
     });
     node.addEventListener('connection:close', ({ detail }) => budget.closed(detail));
+    // The swarm's size as this host knows it: while it fits under the cap, a full mesh (connection-budget.ts).
+    node.addEventListener('peer:discovery', ({ detail }) => budget.sighted(detail.id.toString()));
     node.addEventListener('peer:disconnect', (event) => this.announcements.leave(event.detail.toString(), 'disconnected'));
     // A new member: tell some others where it listens (peer exchange, see dialer.ts).
     node.addEventListener('peer:identify', ({ detail }) => {
