@@ -6,10 +6,10 @@ import { peerIdFromString } from '@libp2p/peer-id';
 import type { AnnounceStreams } from './announce-streams.ts';
 import { committeeReserve, ConnectionBudget } from './connection-budget.ts';
 import { PeerDialer } from './dialer.ts';
+import type { SwarmLogger } from './logger.ts';
 import type { SwarmNode } from './node.ts';
 import type { PeerTable } from './peer-table.ts';
 import { ANNOUNCE_PROTOCOL, MAX_PEER_ADDRESSES } from './protocol.ts';
-import type { SwarmLogger } from './swarm.ts';
 
 export interface SwarmConnectionsInit {
   readonly selfId: string;

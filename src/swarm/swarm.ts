@@ -13,6 +13,7 @@ import { DEFAULT_BLOB_NEIGHBOURS } from './neighbours.ts';
 import { NeighbourRouting } from './neighbour-routing.ts';
 import { AnnouncingSwarm } from './announcing-swarm.ts';
 import { loadOrCreatePeerKey } from './identity.ts';
+import { quietLogger, type SwarmLogger } from './logger.ts';
 import { createSwarmNode, type MdnsInit, type SwarmNode } from './node.ts';
 import { PeerTable } from './peer-table.ts';
 import type { Message } from './protocol.ts';
@@ -24,13 +25,6 @@ export const DEFAULT_HEARTBEAT_MS = 15_000;
 export const DEFAULT_PEER_EXPIRY_MS = 60_000;
 /** How long a peer that broke the protocol is refused. */
 export const DEFAULT_VIOLATION_BAN_MS = 5 * 60_000;
-
-/** pino's shape, so the daemon's logger fits as is. */
-export interface SwarmLogger {
-  debug(fields: object, message: string): void;
-  info(fields: object, message: string): void;
-  warn(fields: object, message: string): void;
-}
 
 export interface SwarmInit {
   /** The node's identity; otherwise loaded from (or created in) `<dataDir>/shoal/peer-key`, or else ephemeral. */
@@ -76,8 +70,6 @@ function countMessage(counts: Record<string, number>, type: string, n: number): 
   counts[type] = (counts[type] ?? 0) + n;
 }
 
-const quiet: SwarmLogger = { debug() {}, info() {}, warn() {} };
-
 export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
   readonly peerId: string;
   readonly #init: SwarmInit & { readonly privateKey: PrivateKey };
@@ -98,7 +90,7 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
   constructor(init: SwarmInit & { readonly privateKey: PrivateKey }, components: SwarmComponents) {
     super();
     this.#init = init;
-    this.#log = init.logger ?? quiet;
+    this.#log = init.logger ?? quietLogger;
     this.peerId = peerIdFromPrivateKey(init.privateKey).toString();
     this.table = new PeerTable({ maxEntriesPerPeer: init.maxEntriesPerPeer });
     const { advertiseAddress, dataPort, pieceSize } = init;
