@@ -78,7 +78,7 @@ async function main(): Promise<void> {
         lines.push(`N=${r.hosts}: pieces read from the seed by ${readers} hosts, by reason (of which read again): ${Object.entries(pieces).map(([why, n]) => `${n} ${why} (${again[why] ?? 0})`).join(', ')}`);
       }
       const loop = (d: { p50: number; p99: number; max: number }) => `p50 ${fmt(d.p50, 0)} ms, p99 ${fmt(d.p99, 0)} ms, max ${fmt(d.max, 0)} ms`;
-      lines.push(`N=${r.hosts}: connections opened (both ends) while forming ${r.churn.forming.opened} (${r.churn.forming.shortLived} closed within 5 s), during the pull ${r.churn.pull.opened} (${r.churn.pull.shortLived})`);
+      lines.push(`N=${r.hosts}: connections opened (both ends) while forming ${r.churn.forming.opened} (${r.churn.forming.shortLived} closed within 5 s, ${r.churn.forming.reopened} reopened within 10 s of closing), during the pull ${r.churn.pull.opened} (${r.churn.pull.shortLived}, ${r.churn.pull.reopened})`);
       lines.push(`N=${r.hosts}: CPU-s starting and forming ${fmt(r.formingCpuS, 1)}, event loop delay ${loop(r.formingEventLoop)}${r.pull ? `; pulling ${loop(r.pull.eventLoop)}` : ''}`);
     }
     lines.push('');

@@ -32,6 +32,8 @@ export interface EventLoopDelay {
 export interface Churn {
   opened: number;
   shortLived: number;
+  /** Opened to a peer whose last connection (from this host) closed less than 10 s before: a redial loop. */
+  reopened: number;
 }
 
 /** What a group measured over one phase (forming, or the pull). */
@@ -78,7 +80,7 @@ export class HostGroup {
   readonly #size: number;
   readonly hosts: RealHost[] = [];
   #seedReads: SeedReadLog;
-  #churn: Churn = { opened: 0, shortLived: 0 };
+  #churn: Churn = { opened: 0, shortLived: 0, reopened: 0 };
   #delay = monitorEventLoopDelay({ resolution: 20 });
   #cpu = process.cpuUsage();
   #ids: readonly string[] = [];
@@ -97,9 +99,15 @@ export class HostGroup {
     const name = `h${index}`;
     const { pieceBytes: pieceSize, maxConnections, ownerCommittee, hostsOnAddress } = this.#init;
     const host = await startRealHost({ name, seed: this.#seed, pieceSize, bootstrap, maxConnections, ownerCommittee, hostsOnAddress, onSeedRead: (range) => this.#seedReads.read(name, range, this.#size) });
-    host.swarm.node?.addEventListener('connection:open', () => void (this.#churn.opened += 1));
+    const lastClosed = new Map<string, number>();
+    host.swarm.node?.addEventListener('connection:open', ({ detail }) => {
+      this.#churn.opened += 1;
+      if (Date.now() - (lastClosed.get(detail.remotePeer.toString()) ?? -Infinity) < 10_000) this.#churn.reopened += 1;
+    });
     host.swarm.node?.addEventListener('connection:close', ({ detail }) => {
-      if ((detail.timeline.close ?? Date.now()) - detail.timeline.open < 5_000) this.#churn.shortLived += 1;
+      const closed = detail.timeline.close ?? Date.now();
+      lastClosed.set(detail.remotePeer.toString(), closed);
+      if (closed - detail.timeline.open < 5_000) this.#churn.shortLived += 1;
     });
     this.hosts.push(host);
     return { peerId: host.swarm.peerId, address: host.swarm.multiaddrs[0]! };
@@ -125,7 +133,7 @@ export class HostGroup {
       frames: all.reduce((s, r) => s + r.frames, 0), bytes: all.reduce((s, r) => s + r.bytes, 0), byType, churn: this.#churn, cpuS: cpuSince(this.#cpu), eventLoop: delays(this.#delay),
     };
     reads.clear();
-    this.#churn = { opened: 0, shortLived: 0 };
+    this.#churn = { opened: 0, shortLived: 0, reopened: 0 };
     this.#cpu = process.cpuUsage();
     this.#delay.disable();
     this.#delay = monitorEventLoopDelay({ resolution: 20 });

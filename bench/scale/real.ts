@@ -125,11 +125,11 @@ export async function runReal(options: RealOptions, log: (line: string) => void)
   const dir = await mkdtemp(join(tmpdir(), 'shoal-scale-content-'));
   const groups: Group[] = [];
   const random = seededRandom(options.hosts);
-  // Under a cap a host keeps neighbours up to the cap less the reserve (connection-budget.ts), and
-  // hosts that filled up on each other leave few slots for the last ones: half that limit is
-  // what "membership" asks of every host then.
+  // A swarm that fits under the cap is a full mesh. Past it a host keeps neighbours up to the cap
+  // less the reserve (connection-budget.ts), and hosts that filled up on each other leave few
+  // slots for the last ones: half that limit is what "membership" asks of every host then.
   const neighbourLimit = options.maxConnections - committeeReserve(options.maxConnections, options.ownerCommittee);
-  const want = options.hosts - 1 <= neighbourLimit ? options.hosts - 1 : Math.floor(neighbourLimit / 2);
+  const want = options.hosts - 1 < options.maxConnections ? options.hosts - 1 : Math.floor(neighbourLimit / 2);
   try {
     if (processes === 1) groups.push(localGroup(init, content));
     else {
@@ -222,5 +222,5 @@ function worst(phases: readonly GroupPhase[]): EventLoopDelay {
 }
 
 function churnOf(phases: readonly GroupPhase[]): Churn {
-  return { opened: sum(phases, (p) => p.churn.opened), shortLived: sum(phases, (p) => p.churn.shortLived) };
+  return { opened: sum(phases, (p) => p.churn.opened), shortLived: sum(phases, (p) => p.churn.shortLived), reopened: sum(phases, (p) => p.churn.reopened) };
 }

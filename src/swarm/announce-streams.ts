@@ -79,6 +79,18 @@ export class AnnounceStreams implements Startable {
     return sent;
   }
 
+  /**
+   * Sends to every peer with an open stream that was sent nothing for `quietMs` (a heartbeat: any
+   * frame keeps the peer's view of us fresh). Returns to how many peers.
+   */
+  heartbeat(message: Message, quietMs: number): number {
+    const since = performance.now() - quietMs;
+    let frame: Uint8Array | undefined;
+    let sent = 0;
+    for (const writer of this.#outbound.values()) if (writer.sentAt <= since && writer.send((frame ??= encodeFrame(message)))) sent += 1;
+    return sent;
+  }
+
   /** Opens our stream to a connected peer that had none (a passing peer that is to stay). */
   open(peerId: PeerId): void {
     if (this.#node.getConnections(peerId).length > 0) void this.#open(peerId);
@@ -194,6 +206,8 @@ class FrameWriter {
   #stream: Stream | undefined;
   #queuedBytes = 0;
   #pumping = false;
+  /** When a frame was last queued (performance.now()). */
+  sentAt = -Infinity;
 
   constructor(maxQueuedBytes: number) {
     this.#maxQueuedBytes = maxQueuedBytes;
@@ -215,6 +229,7 @@ class FrameWriter {
       return false;
     }
     this.#queuedBytes += frame.byteLength;
+    this.sentAt = performance.now();
     this.#queue.push(frame);
     void this.#pump();
     return true;

@@ -5,11 +5,18 @@
 // opened past the neighbour limit, other than by the dialer, is temporary: closed after a grace
 // period unless its peer is on a committee this host asks, or it now fits among the neighbours.
 // (A newcomer whose dial lands on a full host is let go after the grace period and dials others.)
+// While every member this host has heard of fits under the cap there is no reserve: a full mesh
+// needs no room for lookups or committees (everyone is connected already), and holding 64 hosts
+// under a cap of 64 to 40 neighbours each made every DHT lookup and committee ask a connection
+// opened and let go (7,942 while they formed). Once the swarm outgrows the cap, the newest
+// neighbours past the limit are let go (expired()), so the reserve is free again.
 // Two hosts that dial each other at once get two connections; both ends keep the one the lower
 // peer id dialled and close the other, a moment later, so crossing dials do not eat the cap (at 128
 // loopback hosts under a cap of 64, hosts held 64 connections to 42-48 peers and refused newcomers).
 import type { Connection } from '@libp2p/interface';
 
+/** Members counted at most (sighted()): far past any cap, so the count only has to say "more than the cap". */
+const MAX_KNOWN = 10_000;
 /** How long a connection past the neighbour limit lives (a DHT query and its answer take milliseconds). */
 export const TEMPORARY_CONNECTION_MS = 3_000;
 /** A crossing connection is closed once the one kept has been open this long (wall clock, as libp2p's timeline). */
@@ -47,20 +54,34 @@ export class ConnectionBudget {
   readonly #kept = new Map<string, number>();
   /** Peers answered (answer()), and for how long each message from them keeps them. */
   readonly #answered = new Map<string, number>();
+  /** Swarm members this host has heard of (sighted()), itself excluded. */
+  readonly #known = new Set<string>();
 
   constructor(init: ConnectionBudgetInit) {
     this.#init = init;
     this.#now = init.now ?? Date.now;
   }
 
+  /** A swarm member this host heard of (libp2p's peer:discovery): it counts towards the swarm's size. */
+  sighted(peerId: string): void {
+    if (this.#known.size < MAX_KNOWN) this.#known.add(peerId);
+  }
+
+  /** Neighbours kept at most: the cap while every member heard of fits under it, else the cap less the reserve. */
+  neighbourLimit(): number {
+    const { cap, reserve } = this.#init;
+    if (cap === undefined) return Infinity;
+    return this.#known.size < cap ? cap : cap - reserve;
+  }
+
   /** Room for one more neighbour dial (connections and dials in flight: `pending`). */
   roomForNeighbour(pending: number): boolean {
-    const { cap, reserve } = this.#init;
+    const { cap } = this.#init;
     if (cap === undefined) return true;
     // Dials in flight count against the cap, not the neighbour limit: peer exchange hands over a
     // whole list at once, and dials refused here are not tried again.
     const peers = this.#peers();
-    return peers < cap - reserve && peers + pending < cap;
+    return peers < this.neighbourLimit() && peers + pending < cap;
   }
 
   /**
@@ -69,8 +90,8 @@ export class ConnectionBudget {
    * swarm only while it has fewer than half its neighbour limit (peers named to it fill the rest).
    */
   roomForTopUp(pending: number, known: number): boolean {
-    const { cap, reserve } = this.#init;
-    return this.roomForNeighbour(pending) && (cap === undefined || known <= cap - reserve || this.#peers() < (cap - reserve) / 2);
+    const limit = this.neighbourLimit();
+    return this.roomForNeighbour(pending) && (known <= limit || this.#peers() < limit / 2);
   }
 
   /**
@@ -88,14 +109,14 @@ export class ConnectionBudget {
 
   /** A connection opened (`neighbour`: dialled by the dialer): false when it must be closed now (past the cap). */
   opened(connection: Connection, neighbour: boolean): boolean {
-    const { cap, reserve } = this.#init;
+    const { cap } = this.#init;
     if (cap === undefined) return true;
     const open = this.#init.open();
     if (open.length > cap) return false;
     const peer = connection.remotePeer;
     // A second connection to a peer we already have is no new relationship: not temporary.
     const another = open.some((c) => c !== connection && c.remotePeer.equals(peer));
-    if (!neighbour && !another && this.#peers() > cap - reserve) this.#temporary.set(connection, this.#now() + TEMPORARY_CONNECTION_MS);
+    if (!neighbour && !another && this.#peers() > this.neighbourLimit()) this.#temporary.set(connection, this.#now() + TEMPORARY_CONNECTION_MS);
     return true;
   }
 
@@ -105,11 +126,11 @@ export class ConnectionBudget {
    * when this host holds more connections than its neighbour limit.
    */
   crossing(): Connection[] {
-    const { selfId, cap, reserve } = this.#init;
+    const { selfId, cap } = this.#init;
     const open = this.#init.open();
     // Only where the cap is near: closing one moves the announce streams it carried, and peers
     // that left and came back during a pull (8 hosts, cap 64) had owners change under it.
-    if (cap === undefined || open.length <= cap - reserve) return [];
+    if (cap === undefined || open.length <= Math.min(this.neighbourLimit(), cap - 1)) return [];
     const settled = Date.now() - CROSSING_SETTLE_MS;
     const byPeer = new Map<string, Connection[]>();
     for (const c of open) byPeer.set(c.remotePeer.toString(), [...(byPeer.get(c.remotePeer.toString()) ?? []), c]);
@@ -168,10 +189,12 @@ export class ConnectionBudget {
 
   /**
    * Temporary connections whose time is up: those that still do not fit among the neighbours to
-   * close, the peers of the rest now neighbours.
+   * close, the peers of the rest now neighbours; and neighbours past the limit (the swarm outgrew
+   * the cap), the newest first, to close.
    */
   expired(): { close: Connection[]; stay: string[] } {
-    const { cap, reserve } = this.#init;
+    const { cap } = this.#init;
+    const limit = this.neighbourLimit();
     const now = this.#now();
     const close: Connection[] = this.crossing();
     const stay: string[] = [];
@@ -186,14 +209,33 @@ export class ConnectionBudget {
       if (Math.max(until, this.#kept.get(peer) ?? 0) > now) continue;
       this.#temporary.delete(connection);
       if (connection.status !== 'open') continue;
-      if (cap !== undefined && open > cap - reserve) {
+      if (cap !== undefined && open > limit) {
         close.push(connection);
         open -= 1;
       } else {
         stay.push(peer);
       }
     }
+    if (open > limit) close.push(...this.#pastLimit(limit, close));
     return { close, stay };
+  }
+
+  /**
+   * The connections of the newest neighbours (peers with no temporary connection) past `limit`,
+   * but of those asked as committee members, and those closing already.
+   */
+  #pastLimit(limit: number, closing: readonly Connection[]): Connection[] {
+    const now = this.#now();
+    const neighbours = new Map<string, Connection[]>();
+    for (const c of this.#init.open()) {
+      if (closing.includes(c)) continue;
+      const peer = c.remotePeer.toString();
+      neighbours.set(peer, [...(neighbours.get(peer) ?? []), c]);
+    }
+    for (const [peer, cs] of neighbours) if (cs.some((c) => this.#temporary.has(c))) neighbours.delete(peer);
+    const newest = (cs: readonly Connection[]) => Math.max(...cs.map((c) => c.timeline.open));
+    const candidates = [...neighbours].filter(([peer]) => (this.#kept.get(peer) ?? 0) <= now).map(([, cs]) => cs);
+    return candidates.sort((a, b) => newest(b) - newest(a)).slice(0, Math.max(0, neighbours.size - limit)).flat();
   }
 
   closed(connection: Connection): void {

@@ -1,7 +1,8 @@
 // The swarm's public surface: what the daemon wires and distribute consumes. Internals
 // (announce streams, dialer, wire messages) stay behind it.
 export { createSwarm, Swarm, DEFAULT_HEARTBEAT_MS, DEFAULT_PEER_EXPIRY_MS, DEFAULT_VIOLATION_BAN_MS } from './swarm.ts';
-export type { SwarmInit, SwarmComponents, SwarmLogger } from './swarm.ts';
+export type { SwarmInit, SwarmComponents } from './swarm.ts';
+export type { SwarmLogger } from './logger.ts';
 export { MemoryNetwork, MemorySwarm } from './memory-swarm.ts';
 export type { MemorySwarmInit } from './memory-swarm.ts';
 export type { BlobKey, Holder, Inventory, InventoryEntry, PeerSummary, Penalty, PieceSet, SwarmApi, SwarmEvents, SwarmView, TagRecord } from './types.ts';

@@ -8,7 +8,7 @@ import { bootstrap } from '@libp2p/bootstrap';
 import { identify, type Identify } from '@libp2p/identify';
 import type { KadDHT } from '@libp2p/kad-dht';
 import { ping, type Ping } from '@libp2p/ping';
-import type { ConnectionGater, Libp2p, PeerDiscovery, PrivateKey } from '@libp2p/interface';
+import { KEEP_ALIVE, type ConnectionGater, type Libp2p, type PeerDiscovery, type PrivateKey } from '@libp2p/interface';
 import { mdns } from '@libp2p/mdns';
 import { preSharedKey } from '@libp2p/pnet';
 import { tcp } from '@libp2p/tcp';
@@ -74,7 +74,7 @@ export async function createSwarmNode(init: SwarmNodeInit): Promise<SwarmNode> {
   // Loaded only when asked for (owner committees at scale): its ~60 modules cost an idle node ~2 MiB.
   const dht = init.dht === true ? await import('@libp2p/kad-dht') : undefined;
 
-  return createLibp2p({
+  const node = await createLibp2p({
     start: false,
     privateKey: init.privateKey,
     nodeInfo: { name: 'shoal' },
@@ -112,6 +112,23 @@ export async function createSwarmNode(init: SwarmNodeInit): Promise<SwarmNode> {
         ? {}
         : { mdns: mdns({ serviceTag: mdnsInit.serviceTag ?? SHOAL_MDNS_SERVICE_TAG, interval: mdnsInit.intervalMs ?? DEFAULT_MDNS_INTERVAL_MS }) }),
     },
+  });
+  if (dht !== undefined) dropKeepAliveTags(node);
+  return node;
+}
+
+/**
+ * kad-dht tags the 20 peers closest to this host's id keep-alive, and libp2p redials a peer so
+ * tagged whenever its last connection closes. Which connections stay is the swarm's call
+ * (connection-budget.ts): a temporary one it let go, or a crossing one it closed, was reopened at
+ * once by libp2p, let go again after the grace period, and so on for the whole run (64 loopback
+ * hosts under a cap of 64: 14,805 connections opened while forming, 4x a full mesh). The tag is
+ * taken off as soon as the DHT sets it; the DHT's own value tag stays.
+ */
+function dropKeepAliveTags(node: Libp2p): void {
+  node.addEventListener('peer:update', ({ detail }) => {
+    const tags = [...detail.peer.tags.keys()].filter((name) => name.startsWith(KEEP_ALIVE));
+    if (tags.length > 0) void node.peerStore.merge(detail.peer.id, { tags: Object.fromEntries(tags.map((name) => [name, undefined])) }).catch(() => undefined);
   });
 }
 

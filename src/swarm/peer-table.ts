@@ -4,11 +4,11 @@
 // stream or connection ends, so a peer that is gone is never offered as a source.
 import type { Holder, InventoryEntry, PeerSummary, Penalty, PieceSet, TagRecord } from './types.ts';
 import { steadyNow } from '../lib/steady-clock.ts';
+import { Penalties } from './penalties.ts';
+import { TagRecords } from './tag-records.ts';
 
 /** Complete blobs plus in-progress ones a peer may announce; past that it is lying or broken. */
 export const DEFAULT_MAX_ENTRIES_PER_PEER = 1_000_000;
-/** Newest records kept for distinct repository:tag pairs (own and learned). */
-export const DEFAULT_MAX_TAGS = 100_000;
 
 export interface PeerTableInit {
   readonly now?: () => number;
@@ -49,20 +49,20 @@ export class PeerTable {
   readonly #now: () => number;
   readonly #steadyNow: () => number;
   readonly #maxEntries: number;
-  readonly #maxTags: number;
   readonly #peers = new Map<string, PeerState>();
   /** digest → peers with the blob complete or in progress. */
   readonly #holders = new Map<string, Set<string>>();
   readonly #wanters = new Map<string, Set<string>>();
   readonly #tellers = new Map<string, Set<string>>();
-  readonly #tags = new Map<string, TagRecord>();
-  readonly #penalties = new Map<string, Penalty>();
+  readonly #tags: TagRecords;
+  readonly #penalties: Penalties;
 
   constructor(init: PeerTableInit = {}) {
     this.#now = init.now ?? Date.now;
     this.#steadyNow = init.steadyNow ?? init.now ?? steadyNow;
     this.#maxEntries = init.maxEntriesPerPeer ?? DEFAULT_MAX_ENTRIES_PER_PEER;
-    this.#maxTags = init.maxTags ?? DEFAULT_MAX_TAGS;
+    this.#tags = new TagRecords(init.maxTags);
+    this.#penalties = new Penalties(this.#now);
   }
 
   /** A peer said hello: it starts over with no entries (its snapshot follows). */
@@ -190,22 +190,15 @@ export class PeerTable {
 
   /** Keeps the record if it is newer than the one known; true when it was. */
   offerTag(record: TagRecord): boolean {
-    const key = `${record.repository}:${record.tag}`;
-    const known = this.#tags.get(key);
-    if (known !== undefined && !isNewer(record, known)) return false;
-    this.#tags.delete(key);
-    this.#tags.set(key, record);
-    // Map order is insertion order: the first key is the one updated longest ago.
-    if (this.#tags.size > this.#maxTags) this.#tags.delete(this.#tags.keys().next().value!);
-    return true;
+    return this.#tags.offer(record);
   }
 
   newestTag(repository: string, tag: string): TagRecord | undefined {
-    return this.#tags.get(`${repository}:${tag}`);
+    return this.#tags.newest(repository, tag);
   }
 
   tags(): IterableIterator<TagRecord> {
-    return this.#tags.values();
+    return this.#tags.all();
   }
 
   /** Joined, unpenalised peers with a data URL that hold the blob; complete ones first. */
@@ -250,39 +243,20 @@ export class PeerTable {
 
   /** A longer or harsher penalty replaces a shorter one; a milder one never shortens a ban. */
   penalise(peerId: string, reason: string, durationMs: number, refuseConnections = false): Penalty {
-    const until = this.#now() + Math.max(0, durationMs);
-    const known = this.#activePenalty(peerId);
-    const penalty: Penalty = {
-      peerId, reason, until: Math.max(until, known?.until ?? 0), refuseConnections: refuseConnections || (known?.refuseConnections ?? false),
-    };
-    this.#penalties.set(peerId, penalty);
-    return penalty;
+    return this.#penalties.penalise(peerId, reason, durationMs, refuseConnections);
   }
 
   isPenalised(peerId: string): boolean {
-    return this.#activePenalty(peerId) !== undefined;
+    return this.#penalties.active(peerId) !== undefined;
   }
 
   refusesConnections(peerId: string): boolean {
-    return this.#activePenalty(peerId)?.refuseConnections === true;
+    return this.#penalties.active(peerId)?.refuseConnections === true;
   }
 
   penalties(): Penalty[] {
-    return [...this.#penalties.keys()].flatMap((peerId) => this.#activePenalty(peerId) ?? []);
+    return this.#penalties.all();
   }
-
-  #activePenalty(peerId: string): Penalty | undefined {
-    const penalty = this.#penalties.get(peerId);
-    if (penalty === undefined) return undefined;
-    if (penalty.until > this.#now()) return penalty;
-    this.#penalties.delete(peerId);
-    return undefined;
-  }
-}
-
-/** Last writer wins; equal timestamps are broken by origin so every host picks the same record. */
-export function isNewer(a: TagRecord, b: TagRecord): boolean {
-  return a.timestamp > b.timestamp || (a.timestamp === b.timestamp && compare(a.origin, b.origin) > 0);
 }
 
 function compare(a: string, b: string): number {

@@ -8,15 +8,15 @@ import { Announcements, dataUrl } from './announcements.ts';
 import { AnnounceStreams } from './announce-streams.ts';
 import type { ClusterKey } from './cluster-key.ts';
 import { closestPeerIds, COMMITTEE_TTL_MS, OwnerCommittees } from './committee.ts';
-import { committeeReserve, ConnectionBudget } from './connection-budget.ts';
+import { SwarmConnections } from './connections.ts';
 import { DEFAULT_BLOB_NEIGHBOURS } from './neighbours.ts';
 import { NeighbourRouting } from './neighbour-routing.ts';
-import { PeerDialer } from './dialer.ts';
 import { AnnouncingSwarm } from './announcing-swarm.ts';
 import { loadOrCreatePeerKey } from './identity.ts';
+import { quietLogger, type SwarmLogger } from './logger.ts';
 import { createSwarmNode, type MdnsInit, type SwarmNode } from './node.ts';
 import { PeerTable } from './peer-table.ts';
-import { ANNOUNCE_PROTOCOL, MAX_PEER_ADDRESSES, type Message } from './protocol.ts';
+import type { Message } from './protocol.ts';
 import { blobKey, type BlobKey, type Inventory, type PeerSummary, type SwarmApi } from './types.ts';
 
 /** Heartbeats keep lastSeen and the clock-skew reading fresh, and the stream under yamux's 120 s idle reset. */
@@ -25,13 +25,6 @@ export const DEFAULT_HEARTBEAT_MS = 15_000;
 export const DEFAULT_PEER_EXPIRY_MS = 60_000;
 /** How long a peer that broke the protocol is refused. */
 export const DEFAULT_VIOLATION_BAN_MS = 5 * 60_000;
-
-/** pino's shape, so the daemon's logger fits as is. */
-export interface SwarmLogger {
-  debug(fields: object, message: string): void;
-  info(fields: object, message: string): void;
-  warn(fields: object, message: string): void;
-}
 
 export interface SwarmInit {
   /** The node's identity; otherwise loaded from (or created in) `<dataDir>/shoal/peer-key`, or else ephemeral. */
@@ -77,8 +70,6 @@ function countMessage(counts: Record<string, number>, type: string, n: number): 
   counts[type] = (counts[type] ?? 0) + n;
 }
 
-const quiet: SwarmLogger = { debug() {}, info() {}, warn() {} };
-
 export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
   readonly peerId: string;
   readonly #init: SwarmInit & { readonly privateKey: PrivateKey };
@@ -87,10 +78,9 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
   protected readonly announcements: Announcements;
   #node: SwarmNode | undefined;
   #streams: AnnounceStreams | undefined;
-  #dialer: PeerDialer | undefined;
+  #connections: SwarmConnections | undefined;
   #committees: OwnerCommittees | undefined;
   readonly #routing: NeighbourRouting;
-  #reaper: NodeJS.Timeout | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
   /** Announce messages by type: sent (once per receiving peer) and received, for the log at stop. */
   readonly #counts = { sent: {} as Record<string, number>, received: {} as Record<string, number> };
@@ -100,7 +90,7 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
   constructor(init: SwarmInit & { readonly privateKey: PrivateKey }, components: SwarmComponents) {
     super();
     this.#init = init;
-    this.#log = init.logger ?? quiet;
+    this.#log = init.logger ?? quietLogger;
     this.peerId = peerIdFromPrivateKey(init.privateKey).toString();
     this.table = new PeerTable({ maxEntriesPerPeer: init.maxEntriesPerPeer });
     const { advertiseAddress, dataPort, pieceSize } = init;
@@ -113,8 +103,8 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
       dataPlane: this.#dataPlane,
       emit: (type, detail) => this.emit(type, detail),
       peerExchange: {
-        known: async () => (await this.#dialer?.addressesOf(this.table.peers().map((p) => p.peerId))) ?? [],
-        learned: (_from, peers) => this.#dialer?.dialLearned(peers),
+        known: async () => (await this.#connections?.dialer.addressesOf(this.table.peers().map((p) => p.peerId))) ?? [],
+        learned: (_from, peers) => this.#connections?.dialer.dialLearned(peers),
       },
       onTeller: (peerId, digest) => this.#routing.onTeller(peerId, digest),
       onBadInventoryEntry: (entry) => this.#log.warn({ entry }, 'swarm: inventory entry skipped (not a digest and size)'),
@@ -172,7 +162,12 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
       connectionGater: { denyDialPeer: refuses, denyInboundEncryptedConnection: refuses, denyOutboundEncryptedConnection: refuses },
     });
     this.#node = node;
-    const budget = new ConnectionBudget({ selfId: this.peerId, cap: init.maxConnections, reserve: committeeReserve(init.maxConnections, committeeSize), open: () => node.getConnections() });
+    const connections = new SwarmConnections(node, {
+      selfId: this.peerId, cap: init.maxConnections, committeeSize, bootstrap: init.bootstrap, redialIntervalMs: init.redialIntervalMs, table: this.table,
+      streams: () => this.#streams, sent: (type, n) => countMessage(this.#counts.sent, type, n), log: this.#log,
+    });
+    const { budget } = connections;
+    this.#connections = connections;
     this.#streams = new AnnounceStreams(node, {
       snapshot: (peerId) => this.announcements.snapshot({ asks: budget.asking(peerId) }),
       onMessage: (peerId, message, connection) => {
@@ -189,18 +184,6 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
       // A snapshot that cannot be built is this host's fault (the inventory callback); the rest is network weather.
       onError: (peerId, what, error) => (what.includes('snapshot') ? this.#log.warn : this.#log.debug).call(this.#log, { peerId, err: error.message }, `swarm: failed ${what}`),
     });
-    this.#dialer = new PeerDialer(node, {
-      bootstrap: init.bootstrap,
-      redialIntervalMs: init.redialIntervalMs,
-      // Only this dialer's own dials count as pending: the DHT's lookups dial too, and must not
-      // hold back the neighbours.
-      mayDial: (peerId, purpose, pending, known = 0) => {
-        if (this.table.refusesConnections(peerId)) return false;
-        if (purpose === 'committee') return budget.roomForTemporary(pending);
-        return purpose === 'top-up' ? budget.roomForTopUp(pending, known) : budget.roomForNeighbour(pending);
-      },
-      onDialError: (peerId, error) => this.#log.debug({ peerId, err: error.message }, 'swarm: dial failed'),
-    });
     const dht = node.services.dht;
     if (dht !== undefined) {
       this.#committees = new OwnerCommittees({
@@ -215,46 +198,23 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
           for (const id of others) this.#streams?.open(peerIdFromString(id));
           // Members connected already that do not talk to us (we are past their neighbour limit) are asked to.
           countMessage(this.#counts.sent, 'ask', this.#streams?.sendTo({ type: 'ask' }, others.filter((id) => !this.table.has(id))) ?? 0);
-          this.#dialer?.dialKnown(others);
+          connections.dialer.dialKnown(others);
         },
       });
     }
-    // libp2p refuses inbound connections past the cap but never prunes ones carrying our long-lived
-    // announce streams; one that crossed an outbound dial of ours is closed here. Past the
-    // neighbour limit a connection is temporary (connection-budget.ts).
-    node.addEventListener('connection:open', ({ detail }) => {
-      if (!budget.opened(detail, this.#dialer?.dialingNeighbour(detail.remotePeer.toString()) === true)) void detail.close().catch(() => undefined);
-    });
-    node.addEventListener('connection:close', ({ detail }) => budget.closed(detail));
     node.addEventListener('peer:disconnect', (event) => this.announcements.leave(event.detail.toString(), 'disconnected'));
-    // A new member: tell some others where it listens (peer exchange, see dialer.ts).
-    node.addEventListener('peer:identify', ({ detail }) => {
-      // A crossing connection closed already (connection-budget.ts) introduces nobody new.
-      if (!detail.protocols.includes(ANNOUNCE_PROTOCOL) || detail.listenAddrs.length === 0 || detail.connection.status !== 'open') return;
-      const addresses = detail.listenAddrs.map(String).slice(0, MAX_PEER_ADDRESSES);
-      const to = this.#dialer?.introduce(detail.peerId.toString(), this.table.peers().map((p) => p.peerId)) ?? [];
-      countMessage(this.#counts.sent, 'peers', this.#streams?.sendTo({ type: 'peers', peers: [{ peerId: detail.peerId.toString(), addresses }] }, to) ?? 0);
-    });
     try {
       await this.#streams.start();
       await node.start();
     } catch (err) {
       // E.g. the port is taken: leave nothing half-started, so start() can be tried again.
       await Promise.resolve(node.stop()).catch(() => undefined);
-      this.#node = this.#streams = this.#dialer = undefined;
+      this.#node = this.#streams = this.#connections = undefined;
       throw err;
     }
-    this.#dialer.start();
+    connections.start();
     this.#heartbeat = setInterval(() => this.#tick(), init.heartbeatMs ?? DEFAULT_HEARTBEAT_MS);
     this.#heartbeat.unref();
-    if (init.maxConnections !== undefined) {
-      this.#reaper = setInterval(() => {
-        const { close, stay } = budget.expired();
-        for (const connection of close) void connection.close().catch(() => undefined);
-        for (const peerId of stay) this.#streams?.open(peerIdFromString(peerId));
-      }, 1_000);
-      this.#reaper.unref();
-    }
     this.#log.info({ peerId: this.peerId, multiaddrs: this.multiaddrs }, 'swarm: started');
   }
 
@@ -262,13 +222,12 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
     const node = this.#node;
     if (node === undefined) return;
     clearInterval(this.#heartbeat);
-    clearInterval(this.#reaper);
     this.#committees?.stop();
-    this.#dialer?.stop();
+    this.#connections?.stop();
     await this.#streams?.stop();
     await node.stop();
     for (const peer of this.table.peers()) this.announcements.leave(peer.peerId, 'swarm stopped');
-    this.#node = this.#streams = this.#dialer = this.#committees = undefined;
+    this.#node = this.#streams = this.#connections = this.#committees = undefined;
     this.#log.info({ messages: this.#counts }, 'swarm: stopped');
   }
 
@@ -322,7 +281,11 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
   }
 
   #tick(): void {
-    this.broadcast({ type: 'ping', time: Date.now() });
+    // Only to peers told nothing else for half an interval (so none goes 1.5 intervals unheard):
+    // progress and load reports flow anyway during a pull, and a ping to every connection every
+    // interval made a fifth of the frames a host read per blob at 64 hosts.
+    const quietMs = (this.#init.heartbeatMs ?? DEFAULT_HEARTBEAT_MS) / 2;
+    countMessage(this.#counts.sent, 'ping', this.#streams?.heartbeat({ type: 'ping', time: Date.now() }, quietMs) ?? 0);
     for (const peerId of this.table.silentPeers(this.#init.peerExpiryMs ?? DEFAULT_PEER_EXPIRY_MS)) {
       this.announcements.leave(peerId, 'silent for too long');
       void this.#node?.hangUp(peerIdFromString(peerId)).catch(() => undefined);

@@ -88,6 +88,7 @@ describe('dialer under a connection cap (loopback)', { timeout: 60_000 }, () => 
     // A plain list is all the budget reads of its connections here: the peer each one goes to.
     const open: Connection[] = [];
     const budget = new ConnectionBudget({ selfId: 'self', cap: 64, reserve: 24, open: () => open });
+    for (let i = 0; i < 127; i++) budget.sighted(`peer-${i}`);
     const connect = (n: number) => {
       for (let i = open.length; i < n; i++) open.push({ remotePeer: { toString: () => `peer-${i}` } } as unknown as Connection);
     };

@@ -1,0 +1,88 @@
+// Which connections the swarm makes and which it keeps: the connection budget
+// (connection-budget.ts), told of every connection libp2p opens and closes and of every member
+// sighted; the dialer (dialer.ts), which asks the budget for room; the reaper, which closes what
+// the budget lets go; and peer exchange's introductions of each new member.
+import { peerIdFromString } from '@libp2p/peer-id';
+import type { AnnounceStreams } from './announce-streams.ts';
+import { committeeReserve, ConnectionBudget } from './connection-budget.ts';
+import { PeerDialer } from './dialer.ts';
+import type { SwarmLogger } from './logger.ts';
+import type { SwarmNode } from './node.ts';
+import type { PeerTable } from './peer-table.ts';
+import { ANNOUNCE_PROTOCOL, MAX_PEER_ADDRESSES } from './protocol.ts';
+
+export interface SwarmConnectionsInit {
+  readonly selfId: string;
+  /** max-peer-connections; undefined: no cap. */
+  readonly cap: number | undefined;
+  readonly committeeSize: number;
+  readonly bootstrap?: readonly string[];
+  readonly redialIntervalMs?: number;
+  readonly table: PeerTable;
+  /** The announce streams, once built: kept peers get ours opened, introductions go out on them. */
+  readonly streams: () => AnnounceStreams | undefined;
+  /** Counts messages sent, by type (the swarm's log at stop). */
+  readonly sent: (type: string, n: number) => void;
+  readonly log: SwarmLogger;
+}
+
+export class SwarmConnections {
+  readonly budget: ConnectionBudget;
+  readonly dialer: PeerDialer;
+  readonly #cap: number | undefined;
+  readonly #streams: () => AnnounceStreams | undefined;
+  #reaper: NodeJS.Timeout | undefined;
+
+  constructor(node: SwarmNode, init: SwarmConnectionsInit) {
+    const { table, cap } = init;
+    this.#cap = cap;
+    this.#streams = init.streams;
+    const budget = (this.budget = new ConnectionBudget({ selfId: init.selfId, cap, reserve: committeeReserve(cap, init.committeeSize), open: () => node.getConnections() }));
+    this.dialer = new PeerDialer(node, {
+      bootstrap: init.bootstrap,
+      redialIntervalMs: init.redialIntervalMs,
+      // Only this dialer's own dials count as pending: the DHT's lookups dial too, and must not
+      // hold back the neighbours.
+      mayDial: (peerId, purpose, pending, known = 0) => {
+        if (table.refusesConnections(peerId)) return false;
+        if (purpose === 'committee') return budget.roomForTemporary(pending);
+        return purpose === 'top-up' ? budget.roomForTopUp(pending, known) : budget.roomForNeighbour(pending);
+      },
+      onDialError: (peerId, error) => init.log.debug({ peerId, err: error.message }, 'swarm: dial failed'),
+    });
+    // libp2p refuses inbound connections past the cap but never prunes ones carrying our long-lived
+    // announce streams; one that crossed an outbound dial of ours is closed here. Past the
+    // neighbour limit a connection is temporary (connection-budget.ts).
+    node.addEventListener('connection:open', ({ detail }) => {
+      if (!budget.opened(detail, this.dialer.dialingNeighbour(detail.remotePeer.toString()))) void detail.close().catch(() => undefined);
+    });
+    node.addEventListener('connection:close', ({ detail }) => budget.closed(detail));
+    // The swarm's size as this host knows it: while it fits under the cap, a full mesh (connection-budget.ts).
+    node.addEventListener('peer:discovery', ({ detail }) => budget.sighted(detail.id.toString()));
+    // A new member: tell some others where it listens (peer exchange, see dialer.ts).
+    node.addEventListener('peer:identify', ({ detail }) => {
+      // A crossing connection closed already (connection-budget.ts) introduces nobody new.
+      if (!detail.protocols.includes(ANNOUNCE_PROTOCOL) || detail.listenAddrs.length === 0 || detail.connection.status !== 'open') return;
+      const addresses = detail.listenAddrs.map(String).slice(0, MAX_PEER_ADDRESSES);
+      const to = this.dialer.introduce(detail.peerId.toString(), table.peers().map((p) => p.peerId));
+      init.sent('peers', this.#streams()?.sendTo({ type: 'peers', peers: [{ peerId: detail.peerId.toString(), addresses }] }, to) ?? 0);
+    });
+  }
+
+  /** Once the node runs: dialling, and (under a cap) closing what the budget lets go every second. */
+  start(): void {
+    this.dialer.start();
+    if (this.#cap === undefined) return;
+    this.#reaper = setInterval(() => {
+      const { close, stay } = this.budget.expired();
+      for (const connection of close) void connection.close().catch(() => undefined);
+      for (const peerId of stay) this.#streams()?.open(peerIdFromString(peerId));
+    }, 1_000);
+    this.#reaper.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#reaper);
+    this.dialer.stop();
+  }
+}

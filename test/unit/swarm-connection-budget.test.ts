@@ -1,0 +1,61 @@
+// The connection budget's neighbour limit follows the swarm's size as the host knows it: every
+// member while they all fit under the cap (a full mesh needs no reserve), the cap less the reserve
+// once the swarm outgrows it, and then the newest neighbours past that limit are let go.
+import assert from 'node:assert/strict';
+import type { Connection } from '@libp2p/interface';
+import { describe, test } from 'node:test';
+import { ConnectionBudget } from '../../src/swarm/connection-budget.ts';
+
+/** What the budget reads of a connection: its peer, when it opened, its state. */
+function connection(peer: string, openedAt: number): Connection {
+  const remotePeer = { toString: () => peer, equals: (other: { toString(): string }) => other.toString() === peer };
+  return { remotePeer, timeline: { open: openedAt }, status: 'open', direction: 'outbound' } as unknown as Connection;
+}
+
+function budgetWith(open: Connection[], members: number): ConnectionBudget {
+  const budget = new ConnectionBudget({ selfId: 'self', cap: 64, reserve: 24, open: () => open, now: () => 1_000_000 });
+  for (let i = 0; i < members; i++) budget.sighted(`peer-${i}`);
+  return budget;
+}
+
+describe('connection budget: the neighbour limit and the swarm’s size', () => {
+  test('64 hosts under a cap of 64: every other host is a neighbour (a full mesh), none is temporary', () => {
+    const open = Array.from({ length: 50 }, (_, i) => connection(`peer-${i}`, i));
+    const budget = budgetWith(open, 63);
+    assert.equal(budget.neighbourLimit(), 64);
+    assert.equal(budget.roomForNeighbour(0), true, 'room past the cap less the reserve (40)');
+    assert.equal(budget.roomForTopUp(0, 63), true);
+    const inbound = connection('peer-50', 50);
+    open.push(inbound);
+    assert.equal(budget.opened(inbound, false), true);
+    assert.equal(budget.passing('peer-50'), false, 'an inbound connection is a neighbour, not let go after the grace period');
+  });
+
+  test('a swarm larger than the cap: neighbours up to the cap less the reserve, later ones temporary', () => {
+    const open = Array.from({ length: 40 }, (_, i) => connection(`peer-${i}`, i));
+    const budget = budgetWith(open, 127);
+    assert.equal(budget.neighbourLimit(), 40);
+    assert.equal(budget.roomForNeighbour(0), false);
+    const inbound = connection('peer-40', 40);
+    open.push(inbound);
+    budget.opened(inbound, false);
+    assert.equal(budget.passing('peer-40'), true);
+  });
+
+  test('when the swarm outgrows the cap, the newest neighbours past the limit are let go, members asked as owners kept', () => {
+    const open = Array.from({ length: 63 }, (_, i) => connection(`peer-${i}`, i));
+    const budget = budgetWith(open, 63);
+    assert.deepEqual(budget.expired().close, [], 'a full mesh under the cap keeps everyone');
+    budget.keep(['peer-62'], 60_000);
+    budget.sighted('peer-63');
+    const closed = budget.expired().close.map((c) => c.remotePeer.toString());
+    assert.equal(closed.length, 63 - 40);
+    assert.ok(!closed.includes('peer-62'), 'a committee member this host asks stays');
+    assert.deepEqual(closed.sort(), Array.from({ length: 23 }, (_, i) => `peer-${61 - i}`).sort(), 'the newest go first');
+  });
+
+  test('without a cap there is no limit', () => {
+    const budget = new ConnectionBudget({ selfId: 'self', cap: undefined, reserve: 0, open: () => [] });
+    assert.equal(budget.neighbourLimit(), Infinity);
+  });
+});
