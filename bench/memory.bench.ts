@@ -13,8 +13,10 @@
 //
 //   node bench/memory.bench.ts [--clients 200] [--image-mib 96] [--layers 4] [--requests 3000]
 //     [--concurrency 32] [--no-swarm] [--entry FILE] [--node-args="--flag ..."] [--drop-env=KEY,...]
+//     [--set-env=KEY=VALUE,...] [--wrap="heaptrack"]
 // --drop-env leaves settings of src/daemon/runtime-flags.ts's DAEMON_ENV out (to measure the code
-// before one was added, with --entry).
+// before one was added, with --entry); --set-env tries other values. --wrap runs the daemon under
+// a profiler (its figures then include the wrapper's), to see who allocated what at the peak.
 import { execFileSync } from 'node:child_process';
 import { entryModule } from '../bin/built.js';
 import { mkdtemp } from 'node:fs/promises';
@@ -126,12 +128,13 @@ async function pushTestImage(work: string, seedUrl: string, imageMib: number, la
 }
 
 async function main(): Promise<void> {
-  const flags = parseFlags(process.argv.slice(2), { switches: ['no-swarm'], values: ['clients', 'image-mib', 'layers', 'requests', 'concurrency', 'entry', 'node-args', 'drop-env'] });
+  const flags = parseFlags(process.argv.slice(2), { switches: ['no-swarm'], values: ['clients', 'image-mib', 'layers', 'requests', 'concurrency', 'entry', 'node-args', 'drop-env', 'set-env', 'wrap'] });
   const number = (flag: string, fallback: number): number => {
     const value = Number(flags.get(flag) ?? fallback);
     if (!Number.isInteger(value) || value <= 0) throw new Error(`--${flag} must be a positive whole number`);
     return value;
   };
+  const list = (flag: string, separator: string | RegExp): string[] => (typeof flags.get(flag) === 'string' ? String(flags.get(flag)).split(separator).filter(Boolean) : []);
   const options = {
     clients: number('clients', 200),
     imageMib: number('image-mib', 96),
@@ -140,8 +143,10 @@ async function main(): Promise<void> {
     concurrency: number('concurrency', 32),
     swarm: !flags.has('no-swarm'),
     entry: typeof flags.get('entry') === 'string' ? String(flags.get('entry')) : undefined,
-    nodeArgs: typeof flags.get('node-args') === 'string' ? String(flags.get('node-args')).split(/\s+/).filter(Boolean) : [],
-    dropEnv: typeof flags.get('drop-env') === 'string' ? String(flags.get('drop-env')).split(',').filter(Boolean) : [],
+    nodeArgs: list('node-args', /\s+/),
+    dropEnv: list('drop-env', ','),
+    setEnv: Object.fromEntries(list('set-env', ',').map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)])),
+    wrap: list('wrap', /\s+/),
   };
   // What npm start runs: the JavaScript build, made first when the sources changed.
   if (!options.entry) execFileSync(nodeBinary(), [join(REPO_ROOT, 'scripts', 'build.mjs')], { stdio: ['ignore', 'ignore', 'inherit'] });
@@ -154,7 +159,7 @@ async function main(): Promise<void> {
     const seed = await startRegistry2({ rootDir: join(work, 'seed'), configDir: join(work, 'seed-config'), label: 'seed' });
     const { layers, pushed } = await pushTestImage(work, seed.url, options.imageMib, options.layers);
     const start = async (label: string): Promise<MemoryDaemon> => {
-      const daemon = await startMemoryDaemon({ dataDir: join(work, label), upstream: seed.url, swarm: options.swarm, nodeArgs: options.nodeArgs, dropEnv: options.dropEnv, ...(options.entry ? { entry: options.entry } : {}) });
+      const daemon = await startMemoryDaemon({ dataDir: join(work, label), upstream: seed.url, swarm: options.swarm, nodeArgs: options.nodeArgs, dropEnv: options.dropEnv, setEnv: options.setEnv, wrap: options.wrap, ...(options.entry ? { entry: options.entry } : {}) });
       sampler.watch(daemon.server.pid, 'shoal', label);
       return daemon;
     };
