@@ -19,11 +19,15 @@ const RECENT_CHUNKS = 8;
  */
 const RECENT_CHUNKS_SHARED = 8;
 const RECENT_CHUNKS_MIN = 2;
-/** Blobs keeping chunks now. */
-const keeping = new Set<RecentChunks>();
+/** A blob that kept no new chunk for this long no longer takes a share (one left unfinished must not shrink the others' for good). */
+const KEEPING_MS = 5_000;
+/** Blobs keeping chunks now, with when each kept its last one. */
+const keeping = new Map<RecentChunks, number>();
 
 /** Chunks each blob may keep now. */
 export function recentChunkLimit(): number {
+  const since = performance.now() - KEEPING_MS;
+  for (const [recent, at] of keeping) if (at < since) keeping.delete(recent);
   return Math.max(RECENT_CHUNKS_MIN, Math.min(RECENT_CHUNKS, Math.floor(RECENT_CHUNKS_SHARED / Math.max(1, keeping.size))));
 }
 
@@ -43,7 +47,7 @@ export class RecentChunks {
   remember(offset: number, chunk: Uint8Array): void {
     if (!isHandedOver(chunk)) return;
     retainBatch(chunk);
-    keeping.add(this);
+    keeping.set(this, performance.now());
     this.#chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
     this.#starts.push(offset);
     // More than one may go: the limit falls as other blobs start keeping chunks.

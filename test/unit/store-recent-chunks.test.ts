@@ -30,3 +30,16 @@ test('blobs written at once share the chunks kept; one alone keeps them all', ()
   first.forget();
   assert.equal(first.kept, 0);
 });
+
+test('a blob that kept nothing new for 5 s no longer takes a share', async () => {
+  const abandoned = new RecentChunks();
+  fill(abandoned, 2);
+  const busy = new RecentChunks();
+  fill(busy, 12);
+  assert.equal(busy.kept, 4, 'two blobs: 4 each');
+  await new Promise((resolve) => setTimeout(resolve, 5_100));
+  fill(busy, 12);
+  assert.equal(busy.kept, 8, 'the one left unfinished counts no more');
+  abandoned.forget();
+  busy.forget();
+});
