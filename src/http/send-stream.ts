@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
-import { DOWNLOAD_BUDGET_BYTES, chunkBytes, downloadStarted, downloadsInFlight, giveChunk } from '../lib/download-budget.ts';
+import { chunkBytes, downloadStarted, giveChunk } from '../lib/download-budget.ts';
 import { sendRoom, type Grant, type SendRoom } from '../lib/send-room.ts';
 
 /**
@@ -11,13 +11,6 @@ import { sendRoom, type Grant, type SendRoom } from '../lib/send-room.ts';
 const WRITES_IN_FLIGHT = 2;
 /** What a partial blob's reader reads at most (partial-reader.ts), for the room asked per chunk. */
 const READ_BYTES = 256 * 1024;
-/**
- * Past this many responses in flight (where the download budget starts shrinking their chunks),
- * each has one write in flight: the kernel's socket buffers keep a crowd's sockets busy, and a
- * second chunk per response, waiting on a slow client, was most of a crowd's peak on a busy
- * machine (bench/memory.bench.ts, 200 clients at load 14-26: 34-63 MiB of chunks).
- */
-const CROWD_RESPONSES = DOWNLOAD_BUDGET_BYTES / (2 * READ_BYTES);
 
 /**
  * Sends a blob that is still arriving (a partial blob's reader) chunk by chunk, and gives each
@@ -47,7 +40,7 @@ export async function sendArriving(response: ServerResponse, stream: Readable, w
       };
       /** Lets the next chunk come once the room has its bytes, while fewer than WRITES_IN_FLIGHT are written. */
       const next = (): void => {
-        if (settled || granted || asking || writing >= (downloadsInFlight() > CROWD_RESPONSES ? 1 : WRITES_IN_FLIGHT)) return;
+        if (settled || granted || asking || writing >= WRITES_IN_FLIGHT) return;
         const bytes = chunkBytes(READ_BYTES);
         const now = room.tryTake(bytes);
         if (now) return flow(now);
