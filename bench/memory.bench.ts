@@ -7,15 +7,19 @@
 //     (bench/lib/memory-mixed.ts).
 // The daemon's VmRSS and VmHWM come from /proc every 50 ms (the fan-out benchmark's sampler);
 // VmHWM is reset before each scenario, so each one's peak is its own. Goal: ≤ 150 MiB everywhere.
-// Where it lies: V8's heap from the daemon's /metrics, and once a second /proc/<pid>/smaps split
-// into malloc's main heap and the other anonymous memory (V8's pages, other arenas).
+// Where it lies: V8's heap from the daemon's /metrics, and /proc/<pid>/smaps split into malloc's
+// main heap and the other anonymous memory (V8's pages, other arenas), once a second and at each
+// new high of RSS.
 // Progress on stderr, the table on stdout, JSON in bench/results/memory-<time>.json and memory-latest.json.
 //
 //   node bench/memory.bench.ts [--clients 200] [--image-mib 96] [--layers 4] [--requests 3000]
 //     [--concurrency 32] [--no-swarm] [--entry FILE] [--node-args="--flag ..."] [--drop-env=KEY,...]
+//     [--set-env=KEY=VALUE,...] [--wrap="heaptrack"]
 // --drop-env leaves settings of src/daemon/runtime-flags.ts's DAEMON_ENV out (to measure the code
-// before one was added, with --entry).
+// before one was added, with --entry); --set-env tries other values. --wrap runs the daemon under
+// a profiler (its figures then include the wrapper's), to see who allocated what at the peak.
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { entryModule } from '../bin/built.js';
 import { mkdtemp } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
@@ -53,7 +57,7 @@ interface Scenario {
   readonly heapAfter: HeapFigures;
   /** largest V8 heap and external (Buffer) memory the daemon's /metrics showed, read every 500 ms */
   readonly heapMax: HeapFigures;
-  /** The split of the largest RSS seen in /proc/<pid>/smaps, read every second (bench/lib/memory-smaps.ts). */
+  /** The split of the largest RSS seen in /proc/<pid>/smaps, read every second and at each new high (bench/lib/memory-smaps.ts). */
   readonly smapsAtMax: SmapsFigures | undefined;
   readonly daemonCpuS: number;
   /** Once a second: RSS, the smaps split and the latest heap figures, to see when and where a peak grows. */
@@ -63,6 +67,15 @@ interface Scenario {
 
 interface TimelinePoint extends SmapsFigures, HeapFigures {
   readonly s: number;
+}
+
+/** Resident bytes of `pid` now (0 once it is gone). */
+function residentBytes(pid: number): number {
+  try {
+    return Number(readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]) * 4096;
+  } catch {
+    return 0;
+  }
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -83,7 +96,22 @@ async function measure(name: string, daemon: MemoryDaemon, sampler: Sampler, run
     const heap = heaps.at(-1) ?? { heapUsedMiB: Number.NaN, heapTotalMiB: Number.NaN, externalMiB: Number.NaN };
     timeline.push({ s: (Date.now() - t0) / 1000, ...f, ...heap });
   };
-  const smapsTimer = setInterval(() => void smapsOf(pid).then(keepLargest, () => undefined), 1_000);
+  // Once a second for the timeline, and at once whenever RSS (statm, cheap to read every 100 ms)
+  // passed its highest yet by 1 MiB: the split at the peak, not a second before or after it.
+  let lastRead = 0;
+  let highest = 0;
+  let reading = false;
+  const smapsTimer = setInterval(() => {
+    if (reading) return;
+    const rss = residentBytes(pid);
+    if (Date.now() - lastRead < 1_000 && rss < highest + MiB) return;
+    highest = Math.max(highest, rss);
+    lastRead = Date.now();
+    reading = true;
+    void smapsOf(pid).then(keepLargest, () => undefined).finally(() => {
+      reading = false;
+    });
+  }, 100);
   const detail = await run().finally(() => {
     clearInterval(heapTimer);
     clearInterval(smapsTimer);
@@ -126,12 +154,13 @@ async function pushTestImage(work: string, seedUrl: string, imageMib: number, la
 }
 
 async function main(): Promise<void> {
-  const flags = parseFlags(process.argv.slice(2), { switches: ['no-swarm'], values: ['clients', 'image-mib', 'layers', 'requests', 'concurrency', 'entry', 'node-args', 'drop-env'] });
+  const flags = parseFlags(process.argv.slice(2), { switches: ['no-swarm'], values: ['clients', 'image-mib', 'layers', 'requests', 'concurrency', 'entry', 'node-args', 'drop-env', 'set-env', 'wrap'] });
   const number = (flag: string, fallback: number): number => {
     const value = Number(flags.get(flag) ?? fallback);
     if (!Number.isInteger(value) || value <= 0) throw new Error(`--${flag} must be a positive whole number`);
     return value;
   };
+  const list = (flag: string, separator: string | RegExp): string[] => (typeof flags.get(flag) === 'string' ? String(flags.get(flag)).split(separator).filter(Boolean) : []);
   const options = {
     clients: number('clients', 200),
     imageMib: number('image-mib', 96),
@@ -140,8 +169,10 @@ async function main(): Promise<void> {
     concurrency: number('concurrency', 32),
     swarm: !flags.has('no-swarm'),
     entry: typeof flags.get('entry') === 'string' ? String(flags.get('entry')) : undefined,
-    nodeArgs: typeof flags.get('node-args') === 'string' ? String(flags.get('node-args')).split(/\s+/).filter(Boolean) : [],
-    dropEnv: typeof flags.get('drop-env') === 'string' ? String(flags.get('drop-env')).split(',').filter(Boolean) : [],
+    nodeArgs: list('node-args', /\s+/),
+    dropEnv: list('drop-env', ','),
+    setEnv: Object.fromEntries(list('set-env', ',').map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)])),
+    wrap: list('wrap', /\s+/),
   };
   // What npm start runs: the JavaScript build, made first when the sources changed.
   if (!options.entry) execFileSync(nodeBinary(), [join(REPO_ROOT, 'scripts', 'build.mjs')], { stdio: ['ignore', 'ignore', 'inherit'] });
@@ -154,7 +185,7 @@ async function main(): Promise<void> {
     const seed = await startRegistry2({ rootDir: join(work, 'seed'), configDir: join(work, 'seed-config'), label: 'seed' });
     const { layers, pushed } = await pushTestImage(work, seed.url, options.imageMib, options.layers);
     const start = async (label: string): Promise<MemoryDaemon> => {
-      const daemon = await startMemoryDaemon({ dataDir: join(work, label), upstream: seed.url, swarm: options.swarm, nodeArgs: options.nodeArgs, dropEnv: options.dropEnv, ...(options.entry ? { entry: options.entry } : {}) });
+      const daemon = await startMemoryDaemon({ dataDir: join(work, label), upstream: seed.url, swarm: options.swarm, nodeArgs: options.nodeArgs, dropEnv: options.dropEnv, setEnv: options.setEnv, wrap: options.wrap, ...(options.entry ? { entry: options.entry } : {}) });
       sampler.watch(daemon.server.pid, 'shoal', label);
       return daemon;
     };
@@ -191,7 +222,7 @@ function report(scenarios: readonly Scenario[], options: { clients: number; imag
   const out: string[] = [];
   out.push(`\nDaemon memory (MiB), one shoal ${options.swarm ? '(swarm on, alone)' : '(--no-swarm)'} running ${options.runs}; ${options.imageMib} MiB image of ${options.layers} layers; load average ${load.map((l) => fmt(l, 2)).join(' → ')}`);
   out.push(table([
-    ['scenario', 'seconds', 'RSS start', 'RSS max (50 ms)', 'VmHWM', 'anon/file at max', 'RSS after', 'heap used max/after', 'heap total max', 'external max', 'malloc heap/other anon at max (1 s)', 'daemon CPU-s', `goal ≤ ${GOAL_MIB}`],
+    ['scenario', 'seconds', 'RSS start', 'RSS max (50 ms)', 'VmHWM', 'anon/file at max', 'RSS after', 'heap used max/after', 'heap total max', 'external max', 'malloc heap/other anon at max', 'daemon CPU-s', `goal ≤ ${GOAL_MIB}`],
     ...scenarios.map((s) => [s.name, fmt(s.seconds, 1), fmt(s.rssStartMiB, 1), fmt(s.rssMaxMiB, 1), fmt(s.hwmMiB, 1), `${fmt(s.anonAtMaxMiB, 0)}/${fmt(s.fileAtMaxMiB, 0)}`, fmt(s.rssAfterMiB, 1), `${fmt(s.heapMax.heapUsedMiB, 1)}/${fmt(s.heapAfter.heapUsedMiB, 1)}`, fmt(s.heapMax.heapTotalMiB, 1), fmt(s.heapMax.externalMiB, 1), s.smapsAtMax ? `${fmt(s.smapsAtMax.mallocHeapMiB, 0)}/${fmt(s.smapsAtMax.otherAnonMiB, 0)}` : '–', fmt(s.daemonCpuS, 1), s.hwmMiB <= GOAL_MIB ? 'ok' : 'over']),
   ]));
   for (const s of scenarios) {

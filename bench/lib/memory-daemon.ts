@@ -22,6 +22,10 @@ export interface MemoryDaemonOptions {
   readonly swarm: boolean;
   /** Settings of DAEMON_ENV left out, to compare with the code before one was added. */
   readonly dropEnv?: readonly string[];
+  /** Settings put in the daemon's environment over DAEMON_ENV's, to try one. */
+  readonly setEnv?: Readonly<Record<string, string>>;
+  /** A command the daemon runs under (a profiler such as heaptrack): its own figures then include the wrapper's. */
+  readonly wrap?: readonly string[];
 }
 
 export async function startMemoryDaemon(options: MemoryDaemonOptions): Promise<MemoryDaemon> {
@@ -43,7 +47,9 @@ export async function startMemoryDaemon(options: MemoryDaemonOptions): Promise<M
   const env: NodeJS.ProcessEnv = { ...DAEMON_ENV };
   for (const key of options.dropEnv ?? []) delete env[key];
   for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('SHOAL_') && !(key in DAEMON_ENV)) env[key] = value;
-  const server = await spawnServer({ label: 'shoal', command: nodeBinary(), args, port, env });
+  Object.assign(env, options.setEnv);
+  const [command, ...wrapArgs] = [...(options.wrap ?? []), nodeBinary()];
+  const server = await spawnServer({ label: 'shoal', command: command!, args: [...wrapArgs, ...args], port, env });
   return { server, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` };
 }
 

@@ -210,10 +210,13 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ShoalConfi
  * with one line naming the file.
  */
 async function checkUpstreamTls(config: ShoalConfig, drafts: readonly UpstreamDraft[]): Promise<void> {
-  const { upstreamTls, TlsConfigError } = await import('../upstream/tls.ts');
+  const { loadTls, tlsFilesFor, TlsConfigError } = await import('../upstream/tls.ts');
   for (const [index, upstream] of config.upstreams.entries()) {
     try {
-      upstreamTls(upstream.url, upstream.tls, config.dockerCertsDir);
+      const files = tlsFilesFor(upstream.url, upstream.tls, config.dockerCertsDir);
+      // Without files there is nothing to check, and the default context (the system CA store,
+      // ~8 MiB for good) waits for the upstream's first TLS connection.
+      if (files.caFiles.length > 0 || files.client !== undefined) loadTls(files);
     } catch (error) {
       if (!(error instanceof TlsConfigError)) throw error;
       const labels = Object.values(drafts[index]?.tls ?? {}).map((value) => value.label);

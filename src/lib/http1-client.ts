@@ -16,8 +16,8 @@ import { Http1Error, parseHead, type ParsedHead } from './http1-head.ts';
 export { Http1Error } from './http1-head.ts';
 
 export interface Http1ClientInit extends BodyBatches {
-  /** Options of every https: connection. */
-  readonly tls?: ConnectionOptions | undefined;
+  /** Options of every https: connection, or a function giving them, called at each https: connection (so a plain-HTTP client never builds them). */
+  readonly tls?: ConnectionOptions | (() => ConnectionOptions) | undefined;
   readonly connectTimeoutMs: number;
   /** From the request to the end of the response head, unless a request sets its own. */
   readonly headersTimeoutMs: number;
@@ -123,7 +123,8 @@ export class Http1Client {
     const host = url.hostname.replace(/^\[|\]$/g, '');
     const options = { host, port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)), onread };
     const tls = url.protocol === 'https:';
-    const socket = tls ? connectTls({ ...(isIP(host) === 0 ? { servername: host } : {}), ...this.#init.tls, ...options }) : connectTcp(options);
+    const tlsOptions = tls && typeof this.#init.tls === 'function' ? this.#init.tls() : this.#init.tls;
+    const socket = tls ? connectTls({ ...(isIP(host) === 0 ? { servername: host } : {}), ...tlsOptions, ...options }) : connectTcp(options);
     (connection as { socket: Socket }).socket = socket;
     socket.setNoDelay(true);
     const connectTimer = setTimeout(() => socket.destroy(new Http1Error('UND_ERR_CONNECT_TIMEOUT', `connect timeout after ${this.#init.connectTimeoutMs} ms`)), this.#init.connectTimeoutMs);

@@ -8,12 +8,20 @@
 // meanwhile, so the clients' pace is the same.
 // A write whose client takes nothing for STALL_MS is written off: its bytes stay held (nothing can
 // take them back from the socket) but stop counting, so stalled or hostile clients cannot keep the
-// room full and starve everyone else; they cost what they cost before the room existed.
+// room full and starve everyone else. Written-off bytes have a budget of their own: past it, a
+// write is written off only after LONG_STALL_MS. Clients that are merely slow (a crowd on a busy
+// machine) had their writes written off one after another, and each held its chunk: 600 responses,
+// 40-60 MiB of chunks beyond the room (bench/memory.bench.ts at load 14-24). Truly stalled clients
+// still cannot hold the others back for longer than LONG_STALL_MS.
 
 /** Bytes of unwritten chunks all responses may hold at once (more than any one response asks for). */
 export const SEND_ROOM_BYTES = 4 * 1024 * 1024;
-/** A write pending this long no longer counts against the room (its client stalled). */
+/** A write pending this long no longer counts against the room (its client stalled), while the write-off budget lasts. */
 export const STALL_MS = 250;
+/** Bytes of written-off writes not yet called back, at most, before write-offs wait LONG_STALL_MS. */
+export const WRITE_OFF_BYTES = 4 * 1024 * 1024;
+/** A write pending this long is written off whatever the budget. */
+export const LONG_STALL_MS = 5_000;
 
 /** Bytes taken from a room, given back once (more calls are harmless). */
 export interface Grant {
@@ -26,6 +34,8 @@ interface Held {
   readonly at: number;
   /** Released, or written off as stalled: counts no more. */
   done: boolean;
+  /** Written off and not released yet: counts against the write-off budget. */
+  writtenOff: boolean;
 }
 
 interface Waiter {
@@ -36,15 +46,20 @@ interface Waiter {
 export class SendRoom {
   readonly #limit: number;
   readonly #stallMs: number;
+  readonly #writeOffBytes: number;
+  readonly #longStallMs: number;
   #used = 0;
+  #writtenOff = 0;
   /** Grants in the order given, for the stall check (released ones are dropped from the front). */
   readonly #held: Held[] = [];
   readonly #waiting: Waiter[] = [];
   #stallTimer: NodeJS.Timeout | undefined;
 
-  constructor(limitBytes = SEND_ROOM_BYTES, stallMs = STALL_MS) {
+  constructor(limitBytes = SEND_ROOM_BYTES, stallMs = STALL_MS, writeOffBytes = WRITE_OFF_BYTES, longStallMs = LONG_STALL_MS) {
     this.#limit = limitBytes;
     this.#stallMs = stallMs;
+    this.#writeOffBytes = writeOffBytes;
+    this.#longStallMs = longStallMs;
   }
 
   /** Bytes held by grants that still count. */
@@ -54,6 +69,11 @@ export class SendRoom {
 
   get waiting(): number {
     return this.#waiting.length;
+  }
+
+  /** Bytes of written-off grants not given back yet. */
+  get writtenOff(): number {
+    return this.#writtenOff;
   }
 
   /**
@@ -80,18 +100,28 @@ export class SendRoom {
   }
 
   #give(bytes: number): Grant {
-    const held: Held = { bytes, at: performance.now(), done: false };
+    const held: Held = { bytes, at: performance.now(), done: false, writtenOff: false };
     this.#used += bytes;
     this.#held.push(held);
     return {
       bytes,
       release: () => {
+        if (held.writtenOff) {
+          held.writtenOff = false;
+          this.#writtenOff -= held.bytes;
+          if (this.#waiting.length > 0) this.#rewatchStalls();
+        }
         if (held.done) return;
-        this.#writeOff(held);
+        this.#stopCounting(held);
         this.#trim();
         this.#serve();
       },
     };
+  }
+
+  /** When `held`, pending, may be written off: after STALL_MS while the budget has room for it, else after LONG_STALL_MS. */
+  #writeOffAt(held: Held): number {
+    return held.at + (this.#writtenOff + held.bytes <= this.#writeOffBytes ? this.#stallMs : this.#longStallMs);
   }
 
   /**
@@ -99,20 +129,28 @@ export class SendRoom {
    * oldest counting grant is first and a stalled one does not keep the list growing behind it.
    */
   #trim(): void {
-    const before = performance.now() - this.#stallMs;
+    const now = performance.now();
     let drop = 0;
     for (; drop < this.#held.length; drop++) {
       const held = this.#held[drop]!;
-      if (!held.done && held.at > before) break;
+      if (held.done) continue;
+      if (this.#writeOffAt(held) > now) break;
       this.#writeOff(held);
     }
     if (drop > 0) this.#held.splice(0, drop);
   }
 
-  #writeOff(held: Held): void {
+  #stopCounting(held: Held): void {
     if (held.done) return;
     held.done = true;
     this.#used -= held.bytes;
+  }
+
+  #writeOff(held: Held): void {
+    if (held.done) return;
+    this.#stopCounting(held);
+    held.writtenOff = true;
+    this.#writtenOff += held.bytes;
   }
 
   #serve(): void {
@@ -130,12 +168,17 @@ export class SendRoom {
     if (!oldest) return;
     this.#stallTimer = setTimeout(() => {
       this.#stallTimer = undefined;
-      const before = performance.now() - this.#stallMs;
-      for (const held of this.#held) if (held.at <= before) this.#writeOff(held);
+      for (const held of this.#held) if (!held.done && this.#writeOffAt(held) <= performance.now()) this.#writeOff(held);
       this.#trim();
       this.#serve();
       if (this.#waiting.length > 0) this.#watchStalls();
-    }, Math.max(1, oldest.at + this.#stallMs - performance.now()));
+    }, Math.max(1, this.#writeOffAt(oldest) - performance.now()));
+  }
+
+  /** The budget grew back: a write-off put off to LONG_STALL_MS may be due sooner. */
+  #rewatchStalls(): void {
+    this.#clearStallTimer();
+    this.#watchStalls();
   }
 
   #clearStallTimer(): void {

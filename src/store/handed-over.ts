@@ -11,6 +11,25 @@ import { releaseBatch, retainBatch } from './write-batches.ts';
  * read back from the file (bench/peer-transfer.bench.ts).
  */
 const RECENT_CHUNKS = 8;
+/**
+ * Chunks kept by every blob being written together: blobs written at once share them, down to
+ * RECENT_CHUNKS_MIN each. A crowd pulling a cold 4-layer image has three or four blobs arriving at
+ * once, and 8 chunks each were 12-16 MiB of its peak, while most of its readers fell behind them
+ * anyway (the seed sends faster than 200 clients take) and read the file (bench/memory.bench.ts).
+ */
+const RECENT_CHUNKS_SHARED = 8;
+const RECENT_CHUNKS_MIN = 2;
+/** A blob that kept no new chunk for this long no longer takes a share (one left unfinished must not shrink the others' for good). */
+const KEEPING_MS = 5_000;
+/** Blobs keeping chunks now, with when each kept its last one. */
+const keeping = new Map<RecentChunks, number>();
+
+/** Chunks each blob may keep now. */
+export function recentChunkLimit(): number {
+  const since = performance.now() - KEEPING_MS;
+  for (const [recent, at] of keeping) if (at < since) keeping.delete(recent);
+  return Math.max(RECENT_CHUNKS_MIN, Math.min(RECENT_CHUNKS, Math.floor(RECENT_CHUNKS_SHARED / Math.max(1, keeping.size))));
+}
 
 /**
  * The last handed-over chunks written to a blob, by offset: a reader close behind the writer
@@ -28,13 +47,21 @@ export class RecentChunks {
   remember(offset: number, chunk: Uint8Array): void {
     if (!isHandedOver(chunk)) return;
     retainBatch(chunk);
+    keeping.set(this, performance.now());
     this.#chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
     this.#starts.push(offset);
-    if (this.#chunks.length <= RECENT_CHUNKS) return;
-    const passed = this.#starts.findIndex((start, i) => start + this.#chunks[i]!.byteLength <= this.#readAt);
-    const drop = passed >= 0 ? passed : 0;
-    releaseBatch(this.#chunks.splice(drop, 1)[0]!);
-    this.#starts.splice(drop, 1);
+    // More than one may go: the limit falls as other blobs start keeping chunks.
+    while (this.#chunks.length > recentChunkLimit()) {
+      const passed = this.#starts.findIndex((start, i) => start + this.#chunks[i]!.byteLength <= this.#readAt);
+      const drop = passed >= 0 ? passed : 0;
+      releaseBatch(this.#chunks.splice(drop, 1)[0]!);
+      this.#starts.splice(drop, 1);
+    }
+  }
+
+  /** Chunks kept now (tests). */
+  get kept(): number {
+    return this.#chunks.length;
   }
 
   /** The kept bytes from `position` to the end of the chunk holding it, if one does. */
@@ -65,6 +92,7 @@ export class RecentChunks {
   }
 
   forget(): void {
+    keeping.delete(this);
     for (const chunk of this.#chunks) releaseBatch(chunk);
     this.#chunks.length = 0;
     this.#starts.length = 0;

@@ -1,7 +1,7 @@
 // One blob being fetched: a temp file written piece by piece, readable while written, verified
-// and renamed under its digest at the end. Longer than 300 lines because its states (writing →
-// committed | failed), the writes in flight and the file they guard are one unit; the readers
-// (partial-reader.ts) and the resume bookkeeping (kept-partial.ts) already live apart.
+// and renamed under its digest at the end. Its states (writing → committed | failed) live here;
+// the pieces present and the writes in flight (piece-writes.ts), the readers (partial-reader.ts)
+// and the resume bookkeeping (kept-partial.ts) apart.
 import { EventEmitter } from 'node:events';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
@@ -14,10 +14,9 @@ import { RecentChunks } from './handed-over.ts';
 import { PrefixHasher } from './prefix-hasher.ts';
 import { ReaderPace } from './reader-pace.ts';
 import { createPartialReader, type BlobState as State, type ReaderHooks, type ReaderOptions } from './partial-reader.ts';
-import { nextRun, presentTo } from './piece-fill.ts';
+import { PieceWrites } from './piece-writes.ts';
 
 export type { ReaderOptions } from './partial-reader.ts';
-
 
 /**
  * A blob being written, in fixed-size pieces that may arrive in any order and from several
@@ -35,13 +34,7 @@ export class PartialBlob {
   readonly tmpPath: string;
   readonly #layout: Layout;
   readonly #handle: FileHandle;
-  readonly #filled: Float64Array;
-  /** Bytes of each piece claimed by writes still in flight, after its #filled ones: the next write goes on after them. */
-  readonly #claimed: Float64Array;
-  /** Offset in each piece where its fill started (see piece-fill.ts). */
-  readonly #fillStart: Float64Array;
-  /** The last write in flight into each piece: a write that goes on from it is recorded only after it. */
-  readonly #lastInPiece = new Map<number, Promise<void>>();
+  readonly #pieces: PieceWrites;
   readonly #events = new EventEmitter();
   readonly #onCommitted: (digest: Digest, size: number) => void;
   /** Marks the digest in use while a reader is attached (so eviction leaves it alone after the commit). */
@@ -51,7 +44,6 @@ export class PartialBlob {
   #verified = false;
   #state: State = { kind: 'writing' };
   #readers = 0;
-  #writes = new Set<Promise<unknown>>();
   /** Start offsets of the pieces reset so far, in order: readers that already sent their bytes must fail. */
   readonly #resetStarts: number[] = [];
   /** The last chunks written (handed over only, see handed-over.ts): readers keeping up take them from here, not the file. */
@@ -69,12 +61,10 @@ export class PartialBlob {
     this.digest = digest;
     this.size = size;
     this.pieceSize = pieceSize;
-    this.pieceCount = size === 0 ? 0 : Math.ceil(size / pieceSize);
     this.tmpPath = tmpPath;
     this.#handle = handle;
-    this.#filled = new Float64Array(this.pieceCount);
-    this.#claimed = new Float64Array(this.pieceCount);
-    this.#fillStart = new Float64Array(this.pieceCount);
+    this.#pieces = new PieceWrites(size, pieceSize, handle);
+    this.pieceCount = this.#pieces.pieceCount;
     this.#hasher = new PrefixHasher(tmpPath, digest.algorithm, size, (position) => this.availableFrom(position));
     this.#onCommitted = onCommitted;
     this.#hold = hold;
@@ -89,7 +79,7 @@ export class PartialBlob {
     const { handle, complete } = await openKept(kept, digest, size, pieceSize);
     const blob = new PartialBlob(layout, digest, size, pieceSize, kept, handle, onCommitted, hold);
     // Pieces kept from before a restart: present, and hashed again from the file like early bytes.
-    for (const index of complete) blob.#filled[index] = blob.pieceLength(index);
+    for (const index of complete) blob.#pieces.keep(index);
     blob.#hasher.advance();
     return blob;
   }
@@ -103,20 +93,20 @@ export class PartialBlob {
   }
 
   pieceStart(index: number): number {
-    return index * this.pieceSize;
+    return this.#pieces.pieceStart(index);
   }
 
   pieceLength(index: number): number {
-    return Math.min(this.pieceSize, this.size - index * this.pieceSize);
+    return this.#pieces.pieceLength(index);
   }
 
   /** Bytes of piece `index` present (its fill may have started inside it: see nextFill). */
   pieceFilled(index: number): number {
-    return this.#filled[index] ?? 0;
+    return this.#pieces.pieceFilled(index);
   }
 
   isPieceComplete(index: number): boolean {
-    return this.pieceFilled(index) === this.pieceLength(index);
+    return this.#pieces.isPieceComplete(index);
   }
 
   completePieces(): number[] {
@@ -132,23 +122,12 @@ export class PartialBlob {
 
   /** Bytes present (complete pieces and the filled parts of the rest). */
   get received(): number {
-    let total = 0;
-    for (const filled of this.#filled) total += filled;
-    return total;
+    return this.#pieces.received;
   }
 
   /** End (exclusive) of the bytes present without a gap from `position`. */
   availableFrom(position: number): number {
-    if (position >= this.size) return this.size;
-    let index = Math.floor(position / this.pieceSize);
-    let offset = position - this.pieceStart(index);
-    for (;;) {
-      const length = this.pieceLength(index);
-      const to = presentTo(this.#fillStart[index]!, this.pieceFilled(index), length, offset);
-      if (to < length || index + 1 >= this.pieceCount) return this.pieceStart(index) + to;
-      index += 1;
-      offset = 0;
-    }
+    return this.#pieces.availableFrom(position);
   }
 
   /**
@@ -157,9 +136,7 @@ export class PartialBlob {
    * that is inside it (a Range read's first byte: its bytes come first, the head after).
    */
   nextFill(index: number, from?: number): { start: number; end: number } {
-    const base = this.pieceStart(index);
-    const run = nextRun(this.#fillStart[index]!, this.pieceFilled(index), this.pieceLength(index), from === undefined ? undefined : from - base);
-    return { start: base + run.start, end: base + run.end };
+    return this.#pieces.nextFill(index, from);
   }
 
   /**
@@ -171,71 +148,12 @@ export class PartialBlob {
    */
   async write(offset: number, chunk: Uint8Array): Promise<void> {
     if (this.#state.kind !== 'writing') throw new Error(`blob ${this.digest.value} is ${this.#state.kind}`);
-    if (offset < 0 || offset + chunk.byteLength > this.size) throw new RangeError(`write of ${chunk.byteLength} bytes at ${offset} is outside the ${this.size}-byte blob`);
-    const writeEnd = offset + chunk.byteLength;
-    for (let position = offset; position < writeEnd; ) {
-      const index = Math.floor(position / this.pieceSize);
-      const base = this.pieceStart(index);
-      const run = nextRun(this.#fillStart[index]!, this.#filled[index]! + this.#claimed[index]!, this.pieceLength(index), position - base);
-      if (base + run.start !== position) throw new Error(`write at ${position} does not continue piece ${index} (its fill goes on at ${base + run.start})`);
-      if (writeEnd > base + run.end && run.end < this.pieceLength(index)) {
-        throw new Error(`write at ${position} does not continue piece ${index}: it runs into the piece's bytes present from ${base + run.end}`);
-      }
-      position = Math.min(writeEnd, base + run.end);
-    }
-    const before: Array<Promise<void>> = [];
-    this.#forEachPiece(offset, writeEnd, (index, from, bytes) => {
-      if (this.#claimed[index]! > 0) before.push(this.#lastInPiece.get(index)!);
-      else if (this.#filled[index] === 0) this.#fillStart[index] = from - this.pieceStart(index);
-      this.#claimed[index]! += bytes;
+    await this.#pieces.write(offset, chunk, () => this.#state.kind === 'writing', (completed) => {
+      if (completed) this.#pieceList.schedule();
+      this.#hasher.advance();
+      this.#recent.remember(offset, chunk);
+      this.#events.emit('change');
     });
-    const write = this.#land(offset, chunk, before);
-    this.#forEachPiece(offset, writeEnd, (index) => this.#lastInPiece.set(index, write));
-    this.#writes.add(write);
-    try {
-      await write;
-    } finally {
-      this.#writes.delete(write);
-      this.#forEachPiece(offset, writeEnd, (index) => {
-        if (this.#lastInPiece.get(index) === write) this.#lastInPiece.delete(index);
-      });
-    }
-  }
-
-  /** Writes the bytes, then records them once the writes they go on from (`before`, in flight) are recorded. */
-  async #land(offset: number, chunk: Uint8Array, before: ReadonlyArray<Promise<void>>): Promise<void> {
-    let failure: { error: unknown } | undefined;
-    const failed = (error: unknown): void => {
-      failure ??= { error };
-    };
-    await this.#writeAll(chunk, offset).catch(failed);
-    for (const write of before) await write.catch(failed);
-    const writeEnd = offset + chunk.byteLength;
-    this.#forEachPiece(offset, writeEnd, (index, _from, bytes) => {
-      this.#claimed[index]! -= bytes;
-    });
-    if (failure) throw failure.error;
-    if (this.#state.kind !== 'writing') return;
-    let completed = false;
-    this.#forEachPiece(offset, writeEnd, (index, from, bytes) => {
-      if (this.#filled[index] === 0) this.#fillStart[index] = from - this.pieceStart(index);
-      this.#filled[index] = Math.min(this.pieceLength(index), this.#filled[index]! + bytes);
-      completed ||= this.isPieceComplete(index);
-    });
-    if (completed) this.#pieceList.schedule();
-    this.#hasher.advance();
-    this.#recent.remember(offset, chunk);
-    this.#events.emit('change');
-  }
-
-  /** Calls `each` with every piece [start, end) falls in, where in the blob its part starts, and how long it is. */
-  #forEachPiece(start: number, end: number, each: (index: number, from: number, bytes: number) => void): void {
-    for (let position = start; position < end; ) {
-      const index = Math.floor(position / this.pieceSize);
-      const upTo = Math.min(end, this.pieceStart(index) + this.pieceLength(index));
-      each(index, position, upTo - position);
-      position = upTo;
-    }
   }
 
   /**
@@ -253,10 +171,7 @@ export class PartialBlob {
 
   /** Forgets a piece's bytes (they failed verification); the hash restarts if it had covered them. */
   resetPiece(index: number): void {
-    const wasComplete = this.isPieceComplete(index);
-    this.#filled[index] = 0;
-    this.#fillStart[index] = 0;
-    if (wasComplete) this.#pieceList.schedule();
+    if (this.#pieces.reset(index)) this.#pieceList.schedule();
     this.#resetStarts.push(this.pieceStart(index));
     this.#recent.forget();
     this.#hasher.reset(this.pieceStart(index));
@@ -299,13 +214,12 @@ export class PartialBlob {
     this.#pace.wake();
     this.#hasher.close();
     this.#recent.forget();
-    await Promise.allSettled([...this.#writes, this.#pieceList.stop()]);
+    await Promise.allSettled([this.#pieces.settled(), this.#pieceList.stop()]);
     await this.#handle.close().catch(() => undefined);
     // Removed before anyone hears of the failure: a new fetch of the digest opens the same path.
     await removeKept(this.#kept);
     this.#events.emit('change');
   }
-
 
   /** Resolves once committed; rejects with the failure otherwise. */
   done(): Promise<void> {
@@ -377,14 +291,5 @@ export class PartialBlob {
         release?.();
       },
     };
-  }
-
-  /** Only a chunk handed over (coalesce.ts's batches): a caller may refill any other once its write is done. */
-  async #writeAll(chunk: Uint8Array, position: number): Promise<void> {
-    let done = 0;
-    while (done < chunk.byteLength) {
-      const { bytesWritten } = await this.#handle.write(chunk, done, chunk.byteLength - done, position + done);
-      done += bytesWritten;
-    }
   }
 }

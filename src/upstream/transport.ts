@@ -4,7 +4,7 @@
 // write batches; tokens, manifests, lists and HEADs through undici.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import { Agent, request, type Dispatcher } from 'undici';
+import { Agent, buildConnector, request, type Dispatcher } from 'undici';
 import { Http1Client } from '../lib/http1-client.ts';
 import { takeBatch } from '../store/write-batches.ts';
 import type { UpstreamTlsConfig, RequestOptions } from './types.ts';
@@ -101,8 +101,27 @@ export class Transport {
    */
   #agent(): Dispatcher {
     if (this.#dispatcher) return this.#dispatcher;
-    this.#dispatcher = new Agent({ connectTimeout: this.#timeoutMs, headersTimeout: this.#timeoutMs, bodyTimeout: this.#bodyIdleMs, connect: this.#tlsOptions() });
+    this.#dispatcher = new Agent({ headersTimeout: this.#timeoutMs, bodyTimeout: this.#bodyIdleMs, connect: this.#connector() });
     return this.#dispatcher;
+  }
+
+  /**
+   * undici's connector, with the TLS options read at the first https: connection: the system CA
+   * store and a context built from it hold ~8 MiB for good (Node caches the parsed certificates),
+   * which a node whose seed speaks plain HTTP never needs (bench/memory.bench.ts).
+   */
+  #connector(): buildConnector.connector {
+    const plain = buildConnector({ timeout: this.#timeoutMs });
+    let tls: buildConnector.connector | undefined;
+    return (options, callback) => {
+      if (options.protocol !== 'https:') return plain(options, callback);
+      try {
+        tls ??= buildConnector({ timeout: this.#timeoutMs, ...this.#tlsOptions() });
+      } catch (error) {
+        return callback(error as Error, null);
+      }
+      return tls(options, callback);
+    };
   }
 
   #tlsOptions(): TlsConnectOptions {
@@ -118,9 +137,11 @@ export class Transport {
   #bulkClient(): Http1Client | undefined {
     if (this.#init.dispatcher) return undefined;
     if (this.#bulk) return this.#bulk;
-    const { secureContext, rejectUnauthorized } = this.#tlsOptions();
     this.#bulk = new Http1Client({
-      tls: { secureContext, rejectUnauthorized },
+      tls: () => {
+        const { secureContext, rejectUnauthorized } = this.#tlsOptions();
+        return { secureContext, rejectUnauthorized };
+      },
       connectTimeoutMs: this.#timeoutMs,
       headersTimeoutMs: this.#timeoutMs,
       bodyIdleMs: this.#bodyIdleMs,

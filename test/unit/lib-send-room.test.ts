@@ -1,6 +1,7 @@
 // The send room: grants up to its limit, first come first served; a request larger than the room
 // passes alone; a grant pending past the stall time stops counting, so a stalled client cannot
-// hold everyone else back; a grant given back twice counts once.
+// hold everyone else back, as long as the write-off budget lasts (then only past the long stall
+// time); a grant given back twice counts once.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -49,6 +50,36 @@ describe('send room', () => {
     assert.equal(room.used, 64 * KiB, 'only the new grant counts');
     stalled.release();
     assert.equal(room.used, 64 * KiB, 'the written-off grant given back late changes nothing');
+    next.release();
+    assert.equal(room.used, 0);
+  });
+
+  it('writes off no more than its budget: past it a stalled grant keeps counting until given back', async () => {
+    const room = new SendRoom(64 * KiB, 20, 64 * KiB, 600_000);
+    const first = room.tryTake(64 * KiB)!;
+    const second = await room.take(64 * KiB);
+    assert.equal(room.writtenOff, 64 * KiB, 'the first is written off: the budget is full');
+    let third = false;
+    const waiting = room.take(64 * KiB).then((grant) => ((third = true), grant));
+    await sleep(200);
+    assert.equal(third, false, 'the second, stalled too, still counts: no room for the third');
+    assert.equal(room.used, 64 * KiB);
+    first.release();
+    assert.equal(room.writtenOff, 0, 'the first written-off grant given back frees its budget');
+    const grant = await waiting;
+    assert.equal(room.writtenOff, 64 * KiB, 'then the second is written off and the third goes on');
+    second.release();
+    grant.release();
+    assert.equal(room.used, 0);
+    assert.equal(room.writtenOff, 0);
+  });
+
+  it('writes off past the long stall time whatever the budget', async () => {
+    const room = new SendRoom(64 * KiB, 20, 0, 100);
+    const stalled = room.tryTake(64 * KiB)!;
+    const next = await room.take(64 * KiB);
+    assert.equal(room.writtenOff, 64 * KiB);
+    stalled.release();
     next.release();
     assert.equal(room.used, 0);
   });
