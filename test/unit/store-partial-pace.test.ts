@@ -47,7 +47,8 @@ async function clientBehind(temp: TempStore, content: Buffer, written: number): 
 }
 
 /** A transfer of the whole blob from a peer that sends `content` as fast as it is read (and ignores aborts). */
-function transferAll(blob: PartialBlob, content: Buffer, controller: AbortController): ReturnType<typeof runTransfer> {
+/** The transfer's failure (undefined: it ran to its end). */
+async function transferAll(blob: PartialBlob, content: Buffer, controller: AbortController): Promise<Awaited<ReturnType<typeof runTransfer>>['failure']> {
   const source = {
     id: 'peer-1',
     kind: 'holder' as const,
@@ -59,7 +60,7 @@ function transferAll(blob: PartialBlob, content: Buffer, controller: AbortContro
   };
   const hooks: TransferHooks = { counted: () => undefined, pieceDone: () => undefined, seedContinues: () => true, arriving: () => undefined, announce: () => undefined, ended: () => undefined };
   const pieces = Array.from({ length: blob.pieceCount }, (_, i) => i);
-  return runTransfer(blob, { source, pieces, demanded: false, from: undefined, controller }, [], hooks);
+  return (await runTransfer(blob, { source, pieces, demanded: false, from: undefined, controller }, [], hooks)).failure;
 }
 
 async function writeChunks(blob: PartialBlob, content: Buffer, from: number, to: number): Promise<void> {
