@@ -30,8 +30,16 @@ export interface CommitteesInit {
   readonly size: number;
   /** Peer ids the DHT names for the key (peers that answered and the closer peers they named). */
   readonly lookup: (key: Uint8Array, signal: AbortSignal) => AsyncIterable<string>;
-  /** Members connected now (said hello): candidates too, and how this host judges the swarm small. */
+  /** Members connected now (said hello): candidates too. */
   readonly connected: () => readonly string[];
+  /**
+   * Members this host has heard of (discovery), connected or not. The swarm is small only while
+   * both this and the connected members are fewer than a committee: a host that joins a large
+   * swarm late, or finds its hosts full, connects to few, and ranking owners among those few
+   * made it (and the hosts it asked) read pieces from the seed that the committee owned (at 128
+   * real hosts, 9 of 27 seed reads).
+   */
+  readonly known?: () => number;
   /** The committee of a blob was (re)computed: its members get dialled, so owners can be asked. */
   readonly found?: (digest: string, members: readonly string[]) => void;
   readonly now?: () => number;
@@ -67,7 +75,7 @@ export class OwnerCommittees {
   committee(digest: string): readonly string[] | undefined {
     const { size } = this.#init;
     const entry = this.#entries.get(digest);
-    if (size <= 0 || (entry === undefined && this.#init.connected().length < size)) return undefined;
+    if (size <= 0 || (entry === undefined && this.#small(size))) return undefined;
     if (entry === undefined) {
       // Blobs fetched at once are few; forgetting them all now and then bounds the map.
       if (this.#entries.size >= MAX_ENTRIES) this.#entries.clear();
@@ -78,6 +86,10 @@ export class OwnerCommittees {
     }
     if (!entry.looking && this.#now() >= entry.next) this.#refresh(digest, entry);
     return entry.members;
+  }
+
+  #small(size: number): boolean {
+    return Math.max(this.#init.connected().length, this.#init.known?.() ?? 0) < size;
   }
 
   /** Blobs no longer fetched: forget their committees (looked up again if fetched again). */

@@ -67,6 +67,11 @@ export class ConnectionBudget {
     if (this.#known.size < MAX_KNOWN) this.#known.add(peerId);
   }
 
+  /** Swarm members heard of (sighted()), itself excluded; at most MAX_KNOWN. */
+  get known(): number {
+    return this.#known.size;
+  }
+
   /** Neighbours kept at most: the cap while every member heard of fits under it, else the cap less the reserve. */
   neighbourLimit(): number {
     const { cap, reserve } = this.#init;
