@@ -51,7 +51,14 @@ export async function getBlob(ctx: RouteContext<BlobEndpoint>, retried = false):
     reply.hijack();
     raw.writeHead(reply.statusCode, reply.getHeaders() as Record<string, string>);
   };
-  if (opened.origin !== 'local') return sendArriving(raw, opened.stream, writeHead);
+  if (opened.origin !== 'local') {
+    // Once the headers are out, a failure can only break the body off (send-stream.ts): the client
+    // sees a short read ("unexpected EOF") and nothing else, so the reason is logged here.
+    opened.stream.once('error', (error: Error) => {
+      if (raw.headersSent) request.log.warn({ repository: endpoint.name, digest: digest.value, origin: opened.origin, err: error }, 'blob download broken off');
+    });
+    return sendArriving(raw, opened.stream, writeHead);
+  }
   if (opened.size === 0) return void reply.send();
   // Local hits bypass fastify's stream piping for the reused-buffer sender.
   const { start, end } = range ?? { start: 0, end: opened.size - 1 };
