@@ -1,7 +1,7 @@
 import { OciError, type ByteRange, type Digest } from '../oci/index.ts';
 import type { Store } from '../store/index.ts';
 import type { Readable } from 'node:stream';
-import type { Fetcher } from './fetcher.ts';
+import { CLIENT_READ_IDLE_MS, type Fetcher } from './fetcher.ts';
 import type { OwnerAsk } from './peer-data.ts';
 import type { BlobWant, OpenedBlob } from './types.ts';
 
@@ -69,7 +69,7 @@ export class BlobService implements PeerBlobs {
       return this.#openLocal(want, range);
     }
     const byteRange = range?.(partial.size);
-    const stream = partial.createReader(this.#store.blobs.path(want.digest), byteRange, { holdBackUnverified: true });
+    const stream = partial.createReader(this.#store.blobs.path(want.digest), byteRange, { holdBackUnverified: true, idleTimeoutMs: CLIENT_READ_IDLE_MS });
     return { size: partial.size, range: byteRange, stream, origin: alreadyRunning ? 'joined' : 'fetched' };
   }
 
