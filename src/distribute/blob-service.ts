@@ -56,7 +56,7 @@ export class BlobService implements PeerBlobs {
       const local = await this.#openLocal(want, range);
       if (local) return local;
     }
-    if (!this.isMirrored(want.name, want.ns)) return undefined;
+    if (!this.isMirrored(want.name, want.ns) || (await this.#deletedHere(want))) return undefined;
     const alreadyRunning = this.#fetcher.joinable(want.digest) !== undefined;
     if (ranged && range) {
       const read = await this.#fetcher.fetchRange(want, range);
@@ -87,7 +87,7 @@ export class BlobService implements PeerBlobs {
     const repositories = this.#store.repositories;
     if (await repositories.hasBlobLink(want.name, want.digest)) return true;
     if (!this.isMirrored(want.name, want.ns)) return false;
-    if ((await this.#store.blobs.stat(want.digest)) === undefined) return false;
+    if ((await this.#store.blobs.stat(want.digest)) === undefined || (await this.#deletedHere(want))) return false;
     await repositories.linkBlob(want.name, want.digest);
     return true;
   }
@@ -113,5 +113,16 @@ export class BlobService implements PeerBlobs {
     if (!(await this.#store.repositories.unlinkBlob(name, want.digest))) {
       throw new OciError('BLOB_UNKNOWN', `blob ${want.digest.value} is not in repository ${name}`);
     }
+    await this.#store.repositories.deleted.mark(name, 'blob', want.digest.value);
+  }
+
+  /**
+   * Deleted from the repository here, which has no seed: the copy in this host's store (or a
+   * peer's) does not bring it back; a push or mount does. A seeded repository is a cache of its
+   * seed, where a delete only drops this host's link.
+   */
+  async #deletedHere(want: BlobWant): Promise<boolean> {
+    if (this.#fetcher.isSeeded(want)) return false;
+    return (await this.#store.repositories.deleted.markedAt(want.name, 'blob', want.digest.value)) !== undefined;
   }
 }

@@ -14,7 +14,8 @@ export interface ManifestServiceInit {
 
 /** The swarm as manifest resolution needs it: tags peers announced, and manifest bytes from peers. */
 export interface ManifestPeers {
-  newestTag(repository: string, tag: string): { digest: string } | undefined;
+  /** `timestamp`: when the tag was set, in milliseconds since the epoch on the clock of the host that set it. */
+  newestTag(repository: string, tag: string): { digest: string; timestamp: number } | undefined;
   /** A manifest's bytes from a peer that holds it (verified against the digest by the caller). */
   fetch(name: string, digest: Digest): Promise<Buffer | undefined>;
 }
@@ -90,7 +91,9 @@ export class ManifestService {
         failure = error;
       }
     }
-    const fromPeers = await this.#fromPeers(name, digest, undefined);
+    // Deleted here from a repository with no seed: neither this host's copy nor a peer's brings it back.
+    const deleted = targets.length === 0 && (await this.#store.repositories.deleted.markedAt(name, 'manifest', digest.value)) !== undefined;
+    const fromPeers = deleted ? undefined : await this.#fromPeers(name, digest, undefined);
     if (fromPeers) return fromPeers;
     if (failure) throw unavailable(name, digest.value, failure);
     throw new OciError('MANIFEST_UNKNOWN', `manifest ${digest.value} is not in repository ${name}`);
@@ -148,8 +151,10 @@ export class ManifestService {
       return { ...cached, origin: 'local' };
     }
     // Not here, and the seed is down or does not know it: the newest tag a peer announced.
+    // A tag deleted here stays deleted until it is set again, here or (later than the delete) on a peer.
     const announced = this.#peers?.newestTag(this.#router.qualifiedName(name), tag);
-    const announcedDigest = announced ? tryParseDigest(announced.digest) : undefined;
+    const deletedAt = announced ? await this.#store.repositories.deleted.markedAt(name, 'tag', tag) : undefined;
+    const announcedDigest = announced && (deletedAt === undefined || announced.timestamp > deletedAt) ? tryParseDigest(announced.digest) : undefined;
     if (announcedDigest) {
       const fromPeers = await this.#fromPeers(name, announcedDigest, tag);
       if (fromPeers) {

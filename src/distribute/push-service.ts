@@ -122,11 +122,14 @@ export class PushService {
       if (!(await repositories.untag(name, reference.tag))) {
         throw new OciError('MANIFEST_UNKNOWN', `tag ${name}:${reference.tag} is unknown`);
       }
+      await repositories.deleted.mark(name, 'tag', reference.tag);
     } else {
       if (!(await repositories.hasManifest(name, reference.digest))) {
         throw new OciError('MANIFEST_UNKNOWN', `manifest ${reference.digest.value} is not in ${name}`);
       }
-      await repositories.unlinkManifest(name, reference.digest);
+      const at = Date.now();
+      for (const tag of await repositories.unlinkManifest(name, reference.digest)) await repositories.deleted.mark(name, 'tag', tag, at);
+      await repositories.deleted.mark(name, 'manifest', reference.digest.value, at);
     }
     this.#logger.info({ repository: name, reference: referenceString(reference) }, 'manifest deleted');
   }

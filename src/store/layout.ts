@@ -11,11 +11,14 @@ export class Layout {
   readonly v2: string;
   /** shoal's own scratch space: same filesystem as the blobs, so rename is atomic; outside the registry tree. */
   readonly tmp: string;
+  /** What clients deleted from repositories (deletion-marks.ts); shoal's own, outside the registry tree. */
+  readonly deleted: string;
 
   constructor(root: string) {
     this.root = root;
     this.v2 = join(root, 'docker', 'registry', 'v2');
     this.tmp = join(root, 'shoal', 'tmp');
+    this.deleted = join(root, 'shoal', 'deleted');
   }
 
   blobDir(digest: Digest): string {

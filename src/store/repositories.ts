@@ -1,6 +1,7 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isValidTag, tryParseDigest, type Digest } from '../oci/index.ts';
+import { DeletionMarks } from './deletion-marks.ts';
 import type { Layout } from './layout.ts';
 import { isNotFound, readTextIfExists, writeFileAtomic } from './files.ts';
 
@@ -11,13 +12,16 @@ import { isNotFound, readTextIfExists, writeFileAtomic } from './files.ts';
 export class RepositoryStore {
   readonly #layout: Layout;
   readonly #tagged = new Set<(name: string, tag: string, digest: Digest) => void>();
+  /** References clients deleted; a link or tag written again clears its mark. */
+  readonly deleted: DeletionMarks;
 
   constructor(layout: Layout) {
     this.#layout = layout;
+    this.deleted = new DeletionMarks(layout.deleted);
   }
 
   async linkBlob(name: string, digest: Digest): Promise<void> {
-    await this.#writeLink(this.#layout.layerLink(name, digest), digest);
+    if (await this.#writeLink(this.#layout.layerLink(name, digest), digest)) await this.deleted.clear(name, 'blob', digest.value);
   }
 
   async hasBlobLink(name: string, digest: Digest): Promise<boolean> {
@@ -31,7 +35,7 @@ export class RepositoryStore {
   }
 
   async linkManifest(name: string, digest: Digest): Promise<void> {
-    await this.#writeLink(this.#layout.revisionLink(name, digest), digest);
+    if (await this.#writeLink(this.#layout.revisionLink(name, digest), digest)) await this.deleted.clear(name, 'manifest', digest.value);
   }
 
   async hasManifest(name: string, digest: Digest): Promise<boolean> {
@@ -67,6 +71,7 @@ export class RepositoryStore {
   async tag(name: string, tag: string, digest: Digest): Promise<void> {
     await this.#writeLink(this.#layout.tagIndexLink(name, tag, digest), digest);
     if (await this.#writeLink(this.#layout.tagCurrentLink(name, tag), digest)) {
+      await this.deleted.clear(name, 'tag', tag);
       for (const listener of this.#tagged) listener(name, tag, digest);
     }
   }

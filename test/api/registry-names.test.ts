@@ -93,7 +93,7 @@ describe('registry names: one cache per (registry, repository), only allowed reg
   });
 
   test('item 1: swarm tag records are looked up by (registry, repository)', async () => {
-    const records = new Map([['library/hello:1', { digest: image.digest }]]);
+    const records = new Map([['library/hello:1', { digest: image.digest, timestamp: Date.now() }]]);
     const asked: string[] = [];
     const peers = {
       newestTag: (repository: string, tag: string) => {
@@ -110,14 +110,14 @@ describe('registry names: one cache per (registry, repository), only allowed reg
 
   test('item 1: swarm tag records name the registry even for the first upstream: another host\'s plain library/hello is not this one\'s', async () => {
     const { store } = registry;
-    const records = new Map<string, { digest: string }>([['library/hello:9', { digest: image.digest }]]);
+    const records = new Map<string, { digest: string; timestamp: number }>([['library/hello:9', { digest: image.digest, timestamp: Date.now() }]]);
     const peers = { newestTag: (repository: string, tag: string) => records.get(`${repository}:${tag}`), fetch: async () => Buffer.from(image.manifest) };
     // This host's first upstream is down; a peer whose first upstream is another registry announced library/hello:9.
     const router = new UpstreamSet([{ url: `http://${deadHost}` }], { dockerCredentials: DockerCredentials.empty(), upstreamTimeoutMs: 2000 });
     const service = new ManifestService(store, router, pino({ level: 'silent' }), { tagTimeoutMs: 1000 }, peers);
     await assert.rejects(service.resolve('library/hello', parseReference('9')), /cannot get|did not answer|UNAVAILABLE/);
     assert.equal(router.qualifiedName('library/hello'), `${deadHost}/library/hello`);
-    records.set(`${deadHost}/library/hello:9`, { digest: image.digest });
+    records.set(`${deadHost}/library/hello:9`, { digest: image.digest, timestamp: Date.now() });
     const resolved = await service.resolve('library/hello', parseReference('9'));
     assert.equal(resolved.digest.value, image.digest, 'a record of the same registry is used');
     await router.close();

@@ -1,0 +1,98 @@
+// The distribution spec's content management, on a daemon with its swarm on (the default): a
+// repository with no seed is mirrored by the swarm, and this host's own store and tag records used
+// to bring a deleted blob, manifest or tag straight back (DELETE 202, then GET 200). Deleted stays
+// deleted, across a restart, until it is pushed again. A seeded repository is a cache of its seed,
+// where a delete only drops this host's link (test/api covers that).
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { after, before, test } from 'node:test';
+import { startShoal, type ShoalProcess } from '../helpers/shoal-process.ts';
+
+const sha256 = (bytes: Buffer | string): string => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+
+const layer = Buffer.from('a layer that is deleted and pushed again');
+const config = Buffer.from('{"architecture":"amd64","os":"linux"}');
+const manifest = JSON.stringify({
+  schemaVersion: 2,
+  mediaType: 'application/vnd.oci.image.manifest.v1+json',
+  config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length },
+  layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha256(layer), size: layer.length }],
+});
+const manifestDigest = sha256(manifest);
+const REPO = 'content/management';
+
+let node: ShoalProcess;
+
+async function pushBlob(bytes: Buffer): Promise<void> {
+  const started = await fetch(`${node.url}/v2/${REPO}/blobs/uploads/`, { method: 'POST' });
+  assert.equal(started.status, 202);
+  const location = new URL(started.headers.get('location')!, node.url);
+  location.searchParams.set('digest', sha256(bytes));
+  const put = await fetch(location, { method: 'PUT', body: bytes, headers: { 'content-type': 'application/octet-stream' } });
+  assert.equal(put.status, 201, await put.text());
+}
+
+async function pushManifest(reference: string): Promise<void> {
+  const put = await fetch(`${node.url}/v2/${REPO}/manifests/${reference}`, { method: 'PUT', body: manifest, headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' } });
+  assert.equal(put.status, 201, await put.text());
+}
+
+async function status(method: 'GET' | 'HEAD' | 'DELETE', path: string): Promise<number> {
+  const response = await fetch(`${node.url}/v2/${REPO}/${path}`, { method });
+  await response.arrayBuffer();
+  return response.status;
+}
+
+async function tags(): Promise<string[]> {
+  const response = await fetch(`${node.url}/v2/${REPO}/tags/list`);
+  return response.status === 200 ? ((await response.json()) as { tags: string[] }).tags : [];
+}
+
+before(async () => {
+  node = await startShoal({ swarm: true, args: ['--p2p-port', '0', '--peer-port', '0', '--no-mdns'] });
+  await pushBlob(config);
+  await pushBlob(layer);
+  await pushManifest('v1');
+  await pushManifest('v2');
+});
+
+after(async () => {
+  await node?.dispose();
+});
+
+test('a deleted tag answers 404 and leaves the list; the other tag and the digest still answer', async () => {
+  assert.equal(await status('DELETE', 'manifests/v1'), 202);
+  assert.equal(await status('GET', 'manifests/v1'), 404);
+  assert.equal(await status('HEAD', 'manifests/v1'), 404);
+  assert.deepEqual(await tags(), ['v2']);
+  assert.equal(await status('GET', 'manifests/v2'), 200);
+  assert.equal(await status('GET', `manifests/${manifestDigest}`), 200);
+});
+
+test('a manifest deleted by digest answers 404, and so does every tag that named it', async () => {
+  assert.equal(await status('DELETE', `manifests/${manifestDigest}`), 202);
+  assert.equal(await status('GET', `manifests/${manifestDigest}`), 404);
+  assert.equal(await status('GET', 'manifests/v2'), 404);
+  assert.deepEqual(await tags(), []);
+});
+
+test('a deleted blob answers 404 to GET and HEAD, also after a restart', async () => {
+  assert.equal(await status('DELETE', `blobs/${sha256(layer)}`), 202);
+  assert.equal(await status('GET', `blobs/${sha256(layer)}`), 404);
+  assert.equal(await status('HEAD', `blobs/${sha256(layer)}`), 404);
+  assert.equal(await status('GET', `blobs/${sha256(config)}`), 200, 'a blob not deleted is still there');
+  await node.stop();
+  await node.start();
+  assert.equal(await status('GET', `blobs/${sha256(layer)}`), 404);
+  assert.equal(await status('GET', `manifests/${manifestDigest}`), 404);
+  assert.equal(await status('GET', 'manifests/v1'), 404);
+});
+
+test('pushed again, the blob, the manifest and the tag are back', async () => {
+  await pushBlob(layer);
+  assert.equal(await status('GET', `blobs/${sha256(layer)}`), 200);
+  await pushManifest('v1');
+  assert.equal(await status('GET', 'manifests/v1'), 200);
+  assert.equal(await status('GET', `manifests/${manifestDigest}`), 200);
+  assert.deepEqual(await tags(), ['v1']);
+});
