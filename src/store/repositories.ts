@@ -17,7 +17,7 @@ export class RepositoryStore {
 
   constructor(layout: Layout) {
     this.#layout = layout;
-    this.deleted = new DeletionMarks(layout.deleted);
+    this.deleted = new DeletionMarks(layout.deleted, layout.tmp);
   }
 
   async linkBlob(name: string, digest: Digest): Promise<void> {
