@@ -54,6 +54,7 @@ export async function createSwarmParts(config: SwarmConfig, dataDir: string, sto
       // Evicted or collected: peers must stop asking this node for it.
       unsubscribe.push(store.blobs.onDeleted((digest) => swarm.announceWithdrawn(digest)));
       unsubscribe.push(store.repositories.onTagged((name, tag, digest) => void swarm.announceTag(tagName(name), tag, digest.value)));
+      unsubscribe.push(store.repositories.onUntagged((name, tag, digest) => void swarm.announceTagDeleted(tagName(name), tag, digest.value)));
       unsubscribe.push(swarm.on('peer:joined', (peer) => log.info({ peer: peer.peerId, url: peer.url, addresses: peer.addresses }, 'peer joined')));
       unsubscribe.push(swarm.on('peer:left', (peer) => log.info({ peer: peer.peerId, reason: peer.reason }, 'peer left')));
       unsubscribe.push(swarm.on('peer:penalised', (p) => log.warn({ peer: p.peerId, reason: p.reason, until: new Date(p.until).toISOString() }, 'peer penalised')));

@@ -15,7 +15,7 @@ export interface ManifestServiceInit {
 /** The swarm as manifest resolution needs it: tags peers announced, and manifest bytes from peers. */
 export interface ManifestPeers {
   /** `timestamp`: when the tag was set, in milliseconds since the epoch on the clock of the host that set it. */
-  newestTag(repository: string, tag: string): { digest: string; timestamp: number } | undefined;
+  newestTag(repository: string, tag: string): { digest: string; timestamp: number; deleted?: true } | undefined;
   /** A manifest's bytes from a peer that holds it (verified against the digest by the caller). */
   fetch(name: string, digest: Digest): Promise<Buffer | undefined>;
 }
@@ -151,10 +151,11 @@ export class ManifestService {
       return { ...cached, origin: 'local' };
     }
     // Not here, and the seed is down or does not know it: the newest tag a peer announced.
-    // A tag deleted here stays deleted until it is set again, here or (later than the delete) on a peer.
+    // A tag deleted here, or deleted on its origin as the swarm last heard, stays deleted until it
+    // is set again, here or (later than the delete) on a peer.
     const announced = this.#peers?.newestTag(this.#router.qualifiedName(name), tag);
-    const deletedAt = announced ? await this.#store.repositories.deleted.markedAt(name, 'tag', tag) : undefined;
-    const announcedDigest = announced && (deletedAt === undefined || announced.timestamp > deletedAt) ? tryParseDigest(announced.digest) : undefined;
+    const deletedAt = announced && !announced.deleted ? await this.#store.repositories.deleted.markedAt(name, 'tag', tag) : undefined;
+    const announcedDigest = announced && !announced.deleted && (deletedAt === undefined || announced.timestamp > deletedAt) ? tryParseDigest(announced.digest) : undefined;
     if (announcedDigest) {
       const fromPeers = await this.#fromPeers(name, announcedDigest, tag);
       if (fromPeers) {

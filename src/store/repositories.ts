@@ -12,6 +12,7 @@ import { isNotFound, readTextIfExists, writeFileAtomic } from './files.ts';
 export class RepositoryStore {
   readonly #layout: Layout;
   readonly #tagged = new Set<(name: string, tag: string, digest: Digest) => void>();
+  readonly #untagged = new Set<(name: string, tag: string, digest: Digest) => void>();
   /** References clients deleted; a link or tag written again clears its mark. */
   readonly deleted: DeletionMarks;
 
@@ -85,10 +86,17 @@ export class RepositoryStore {
     return this.#readLink(this.#layout.tagCurrentLink(name, tag));
   }
 
+  /** Removes a tag; listeners hear of it when there was one. */
   async untag(name: string, tag: string): Promise<boolean> {
-    const existed = (await this.resolveTag(name, tag)) !== undefined;
+    const named = await this.resolveTag(name, tag);
     await rm(this.#layout.tagDir(name, tag), { recursive: true, force: true });
-    return existed;
+    if (named) for (const listener of this.#untagged) listener(name, tag, named);
+    return named !== undefined;
+  }
+
+  onUntagged(listener: (name: string, tag: string, digest: Digest) => void): () => void {
+    this.#untagged.add(listener);
+    return () => this.#untagged.delete(listener);
   }
 
   /** Tags with a current link, in lexical order (the spec's order for pagination). */

@@ -80,6 +80,12 @@ export abstract class AnnouncingSwarm extends TypedEmitter<SwarmEvents> {
     return record;
   }
 
+  announceTagDeleted(repository: string, tag: string, digest: string, timestamp = Date.now()): TagRecord {
+    const { record, message } = this.announcements.tag(repository, tag, digest, timestamp, true);
+    this.broadcast(message);
+    return record;
+  }
+
   holders(digest: BlobKey): Holder[] {
     return this.table.holders(blobKey(digest));
   }

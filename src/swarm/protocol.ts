@@ -211,7 +211,8 @@ function tagRecord(value: unknown): TagRecord {
   if (!isRepository(t.repository)) throw new ProtocolViolation('tag record: invalid repository');
   if (typeof t.tag !== 'string' || !isValidTag(t.tag)) throw new ProtocolViolation('tag record: invalid tag');
   if (!isPeerIdString(t.origin)) throw new ProtocolViolation('tag record: invalid origin');
-  return { repository: t.repository, tag: t.tag, digest: contentKey(t.key), timestamp: count(t.timestamp, 'timestamp'), origin: t.origin };
+  if (t.deleted !== undefined && typeof t.deleted !== 'boolean') throw new ProtocolViolation('tag record: deleted must be a boolean');
+  return { repository: t.repository, tag: t.tag, digest: contentKey(t.key), timestamp: count(t.timestamp, 'timestamp'), origin: t.origin, ...(t.deleted === true ? { deleted: true } : {}) };
 }
 
 /** Only a plain origin is accepted: a peer must not steer others to paths, users or other schemes. */

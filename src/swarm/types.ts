@@ -35,6 +35,12 @@ export interface TagRecord {
   readonly timestamp: number;
   /** Peer id of the node where the tag was set. */
   readonly origin: string;
+  /**
+   * The tag was deleted on its origin at `timestamp` (`digest`: what it named then). Newer wins as
+   * for any record; a host that did not take the tag before the delete does not resolve it from
+   * the swarm. A peer that does not know the field takes it for the tag set again to that digest.
+   */
+  readonly deleted?: true;
 }
 
 export interface PeerSummary {
@@ -145,6 +151,8 @@ export interface SwarmApi extends SwarmView {
   cancelWant(digest: BlobKey): void;
   /** A tag was set on this host; `timestamp` defaults to now. Returns the record announced. */
   announceTag(repository: string, tag: string, digest: string, timestamp?: number): TagRecord;
+  /** A tag that named `digest` was deleted on this host (TagRecord.deleted). Returns the record announced. */
+  announceTagDeleted(repository: string, tag: string, digest: string, timestamp?: number): TagRecord;
 
   /** Peers able to serve the blob: connected, not penalised, complete holders first. */
   holders(digest: BlobKey): Holder[];

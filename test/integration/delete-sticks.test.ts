@@ -5,7 +5,8 @@
 // where a delete only drops this host's link (test/api covers that).
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { after, before, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
+import { eventually } from '../helpers/eventually.ts';
 import { startShoal, type ShoalProcess } from '../helpers/shoal-process.ts';
 
 const sha256 = (bytes: Buffer | string): string => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
@@ -21,24 +22,26 @@ const manifest = JSON.stringify({
 const manifestDigest = sha256(manifest);
 const REPO = 'content/management';
 
+const LOOPBACK_SWARM = ['--p2p-port', '0', '--peer-port', '0', '--no-mdns', '--bind-address', '127.0.0.1'];
+
 let node: ShoalProcess;
 
-async function pushBlob(bytes: Buffer): Promise<void> {
-  const started = await fetch(`${node.url}/v2/${REPO}/blobs/uploads/`, { method: 'POST' });
+async function pushBlob(bytes: Buffer, to = node): Promise<void> {
+  const started = await fetch(`${to.url}/v2/${REPO}/blobs/uploads/`, { method: 'POST' });
   assert.equal(started.status, 202);
-  const location = new URL(started.headers.get('location')!, node.url);
+  const location = new URL(started.headers.get('location')!, to.url);
   location.searchParams.set('digest', sha256(bytes));
   const put = await fetch(location, { method: 'PUT', body: bytes, headers: { 'content-type': 'application/octet-stream' } });
   assert.equal(put.status, 201, await put.text());
 }
 
-async function pushManifest(reference: string): Promise<void> {
-  const put = await fetch(`${node.url}/v2/${REPO}/manifests/${reference}`, { method: 'PUT', body: manifest, headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' } });
+async function pushManifest(reference: string, to = node): Promise<void> {
+  const put = await fetch(`${to.url}/v2/${REPO}/manifests/${reference}`, { method: 'PUT', body: manifest, headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' } });
   assert.equal(put.status, 201, await put.text());
 }
 
-async function status(method: 'GET' | 'HEAD' | 'DELETE', path: string): Promise<number> {
-  const response = await fetch(`${node.url}/v2/${REPO}/${path}`, { method });
+async function status(method: 'GET' | 'HEAD' | 'DELETE', path: string, on = node): Promise<number> {
+  const response = await fetch(`${on.url}/v2/${REPO}/${path}`, { method });
   await response.arrayBuffer();
   return response.status;
 }
@@ -95,4 +98,30 @@ test('pushed again, the blob, the manifest and the tag are back', async () => {
   assert.equal(await status('GET', 'manifests/v1'), 200);
   assert.equal(await status('GET', `manifests/${manifestDigest}`), 200);
   assert.deepEqual(await tags(), ['v1']);
+});
+
+describe('a tag deleted on the host it was pushed to', () => {
+  let a: ShoalProcess;
+  let b: ShoalProcess | undefined;
+  before(async () => {
+    a = await startShoal({ swarm: true, args: LOOPBACK_SWARM });
+    await pushBlob(config, a);
+    await pushBlob(layer, a);
+    await pushManifest('kept', a);
+    await pushManifest('dropped', a);
+    assert.equal(await status('DELETE', 'manifests/dropped', a), 202);
+  });
+  after(async () => {
+    await b?.dispose();
+    await a?.dispose();
+  });
+
+  test('is not resolved from the swarm by a host that had not taken it', { timeout: 120_000 }, async () => {
+    const multiaddr = ((await (await fetch(`${a.url}/_shoal/status`)).json()) as { node: { multiaddrs: string[] } }).node.multiaddrs[0]!;
+    b = await startShoal({ swarm: true, args: [...LOOPBACK_SWARM, '--bootstrap', multiaddr] });
+    // The tags a's swarm knows reach b together when they meet: once `kept` resolves on b, so would `dropped`.
+    await eventually(async () => (await status('GET', 'manifests/kept', b)) === 200, 60_000, 'b to resolve the kept tag from a');
+    assert.equal(await status('GET', 'manifests/dropped', b), 404);
+    assert.equal(await status('GET', `manifests/${manifestDigest}`, b), 200, 'the manifest itself is still shared by digest');
+  });
 });

@@ -25,6 +25,7 @@ describe('announce protocol messages', () => {
       { type: 'want', digests: [D1, D2] },
       { type: 'unwant', digests: [D2] },
       { type: 'tag', tags: [{ repository: 'library/nginx', tag: 'latest', digest: D2, timestamp: 42, origin: ORIGIN }] },
+      { type: 'tag', tags: [{ repository: 'library/nginx', tag: 'old', digest: D1, timestamp: 43, origin: ORIGIN, deleted: true }] },
       { type: 'peers', peers: [{ peerId: ORIGIN, addresses: ['/ip4/10.0.0.9/tcp/4001'] }] },
       { type: 'synced' },
       { type: 'ping', time: 7 },
@@ -77,6 +78,7 @@ describe('announce protocol messages', () => {
     ['peers too many addresses', { type: 'peers', peers: [{ peerId: ORIGIN, addresses: Array(9).fill('/ip4/1.2.3.4/tcp/1') }] }],
     ['peers address not a multiaddr string', { type: 'peers', peers: [{ peerId: ORIGIN, addresses: ['http://x'] }] }],
     ['tag bad origin', { type: 'tag', tags: [{ repository: 'a/b', tag: 'x', key: K1, timestamp: 1, origin: 'me' }] }],
+    ['tag deleted not true', { type: 'tag', tags: [{ repository: 'a/b', tag: 'x', key: K1, timestamp: 1, origin: ORIGIN, deleted: 'yes' }] }],
   ];
   for (const [what, value] of violations) {
     test(`violation: ${what}`, () => {
