@@ -110,10 +110,14 @@ export class BlobService implements PeerBlobs {
   }
 
   async delete(name: string, want: BlobWant): Promise<void> {
-    if (!(await this.#store.repositories.unlinkBlob(name, want.digest))) {
+    const repositories = this.#store.repositories;
+    if (!(await repositories.hasBlobLink(name, want.digest))) {
       throw new OciError('BLOB_UNKNOWN', `blob ${want.digest.value} is not in repository ${name}`);
     }
-    await this.#store.repositories.deleted.mark(name, 'blob', want.digest.value);
+    // Marked first: a crash between the two leaves the blob linked (the delete did not happen),
+    // never unlinked without its mark (brought back by the next GET).
+    await repositories.deleted.mark(name, 'blob', want.digest.value);
+    await repositories.unlinkBlob(name, want.digest);
   }
 
   /**

@@ -119,17 +119,19 @@ export class PushService {
   async deleteManifest(name: string, reference: Reference): Promise<void> {
     const repositories = this.#store.repositories;
     if (reference.kind === 'tag') {
-      if (!(await repositories.untag(name, reference.tag))) {
+      if ((await repositories.resolveTag(name, reference.tag)) === undefined) {
         throw new OciError('MANIFEST_UNKNOWN', `tag ${name}:${reference.tag} is unknown`);
       }
+      // Marks first, as for blobs (BlobService.delete).
       await repositories.deleted.mark(name, 'tag', reference.tag);
+      await repositories.untag(name, reference.tag);
     } else {
       if (!(await repositories.hasManifest(name, reference.digest))) {
         throw new OciError('MANIFEST_UNKNOWN', `manifest ${reference.digest.value} is not in ${name}`);
       }
       const at = Date.now();
-      for (const tag of await repositories.unlinkManifest(name, reference.digest)) await repositories.deleted.mark(name, 'tag', tag, at);
       await repositories.deleted.mark(name, 'manifest', reference.digest.value, at);
+      for (const tag of await repositories.unlinkManifest(name, reference.digest)) await repositories.deleted.mark(name, 'tag', tag, at);
     }
     this.#logger.info({ repository: name, reference: referenceString(reference) }, 'manifest deleted');
   }
