@@ -4,6 +4,7 @@
 // read by the socket straight into the batch being filled (target()); a chunked body, or one that
 // ends with the connection, is read into the connection's own buffer and copied in (receive()).
 import { Readable } from 'node:stream';
+import type { ReceiveGate } from './receive-room.ts';
 
 export type Framing = { readonly kind: 'length'; readonly length: number } | { readonly kind: 'chunked' } | { readonly kind: 'close' };
 
@@ -21,6 +22,11 @@ export interface BodyBatches {
    * pool: the blob's writes are what a seed transfer waits on).
    */
   readonly alignBatches?: boolean;
+  /**
+   * The room batches count against (receive-room.ts): while it is full, the body takes no new
+   * batch and stops reading its socket after the batch it filled, until the room lets it go on.
+   */
+  readonly room?: ReceiveGate;
 }
 
 /** What a body asks of its connection. */
@@ -46,6 +52,8 @@ export class Http1Body extends Readable {
   #done = false;
   /** Chunked framing: what the next bytes are. */
   #chunkState: 'size' | 'data' | 'data-end' | 'trailer' = 'size';
+  /** Waiting for the room to have a batch for it. */
+  #waitingRoom = false;
   #line = '';
   readonly #batches: BodyBatches;
   readonly #link: BodyLink;
@@ -70,6 +78,9 @@ export class Http1Body extends Readable {
    */
   target(): Buffer | undefined {
     if (this.#framing !== 'length' || this.#done || this.destroyed) return undefined;
+    // With the room full the socket is stopped (#add): its next read, once let go, lands in the
+    // connection's buffer and is copied into a batch taken then.
+    if (!this.#mayTake()) return undefined;
     const room = Math.min(this.#room(), this.#remaining);
     return this.#batch!.subarray(this.#filled, this.#filled + room);
   }
@@ -131,7 +142,25 @@ export class Http1Body extends Readable {
     const last = this.#framing === 'length' && this.#remaining === 0;
     const room = eager || full || last ? this.#flush() : true;
     if (last) this.#end();
-    return room;
+    if (this.#done || this.#mayTake()) return room;
+    // The room is full: no more reads until it lets this body go on (and its reader wants more).
+    this.#waitForRoom();
+    return false;
+  }
+
+  /** Whether the body may read on: it has a batch to fill, or the room has one for it. */
+  #mayTake(): boolean {
+    return this.#batch !== undefined || this.#batches.room === undefined || this.#batches.room.free();
+  }
+
+  #waitForRoom(): void {
+    if (this.#waitingRoom) return;
+    this.#waitingRoom = true;
+    this.#batches.room!.whenFree(() => {
+      this.#waitingRoom = false;
+      // A reader still holding its buffer's worth asks again (_read) once it took some.
+      if (!this.#done && !this.destroyed && this.readableLength < this.readableHighWaterMark) this.#link.resume();
+    });
   }
 
   #receiveChunked(buffer: Buffer, start: number, end: number): boolean {
@@ -200,7 +229,8 @@ export class Http1Body extends Readable {
   }
 
   override _read(): void {
-    this.#link.resume();
+    if (this.#done || this.#mayTake()) this.#link.resume();
+    else this.#waitForRoom();
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {

@@ -1,6 +1,6 @@
 // An HTTP/1.1 client for GETs of large bodies: the peer data plane's Range GETs (peer-http.ts) and
-// the seed's blob GETs (upstream/transport.ts). It exists for the bytes' sake. Each connection has
-// one read buffer of its own for response heads and chunked bodies, and a body with a
+// the seed's blob GETs (upstream/transport.ts). It exists for the bytes' sake. All connections
+// share one read buffer for response heads and chunked bodies, and a body with a
 // Content-Length is read by the socket straight into the write batch being filled (net's `onread`
 // with a buffer function: http1-body.ts), which the piece engine writes to the blob as it is.
 // Through undici each 64 KiB socket read was a fresh ArrayBuffer, then a body chunk, a promise
@@ -45,6 +45,15 @@ export interface Http1Response {
  * kernel has more queued, and each read is a syscall and a trip through the event loop.
  */
 const READ_BYTES = 256 * 1024;
+/**
+ * The read buffer every connection shares. A read's bytes are taken out of it (parsed, copied into
+ * a batch) during the read's callback, and reads run one at a time on this thread, so one buffer
+ * serves them all: one per connection was 7-8 MiB of a fan-out daemon with ~30 connections to
+ * peers and the seed (bench:fanout, 8 hosts), nearly all of it never read into (bodies are read
+ * into their batches).
+ */
+let sharedReadBuffer: Buffer | undefined;
+const readBuffer = (): Buffer => (sharedReadBuffer ??= Buffer.allocUnsafeSlow(READ_BYTES));
 const MAX_HEAD_BYTES = 64 * 1024;
 const HEAD_END = Buffer.from('\r\n\r\n');
 
@@ -110,13 +119,12 @@ export class Http1Client {
   }
 
   #connect(url: URL, key: string): Connection {
-    const buffer = Buffer.allocUnsafeSlow(READ_BYTES);
     const connection: Connection = { socket: undefined as unknown as Socket, key, onBytes: undefined, onGone: undefined, body: undefined, target: undefined, idleTimer: undefined };
     // Node asks for the next read's buffer right after each read: the body's batch while it takes one.
     const onread = {
       buffer: () => {
         connection.target = connection.body?.target();
-        return connection.target ?? buffer;
+        return connection.target ?? readBuffer();
       },
       callback: (length: number, read: Uint8Array) => connection.onBytes?.(read as Buffer, length) ?? false,
     };

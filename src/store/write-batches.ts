@@ -9,6 +9,7 @@
 // holds. A hold never given back only makes the batch garbage, as it was before; a batch is never
 // reused while someone holds it.
 import { freeNow, setForeignChunkOwner } from '../lib/download-budget.ts';
+import { ReceiveRoom } from '../lib/receive-room.ts';
 import { handOver } from './hand-over-marks.ts';
 
 /**
@@ -36,11 +37,37 @@ function dropWhenIdle(): void {
 /** Holds on each batch of ours in use, by its backing store. */
 const holds = new WeakMap<ArrayBufferLike, number>();
 
+/**
+ * The room the batches being filled and written count against (receive-room.ts): bodies being
+ * received wait for it (peer-http.ts, the seed's transport). A batch counts from its take to its
+ * first release, when the transfer that took it has written it (or copied it elsewhere): then it
+ * is a recent chunk or a sender's view, bounded by their own limits.
+ */
+export const receiveRoom = new ReceiveRoom();
+/** Each batch's count in the room, by backing store: open from its take to its first release. */
+const counts = new WeakMap<ArrayBufferLike, { readonly bytes: number; open: boolean }>();
+/** A batch dropped before its first release (a transfer broken off) leaves the room when collected. */
+const uncounted = new FinalizationRegistry<{ readonly bytes: number; open: boolean }>((count) => closeCount(count));
+
+function closeCount(count: { readonly bytes: number; open: boolean } | undefined): void {
+  if (!count?.open) return;
+  count.open = false;
+  receiveRoom.remove(count.bytes);
+}
+
 /** A batch of `size` bytes, held once by the caller (give it back with releaseBatch), handed over. */
 export function takeBatch(size: number): Buffer {
   lastTake = Date.now();
   const batch = free.get(size)?.pop() ?? Buffer.allocUnsafeSlow(size);
   holds.set(batch.buffer, 1);
+  let count = counts.get(batch.buffer);
+  if (!count) {
+    count = { bytes: size, open: false };
+    counts.set(batch.buffer, count);
+    uncounted.register(batch.buffer, count);
+  }
+  count.open = true;
+  receiveRoom.add(size);
   handOver(batch);
   return batch;
 }
@@ -56,6 +83,7 @@ export function releaseBatch(view: Uint8Array): void {
   const store = view.buffer;
   const count = holds.get(store);
   if (count === undefined) return;
+  closeCount(counts.get(store));
   if (count > 1) {
     holds.set(store, count - 1);
     return;

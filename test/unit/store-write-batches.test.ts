@@ -11,7 +11,7 @@ import { coalesce } from '../../src/distribute/coalesce.ts';
 import { giveChunk } from '../../src/lib/download-budget.ts';
 import { digestOf } from '../../src/oci/index.ts';
 import { Store, type PartialBlob } from '../../src/store/index.ts';
-import { FREE_LIMIT, freeBatches, releaseBatch, takeBatch } from '../../src/store/write-batches.ts';
+import { FREE_LIMIT, freeBatches, receiveRoom, releaseBatch, retainBatch, takeBatch } from '../../src/store/write-batches.ts';
 import { tempStorePerTest } from '../helpers/temp-store.ts';
 
 const PIECE = 256 * 1024;
@@ -124,5 +124,22 @@ describe('write batches', () => {
     for (let waited = 0; freeBatches(size) > 0 && waited < 15_000; waited += 100) await sleep(100);
     assert.equal(freeBatches(size), 0, 'the idle node keeps no free batch');
     assert.equal(batch.buffer.byteLength, 0, 'its memory was given back (the ArrayBuffer detached), not left to the collector');
+  });
+
+  test('a batch counts in the receive room from its take until its first release, not while a blob keeps it', () => {
+    const before = receiveRoom.used;
+    const batch = takeBatch(BATCH);
+    assert.equal(receiveRoom.used, before + BATCH, 'the body filling it counts');
+    // Kept for readers (a recent chunk) before the transfer that filled it lets go: once written,
+    // it no longer counts against the transfers, whoever still holds it.
+    retainBatch(batch);
+    releaseBatch(batch);
+    assert.equal(receiveRoom.used, before);
+    releaseBatch(batch);
+    assert.equal(receiveRoom.used, before);
+    const again = takeBatch(BATCH);
+    assert.equal(receiveRoom.used, before + BATCH, 'a reused batch counts again');
+    releaseBatch(again);
+    assert.equal(receiveRoom.used, before);
   });
 });
