@@ -91,15 +91,19 @@ const SLICE_BYTES = 64 * 1024;
 
 /**
  * The chunks of `source`, each let through only when every one of `limits` allows its bytes.
- * Reading stops while a cap makes the transfer wait, so TCP slows the sender down too.
+ * Reading stops while a cap makes the transfer wait, so TCP slows the sender down too. The bytes
+ * are booked a slice at a time (no burst of a whole chunk at once) but each chunk goes on whole:
+ * a received chunk is a write batch held once, which its consumer gives back by its backing store
+ * (coalesce.ts), so a batch passed on in slices went back to the pool with the first slice, and the
+ * socket's next read refilled it (or a full pool freed it) while the rest was still to be written.
  */
 export async function* throttled(source: AsyncIterable<Buffer>, limits: readonly RateLimit[], signal?: AbortSignal): AsyncGenerator<Buffer> {
   for await (const chunk of source) {
     for (let offset = 0; offset < chunk.byteLength; offset += SLICE_BYTES) {
-      const slice = chunk.subarray(offset, offset + SLICE_BYTES);
-      for (const limit of limits) await limit.take(slice.byteLength, signal);
-      yield slice;
+      const bytes = Math.min(SLICE_BYTES, chunk.byteLength - offset);
+      for (const limit of limits) await limit.take(bytes, signal);
     }
+    yield chunk;
   }
 }
 
