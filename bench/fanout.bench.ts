@@ -18,14 +18,15 @@
 //
 //   node bench/fanout.bench.ts [--quick] [--hosts N] [--rate-mbit R] [--image-mib M] [--pushes K]
 //        [--poll-ms MS] [--ttfb-rounds N] [--no-baseline] [--wait-quiet S] [--work-dir DIR] [--label TEXT]
-//        [--cpu-prof[=DIR]] [--transfers]
+//        [--cpu-prof[=DIR]] [--transfers] [--fanout-only]
 // --quick: 3 hosts, 32 MiB, 100 Mbit/s, 3 pushes. --wait-quiet S (default 60, 0 = off): before each
 // measured phase wait up to S seconds for other processes to use < 0.25 cores. The work dir defaults
 // to /dev/shm (one shared disk would otherwise be a bottleneck no real LAN has). --cpu-prof: the
 // daemons run under V8's profiler (one .cpuprofile per host, default dir bench/results/
 // fanout-profiles-<time>); their samples during the shoal fan-out are summed and printed at the end.
 // --transfers: the daemons log at debug, and every piece transfer of the fan-out is printed, piece
-// by piece (bench/lib/fanout-transfers.ts).
+// by piece (bench/lib/fanout-transfers.ts). --fanout-only: the shoal fan-out alone (no time to first
+// byte, propagation or JSON), for interleaved A/B runs.
 // Needs root, iproute2, curl, skopeo, docker-registry.
 import { existsSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
@@ -211,6 +212,7 @@ async function main(): Promise<void> {
     const idle = await startSwarm(b.cluster, options.hosts, b.lan.sampler, `${WARM_REPO}:${TAG}`, workDir).finally(unprofile);
     const nodes = b.cluster.nodes;
     const shoal = await runShoal(b, nodes, idle);
+    if (options.fanoutOnly) return;
     // 5. Time to first byte, idle swarm.
     progress(`[ttfb] ${options.ttfbRounds * options.hosts} samples each against peers and the seed (idle)`);
     const idleTtfbResult = await idleTtfb(nodes, b.seed, b.warm, options.ttfbRounds);

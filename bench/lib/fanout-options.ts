@@ -23,10 +23,12 @@ export interface Options {
   readonly cpuProfDir: string | undefined;
   /** Daemons log at debug and every piece transfer of the fan-out is printed (bench/lib/fanout-transfers.ts). */
   readonly transfers: boolean;
+  /** Only the shoal fan-out is measured (no time to first byte, no propagation, no JSON): for A/B series. */
+  readonly fanoutOnly: boolean;
 }
 
 export function parseOptions(argv: readonly string[]): Options {
-  const flags = parseFlags(argv, { switches: ['quick', 'no-baseline', 'transfers'], values: ['hosts', 'rate-mbit', 'image-mib', 'pushes', 'poll-ms', 'ttfb-rounds', 'work-dir', 'label', 'wait-quiet'], optional: ['cpu-prof'] });
+  const flags = parseFlags(argv, { switches: ['quick', 'no-baseline', 'transfers', 'fanout-only'], values: ['hosts', 'rate-mbit', 'image-mib', 'pushes', 'poll-ms', 'ttfb-rounds', 'work-dir', 'label', 'wait-quiet'], optional: ['cpu-prof'] });
   const quick = flags.get('quick') === true;
   const num = (flag: string, fallback: number, integer = false): number => {
     const raw = flags.get(flag);
@@ -55,6 +57,7 @@ export function parseOptions(argv: readonly string[]): Options {
     waitQuietS: flags.has('wait-quiet') ? Number(flags.get('wait-quiet')) || 0 : 60,
     cpuProfDir: cpuProfDir(flags.get('cpu-prof')),
     transfers: flags.get('transfers') === true,
+    fanoutOnly: flags.get('fanout-only') === true,
   };
 }
 

@@ -38,7 +38,8 @@ export class PieceEngines {
   readonly #init: PieceEnginesInit;
   readonly #engines = new Map<string, PieceEngine>();
   readonly #creating = new Map<string, Promise<PieceEngine>>();
-  readonly #seedReads = { running: 0 };
+  /** Seed reads running on this host; one ending wakes every engine (the limit is host-wide). */
+  readonly #seedReads = { running: 0, freed: (): void => this.#pokeAll() };
   #sweeper: NodeJS.Timeout | undefined;
   #subscribed = false;
 
@@ -101,14 +102,16 @@ export class PieceEngines {
     if (this.#subscribed || !swarm) return;
     this.#subscribed = true;
     const poke = (event: { digest: string }): void => this.#engines.get(event.digest)?.poke();
-    const pokeAll = (): void => {
-      for (const engine of this.#engines.values()) engine.poke();
-    };
+    const pokeAll = (): void => this.#pokeAll();
     swarm.on('have', poke);
     swarm.on('progress', poke);
     swarm.on('withdrawn', poke);
     swarm.on('peer:joined', pokeAll);
     swarm.on('peer:left', pokeAll);
+  }
+
+  #pokeAll(): void {
+    for (const engine of this.#engines.values()) engine.poke();
   }
 
   /** Drops piece caches nobody has used for a while. */
