@@ -48,3 +48,56 @@ test('a swarm smaller than a committee, heard of and connected, has none: every 
     committees.stop();
   }
 });
+
+test('a lookup that stops early still yields the true committee when the host has heard of every member', async () => {
+  const ids = await peerIds(24);
+  const truth = (committees: OwnerCommittees) => committees.closest(DIGEST, ids);
+  // Two hosts whose lookups stopped at different peers (a busy swarm), both having heard of everyone.
+  const views = await Promise.all([ids.slice(0, 8), ids.slice(12, 20)].map(async (named) => {
+    let resolve: (members: readonly string[]) => void = () => undefined;
+    const found = new Promise<readonly string[]>((r) => (resolve = r));
+    const committees = new OwnerCommittees({
+      selfId: named[0]!,
+      size: 4,
+      lookup: async function* () {
+        yield* named;
+      },
+      connected: () => named.slice(1, 3),
+      known: () => ids.length - 1,
+      heardOf: () => ids,
+      found: (_digest, members) => resolve(members),
+    });
+    committees.committee(DIGEST);
+    const members = await found;
+    committees.stop();
+    return { members, truth: truth(committees) };
+  }));
+  for (const { members, truth } of views) assert.deepEqual(members, truth, 'the closest among every member heard of, not among those the lookup named');
+});
+
+test('a committee is ranked again, without a lookup, once the host hears of more members', async () => {
+  const ids = await peerIds(24);
+  const heard = new Set(ids.slice(0, 6));
+  let lookups = 0;
+  const committees = new OwnerCommittees({
+    selfId: ids[0]!,
+    size: 4,
+    lookup: async function* () {
+      lookups += 1;
+      yield* ids.slice(0, 6);
+    },
+    connected: () => [],
+    known: () => heard.size,
+    heardOf: () => heard,
+  });
+  try {
+    committees.committee(DIGEST);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(committees.committee(DIGEST), committees.closest(DIGEST, ids.slice(0, 6)));
+    for (const id of ids) heard.add(id);
+    assert.deepEqual(committees.committee(DIGEST), committees.closest(DIGEST, ids), 'ranked among every member heard of at once');
+    assert.equal(lookups, 1, 'no second lookup needed');
+  } finally {
+    committees.stop();
+  }
+});
