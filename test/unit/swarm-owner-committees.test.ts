@@ -10,18 +10,19 @@ async function peerIds(n: number): Promise<string[]> {
   return Promise.all(Array.from({ length: n }, async () => peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()));
 }
 
-function makeCommittees(ids: readonly string[], connected: number, known: number | undefined): { committees: OwnerCommittees; found: Promise<readonly string[]> } {
+function makeCommittees(ids: readonly string[], connected: number, known: number | undefined, heardOf?: readonly string[]): { committees: OwnerCommittees; found: Promise<readonly string[]> } {
   let resolve: (members: readonly string[]) => void = () => undefined;
   const promise = new Promise<readonly string[]>((r) => (resolve = r));
   const committees = new OwnerCommittees({
     selfId: ids[0]!,
     size: 4,
-    // The DHT names every host: the committee is the true one whatever this host is connected to.
+    // The DHT names every host in `ids`: the committee is the true one whatever this host is connected to.
     lookup: async function* () {
       yield* ids;
     },
     connected: () => ids.slice(1, 1 + connected),
     ...(known === undefined ? {} : { known: () => known }),
+    ...(heardOf === undefined ? {} : { heardOf: () => heardOf }),
     found: (_digest, members) => resolve(members),
   });
   return { committees, found: promise };
@@ -54,19 +55,7 @@ test('a lookup that stops early still yields the true committee when the host ha
   const truth = (committees: OwnerCommittees) => committees.closest(DIGEST, ids);
   // Two hosts whose lookups stopped at different peers (a busy swarm), both having heard of everyone.
   const views = await Promise.all([ids.slice(0, 8), ids.slice(12, 20)].map(async (named) => {
-    let resolve: (members: readonly string[]) => void = () => undefined;
-    const found = new Promise<readonly string[]>((r) => (resolve = r));
-    const committees = new OwnerCommittees({
-      selfId: named[0]!,
-      size: 4,
-      lookup: async function* () {
-        yield* named;
-      },
-      connected: () => named.slice(1, 3),
-      known: () => ids.length - 1,
-      heardOf: () => ids,
-      found: (_digest, members) => resolve(members),
-    });
+    const { committees, found } = makeCommittees(named, 2, ids.length - 1, ids);
     committees.committee(DIGEST);
     const members = await found;
     committees.stop();
