@@ -41,13 +41,13 @@ function simulate(options: ScaleOptions): SimRow[] {
   return rows;
 }
 
-function realTable(results: readonly RealResult[]): string[][] {
+function realTable(results: readonly RealResult[], options: ScaleOptions): string[][] {
   return [
-    ['real libp2p hosts (loopback)', 'N', 'processes', 'start s', 'membership s', 'synced peers min at end', 'conn/host min-max', 'frames/host forming', 'frames/host/blob', 'KiB/host/blob', 'seed ÷ image', 'median / last finish s', 'pull wall s', 'pull CPU-s', 'load avg'],
+    ['real libp2p hosts (loopback)', 'N', 'processes', 'start s', 'membership s', 'synced peers min at end', 'conn/host min-max', 'frames/host forming', 'frames/host/blob', 'KiB/host/blob', 'seed ÷ image', 'median / last finish s', 'last ÷ ideal', 'pull wall s', 'pull CPU-s', 'load avg'],
     ...results.map((r) => [
       `cap ${r.maxConnections}, committee ${r.ownerCommittee}, membership ${r.membershipPeers} peers`, String(r.hosts), String(r.processes), fmt(r.startMs / 1000, 1), r.membershipMs === undefined ? 'not reached' : fmt(r.membershipMs / 1000, 1), String(r.syncedPeers.min),
       `${r.connections.min}-${r.connections.max}`, fmt(r.forming.frames, 0), fmt(r.pull?.frames, 0), fmt(r.pull === undefined ? undefined : r.pull.bytes / 1024, 0),
-      fmt(r.pull?.seedEgress, 3), r.pull === undefined ? '–' : `${fmt(r.pull.medianFinishS, 1)} / ${fmt(r.pull.lastFinishS, 1)}`, fmt(r.pull?.wallS, 1), fmt(r.pull?.cpuS, 1), fmt(r.loadAverage, 1),
+      fmt(r.pull?.seedEgress, 3), r.pull === undefined ? '–' : `${fmt(r.pull.medianFinishS, 1)} / ${fmt(r.pull.lastFinishS, 1)}`, r.pull === undefined || r.linkBytesPerSecond === 0 ? '– (no link model)' : fmt(r.pull.lastFinishS / (options.realImageMiB * 2 ** 20 / r.linkBytesPerSecond), 2), fmt(r.pull?.wallS, 1), fmt(r.pull?.cpuS, 1), fmt(r.loadAverage, 1),
     ]),
   ];
 }
@@ -58,7 +58,7 @@ async function main(): Promise<void> {
   const real: RealResult[] = [];
   for (const hosts of options.realHosts) {
     progress(`real: ${hosts} hosts, ${options.realImageMiB} MiB, max-peer-connections ${options.realMaxConnections}`);
-    real.push(await runReal({ hosts, imageBytes: options.realImageMiB * 2 ** 20, pieceBytes: 2 ** 20, maxConnections: options.realMaxConnections, ownerCommittee: options.realCommittee, processes: options.realProcesses, membershipTimeoutMs: 120_000 }, progress));
+    real.push(await runReal({ hosts, imageBytes: options.realImageMiB * 2 ** 20, pieceBytes: 2 ** 20, maxConnections: options.realMaxConnections, ownerCommittee: options.realCommittee, processes: options.realProcesses, linkBytesPerSecond: (options.realHostMbit * 1e6) / 8, membershipTimeoutMs: 120_000 }, progress));
   }
   const lines: string[] = [];
   if (sim.length > 0) {
@@ -66,8 +66,8 @@ async function main(): Promise<void> {
     lines.push(table(simTable(sim)), '', ...simStrips(sim), '', ...verdicts(sim), '', 'Real code inside the simulation:', ...REAL_CODE.map((l) => `  - ${l}`), 'Modelled:', ...MODELLED.map((l) => `  - ${l}`), '');
   }
   if (real.length > 0) {
-    lines.push(`REAL (libp2p over TCP on loopback; ${options.realImageMiB} MiB blob in 1 MiB pieces from an in-memory counting seed (one copy per process, bytes added up); no link model: pull times are this machine's CPU; frames counted where the announce protocol hands them to the swarm; event loop and RSS: the worst process)`);
-    lines.push(table(realTable(real)));
+    lines.push(`REAL (libp2p over TCP on loopback; ${options.realImageMiB} MiB blob in 1 MiB pieces from an in-memory counting seed (one copy per process, bytes added up); ${options.realHostMbit > 0 ? `MODELLED links: each host's own upload-rate at ${options.realHostMbit} Mbit/s (shoal's rate cap on what peers get; the seed and downloads uncapped), ideal = blob ÷ that rate; ` : 'no link model: pull times are this machine\'s CPU; '} frames counted where the announce protocol hands them to the swarm; event loop and RSS: the worst process)`);
+    lines.push(table(realTable(real, options)));
     for (const r of real) {
       const left = Object.entries(r.leftDuringPull).map(([reason, n]) => `${n} × ${reason}`).join(', ');
       if (left) lines.push(`N=${r.hosts}: peers left a host's table during the pull: ${left}`);

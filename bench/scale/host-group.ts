@@ -20,6 +20,8 @@ export interface GroupInit {
   readonly ownerCommittee: number;
   /** Hosts in the whole run, all on loopback (libp2p's inbound limit per address). */
   readonly hostsOnAddress: number;
+  /** Each host's upload-rate, bytes per second (0: none). */
+  readonly linkBytesPerSecond?: number;
 }
 
 /** The event loop's delay (ms): how starved the hosts sharing it were. */
@@ -97,8 +99,8 @@ export class HostGroup {
 
   async start(index: number, bootstrap: readonly string[]): Promise<{ peerId: string; address: string }> {
     const name = `h${index}`;
-    const { pieceBytes: pieceSize, maxConnections, ownerCommittee, hostsOnAddress } = this.#init;
-    const host = await startRealHost({ name, seed: this.#seed, pieceSize, bootstrap, maxConnections, ownerCommittee, hostsOnAddress, onSeedRead: (range) => this.#seedReads.read(name, range, this.#size) });
+    const { pieceBytes: pieceSize, maxConnections, ownerCommittee, hostsOnAddress, linkBytesPerSecond } = this.#init;
+    const host = await startRealHost({ name, seed: this.#seed, pieceSize, bootstrap, maxConnections, ownerCommittee, hostsOnAddress, linkBytesPerSecond, onSeedRead: (range) => this.#seedReads.read(name, range, this.#size) });
     const lastClosed = new Map<string, number>();
     host.swarm.node?.addEventListener('connection:open', ({ detail }) => {
       this.#churn.opened += 1;

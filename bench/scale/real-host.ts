@@ -41,6 +41,11 @@ export interface RealHostInit {
   readonly hostsOnAddress: number;
   /** Told of every range this host opens at the seed (bench/scale/seed-reasons.ts). */
   readonly onSeedRead?: (range: ByteRange | undefined) => void;
+  /**
+   * upload-rate of the host, bytes per second (0: none). Not download-rate: a capped download
+   * crashed the bench's process (src/lib/http1-body.ts target(): a detached ArrayBuffer).
+   */
+  readonly linkBytesPerSecond?: number;
 }
 
 /** libp2p's inbound connections per second from one address: a LAN host's share. */
@@ -56,7 +61,7 @@ export async function startRealHost(init: RealHostInit): Promise<RealHost> {
     { inventory: async function* () {} },
   );
   const fetcher = new Fetcher(
-    { store, seed: watched(init.seed.sourceFor(init.name), init.onSeedRead), router: stubRouter(true), logger: silentLogger, swarm, peers, stats, limits: new TransferLimits({}) },
+    { store, seed: watched(init.seed.sourceFor(init.name), init.onSeedRead), router: stubRouter(true), logger: silentLogger, swarm, peers, stats, limits: new TransferLimits({ uploadBytesPerSecond: init.linkBytesPerSecond ?? 0 }) },
     { membershipSettleMs: 0, pieceSize: init.pieceSize },
   );
   const slots = new ServeSlots();

@@ -28,11 +28,15 @@ export interface RealOptions {
   readonly ownerCommittee: number;
   /** Worker processes the hosts are spread over; 1: all in this process. */
   readonly processes?: number;
+  /** Each host's upload-rate, bytes per second (0 or undefined: none; times are the CPU's). */
+  readonly linkBytesPerSecond?: number;
 }
 
 export interface RealResult {
   readonly hosts: number;
   readonly processes: number;
+  /** Each host's upload-rate (bytes/s, 0: none); ideal = image ÷ it. */
+  readonly linkBytesPerSecond: number;
   readonly maxConnections: number;
   readonly ownerCommittee: number;
   /** Synced peers every host must have for membership: all others, or half its neighbour limit when that is fewer. */
@@ -121,7 +125,7 @@ async function workerGroup(init: GroupInit, contentPath: string): Promise<Group>
 export async function runReal(options: RealOptions, log: (line: string) => void): Promise<RealResult> {
   const processes = Math.max(1, Math.min(options.processes ?? 1, options.hosts));
   const content = randomBytes(options.imageBytes);
-  const init: GroupInit = { pieceBytes: options.pieceBytes, maxConnections: options.maxConnections, ownerCommittee: options.ownerCommittee, hostsOnAddress: options.hosts };
+  const init: GroupInit = { pieceBytes: options.pieceBytes, maxConnections: options.maxConnections, ownerCommittee: options.ownerCommittee, hostsOnAddress: options.hosts, linkBytesPerSecond: options.linkBytesPerSecond ?? 0 };
   const dir = await mkdtemp(join(tmpdir(), 'shoal-scale-content-'));
   const groups: Group[] = [];
   const random = seededRandom(options.hosts);
@@ -192,7 +196,7 @@ export async function runReal(options: RealOptions, log: (line: string) => void)
     const leftDuringPull: Record<string, number> = {};
     for (const p of pullPhases) for (const [reason, n] of Object.entries(p.leftDuringPull)) leftDuringPull[reason] = (leftDuringPull[reason] ?? 0) + n;
     return {
-      hosts: options.hosts, processes, maxConnections: options.maxConnections, ownerCommittee: options.ownerCommittee, membershipPeers: want, startMs, membershipMs, leftDuringPull,
+      hosts: options.hosts, processes, linkBytesPerSecond: options.linkBytesPerSecond ?? 0, maxConnections: options.maxConnections, ownerCommittee: options.ownerCommittee, membershipPeers: want, startMs, membershipMs, leftDuringPull,
       syncedPeers: { min: Math.min(...counts), max: Math.max(...counts) },
       connections: { min: Math.min(...connections), max: Math.max(...connections), mean: connections.reduce((a, b) => a + b, 0) / connections.length },
       forming: perHost(formingPhases, options.hosts), formingCpuS: sum(formingPhases, (p) => p.cpuS), formingEventLoop: worst(formingPhases),

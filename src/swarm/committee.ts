@@ -40,6 +40,15 @@ export interface CommitteesInit {
    * real hosts, 9 of 27 seed reads).
    */
   readonly known?: () => number;
+  /**
+   * Every member this host has heard of (discovery, peer exchange, the DHT's answers): candidates
+   * too. A lookup on a busy swarm can stop before it reaches the closest peers, and two hosts
+   * whose lookups stopped at different places ranked different committees; the closest among a
+   * larger set is never further from the true committee, and hosts that have heard of the same
+   * members name the same committee whatever their lookups did (at 128 real hosts, 13 seed reads
+   * came from hosts asked as owner by a committee that was not the true one).
+   */
+  readonly heardOf?: () => Iterable<string>;
   /** The committee of a blob was (re)computed: its members get dialled, so owners can be asked. */
   readonly found?: (digest: string, members: readonly string[]) => void;
   readonly now?: () => number;
@@ -53,6 +62,8 @@ interface Entry {
   next: number;
   interval: number;
   looking: boolean;
+  /** How many members this host had heard of when `members` was ranked. */
+  heard: number;
 }
 
 export class OwnerCommittees {
@@ -79,13 +90,26 @@ export class OwnerCommittees {
     if (entry === undefined) {
       // Blobs fetched at once are few; forgetting them all now and then bounds the map.
       if (this.#entries.size >= MAX_ENTRIES) this.#entries.clear();
-      const fresh: Entry = { members: [], named: new Set(), next: 0, interval: FIRST_REFRESH_MS / 2, looking: false };
+      const fresh: Entry = { members: [], named: new Set(), next: 0, interval: FIRST_REFRESH_MS / 2, looking: false, heard: 0 };
       this.#entries.set(digest, fresh);
       this.#refresh(digest, fresh);
       return fresh.members;
     }
     if (!entry.looking && this.#now() >= entry.next) this.#refresh(digest, entry);
+    // Heard of more members since the committee was ranked (between lookups): ranked again now,
+    // which needs no lookup, so hosts converge as fast as they hear of each other.
+    else if (entry.members.length > 0 && (this.#init.known?.() ?? 0) !== entry.heard) this.#rank(digest, entry);
     return entry.members;
+  }
+
+  /** The committee among every peer the lookups named and every member heard of; true when it changed. */
+  #rank(digest: string, entry: Entry): boolean {
+    entry.heard = this.#init.known?.() ?? 0;
+    const members = this.closest(digest, [...entry.named, ...(this.#init.heardOf?.() ?? [])]);
+    const changed = members.join() !== entry.members.join();
+    entry.members = members;
+    if (changed) this.#init.found?.(digest, members);
+    return changed;
   }
 
   #small(size: number): boolean {
@@ -137,14 +161,14 @@ export class OwnerCommittees {
       }
       entry.looking = false;
       if (this.#entries.get(digest) !== entry) return;
-      const members = this.closest(digest, named);
+      const before = entry.members;
+      const changed = this.#rank(digest, entry);
+      // Unchanged, it is still told (its members kept and dialled for another while).
+      if (!changed) this.#init.found?.(digest, entry.members);
       // Nobody answered (no route yet): the committee from this host's own view keeps the fetch
       // going, and the lookup is tried again soon.
-      const changed = !answered || members.join() !== entry.members.join();
-      entry.interval = changed ? FIRST_REFRESH_MS : Math.min(entry.interval * 2, COMMITTEE_TTL_MS);
+      entry.interval = !answered || changed || before.length === 0 ? FIRST_REFRESH_MS : Math.min(entry.interval * 2, COMMITTEE_TTL_MS);
       entry.next = this.#now() + entry.interval;
-      entry.members = members;
-      this.#init.found?.(digest, entry.members);
     })();
   }
 

@@ -72,6 +72,16 @@ export class ConnectionBudget {
     return this.#known.size;
   }
 
+  /** The members heard of (owner committees are ranked among them too: committee.ts). */
+  heardOf(): Iterable<string> {
+    return this.#known;
+  }
+
+  /** A member that refused a connection outright (nothing listens where it was): no longer counted. */
+  departed(peerId: string): void {
+    this.#known.delete(peerId);
+  }
+
   /** Neighbours kept at most: the cap while every member heard of fits under it, else the cap less the reserve. */
   neighbourLimit(): number {
     const { cap, reserve } = this.#init;

@@ -48,7 +48,11 @@ export class SwarmConnections {
         if (purpose === 'committee') return budget.roomForTemporary(pending);
         return purpose === 'top-up' ? budget.roomForTopUp(pending, known) : budget.roomForNeighbour(pending);
       },
-      onDialError: (peerId, error) => init.log.debug({ peerId, err: error.message }, 'swarm: dial failed'),
+      onDialError: (peerId, error) => {
+        // Nothing listens there: the host is gone, and no longer a candidate for committees.
+        if (refusedOutright(error)) budget.departed(peerId);
+        init.log.debug({ peerId, err: error.message }, 'swarm: dial failed');
+      },
     });
     // libp2p refuses inbound connections past the cap but never prunes ones carrying our long-lived
     // announce streams; one that crossed an outbound dial of ours is closed here. Past the
@@ -85,4 +89,10 @@ export class SwarmConnections {
     clearInterval(this.#reaper);
     this.dialer.stop();
   }
+}
+
+/** A dial every address of which was refused (ECONNREFUSED): the host is not running, not merely full. */
+export function refusedOutright(error: Error): boolean {
+  const errors = error instanceof AggregateError ? (error.errors as unknown[]) : [error];
+  return errors.length > 0 && errors.every((e) => e instanceof Error && ((e as NodeJS.ErrnoException).code === 'ECONNREFUSED' || e.message.includes('ECONNREFUSED')));
 }

@@ -159,7 +159,11 @@ export class PeerDialer implements Startable {
     for (const { peerId, addresses } of peers) {
       if ((this.#backoff.get(peerId)?.until ?? 0) > now) continue;
       try {
-        this.#dial(peerIdFromString(peerId), addresses.map((a) => multiaddr(a)));
+        const id = peerIdFromString(peerId);
+        const multiaddrs = addresses.map((a) => multiaddr(a));
+        // Not dialled (no room): still kept in the peer store, so this host has heard of it (owner
+        // committees are ranked among the members heard of) and can dial it as one.
+        if (!this.#dial(id, multiaddrs) && this.#running && !id.equals(this.#node.peerId)) void this.#node.peerStore.merge(id, { multiaddrs }).catch(() => undefined);
       } catch {
         // A malformed entry from a peer is skipped; the protocol layer bounded its size already.
       }
@@ -191,10 +195,11 @@ export class PeerDialer implements Startable {
     for (const { peerId, multiaddrs } of this.#bootstrap) this.#dial(peerId, multiaddrs);
   }
 
-  #dial(peerId: PeerId, multiaddrs: Multiaddr[], purpose: 'neighbour' | 'committee' | 'top-up' = 'neighbour', known?: number): void {
+  /** False when not dialled (not running, dialling or connected already, or no room). */
+  #dial(peerId: PeerId, multiaddrs: Multiaddr[], purpose: 'neighbour' | 'committee' | 'top-up' = 'neighbour', known?: number): boolean {
     const id = peerId.toString();
-    if (!this.#running || peerId.equals(this.#node.peerId) || this.#dialing.has(id)) return;
-    if (this.#node.getConnections(peerId).length > 0 || !this.#init.mayDial(id, purpose, this.#dialing.size, known)) return;
+    if (!this.#running || peerId.equals(this.#node.peerId) || this.#dialing.has(id)) return false;
+    if (this.#node.getConnections(peerId).length > 0 || !this.#init.mayDial(id, purpose, this.#dialing.size, known)) return false;
     this.#dialing.set(id, purpose === 'committee' ? 'committee' : 'neighbour');
     // The addresses go to the peer store first: libp2p dials a peer id at every address it knows.
     void this.#node.peerStore
@@ -207,6 +212,7 @@ export class PeerDialer implements Startable {
         this.#init.onDialError?.(id, err);
       })
       .finally(() => this.#dialing.delete(id));
+    return true;
   }
 
   /** A connection we dialled closed: soon after it opened (and none other left), the peer had no room for us. */

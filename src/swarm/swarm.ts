@@ -192,6 +192,7 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
         lookup: (key, signal) => closestPeerIds(dht, key, committeeSize, signal),
         connected: () => this.table.peers().map((p) => p.peerId),
         known: () => budget.known,
+        heardOf: () => budget.heardOf(),
         // Owners are asked over a connection: dial the committee members (within the cap's reserve).
         found: (_digest, members) => {
           budget.keep(members, COMMITTEE_TTL_MS);

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import type { Connection } from '@libp2p/interface';
 import { describe, test } from 'node:test';
 import { ConnectionBudget } from '../../src/swarm/connection-budget.ts';
+import { refusedOutright } from '../../src/swarm/connections.ts';
 
 /** What the budget reads of a connection: its peer, when it opened, its state. */
 function connection(peer: string, openedAt: number): Connection {
@@ -58,4 +59,18 @@ describe('connection budget: the neighbour limit and the swarm’s size', () => 
     const budget = new ConnectionBudget({ selfId: 'self', cap: undefined, reserve: 0, open: () => [] });
     assert.equal(budget.neighbourLimit(), Infinity);
   });
+});
+
+test('a member whose every address refuses the connection is no longer counted; one that is merely full still is', () => {
+  const budget = new ConnectionBudget({ selfId: 'self', cap: 8, reserve: 2, open: () => [] });
+  budget.sighted('gone');
+  budget.sighted('full');
+  const refused = (port: number) => Object.assign(new Error(`connect ECONNREFUSED 127.0.0.1:${port}`), { code: 'ECONNREFUSED' });
+  const reset = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+  for (const [peer, error] of [['gone', new AggregateError([refused(1), refused(2)], 'All multiaddr dials failed')], ['full', reset]] as const) {
+    if (refusedOutright(error)) budget.departed(peer);
+  }
+  assert.deepEqual([...budget.heardOf()], ['full']);
+  assert.equal(budget.known, 1);
+  assert.equal(refusedOutright(new AggregateError([refused(1), reset])), false, 'one address still answering: not gone');
 });
