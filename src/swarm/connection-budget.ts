@@ -56,6 +56,13 @@ export class ConnectionBudget {
   readonly #answered = new Map<string, number>();
   /** Swarm members this host has heard of (sighted()), itself excluded. */
   readonly #known = new Set<string>();
+  /**
+   * Of those, the ones known to be members of this swarm: they spoke its protocol to us, or a
+   * member named them (peer exchange). Discovery alone also finds the hosts of another cluster on
+   * the LAN (mDNS has one service name; a cluster key only keeps their connections out), which must
+   * never be ranked as owners: asked for pieces they cannot answer, and every host goes to the seed.
+   */
+  readonly #members = new Set<string>();
 
   constructor(init: ConnectionBudgetInit) {
     this.#init = init;
@@ -72,14 +79,22 @@ export class ConnectionBudget {
     return this.#known.size;
   }
 
-  /** The members heard of (owner committees are ranked among them too: committee.ts). */
+  /** The members heard of that are known to be this swarm's (owner committees are ranked among them too: committee.ts). */
   heardOf(): Iterable<string> {
-    return this.#known;
+    return this.#members;
+  }
+
+  /** A member's peer exchange named this peer: a member of this swarm too. */
+  named(peerId: string): void {
+    if (peerId === this.#init.selfId) return;
+    this.sighted(peerId);
+    if (this.#members.size < MAX_KNOWN) this.#members.add(peerId);
   }
 
   /** A member that refused a connection outright (nothing listens where it was): no longer counted. */
   departed(peerId: string): void {
     this.#known.delete(peerId);
+    this.#members.delete(peerId);
   }
 
   /** Neighbours kept at most: the cap while every member heard of fits under it, else the cap less the reserve. */
@@ -192,6 +207,7 @@ export class ConnectionBudget {
 
   /** A message from the peer: an answered asker that keeps talking is kept on. */
   heard(peerId: string): void {
+    if (this.#members.size < MAX_KNOWN) this.#members.add(peerId);
     const ms = this.#answered.get(peerId);
     if (ms !== undefined) this.keep([peerId], ms);
   }

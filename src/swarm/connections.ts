@@ -48,6 +48,7 @@ export class SwarmConnections {
         if (purpose === 'committee') return budget.roomForTemporary(pending);
         return purpose === 'top-up' ? budget.roomForTopUp(pending, known) : budget.roomForNeighbour(pending);
       },
+      learned: (peerId) => budget.named(peerId),
       onDialError: (peerId, error) => {
         // Nothing listens there: the host is gone, and no longer a candidate for committees.
         if (refusedOutright(error)) budget.departed(peerId);

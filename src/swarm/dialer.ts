@@ -45,6 +45,8 @@ export interface PeerDialerInit {
    */
   readonly mayDial: (peerId: string, purpose: 'neighbour' | 'committee' | 'top-up', pending: number, known?: number) => boolean;
   readonly onDialError?: (peerId: string, error: Error) => void;
+  /** A peer that another peer named (peer exchange), dialled or not. */
+  readonly learned?: (peerId: string) => void;
   readonly now?: () => number;
 }
 
@@ -161,6 +163,7 @@ export class PeerDialer implements Startable {
       try {
         const id = peerIdFromString(peerId);
         const multiaddrs = addresses.map((a) => multiaddr(a));
+        this.#init.learned?.(peerId);
         // Not dialled (no room): still kept in the peer store, so this host has heard of it (owner
         // committees are ranked among the members heard of) and can dial it as one.
         if (!this.#dial(id, multiaddrs) && this.#running && !id.equals(this.#node.peerId)) void this.#node.peerStore.merge(id, { multiaddrs }).catch(() => undefined);

@@ -63,8 +63,8 @@ describe('connection budget: the neighbour limit and the swarm’s size', () => 
 
 test('a member whose every address refuses the connection is no longer counted; one that is merely full still is', () => {
   const budget = new ConnectionBudget({ selfId: 'self', cap: 8, reserve: 2, open: () => [] });
-  budget.sighted('gone');
-  budget.sighted('full');
+  budget.named('gone');
+  budget.named('full');
   const refused = (port: number) => Object.assign(new Error(`connect ECONNREFUSED 127.0.0.1:${port}`), { code: 'ECONNREFUSED' });
   const reset = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
   for (const [peer, error] of [['gone', new AggregateError([refused(1), refused(2)], 'All multiaddr dials failed')], ['full', reset]] as const) {
@@ -73,4 +73,15 @@ test('a member whose every address refuses the connection is no longer counted; 
   assert.deepEqual([...budget.heardOf()], ['full']);
   assert.equal(budget.known, 1);
   assert.equal(refusedOutright(new AggregateError([refused(1), reset])), false, 'one address still answering: not gone');
+});
+
+test('owner committees are ranked among members only: a host discovery found that never spoke the swarm\'s protocol nor was named by a member is not one', () => {
+  const budget = new ConnectionBudget({ selfId: 'self', cap: 8, reserve: 2, open: () => [] });
+  budget.sighted('other-cluster');
+  budget.sighted('spoke');
+  budget.heard('spoke');
+  budget.named('introduced');
+  budget.named('self');
+  assert.equal(budget.known, 3, 'every host discovered or named counts towards the swarm size (itself not)');
+  assert.deepEqual([...budget.heardOf()].sort(), ['introduced', 'spoke']);
 });
