@@ -26,6 +26,8 @@ export interface PieceEngineComponents extends SourcingComponents {
   readonly stats: TransferStats;
   /** Download and back-to-seed caps on the bytes this engine receives. */
   readonly limits?: TransferLimits;
+  /** Seed reads running on this host, all its engines together. */
+  readonly seedReads?: { running: number };
 }
 
 export interface PieceEngineInit {
@@ -236,8 +238,6 @@ export class PieceEngine {
       this.#transfers.end(transfer);
       this.lastActivity = Date.now();
       this.#wake?.();
-      // The host-wide seed slot it held may start another blob's read at once.
-      seedReads?.freed?.();
     });
     this.#transfers.track(transfer, running);
   }

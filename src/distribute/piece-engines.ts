@@ -38,8 +38,7 @@ export class PieceEngines {
   readonly #init: PieceEnginesInit;
   readonly #engines = new Map<string, PieceEngine>();
   readonly #creating = new Map<string, Promise<PieceEngine>>();
-  /** Seed reads running on this host; one ending wakes every engine (the limit is host-wide). */
-  readonly #seedReads = { running: 0, freed: (): void => this.#pokeAll() };
+  readonly #seedReads = { running: 0 };
   #sweeper: NodeJS.Timeout | undefined;
   #subscribed = false;
 
@@ -102,16 +101,14 @@ export class PieceEngines {
     if (this.#subscribed || !swarm) return;
     this.#subscribed = true;
     const poke = (event: { digest: string }): void => this.#engines.get(event.digest)?.poke();
-    const pokeAll = (): void => this.#pokeAll();
+    const pokeAll = (): void => {
+      for (const engine of this.#engines.values()) engine.poke();
+    };
     swarm.on('have', poke);
     swarm.on('progress', poke);
     swarm.on('withdrawn', poke);
     swarm.on('peer:joined', pokeAll);
     swarm.on('peer:left', pokeAll);
-  }
-
-  #pokeAll(): void {
-    for (const engine of this.#engines.values()) engine.poke();
   }
 
   /** Drops piece caches nobody has used for a while. */
