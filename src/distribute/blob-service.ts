@@ -1,7 +1,8 @@
 import { OciError, type ByteRange, type Digest } from '../oci/index.ts';
 import type { Store } from '../store/index.ts';
 import type { Readable } from 'node:stream';
-import { CLIENT_READ_IDLE_MS, type Fetcher } from './fetcher.ts';
+import type { Fetcher } from './fetcher.ts';
+import { CLIENT_READ_IDLE_MS } from './read-idle.ts';
 import type { OwnerAsk } from './peer-data.ts';
 import type { BlobWant, OpenedBlob } from './types.ts';
 

@@ -11,26 +11,12 @@ import { sizeVouched } from './size-vouch.ts';
 import type { OwnerAsk, PeerData } from './peer-data.ts';
 import type { PieceEngine } from './piece-engine.ts';
 import { PieceEngines, type PieceEnginesInit } from './piece-engines.ts';
-import { DEFAULT_BODY_IDLE_TIMEOUT_MS, DEFAULT_TIMEOUT_MS } from '../upstream/transport.ts';
-import { COMMITTEE_WAIT_MS } from './committee-gate.ts';
-import { DEFAULT_PEER_IDLE_MS, DEFAULT_PEER_TIMEOUT_MS } from './peer-client.ts';
+import { CLIENT_READ_IDLE_MS, PEER_READ_IDLE_MS } from './read-idle.ts';
 import { TransferStats } from './transfer-stats.ts';
 import { TransferLimits } from './rate-limit.ts';
 import { RANGE_FETCH_DEFAULT, coveringPiecesDone, wholeRange, type RangeFetch } from './range-first.ts';
 import type { BlobSource, BlobWant, UpstreamRouter } from './types.ts';
 
-/** A peer reading a piece this host is still fetching waits at most this long for the next byte. */
-export const PEER_READ_IDLE_MS = 30_000;
-/**
- * A client's reader of an arriving blob fails after this long without a new byte. It outlasts what
- * the engine does about a stall, one step after another: give up on a silent peer (counted from
- * that peer's last byte, about when the client starts waiting), wait for the owners' committee,
- * ask the next peer, and catch a stalled seed by its own timeouts. With 60 s for the client as for
- * the peer, the client's reader ran out first whenever the engine's next step took a moment, and
- * broke off a download the engine was recovering.
- */
-export const CLIENT_READ_IDLE_MS =
-  DEFAULT_PEER_IDLE_MS + COMMITTEE_WAIT_MS + DEFAULT_PEER_TIMEOUT_MS + DEFAULT_TIMEOUT_MS + DEFAULT_BODY_IDLE_TIMEOUT_MS;
 /**
  * For this long after start a host may not have met every member (mDNS answers, then peer
  * exchange, take a second or two): it fetches from the seed only pieces nobody else could own.
