@@ -9,7 +9,7 @@ import type { BlobWant, OpenedBlob } from './types.ts';
 /** What the peer data plane sends for a digest. */
 export type PeerBlob =
   | { readonly kind: 'stored'; readonly size: number; readonly path: string; readonly hold: () => () => void }
-  | { readonly kind: 'arriving'; readonly size: number; read(range: ByteRange): Readable };
+  | { readonly kind: 'arriving'; readonly size: number; read(range: ByteRange): Readable; busy(range: ByteRange): boolean };
 
 /** The peer data plane's one call into the blob sources. */
 export interface PeerBlobs {
@@ -102,7 +102,7 @@ export class BlobService implements PeerBlobs {
     const size = await this.#store.blobs.stat(digest);
     if (size !== undefined) return { kind: 'stored', size, path: this.#store.blobs.path(digest), hold: () => this.hold(digest) };
     const arriving = await this.#fetcher.forPeer(digest, ask, asker);
-    return arriving && { kind: 'arriving', size: arriving.size, read: (range) => arriving.read(range) };
+    return arriving && { kind: 'arriving', size: arriving.size, read: (range) => arriving.read(range), busy: (range) => arriving.busy(range) };
   }
 
   /** Marks a stored blob in use (eviction leaves it alone) until the returned release is called. */

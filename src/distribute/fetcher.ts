@@ -46,6 +46,8 @@ export interface FetcherComponents {
 export interface PeerRead {
   readonly size: number;
   read(range: ByteRange): Readable;
+  /** An owner ask for `range` that would wait for this host's seed reads: answer busy (PieceEngine.askWouldWait). */
+  busy(range: ByteRange): boolean;
 }
 
 /**
@@ -196,11 +198,13 @@ export class Fetcher {
     // is checked with the seed first, unless another peer vouches for it (size-vouch.ts). Meanwhile
     // the asker gets its headers at once: on a busy seed link that check can take seconds, and an
     // asker that hears nothing gives up on its owner.
-    const verified = this.#verifiedEngine(want, ask.size, ask.from ?? asker);
-    verified.catch(() => undefined);
+    let verified: Promise<PieceEngine> | undefined;
     return {
       size: ask.size,
+      busy: () => !this.#engines.seedReadsFree(),
       read: (range) => {
+        verified ??= this.#verifiedEngine(want, ask.size, ask.from ?? asker);
+        verified.catch(() => undefined);
         const out = new PassThrough();
         verified.then(
           (ready) => void pipeline(this.#peerRead(ready, ask, asker).read(range), out).catch(() => undefined),
@@ -214,6 +218,7 @@ export class Fetcher {
   #peerRead(engine: PieceEngine, ask: (OwnerAsk & { readonly from?: string }) | undefined, asker: string): PeerRead {
     return {
       size: engine.partial.size,
+      busy: (range) => ask !== undefined && engine.askWouldWait(range),
       read: (range) => {
         const reader = engine.partial.createReader(this.#c.store.blobs.path(engine.partial.digest), range, { holdBackUnverified: false, idleTimeoutMs: PEER_READ_IDLE_MS });
         if (ask) engine.demand(range, ask.from ?? asker, reader);

@@ -26,8 +26,6 @@ export interface PieceEngineComponents extends SourcingComponents {
   readonly stats: TransferStats;
   /** Download and back-to-seed caps on the bytes this engine receives. */
   readonly limits?: TransferLimits;
-  /** Seed reads running on this host, all its engines together. */
-  readonly seedReads?: { running: number };
 }
 
 export interface PieceEngineInit {
@@ -127,6 +125,19 @@ export class PieceEngine {
    */
   need(range: ByteRange, reader: Readable): void {
     this.#ask(this.#urgent, range, 'self', reader);
+  }
+
+  /**
+   * Whether an owner ask for `range` would wait for a seed read to free up: its first piece is not
+   * here, not coming, and this host's seed reads are all taken (seedReadFree). Such an ask is
+   * answered busy, not queued: a queued asker hears nothing for as long as the reads before it
+   * take, gives up on its owner and reads the piece from the seed itself (4 hosts × 20 Mbit/s,
+   * 256 MiB: seed egress 1.187). Told busy, it asks again shortly and never goes to the seed.
+   */
+  askWouldWait(range: ByteRange): boolean {
+    const first = Math.floor(range.start / this.partial.pieceSize);
+    if (this.partial.isPieceComplete(first) || this.#transfers.claimOf(first)) return false;
+    return this.#sourcing.choose(first, this.#sourcing.context(), true).kind === 'wait';
   }
 
   /** Adds the missing pieces covering `range` to `asks` and wakes the scheduler; returns the first piece. */
@@ -238,6 +249,8 @@ export class PieceEngine {
       this.#transfers.end(transfer);
       this.lastActivity = Date.now();
       this.#wake?.();
+      // The host-wide seed slot it held may start another blob's read at once.
+      seedReads?.freed?.();
     });
     this.#transfers.track(transfer, running);
   }

@@ -6,6 +6,7 @@ import type { Store } from '../store/index.ts';
 import type { SwarmView } from '../swarm/index.ts';
 import type { PeerData } from './peer-data.ts';
 import { PieceEngine, type PieceEngineInit } from './piece-engine.ts';
+import { seedReadFree } from './piece-limits.ts';
 import { DEFAULT_PIECE_SIZE } from './piece-size.ts';
 import type { TransferLimits } from './rate-limit.ts';
 import type { TransferStats } from './transfer-stats.ts';
@@ -38,13 +39,19 @@ export class PieceEngines {
   readonly #init: PieceEnginesInit;
   readonly #engines = new Map<string, PieceEngine>();
   readonly #creating = new Map<string, Promise<PieceEngine>>();
-  readonly #seedReads = { running: 0 };
+  /** Seed reads running on this host; one ending wakes every engine (the limit is host-wide). */
+  readonly #seedReads = { running: 0, freed: (): void => this.#pokeAll() };
   #sweeper: NodeJS.Timeout | undefined;
   #subscribed = false;
 
   constructor(components: PieceEnginesComponents, init: PieceEnginesInit = {}) {
     this.#c = components;
     this.#init = init;
+  }
+
+  /** Whether one more seed read may start on this host now, for any blob (seedReadFree). */
+  seedReadsFree(): boolean {
+    return seedReadFree(this.#c.swarm?.peers().length ?? 0, this.#seedReads.running);
   }
 
   get(digest: string): PieceEngine | undefined {
@@ -101,14 +108,16 @@ export class PieceEngines {
     if (this.#subscribed || !swarm) return;
     this.#subscribed = true;
     const poke = (event: { digest: string }): void => this.#engines.get(event.digest)?.poke();
-    const pokeAll = (): void => {
-      for (const engine of this.#engines.values()) engine.poke();
-    };
+    const pokeAll = (): void => this.#pokeAll();
     swarm.on('have', poke);
     swarm.on('progress', poke);
     swarm.on('withdrawn', poke);
     swarm.on('peer:joined', pokeAll);
     swarm.on('peer:left', pokeAll);
+  }
+
+  #pokeAll(): void {
+    for (const engine of this.#engines.values()) engine.poke();
   }
 
   /** Drops piece caches nobody has used for a while. */

@@ -46,6 +46,28 @@ export const SEED_FIRST_PEER_PIECES = 2;
  */
 export const SEED_FIRST_MAX_PEERS = 3;
 
+/**
+ * Seed reads at once on this host, of all its blobs and owner asks together, in a small swarm (1
+ * to SEED_FIRST_MAX_PEERS peers). The seed's link is a plain FIFO queue: with a read per piece
+ * (up to 5 per host: 2 own per blob, plus every piece peers asked for) the hosts that started
+ * first took most of it and had their pieces by 2.5 s, while the last owner's pieces ended at
+ * 6–8 s and every host waited for them. One read each, in turn, gives every host an even share
+ * over the whole pull, and its pieces come one after another, each spread to the peers as it
+ * arrives. Fan-out bench 4 × 100 Mbit/s, 6 interleaved pairs at load 22–37 (CPU-bound): last
+ * finish 1.76–2.66× ideal, median 1.98, against 1.89–2.56×, median 2.41; seed egress 1.000.
+ * An owner ask that would wait for these reads is answered busy (PieceEngine.askWouldWait): queued
+ * instead, on a slow seed (4 × 20 Mbit/s, 256 MiB) its asker heard nothing for longer than its
+ * patience and read the piece from the seed itself (seed egress 1.187). Told busy, it asks again.
+ * With both, 6 interleaved pairs at 4 × 100 Mbit/s (load 1–6): 1.38–1.49× ideal, median 1.42,
+ * against 1.52–1.65×, median 1.59, seed egress 1.000 in all.
+ */
+export const SMALL_SWARM_SEED_READS = 1;
+
+/** Whether one more seed read may start on a host with `peers` peers and `seedReads` running. */
+export function seedReadFree(peers: number, seedReads: number): boolean {
+  return peers === 0 || peers > SEED_FIRST_MAX_PEERS || seedReads < SMALL_SWARM_SEED_READS;
+}
+
 /** Whether a host with `peers` peers and `seedReads` seed reads running keeps its peer transfers to SEED_FIRST_PEER_PIECES. */
 export function seedReadsFirst(peers: number, seedReads: number): boolean {
   return seedReads > 0 && peers <= SEED_FIRST_MAX_PEERS;

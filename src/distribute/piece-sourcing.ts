@@ -10,7 +10,7 @@ import type { PeerData } from './peer-data.ts';
 import { choosePieceSource, type Member, type PieceChoice, type PieceView } from './piece-choice.ts';
 import type { PieceDemand } from './piece-demand.ts';
 import type { PieceFailures } from './piece-failures.ts';
-import { PEER_FAILURE_PENALTY_MS } from './piece-limits.ts';
+import { PEER_FAILURE_PENALTY_MS, seedReadFree } from './piece-limits.ts';
 import type { PieceProgress } from './piece-progress.ts';
 import { peerPieceSource, seedPieceSource, type PieceSource } from './piece-source.ts';
 import type { TransferFailure } from './piece-run.ts';
@@ -45,6 +45,8 @@ export interface SourcingComponents {
   readonly logger: Logger;
   /** When this host's view of the swarm's membership can be trusted (see PieceView.membershipSettled). */
   readonly membershipSettledAt?: number;
+  /** Seed reads running on this host, all its engines together; `freed` wakes them when one ends. */
+  readonly seedReads?: { running: number; readonly freed?: () => void };
 }
 
 export class PieceSourcing {
@@ -94,9 +96,10 @@ export class PieceSourcing {
       seedUsable: this.#c.seed !== undefined && failures.seedUsable,
       busyWith: (peerId) => (failures.isBusy(peerId, now) ? Number.POSITIVE_INFINITY : transfers.countFrom(peerId)),
       maxPerPeer: this.#maxPerPeer,
-      // Pieces a peer asked us for as their owner do not queue behind our own seed transfers: the
-      // asker would time out and go to the seed itself. They are bounded by the askers' limits.
-      seedSlotFree: failures.seedReady(now) && (ignoreSeedSlots || demanded || transfers.seedCount < this.#maxSeed),
+      // Pieces a peer asked us for as their owner do not queue behind this blob's own seed
+      // transfers (they are bounded by the askers' limits); in a small swarm they share the host's
+      // seed reads with them, and an ask that would wait for those is answered busy (askWouldWait).
+      seedSlotFree: failures.seedReady(now) && (ignoreSeedSlots || ((demanded || transfers.seedCount < this.#maxSeed) && seedReadFree(context.members.size - 1, this.#c.seedReads?.running ?? 0))),
       membershipSettled: now >= (this.#c.membershipSettledAt ?? 0),
       balanceOwners: context.committee === undefined,
     };

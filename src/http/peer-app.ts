@@ -12,7 +12,7 @@ import { sendError } from './errors.ts';
 import { sendFileRange } from './send-file.ts';
 import { downloadStarted } from '../lib/download-budget.ts';
 import { BUSY_RETRY_AFTER_S } from '../distribute/serve-slots.ts';
-import { busyError, openCappedFile, sendMetered, takeServeSlot, uploadCapped, type PeerUploadHooks } from './peer-upload.ts';
+import { busyError, openCappedFile, ownerBusyError, sendMetered, takeServeSlot, uploadCapped, type PeerUploadHooks } from './peer-upload.ts';
 
 export interface PeerAppServices {
   /** Where the bytes come from: BlobService (stored, arriving, or fetched as a piece's owner). */
@@ -62,6 +62,10 @@ export function buildPeerApp(services: PeerAppServices): FastifyInstance {
       const total = blob?.size;
       if (blob === undefined || total === undefined) throw new OciError('BLOB_UNKNOWN', `blob ${digest.value} is not on this node`);
       const range = parseRangeHeader(request.headers.range, total) ?? { start: 0, end: total - 1 };
+      if (blob.kind === 'arriving' && total > 0 && blob.busy(range)) {
+        reply.header('retry-after', BUSY_RETRY_AFTER_S);
+        throw ownerBusyError();
+      }
       reply
         .code(request.headers.range ? 206 : 200)
         .header('content-type', 'application/octet-stream')

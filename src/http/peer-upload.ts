@@ -35,6 +35,11 @@ export function busyError(slots: ServeSlots): OciError {
   return new OciError('UNAVAILABLE', `busy: serving ${slots.inUse} of at most ${slots.max} piece requests (or that piece to others already); ask another holder or retry after ${BUSY_RETRY_AFTER_S}s`, undefined, { status: 503 });
 }
 
+/** The "busy" answer of an owner whose seed reads are all taken: the asker waits and asks again, never the seed. */
+export function ownerBusyError(): OciError {
+  return new OciError('UNAVAILABLE', `busy: this host's seed reads are all taken; retry after ${BUSY_RETRY_AFTER_S}s`, undefined, { status: 503 });
+}
+
 /** Whether bytes sent to peers must go through the upload cap. */
 export function uploadCapped(hooks: PeerUploadHooks | undefined): hooks is PeerUploadHooks {
   return hooks !== undefined && hooks.upload.limit > 0;

@@ -44,6 +44,9 @@ export class CountingSeed {
   readonly opens = new Map<string, number>();
   /** Size look-ups (HEAD) per host. */
   readonly heads = new Map<string, number>();
+  /** Reads open now, and the most open at once, per host. */
+  readonly reading = new Map<string, number>();
+  readonly mostReading = new Map<string, number>();
   /** Every range asked for, in order (for diagnostics). */
   readonly log: Array<{ readonly host: string; readonly start: number; readonly end: number; readonly at: number }> = [];
 
@@ -80,14 +83,20 @@ export class CountingSeed {
         const start = range?.start ?? 0;
         const end = Math.min(range?.end ?? content.length - 1, content.length - 1);
         this.log.push({ host, start, end, at: Date.now() });
-        const served = this.served;
+        const { served, reading, mostReading } = this;
         const delay = this.chunkDelayMs;
+        reading.set(host, (reading.get(host) ?? 0) + 1);
+        mostReading.set(host, Math.max(mostReading.get(host) ?? 0, reading.get(host)!));
         async function* bytes(): AsyncGenerator<Buffer> {
-          for (let at = start; at <= end; at += SEED_CHUNK) {
-            if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
-            const chunk = content!.subarray(at, Math.min(end + 1, at + SEED_CHUNK));
-            served.set(host, (served.get(host) ?? 0) + chunk.length);
-            yield chunk;
+          try {
+            for (let at = start; at <= end; at += SEED_CHUNK) {
+              if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+              const chunk = content!.subarray(at, Math.min(end + 1, at + SEED_CHUNK));
+              served.set(host, (served.get(host) ?? 0) + chunk.length);
+              yield chunk;
+            }
+          } finally {
+            reading.set(host, reading.get(host)! - 1);
           }
         }
         return { size: content.length, stream: Readable.from(bytes(), { objectMode: false, highWaterMark: SEED_CHUNK }) };
