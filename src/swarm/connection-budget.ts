@@ -1,18 +1,16 @@
 // The connection cap split in two: neighbours, and `reserve` short of the cap, room for short-lived
-// connections: the DHT's lookups (this host's and other hosts', which arrive inbound) and the owner
-// committee it asks. Without the reserve, hosts whose neighbours fill the cap can neither send nor
-// answer a lookup, lookups stop at the neighbours, and hosts disagree on committees. A connection
-// opened past the neighbour limit, other than by the dialer, is temporary: closed after a grace
-// period unless its peer is on a committee this host asks, or it now fits among the neighbours.
-// (A newcomer whose dial lands on a full host is let go after the grace period and dials others.)
-// While every member this host has heard of fits under the cap there is no reserve: a full mesh
-// needs no room for lookups or committees (everyone is connected already), and holding 64 hosts
-// under a cap of 64 to 40 neighbours each made every DHT lookup and committee ask a connection
-// opened and let go (7,942 while they formed). Once the swarm outgrows the cap, the newest
-// neighbours past the limit are let go (expired()), so the reserve is free again.
-// Two hosts that dial each other at once get two connections; both ends keep the one the lower
-// peer id dialled and close the other, a moment later, so crossing dials do not eat the cap (at 128
-// loopback hosts under a cap of 64, hosts held 64 connections to 42-48 peers and refused newcomers).
+// connections: DHT lookups (this host's and others', inbound) and the owner committee it asks.
+// Without the reserve, hosts whose neighbours fill the cap can neither send nor answer a lookup,
+// lookups stop at the neighbours, and hosts disagree on committees. A connection opened past the
+// neighbour limit, other than by the dialer, is temporary: closed after a grace period unless its
+// peer is on a committee this host asks, or it now fits among the neighbours (a newcomer whose dial
+// lands on a full host is let go and dials others). While every member heard of fits under the cap
+// there is no reserve: a full mesh needs no room for lookups or committees, and holding 64 hosts
+// under a cap of 64 to 40 neighbours each made every lookup and committee ask a connection opened
+// and let go (7,942 while they formed). Once the swarm outgrows the cap, the newest neighbours past
+// the limit are let go (expired()). Two hosts that dial each other at once get two connections; both
+// ends keep the one the lower peer id dialled and close the other a moment later, so crossing dials
+// do not eat the cap (128 loopback hosts under a cap of 64 held 64 connections to 42-48 peers).
 import type { Connection } from '@libp2p/interface';
 
 /** Members counted at most (sighted()): far past any cap, so the count only has to say "more than the cap". */
@@ -42,6 +40,13 @@ export interface ConnectionBudgetInit {
   readonly cap: number | undefined;
   readonly reserve: number;
   readonly open: () => readonly Connection[];
+  /**
+   * Whether the peer said hello (exchanges announcements). Others connected are no neighbours:
+   * another host's lookup or committee ask, or a full host we dialled that lets us go. Counted as
+   * neighbours, they held a newcomer to 16 hosts under a cap of 10 at 2 neighbours of 5 for a
+   * minute, with no room to dial and hosts with room let go (swarm-committee, 1 run in 4).
+   */
+  readonly speaksWith?: (peerId: string) => boolean;
   readonly now?: () => number;
 }
 
@@ -107,14 +112,19 @@ export class ConnectionBudget {
     return this.#known.size < cap ? cap : cap - reserve;
   }
 
+  /** Fewer than half its neighbours in a swarm past the limit: the dialer tops up sooner. */
+  short(): boolean {
+    const { cap } = this.#init;
+    return cap !== undefined && this.#known.size >= cap && this.#peers() < this.neighbourLimit() / 2;
+  }
+
   /** Room for one more neighbour dial (connections and dials in flight: `pending`). */
   roomForNeighbour(pending: number): boolean {
     const { cap } = this.#init;
     if (cap === undefined) return true;
     // Dials in flight count against the cap, not the neighbour limit: peer exchange hands over a
     // whole list at once, and dials refused here are not tried again.
-    const peers = this.#peers();
-    return peers < this.neighbourLimit() && peers + pending < cap;
+    return this.#peers() < this.neighbourLimit() && this.#connectedPeers() + pending < cap;
   }
 
   /**
@@ -132,6 +142,22 @@ export class ConnectionBudget {
    * other at once may keep two), so a full mesh within the limit is not taken for a full host.
    */
   #peers(): number {
+    return this.#neighbours(this.#init.open()).size;
+  }
+
+  /** Of `connections`, by peer, those of neighbours: not another host's lookup (see speaksWith). */
+  #neighbours(connections: readonly Connection[]): Map<string, Connection[]> {
+    const byPeer = connectionsByPeer(connections);
+    const speaksWith = this.#init.speaksWith;
+    if (!speaksWith) return byPeer;
+    // A dial of ours has a moment to hear the peer's hello; past it, the peer is full and lets us go.
+    const dialledLately = (c: Connection) => c.direction === 'outbound' && Date.now() - c.timeline.open < TEMPORARY_CONNECTION_MS;
+    for (const [peer, cs] of byPeer) if (!speaksWith(peer) && !cs.some(dialledLately)) byPeer.delete(peer);
+    return byPeer;
+  }
+
+  /** Peers with an open connection, neighbours or not. */
+  #connectedPeers(): number {
     return new Set(this.#init.open().map((c) => c.remotePeer.toString())).size;
   }
 
@@ -149,7 +175,8 @@ export class ConnectionBudget {
     const peer = connection.remotePeer;
     // A second connection to a peer we already have is no new relationship: not temporary.
     const another = open.some((c) => c !== connection && c.remotePeer.equals(peer));
-    if (!neighbour && !another && this.#peers() > this.neighbourLimit()) this.#temporary.set(connection, this.#now() + TEMPORARY_CONNECTION_MS);
+    // Every peer connected counts here: a new inbound connection has not said hello yet.
+    if (!neighbour && !another && this.#connectedPeers() > this.neighbourLimit()) this.#temporary.set(connection, this.#now() + TEMPORARY_CONNECTION_MS);
     return true;
   }
 
@@ -165,8 +192,7 @@ export class ConnectionBudget {
     // that left and came back during a pull (8 hosts, cap 64) had owners change under it.
     if (cap === undefined || open.length <= Math.min(this.neighbourLimit(), cap - 1)) return [];
     const settled = Date.now() - CROSSING_SETTLE_MS;
-    const byPeer = new Map<string, Connection[]>();
-    for (const c of open) byPeer.set(c.remotePeer.toString(), [...(byPeer.get(c.remotePeer.toString()) ?? []), c]);
+    const byPeer = connectionsByPeer(open);
     const close: Connection[] = [];
     for (const [peer, connections] of byPeer) {
       if (connections.length < 2) continue;
@@ -260,12 +286,7 @@ export class ConnectionBudget {
    */
   #pastLimit(limit: number, closing: readonly Connection[]): Connection[] {
     const now = this.#now();
-    const neighbours = new Map<string, Connection[]>();
-    for (const c of this.#init.open()) {
-      if (closing.includes(c)) continue;
-      const peer = c.remotePeer.toString();
-      neighbours.set(peer, [...(neighbours.get(peer) ?? []), c]);
-    }
+    const neighbours = this.#neighbours(this.#init.open().filter((c) => !closing.includes(c)));
     for (const [peer, cs] of neighbours) if (cs.some((c) => this.#temporary.has(c))) neighbours.delete(peer);
     const newest = (cs: readonly Connection[]) => Math.max(...cs.map((c) => c.timeline.open));
     const candidates = [...neighbours].filter(([peer]) => (this.#kept.get(peer) ?? 0) <= now).map(([, cs]) => cs);
@@ -275,4 +296,10 @@ export class ConnectionBudget {
   closed(connection: Connection): void {
     this.#temporary.delete(connection);
   }
+}
+
+function connectionsByPeer(connections: readonly Connection[]): Map<string, Connection[]> {
+  const byPeer = new Map<string, Connection[]>();
+  for (const c of connections) byPeer.set(c.remotePeer.toString(), [...(byPeer.get(c.remotePeer.toString()) ?? []), c]);
+  return byPeer;
 }

@@ -37,7 +37,7 @@ export class SwarmConnections {
     const { table, cap } = init;
     this.#cap = cap;
     this.#streams = init.streams;
-    const budget = (this.budget = new ConnectionBudget({ selfId: init.selfId, cap, reserve: committeeReserve(cap, init.committeeSize), open: () => node.getConnections() }));
+    const budget = (this.budget = new ConnectionBudget({ selfId: init.selfId, cap, reserve: committeeReserve(cap, init.committeeSize), open: () => node.getConnections(), speaksWith: (peerId) => table.has(peerId) }));
     this.dialer = new PeerDialer(node, {
       bootstrap: init.bootstrap,
       redialIntervalMs: init.redialIntervalMs,
@@ -49,6 +49,7 @@ export class SwarmConnections {
         return purpose === 'top-up' ? budget.roomForTopUp(pending, known) : budget.roomForNeighbour(pending);
       },
       learned: (peerId) => budget.named(peerId),
+      short: () => budget.short(),
       onDialError: (peerId, error) => {
         // Nothing listens there: the host is gone, and no longer a candidate for committees.
         if (refusedOutright(error)) budget.departed(peerId);

@@ -30,7 +30,11 @@ describe('owner committee under a connection cap', { timeout: 240_000 }, () => {
       const bootstrap = i === 0 ? [] : [...new Set([hosts[0]!, hosts[i - 1]!].map((h) => h.swarm.multiaddrs[0]!))];
       hosts.push(await startRealHost({ name: `c${i}`, seed, pieceSize: PIECE, bootstrap, maxConnections: CAP, ownerCommittee: COMMITTEE, hostsOnAddress: HOSTS }));
     }
-    await eventually(() => hosts.every((h) => h.swarm.peers().filter((p) => p.synced).length >= COMMITTEE), 60_000, `every host to meet ${COMMITTEE} peers`);
+    const synced = (h: RealHost) => h.swarm.peers().filter((p) => p.synced).length;
+    await eventually(() => hosts.every((h) => synced(h) >= COMMITTEE), 60_000, `every host to meet ${COMMITTEE} peers`).catch((error: unknown) => {
+      const state = hosts.map((h) => `${h.name} ${synced(h)} synced of ${h.swarm.peers().length} peers, ${h.swarm.connectionCount} connections`).join('; ');
+      throw new Error(`${(error as Error).message}: ${state}`);
+    });
     // The committee is looked up on first use and again while it changes (routing tables fill as
     // the swarm forms): every host must come to name the same one, though none sees them all.
     const views = () => new Set(hosts.map((h) => h.swarm.ownerCommittee(digest)?.join(',') ?? 'none'));

@@ -87,3 +87,24 @@ test('owner committees are ranked among members only: a host discovery found tha
   assert.equal(budget.known, 2, 'the swarm size counts what discovery found');
   assert.deepEqual([...budget.heardOf()].sort(), ['introduced', 'spoke']);
 });
+
+test('another host\'s lookups (inbound, no hello) fill no neighbour slot: a host short of neighbours still dials, and keeps the one it found', () => {
+  const lookup = (peer: string, openedAt: number): Connection => ({ ...connection(peer, openedAt), remotePeer: connection(peer, openedAt).remotePeer, direction: 'inbound' }) as unknown as Connection;
+  // 16 hosts under a cap of 10 (reserve 5: 5 neighbours): 2 neighbours, 3 lookups from others.
+  const open = [connection('n1', 1), connection('n2', 2), lookup('l1', 3), lookup('l2', 4), lookup('l3', 5)];
+  const speaking = new Set(['n1', 'n2']);
+  const budget = new ConnectionBudget({ selfId: 'self', cap: 10, reserve: 5, open: () => open, speaksWith: (peer) => speaking.has(peer), now: () => 1_000_000 });
+  for (let i = 0; i < 15; i++) budget.sighted(`peer-${i}`);
+  assert.equal(budget.neighbourLimit(), 5);
+  assert.equal(budget.roomForTopUp(0, 15), true, 'short of neighbours (2 of 5): it dials');
+  assert.equal(budget.roomForNeighbour(0), true);
+  const found = connection('n3', 6);
+  open.push(found);
+  assert.equal(budget.opened(found, true), true);
+  speaking.add('n3');
+  assert.deepEqual(budget.expired().close, [], 'the neighbour it found is not let go as past the limit');
+  // An inbound neighbour (it said hello) counts like any other.
+  open.push(lookup('n4', 7), lookup('n5', 8));
+  speaking.add('n4').add('n5');
+  assert.equal(budget.roomForNeighbour(0), false, '5 neighbours: the limit');
+});
