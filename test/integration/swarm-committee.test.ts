@@ -15,7 +15,7 @@ const CAP = 10;
 const COMMITTEE = 3;
 const PIECE = 256 * 1024;
 
-describe('owner committee under a connection cap', { timeout: 240_000 }, () => {
+describe('owner committee under a connection cap', { timeout: 300_000 }, () => {
   const hosts: RealHost[] = [];
   after(async () => {
     await Promise.all(hosts.map((h) => h.close()));
@@ -31,7 +31,9 @@ describe('owner committee under a connection cap', { timeout: 240_000 }, () => {
       hosts.push(await startRealHost({ name: `c${i}`, seed, pieceSize: PIECE, bootstrap, maxConnections: CAP, ownerCommittee: COMMITTEE, hostsOnAddress: HOSTS }));
     }
     const synced = (h: RealHost) => h.swarm.peers().filter((p) => p.synced).length;
-    await eventually(() => hosts.every((h) => synced(h) >= COMMITTEE), 60_000, `every host to meet ${COMMITTEE} peers`).catch((error: unknown) => {
+    // 120 s: a newcomer to this tight swarm (5 neighbours each) can take a minute to find a host
+    // with room (one CI run of the full suite: the 15th host still at 2 after 60 s; README, Large clusters).
+    await eventually(() => hosts.every((h) => synced(h) >= COMMITTEE), 120_000, `every host to meet ${COMMITTEE} peers`).catch((error: unknown) => {
       const state = hosts.map((h) => `${h.name} ${synced(h)} synced of ${h.swarm.peers().length} peers, ${h.swarm.connectionCount} connections`).join('; ');
       throw new Error(`${(error as Error).message}: ${state}`);
     });
