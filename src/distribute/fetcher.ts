@@ -206,9 +206,12 @@ export class Fetcher {
         verified ??= this.#verifiedEngine(want, ask.size, ask.from ?? asker);
         verified.catch(() => undefined);
         const out = new PassThrough();
-        verified.then(
-          (ready) => void pipeline(this.#peerRead(ready, ask, asker).read(range), out).catch(() => undefined),
-          (error: unknown) => out.destroy(error instanceof Error ? error : new Error(String(error))),
+        // Told it may come (not busy), it goes before this host's own seed reads from now on.
+        this.#engines.settingUp(
+          verified.then(
+            (ready) => void pipeline(this.#peerRead(ready, ask, asker).read(range), out).catch(() => undefined),
+            (error: unknown) => out.destroy(error instanceof Error ? error : new Error(String(error))),
+          ),
         );
         return out;
       },

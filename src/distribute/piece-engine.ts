@@ -137,7 +137,18 @@ export class PieceEngine {
   askWouldWait(range: ByteRange): boolean {
     const first = Math.floor(range.start / this.partial.pieceSize);
     if (this.partial.isPieceComplete(first) || this.#transfers.claimOf(first)) return false;
-    return this.#sourcing.choose(first, this.#sourcing.context(), true).kind === 'wait';
+    const context = this.#sourcing.context();
+    const choice = this.#sourcing.choose(first, context, true);
+    // Asks answered before it take the seed reads first: it would wait behind them.
+    return choice.kind === 'wait' || (choice.kind === 'seed' && !this.#sourcing.hostSeedReadFree(context, true));
+  }
+
+  /** Owner asks of this blob waiting for a seed read (SeedReads.asksWaiting): no holder has them, nothing fetches them yet. */
+  seedAsksWaiting(): number {
+    const open = this.#open(this.#demand);
+    if (open.length === 0) return 0;
+    const context = this.#sourcing.context(undefined, false);
+    return open.filter((index) => !this.#transfers.claimOf(index) && this.#sourcing.choose(index, context, true, true).kind === 'seed').length;
   }
 
   /** Adds the missing pieces covering `range` to `asks` and wakes the scheduler; returns the first piece. */

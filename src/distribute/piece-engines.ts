@@ -6,7 +6,7 @@ import type { Store } from '../store/index.ts';
 import type { SwarmView } from '../swarm/index.ts';
 import type { PeerData } from './peer-data.ts';
 import { PieceEngine, type PieceEngineInit } from './piece-engine.ts';
-import { seedReadFree } from './piece-limits.ts';
+import { seedReadFree, seedReadsLimited } from './piece-limits.ts';
 import { DEFAULT_PIECE_SIZE } from './piece-size.ts';
 import type { TransferLimits } from './rate-limit.ts';
 import type { TransferStats } from './transfer-stats.ts';
@@ -39,8 +39,10 @@ export class PieceEngines {
   readonly #init: PieceEnginesInit;
   readonly #engines = new Map<string, PieceEngine>();
   readonly #creating = new Map<string, Promise<PieceEngine>>();
-  /** Seed reads running on this host; one ending wakes every engine (the limit is host-wide). */
-  readonly #seedReads = { running: 0, freed: (): void => this.#pokeAll() };
+  /** Seed reads on this host; one ending wakes every engine (the limit is host-wide). */
+  readonly #seedReads = { running: 0, freed: (): void => this.#pokeAll(), asksWaiting: (): number => this.#asksWaiting() };
+  /** Owner asks answered before their engine was ready (its size being checked): they wait for a seed read too. */
+  #asksSettingUp = 0;
   #sweeper: NodeJS.Timeout | undefined;
   #subscribed = false;
 
@@ -49,9 +51,19 @@ export class PieceEngines {
     this.#init = init;
   }
 
-  /** Whether one more seed read may start on this host now, for any blob (seedReadFree). */
+  /** Whether one more seed read may start on this host now, for any blob, behind the owner asks waiting for one (seedReadFree). */
   seedReadsFree(): boolean {
-    return seedReadFree(this.#c.swarm?.peers().length ?? 0, this.#seedReads.running);
+    const peers = this.#c.swarm?.peers().length ?? 0;
+    return seedReadFree(peers, this.#seedReads.running + (seedReadsLimited(peers) ? this.#asksWaiting() : 0));
+  }
+
+  /** An owner ask answered while its engine is being set up: it counts as waiting for a seed read until `setUp` (which hands it to the engine) settles. */
+  settingUp(setUp: Promise<unknown>): void {
+    this.#asksSettingUp += 1;
+    const done = (): void => {
+      this.#asksSettingUp -= 1;
+    };
+    setUp.then(done, done);
   }
 
   get(digest: string): PieceEngine | undefined {
@@ -114,6 +126,12 @@ export class PieceEngines {
     swarm.on('withdrawn', poke);
     swarm.on('peer:joined', pokeAll);
     swarm.on('peer:left', pokeAll);
+  }
+
+  #asksWaiting(): number {
+    let waiting = this.#asksSettingUp;
+    for (const engine of this.#engines.values()) waiting += engine.seedAsksWaiting();
+    return waiting;
   }
 
   #pokeAll(): void {

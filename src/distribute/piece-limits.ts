@@ -58,14 +58,20 @@ export const SEED_FIRST_MAX_PEERS = 3;
  * An owner ask that would wait for these reads is answered busy (PieceEngine.askWouldWait): queued
  * instead, on a slow seed (4 × 20 Mbit/s, 256 MiB) its asker heard nothing for longer than its
  * patience and read the piece from the seed itself (seed egress 1.187). Told busy, it asks again.
+ * An ask answered goes before this host's own pieces (SeedReads.asksWaiting in piece-sourcing.ts).
  * With both, 6 interleaved pairs at 4 × 100 Mbit/s (load 1–6): 1.38–1.49× ideal, median 1.42,
  * against 1.52–1.65×, median 1.59, seed egress 1.000 in all.
  */
 export const SMALL_SWARM_SEED_READS = 1;
 
-/** Whether one more seed read may start on a host with `peers` peers and `seedReads` running. */
+/** Whether a host with `peers` peers keeps to SMALL_SWARM_SEED_READS seed reads at once. */
+export function seedReadsLimited(peers: number): boolean {
+  return peers > 0 && peers <= SEED_FIRST_MAX_PEERS;
+}
+
+/** Whether one more seed read may start on a host with `peers` peers and `seedReads` running (or spoken for). */
 export function seedReadFree(peers: number, seedReads: number): boolean {
-  return peers === 0 || peers > SEED_FIRST_MAX_PEERS || seedReads < SMALL_SWARM_SEED_READS;
+  return !seedReadsLimited(peers) || seedReads < SMALL_SWARM_SEED_READS;
 }
 
 /** Whether a host with `peers` peers and `seedReads` seed reads running keeps its peer transfers to SEED_FIRST_PEER_PIECES. */

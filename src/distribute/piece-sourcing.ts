@@ -10,7 +10,7 @@ import type { PeerData } from './peer-data.ts';
 import { choosePieceSource, type Member, type PieceChoice, type PieceView } from './piece-choice.ts';
 import type { PieceDemand } from './piece-demand.ts';
 import type { PieceFailures } from './piece-failures.ts';
-import { PEER_FAILURE_PENALTY_MS, seedReadFree } from './piece-limits.ts';
+import { PEER_FAILURE_PENALTY_MS, seedReadFree, seedReadsLimited } from './piece-limits.ts';
 import type { PieceProgress } from './piece-progress.ts';
 import { peerPieceSource, seedPieceSource, type PieceSource } from './piece-source.ts';
 import type { TransferFailure } from './piece-run.ts';
@@ -22,6 +22,21 @@ export interface SourcingContext {
   readonly members: Map<string, Member>;
   readonly selfId: string;
   readonly committee?: readonly string[];
+  /** Owner asks this host answered that wait for one of its limited seed reads (SeedReads.asksWaiting); 0 where the limit does not apply. */
+  readonly asksWaiting: number;
+}
+
+/**
+ * This host's seed reads, all its engines together: how many run, how every engine is woken when
+ * one ends (the limit is host-wide), and how many owner asks it answered wait for one. Those go
+ * before this host's own pieces: an asker that got its headers hears nothing until its piece's
+ * read starts, and one that heard nothing for PEER_READ_IDLE_MS gives up on its owner and has the
+ * piece read from the seed a second time (seed egress 1.0625 on a 8 Mbit/s seed, swarm-egress).
+ */
+export interface SeedReads {
+  running: number;
+  readonly freed?: () => void;
+  readonly asksWaiting?: () => number;
 }
 
 /** What the engine knows that the choice reads: its blob, asks, failures, transfers, progress. */
@@ -45,8 +60,8 @@ export interface SourcingComponents {
   readonly logger: Logger;
   /** When this host's view of the swarm's membership can be trusted (see PieceView.membershipSettled). */
   readonly membershipSettledAt?: number;
-  /** Seed reads running on this host, all its engines together; `freed` wakes them when one ends. */
-  readonly seedReads?: { running: number; readonly freed?: () => void };
+  /** Seed reads on this host, all its engines together. */
+  readonly seedReads?: SeedReads;
 }
 
 export class PieceSourcing {
@@ -63,7 +78,8 @@ export class PieceSourcing {
     this.#maxSeed = limits.maxSeed;
   }
 
-  context(peers = this.#c.swarm?.peers() ?? []): SourcingContext {
+  /** `withAsks` false: without the host's waiting owner asks (counting them asks every engine for its context). */
+  context(peers = this.#c.swarm?.peers() ?? [], withAsks = true): SourcingContext {
     const swarm = this.#c.swarm;
     const selfId = swarm?.peerId ?? 'self';
     const blob = this.#s.partial;
@@ -76,7 +92,8 @@ export class PieceSourcing {
         if (peer.url !== undefined && peer.pieceSize === blob.pieceSize) members.set(peer.peerId, { peerId: peer.peerId, url: peer.url });
       }
     }
-    return { members, selfId, committee };
+    const asksWaiting = withAsks && seedReadsLimited(members.size - 1) ? (this.#c.seedReads?.asksWaiting?.() ?? 0) : 0;
+    return { members, selfId, committee, asksWaiting };
   }
 
   choose(index: number, context: SourcingContext, demanded: boolean, ignoreSeedSlots = false): PieceChoice {
@@ -99,12 +116,18 @@ export class PieceSourcing {
       // Pieces a peer asked us for as their owner do not queue behind this blob's own seed
       // transfers (they are bounded by the askers' limits); in a small swarm they share the host's
       // seed reads with them, and an ask that would wait for those is answered busy (askWouldWait).
-      seedSlotFree: failures.seedReady(now) && (ignoreSeedSlots || ((demanded || transfers.seedCount < this.#maxSeed) && seedReadFree(context.members.size - 1, this.#c.seedReads?.running ?? 0))),
+      seedSlotFree: failures.seedReady(now) && (ignoreSeedSlots || ((demanded || transfers.seedCount < this.#maxSeed) && this.hostSeedReadFree(context, !demanded))),
       membershipSettled: now >= (this.#c.membershipSettledAt ?? 0),
       balanceOwners: context.committee === undefined,
     };
     const choice = choosePieceSource(view);
     return context.committee === undefined || this.#gate.allows(view, choice, context.committee, steadyNow(), this.#s.receivedAt()) ? choice : { kind: 'wait' };
+  }
+
+  /** Whether this host may start one more seed read: behind the owner asks waiting for one (`behindAsks`), or among them. */
+  hostSeedReadFree(context: SourcingContext, behindAsks: boolean): boolean {
+    const running = this.#c.seedReads?.running ?? 0;
+    return seedReadFree(context.members.size - 1, running + (behindAsks ? context.asksWaiting : 0));
   }
 
   /**

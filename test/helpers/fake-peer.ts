@@ -48,13 +48,16 @@ export class CountingSeed {
   readonly reading = new Map<string, number>();
   readonly mostReading = new Map<string, number>();
   /** Every range asked for, in order (for diagnostics). */
-  readonly log: Array<{ readonly host: string; readonly start: number; readonly end: number; readonly at: number }> = [];
+  readonly log: Array<{ readonly host: string; readonly digest: string; readonly start: number; readonly end: number; readonly at: number }> = [];
 
   /** Milliseconds between the seed's 64 KiB chunks (0: as fast as the reader takes them). */
   readonly chunkDelayMs: number;
+  /** Milliseconds a size look-up (HEAD) takes: a seed link busy with other hosts' reads. */
+  readonly headDelayMs: number;
 
-  constructor(init: { readonly chunkDelayMs?: number } = {}) {
+  constructor(init: { readonly chunkDelayMs?: number; readonly headDelayMs?: number } = {}) {
     this.chunkDelayMs = init.chunkDelayMs ?? 0;
+    this.headDelayMs = init.headDelayMs ?? 0;
   }
 
   add(content: Buffer): Digest {
@@ -74,6 +77,7 @@ export class CountingSeed {
       kind: 'seed',
       size: async (want: BlobWant) => {
         this.heads.set(host, (this.heads.get(host) ?? 0) + 1);
+        if (this.headDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.headDelayMs));
         return this.blobs.get(want.digest.value)?.length;
       },
       open: async (want: BlobWant, range?: ByteRange) => {
@@ -82,7 +86,7 @@ export class CountingSeed {
         if (content === undefined) return undefined;
         const start = range?.start ?? 0;
         const end = Math.min(range?.end ?? content.length - 1, content.length - 1);
-        this.log.push({ host, start, end, at: Date.now() });
+        this.log.push({ host, digest: want.digest.value, start, end, at: Date.now() });
         const { served, reading, mostReading } = this;
         const delay = this.chunkDelayMs;
         reading.set(host, (reading.get(host) ?? 0) + 1);

@@ -145,11 +145,10 @@ describe('seed egress from a slow seed', { timeout: 420_000 }, () => {
     await image?.cleanup();
   });
 
-  // A known defect, not yet fixed (issue 8): on a seed this slow a piece is sometimes fetched from
-  // it twice. Runs every time and prints its result; a todo, so its failure is reported as such
-  // rather than counted as a pass or failing the suite. Seen: 1.0625x in 2 of 14 runs with one seed
-  // read per host; 1.1875x in 1 of 2 runs of the code before it.
-  test('four hosts pull while each host\'s own pieces take longer than a peer waits for an answer', { todo: 'seed egress above 1.02 in some runs at 8 Mbit/s (issue 8)' }, async () => {
+  // Owner asks waiting here for a seed read go before the host's own pieces (piece-sourcing.ts,
+  // SeedReads): before, an answered ask could wait behind them past its asker's patience, and the
+  // piece was read twice (1.0625x in 2 of 16 runs).
+  test('four hosts pull while each host\'s own pieces take longer than a peer waits for an answer', async () => {
     // 64 MiB at 8 Mbit/s: about 67 s, each host's quarter of the pieces one after another at
     // 2 Mbit/s, past the 30 s a peer waits for a silent answer. An owner ask must not wait in line
     // behind them (its asker would give up and read the piece from the seed): it is answered busy

@@ -13,6 +13,24 @@ import { CountingSeed, meshed, REPOSITORY, startHost, type Host } from '../helpe
 
 const MiB = 1024 * 1024;
 
+/** Runs `check` with two meshed hosts a and b (a small swarm, where a host runs SMALL_SWARM_SEED_READS at once). */
+async function withTwoHosts(seed: CountingSeed, check: (a: Host) => Promise<void>): Promise<void> {
+  const network = new MemoryNetwork();
+  const hosts: Host[] = [];
+  try {
+    for (const name of ['a', 'b']) hosts.push(await startHost({ network, seed, name, fetcher: { pieceSize: MiB } }));
+    await meshed(hosts.map((h) => h.swarm));
+    await check(hosts[0]!);
+  } finally {
+    await Promise.all(hosts.map((h) => h.close()));
+  }
+}
+
+/** b asks `host`, as the owner of the first MiB of `digest`, for it. */
+function askAsOwner(host: Host, digest: { readonly value: string }, size: number): Promise<Response> {
+  return fetch(`${host.url}/blobs/${digest.value}${ownerAskQuery({ repository: REPOSITORY, size, from: 'peer-b' })}`, { headers: { range: `bytes=0-${MiB - 1}` } });
+}
+
 test('in a small swarm each host runs SMALL_SWARM_SEED_READS seed reads at once, whatever it owns and is asked for', { timeout: 60_000 }, async () => {
   const network = new MemoryNetwork();
   // 64 KiB every 5 ms: reads overlap as they would on a shared link.
@@ -37,22 +55,16 @@ test('in a small swarm each host runs SMALL_SWARM_SEED_READS seed reads at once,
 });
 
 test('an owner ask that would wait for the host\'s one seed read is answered busy; once the read ends it is served', { timeout: 60_000 }, async () => {
-  const network = new MemoryNetwork();
   // 64 KiB every 40 ms: the first blob's read holds the host's seed slot for about 1.3 s.
   const seed = new CountingSeed({ chunkDelayMs: 40 });
   const first = randomBytes(2 * MiB);
   const asked = randomBytes(MiB);
   const firstDigest = seed.add(first);
   const askedDigest = seed.add(asked);
-  const hosts: Host[] = [];
-  try {
-    // Two members: a small swarm, where a host runs SMALL_SWARM_SEED_READS at once.
-    for (const name of ['a', 'b']) hosts.push(await startHost({ network, seed, name, fetcher: { pieceSize: MiB } }));
-    await meshed(hosts.map((h) => h.swarm));
-    const [a] = hosts as [Host, Host];
+  await withTwoHosts(seed, async (a) => {
     const pulling = a.fetch(firstDigest);
     await eventually(() => (seed.reading.get('a') ?? 0) === SMALL_SWARM_SEED_READS, 5_000, 'a to read the first blob from the seed');
-    const ask = (): Promise<Response> => fetch(`${a.url}/blobs/${askedDigest.value}${ownerAskQuery({ repository: REPOSITORY, size: asked.length, from: 'peer-b' })}`, { headers: { range: `bytes=0-${MiB - 1}` } });
+    const ask = (): Promise<Response> => askAsOwner(a, askedDigest, asked.length);
     const busy = await ask();
     await busy.arrayBuffer();
     assert.equal(busy.status, 503, 'the ask waits for no seed read: it is told busy');
@@ -64,7 +76,28 @@ test('an owner ask that would wait for the host\'s one seed read is answered bus
     assert.ok(Buffer.from(await served.arrayBuffer()).equals(asked), 'asked again once the read ended: the piece, verified bytes');
     // (b owns a piece of the first blob: a asked b for it, and b read it from the seed.)
     assert.equal(seed.total(), first.length + asked.length, 'the seed sent each byte once');
-  } finally {
-    await Promise.all(hosts.map((h) => h.close()));
-  }
+  });
+});
+
+test('an owner ask told it may come goes before the host\'s own seed reads that would start after it', { timeout: 60_000 }, async () => {
+  // 64 KiB every 40 ms (a 1 MiB piece holds the seed slot ~0.6 s); the asked blob's size check
+  // at the seed takes 0.4 s, as on a link busy with other hosts' reads.
+  const seed = new CountingSeed({ chunkDelayMs: 40, headDelayMs: 400 });
+  const own = randomBytes(4 * MiB);
+  const asked = randomBytes(MiB);
+  const ownDigest = seed.add(own);
+  const askedDigest = seed.add(asked);
+  await withTwoHosts(seed, async (a) => {
+    // a's own pull needs no size check (a manifest named it): its seed reads could start at once.
+    a.fetcher.sizes.remember([{ digest: ownDigest, size: own.length }]);
+    const answer = await askAsOwner(a, askedDigest, asked.length);
+    assert.equal(answer.status, 206, 'a has no seed read running: the ask is answered');
+    const body = answer.arrayBuffer();
+    const pulling = a.fetch(ownDigest);
+    assert.ok(Buffer.from(await body).equals(asked), 'the asked piece, whole');
+    assert.ok((await pulling)?.equals(own));
+    const reads = seed.log.filter((r) => r.host === 'a').map((r) => (r.digest === askedDigest.value ? 'asked' : 'own'));
+    assert.equal(reads[0], 'asked', `a read the asked piece before its own pieces (a's seed reads in order: ${reads.join(', ')})`);
+    assert.ok((seed.mostReading.get('a') ?? 0) <= SMALL_SWARM_SEED_READS, 'one seed read at a time');
+  });
 });
