@@ -31,12 +31,14 @@ export class SwarmConnections {
   readonly dialer: PeerDialer;
   readonly #cap: number | undefined;
   readonly #streams: () => AnnounceStreams | undefined;
+  readonly #log: SwarmLogger;
   #reaper: NodeJS.Timeout | undefined;
 
   constructor(node: SwarmNode, init: SwarmConnectionsInit) {
     const { table, cap } = init;
     this.#cap = cap;
     this.#streams = init.streams;
+    this.#log = init.log;
     const budget = (this.budget = new ConnectionBudget({ selfId: init.selfId, cap, reserve: committeeReserve(cap, init.committeeSize), open: () => node.getConnections(), speaksWith: (peerId) => table.has(peerId) }));
     this.dialer = new PeerDialer(node, {
       bootstrap: init.bootstrap,
@@ -50,6 +52,7 @@ export class SwarmConnections {
       },
       learned: (peerId) => budget.named(peerId),
       short: () => budget.short(),
+      log: init.log,
       onDialError: (peerId, error) => {
         // Nothing listens there: the host is gone, and no longer a candidate for committees.
         if (refusedOutright(error)) budget.departed(peerId);
@@ -81,7 +84,10 @@ export class SwarmConnections {
     if (this.#cap === undefined) return;
     this.#reaper = setInterval(() => {
       const { close, stay } = this.budget.expired();
-      for (const connection of close) void connection.close().catch(() => undefined);
+      for (const connection of close) {
+        this.#log.debug({ peerId: connection.remotePeer.toString(), direction: connection.direction }, 'swarm: letting go');
+        void connection.close().catch(() => undefined);
+      }
       for (const peerId of stay) this.#streams()?.open(peerIdFromString(peerId));
     }, 1_000);
     this.#reaper.unref();

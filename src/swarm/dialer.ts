@@ -15,6 +15,7 @@ import type { Connection, PeerId, PeerInfo, Startable } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import { parseBootstrapAddress } from '../lib/bootstrap-address.ts';
+import type { SwarmLogger } from './logger.ts';
 import type { SwarmNode } from './node.ts';
 import { MAX_PEER_ADDRESSES, type PeerAddresses } from './protocol.ts';
 
@@ -56,6 +57,8 @@ export interface PeerDialerInit {
   /** A peer that another peer named (peer exchange), dialled or not. */
   readonly learned?: (peerId: string) => void;
   readonly now?: () => number;
+  /** Debug lines for every neighbour dial and backoff (how a swarm forms: bench/scale/formation.ts). */
+  readonly log?: SwarmLogger;
 }
 
 export class PeerDialer implements Startable {
@@ -179,6 +182,7 @@ export class PeerDialer implements Startable {
         const id = peerIdFromString(peerId);
         const multiaddrs = addresses.map((a) => multiaddr(a));
         this.#init.learned?.(peerId);
+        this.#init.log?.debug({ peerId }, 'swarm: named');
         // Not dialled (no room): still kept in the peer store, so this host has heard of it (owner
         // committees are ranked among the members heard of) and can dial it as one.
         if (!this.#dial(id, multiaddrs) && this.#running && !id.equals(this.#node.peerId)) void this.#node.peerStore.merge(id, { multiaddrs }).catch(() => undefined);
@@ -219,6 +223,7 @@ export class PeerDialer implements Startable {
     if (!this.#running || peerId.equals(this.#node.peerId) || this.#dialing.has(id)) return false;
     if (this.#node.getConnections(peerId).length > 0 || !this.#init.mayDial(id, purpose, this.#dialing.size, known)) return false;
     this.#dialing.set(id, purpose === 'committee' ? 'committee' : 'neighbour');
+    this.#init.log?.debug({ peerId: id, purpose }, 'swarm: dialling');
     // The addresses go to the peer store first: libp2p dials a peer id at every address it knows.
     void this.#node.peerStore
       .merge(peerId, { multiaddrs })
@@ -247,5 +252,6 @@ export class PeerDialer implements Startable {
     // Bounded: a host hears of at most its swarm's members, but a hostile peer exchange could name more.
     if (this.#backoff.size >= 10_000) this.#backoff.clear();
     this.#backoff.set(id, { until: this.#now() + wait, wait });
+    this.#init.log?.debug({ peerId: id, wait }, 'swarm: backing off');
   }
 }

@@ -21,15 +21,17 @@ describe('owner committee under a connection cap', { timeout: 300_000 }, () => {
     await Promise.all(hosts.map((h) => h.close()));
   });
 
-  test(`${HOSTS} hosts with a cap of ${CAP} connections agree on owners; the seed sends each piece once`, async () => {
+  test(`${HOSTS} hosts with a cap of ${CAP} connections agree on owners; the seed sends each piece once`, async (t) => {
     const seed = new CountingSeed();
     const content = randomBytes(6 * MiB + 12345);
     const digest = seed.add(content);
+    const began = Date.now();
     for (let i = 0; i < HOSTS; i++) {
       // Two earlier hosts to bootstrap from; peer exchange and the DHT do the rest.
       const bootstrap = i === 0 ? [] : [...new Set([hosts[0]!, hosts[i - 1]!].map((h) => h.swarm.multiaddrs[0]!))];
       hosts.push(await startRealHost({ name: `c${i}`, seed, pieceSize: PIECE, bootstrap, maxConnections: CAP, ownerCommittee: COMMITTEE, hostsOnAddress: HOSTS }));
     }
+    const allStarted = Date.now();
     const synced = (h: RealHost) => h.swarm.peers().filter((p) => p.synced).length;
     // 120 s: a newcomer to this tight swarm (5 neighbours each) can take a minute to find a host
     // with room (one CI run of the full suite: the 15th host still at 2 after 60 s; README, Large clusters).
@@ -37,6 +39,7 @@ describe('owner committee under a connection cap', { timeout: 300_000 }, () => {
       const state = hosts.map((h) => `${h.name} ${synced(h)} synced of ${h.swarm.peers().length} peers, ${h.swarm.connectionCount} connections`).join('; ');
       throw new Error(`${(error as Error).message}: ${state}`);
     });
+    t.diagnostic(`formation: ${HOSTS} hosts started in ${allStarted - began} ms, every host at ${COMMITTEE} synced peers ${Date.now() - allStarted} ms later`);
     // The committee is looked up on first use and again while it changes (routing tables fill as
     // the swarm forms): every host must come to name the same one, though none sees them all.
     const views = () => new Set(hosts.map((h) => h.swarm.ownerCommittee(digest)?.join(',') ?? 'none'));
