@@ -8,30 +8,17 @@
 // there is no reserve: a full mesh needs no room for lookups or committees, and holding 64 hosts
 // under a cap of 64 to 40 neighbours each made every lookup and committee ask a connection opened
 // and let go (7,942 while they formed). Once the swarm outgrows the cap, the newest neighbours past
-// the limit are let go (expired()). Two hosts that dial each other at once get two connections; both
-// ends keep the one the lower peer id dialled and close the other a moment later, so crossing dials
-// do not eat the cap (128 loopback hosts under a cap of 64 held 64 connections to 42-48 peers).
+// the limit are let go (expired()). Crossing dials: crossing-connections.ts.
 import type { Connection } from '@libp2p/interface';
+import { lookupShare } from './connection-reserve.ts';
+import { connectionsByPeer, crossingConnections } from './crossing-connections.ts';
 
 /** Members counted at most (sighted()): far past any cap, so the count only has to say "more than the cap". */
 const MAX_KNOWN = 10_000;
 /** How long a connection past the neighbour limit lives (a DHT query and its answer take milliseconds). */
 export const TEMPORARY_CONNECTION_MS = 3_000;
-/** A crossing connection is closed once the one kept has been open this long (wall clock, as libp2p's timeline). */
-export const CROSSING_SETTLE_MS = 2_000;
-
-/**
- * Connections kept free under the cap: one per committee member this host may ask, and an
- * eighth of the cap for DHT lookups (its own and others'); never more than half the cap.
- */
-export function committeeReserve(cap: number | undefined, committeeSize: number): number {
-  return cap === undefined || committeeSize <= 0 ? 0 : Math.min(committeeSize + lookupShare(cap), Math.floor(cap / 2));
-}
-
-/** Of the reserve, what DHT lookups keep: a host answers askers (answer()) only below the cap less this. */
-function lookupShare(cap: number): number {
-  return Math.ceil(cap / 8);
-}
+export { CROSSING_SETTLE_MS } from './crossing-connections.ts';
+export { committeeReserve } from './connection-reserve.ts';
 
 export interface ConnectionBudgetInit {
   /** This host's peer id: of two crossing connections, both ends keep the one the lower id dialled. */
@@ -191,15 +178,7 @@ export class ConnectionBudget {
     // Only where the cap is near: closing one moves the announce streams it carried, and peers
     // that left and came back during a pull (8 hosts, cap 64) had owners change under it.
     if (cap === undefined || open.length <= Math.min(this.neighbourLimit(), cap - 1)) return [];
-    const settled = Date.now() - CROSSING_SETTLE_MS;
-    const byPeer = connectionsByPeer(open);
-    const close: Connection[] = [];
-    for (const [peer, connections] of byPeer) {
-      if (connections.length < 2) continue;
-      const lowerDialled = (c: Connection) => (c.direction === 'outbound') === (selfId < peer);
-      if (connections.some((c) => lowerDialled(c) && c.timeline.open <= settled)) close.push(...connections.filter((c) => !lowerDialled(c)));
-    }
-    return close;
+    return crossingConnections(open, selfId);
   }
 
   /** Connected for a moment only (past the neighbour limit, not a committee member asked). */
@@ -296,10 +275,4 @@ export class ConnectionBudget {
   closed(connection: Connection): void {
     this.#temporary.delete(connection);
   }
-}
-
-function connectionsByPeer(connections: readonly Connection[]): Map<string, Connection[]> {
-  const byPeer = new Map<string, Connection[]>();
-  for (const c of connections) byPeer.set(c.remotePeer.toString(), [...(byPeer.get(c.remotePeer.toString()) ?? []), c]);
-  return byPeer;
 }
