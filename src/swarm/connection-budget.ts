@@ -42,6 +42,8 @@ export class ConnectionBudget {
   readonly #now: () => number;
   /** Connections opened past the neighbour limit, until when they may stay. */
   readonly #temporary = new Map<Connection, number>();
+  /** Connections the dialer opened as neighbour dials (opened()): for their first moments they count as neighbours. */
+  readonly #dialled = new WeakSet<Connection>();
   /** Committee members this host asks: kept until then, temporary or not. */
   readonly #kept = new Map<string, number>();
   /** Peers answered (answer()), and for how long each message from them keeps them. */
@@ -128,17 +130,24 @@ export class ConnectionBudget {
    * Peers connected: the neighbour limit counts peers, not connections (two hosts that dial each
    * other at once may keep two), so a full mesh within the limit is not taken for a full host.
    */
-  #peers(): number {
-    return this.#neighbours(this.#init.open()).size;
+  #peers(dials = true): number {
+    return this.#neighbours(this.#init.open(), dials).size;
   }
 
-  /** Of `connections`, by peer, those of neighbours: not another host's lookup (see speaksWith). */
-  #neighbours(connections: readonly Connection[]): Map<string, Connection[]> {
+  /**
+   * Of `connections`, by peer, those of neighbours: not another host's lookup (see speaksWith).
+   * With `dials`, also the dialer's own dials for their first moments (for room: no dialling past
+   * the limit); not when choosing whom to let go: one such dial let go (past the limit, with a
+   * dozen fresh dials) was a host with room, and the short host backed off from it.
+   */
+  #neighbours(connections: readonly Connection[], dials: boolean): Map<string, Connection[]> {
     const byPeer = connectionsByPeer(connections);
     const speaksWith = this.#init.speaksWith;
     if (!speaksWith) return byPeer;
-    // A dial of ours has a moment to hear the peer's hello; past it, the peer is full and lets us go.
-    const dialledLately = (c: Connection) => c.direction === 'outbound' && Date.now() - c.timeline.open < TEMPORARY_CONNECTION_MS;
+    // A dial of ours has a moment to hear the peer's hello; past it, the peer is full and lets us
+    // go. Only the dialer's dials: the DHT's own lookups (outbound too) counted, and kept a short
+    // host from looking short and from keeping the hosts with room that dialled it.
+    const dialledLately = (c: Connection) => dials && this.#dialled.has(c) && Date.now() - c.timeline.open < TEMPORARY_CONNECTION_MS;
     for (const [peer, cs] of byPeer) if (!speaksWith(peer) && !cs.some(dialledLately)) byPeer.delete(peer);
     return byPeer;
   }
@@ -159,6 +168,7 @@ export class ConnectionBudget {
     if (cap === undefined) return true;
     const open = this.#init.open();
     if (open.length > cap) return false;
+    if (neighbour && connection.direction === 'outbound') this.#dialled.add(connection);
     const peer = connection.remotePeer;
     // A second connection to a peer we already have is no new relationship: not temporary.
     const another = open.some((c) => c !== connection && c.remotePeer.equals(peer));
@@ -237,7 +247,7 @@ export class ConnectionBudget {
     const now = this.#now();
     const close: Connection[] = this.crossing();
     const stay: string[] = [];
-    let open = this.#peers();
+    let open = this.#peers(false);
     for (const [peer, until] of this.#kept) {
       if (until > now) continue;
       this.#kept.delete(peer);
@@ -265,7 +275,7 @@ export class ConnectionBudget {
    */
   #pastLimit(limit: number, closing: readonly Connection[]): Connection[] {
     const now = this.#now();
-    const neighbours = this.#neighbours(this.#init.open().filter((c) => !closing.includes(c)));
+    const neighbours = this.#neighbours(this.#init.open().filter((c) => !closing.includes(c)), false);
     for (const [peer, cs] of neighbours) if (cs.some((c) => this.#temporary.has(c))) neighbours.delete(peer);
     const newest = (cs: readonly Connection[]) => Math.max(...cs.map((c) => c.timeline.open));
     const candidates = [...neighbours].filter(([peer]) => (this.#kept.get(peer) ?? 0) <= now).map(([, cs]) => cs);

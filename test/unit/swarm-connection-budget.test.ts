@@ -108,3 +108,44 @@ test('another host\'s lookups (inbound, no hello) fill no neighbour slot: a host
   speaking.add('n4').add('n5');
   assert.equal(budget.roomForNeighbour(0), false, '5 neighbours: the limit');
 });
+
+test('a short host\'s own lookups (outbound, opened by the DHT, not the dialer) fill no neighbour slot: it is still short, dials, and keeps a host with room that dialled it', () => {
+  // 16 hosts under a cap of 10 (5 neighbours): 2 neighbours, and 3 lookups of its own just opened.
+  // Counted as neighbours (any outbound connection under 3 s was), they made the 15th host look
+  // not short and let go the hosts with room that dialled it (swarm-committee, bench/scale/formation.ts).
+  const justNow = Date.now();
+  const open = [connection('n1', 1), connection('n2', 2), connection('l1', justNow), connection('l2', justNow), connection('l3', justNow)];
+  const speaking = new Set(['n1', 'n2']);
+  let now = 1_000_000;
+  const budget = new ConnectionBudget({ selfId: 'self', cap: 10, reserve: 5, open: () => open, speaksWith: (peer) => speaking.has(peer), now: () => now });
+  for (let i = 0; i < 15; i++) budget.sighted(`peer-${i}`);
+  for (const lookup of open.slice(2)) budget.opened(lookup, false);
+  assert.equal(budget.short(), true, '2 neighbours of 5: short');
+  assert.equal(budget.roomForTopUp(0, 15), true, 'it tops up');
+  const withRoom = { ...connection('r1', justNow), remotePeer: connection('r1', justNow).remotePeer, direction: 'inbound' } as unknown as Connection;
+  open.push(withRoom);
+  budget.opened(withRoom, false);
+  speaking.add('r1');
+  now += 5_000;
+  const { close, stay } = budget.expired();
+  assert.ok(!close.includes(withRoom), 'the host with room that dialled it is not let go');
+  assert.deepEqual(stay.filter((p) => p === 'r1'), ['r1']);
+});
+
+test('a host\'s own neighbour dials count as neighbours for a moment (no dialling past the limit), but are never let go before they could say hello', () => {
+  const justNow = Date.now();
+  const open = [connection('n1', 1)];
+  const speaking = new Set(['n1']);
+  const budget = new ConnectionBudget({ selfId: 'self', cap: 10, reserve: 5, open: () => open, speaksWith: (peer) => speaking.has(peer), now: () => 1_000_000 });
+  for (let i = 0; i < 15; i++) budget.sighted(`peer-${i}`);
+  // Six dials at once (a top-up round and a peer-exchange list): more than the 4 slots left.
+  for (let i = 0; i < 6; i++) {
+    const dial = connection(`d${i}`, justNow + i);
+    open.push(dial);
+    budget.opened(dial, true);
+  }
+  assert.equal(budget.roomForNeighbour(0), false, 'fresh dials fill the slots');
+  assert.deepEqual(budget.expired().close, [], 'none let go before its hello: a host with room among them would be lost');
+  for (let i = 0; i < 6; i++) speaking.add(`d${i}`);
+  assert.equal(budget.expired().close.length, 2, 'once they said hello, the newest past the limit go');
+});
