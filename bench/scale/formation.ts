@@ -5,6 +5,7 @@
 // their synced peers and connections, and the swarm's debug lines (dials, backoffs, connections
 // let go) naming peers by host and showing how many neighbours each named peer had then.
 //   node bench/scale/formation.ts --runs 5 [--hosts 16 --cap 10 --committee 3 --need 3 --slow 15000 --gap 380]
+import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { createSwarm, type Swarm, type SwarmLogger } from '../../src/swarm/index.ts';
 
@@ -88,8 +89,7 @@ async function run(index: number): Promise<{ startMs: number; formedMs: number |
       }
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
-    const loadavg = (await import('node:os')).loadavg()[0]!.toFixed(2);
-    console.log(`run ${index}: ${HOSTS} hosts started in ${startMs} ms, every host at ${NEED} synced peers ${formedMs === undefined ? 'NEVER' : `${formedMs} ms`} after (load ${loadavg})`);
+    console.log(`run ${index}: ${HOSTS} hosts started in ${startMs} ms, every host at ${NEED} synced peers ${formedMs === undefined ? 'NEVER' : `${formedMs} ms`} after (load ${loadavg()[0]!.toFixed(2)})`);
     if (formedMs === undefined || formedMs > SLOW_MS) printTimeline(hosts, names, states, startMs);
     return { startMs, formedMs };
   } finally {

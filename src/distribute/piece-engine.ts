@@ -1,7 +1,8 @@
 // One blob's scheduler. Its parts live beside it: the limits (piece-limits.ts), the transfer loop
 // (piece-run.ts), where each piece comes from (piece-sourcing.ts, deciding by piece-choice.ts),
 // progress (piece-progress.ts), asks (piece-demand.ts), claims (piece-transfers.ts), failures and
-// seed health (piece-failures.ts) and repair after a failed verification (piece-repair.ts).
+// seed health (piece-failures.ts, transfer-failure.ts) and repair after a failed verification
+// (piece-repair.ts).
 import type { Readable } from 'node:stream';
 import { OciError, type ByteRange } from '../oci/index.ts';
 import type { PartialBlob } from '../store/index.ts';
@@ -14,7 +15,8 @@ import { PieceDemand } from './piece-demand.ts';
 import { PieceFailures } from './piece-failures.ts';
 import { PieceProgress } from './piece-progress.ts';
 import { PieceTransfers, type Transfer } from './piece-transfers.ts';
-import { classifyFailure, runTransfer } from './piece-run.ts';
+import { logTransfer, runTransfer } from './piece-run.ts';
+import { transferFailed } from './transfer-failure.ts';
 import type { TransferLimits } from './rate-limit.ts';
 import type { TransferStats } from './transfer-stats.ts';
 import { peerPieceLimit, seedReadsFirst, DEFAULT_MAX_ACTIVE_PIECES, DEFAULT_MAX_PER_PEER, DEFAULT_MAX_SEED_PIECES } from './piece-limits.ts';
@@ -127,28 +129,14 @@ export class PieceEngine {
     this.#ask(this.#urgent, range, 'self', reader);
   }
 
-  /**
-   * Whether an owner ask for `range` would wait for a seed read to free up: its first piece is not
-   * here, not coming, and this host's seed reads are all taken (seedReadFree). Such an ask is
-   * answered busy, not queued: a queued asker hears nothing for as long as the reads before it
-   * take, gives up on its owner and reads the piece from the seed itself (4 hosts × 20 Mbit/s,
-   * 256 MiB: seed egress 1.187). Told busy, it asks again shortly and never goes to the seed.
-   */
+  /** Whether an owner ask for `range` would wait for a seed read: it is answered busy (PieceSourcing.askWouldWait). */
   askWouldWait(range: ByteRange): boolean {
-    const first = Math.floor(range.start / this.partial.pieceSize);
-    if (this.partial.isPieceComplete(first) || this.#transfers.claimOf(first)) return false;
-    const context = this.#sourcing.context();
-    const choice = this.#sourcing.choose(first, context, true);
-    // Asks answered before it take the seed reads first: it would wait behind them.
-    return choice.kind === 'wait' || (choice.kind === 'seed' && !this.#sourcing.hostSeedReadFree(context, true));
+    return this.#sourcing.askWouldWait(Math.floor(range.start / this.partial.pieceSize));
   }
 
-  /** Owner asks of this blob waiting for a seed read (SeedReads.asksWaiting): no holder has them, nothing fetches them yet. */
+  /** Owner asks of this blob waiting for a seed read (PieceSourcing.seedAsksWaiting). */
   seedAsksWaiting(): number {
-    const open = this.#open(this.#demand);
-    if (open.length === 0) return 0;
-    const context = this.#sourcing.context(undefined, false);
-    return open.filter((index) => !this.#transfers.claimOf(index) && this.#sourcing.choose(index, context, true, true).kind === 'seed').length;
+    return this.#sourcing.seedAsksWaiting();
   }
 
   /** Adds the missing pieces covering `range` to `asks` and wakes the scheduler; returns the first piece. */
@@ -268,7 +256,7 @@ export class PieceEngine {
 
   async #run(transfer: Transfer): Promise<void> {
     const limits = this.#c.limits?.incoming(transfer.source.kind === 'seed' ? 'seed' : 'peer') ?? [];
-    const { failure, timing: t } = await runTransfer(this.partial, transfer, limits, {
+    const { failure, timing } = await runTransfer(this.partial, transfer, limits, {
       counted: (source, bytes) => {
         this.#count(source, bytes);
         // A peer's bytes are landing: later askers may take the piece from here as it arrives.
@@ -285,12 +273,11 @@ export class PieceEngine {
       announce: () => this.#progress.announce(),
       ended: (pieces) => this.#progress.ended(pieces),
     });
-    // One line per transfer: bench:fanout's --transfers timeline reads them.
-    const since = (at: number) => at && at - t.startedAt;
-    this.#c.logger.debug({ digest: this.digest, pieces: transfer.pieces, source: transfer.source.id, kind: transfer.source.kind, demanded: transfer.demanded, at: t.startedAt, openedMs: since(t.openedAt), firstMs: since(t.firstAt), pacedMs: Math.round(t.pacedMs), ms: since(Date.now()), bytes: t.bytes, failed: failure !== undefined }, 'piece transfer');
+    logTransfer(this.#c.logger, this.digest, transfer, { failure, timing });
     if (!failure) return;
     this.#progress.brokeOff(transfer.pieces);
-    this.#transferFailed(transfer, failure.error, failure.offset);
+    const fatal = transferFailed({ partial: this.partial, sourcing: this.#sourcing, demand: this.#demand, urgent: this.#urgent }, transfer, failure.error, failure.offset);
+    if (fatal !== undefined) this.#fatal ??= fatal;
   }
 
   #count(source: PieceSource, bytes: number): void {
@@ -298,19 +285,6 @@ export class PieceEngine {
     this.bytes[source.kind === 'seed' ? 'seed' : 'peers'] += bytes;
     if (source.kind === 'seed') this.#c.stats.receivedFromSeed(bytes);
     else this.#c.stats.receivedFromPeer(source.id, bytes);
-  }
-
-  #transferFailed(transfer: Transfer, error: unknown, offset: number): void {
-    const { source } = transfer;
-    const index = Math.floor(offset / this.partial.pieceSize);
-    const kind = classifyFailure(error, source, transfer.controller.signal.aborted);
-    if (kind === 'disk-full') {
-      this.#fatal ??= error;
-      this.#demand.failAll(() => error);
-      return this.#urgent.failAll(() => error);
-    }
-    this.#sourcing.failed(kind, source, index, error);
-    if (kind === 'seed' || kind === 'seed-final') for (const piece of transfer.pieces) if (this.#demand.has(piece) && !this.partial.isPieceComplete(piece)) this.#demand.failed(piece, error);
   }
 
   /** Nothing runs and nothing can start: fail rather than wait forever. */

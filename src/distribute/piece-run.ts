@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { Logger } from 'pino';
 import { OciError } from '../oci/index.ts';
 import { isDiskFull, type PartialBlob } from '../store/index.ts';
 import { releaseBatch } from '../store/write-batches.ts';
@@ -42,6 +43,12 @@ export interface TransferTiming {
 export interface TransferOutcome {
   readonly failure: { readonly error: unknown; readonly offset: number } | undefined;
   readonly timing: TransferTiming;
+}
+
+/** One debug line per transfer: bench:fanout's --transfers timeline reads them. */
+export function logTransfer(logger: Logger, digest: string, transfer: Transfer, { failure, timing: t }: TransferOutcome): void {
+  const since = (at: number) => at && at - t.startedAt;
+  logger.debug({ digest, pieces: transfer.pieces, source: transfer.source.id, kind: transfer.source.kind, demanded: transfer.demanded, at: t.startedAt, openedMs: since(t.openedAt), firstMs: since(t.firstAt), pacedMs: Math.round(t.pacedMs), ms: since(Date.now()), bytes: t.bytes, failed: failure !== undefined }, 'piece transfer');
 }
 
 /** Reads one transfer's range from its source into the blob, piece by piece, and says how it ended. */

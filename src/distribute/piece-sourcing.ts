@@ -124,6 +124,30 @@ export class PieceSourcing {
     return context.committee === undefined || this.#gate.allows(view, choice, context.committee, steadyNow(), this.#s.receivedAt()) ? choice : { kind: 'wait' };
   }
 
+  /**
+   * Whether an owner ask for piece `first` would wait for a seed read to free up: the piece is not
+   * here, not coming, and this host's seed reads are all taken or spoken for by asks answered
+   * before it (seedReadFree). Such an ask is answered busy, not queued: a queued asker hears
+   * nothing for as long as the reads before it take, gives up on its owner and the piece is read
+   * from the seed twice (4 hosts × 20 Mbit/s, 256 MiB: seed egress 1.187). Told busy, it asks
+   * again shortly and never goes to the seed.
+   */
+  askWouldWait(first: number): boolean {
+    if (this.#s.partial.isPieceComplete(first) || this.#s.transfers.claimOf(first)) return false;
+    const context = this.context();
+    const choice = this.choose(first, context, true);
+    return choice.kind === 'wait' || (choice.kind === 'seed' && !this.hostSeedReadFree(context, true));
+  }
+
+  /** Owner asks of this blob waiting for a seed read (SeedReads.asksWaiting): no holder has them, nothing fetches them yet. */
+  seedAsksWaiting(): number {
+    const { partial, transfers } = this.#s;
+    const open = this.#s.demand.open((index) => partial.isPieceComplete(index));
+    if (open.length === 0) return 0;
+    const context = this.context(undefined, false);
+    return open.filter((index) => !transfers.claimOf(index) && this.choose(index, context, true, true).kind === 'seed').length;
+  }
+
   /** Whether this host may start one more seed read: behind the owner asks waiting for one (`behindAsks`), or among them. */
   hostSeedReadFree(context: SourcingContext, behindAsks: boolean): boolean {
     const running = this.#c.seedReads?.running ?? 0;
