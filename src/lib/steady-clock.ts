@@ -31,3 +31,19 @@ export function steadyNow(): number {
   }
   return counted + Math.min(performance.now() - last, MAX_STEP_MS);
 }
+
+/**
+ * Calls `fire` once `ms` have passed on this clock: a timer that fires late or early because the
+ * process stalled is set again for what is left. Returns its cancel.
+ */
+export function steadyTimeout(ms: number, fire: () => void): () => void {
+  const start = steadyNow();
+  let timer: NodeJS.Timeout;
+  const check = (): void => {
+    const left = ms - (steadyNow() - start);
+    if (left <= 0) fire();
+    else timer = setTimeout(check, left);
+  };
+  timer = setTimeout(check, ms);
+  return () => clearTimeout(timer);
+}

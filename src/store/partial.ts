@@ -8,6 +8,7 @@ import type { Readable } from 'node:stream';
 import type { ByteRange, Digest } from '../oci/index.ts';
 import type { Layout } from './layout.ts';
 import { commitFile } from '../lib/durable-rename.ts';
+import { steadyTimeout } from '../lib/steady-clock.ts';
 import { isNotFound } from './files.ts';
 import { keptPaths, openKept, partialsDir, PieceListSaver, removeKept, type KeptPaths } from './kept-partial.ts';
 import { RecentChunks } from './handed-over.ts';
@@ -268,14 +269,15 @@ export class PartialBlob {
       recent: (position, limit) => this.#recent.take(position, limit),
       alone: () => this.#readers <= 1,
       moved: (position, starved) => this.#pace.moved(position, starved, this.#readers === 1),
+      // On the steady clock: a stalled process does not take the blob's sources for silent.
       wait: (ms) =>
         new Promise<boolean>((resolve) => {
-          const timer = setTimeout(() => {
+          const cancel = steadyTimeout(ms, () => {
             this.#events.off('change', changed);
             resolve(false);
-          }, ms);
+          });
           const changed = (): void => {
-            clearTimeout(timer);
+            cancel();
             resolve(true);
           };
           this.#events.once('change', changed);

@@ -188,4 +188,25 @@ describe('HTTP/1.1 body client', () => {
     await assert.rejects(client.get(new URL(`${server.url}/a`), { authorization: 'Bearer x\r\nx-injected: 1' }), /line break/);
     assert.equal(server.connections() + requests, 0);
   });
+
+  test('a stall of this process is not the server\'s silence: connect and head timeouts run on the steady clock', async () => {
+    const server = await listen((socket) => socket.write('HTTP/1.1 204 No Content\r\n\r\n'));
+    const client = new Http1Client({ ...INIT, connectTimeoutMs: 1_000, headersTimeoutMs: 1_000 });
+    closers.push(server.close, () => client.close());
+    const answer = client.get(new URL(`${server.url}/stalled`), {});
+    // The connect, the request and the answer all wait on this loop: by the wall clock both
+    // timeouts ran out before any of it was read.
+    const until = performance.now() + 1_500;
+    while (performance.now() < until);
+    assert.equal((await answer).status, 204);
+  });
+
+  test('a server that never answers still times out', async () => {
+    const server = await listen(() => undefined);
+    const client = new Http1Client({ ...INIT, headersTimeoutMs: 300 });
+    closers.push(server.close, () => client.close());
+    const started = performance.now();
+    await assert.rejects(client.get(new URL(`${server.url}/silent`), {}), (error: Error & { code?: string }) => error.code === 'UND_ERR_HEADERS_TIMEOUT' && /went silent for 300 ms/.test(error.message));
+    assert.ok(performance.now() - started < 5_000);
+  });
 });
