@@ -8,6 +8,7 @@
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { createSwarm, type Swarm, type SwarmLogger } from '../../src/swarm/index.ts';
+import { writeBenchResult } from '../lib/results.ts';
 
 const { values } = parseArgs({
   options: {
@@ -118,7 +119,9 @@ function printTimeline(hosts: Host[], names: Map<string, string>, states: Array<
   if (final) console.log(`--- every host at the end: ${[...final.state].map(([n, s]) => `${n}: ${s}`).join('\n  ')}`);
 }
 
-const results: Array<{ startMs: number; formedMs: number | undefined }> = [];
-for (let i = 1; i <= RUNS; i++) results.push(await run(i));
+const results: Array<{ startMs: number; formedMs: number | undefined; load: number }> = [];
+for (let i = 1; i <= RUNS; i++) results.push({ ...(await run(i)), load: loadavg()[0]! });
 const formed = results.map((r) => r.formedMs ?? Infinity).sort((a, b) => a - b);
 console.log(`formation (ms after the last host started), ${RUNS} runs: ${formed.join(' ')}`);
+const file = await writeBenchResult('formation', { hosts: HOSTS, cap: CAP, committee: COMMITTEE, need: NEED, gapMs: GAP_MS, timeoutMs: TIMEOUT_MS, runs: results.map((r) => ({ ...r, formedMs: r.formedMs ?? null })) });
+console.log(`wrote ${file}`);

@@ -6,6 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pino, type Logger } from 'pino';
 import { BlobService } from '../../src/distribute/blob-service.ts';
 import { Fetcher } from '../../src/distribute/fetcher.ts';
 import { PeerClient } from '../../src/distribute/peer-client.ts';
@@ -48,6 +49,12 @@ export interface RealHostInit {
   readonly linkBytesPerSecond?: number;
 }
 
+/** SHOAL_SCALE_LOG_DIR=<dir>: each host logs at debug to <dir>/<name>.log (why a piece went where); else silent. */
+function hostLogger(name: string): Logger {
+  const dir = process.env.SHOAL_SCALE_LOG_DIR;
+  return dir ? pino({ level: 'debug', base: { host: name } }, pino.destination({ dest: join(dir, `${name}.log`), mkdir: true, sync: false })) : silentLogger;
+}
+
 /** libp2p's inbound connections per second from one address: a LAN host's share. */
 const INBOUND_PER_HOST_PER_SECOND = 5;
 
@@ -55,18 +62,19 @@ export async function startRealHost(init: RealHostInit): Promise<RealHost> {
   const dir = await mkdtemp(join(tmpdir(), `shoal-scale-${init.name}-`));
   const { store } = await Store.open(dir);
   const stats = new TransferStats();
+  const logger = hostLogger(init.name);
   const peers = new PeerClient({});
   const swarm = await createSwarm(
-    { listenAddresses: ['127.0.0.1'], advertiseAddress: '127.0.0.1', mdns: false, pieceSize: init.pieceSize, bootstrap: init.bootstrap, maxConnections: init.maxConnections, ownerCommittee: init.ownerCommittee, inboundPerAddressPerSecond: INBOUND_PER_HOST_PER_SECOND * init.hostsOnAddress },
+    { listenAddresses: ['127.0.0.1'], advertiseAddress: '127.0.0.1', mdns: false, pieceSize: init.pieceSize, bootstrap: init.bootstrap, maxConnections: init.maxConnections, ownerCommittee: init.ownerCommittee, inboundPerAddressPerSecond: INBOUND_PER_HOST_PER_SECOND * init.hostsOnAddress, logger },
     { inventory: async function* () {} },
   );
   const fetcher = new Fetcher(
-    { store, seed: watched(init.seed.sourceFor(init.name), init.onSeedRead), router: stubRouter(true), logger: silentLogger, swarm, peers, stats, limits: new TransferLimits({ uploadBytesPerSecond: init.linkBytesPerSecond ?? 0 }) },
+    { store, seed: watched(init.seed.sourceFor(init.name), init.onSeedRead), router: stubRouter(true), logger, swarm, peers, stats, limits: new TransferLimits({ uploadBytesPerSecond: init.linkBytesPerSecond ?? 0 }) },
     { membershipSettleMs: 0, pieceSize: init.pieceSize },
   );
   const slots = new ServeSlots();
   slots.onChange((load) => swarm.reportLoad(load));
-  const app = buildPeerApp({ blobs: new BlobService(store, fetcher), stats, metrics: createMetrics(stats, fetcher, swarm), logger: silentLogger, upload: { slots, upload: fetcher.limits.upload } });
+  const app = buildPeerApp({ blobs: new BlobService(store, fetcher), stats, metrics: createMetrics(stats, fetcher, swarm), logger, upload: { slots, upload: fetcher.limits.upload } });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const unsubscribe = store.blobs.onCommitted((digest, size) => swarm.announceHave(digest.value, size));
   await swarm.start({ port: (app.server.address() as AddressInfo).port });

@@ -4,6 +4,7 @@
 // DHT's closest hosts to the blob's key), so the seed sends each piece exactly once.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { after, describe, test } from 'node:test';
 import { startRealHost, type RealHost } from '../../bench/scale/real-host.ts';
 import { CountingSeed } from '../helpers/fake-peer.ts';
@@ -50,6 +51,9 @@ describe('owner committee under a connection cap', { timeout: 300_000 }, () => {
     const names = new Map(hosts.map((h) => [h.swarm.peerId, h.name]));
     const seen: string[] = [];
     const pullStart = Date.now();
+    // All hosts share this process: how late its event loop ran says how starved the run was.
+    const loopDelay = monitorEventLoopDelay({ resolution: 20 });
+    loopDelay.enable();
     const sampler = setInterval(() => {
       const at = Date.now() - pullStart;
       for (const h of hosts) {
@@ -58,7 +62,13 @@ describe('owner committee under a connection cap', { timeout: 300_000 }, () => {
         seen.push(`${at}ms ${h.name} peers[${peers.join(',')}] holders[${holders.join(',')}]`);
       }
     }, 1000);
-    await Promise.all(hosts.map((h) => h.pull(digest))).finally(() => clearInterval(sampler));
+    await Promise.all(hosts.map((h) => h.pull(digest))).finally(() => {
+      clearInterval(sampler);
+      loopDelay.disable();
+    });
+    const ms = (ns: number) => Math.round(ns / 1e6);
+    const starved = `pull ${Date.now() - pullStart} ms; event loop late p50 ${ms(loopDelay.percentile(50))} ms, p99 ${ms(loopDelay.percentile(99))} ms, max ${ms(loopDelay.max)} ms`;
+    t.diagnostic(starved);
     const most = Math.max(...hosts.map((h) => h.swarm.connectionCount));
     assert.ok(most <= CAP, `a host held ${most} connections with a cap of ${CAP}`);
     const pieces = Math.ceil(content.length / PIECE);
@@ -71,7 +81,7 @@ describe('owner committee under a connection cap', { timeout: 300_000 }, () => {
     const asks = seed.log.map((e) => `${e.host}:${Math.floor(e.start / PIECE)}-${Math.floor(e.end / PIECE)}@${e.at - started}ms`).join(' ');
     const late = new Set(seed.log.filter((e) => twice.includes(Math.floor(e.start / PIECE))).map((e) => e.host));
     const sightings = seen.filter((line) => late.has(line.split(' ')[1]!)).join('\n');
-    assert.deepEqual(twice, [], `no piece asked of the seed twice; the seed's log (host:pieces@time): ${asks}\nwhat the hosts that asked twice-sent pieces saw:\n${sightings}`);
+    assert.deepEqual(twice, [], `no piece asked of the seed twice (${starved}); the seed's log (host:pieces@time): ${asks}\nwhat the hosts that asked twice-sent pieces saw:\n${sightings}`);
     assert.equal(seed.total(), content.length, `the seed sent ${seed.total()} bytes for a ${content.length}-byte blob (${pieces} pieces)`);
   });
 });
