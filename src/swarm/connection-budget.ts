@@ -136,17 +136,15 @@ export class ConnectionBudget {
 
   /**
    * Of `connections`, by peer, those of neighbours: not another host's lookup (see speaksWith).
-   * With `dials`, also the dialer's own dials for their first moments (for room: no dialling past
-   * the limit); not when choosing whom to let go: one such dial let go (past the limit, with a
-   * dozen fresh dials) was a host with room, and the short host backed off from it.
+   * With `dials`, also the dialer's fresh dials (room: no dialling past the limit); not when
+   * choosing whom to let go: one let go before its hello was a host with room, then backed off.
    */
   #neighbours(connections: readonly Connection[], dials: boolean): Map<string, Connection[]> {
     const byPeer = connectionsByPeer(connections);
     const speaksWith = this.#init.speaksWith;
     if (!speaksWith) return byPeer;
-    // A dial of ours has a moment to hear the peer's hello; past it, the peer is full and lets us
-    // go. Only the dialer's dials: the DHT's own lookups (outbound too) counted, and kept a short
-    // host from looking short and from keeping the hosts with room that dialled it.
+    // A dial of ours has a moment to hear the peer's hello (past it, the peer is full and lets us
+    // go); the dialer's only: counting the DHT's, a short host did not look short.
     const dialledLately = (c: Connection) => dials && this.#dialled.has(c) && Date.now() - c.timeline.open < TEMPORARY_CONNECTION_MS;
     for (const [peer, cs] of byPeer) if (!speaksWith(peer) && !cs.some(dialledLately)) byPeer.delete(peer);
     return byPeer;
@@ -200,7 +198,13 @@ export class ConnectionBudget {
 
   /** Whether this host asks the peer as a committee member now (keep(), not an asker it answered): our snapshot says so ('ask'). */
   asking(peerId: string): boolean {
-    return !this.#answered.has(peerId) && (this.#kept.get(peerId) ?? 0) > this.#now();
+    if (this.#answered.has(peerId)) return false;
+    // With under half the neighbours of a swarm past the cap (however few members it knows), it
+    // asks the peers it dials to keep it though full (answer()): a newcomer to a swarm where every
+    // host was at its limit stayed short for good. A host that is not full ignores the ask.
+    const { cap, reserve } = this.#init;
+    const few = cap !== undefined && this.#peers(false) < (cap - reserve) / 2;
+    return (this.#kept.get(peerId) ?? 0) > this.#now() || (few && this.#init.open().some((c) => this.#dialled.has(c) && c.remotePeer.toString() === peerId));
   }
 
   /**
@@ -223,11 +227,16 @@ export class ConnectionBudget {
     return true;
   }
 
-  /** A message from the peer: an answered asker that keeps talking is kept on. */
-  heard(peerId: string): void {
+  /**
+   * A message from the peer: an answered asker that keeps talking is kept on. A passing peer whose
+   * hello ends (`synced`) without an ask knocked for a neighbour slot (lookups say no hello): it is
+   * judged now, not in 3 s (knocks held that long filled the caps of hosts with room).
+   */
+  heard(peerId: string, type?: string): void {
     if (this.#members.size < MAX_KNOWN) this.#members.add(peerId);
     const ms = this.#answered.get(peerId);
     if (ms !== undefined) this.keep([peerId], ms);
+    else if (type === 'synced' && this.passing(peerId)) for (const [c] of this.#temporary) if (c.remotePeer.toString() === peerId) this.#temporary.set(c, this.#now());
   }
 
   /** Keep connections to these peers (committee members asked for pieces) for `ms` more. */

@@ -172,7 +172,7 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
       snapshot: (peerId) => this.announcements.snapshot({ asks: budget.asking(peerId) }),
       onMessage: (peerId, message, connection) => {
         countMessage(this.#counts.received, message.type, 1);
-        budget.heard(peerId);
+        budget.heard(peerId, message.type);
         // A host that dialled us as an owner hears our hello back, though we are past our neighbour limit.
         if (message.type === 'ask' && budget.answer(peerId, COMMITTEE_TTL_MS)) this.#streams?.open(connection.remotePeer);
         this.announcements.receive(peerId, message, this.#remote(connection));

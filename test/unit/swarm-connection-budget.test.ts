@@ -149,3 +149,56 @@ test('a host\'s own neighbour dials count as neighbours for a moment (no diallin
   for (let i = 0; i < 6; i++) speaking.add(`d${i}`);
   assert.equal(budget.expired().close.length, 2, 'once they said hello, the newest past the limit go');
 });
+
+test('a full host lets a knock go as soon as its hello ends without an ask, not after the 3 s a lookup gets', () => {
+  const open = ['n1', 'n2', 'n3', 'n4', 'n5'].map((peer, i) => connection(peer, i));
+  const speaking = new Set(['n1', 'n2', 'n3', 'n4', 'n5']);
+  const budget = new ConnectionBudget({ selfId: 'self', cap: 10, reserve: 5, open: () => open, speaksWith: (peer) => speaking.has(peer), now: () => 1_000_000 });
+  for (let i = 0; i < 15; i++) budget.sighted(`peer-${i}`);
+  const knock = { ...connection('k1', Date.now()), remotePeer: connection('k1', 0).remotePeer, direction: 'inbound' } as unknown as Connection;
+  const lookup = { ...connection('l1', Date.now()), remotePeer: connection('l1', 0).remotePeer, direction: 'inbound' } as unknown as Connection;
+  open.push(knock, lookup);
+  budget.opened(knock, false);
+  budget.opened(lookup, false);
+  assert.equal(budget.passing('k1'), true);
+  speaking.add('k1');
+  budget.heard('k1', 'hello');
+  assert.deepEqual(budget.expired().close, [], 'mid-hello (an ask may follow) it stays');
+  budget.heard('k1', 'synced');
+  assert.deepEqual(budget.expired().close, [knock], 'its hello is over: a full host lets it go now; the lookup keeps its 3 s');
+});
+
+test('a short host asks the peers it dials to keep it; a host at its limit answers within the reserve, so a newcomer to a swarm where every host is full finds room', () => {
+  // The newcomer: 2 neighbours of 5 in a 16-host swarm under a cap of 10, dialling a full host.
+  const justNow = Date.now();
+  const mine = [connection('n1', 1), connection('n2', 2)];
+  const newcomer = new ConnectionBudget({ selfId: 'new', cap: 10, reserve: 5, open: () => mine, speaksWith: (peer) => peer.startsWith('n'), now: () => 1_000_000 });
+  for (let i = 0; i < 15; i++) newcomer.sighted(`peer-${i}`);
+  const dial = connection('full', justNow);
+  mine.push(dial);
+  newcomer.opened(dial, true);
+  assert.equal(newcomer.asking('full'), true, 'short (its fresh dial not counted): its hello asks');
+  assert.equal(newcomer.asking('n1'), false, 'not a peer it just dialled');
+  mine.push(connection('n3', 3));
+  assert.equal(newcomer.asking('full'), false, 'with 3 neighbours it no longer asks');
+  // The full host: 5 neighbours (its limit) and the newcomer's knock.
+  const theirs = ['a', 'b', 'c', 'd', 'e'].map((peer, i) => connection(peer, i));
+  const full = new ConnectionBudget({ selfId: 'full', cap: 10, reserve: 5, open: () => theirs, speaksWith: () => true, now: () => 1_000_000 });
+  for (let i = 0; i < 15; i++) full.sighted(`peer-${i}`);
+  const knock = { ...connection('new', justNow), remotePeer: connection('new', 0).remotePeer, direction: 'inbound' } as unknown as Connection;
+  theirs.push(knock);
+  full.opened(knock, false);
+  assert.equal(full.answer('new', 60_000), true, 'answered: 6 connections, within the cap less the lookups\' share');
+  full.heard('new', 'synced');
+  assert.deepEqual(full.expired().close, [], 'kept, not let go as a knock');
+});
+
+test('a newcomer that knows few members (its bootstrap hosts were full) asks too: being short does not wait for it to hear of the whole swarm', () => {
+  const mine = [connection('n1', 1), connection('n2', 2)];
+  const newcomer = new ConnectionBudget({ selfId: 'new', cap: 10, reserve: 5, open: () => mine, speaksWith: (peer) => peer.startsWith('n'), now: () => 1_000_000 });
+  for (const peer of ['n1', 'n2', 'full', 'other']) newcomer.sighted(peer);
+  const dial = connection('full', Date.now());
+  mine.push(dial);
+  newcomer.opened(dial, true);
+  assert.equal(newcomer.asking('full'), true);
+});
