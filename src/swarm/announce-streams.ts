@@ -28,6 +28,8 @@ export interface AnnounceStreamsInit {
   readonly onViolation: (peerId: string, reason: string) => void;
   /** True for peers whose streams are refused (banned). */
   readonly refuses: (peerId: string) => boolean;
+  /** True while the peer's hello stands here (not dropped since: silent, disconnected, let go). */
+  readonly knows: (peerId: string) => boolean;
   /** True for peers connected only for a moment (a DHT query): no stream of ours to them, see open(). */
   readonly passing?: (peerId: string) => boolean;
 
@@ -172,11 +174,23 @@ export class AnnounceStreams implements Startable {
     this.#inbound.set(id, stream);
     previous?.abort(new Error('superseded by a newer announce stream'));
     let reason = 'announce stream closed';
+    let greeted = false;
     try {
       for await (const frame of lp.decode(stream, { maxDataLength: MAX_MESSAGE_BYTES })) {
         if (this.#inbound.get(id) !== stream) return;
         const message = parseMessage(frame.subarray());
-        if (message !== undefined) this.#init.onMessage(id, message, connection);
+        if (message === undefined) continue;
+        if (message.type === 'hello') greeted = true;
+        // Dropped here after its hello (silent on a stalled host, its connection closing) while
+        // frames it sent before were still being read: not the peer's fault. Banned for "before
+        // hello", honest hosts under load were shut out for 5 minutes; the stream starts over
+        // instead (the peer reopens it with a snapshot while still connected).
+        else if (greeted && !this.#init.knows(id)) {
+          reason = 'announce stream outlived the peer here';
+          stream.abort(new Error('this host dropped the peer; the stream starts over'));
+          return;
+        }
+        this.#init.onMessage(id, message, connection);
       }
     } catch (err) {
       const error = err as Error;

@@ -180,6 +180,7 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
       onInboundEnded: (peerId, reason) => this.announcements.leave(peerId, reason),
       onViolation: (peerId, reason) => this.#onViolation(peerId, reason),
       refuses: (peerId) => this.table.refusesConnections(peerId),
+      knows: (peerId) => this.table.has(peerId),
       passing: (peerId) => budget.passing(peerId),
       // A snapshot that cannot be built is this host's fault (the inventory callback); the rest is network weather.
       onError: (peerId, what, error) => (what.includes('snapshot') ? this.#log.warn : this.#log.debug).call(this.#log, { peerId, err: error.message }, `swarm: failed ${what}`),
