@@ -45,6 +45,7 @@ import { propagation } from './lib/fanout-propagation.ts';
 import { MiB, fmt, mib, progress } from './lib/fanout-report.ts';
 import { Sampler } from './lib/fanout-sampler.ts';
 import { renderTransfers, transferLines } from './lib/fanout-transfers.ts';
+import { writeBenchResult } from './lib/results.ts';
 import { daemonMemory, daemonMemoryReport, messageCountsReport, shoalHostResults, startSwarm } from './lib/fanout-swarm.ts';
 import { idleTtfb, loadedTtfb, type TtfbTarget } from './lib/fanout-ttfb.ts';
 
@@ -185,9 +186,14 @@ async function runShoal(b: Bench, nodes: readonly ClusterNode[], idle: readonly 
   const links = linkUse(b, fan.t0, fan.phase.lastFinishS);
   if (b.options.transfers) {
     const digests = b.image.blobs.map((blob) => blob.digest);
-    process.stdout.write(renderTransfers(transferLines(nodes, fan.t0, digests), nodes.map((d) => d.name), digests));
+    const lines = transferLines(nodes, fan.t0, digests);
+    process.stdout.write(renderTransfers(lines, nodes.map((d) => d.name), digests));
+    progress(`[shoal] every piece transfer in ${await writeBenchResult('fanout-transfers', { digests, transfers: lines })}`);
   }
-  return { phase: fan.phase, hosts: shoalHostResults(nodes, fan, before, after, idle, b.lan.sampler, b.image), seedPerBlob, duringFanout, links };
+  const hosts = shoalHostResults(nodes, fan, before, after, idle, b.lan.sampler, b.image);
+  const sum = (f: (h: (typeof hosts)[number]) => number): string => fmt(hosts.reduce((total, h) => total + f(h), 0), 1);
+  progress(`[shoal] CPU-s over the fan-out: daemons ${sum((h) => h.daemonCpuS)}, skopeo ${sum((h) => h.skopeoCpuS)}`);
+  return { phase: fan.phase, hosts, seedPerBlob, duringFanout, links };
 }
 
 /** Step 6: announcement propagation, with the CPU it took. */
@@ -264,6 +270,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`fanout benchmark failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-  process.exitCode = 1;
+  // Exits rather than sets the exit code: a failed run left handles open and never ended.
+  process.stderr.write(`fanout benchmark failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`, () => process.exit(1));
 });

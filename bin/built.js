@@ -37,7 +37,7 @@ export function entryModule(root) {
   if (!existsSync(built)) return source;
   if (!existsSync(source)) return built;
   try {
-    return readFileSync(join(root, BUILD_DIR, BUILD_STAMP), 'utf8').trim() === sourceFingerprint(root) ? built : source;
+    return readFileSync(join(root, BUILD_DIR, BUILD_STAMP), 'utf8').split(/\s/)[0] === sourceFingerprint(root) ? built : source;
   } catch {
     return source;
   }

@@ -52,9 +52,13 @@ const assetUrls = {
 // Taken first: a source edited while the build runs leaves a build that bin/shoal.js will not use.
 const fingerprint = existsSync(src) ? sourceFingerprint(root) : undefined;
 const esbuild = fingerprint === undefined ? undefined : await loadEsbuild();
+// SHOAL_BUILD_READABLE=1: not minified, each module under a `// src/...` line, so that a CPU
+// profile of the daemon names the code it sampled. The stamp says so (bin/built.js reads its first word).
+const readable = process.env.SHOAL_BUILD_READABLE === '1';
+const stampText = `${fingerprint}${readable ? ' readable' : ''}`;
 if (fingerprint === undefined) {
   process.stdout.write(`build: no sources here; ${dist} is what runs\n`);
-} else if (existsSync(stamp) && readFileSync(stamp, 'utf8').trim() === fingerprint) {
+} else if (existsSync(stamp) && readFileSync(stamp, 'utf8').trim() === stampText) {
   process.stdout.write(`build: ${dist} is up to date\n`);
 } else if (!esbuild) {
   // An install without devDependencies: bin/shoal.js runs the sources, as it does with a stale build.
@@ -72,7 +76,7 @@ if (fingerprint === undefined) {
     platform: 'node',
     target: 'node22',
     tsconfig: join(root, 'tsconfig.build.json'),
-    minify: true,
+    minify: !readable,
     // Class and function names stay: error names and log fields show them.
     keepNames: true,
     legalComments: 'none',
@@ -82,6 +86,6 @@ if (fingerprint === undefined) {
     plugins: [assetUrls],
   });
   cpSync(src, join(dist, 'src'), { recursive: true, filter: (path) => !path.endsWith('.ts') });
-  writeFileSync(stamp, `${fingerprint}\n`);
-  process.stdout.write(`build: ${dist} (sources ${fingerprint.slice(0, 12)})\n`);
+  writeFileSync(stamp, `${stampText}\n`);
+  process.stdout.write(`build: ${dist} (sources ${fingerprint.slice(0, 12)}${readable ? ', readable' : ''})\n`);
 }

@@ -9,6 +9,7 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { mapBundleFrames } from './bundle-sources.ts';
 import type { CallFrame, Profile } from './cpuprofile.ts';
 
 /** The fan-out's span on the monotonic clock (µs), and which host each daemon pid was. */
@@ -100,7 +101,7 @@ export function summarise(dir: string): ProfileSummary {
   for (const file of readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'))) {
     const pid = /\.(\d+)\.\d+\.\d+\.cpuprofile$/.exec(file)?.[1];
     const host = (pid && window.hosts[pid]) || file;
-    const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as Profile;
+    const profile = mapBundleFrames(JSON.parse(readFileSync(join(dir, file), 'utf8')) as Profile);
     const byId = new Map(profile.nodes.map((n) => [n.id, n]));
     const parent = new Map<number, number>();
     for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);

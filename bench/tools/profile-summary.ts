@@ -2,6 +2,7 @@
 // self time by function and by file, total and inclusive time of the heaviest frames.
 //   node bench/tools/profile-summary.ts FILE.cpuprofile [--top N]
 import { readFileSync } from 'node:fs';
+import { mapBundleFrames } from '../lib/bundle-sources.ts';
 import type { CallFrame, Profile } from '../lib/cpuprofile.ts';
 
 const argv = process.argv.slice(2);
@@ -9,7 +10,7 @@ const file = argv.find((a) => !a.startsWith('--'));
 if (!file) throw new Error('usage: profile-summary.ts FILE.cpuprofile [--top N]');
 const topIndex = argv.indexOf('--top');
 const top = topIndex >= 0 ? Number(argv[topIndex + 1]) : 25;
-const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
+const profile = mapBundleFrames(JSON.parse(readFileSync(file, 'utf8')) as Profile);
 
 const byId = new Map(profile.nodes.map((n) => [n.id, n]));
 const parent = new Map<number, number>();

@@ -138,6 +138,31 @@ describe('the JavaScript build', () => {
     assert.match(await readFile(join(app, 'dist', 'src', 'cli', 'main.js'), 'utf8'), /edited-mark/);
   });
 
+  test('SHOAL_BUILD_READABLE=1 makes a build a CPU profile can name the sources of; bin/shoal.js runs it, a plain build replaces it', async () => {
+    const readable = await run(node, [join(app, 'scripts', 'build.mjs')], { cwd: app, timeout: 300_000, env: { ...process.env, SHOAL_BUILD_READABLE: '1' } });
+    assert.match(readable.stdout, /dist \(sources [0-9a-f]{12}, readable\)/);
+    assert.equal(built.entryModule(app), join(app, 'dist', 'src', 'cli', 'main.js'), 'the readable build is made from these sources');
+    const { sourceFrame } = await import('../../bench/lib/bundle-sources.ts');
+    const chunks = (await readdir(join(app, 'dist', 'src', 'cli'))).filter((file) => file.endsWith('.js'));
+    let mapped = 0;
+    for (const chunk of chunks) {
+      const lines = (await readFile(join(app, 'dist', 'src', 'cli', chunk), 'utf8')).split('\n');
+      const at = lines.findIndex((line) => line === '// src/distribute/piece-engine.ts');
+      if (at < 0) continue;
+      const frame = sourceFrame(pathToFileURL(join(app, 'dist', 'src', 'cli', chunk)).href, at + 5);
+      assert.equal(frame.url, pathToFileURL(join(app, 'src', 'distribute', 'piece-engine.ts')).href);
+      assert.equal(frame.line, 4);
+      mapped += 1;
+    }
+    assert.equal(mapped, 1, 'one chunk holds the piece engine, under its path');
+    assert.match((await run(node, [join(app, 'bin', 'shoal.js'), '--version'], { cwd: app })).stdout, /^\d+\.\d+\.\d+/);
+    // The same sources, the usual build asked for: not "up to date", made minified again.
+    const plain = await run(node, [join(app, 'scripts', 'build.mjs')], { cwd: app, timeout: 300_000 });
+    assert.match(plain.stdout, /dist \(sources [0-9a-f]{12}\)\n/);
+    const main = await readFile(join(app, 'dist', 'src', 'cli', 'main.js'), 'utf8');
+    assert.doesNotMatch(main, /^\/\/ src\//m, 'minified: no module lines');
+  });
+
   test('with no sources beside it (the image), the build is what runs', async () => {
     await rm(join(app, 'src'), { recursive: true });
     assert.equal(built.entryModule(app), join(app, 'dist', 'src', 'cli', 'main.js'));
