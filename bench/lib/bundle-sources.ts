@@ -2,10 +2,14 @@
 // minified bundle cannot say; a readable one (`SHOAL_BUILD_READABLE=1 npm run build`) has every
 // module under a `// src/...` or `// node_modules/...` line, which esbuild writes. Frames of such a
 // bundle are given the URL of the module they fall in, so the summaries name sources, not chunks.
+// The bundle is read when the profile is summarised, so summarise before the next build: chunks
+// are named by their content (a rebuilt one is not found, its frames stay as they were), but
+// main.js is not, and a profile of an older main.js would be mapped against the new one.
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Profile } from './cpuprofile.ts';
 
+/** A bundle file's path below the checkout it was built in. */
 const BUNDLE = /\/dist\/src\/cli\/[^/]+\.js$/;
 const MARKER = /^\/\/ ((?:src|node_modules)\/\S+)$/;
 
@@ -39,7 +43,7 @@ export function sourceFrame(url: string, line: number): { url: string; line: num
     found = marker;
   }
   if (found === undefined) return { url, line };
-  const root = file.replace(/\/dist\/src\/cli\/[^/]+\.js$/, '');
+  const root = file.replace(BUNDLE, '');
   return { url: pathToFileURL(`${root}/${found.path}`).href, line: line - found.line - 1 };
 }
 
