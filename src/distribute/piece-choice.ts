@@ -38,8 +38,9 @@ export interface PieceView {
   readonly maxPerPeer: number;
   readonly seedSlotFree: boolean;
   /**
-   * False while this host may not know every member yet (just started): a piece it would own by
-   * its partial view is waited for rather than fetched, since its real owner may be fetching it.
+   * False while this host may not know every member yet, or what they have arriving (just
+   * started): a piece it would own by its partial view, or is asked for as owner, is waited for
+   * rather than fetched, since another member may be fetching it.
    */
   readonly membershipSettled: boolean;
   /**
@@ -76,7 +77,10 @@ export function choosePieceSource(view: PieceView): PieceChoice {
   }
   if (offering.length > 0) return { kind: 'wait' };
   const seed = (): PieceChoice => (!view.seedUsable ? { kind: 'none' } : view.seedSlotFree ? { kind: 'seed' } : { kind: 'wait' });
-  if (view.demanded) return seed();
+  // A host that just joined may be asked as owner by hosts that saw it first, before it heard
+  // which pieces the swarm already has arriving (an old owner's seed read under way: a joiner
+  // that read it too sent a 4 MiB piece twice, swarm-egress). Its asker is answered busy meanwhile.
+  if (view.demanded) return view.membershipSettled ? seed() : { kind: 'wait' };
   let asked = 0;
   for (const peerId of ranking(view)) {
     if (peerId === view.selfId) return !view.seedUsable ? { kind: 'none' } : view.membershipSettled ? seed() : { kind: 'wait' };

@@ -43,9 +43,12 @@ export class PieceProgress {
     this.announce();
   }
 
-  /** A transfer over these pieces failed: those told as arriving and still incomplete were broken off. */
+  /**
+   * A transfer over these pieces failed: those told as arriving and still incomplete were broken
+   * off. Not one with no byte here (a seed read that never opened): nobody can be reading it from here.
+   */
   brokeOff(pieces: readonly number[]): void {
-    for (const index of pieces) if (this.#toldArriving.has(index) && !this.#blob.isPieceComplete(index)) this.#brokenOff.add(index);
+    for (const index of pieces) if (this.#toldArriving.has(index) && !this.#blob.isPieceComplete(index) && this.#blob.pieceFilled(index) > 0) this.#brokenOff.add(index);
   }
 
   /**

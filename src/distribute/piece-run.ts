@@ -116,9 +116,12 @@ async function run(blob: PartialBlob, transfer: Transfer, limits: readonly RateL
   /** Ends a wait for the blob's client when the engine stops this transfer. */
   const stopped = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
   try {
+    // A seed read is told as it starts, not when the seed answers (seconds on a busy seed link):
+    // a host that joins meanwhile moves owners, and the hosts asking for the piece must see that
+    // it is on its way here, or its new owner reads it from the seed a second time (swarm-egress).
+    if (source.kind === 'seed') hooks.arriving(first);
     stream = await source.open({ start, end }, transfer.controller.signal);
     timing.openedAt = Date.now();
-    if (source.kind === 'seed') hooks.arriving(first);
     // Without a cap the bytes are only measured: a throttling wrapper costs a promise per chunk
     // on the path every byte takes (fan-out bench: a third more daemon CPU).
     capped = anyCap(limits);

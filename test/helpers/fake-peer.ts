@@ -54,10 +54,13 @@ export class CountingSeed {
   readonly chunkDelayMs: number;
   /** Milliseconds a size look-up (HEAD) takes: a seed link busy with other hosts' reads. */
   readonly headDelayMs: number;
+  /** Milliseconds before a read's first byte: a busy seed answering late. */
+  readonly openDelayMs: number;
 
-  constructor(init: { readonly chunkDelayMs?: number; readonly headDelayMs?: number } = {}) {
+  constructor(init: { readonly chunkDelayMs?: number; readonly headDelayMs?: number; readonly openDelayMs?: number } = {}) {
     this.chunkDelayMs = init.chunkDelayMs ?? 0;
     this.headDelayMs = init.headDelayMs ?? 0;
+    this.openDelayMs = init.openDelayMs ?? 0;
   }
 
   add(content: Buffer): Digest {
@@ -87,6 +90,7 @@ export class CountingSeed {
         const start = range?.start ?? 0;
         const end = Math.min(range?.end ?? content.length - 1, content.length - 1);
         this.log.push({ host, digest: want.digest.value, start, end, at: Date.now() });
+        if (this.openDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.openDelayMs));
         const { served, reading, mostReading } = this;
         const delay = this.chunkDelayMs;
         reading.set(host, (reading.get(host) ?? 0) + 1);
@@ -118,6 +122,8 @@ export function stubRouter(seeded: boolean): UpstreamRouter {
 
 export interface HostInit {
   readonly name: string;
+  /** The swarm's peer id (default: a random one): for a test that must know who owns what before the host joins. */
+  readonly peerId?: string;
   readonly network: MemoryNetwork;
   readonly seed: CountingSeed;
   /** Whether repositories map to the seed. Default true. */
@@ -164,7 +170,7 @@ export async function startHost(init: HostInit): Promise<Host> {
     const peers = new PeerClient(init.peerClient ?? {});
     cleanups.unshift(() => peers.close());
     // Constructed, then listening, then started, as in the daemon: the swarm learns its data URL at start.
-    const swarm = new MemorySwarm({ network: init.network, inventory: () => inventory(store), pieceSize: init.fetcher?.pieceSize ?? DEFAULT_PIECE_SIZE });
+    const swarm = new MemorySwarm({ network: init.network, peerId: init.peerId, inventory: () => inventory(store), pieceSize: init.fetcher?.pieceSize ?? DEFAULT_PIECE_SIZE });
     const fetcher = new Fetcher(
       { store, seed: init.seed.sourceFor(init.name), router: stubRouter(init.seeded ?? true), logger: init.logger ?? silentLogger, swarm, peers, stats, limits: new TransferLimits(init.limits) },
       // Hosts here are meshed before they fetch (see meshed()): no start-up settle needed.

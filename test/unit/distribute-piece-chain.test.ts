@@ -49,7 +49,8 @@ describe('distribute: askers chain on pieces still arriving', { timeout: 120_000
 });
 
 describe('distribute: PieceProgress', () => {
-  function progress(complete: Set<number>): { progress: PieceProgress; told: PieceSet[] } {
+  /** `filled`: pieces with some bytes here (default: every piece). */
+  function progress(complete: Set<number>, filled?: Set<number>): { progress: PieceProgress; told: PieceSet[] } {
     const told: PieceSet[] = [];
     const swarm = { announceProgress: (_digest: unknown, _size: number, pieces: PieceSet) => void told.push(pieces) } as unknown as SwarmView;
     const blob = {
@@ -58,6 +59,7 @@ describe('distribute: PieceProgress', () => {
       pieceSize: 4 * MiB,
       completePieces: () => [...complete],
       isPieceComplete: (index: number) => complete.has(index),
+      pieceFilled: (index: number) => (filled === undefined || filled.has(index) ? 1 : 0),
     } as unknown as PartialBlob;
     return { progress: new PieceProgress(swarm, blob), told };
   }
@@ -85,5 +87,16 @@ describe('distribute: PieceProgress', () => {
     p.brokeOff([0, 1]);
     assert.equal(p.chainable(0), false, 'broken off while peers may read it from here');
     assert.equal(p.chainable(1), true, 'complete: nothing to wait for');
+  });
+
+  test('a seed read told as it started and broken off before its first byte: nobody can be reading it from here, it stays chainable', () => {
+    const { progress: p, told } = progress(new Set(), new Set([1]));
+    p.arriving(0);
+    p.arriving(1);
+    assert.equal(hasPiece(told.at(-1)!, 0), true, 'told before any byte');
+    p.ended([0, 1]);
+    p.brokeOff([0, 1]);
+    assert.equal(p.chainable(0), true, 'no byte of it ever here');
+    assert.equal(p.chainable(1), false, 'bytes were here: peers may be reading them');
   });
 });

@@ -122,6 +122,35 @@ describe('distribute: piece owners by membership', { timeout: 120_000 }, () => {
     assert.ok(ratio <= 1.02, `seed egress ${ratio.toFixed(3)}x`);
   });
 
+  test('a host joins while an owner waits seconds for the seed to answer: the piece on its way is not read again by its new owner', async () => {
+    // Owners move when a host joins. A seed read is told as it starts, not when the busy seed
+    // answers; else a host asking for the piece then asks its new owner, which reads it again.
+    const network = new MemoryNetwork();
+    const seed = new CountingSeed({ openDelayMs: 2_000 });
+    const [a, b, c] = [await host(network, seed, 'a'), await host(network, seed, 'b'), await host(network, seed, 'c')];
+    const lateId = `12D3KooWlate${randomBytes(16).toString('hex')}`;
+    const before = [a, b, c].map((h) => h.swarm.peerId);
+    const after = [...before, lateId];
+    const pieces = 8;
+    let content: Buffer;
+    let digest: Digest;
+    do {
+      content = randomBytes(pieces * MiB);
+      digest = seed.add(content);
+    } while (ownerRanking(digest.value, 0, pieces, before)[0] !== a.swarm.peerId || ownerRanking(digest.value, 0, pieces, after)[0] !== lateId);
+    await meshed([a, b, c].map((h) => h.swarm));
+    const pulls = [a.fetch(digest)];
+    await eventually(() => seed.log.some((r) => r.host === 'a' && r.start === 0), 20_000, "a's seed read of piece 0 to start");
+    const late = await host(network, seed, 'late', { peerId: lateId });
+    await meshed([a, b, c, late].map((h) => h.swarm));
+    pulls.push(b.fetch(digest));
+    for (const bytes of await Promise.all(pulls)) assert.ok(bytes?.equals(content));
+    const ratio = report('an owner waiting on a slow seed, a 4th host joining', seed, content.length);
+    const readers = seed.log.filter((r) => r.start === 0).map((r) => r.host);
+    assert.deepEqual(readers, ['a'], 'piece 0 read from the seed once, by its owner when the read started');
+    assert.equal(ratio, 1);
+  });
+
   test('an owner that does not want the blob fetches the pieces it is asked for, keeps them, and drops them when unused', async () => {
     const network = new MemoryNetwork();
     const seed = new CountingSeed();

@@ -1,0 +1,37 @@
+// choosePieceSource for a piece another host asked this one for as its owner (demanded): a holder
+// first, the seed only once this host can trust its view of the swarm (a joiner waits).
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { choosePieceSource, type Member, type PieceView } from '../../src/distribute/piece-choice.ts';
+import { piecesFromIndexes } from '../../src/swarm/index.ts';
+
+const self = '12D3KooWself';
+const other = '12D3KooWother';
+const members = new Map<string, Member>([
+  [self, { peerId: self, url: undefined }],
+  [other, { peerId: other, url: 'http://other' }],
+]);
+
+function view(init: Partial<PieceView>): PieceView {
+  return {
+    digest: `sha256:${'5d'.repeat(32)}`, index: 1, size: 16, pieceSize: 4, selfId: self, holders: [], members, failed: new Set(), exclude: new Set(),
+    demanded: true, seedUsable: true, busyWith: () => 0, maxPerPeer: 2, seedSlotFree: true, membershipSettled: true, balanceOwners: true, ...init,
+  };
+}
+
+describe('distribute: choosing the source of a piece asked for as owner', () => {
+  test('settled: the seed', () => {
+    assert.deepEqual(choosePieceSource(view({})), { kind: 'seed' });
+  });
+
+  test('a host that just joined waits (its asker hears busy): another member may have the piece on its way', () => {
+    assert.deepEqual(choosePieceSource(view({ membershipSettled: false })), { kind: 'wait' });
+  });
+
+  test('a member with the piece arriving serves it, settled or not', () => {
+    const arriving = { peerId: other, url: 'http://other', size: 16, complete: false, pieces: piecesFromIndexes(16, 4, new Set([1])) };
+    for (const membershipSettled of [true, false]) {
+      assert.deepEqual(choosePieceSource(view({ membershipSettled, holders: [arriving] })), { kind: 'holder', peerId: other, url: 'http://other' });
+    }
+  });
+});
