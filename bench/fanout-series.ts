@@ -33,8 +33,6 @@ if (process.argv.includes('--help') || process.argv.includes('-h')) {
 }
 const { values, tokens } = parseArgs({ options: { runs: { type: 'string', default: '10' } }, strict: false, tokens: true });
 const runs = Number(values.runs);
-// Each run's figures come from its JSON, which a --fanout-only run does not write (it stops after the fan-out).
-if (process.argv.includes('--fanout-only')) throw new Error('--fanout-only writes no JSON for the series to read: leave it out (each run then also measures time to first byte and propagation), or loop over fanout.bench.ts --fanout-only yourself');
 if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a positive whole number, not ${String(values.runs)}`);
 // Everything but --runs goes to every fan-out run as given.
 const passOn = process.argv.slice(2).filter((_, i) => !tokens.some((t) => t.kind === 'option' && t.name === 'runs' && (t.index === i || (t.inlineValue === false && t.index + 1 === i))));

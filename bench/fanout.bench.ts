@@ -26,7 +26,8 @@
 // fanout-profiles-<time>); their samples during the shoal fan-out are summed and printed at the end.
 // --transfers: the daemons log at debug, and every piece transfer of the fan-out is printed, piece
 // by piece (bench/lib/fanout-transfers.ts). --fanout-only: the shoal fan-out alone (no time to first
-// byte, propagation or JSON), for interleaved A/B runs.
+// byte, propagation or memory), for interleaved A/B runs and series; its figures in
+// bench/results/fanout-only-<time>.json.
 // Needs root, iproute2, curl, skopeo, docker-registry.
 import { existsSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
@@ -218,7 +219,12 @@ async function main(): Promise<void> {
     const idle = await startSwarm(b.cluster, options.hosts, b.lan.sampler, `${WARM_REPO}:${TAG}`, workDir).finally(unprofile);
     const nodes = b.cluster.nodes;
     const shoal = await runShoal(b, nodes, idle);
-    if (options.fanoutOnly) return;
+    if (options.fanoutOnly) {
+      // The fan-out's figures alone, in the shape bench:fanout:series reads (shoal, baseline.phase).
+      const only = { options, imageBytes: b.imageBytes, idealS: b.idealS, baseline: baseline && { phase: baseline.phase, hosts: baseline.hosts }, shoal: shoal.phase, hosts: shoal.hosts, seedPerBlob: shoal.seedPerBlob, notes: b.notes };
+      process.stdout.write(`\nJSON: ${await writeBenchResult('fanout-only', only)}\n`);
+      return;
+    }
     // 5. Time to first byte, idle swarm.
     progress(`[ttfb] ${options.ttfbRounds * options.hosts} samples each against peers and the seed (idle)`);
     const idleTtfbResult = await idleTtfb(nodes, b.seed, b.warm, options.ttfbRounds);
