@@ -10,11 +10,20 @@ import { AnnounceStreams } from '../../src/swarm/announce-streams.ts';
 import { createSwarmNode, type SwarmNode } from '../../src/swarm/node.ts';
 import { ANNOUNCE_PROTOCOL, encodeFrame, type Message } from '../../src/swarm/protocol.ts';
 import { parseFlags } from '../lib/args.ts';
+import { progress as say } from '../lib/fanout-report.ts';
 import { writeBenchResult } from '../lib/results.ts';
 
 const flags = parseFlags(process.argv.slice(2), { switches: [], values: ['frames', 'connections'] });
-const FRAMES = Number(flags.get('frames') ?? 20_000);
-const CONNECTIONS = Number(flags.get('connections') ?? 300);
+function rounds(name: string, fallback: number): number {
+  const value = Number(flags.get(name) ?? fallback);
+  if (!Number.isInteger(value) || value < 1) {
+    process.stderr.write(`--${name} takes a whole number of rounds (at least 1), not ${String(flags.get(name))}\n`);
+    process.exit(2);
+  }
+  return value;
+}
+const FRAMES = rounds('frames', 20_000);
+const CONNECTIONS = rounds('connections', 300);
 const tick = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Counts what arrived; `reach(n)` resolves once `n` have (no polling: that would cost CPU too). */
@@ -136,9 +145,24 @@ async function libp2pConnection(): Promise<number> {
   return us;
 }
 
+/** Runs one measurement, saying what runs (each takes tens of seconds at the default rounds). */
+async function step(what: string, measure: () => Promise<number>): Promise<number> {
+  say(`${what}…`);
+  return measure();
+}
 const rows = [
-  { what: `an announce frame (${frame.byteLength} bytes) sent and read`, libp2pUs: await announceFrame(), rawTcpUs: await rawTcpFrame(), rounds: FRAMES },
-  { what: 'a connection dialled and closed (noise, yamux, identify)', libp2pUs: await libp2pConnection(), rawTcpUs: await rawTcpConnection(), rounds: CONNECTIONS },
+  {
+    what: `an announce frame (${frame.byteLength} bytes) sent and read`,
+    libp2pUs: await step(`${FRAMES} announce frames over libp2p`, announceFrame),
+    rawTcpUs: await step(`${FRAMES} frames over raw TCP`, rawTcpFrame),
+    rounds: FRAMES,
+  },
+  {
+    what: 'a connection dialled and closed (noise, yamux, identify)',
+    libp2pUs: await step(`${CONNECTIONS} libp2p connections`, libp2pConnection),
+    rawTcpUs: await step(`${CONNECTIONS} raw TCP connections`, rawTcpConnection),
+    rounds: CONNECTIONS,
+  },
 ];
 process.stdout.write('| both ends, CPU per | libp2p | raw TCP | ratio | rounds |\n| --- | --- | --- | --- | --- |\n');
 for (const r of rows) process.stdout.write(`| ${r.what} | ${(r.libp2pUs / 1000).toFixed(3)} ms | ${(r.rawTcpUs / 1000).toFixed(3)} ms | ${(r.libp2pUs / r.rawTcpUs).toFixed(1)}x | ${r.rounds} |\n`);
