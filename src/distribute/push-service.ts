@@ -69,8 +69,8 @@ export class PushService {
   }
 
   /** Verifies the upload against `digest` (after the last chunk, when the PUT carries one) and links the blob. */
-  async finishUpload(name: string, id: string, digest: Digest, body: AsyncIterable<Uint8Array> | undefined): Promise<void> {
-    const { size } = await this.#store.uploads.finish(name, id, digest, body, this.#maxBytes);
+  async finishUpload(name: string, id: string, digest: Digest, body: AsyncIterable<Uint8Array> | undefined, range?: ByteRange): Promise<void> {
+    const { size } = await this.#store.uploads.finish(name, id, digest, body, { ...(range ? { start: range.start, end: range.end } : {}), maxBytes: this.#maxBytes });
     await this.#store.repositories.linkBlob(name, digest);
     this.#logger.info({ repository: name, digest: digest.value, size }, 'blob pushed');
   }

@@ -115,8 +115,9 @@ export class UploadStore {
    * Appends the optional final chunk, verifies the digest and moves the data into the blob store.
    * On a digest mismatch the upload is cancelled (the client must start again, as registry:2 does).
    */
-  async finish(repository: string, id: string, expected: Digest, body?: AsyncIterable<Uint8Array>, maxBytes?: number): Promise<{ digest: Digest; size: number }> {
-    if (body) await this.append(repository, id, body, maxBytes !== undefined ? { maxBytes } : {});
+  async finish(repository: string, id: string, expected: Digest, body?: AsyncIterable<Uint8Array>, options: { start?: number; end?: number; maxBytes?: number } = {}): Promise<{ digest: Digest; size: number }> {
+    // A last chunk out of order is refused like any other (416, the upload kept), not appended.
+    if (body) await this.append(repository, id, body, options);
     const session = await this.#session(repository, id);
     return this.#exclusive(repository, id, session, async () => {
       const actual = digestFromHash('sha256', session.hash.copy());

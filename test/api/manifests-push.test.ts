@@ -51,11 +51,11 @@ describe('manifest PUT', () => {
       const stranger = imageManifest({ flavour, config: makeBlob('never pushed') });
       const broken = indexManifest([a.manifest, stranger], { flavour });
       const res = await putManifest(registry.app, name, 'broken', broken);
-      assertError(res, 404, 'MANIFEST_BLOB_UNKNOWN');
+      assertError(res, 400, 'MANIFEST_BLOB_UNKNOWN');
       assert.deepEqual(res.json().errors[0].detail, { digests: [stranger.digest] });
       // a child pushed to another repository does not count
       const other = await pushImage(registry.app, 'push/elsewhere', 'x', { flavour });
-      assertError(await putManifest(registry.app, name, 'broken', indexManifest([other.manifest], { flavour })), 404, 'MANIFEST_BLOB_UNKNOWN');
+      assertError(await putManifest(registry.app, name, 'broken', indexManifest([other.manifest], { flavour })), 400, 'MANIFEST_BLOB_UNKNOWN');
       assertError(await registry.app.inject({ method: 'GET', url: `/v2/${name}/manifests/broken` }), 404, 'MANIFEST_UNKNOWN');
     });
   }
@@ -179,14 +179,14 @@ describe('manifest PUT', () => {
     await pushBlob(registry.app, name, config);
     await pushBlob(registry.app, name, present);
     const res = await putManifest(registry.app, name, 'v1', imageManifest({ config, layers: [present, absent] }));
-    assertError(res, 404, 'MANIFEST_BLOB_UNKNOWN');
+    assertError(res, 400, 'MANIFEST_BLOB_UNKNOWN');
     assert.deepEqual(res.json().errors[0].detail, { digests: [absent.digest] });
 
     // a blob stored for another repository is not visible here
     const foreign = makeBlob('foreign');
     await pushBlob(registry.app, 'push/other-repo', foreign);
     const res2 = await putManifest(registry.app, name, 'v1', imageManifest({ config, layers: [foreign] }));
-    assertError(res2, 404, 'MANIFEST_BLOB_UNKNOWN');
+    assertError(res2, 400, 'MANIFEST_BLOB_UNKNOWN');
   });
 
   test('a manifest with a subject answers 201 with OCI-Subject; the subject need not exist', async () => {

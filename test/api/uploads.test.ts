@@ -149,6 +149,21 @@ describe('chunked uploads', () => {
     await assertBlob(name, blob);
   });
 
+  test('a last chunk out of order on the PUT is 416 with the current Range; the upload is kept and finishes', async () => {
+    const blob = makeBlob('0123456789abcdef');
+    const { location } = await start();
+    assert.equal((await patch(location, blob.content.subarray(0, 8), '0-7')).statusCode, 202);
+    const put = (range: string): Promise<Response> =>
+      registry.app.inject({ method: 'PUT', url: `${location}?digest=${blob.digest}`, headers: { 'content-type': 'application/octet-stream', 'content-range': range }, payload: blob.content.subarray(12) });
+    const res = await put('12-15');
+    assertError(res, 416, 'BLOB_UPLOAD_INVALID');
+    assert.equal(res.headers.range, '0-7');
+    assert.equal((await status(location)).headers.range, '0-7');
+    const last = await registry.app.inject({ method: 'PUT', url: `${location}?digest=${blob.digest}`, headers: { 'content-type': 'application/octet-stream', 'content-range': '8-15' }, payload: blob.content.subarray(8) });
+    assertCreated(last, name, blob.digest);
+    await assertBlob(name, blob);
+  });
+
   test('a malformed Content-Range is 416 BLOB_UPLOAD_INVALID', async () => {
     const { location } = await start();
     for (const range of ['abc', '5-2', '-5', '0-', 'bytes=0-3', '0-3,4-5', '0x0-3']) {

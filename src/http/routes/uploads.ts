@@ -52,9 +52,11 @@ export async function startUpload(ctx: RouteContext<UploadsEndpoint>): Promise<v
 
 export async function patchUpload(ctx: RouteContext<UploadEndpoint>): Promise<void> {
   const { endpoint, services, request } = ctx;
-  const contentRange = request.headers['content-range'];
-  const range = contentRange !== undefined ? parseContentRange(contentRange) : undefined;
-  return uploadAccepted(ctx, await services.push.appendUpload(endpoint.name, endpoint.id, requestBody(request.raw), range), 202);
+  return uploadAccepted(ctx, await services.push.appendUpload(endpoint.name, endpoint.id, requestBody(request.raw), contentRangeOf(request.headers['content-range'])), 202);
+}
+
+function contentRangeOf(header: string | undefined): ReturnType<typeof parseContentRange> | undefined {
+  return header !== undefined ? parseContentRange(header) : undefined;
 }
 
 export async function finishUpload(ctx: RouteContext<UploadEndpoint>): Promise<void> {
@@ -62,7 +64,7 @@ export async function finishUpload(ctx: RouteContext<UploadEndpoint>): Promise<v
   const digest = requireDigest(query);
   const body = hasBody(request.raw) ? requestBody(request.raw) : undefined;
   if (!body) request.raw.resume();
-  await services.push.finishUpload(endpoint.name, endpoint.id, digest, body);
+  await services.push.finishUpload(endpoint.name, endpoint.id, digest, body, body ? contentRangeOf(request.headers['content-range']) : undefined);
   return blobCreated(ctx, endpoint.name, digest);
 }
 
