@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Descriptor, Digest } from '../oci/index.ts';
+import { OciError, type Descriptor, type Digest } from '../oci/index.ts';
 import { compareLexical, type Store } from '../store/index.ts';
 import type { UpstreamRouter } from './types.ts';
 
@@ -22,20 +22,28 @@ export class ListingService {
     this.#timeoutMs = init.timeoutMs;
   }
 
-  /** Sorted, de-duplicated tags; undefined when the repository is unknown here and upstream. */
+  /**
+   * Sorted, de-duplicated tags; undefined when the repository is unknown here and upstream. Unknown
+   * here while an upstream could not be asked is no answer at all: UNAVAILABLE, not "no such name".
+   */
   async tags(requested: string, ns?: string): Promise<string[] | undefined> {
     const name = this.#router.repository(requested, ns);
     const local = await this.#store.repositories.tags(name);
     const known = local.length > 0 || (await this.#store.repositories.exists(name));
+    let failure: unknown;
     const remote = await Promise.all(
       this.#router.targets(name).map(({ upstream, remoteName }) =>
         upstream.listTags(remoteName, { timeoutMs: this.#timeoutMs }).catch((error: unknown) => {
           this.#logger.warn({ repository: name, upstream: upstream.url, err: error }, 'upstream tag list unavailable; listing local tags only');
+          failure ??= error;
           return undefined;
         }),
       ),
     );
-    if (!known && remote.every((r) => r === undefined)) return undefined;
+    if (!known && remote.every((r) => r === undefined)) {
+      if (failure === undefined) return undefined;
+      throw new OciError('UNAVAILABLE', `repository ${name} is not known here and the seed registry did not answer (${failure instanceof Error ? failure.message : String(failure)}); check the upstream and retry`, undefined, { cause: failure });
+    }
     return mergeSorted([local, ...remote.filter((r): r is string[] => r !== undefined)]);
   }
 

@@ -64,7 +64,8 @@ describe('registry names: one cache per (registry, repository), only allowed reg
       assertError(other, 503, 'UNAVAILABLE', `${method} ?ns=${deadHost}`);
     }
     const otherTags = await get(`/v2/library/hello/tags/list?ns=${deadHost}`);
-    assertError(otherTags, 404, 'NAME_UNKNOWN', 'tags of the other registry');
+    // That registry is down, so its tags are unavailable, like its manifests (not "no such name").
+    assertError(otherTags, 503, 'UNAVAILABLE', 'tags of the other registry');
     const otherPath = await get(`/v2/${pathHost}/library/hello/manifests/1`);
     assertError(otherPath, 503, 'UNAVAILABLE', 'path form');
   });

@@ -169,7 +169,7 @@ describe('pull-through from a real docker-registry seed', () => {
   });
 
   // Last in this suite: the seed stays down.
-  test('seed stopped: the cached tag still pulls; an uncached blob fails fast with 503', async () => {
+  test('seed stopped: the cached tag still pulls; an uncached blob and an unknown repository\'s tags fail fast with 503', async () => {
     await pullWithSkopeo(node, 'library/web:1.0');
     const uncached = await makeImage({ layers: [4096], seed: 'never-pulled' });
     await pushImage(seed.url, 'cold', 'v1', uncached);
@@ -183,6 +183,12 @@ describe('pull-through from a real docker-registry seed', () => {
       const body = (await response.json()) as { errors: Array<{ code: string }> };
       assert.equal(body.errors[0]!.code, 'UNAVAILABLE');
       assert.ok(Date.now() - started < 10_000, 'no hang when the seed is down');
+      // A repository unknown here cannot be called unknown upstream while the seed is down.
+      const tags = await fetch(`${node.url}/v2/cold/tags/list`);
+      assert.equal(tags.status, 503);
+      assert.equal(((await tags.json()) as { errors: Array<{ code: string }> }).errors[0]!.code, 'UNAVAILABLE');
+      const cachedTags = (await (await fetch(`${node.url}/v2/library/web/tags/list`)).json()) as { tags: string[] };
+      assert.ok(cachedTags.tags.includes('1.0'), 'a cached repository still lists its tags');
     } finally {
       await uncached.cleanup();
     }
