@@ -3,6 +3,7 @@ import type { TlsOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import type { SwarmConfig } from '../config/types.ts';
 import { PeerClient } from '../distribute/peer-client.ts';
+import { pushedToSwarm } from '../distribute/tag-origin.ts';
 import type { Store } from '../store/index.ts';
 import { createSwarm, loadClusterKey, peerTlsClientOptions, peerTlsServerOptions, type ClusterKey, type Swarm } from '../swarm/index.ts';
 import { formatHostPort } from '../lib/host-port.ts';
@@ -53,7 +54,7 @@ export async function createSwarmParts(config: SwarmConfig, dataDir: string, sto
       unsubscribe.push(store.blobs.onCommitted((digest, size) => swarm.announceHave(digest.value, size)));
       // Evicted or collected: peers must stop asking this node for it.
       unsubscribe.push(store.blobs.onDeleted((digest) => swarm.announceWithdrawn(digest)));
-      unsubscribe.push(store.repositories.onTagged((name, tag, digest) => void swarm.announceTag(tagName(name), tag, digest.value)));
+      unsubscribe.push(store.repositories.onTagged((name, tag, digest) => void swarm.announceTag(tagName(name), tag, digest.value, undefined, { pushed: pushedToSwarm(store.pushed, swarm.newestTag(tagName(name), tag), name, tag, digest.value) })));
       unsubscribe.push(store.repositories.onUntagged((name, tag, digest) => void swarm.announceTagDeleted(tagName(name), tag, digest.value)));
       unsubscribe.push(swarm.on('peer:joined', (peer) => log.info({ peer: peer.peerId, url: peer.url, addresses: peer.addresses }, 'peer joined')));
       unsubscribe.push(swarm.on('peer:left', (peer) => log.info({ peer: peer.peerId, reason: peer.reason }, 'peer left')));

@@ -3,6 +3,7 @@ import { MANIFEST_MEDIA_TYPES, OciError, digestOf, tryParseDigest, parseManifest
 import type { Store, StoredManifest } from '../store/index.ts';
 import type { UpstreamTarget } from '../upstream/types.ts';
 import type { BlobSizeHints } from './blob-size.ts';
+import { pushedToSwarm, type AnnouncedTag } from './tag-origin.ts';
 import type { UpstreamRouter } from './types.ts';
 
 export interface ManifestServiceInit {
@@ -15,7 +16,7 @@ export interface ManifestServiceInit {
 /** The swarm as manifest resolution needs it: tags peers announced, and manifest bytes from peers. */
 export interface ManifestPeers {
   /** `timestamp`: when the tag was set, in milliseconds since the epoch on the clock of the host that set it. */
-  newestTag(repository: string, tag: string): { digest: string; timestamp: number; deleted?: true } | undefined;
+  newestTag(repository: string, tag: string): (AnnouncedTag & { timestamp: number }) | undefined;
   /** A manifest's bytes from a peer that holds it (verified against the digest by the caller). */
   fetch(name: string, digest: Digest): Promise<Buffer | undefined>;
 }
@@ -142,20 +143,28 @@ export class ManifestService {
         failure = error;
       }
     }
+    const announced = this.#peers?.newestTag(this.#router.qualifiedName(name), tag);
+    // Every seed answered and none has the tag: it exists only if it was pushed to the swarm.
+    const seedSaysNo = targets.length > 0 && failure === undefined;
     const cached = await this.#localTag(name, tag);
     if (cached) {
       if (failure) {
         this.#logger.warn({ repository: name, tag, digest: cached.digest.value, err: failure }, 'seed unreachable: serving the cached tag, which may be stale');
         return { ...cached, origin: 'cache-seed-down' };
       }
-      return { ...cached, origin: 'local' };
+      if (!seedSaysNo || pushedToSwarm(this.#store.pushed, announced, name, tag, cached.digest.value)) return { ...cached, origin: 'local' };
+      // Pulled through, and gone from the seed since: withdrawn there, so gone here too (the
+      // manifest stays, by digest); the untag is announced, so peers stop resolving it as well.
+      await this.#store.repositories.untag(name, tag);
+      this.#logger.info({ repository: name, tag, digest: cached.digest.value }, 'the seed no longer has this tag and it was never pushed to the swarm: tag removed here');
     }
-    // Not here, and the seed is down or does not know it: the newest tag a peer announced.
-    // A tag deleted here, or deleted on its origin as the swarm last heard, stays deleted until it
-    // is set again, here or (later than the delete) on a peer.
-    const announced = this.#peers?.newestTag(this.#router.qualifiedName(name), tag);
-    const deletedAt = announced && !announced.deleted ? await this.#store.repositories.deleted.markedAt(name, 'tag', tag) : undefined;
-    const announcedDigest = announced && !announced.deleted && (deletedAt === undefined || announced.timestamp > deletedAt) ? tryParseDigest(announced.digest) : undefined;
+    // Not here, and the seed is down or does not know it: the newest tag a peer announced (when
+    // the seed answered, only one pushed to the swarm). A tag deleted here, or deleted on its
+    // origin as the swarm last heard, stays deleted until it is set again, here or (later than the
+    // delete) on a peer.
+    const usable = announced && !announced.deleted && (!seedSaysNo || announced.pushed === true) ? announced : undefined;
+    const deletedAt = usable ? await this.#store.repositories.deleted.markedAt(name, 'tag', tag) : undefined;
+    const announcedDigest = usable && (deletedAt === undefined || usable.timestamp > deletedAt) ? tryParseDigest(usable.digest) : undefined;
     if (announcedDigest) {
       const fromPeers = await this.#fromPeers(name, announcedDigest, tag);
       if (fromPeers) {

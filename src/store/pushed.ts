@@ -68,6 +68,11 @@ export class PushedManifests {
     return [...this.#records.values()];
   }
 
+  /** Whether `tag` of `repository` was pushed here naming `digest` (and not pushed again since to another). */
+  taggedPush(repository: string, tag: string, digest: string): boolean {
+    return this.#records.get(keyOf({ repository, tag, digest, pushedAt: '' }))?.digest === digest;
+  }
+
   /** Remembers a push; resolves once the record is on disk. */
   record(repository: string, digest: Digest, tag?: string): Promise<void> {
     const record: PushedRecord = { repository, digest: digest.value, pushedAt: new Date().toISOString(), ...(tag !== undefined ? { tag } : {}) };

@@ -98,10 +98,10 @@ export class Announcements {
     return { type: wanted ? 'want' : 'unwant', digests: [canonical] };
   }
 
-  tag(repository: string, tag: string, digest: string, timestamp: number, deleted = false): { record: TagRecord; message: Message } {
+  tag(repository: string, tag: string, digest: string, timestamp: number, flags: { readonly deleted?: boolean; readonly pushed?: boolean } = {}): { record: TagRecord; message: Message } {
     if (typeof repository !== 'string' || repository === '' || repository.length > 255) throw new RangeError(`invalid repository ${repository}`);
     if (!isValidTag(tag)) throw new RangeError(`invalid tag ${tag}`);
-    const record: TagRecord = { repository, tag, digest: checkedDigest(digest), timestamp: checkedSize(timestamp), origin: this.#init.selfId, ...(deleted ? { deleted: true } : {}) };
+    const record: TagRecord = { repository, tag, digest: checkedDigest(digest), timestamp: checkedSize(timestamp), origin: this.#init.selfId, ...(flags.deleted === true ? { deleted: true } : flags.pushed === true ? { pushed: true } : {}) };
     this.#init.table.offerTag(record);
     return { record, message: { type: 'tag', tags: [record] } };
   }

@@ -74,14 +74,14 @@ export abstract class AnnouncingSwarm extends TypedEmitter<SwarmEvents> {
     this.broadcast(this.announcements.want(blobKey(digest), false));
   }
 
-  announceTag(repository: string, tag: string, digest: string, timestamp = Date.now()): TagRecord {
-    const { record, message } = this.announcements.tag(repository, tag, digest, timestamp);
+  announceTag(repository: string, tag: string, digest: string, timestamp = Date.now(), options: { readonly pushed?: boolean } = {}): TagRecord {
+    const { record, message } = this.announcements.tag(repository, tag, digest, timestamp, { pushed: options.pushed === true });
     this.broadcast(message);
     return record;
   }
 
   announceTagDeleted(repository: string, tag: string, digest: string, timestamp = Date.now()): TagRecord {
-    const { record, message } = this.announcements.tag(repository, tag, digest, timestamp, true);
+    const { record, message } = this.announcements.tag(repository, tag, digest, timestamp, { deleted: true });
     this.broadcast(message);
     return record;
   }

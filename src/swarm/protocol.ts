@@ -212,7 +212,9 @@ function tagRecord(value: unknown): TagRecord {
   if (typeof t.tag !== 'string' || !isValidTag(t.tag)) throw new ProtocolViolation('tag record: invalid tag');
   if (!isPeerIdString(t.origin)) throw new ProtocolViolation('tag record: invalid origin');
   if (t.deleted !== undefined && typeof t.deleted !== 'boolean') throw new ProtocolViolation('tag record: deleted must be a boolean');
-  return { repository: t.repository, tag: t.tag, digest: contentKey(t.key), timestamp: count(t.timestamp, 'timestamp'), origin: t.origin, ...(t.deleted === true ? { deleted: true } : {}) };
+  if (t.pushed !== undefined && typeof t.pushed !== 'boolean') throw new ProtocolViolation('tag record: pushed must be a boolean');
+  const flag = t.deleted === true ? { deleted: true as const } : t.pushed === true ? { pushed: true as const } : {};
+  return { repository: t.repository, tag: t.tag, digest: contentKey(t.key), timestamp: count(t.timestamp, 'timestamp'), origin: t.origin, ...flag };
 }
 
 /** Only a plain origin is accepted: a peer must not steer others to paths, users or other schemes. */

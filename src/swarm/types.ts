@@ -41,6 +41,12 @@ export interface TagRecord {
    * the swarm. A peer that does not know the field takes it for the tag set again to that digest.
    */
   readonly deleted?: true;
+  /**
+   * The tag (to this digest) was pushed to a node of the swarm, not only resolved from the seed:
+   * the seed's 404 does not withdraw it (manifest-service.ts). A host that takes the tag from
+   * the swarm announces it pushed in turn. Peers that do not know the field ignore it.
+   */
+  readonly pushed?: true;
 }
 
 export interface PeerSummary {
@@ -150,7 +156,7 @@ export interface SwarmApi extends SwarmView {
   announceWant(digest: BlobKey): void;
   cancelWant(digest: BlobKey): void;
   /** A tag was set on this host; `timestamp` defaults to now. Returns the record announced. */
-  announceTag(repository: string, tag: string, digest: string, timestamp?: number): TagRecord;
+  announceTag(repository: string, tag: string, digest: string, timestamp?: number, options?: { readonly pushed?: boolean }): TagRecord;
   /** A tag that named `digest` was deleted on this host (TagRecord.deleted). Returns the record announced. */
   announceTagDeleted(repository: string, tag: string, digest: string, timestamp?: number): TagRecord;
 

@@ -2,11 +2,13 @@
 // repository with no seed is mirrored by the swarm, and this host's own store and tag records used
 // to bring a deleted blob, manifest or tag straight back (DELETE 202, then GET 200). Deleted stays
 // deleted, across a restart, until it is pushed again. A seeded repository is a cache of its seed,
-// where a delete only drops this host's link (test/api covers that).
+// where a delete only drops this host's link (test/api covers that); a tag its seed withdrew stops
+// answering, on the hosts that pulled it and from the swarm alike.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { eventually } from '../helpers/eventually.ts';
+import { startSeedRegistry, type SeedRegistry } from '../helpers/seed-registry.ts';
 import { startShoal, type ShoalProcess } from '../helpers/shoal-process.ts';
 
 const sha256 = (bytes: Buffer | string): string => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
@@ -26,8 +28,8 @@ const LOOPBACK_SWARM = ['--p2p-port', '0', '--peer-port', '0', '--no-mdns', '--b
 
 let node: ShoalProcess;
 
-async function pushBlob(bytes: Buffer, to = node): Promise<void> {
-  const started = await fetch(`${to.url}/v2/${REPO}/blobs/uploads/`, { method: 'POST' });
+async function pushBlob(bytes: Buffer, to: { readonly url: string } = node, repo = REPO): Promise<void> {
+  const started = await fetch(`${to.url}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
   assert.equal(started.status, 202);
   const location = new URL(started.headers.get('location')!, to.url);
   location.searchParams.set('digest', sha256(bytes));
@@ -40,8 +42,8 @@ async function pushManifest(reference: string, to = node): Promise<void> {
   assert.equal(put.status, 201, await put.text());
 }
 
-async function status(method: 'GET' | 'HEAD' | 'DELETE', path: string, on = node): Promise<number> {
-  const response = await fetch(`${on.url}/v2/${REPO}/${path}`, { method });
+async function status(method: 'GET' | 'HEAD' | 'DELETE', path: string, on = node, repo = REPO): Promise<number> {
+  const response = await fetch(`${on.url}/v2/${repo}/${path}`, { method });
   await response.arrayBuffer();
   return response.status;
 }
@@ -123,5 +125,43 @@ describe('a tag deleted on the host it was pushed to', () => {
     await eventually(async () => (await status('GET', 'manifests/kept', b)) === 200, 60_000, 'b to resolve the kept tag from a');
     assert.equal(await status('GET', 'manifests/dropped', b), 404);
     assert.equal(await status('GET', `manifests/${manifestDigest}`, b), 200, 'the manifest itself is still shared by digest');
+  });
+});
+
+describe('a tag withdrawn on the seed', () => {
+  let seed: SeedRegistry;
+  let a: ShoalProcess;
+  let b: ShoalProcess | undefined;
+  const SEEDED = 'seeded/app';
+  before(async () => {
+    seed = await startSeedRegistry();
+    for (const blob of [config, layer]) await pushBlob(blob, { url: seed.url }, SEEDED);
+    const put = await fetch(`${seed.url}/v2/${SEEDED}/manifests/1`, { method: 'PUT', body: manifest, headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' } });
+    assert.equal(put.status, 201, await put.text());
+    a = await startShoal({ swarm: true, upstreams: [seed.url], args: LOOPBACK_SWARM });
+  });
+  after(async () => {
+    await b?.dispose();
+    await a?.dispose();
+    await seed?.stop();
+  });
+
+  test('stops answering on the host that pulled it, and no peer takes it from the swarm; a tag pushed to a host still does', { timeout: 120_000 }, async () => {
+    assert.equal(await status('GET', 'manifests/1', a, SEEDED), 200);
+    await pushBlob(config, a, 'own/app');
+    await pushBlob(layer, a, 'own/app');
+    const own = await fetch(`${a.url}/v2/own/app/manifests/v1`, { method: 'PUT', body: manifest, headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' } });
+    assert.equal(own.status, 201, await own.text());
+    const deleted = await fetch(`${seed.url}/v2/${SEEDED}/manifests/${manifestDigest}`, { method: 'DELETE' });
+    assert.equal(deleted.status, 202);
+    const multiaddr = ((await (await fetch(`${a.url}/_shoal/status`)).json()) as { node: { multiaddrs: string[] } }).node.multiaddrs[0]!;
+    b = await startShoal({ swarm: true, upstreams: [seed.url], args: [...LOOPBACK_SWARM, '--bootstrap', multiaddr] });
+    // The pushed tag (unknown to the seed) reaches b from a's records; the pulled one, which b's
+    // seed answers 404 for, must not, before or after a sees the withdrawal.
+    await eventually(async () => (await status('GET', 'manifests/v1', b, 'own/app')) === 200, 60_000, 'b to resolve the pushed tag from a');
+    assert.equal(await status('GET', 'manifests/1', b, SEEDED), 404, 'b resolved the withdrawn tag from the swarm');
+    assert.equal(await status('GET', 'manifests/1', a, SEEDED), 404, 'a still serves the withdrawn tag');
+    assert.equal(await status('GET', `manifests/${manifestDigest}`, a, SEEDED), 200, 'the manifest stays by digest');
+    assert.equal(await status('GET', 'manifests/v1', a, 'own/app'), 200);
   });
 });

@@ -26,6 +26,7 @@ describe('announce protocol messages', () => {
       { type: 'unwant', digests: [D2] },
       { type: 'tag', tags: [{ repository: 'library/nginx', tag: 'latest', digest: D2, timestamp: 42, origin: ORIGIN }] },
       { type: 'tag', tags: [{ repository: 'library/nginx', tag: 'old', digest: D1, timestamp: 43, origin: ORIGIN, deleted: true }] },
+      { type: 'tag', tags: [{ repository: 'library/app', tag: '1', digest: D1, timestamp: 44, origin: ORIGIN, pushed: true }] },
       { type: 'peers', peers: [{ peerId: ORIGIN, addresses: ['/ip4/10.0.0.9/tcp/4001'] }] },
       { type: 'synced' },
       { type: 'ping', time: 7 },
@@ -79,6 +80,7 @@ describe('announce protocol messages', () => {
     ['peers address not a multiaddr string', { type: 'peers', peers: [{ peerId: ORIGIN, addresses: ['http://x'] }] }],
     ['tag bad origin', { type: 'tag', tags: [{ repository: 'a/b', tag: 'x', key: K1, timestamp: 1, origin: 'me' }] }],
     ['tag deleted not true', { type: 'tag', tags: [{ repository: 'a/b', tag: 'x', key: K1, timestamp: 1, origin: ORIGIN, deleted: 'yes' }] }],
+    ['tag pushed not a boolean', { type: 'tag', tags: [{ repository: 'a/b', tag: 'x', key: K1, timestamp: 1, origin: ORIGIN, pushed: 1 }] }],
   ];
   for (const [what, value] of violations) {
     test(`violation: ${what}`, () => {
