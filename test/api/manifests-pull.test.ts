@@ -60,7 +60,7 @@ describe('manifest GET/HEAD', () => {
       [pushed.oci!, 'oci', MEDIA_TYPES.dockerManifest],
       [pushed.docker!, 'docker', `${MEDIA_TYPES.ociManifest}, ${MEDIA_TYPES.ociIndex}`],
       [pushed.ociIndex!, 'oci-index', `${MEDIA_TYPES.ociManifest}, ${MEDIA_TYPES.dockerManifest}, ${MEDIA_TYPES.dockerManifestList}`],
-      [pushed.dockerList!, 'docker-list', MEDIA_TYPES.dockerManifest],
+      [pushed.dockerList!, 'docker-list', MEDIA_TYPES.ociManifest],
     ];
     for (const [manifest, tag, accept] of cases) {
       for (const reference of [tag, manifest.digest]) {
@@ -68,6 +68,25 @@ describe('manifest GET/HEAD', () => {
         assertError(await registry.app.inject({ method: 'HEAD', url: `/v2/${name}/manifests/${reference}`, headers: { accept } }), 404, 'MANIFEST_UNKNOWN');
       }
     }
+  });
+
+  test('a Docker manifest list by tag, to a client that takes no list: its linux/amd64 image, as registry:2 answers; by digest 404', async () => {
+    for (const method of ['GET', 'HEAD'] as const) {
+      const res = await registry.app.inject({ method, url: `/v2/${name}/manifests/docker-list`, headers: { accept: MEDIA_TYPES.dockerManifest } });
+      assert.equal(res.statusCode, 200, res.body);
+      assert.equal(res.headers['content-type'], MEDIA_TYPES.dockerManifest);
+      assert.equal(res.headers['docker-content-digest'], pushed.docker!.digest);
+      if (method === 'GET') assert.deepEqual(res.rawPayload, pushed.docker!.body);
+    }
+    const byDigest = await registry.app.inject({ method: 'GET', url: `/v2/${name}/manifests/${pushed.dockerList!.digest}`, headers: { accept: MEDIA_TYPES.dockerManifest } });
+    assertError(byDigest, 404, 'MANIFEST_UNKNOWN');
+    // A list with no linux/amd64 entry has nothing to offer such a client.
+    const armOnly = indexManifest([pushed.docker!], { flavour: 'docker' });
+    const armBody = JSON.parse(armOnly.body.toString()) as { manifests: Array<{ platform: { architecture: string } }> };
+    armBody.manifests[0]!.platform.architecture = 'arm64';
+    const armBytes = Buffer.from(JSON.stringify(armBody));
+    assert.equal((await putManifest(registry.app, name, 'arm-list', { ...armOnly, body: armBytes, digest: `sha256:${createHash('sha256').update(armBytes).digest('hex')}` })).statusCode, 201);
+    assertError(await registry.app.inject({ method: 'GET', url: `/v2/${name}/manifests/arm-list`, headers: { accept: MEDIA_TYPES.dockerManifest } }), 404, 'MANIFEST_UNKNOWN');
   });
 
   test('Accept with no manifest types, or */*, gets the stored type', async () => {

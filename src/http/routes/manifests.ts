@@ -1,4 +1,4 @@
-import { OciError, acceptsMediaType, parseReference, MAX_MANIFEST_BYTES, type Reference } from '../../oci/index.ts';
+import { OciError, acceptsMediaType, parseReference, MAX_MANIFEST_BYTES, MEDIA_TYPES, type Descriptor, type ParsedManifest, type Reference } from '../../oci/index.ts';
 import { readBodyLimited } from '../body.ts';
 import type { RouteContext } from '../context.ts';
 import { encodeName, type Endpoint } from '../paths.ts';
@@ -21,7 +21,10 @@ function readReference(text: string, name: string): Reference {
 export async function getManifest(ctx: RouteContext<ManifestEndpoint>, head: boolean): Promise<void> {
   const { endpoint, services, reply, request } = ctx;
   const reference = readReference(endpoint.reference, endpoint.name);
-  const manifest = await services.manifests.resolve(endpoint.name, reference);
+  let manifest = await services.manifests.resolve(endpoint.name, reference);
+  const defaultPlatform = reference.kind === 'tag' ? defaultPlatformEntry(manifest, request.headers.accept) : undefined;
+  // A client that takes no manifest list gets, by tag, the list's linux/amd64 image, as registry:2 answers it.
+  if (defaultPlatform) manifest = await services.manifests.resolve(endpoint.name, { kind: 'digest', digest: defaultPlatform.digest });
   if (!acceptsMediaType(request.headers.accept, manifest.mediaType)) {
     throw new OciError('MANIFEST_UNKNOWN', `manifest is ${manifest.mediaType}, which the client's Accept header does not list`, { mediaType: manifest.mediaType });
   }
@@ -50,4 +53,10 @@ export async function deleteManifest(ctx: RouteContext<ManifestEndpoint>): Promi
   const { endpoint, services, reply } = ctx;
   await services.push.deleteManifest(endpoint.name, parseReference(endpoint.reference));
   return void reply.code(202).header('content-length', 0).send();
+}
+
+/** The linux/amd64 entry of a Docker manifest list the client's Accept does not take; undefined otherwise. */
+function defaultPlatformEntry(manifest: { readonly mediaType: string; readonly parsed: ParsedManifest }, accept: string | string[] | undefined): Descriptor | undefined {
+  if (manifest.mediaType !== MEDIA_TYPES.dockerManifestList || acceptsMediaType(accept, manifest.mediaType)) return undefined;
+  return manifest.parsed.manifests.find((entry) => entry.platform?.os === 'linux' && entry.platform.architecture === 'amd64');
 }
