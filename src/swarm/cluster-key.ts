@@ -2,7 +2,7 @@
 // connection is wrapped in XSalsa20 keyed by the PSK before noise even starts, so a host without
 // the key cannot connect, let alone announce. The HTTP data plane cannot use pnet, so it runs
 // TLS with a pre-shared key derived from the same key (see peerTlsServerOptions).
-import { hkdfSync } from 'node:crypto';
+import { getDiffieHellman, hkdfSync } from 'node:crypto';
 import type { ConnectionOptions, TlsOptions } from 'node:tls';
 import { readFile } from 'node:fs/promises';
 import { generateKey } from '@libp2p/pnet';
@@ -67,6 +67,20 @@ const PEER_TLS_IDENTITY = 'shoal-peer/1';
 /** TLS 1.2: Node offers PSK cipher suites only there. */
 const PEER_TLS_COMMON = { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2', ciphers: PEER_TLS_CIPHERS } as const;
 
+const MODP_2048_PEM = dhParametersPem(getDiffieHellman('modp14').getPrime(), 2);
+
+/** PKCS#3 DHParameter (SEQUENCE { prime INTEGER, base INTEGER }) as PEM, the form TLS options take. */
+function dhParametersPem(prime: Buffer, generator: number): string {
+  const length = (n: number): Buffer => Buffer.from(n < 0x80 ? [n] : n < 0x100 ? [0x81, n] : [0x82, n >> 8, n & 0xff]);
+  const integer = (value: Buffer): Buffer => {
+    const unsigned = value[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), value]) : value;
+    return Buffer.concat([Buffer.from([0x02]), length(unsigned.length), unsigned]);
+  };
+  const body = Buffer.concat([integer(prime), integer(Buffer.from([generator]))]);
+  const der = Buffer.concat([Buffer.from([0x30]), length(body.length), body]);
+  return `-----BEGIN DH PARAMETERS-----\n${der.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END DH PARAMETERS-----\n`;
+}
+
 /**
  * The data plane's TLS pre-shared key: HKDF-SHA256 of the cluster key with its own label, so it
  * is neither the pnet key nor usable for anything else keyed by it.
@@ -86,7 +100,9 @@ export function peerTlsServerOptions(key: ClusterKey): TlsOptions {
   const psk = peerTlsKey(key);
   return {
     ...PEER_TLS_COMMON,
-    dhparam: 'auto',
+    // Not 'auto': with no certificate OpenSSL picks a 1024-bit group for a 128-bit cipher, which
+    // its own default security level refuses. RFC 3526's 2048-bit MODP group.
+    dhparam: MODP_2048_PEM,
     pskIdentityHint: PEER_TLS_IDENTITY,
     // A wrong identity gets no key, and the handshake fails.
     pskCallback: (_socket, identity) => (identity === PEER_TLS_IDENTITY ? psk : null),

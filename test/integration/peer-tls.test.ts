@@ -134,6 +134,19 @@ describe('peer data plane with a cluster key', () => {
     assert.equal(replayed.includes('HTTP/1.1'), false, 'no HTTP answer to a replay');
   });
 
+  test('the key exchange is ephemeral and at least 2048-bit (forward secrecy that OpenSSL\'s defaults accept)', async () => {
+    const info = await new Promise<{ cipher: string; type: string | undefined; size: number | undefined }>((resolve, reject) => {
+      const socket = tlsConnect({ ...peerTlsClientOptions(key), host: '127.0.0.1', port: plane.port }, () => {
+        const ephemeral = socket.getEphemeralKeyInfo();
+        resolve({ cipher: socket.getCipher().name, type: ephemeral && 'type' in ephemeral ? ephemeral.type : undefined, size: ephemeral && 'size' in ephemeral ? ephemeral.size : undefined });
+        socket.destroy();
+      });
+      socket.on('error', reject);
+    });
+    assert.match(info.cipher, /^(ECDHE|DHE)-PSK-/);
+    assert.ok(info.type === 'ECDH' || (info.type === 'DH' && (info.size ?? 0) >= 2048), `ephemeral key ${JSON.stringify(info)}`);
+  });
+
   test('a stranger gets nothing: plain HTTP with any header, TLS without the key, TLS with another key', async () => {
     const plain = await rawExchange(plane.port, Buffer.from(`GET /blobs/${digest.value} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer anything\r\n\r\n`));
     assert.equal(plain.includes('HTTP/1.1 2'), false, `plain HTTP got: ${plain.toString('latin1').slice(0, 80)}`);
