@@ -10,6 +10,7 @@ import { deleteManifest, getManifest, putManifest } from './routes/manifests.ts'
 import { cancelUpload, finishUpload, patchUpload, startUpload, uploadStatus } from './routes/uploads.ts';
 import { registerStatusPage } from './status-page/route.ts';
 import { registerPreheatRoutes } from './routes/preheat.ts';
+import { browserGuard } from './browser-guard.ts';
 
 type Handler = (ctx: RouteContext<never>) => Promise<void>;
 type MethodTable = Partial<Record<string, Handler>>;
@@ -67,6 +68,7 @@ export function buildRegistryApp(services: RegistryServices, options: RegistryAp
     done();
   });
   app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
+  app.addHook('onRequest', browserGuard);
   // After the version header, so a 401 carries it too; before any route, status page included.
   const { auth } = options;
   if (auth) {

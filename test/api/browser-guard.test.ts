@@ -1,0 +1,62 @@
+// Web pages cannot drive a node: no cross-site write (browsers send Origin with every request that
+// is not a GET or HEAD; registry clients never do), and no read of the operator pages through a
+// DNS name rebound to 127.0.0.1.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import pino from 'pino';
+import { createRegistryServices } from '../../src/daemon/services.ts';
+import { buildRegistryApp } from '../../src/http/app.ts';
+import { Store } from '../../src/store/index.ts';
+import { NO_UPSTREAMS } from '../helpers/registry-app.ts';
+import { assertError, imageManifest, makeBlob, pushBlob, pushImage, putManifest } from '../helpers/oci-fixtures.ts';
+
+describe('requests from web pages', () => {
+  let dir: string;
+  let app: FastifyInstance;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'shoal-browser-guard-'));
+    const { store } = await Store.open(dir);
+    const services = createRegistryServices({ store, router: NO_UPSTREAMS, logger: pino({ level: 'silent' }), tagTimeoutMs: 1000, maxUploadBytes: 0 });
+    app = buildRegistryApp({ ...services, status: async () => ({ ok: true }) });
+    await app.ready();
+    await pushImage(app, 'web/app', '1');
+  });
+  after(async () => {
+    await app?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('a write carrying Origin is 403 DENIED and changes nothing: upload, manifest PUT, DELETE, preheat', async () => {
+    for (const origin of ['http://evil.example', 'null', 'http://localhost:5000']) {
+      assertError(await app.inject({ method: 'POST', url: '/v2/web/app/blobs/uploads/', headers: { origin, 'content-type': 'text/plain' }, payload: 'x' }), 403, 'DENIED', origin);
+      assertError(await app.inject({ method: 'DELETE', url: '/v2/web/app/manifests/1', headers: { origin } }), 403, 'DENIED', origin);
+      const manifest = imageManifest({ config: makeBlob('{}'), layers: [] });
+      assertError(await app.inject({ method: 'PUT', url: '/v2/web/app/manifests/2', headers: { origin, 'content-type': manifest.mediaType }, payload: manifest.body }), 403, 'DENIED', origin);
+      assertError(await app.inject({ method: 'POST', url: '/_shoal/preheat', headers: { origin, 'content-type': 'application/x-www-form-urlencoded' }, payload: 'images=web/app:1' }), 403, 'DENIED', origin);
+    }
+    assert.equal((await app.inject({ method: 'GET', url: '/v2/web/app/manifests/1', headers: { accept: '*/*' } })).statusCode, 200, 'the tag survived');
+    assert.equal((await app.inject({ method: 'GET', url: '/v2/web/app/manifests/2' })).statusCode, 404);
+  });
+
+  test('registry clients (no Origin) write as before; reads with Origin are answered', async () => {
+    const config = makeBlob('{"os":"linux"}');
+    await pushBlob(app, 'web/other', config);
+    assert.equal((await putManifest(app, 'web/other', 'v1', imageManifest({ config, layers: [] }))).statusCode, 201);
+    assert.equal((await app.inject({ method: 'GET', url: '/v2/web/other/manifests/v1', headers: { origin: 'http://evil.example', accept: '*/*' } })).statusCode, 200);
+  });
+
+  test('the operator pages answer to localhost, an IP address and this machine\'s name, not to a rebound DNS name', async () => {
+    for (const host of ['localhost:5000', '127.0.0.1:5000', '[::1]:5000', '192.168.64.150:5000', `${hostname()}:5000`, 'app.localhost']) {
+      assert.equal((await app.inject({ method: 'GET', url: '/_shoal/status', headers: { host } })).statusCode, 200, host);
+    }
+    for (const url of ['/_shoal/status', '/_shoal/', '/_shoal/preheat']) {
+      assertError(await app.inject({ method: 'GET', url, headers: { host: 'rebind.evil.example:5000' } }), 403, 'DENIED', url);
+    }
+    // The registry API itself is reached by any name the operator gave the host.
+    assert.equal((await app.inject({ method: 'GET', url: '/v2/', headers: { host: 'registry.corp.example:5000' } })).statusCode, 200);
+  });
+});
