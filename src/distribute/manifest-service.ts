@@ -78,7 +78,7 @@ export class ManifestService {
 
   async #byDigest(name: string, digest: Digest, targets: UpstreamTarget[]): Promise<ResolvedManifest> {
     const manifests = this.#store.manifests;
-    const local = (await manifests.get(name, digest)) ?? (targets.length > 0 ? await manifests.read(digest) : undefined);
+    const local = (await manifests.get(name, digest)) ?? (targets.length > 0 ? await manifests.readIfManifest(digest) : undefined);
     if (local) {
       await this.#store.repositories.linkManifest(name, digest);
       return { ...local, origin: 'local' };
@@ -103,7 +103,7 @@ export class ManifestService {
   /** A manifest from a peer, verified, stored (and tagged); typed as the seed's HEAD said, when one did. */
   async #fromPeers(name: string, digest: Digest, tag: string | undefined, contentType?: string): Promise<ResolvedManifest | undefined> {
     if (!this.#peers) return undefined;
-    const local = await this.#store.manifests.read(digest);
+    const local = await this.#store.manifests.readIfManifest(digest);
     const body = local?.body ?? (await this.#peers?.fetch(name, digest).catch((error: unknown) => {
       this.#logger.warn({ repository: name, digest: digest.value, err: error }, 'manifest fetch from peers failed');
       return undefined;

@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import { digestOf, parseManifest, OciError, type Descriptor, type Digest, type ParsedManifest } from '../oci/index.ts';
+import { digestOf, parseManifest, MAX_MANIFEST_BYTES, OciError, type Descriptor, type Digest, type ParsedManifest } from '../oci/index.ts';
 import type { BlobStore } from './blobs.ts';
 import type { PushedManifests } from './pushed.ts';
 import type { RepositoryStore } from './repositories.ts';
@@ -60,6 +60,20 @@ export class ManifestStore {
   async get(name: string, digest: Digest): Promise<StoredManifest | undefined> {
     if (!(await this.#repos.hasManifest(name, digest))) return undefined;
     return this.read(digest);
+  }
+
+  /**
+   * A stored blob by digest, regardless of repository, when it is a manifest: undefined for a layer
+   * or config (too large to be one, or not one when parsed), which no manifest URL names.
+   */
+  async readIfManifest(digest: Digest): Promise<StoredManifest | undefined> {
+    if (!this.#cache.has(digest.value) && ((await this.#blobs.stat(digest)) ?? 0) > MAX_MANIFEST_BYTES) return undefined;
+    try {
+      return await this.read(digest);
+    } catch (error) {
+      if (error instanceof OciError && error.code === 'MANIFEST_INVALID') return undefined;
+      throw error;
+    }
   }
 
   /** A manifest by digest regardless of repository (the store is content-addressed). */
