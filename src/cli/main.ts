@@ -118,6 +118,9 @@ async function serve(config: Awaited<ReturnType<typeof loadConfig>>): Promise<un
     daemon = await startDaemon(config, logger);
   } catch (error) {
     logger.fatal({ err: error }, 'could not start');
+    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new Error(`${(error as Error).message}: another program (another shoal daemon, registry:2?) listens there; stop it, or choose another port (--listen, --peer-port, --p2p-port, --metrics-listen)`);
+    }
     throw error;
   }
   exitOnShutdownSignals({ close: () => daemon.close(), logger, exit: (code) => process.exit(code), signals: process });

@@ -1,4 +1,4 @@
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readTextIfExists, writeFileAtomic } from './files.ts';
 import type { Layout } from './layout.ts';
@@ -28,9 +28,12 @@ export async function runningDaemonPid(layout: Layout): Promise<number | undefin
   if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid) return undefined;
   try {
     process.kill(pid, 0);
-    return pid;
   } catch (error) {
     // EPERM: alive, owned by someone else.
-    return (error as NodeJS.ErrnoException).code === 'EPERM' ? pid : undefined;
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return undefined;
   }
+  // A file left by a crash before a reboot can name a pid some other program has now: that is no
+  // daemon, and taking it for one would keep shoal from starting at all.
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => undefined);
+  return cmdline === undefined || cmdline.includes('shoal') ? pid : undefined;
 }

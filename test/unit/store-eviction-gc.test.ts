@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { access, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -105,16 +105,23 @@ describe('shoal gc: mark and sweep', () => {
 
   test('refuses to run under a live daemon (a dry run is allowed), names the pid file', async () => {
     const { store } = await Store.open(f.dir, { recover: false });
-    // This test process plays the daemon: alive, and not the CLI process itself.
-    await writeFile(daemonPidPath(store.layout), `${process.pid}\n`);
+    // A stand-in daemon: alive, a shoal by its command line, and not the CLI process itself.
+    const daemon = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)', 'shoal', 'serve'], { stdio: 'ignore' });
+    const other = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
     try {
+      await writeFile(daemonPidPath(store.layout), `${daemon.pid}\n`);
       const refused = await shoal('gc', '--data-dir', f.dir);
       assert.equal(refused.code, 1);
-      assert.equal(refused.stderr, `shoal: a shoal daemon (pid ${process.pid}) is using ${f.dir}: stop it first, then run shoal gc (if no daemon runs, remove ${daemonPidPath(store.layout)})\n`);
+      assert.equal(refused.stderr, `shoal: a shoal daemon (pid ${daemon.pid}) is using ${f.dir}: stop it first, then run shoal gc (if no daemon runs, remove ${daemonPidPath(store.layout)})\n`);
       const dry = await shoal('gc', '--data-dir', f.dir, '--dry-run');
       assert.equal(dry.code, 0);
       assert.match(dry.stdout, /^note: a shoal daemon \(pid \d+\) is running here/);
+      // A pid file left by a crash before a reboot, naming a pid another program has now, does not block.
+      await writeFile(daemonPidPath(store.layout), `${other.pid}\n`);
+      assert.equal((await shoal('gc', '--data-dir', f.dir, '--dry-run')).stdout.startsWith('note:'), false);
     } finally {
+      daemon.kill();
+      other.kill();
       await rm(daemonPidPath(store.layout), { force: true });
     }
     // A pid file left by a crash (a process that is gone) does not block.
