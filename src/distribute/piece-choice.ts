@@ -27,6 +27,11 @@ export interface PieceView {
   readonly members: ReadonlyMap<string, Member>;
   /** Sources that failed this piece already (peer ids, 'seed'). */
   readonly failed: ReadonlySet<string>;
+  /**
+   * Peers this host penalised (a failed or slow transfer, a lie): skipped as owners too, as if they
+   * had failed the piece. The ranking stays every host's; only this host's next step differs.
+   */
+  readonly penalised?: (peerId: string) => boolean;
   /** Peers that must not serve this piece: they asked us for it. */
   readonly exclude: ReadonlySet<string>;
   /** A peer asked this host for the piece as its owner: the seed, not another owner, is next. */
@@ -52,7 +57,7 @@ export interface PieceView {
 }
 
 export type PieceChoice =
-  | { readonly kind: 'holder'; readonly peerId: string; readonly url: string }
+  | { readonly kind: 'holder'; readonly peerId: string; readonly url: string; readonly complete: boolean }
   | { readonly kind: 'owner'; readonly peerId: string; readonly url: string }
   | { readonly kind: 'seed' }
   /** Someone can serve it, but not now (their slots are full): try again when a transfer ends. */
@@ -73,7 +78,7 @@ export function choosePieceSource(view: PieceView): PieceChoice {
   const free = offering.filter((h) => view.busyWith(h.peerId) < view.maxPerPeer);
   if (free.length > 0) {
     const best = free.reduce((a, b) => (leastBusy(view, b, a) ? b : a));
-    return { kind: 'holder', peerId: best.peerId, url: best.url };
+    return { kind: 'holder', peerId: best.peerId, url: best.url, complete: best.complete };
   }
   if (offering.length > 0) return { kind: 'wait' };
   const seed = (): PieceChoice => (!view.seedUsable ? { kind: 'none' } : view.seedSlotFree ? { kind: 'seed' } : { kind: 'wait' });
@@ -85,7 +90,7 @@ export function choosePieceSource(view: PieceView): PieceChoice {
   for (const peerId of ranking(view)) {
     if (peerId === view.selfId) return !view.seedUsable ? { kind: 'none' } : view.membershipSettled ? seed() : { kind: 'wait' };
     if (view.exclude.has(peerId)) continue;
-    if (view.failed.has(peerId)) {
+    if (view.failed.has(peerId) || view.penalised?.(peerId) === true) {
       asked += 1;
       if (asked >= MAX_OWNERS_ASKED) break;
       continue;

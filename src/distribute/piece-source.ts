@@ -12,6 +12,8 @@ export interface PieceSource {
   /** `seed`, or the peer's id. */
   readonly id: string;
   readonly kind: 'seed' | 'holder' | 'owner';
+  /** A peer that holds the whole blob: it serves from its disk, at its link's pace (slow-source.ts). */
+  readonly fromDisk?: boolean;
   /** The bytes of `range` (inclusive), streaming; throws when the source cannot serve them. */
   open(range: ByteRange, signal: AbortSignal): Promise<Readable>;
 }
@@ -35,10 +37,11 @@ export function seedPieceSource(seed: BlobSource, want: BlobWant, size: number):
 }
 
 /** A peer's data plane: as a holder of the bytes, or as the owner asked to get them. */
-export function peerPieceSource(peers: PeerData, peer: { readonly peerId: string; readonly url: string }, want: BlobWant, ask: OwnerAsk | undefined): PieceSource {
+export function peerPieceSource(peers: PeerData, peer: { readonly peerId: string; readonly url: string; readonly complete?: boolean }, want: BlobWant, ask: OwnerAsk | undefined): PieceSource {
   return {
     id: peer.peerId,
     kind: ask ? 'owner' : 'holder',
+    fromDisk: ask === undefined && peer.complete === true,
     open: (range, signal) => peers.fetchRange(peer.url, want.digest, range, signal, ask),
   };
 }

@@ -108,6 +108,7 @@ export class PieceSourcing {
       holders: this.#holders(index),
       members: context.members,
       failed: failures.of(index),
+      penalised: (peerId) => this.#c.swarm?.isPenalised?.(peerId) === true,
       exclude: this.#s.demand.askers(index),
       demanded,
       seedUsable: this.#c.seed !== undefined && failures.seedUsable,

@@ -2,7 +2,7 @@
 // rather than end cleanly on bytes that could still turn out wrong (see ReaderOptions).
 import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import type { ByteRange, Digest } from '../oci/index.ts';
+import { OciError, type ByteRange, type Digest } from '../oci/index.ts';
 import { chunkBytes, giveChunk, takeChunk } from '../lib/download-budget.ts';
 
 /** Largest chunk a reader reads or copies at once. */
@@ -167,7 +167,7 @@ export function createPartialReader(blob: ReadableBlob, hooks: ReaderHooks, rang
             return;
           }
           moved(true);
-          if (!(await hooks.wait(idleMs))) throw new Error(`no bytes of ${blob.digest.value} arrived for ${idleMs} ms`);
+          if (!(await hooks.wait(idleMs))) throw new OciError('UNAVAILABLE', `no bytes of ${blob.digest.value} arrived for ${idleMs} ms: its sources stalled; retry the pull`);
         }
       } catch (error) {
         stream.destroy(error as Error);

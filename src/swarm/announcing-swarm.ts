@@ -102,6 +102,10 @@ export abstract class AnnouncingSwarm extends TypedEmitter<SwarmEvents> {
     return this.table.peers();
   }
 
+  isPenalised(peerId: string): boolean {
+    return this.table.isPenalised(peerId);
+  }
+
   penalise(peerId: string, reason: string, durationMs: number): void {
     this.emit('peer:penalised', this.table.penalise(peerId, reason, durationMs));
   }

@@ -124,6 +124,8 @@ export interface SwarmView extends TypedEmitter<SwarmEvents> {
   ownerCommittee?(digest: BlobKey): readonly string[] | undefined;
   /** Skip a misbehaving peer as a source for `durationMs` (its announcements are still heard). */
   penalise(peerId: string, reason: string, durationMs: number): void;
+  /** Whether the peer is penalised now (skipped as a holder, and as an owner: piece-choice.ts). */
+  isPenalised?(peerId: string): boolean;
   /** This host is fetching the blob and holds these pieces (for others to fetch from it early). */
   announceProgress(digest: BlobKey, size: number, pieces: PieceSet): void;
   /** This host no longer holds the blob (evicted, deleted, failed fsck, a piece cache dropped). */

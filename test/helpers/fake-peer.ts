@@ -237,7 +237,9 @@ export type FakeBehaviour =
   /** Answers the first `times` requests 503 busy (Retry-After), then serves correct bytes. */
   | { readonly kind: 'busy'; readonly times: number }
   /** Serves correct bytes slowly: 16 KiB every `chunkDelayMs` per request. */
-  | { readonly kind: 'trickle'; readonly chunkDelayMs: number };
+  | { readonly kind: 'trickle'; readonly chunkDelayMs: number }
+  /** Answers with headers and `bytes` correct bytes, then sends nothing more (the socket stays open). */
+  | { readonly kind: 'stall'; readonly bytes: number };
 
 export interface FakePeer {
   readonly swarm: MemorySwarm;
@@ -255,7 +257,7 @@ export interface FakePeer {
  * A peer that announces it holds `content` (complete) and serves the peer data plane's
  * GET /blobs/<digest> with Range, badly: see FakeBehaviour.
  */
-export async function startFakePeer(network: MemoryNetwork, content: Buffer, behaviour: FakeBehaviour): Promise<FakePeer> {
+export async function startFakePeer(network: MemoryNetwork, content: Buffer, behaviour: FakeBehaviour, options: { readonly pieceSize?: number } = {}): Promise<FakePeer> {
   const digest = digestOf(content);
   const sockets = new Set<Socket>();
   let sent = 0;
@@ -293,6 +295,11 @@ export async function startFakePeer(network: MemoryNetwork, content: Buffer, beh
     response.once('close', finished);
     if (behaviour.kind === 'die') void sendThenDie(response, body, behaviour.afterBytes);
     else if (behaviour.kind === 'trickle') void trickle(response, body, behaviour.chunkDelayMs, finished);
+    else if (behaviour.kind === 'stall') {
+      const part = body.subarray(0, behaviour.bytes);
+      sent += part.length;
+      response.write(part);
+    }
     else {
       sent += body.length;
       response.end(body);
@@ -330,7 +337,8 @@ export async function startFakePeer(network: MemoryNetwork, content: Buffer, beh
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  swarm = new MemorySwarm({ network, inventory: () => [{ digest: digest.value, size: content.length }], dataUrl: url });
+  // With a piece size it is a member that owns pieces too, not only a holder.
+  swarm = new MemorySwarm({ network, inventory: () => [{ digest: digest.value, size: content.length }], dataUrl: url, ...(options.pieceSize !== undefined ? { pieceSize: options.pieceSize } : {}) });
   await swarm.start();
   return {
     swarm,

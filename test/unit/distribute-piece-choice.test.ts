@@ -31,7 +31,22 @@ describe('distribute: choosing the source of a piece asked for as owner', () => 
   test('a member with the piece arriving serves it, settled or not', () => {
     const arriving = { peerId: other, url: 'http://other', size: 16, complete: false, pieces: piecesFromIndexes(16, 4, new Set([1])) };
     for (const membershipSettled of [true, false]) {
-      assert.deepEqual(choosePieceSource(view({ membershipSettled, holders: [arriving] })), { kind: 'holder', peerId: other, url: 'http://other' });
+      assert.deepEqual(choosePieceSource(view({ membershipSettled, holders: [arriving] })), { kind: 'holder', peerId: other, url: 'http://other', complete: false });
     }
+  });
+});
+
+describe('distribute: an owner this host penalised', () => {
+  // A piece `other` owns: four pieces of 4 bytes between two members, balanced, so two are its.
+  const owned = [0, 1, 2, 3].find((index) => choosePieceSource(view({ demanded: false, index })).kind === 'owner')!;
+
+  test('is skipped like an owner that failed the piece: this host, next in rank, reads it from the seed', () => {
+    assert.deepEqual(choosePieceSource(view({ demanded: false, index: owned })), { kind: 'owner', peerId: other, url: 'http://other' });
+    assert.deepEqual(choosePieceSource(view({ demanded: false, index: owned, penalised: (peerId) => peerId === other })), { kind: 'seed' });
+    assert.deepEqual(choosePieceSource(view({ demanded: false, index: owned, failed: new Set([other]) })), { kind: 'seed' });
+  });
+
+  test('a penalised holder is no holder (the swarm leaves it out); an owner not penalised is asked as before', () => {
+    assert.deepEqual(choosePieceSource(view({ demanded: false, index: owned, penalised: () => false })), { kind: 'owner', peerId: other, url: 'http://other' });
   });
 });

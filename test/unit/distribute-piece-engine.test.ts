@@ -7,6 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { afterEach, describe, test } from 'node:test';
 import { LIAR_BAN_MS, SEED_FIRST_PEER_PIECES } from '../../src/distribute/piece-limits.ts';
+import { SLOW_WINDOW_MS } from '../../src/distribute/slow-source.ts';
 import { OciError, digestOf } from '../../src/oci/index.ts';
 import { MemoryNetwork } from '../../src/swarm/index.ts';
 import { eventually } from '../helpers/eventually.ts';
@@ -272,4 +273,32 @@ describe('distribute: seed reads first on a host downlink', { timeout: 60_000 },
       await Promise.all([host.close(), ...holders.map((h) => h.close())]);
     }
   });
+});
+
+describe('distribute: a whole-blob holder too slow or silent to serve', { timeout: 120_000 }, () => {
+  for (const behaviour of [{ kind: 'trickle', chunkDelayMs: 1_000 }, { kind: 'stall', bytes: 100 * 1024 }] as const) {
+    test(`${behaviour.kind}: dropped after SLOW_WINDOW_MS, penalised and not asked again as holder or owner; the pieces resume from the seed, no byte twice`, async () => {
+      const network = new MemoryNetwork();
+      const seed = new CountingSeed();
+      const content = randomBytes(4 * MiB);
+      const digest = seed.add(content);
+      // A member (it owns pieces) that holds the whole blob and serves it at 16 KiB/s, or not at all.
+      const bad = await startFakePeer(network, content, behaviour, { pieceSize: MiB });
+      const host = await startHost({ network, seed, name: 'b', fetcher: { pieceSize: MiB } });
+      try {
+        await meshed([host.swarm, bad.swarm]);
+        const started = Date.now();
+        const fetched = await host.fetch(digest);
+        const ms = Date.now() - started;
+        assert.ok(fetched?.equals(content), 'verified');
+        assert.ok(host.swarm.isPenalised(bad.swarm.peerId), 'the slow holder is penalised');
+        const askedAtFirst = bad.requests();
+        assert.ok(askedAtFirst <= 4, `${askedAtFirst} requests to the slow holder: its first transfers only`);
+        assert.ok(ms < SLOW_WINDOW_MS + 25_000, `${ms} ms: one window, not an idle timeout per piece`);
+        assert.ok(seed.total() <= content.length, `the seed sent ${seed.total()} bytes of ${content.length}: the pieces resumed where the holder stopped`);
+      } finally {
+        await Promise.all([host.close(), bad.close()]);
+      }
+    });
+  }
 });
