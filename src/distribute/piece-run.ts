@@ -9,7 +9,8 @@ import type { PieceSource } from './piece-source.ts';
 import type { Transfer } from './piece-transfers.ts';
 import { rangeFirstWrites } from './range-first.ts';
 import { anyCap, throttled, type RateLimit } from './rate-limit.ts';
-import { paceWatched } from './slow-source.ts';
+import { paceWatched } from '../lib/pace-watch.ts';
+import { holderPace } from './slow-source.ts';
 
 /** Network chunks are joined into writes of this size (see coalesce.ts). */
 export const WRITE_BATCH_BYTES = 512 * 1024;
@@ -127,7 +128,7 @@ async function run(blob: PartialBlob, transfer: Transfer, limits: readonly RateL
     // on the path every byte takes (fan-out bench: a third more daemon CPU).
     capped = anyCap(limits);
     const opened = stream;
-    const chunks = source.fromDisk === true ? paceWatched(chunksOf(opened), source.id, (error) => opened.destroy(error)) : chunksOf(opened);
+    const chunks = source.fromDisk === true ? paceWatched(chunksOf(opened), holderPace(source.id), (error) => opened.destroy(error)) : chunksOf(opened);
     const body = capped ? throttled(chunks, limits, transfer.controller.signal) : chunks;
     // WRITES_IN_FLIGHT batches are written while the next one gathers: waiting for each write
     // before reading on left the socket idle for every trip through the thread pool, and one

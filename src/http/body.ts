@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { OciError } from '../oci/index.ts';
+import { paceWatched, type PaceFloor } from '../lib/pace-watch.ts';
 
 /** Reads a small body (a manifest) into memory, refusing more than `limit` bytes before reading them all. */
 export async function readBodyLimited(request: IncomingMessage, limit: number, tooLarge: () => OciError): Promise<Buffer> {
@@ -28,9 +29,21 @@ export async function readBodyLimited(request: IncomingMessage, limit: number, t
  * the body unread, and the client's next request on that keep-alive connection hangs until the
  * server's keep-alive timeout. Left intact, the error answer drains it (see sendError).
  */
-export function requestBody(request: IncomingMessage): AsyncIterable<Uint8Array> {
-  return request.iterator({ destroyOnReturn: false }) as AsyncIterable<Uint8Array>;
+export function requestBody(request: IncomingMessage, pace: PaceFloor = UPLOAD_PACE): AsyncIterable<Uint8Array> {
+  const chunks = request.iterator({ destroyOnReturn: false }) as AsyncIterable<Uint8Array>;
+  return paceWatched(chunks, pace, (error) => request.destroy(error));
 }
+
+/**
+ * A body that sends less than this over a minute (nothing, or a byte a second) is cut off: each
+ * such request held a socket and an open upload file for as long as its sender liked. What was
+ * received stays (a chunked upload resumes from the Range it reports).
+ */
+export const UPLOAD_PACE: PaceFloor = {
+  floorBytesPerSecond: 1024,
+  windowMs: 60_000,
+  tooSlow: (bytes, ms) => new OciError('BLOB_UPLOAD_INVALID', `the request body sent ${bytes} bytes in ${Math.round(ms / 1000)} s, under 1 KiB/s: cut off; resume from the upload's Range`),
+};
 
 /** Whether the request carries a body at all (a PUT that finishes an upload may carry none). */
 export function hasBody(request: IncomingMessage): boolean {
