@@ -9,6 +9,7 @@ import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import { OciError } from '../oci/index.ts';
+import { TOKEN_PATH } from './auth.ts';
 import { isLoopback } from '../lib/loopback.ts';
 import { hostOfAuthority } from '../lib/host-port.ts';
 
@@ -19,7 +20,9 @@ export function browserGuard(request: FastifyRequest, _reply: FastifyReply, done
     return done(new OciError('DENIED', `${request.method} requests from web pages (Origin ${String(request.headers.origin).slice(0, 100)}) are refused; registry clients send no Origin`));
   }
   const url = request.raw.url ?? '';
-  if ((url === '/_shoal' || url.startsWith('/_shoal/') || url.startsWith('/_shoal?')) && !isOwnHost(request.headers.host)) {
+  // The token endpoint is the registry clients': its URL carries whatever name they reached the node by.
+  const operatorPage = (url === '/_shoal' || url.startsWith('/_shoal/') || url.startsWith('/_shoal?')) && !url.startsWith(TOKEN_PATH);
+  if (operatorPage && !isOwnHost(request.headers.host)) {
     return done(new OciError('DENIED', `the operator pages answer to localhost, an IP address or this machine's name (${hostname()}), not to Host ${String(request.headers.host).slice(0, 100)}`));
   }
   done();

@@ -21,7 +21,8 @@ describe('requests from web pages', () => {
     dir = await mkdtemp(join(tmpdir(), 'shoal-browser-guard-'));
     const { store } = await Store.open(dir);
     const services = createRegistryServices({ store, router: NO_UPSTREAMS, logger: pino({ level: 'silent' }), tagTimeoutMs: 1000, maxUploadBytes: 0 });
-    app = buildRegistryApp({ ...services, status: async () => ({ ok: true }) });
+    const preheat = { start: async () => { throw new Error('not in this test'); }, job: () => undefined, jobs: () => [] };
+    app = buildRegistryApp({ ...services, status: async () => ({ ok: true }), preheat });
     await app.ready();
     await pushImage(app, 'web/app', '1');
   });
@@ -58,5 +59,16 @@ describe('requests from web pages', () => {
     }
     // The registry API itself is reached by any name the operator gave the host.
     assert.equal((await app.inject({ method: 'GET', url: '/v2/', headers: { host: 'registry.corp.example:5000' } })).statusCode, 200);
+  });
+
+  test('the preheat API answers clients on the node itself only, reads too; the token endpoint answers any name', async () => {
+    assert.equal((await app.inject({ method: 'GET', url: '/_shoal/preheat' })).statusCode, 200);
+    for (const url of ['/_shoal/preheat', '/_shoal/preheat/some-id']) {
+      assertError(await app.inject({ method: 'GET', url, remoteAddress: '192.168.64.20' }), 403, 'DENIED', url);
+    }
+    assertError(await app.inject({ method: 'POST', url: '/_shoal/preheat', remoteAddress: '192.168.64.20', headers: { 'content-type': 'application/json' }, payload: '{}' }), 403, 'DENIED');
+    // docker follows the token realm by the name it reached the node by (auth.ts builds it from Host).
+    const token = await app.inject({ method: 'GET', url: '/_shoal/token?service=shoal', headers: { host: 'sjq-20.corp.example:5000' }, remoteAddress: '192.168.64.20' });
+    assert.notEqual(token.statusCode, 403, token.body);
   });
 });
