@@ -71,5 +71,9 @@ async function writeSecretFile(path: string, text: string): Promise<void> {
 }
 
 function cannotWrite(path: string, error: unknown): Error {
-  return new Error(`cannot write cluster key ${path} (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+  const code = (error as NodeJS.ErrnoException).code;
+  const hint = code === 'ENOENT' ? `: its directory ${dirname(path)} does not exist; create it first`
+    : code === 'EACCES' || code === 'EPERM' ? `: no permission to write in ${dirname(path)}; choose another --output or run as its owner`
+    : code === 'EISDIR' ? ': that is a directory; name a file in it' : '';
+  return new Error(`cannot write cluster key ${path} (${code ?? String(error)})${hint}`);
 }

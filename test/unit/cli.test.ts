@@ -204,6 +204,6 @@ describe('shoal keygen', () => {
     assert.match(directory.stderr, /is a directory/);
     const missing = await shoal('keygen', '--output', join(home, 'no', 'such', 'dir', 'k'));
     assert.equal(missing.code, 1);
-    assert.match(missing.stderr, /^shoal: cannot write cluster key .* \(ENOENT\)\n$/);
+    assert.match(missing.stderr, /^shoal: cannot write cluster key .* \(ENOENT\): its directory .* does not exist; create it first\n$/);
   });
 });
