@@ -6,6 +6,9 @@ import { LIAR_BAN_MS } from './piece-limits.ts';
 import type { TransferStats } from './transfer-stats.ts';
 import type { BlobSource, BlobWant } from './types.ts';
 
+/** filledBy's name for a piece no source of this run filled: kept on disk from an earlier run. */
+const KEPT = 'kept on disk';
+
 export interface RepairComponents {
   readonly swarm: SwarmView | undefined;
   readonly seed: BlobSource | undefined;
@@ -29,8 +32,9 @@ export async function commitOrRepair(blob: PartialBlob, want: BlobWant, filledBy
 }
 
 /**
- * After a blob failed verification: compares every piece that came from a peer with the seed's
- * copy, bans the peers whose bytes differ and puts the seed's bytes in their place.
+ * After a blob failed verification: compares every piece that came from a peer, or was kept on disk
+ * from an earlier run, with the seed's copy, bans the peers whose bytes differ and puts the seed's
+ * bytes in their place.
  */
 export async function repairFromSeed(
   blob: PartialBlob,
@@ -42,11 +46,15 @@ export async function repairFromSeed(
 ): Promise<void> {
   const digest = blob.digest.value;
   const fromPeers = [...filledBy].filter(([, source]) => source !== 'seed');
+  // Pieces this run did not fill were kept on disk from an earlier one (a restart mid-fetch): the
+  // disk may have damaged them, and nobody is to blame.
+  const kept: Array<[number, string]> = [];
+  for (let index = 0; index < blob.pieceCount; index++) if (!filledBy.has(index) && blob.isPieceComplete(index)) kept.push([index, KEPT]);
   if (!c.seed) {
     for (const [, peer] of fromPeers) c.swarm?.penalise(peer, 'contributed to a blob that failed verification', banMs);
     throw new OciError('DIGEST_INVALID', `blob ${digest} failed verification and there is no seed to compare with`);
   }
-  for (const [index, peer] of fromPeers) {
+  for (const [index, peer] of [...fromPeers, ...kept]) {
     const start = blob.pieceStart(index);
     const length = blob.pieceLength(index);
     const opened = await c.seed.open(want, { start, end: start + length - 1 });
@@ -63,8 +71,11 @@ export async function repairFromSeed(
     c.stats.receivedFromSeed(seedCopy.byteLength);
     counted(seedCopy.byteLength);
     if (seedCopy.equals(await blob.readRange(start, length))) continue;
-    c.swarm?.penalise(peer, `sent bytes of ${digest} that failed verification`, banMs);
-    c.logger.warn({ digest, piece: index, peer }, 'peer sent corrupt bytes: banned, piece replaced with the seed copy');
+    if (peer === KEPT) c.logger.warn({ digest, piece: index }, 'a piece kept on disk from an earlier run differs from the seed copy (the disk damaged it?): replaced');
+    else {
+      c.swarm?.penalise(peer, `sent bytes of ${digest} that failed verification`, banMs);
+      c.logger.warn({ digest, piece: index, peer }, 'peer sent corrupt bytes: banned, piece replaced with the seed copy');
+    }
     blob.resetPiece(index);
     await blob.write(start, seedCopy);
     filledBy.set(index, 'seed');

@@ -3,7 +3,7 @@
 // access log shows the restarted fetch as a Range request (206) for the bytes after them only,
 // and the seed sends the blob about once in all.
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { connect, createServer, type AddressInfo, type Server } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -100,5 +100,65 @@ describe('kill -9 during a pull-through, then restart', () => {
     assert.ok(resumeAt >= PIECES_BEFORE_KILL * DEFAULT_PIECE_SIZE);
     const received = delivered + restarted.bytes;
     assert.ok(received <= layer.size + DEFAULT_PIECE_SIZE, `the node received ${received} bytes for a ${layer.size}-byte blob: at most one piece more`);
+  });
+});
+
+describe('kill -9 during a pull-through, a kept piece damaged on disk, then restart', () => {
+  let seed: SeedRegistry;
+  let pacer: Awaited<ReturnType<typeof startPacer>>;
+  let node: ShoalProcess;
+  let image: TestImage;
+
+  before(async () => {
+    seed = await startSeedRegistry();
+    image = await makeImage({ layers: [BLOB_BYTES], seed: 'crash-resume-damaged' });
+    await pushImage(seed.url, 'big/damaged', 'v1', image);
+    pacer = await startPacer(seed.port);
+    node = await startShoal({ upstreams: [pacer.url] });
+  });
+
+  after(async () => {
+    await node?.dispose();
+    pacer?.server.close();
+    await seed?.stop();
+    await image?.cleanup();
+  });
+
+  test('the restarted fetch finds the damaged piece, replaces it from the seed and commits the blob: the next pull is served from disk', async () => {
+    const layer = image.layers[0]!;
+    const base = join(node.dataDir, 'shoal', 'partials', `sha256-${layer.digest.slice('sha256:'.length)}`);
+    const url = `${node.url}/v2/big/damaged/blobs/${layer.digest}`;
+    const first = fetch(url).then(async (response) => {
+      for await (const _chunk of response.body!) { /* the client reads along until the node dies */ }
+    }).catch(() => undefined);
+    const kept = async (): Promise<number[]> => JSON.parse(await readFile(`${base}.pieces`, 'utf8').catch(() => '{}')).complete ?? [];
+    await eventually(async () => (await kept()).includes(0), 30_000, 'piece 0 on disk');
+    await node.crash();
+    await first;
+    // One byte of kept piece 0 flipped, as a failing disk would leave it.
+    const data = await open(`${base}.data`, 'r+');
+    try {
+      const byte = Buffer.alloc(1);
+      await data.read(byte, 0, 1, 1000);
+      byte[0] = byte[0]! ^ 0xff;
+      await data.write(byte, 0, 1, 1000);
+    } finally {
+      await data.close();
+    }
+    pacer.throttled = false;
+    await node.start();
+    // The client of the restarted fetch was sent the damaged bytes as they streamed: it is cut off
+    // before its last byte, never handed a whole wrong blob.
+    const damaged = await sha256Of(url).catch((error: unknown) => error);
+    assert.notDeepEqual(damaged, { status: 200, digest: layer.digest, bytes: layer.size }, 'piece 0 went out before the digest was known');
+    const whole = damaged as { digest?: string; bytes?: number };
+    assert.ok(!(whole.bytes === layer.size && whole.digest !== layer.digest), 'no whole wrong blob');
+    assert.ok(node.logs().some((line) => String(line.msg).includes('kept on disk from an earlier run differs from the seed copy')), 'the log names the damaged piece');
+    // Before, the repair trusted kept pieces, failed again and threw the blob away: the next pull fetched all of it.
+    await eventually(async () => (await fetch(`${node.url}/v2/big/damaged/blobs/${layer.digest}`, { method: 'HEAD' })).status === 200, 30_000, 'the repaired blob committed');
+    const getsBefore = (await seed.requests()).filter((r) => r.method === 'GET' && r.path.endsWith(`/blobs/${layer.digest}`)).length;
+    assert.deepEqual(await sha256Of(url), { status: 200, digest: layer.digest, bytes: layer.size });
+    const getsAfter = (await seed.requests()).filter((r) => r.method === 'GET' && r.path.endsWith(`/blobs/${layer.digest}`)).length;
+    assert.equal(getsAfter, getsBefore, 'served from disk');
   });
 });
