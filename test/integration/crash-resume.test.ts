@@ -42,28 +42,30 @@ async function startPacer(port: number): Promise<{ url: string; throttled: boole
   return state;
 }
 
-describe('kill -9 during a pull-through, then restart', () => {
-  let seed: SeedRegistry;
-  let pacer: Awaited<ReturnType<typeof startPacer>>;
-  let node: ShoalProcess;
-  let image: TestImage;
-
+/** A seed with one 64 MiB image behind a pacer, and a node pulling through it; started and stopped by the describe. */
+function crashFixture(repository: string, imageSeed: string): { seed: SeedRegistry; pacer: Awaited<ReturnType<typeof startPacer>>; node: ShoalProcess; image: TestImage } {
+  const f = {} as { seed: SeedRegistry; pacer: Awaited<ReturnType<typeof startPacer>>; node: ShoalProcess; image: TestImage };
   before(async () => {
-    seed = await startSeedRegistry();
-    image = await makeImage({ layers: [BLOB_BYTES], seed: 'crash-resume' });
-    await pushImage(seed.url, 'big/resume', 'v1', image);
-    pacer = await startPacer(seed.port);
-    node = await startShoal({ upstreams: [pacer.url] });
+    f.seed = await startSeedRegistry();
+    f.image = await makeImage({ layers: [BLOB_BYTES], seed: imageSeed });
+    await pushImage(f.seed.url, repository, 'v1', f.image);
+    f.pacer = await startPacer(f.seed.port);
+    f.node = await startShoal({ upstreams: [f.pacer.url] });
   });
-
   after(async () => {
-    await node?.dispose();
-    pacer?.server.close();
-    await seed?.stop();
-    await image?.cleanup();
+    await f.node?.dispose();
+    f.pacer?.server.close();
+    await f.seed?.stop();
+    await f.image?.cleanup();
   });
+  return f;
+}
+
+describe('kill -9 during a pull-through, then restart', () => {
+  const f = crashFixture('big/resume', 'crash-resume');
 
   test('the restarted fetch asks the seed only for the bytes after the pieces on disk', async () => {
+    const { seed, pacer, node, image } = f;
     const layer = image.layers[0]!;
     const hex = layer.digest.slice('sha256:'.length);
     const sidecar = join(node.dataDir, 'shoal', 'partials', `sha256-${hex}.pieces`);
@@ -104,27 +106,10 @@ describe('kill -9 during a pull-through, then restart', () => {
 });
 
 describe('kill -9 during a pull-through, a kept piece damaged on disk, then restart', () => {
-  let seed: SeedRegistry;
-  let pacer: Awaited<ReturnType<typeof startPacer>>;
-  let node: ShoalProcess;
-  let image: TestImage;
-
-  before(async () => {
-    seed = await startSeedRegistry();
-    image = await makeImage({ layers: [BLOB_BYTES], seed: 'crash-resume-damaged' });
-    await pushImage(seed.url, 'big/damaged', 'v1', image);
-    pacer = await startPacer(seed.port);
-    node = await startShoal({ upstreams: [pacer.url] });
-  });
-
-  after(async () => {
-    await node?.dispose();
-    pacer?.server.close();
-    await seed?.stop();
-    await image?.cleanup();
-  });
+  const f = crashFixture('big/damaged', 'crash-resume-damaged');
 
   test('the restarted fetch finds the damaged piece, replaces it from the seed and commits the blob: the next pull is served from disk', async () => {
+    const { seed, pacer, node, image } = f;
     const layer = image.layers[0]!;
     const base = join(node.dataDir, 'shoal', 'partials', `sha256-${layer.digest.slice('sha256:'.length)}`);
     const url = `${node.url}/v2/big/damaged/blobs/${layer.digest}`;
