@@ -3,8 +3,9 @@
 // to 127.0.0.1 and read the answers as its own origin. Registry clients (docker, podman, skopeo,
 // containerd) never send Origin, while browsers send it with every request that is not a GET or
 // HEAD: such a request is refused, so no page can push, delete or start a preheat. The operator
-// pages under /_shoal are also refused to a Host that is a DNS name other than localhost and this
-// machine's own: a rebound name reads nothing there.
+// pages and admin API under /_shoal answer clients on this machine only (they show the whole node),
+// and only to a Host that is an IP address, localhost or this machine's own name: a rebound name
+// reads nothing there. /_shoal/token is the registry clients' and answers any of them.
 import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
@@ -22,6 +23,9 @@ export function browserGuard(request: FastifyRequest, _reply: FastifyReply, done
   const url = request.raw.url ?? '';
   // The token endpoint is the registry clients': its URL carries whatever name they reached the node by.
   const operatorPage = (url === '/_shoal' || url.startsWith('/_shoal/') || url.startsWith('/_shoal?')) && !url.startsWith(TOKEN_PATH);
+  if (operatorPage && !isLoopback(request.socket.remoteAddress)) {
+    return done(new OciError('DENIED', 'the operator pages and the admin API (/_shoal) answer on the node itself, even with --listen open to the LAN: run shoal status or shoal prefetch --all-nodes there, or reach http://127.0.0.1:5000/_shoal/ through ssh -L'));
+  }
   if (operatorPage && !isOwnHost(request.headers.host)) {
     return done(new OciError('DENIED', `the operator pages answer to localhost, an IP address or this machine's name (${hostname()}), not to Host ${String(request.headers.host).slice(0, 100)}`));
   }

@@ -177,10 +177,12 @@ describe('registry API with an htpasswd file (anonymous-pull loopback)', () => {
   });
 
   test('from another host: anonymous pulls are 401 with a Basic challenge; with credentials everything works', async () => {
-    for (const url of ['/v2/', '/v2/team/app/manifests/1', `/v2/team/app/blobs/${pushed.layer}`, '/v2/_catalog', '/_shoal/status']) {
+    for (const url of ['/v2/', '/v2/team/app/manifests/1', `/v2/team/app/blobs/${pushed.layer}`, '/v2/_catalog']) {
       const res = await r.app.inject({ method: 'GET', url, remoteAddress: LAN });
       assertChallenge(res, 'Basic', url);
     }
+    // The node's status is for the node itself, logged in or not (browser-guard.ts).
+    for (const headers of [{}, { authorization: ALICE }]) assertError(await r.app.inject({ method: 'GET', url: '/_shoal/status', remoteAddress: LAN, headers }), 403, 'DENIED');
     const refused = await r.app.inject({ method: 'GET', url: '/v2/team/app/tags/list', remoteAddress: LAN });
     assert.match(refused.json().errors[0].message, /anonymous-pull loopback/);
     assert.equal((await r.app.inject({ method: 'GET', url: '/v2/', remoteAddress: LAN, headers: { authorization: ALICE } })).statusCode, 200);

@@ -61,12 +61,14 @@ describe('requests from web pages', () => {
     assert.equal((await app.inject({ method: 'GET', url: '/v2/', headers: { host: 'registry.corp.example:5000' } })).statusCode, 200);
   });
 
-  test('the preheat API answers clients on the node itself only, reads too; the token endpoint answers any name', async () => {
+  test('the operator pages and the preheat API answer clients on the node itself only, reads too; the token endpoint answers any host and name', async () => {
     assert.equal((await app.inject({ method: 'GET', url: '/_shoal/preheat' })).statusCode, 200);
     for (const url of ['/_shoal/preheat', '/_shoal/preheat/some-id']) {
       assertError(await app.inject({ method: 'GET', url, remoteAddress: '192.168.64.20' }), 403, 'DENIED', url);
     }
     assertError(await app.inject({ method: 'POST', url: '/_shoal/preheat', remoteAddress: '192.168.64.20', headers: { 'content-type': 'application/json' }, payload: '{}' }), 403, 'DENIED');
+    assertError(await app.inject({ method: 'GET', url: '/_shoal/status', remoteAddress: '192.168.64.20' }), 403, 'DENIED', 'the status of the whole node, to another host');
+    assertError(await app.inject({ method: 'GET', url: '/_shoal/', remoteAddress: '192.168.64.20' }), 403, 'DENIED', 'the status page, to another host');
     // docker follows the token realm by the name it reached the node by (auth.ts builds it from Host).
     const token = await app.inject({ method: 'GET', url: '/_shoal/token?service=shoal', headers: { host: 'sjq-20.corp.example:5000' }, remoteAddress: '192.168.64.20' });
     assert.notEqual(token.statusCode, 403, token.body);

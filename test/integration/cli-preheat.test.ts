@@ -67,7 +67,7 @@ describe('shoal preheat on one node', () => {
     const body = JSON.stringify({ images: [{ name: 'tools', reference: '1' }] });
     const remote = await fetch(`http://${lan}:${node.port}/_shoal/preheat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     assert.equal(remote.status, 403);
-    assert.match(await remote.text(), /"code":"DENIED".*only be started \(and followed\) on the node itself/);
+    assert.match(await remote.text(), /"code":"DENIED".*answer on the node itself/);
     const remoteList = await fetch(`http://${lan}:${node.port}/_shoal/preheat`);
     assert.equal(remoteList.status, 403, 'nor are preheats listed to another host');
     for (const [bad, message] of [

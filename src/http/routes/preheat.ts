@@ -15,13 +15,11 @@ export const PREHEAT_PATH = '/_shoal/preheat';
 const MAX_REQUEST_BYTES = 64 * 1024;
 
 export function registerPreheatRoutes(app: FastifyInstance, preheat: PreheatApi): void {
-  // The admin API answers clients on the node itself only, even with --listen open to the LAN.
-  app.addHook('onRequest', async (request) => {
-    if (request.url.startsWith(PREHEAT_PATH) && !isLoopback(request.socket.remoteAddress)) {
-      throw new OciError('DENIED', 'a preheat can only be started (and followed) on the node itself: run shoal prefetch --all-nodes there');
-    }
-  });
+  // Only clients on the node itself reach these (browser-guard.ts); checked here too for the one that starts work.
   app.post(PREHEAT_PATH, async (request, reply) => {
+    if (!isLoopback(request.socket.remoteAddress)) {
+      throw new OciError('DENIED', 'a preheat can only be started on the node itself: run shoal prefetch --all-nodes there');
+    }
     const body = await readBodyLimited(request.raw, MAX_REQUEST_BYTES, () => new OciError('SIZE_INVALID', 'preheat request too large', undefined, { status: 413 }));
     let parsed;
     try {
