@@ -49,6 +49,17 @@ export class BlobService implements PeerBlobs {
   }
 
   /**
+   * Size of the blob stored here and visible in the repository, once a fetch of it running now has
+   * ended: a manifest pushed on a blob still arriving (HEAD said it is here, so the pusher did not
+   * upload it) is accepted only if that fetch commits it, never left naming a blob that failed.
+   */
+  async settled(want: BlobWant): Promise<number | undefined> {
+    const arriving = await this.#fetcher.joinable(want.digest)?.catch(() => undefined);
+    await arriving?.done().catch(() => undefined);
+    return (await this.#visibleLocally(want)) ? this.#store.blobs.stat(want.digest) : undefined;
+  }
+
+  /**
    * The blob (or `range` of it), from wherever it is; undefined when nobody has it. `ranged`: the
    * client sent a Range header, so a missing blob is fetched range first (Fetcher.fetchRange).
    */

@@ -101,7 +101,7 @@ export class PushService {
   async #assertReferencesPresent(name: string, parsed: ParsedManifest): Promise<void> {
     const missing: Descriptor[] = [];
     for (const blob of parsed.blobs) {
-      const size = await this.#blobs.stat({ name, digest: blob.digest });
+      const size = await this.#blobs.settled({ name, digest: blob.digest });
       if (size === undefined) missing.push(blob);
       else if (size !== blob.size) {
         throw new OciError('MANIFEST_INVALID', `descriptor for ${blob.digest.value} says ${blob.size} bytes but the blob has ${size}`, { digest: blob.digest.value });
