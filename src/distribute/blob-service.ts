@@ -100,7 +100,10 @@ export class BlobService implements PeerBlobs {
     if (await repositories.hasBlobLink(want.name, want.digest)) return true;
     if (!this.isMirrored(want.name, want.ns)) return false;
     if ((await this.#store.blobs.stat(want.digest)) === undefined || (await this.#deletedHere(want))) return false;
-    await repositories.linkBlob(want.name, want.digest);
+    // Linked only into a repository that exists here (a manifest pulled or pushed into it): a GET
+    // under any other name is served, but writes nothing, so anonymous clients cannot make
+    // repositories (directories without end, and a tag list that says 200 for a name never pulled).
+    if (await repositories.exists(want.name)) await repositories.linkBlob(want.name, want.digest);
     return true;
   }
 

@@ -92,6 +92,9 @@ export class PushService {
       throw new OciError('DIGEST_INVALID', `manifest body has digest ${digest.value}, not ${reference.digest.value} as its URL says`);
     }
     await this.#assertReferencesPresent(name, parsed);
+    // Every blob the manifest names is linked into the repository, as registry:2 keeps its layout:
+    // one found here under another name (a base image pulled before) is served, not linked, until then.
+    for (const blob of parsed.blobs) await this.#store.repositories.linkBlob(name, blob.digest);
     await this.#store.manifests.put(name, body, parsed, reference.kind === 'tag' ? reference.tag : undefined, digest, { pushed: true });
     this.#logger.info({ repository: name, reference: referenceString(reference), digest: digest.value }, 'manifest pushed');
     return { digest, subject: parsed.subject?.digest };
