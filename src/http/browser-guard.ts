@@ -20,9 +20,11 @@ export function browserGuard(request: FastifyRequest, _reply: FastifyReply, done
   if (!READS.has(request.method) && request.headers.origin !== undefined) {
     return done(new OciError('DENIED', `${request.method} requests from web pages (Origin ${String(request.headers.origin).slice(0, 100)}) are refused; registry clients send no Origin`));
   }
-  const url = request.raw.url ?? '';
-  // The token endpoint is the registry clients': its URL carries whatever name they reached the node by.
-  const operatorPage = (url === '/_shoal' || url.startsWith('/_shoal/') || url.startsWith('/_shoal?')) && !url.startsWith(TOKEN_PATH);
+  // The route the router matched, not the raw target: `/%5Fshoal/status` and the absolute form
+  // `GET http://x/_shoal/status` reach the same routes. The token endpoint is the registry
+  // clients': its URL carries whatever name they reached the node by.
+  const route = request.routeOptions.url ?? '';
+  const operatorPage = (route === '/_shoal' || route.startsWith('/_shoal/')) && route !== TOKEN_PATH;
   if (operatorPage && !isLoopback(request.socket.remoteAddress)) {
     return done(new OciError('DENIED', 'the operator pages and the admin API (/_shoal) answer on the node itself, even with --listen open to the LAN: run shoal status or shoal prefetch --all-nodes there, or reach http://127.0.0.1:5000/_shoal/ through ssh -L'));
   }

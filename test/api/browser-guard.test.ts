@@ -54,8 +54,10 @@ describe('requests from web pages', () => {
     for (const host of ['localhost:5000', '127.0.0.1:5000', '[::1]:5000', '192.168.64.150:5000', `${hostname()}:5000`, 'app.localhost']) {
       assert.equal((await app.inject({ method: 'GET', url: '/_shoal/status', headers: { host } })).statusCode, 200, host);
     }
-    for (const url of ['/_shoal/status', '/_shoal/', '/_shoal/preheat']) {
+    // Percent-encoded and absolute-form targets reach the same routes, and are judged by them.
+    for (const url of ['/_shoal/status', '/_shoal/', '/_shoal/preheat', '/%5Fshoal/status', '/%5fshoal/', '/%5F%73%68%6F%61%6C/status', '/_shoal/./status', 'http://rebind.evil.example/_shoal/status']) {
       assertError(await app.inject({ method: 'GET', url, headers: { host: 'rebind.evil.example:5000' } }), 403, 'DENIED', url);
+      assertError(await app.inject({ method: 'GET', url, remoteAddress: '192.168.64.20' }), 403, 'DENIED', `${url} from another host`);
     }
     // The registry API itself is reached by any name the operator gave the host.
     assert.equal((await app.inject({ method: 'GET', url: '/v2/', headers: { host: 'registry.corp.example:5000' } })).statusCode, 200);
