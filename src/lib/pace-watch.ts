@@ -1,8 +1,9 @@
 // A stream of chunks that fails when its sender falls under a floor: fewer than
 // `floorBytesPerSecond` over `windowMs` of waiting on it. Only the time spent waiting for the
 // sender counts (not the consumer's own work between chunks), on the steady clock (a stalled
-// process does not blame its sender). A sender that sends nothing until the window is over is
-// caught without waiting for its next byte: `abort` is called, which must end the pending read.
+// process does not blame its sender). A window that ends while the sender is waited on is judged
+// without waiting for its next byte: under the floor, `abort` is called, which must end the
+// pending read.
 import { steadyNow, steadyTimeout } from './steady-clock.ts';
 
 export interface PaceFloor {
@@ -20,13 +21,25 @@ export async function* paceWatched<T extends { readonly byteLength: number }>(ch
   let bytes = 0;
   try {
     for (;;) {
-      const since = steadyNow();
-      const cancel = bytes < floor ? steadyTimeout(windowMs - waitedMs, () => abort(pace.tooSlow(bytes, windowMs))) : undefined;
+      let since = steadyNow();
+      let cancel = (): void => undefined;
+      // A window that ends while the sender is waited on is judged then: under the floor, the read
+      // is aborted; else the next window starts (a burst then silence gets two windows, not forever).
+      const arm = (ms: number): void => {
+        cancel = steadyTimeout(ms, () => {
+          if (bytes < floor) return abort(pace.tooSlow(bytes, windowMs));
+          waitedMs = 0;
+          bytes = 0;
+          since = steadyNow();
+          arm(windowMs);
+        });
+      };
+      arm(windowMs - waitedMs);
       let next: IteratorResult<T>;
       try {
         next = await iterator.next();
       } finally {
-        cancel?.();
+        cancel();
       }
       if (next.done === true) return;
       waitedMs += steadyNow() - since;

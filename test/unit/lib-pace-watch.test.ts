@@ -51,6 +51,18 @@ describe('lib: paceWatched', () => {
     assert.ok(ms >= 350 && ms < 2_000, `${ms} ms`);
   });
 
+  test('a burst then silence is aborted by the next window, not left waiting for a next byte', async () => {
+    let fail: (error: Error) => void = () => undefined;
+    const pending = new Promise<never>((_, reject) => (fail = reject));
+    pending.catch(() => undefined);
+    let sent = false;
+    const burst: AsyncIterable<Buffer> = { [Symbol.asyncIterator]: () => ({ next: () => (sent ? pending : ((sent = true), Promise.resolve({ done: false, value: Buffer.alloc(100_000) }))) }) };
+    const started = Date.now();
+    await assert.rejects(drain(paceWatched(burst, pace, (error) => fail(error))), TooSlow);
+    const ms = Date.now() - started;
+    assert.ok(ms >= 350 && ms < 2_000, `${ms} ms: within two windows of 400 ms`);
+  });
+
   test('a consumer slow on its own does not count against its sender', async () => {
     // The sender has the next chunk at once; the consumer takes 100 ms per chunk: 10 chunks of 100 bytes in a second.
     async function* ready(): AsyncGenerator<Buffer> {
