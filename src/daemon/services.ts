@@ -11,6 +11,7 @@ import { UpstreamBlobSource } from '../distribute/upstream-source.ts';
 import { TransferLimits, type TransferLimitsInit } from '../distribute/rate-limit.ts';
 import { ServeSlots } from '../distribute/serve-slots.ts';
 import type { RegistryServices } from '../http/context.ts';
+import { MAX_MANIFEST_BYTES } from '../oci/index.ts';
 import type { Store } from '../store/index.ts';
 import type { SwarmApi } from '../swarm/index.ts';
 
@@ -41,7 +42,9 @@ export function createRegistryServices(options: ServicesOptions): WiredServices 
   const manifestPeers: ManifestPeers | undefined = swarm && {
     newestTag: (repository, tag) => swarm.api.newestTag(repository, tag),
     fetch: async (name, digest) => {
-      if (swarm.api.holders(digest.value).length === 0) return undefined;
+      // Only a blob small enough to be a manifest: asked for a layer's digest as a manifest, a
+      // node fetched the whole layer from its peers, into memory, to find out (50 MB: +150 MiB RSS).
+      if (!swarm.api.holders(digest.value).some((holder) => holder.size <= MAX_MANIFEST_BYTES)) return undefined;
       const partial = await fetcher.fetch({ name, digest });
       await partial?.done();
       return store.blobs.read(digest);

@@ -113,7 +113,14 @@ export class ManifestService {
       this.#logger.warn({ repository: name, digest: digest.value }, 'a peer sent a manifest that does not match its digest; ignored');
       return undefined;
     }
-    const parsed = parseManifest(body, contentType);
+    let parsed: ReturnType<typeof parseManifest>;
+    try {
+      parsed = parseManifest(body, contentType);
+    } catch (error) {
+      // The digest names a layer or config, not a manifest: no manifest by that digest, not a bad request.
+      if (error instanceof OciError && error.code === 'MANIFEST_INVALID') return undefined;
+      throw error;
+    }
     await this.#store.manifests.put(name, body, parsed, tag);
     return { digest, mediaType: parsed.mediaType, body, parsed, origin: local ? 'local' : 'peers' };
   }

@@ -6,6 +6,8 @@
 // answering, on the hosts that pulled it and from the swarm alike.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { eventually } from '../helpers/eventually.ts';
 import { startSeedRegistry, type SeedRegistry } from '../helpers/seed-registry.ts';
@@ -163,5 +165,33 @@ describe('a tag withdrawn on the seed', () => {
     assert.equal(await status('GET', 'manifests/1', a, SEEDED), 404, 'a still serves the withdrawn tag');
     assert.equal(await status('GET', `manifests/${manifestDigest}`, a, SEEDED), 200, 'the manifest stays by digest');
     assert.equal(await status('GET', 'manifests/v1', a, 'own/app'), 200);
+  });
+});
+
+describe('a layer\'s digest asked for as a manifest, in a swarm', () => {
+  let a: ShoalProcess;
+  let b: ShoalProcess | undefined;
+  const big = Buffer.alloc(6 * 1024 * 1024, 3);
+  before(async () => {
+    a = await startShoal({ swarm: true, args: LOOPBACK_SWARM });
+    await pushBlob(big, a);
+  });
+  after(async () => {
+    await b?.dispose();
+    await a?.dispose();
+  });
+
+  test('is 404 MANIFEST_UNKNOWN on a host that lacks it, which fetches nothing from its peers', { timeout: 120_000 }, async () => {
+    const multiaddr = ((await (await fetch(`${a.url}/_shoal/status`)).json()) as { node: { multiaddrs: string[] } }).node.multiaddrs[0]!;
+    b = await startShoal({ swarm: true, args: [...LOOPBACK_SWARM, '--bootstrap', multiaddr] });
+    // Once b has a's announcements (a peer with blobs and a data URL), a manifest GET by the layer's digest would have fetched it.
+    type Peers = { peers: Array<{ url?: string; blobs: number }> };
+    await eventually(async () => ((await (await fetch(`${b!.url}/_shoal/status`)).json()) as Peers).peers.some((p) => p.url !== undefined && p.blobs > 0), 60_000, 'b to hear what a holds');
+    const pid = (await readFile(join(b.dataDir, 'shoal', 'daemon.pid'), 'utf8')).trim();
+    const rss = async (): Promise<number> => Number(/VmRSS:\s+(\d+)/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))![1]);
+    const before = await rss();
+    for (const repo of ['any/one', 'any/two', REPO]) assert.equal(await status('GET', `manifests/${sha256(big)}`, b, repo), 404, repo);
+    assert.ok((await rss()) - before < 64 * 1024, 'no layer read into memory (KiB)');
+    assert.equal((await (await fetch(`${b.url}/v2/${REPO}/blobs/${sha256(big)}`, { method: 'HEAD' })).status), 404, 'b fetched nothing: the layer is not here');
   });
 });
