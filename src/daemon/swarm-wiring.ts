@@ -56,6 +56,13 @@ export async function createSwarmParts(config: SwarmConfig, dataDir: string, sto
       unsubscribe.push(store.blobs.onDeleted((digest) => swarm.announceWithdrawn(digest)));
       unsubscribe.push(store.repositories.onTagged((name, tag, digest) => void swarm.announceTag(tagName(name), tag, digest.value, undefined, { pushed: pushedToSwarm(store.pushed, swarm.newestTag(tagName(name), tag), name, tag, digest.value) })));
       unsubscribe.push(store.repositories.onUntagged((name, tag, digest) => void swarm.announceTagDeleted(tagName(name), tag, digest.value)));
+      // Tags pushed here are the swarm's even where the seed lacks them: said so again after every
+      // restart (tag records live in memory), or hosts that took them from us would take the seed's
+      // 404 for a withdrawal.
+      for (const record of store.pushed.records()) {
+        if (record.tag === undefined || (await store.repositories.resolveTag(record.repository, record.tag))?.value !== record.digest) continue;
+        swarm.announceTag(tagName(record.repository), record.tag, record.digest, Date.parse(record.pushedAt) || Date.now(), { pushed: true });
+      }
       unsubscribe.push(swarm.on('peer:joined', (peer) => log.info({ peer: peer.peerId, url: peer.url, addresses: peer.addresses }, 'peer joined')));
       unsubscribe.push(swarm.on('peer:left', (peer) => log.info({ peer: peer.peerId, reason: peer.reason }, 'peer left')));
       unsubscribe.push(swarm.on('peer:penalised', (p) => log.warn({ peer: p.peerId, reason: p.reason, until: new Date(p.until).toISOString() }, 'peer penalised')));

@@ -131,6 +131,8 @@ export class ManifestService {
       try {
         const head = await target.upstream.headManifest(target.remoteName, tag, ACCEPT_ALL, { timeoutMs: this.#tagTimeoutMs });
         if (!head) continue;
+        // Remembered across restarts: the seed's 404 later withdraws this tag here (and only such a tag).
+        await this.#store.seedTags.record(name, head.digest, tag).catch((error: unknown) => this.#logger.warn({ repository: name, tag, err: error }, 'could not record where a tag came from'));
         const local = await this.#store.manifests.read(head.digest);
         if (local) {
           await this.#store.manifests.put(name, local.body, local.parsed, tag);
@@ -159,7 +161,11 @@ export class ManifestService {
         this.#logger.warn({ repository: name, tag, digest: cached.digest.value, err: failure }, 'seed unreachable: serving the cached tag, which may be stale');
         return { ...cached, origin: 'cache-seed-down' };
       }
-      if (!seedSaysNo || pushedToSwarm(this.#store.pushed, announced, name, tag, cached.digest.value)) return { ...cached, origin: 'local' };
+      // Only a tag this node took from the seed is the seed's to withdraw: one pushed (here or to
+      // another node), or taken from the swarm, is served as before (after a restart the swarm may
+      // not yet have said it was pushed).
+      const fromSeed = this.#store.seedTags.taggedPush(name, tag, cached.digest.value);
+      if (!seedSaysNo || !fromSeed || pushedToSwarm(this.#store.pushed, announced, name, tag, cached.digest.value)) return { ...cached, origin: 'local' };
       // Pulled through, and gone from the seed since: withdrawn there, so gone here too (the
       // manifest stays, by digest); the untag is announced, so peers stop resolving it as well.
       await this.#store.repositories.untag(name, tag);

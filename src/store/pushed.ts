@@ -29,13 +29,17 @@ export class PushedManifests {
   readonly #records = new Map<string, PushedRecord>();
   #writing: Promise<void> = Promise.resolve();
 
-  private constructor(layout: Layout) {
-    this.#path = join(layout.root, 'shoal', 'pushed.json');
+  private constructor(layout: Layout, file: string) {
+    this.#path = join(layout.root, 'shoal', file);
     this.#tmp = layout.tmp;
   }
 
-  static async load(layout: Layout): Promise<PushedManifests> {
-    const pushed = new PushedManifests(layout);
+  /**
+   * `file`: `pushed.json`, or another record of tags by where they came from, in the same form
+   * (`seed-tags.json`: the tags this node took from its seed, which the seed's 404 withdraws).
+   */
+  static async load(layout: Layout, file = 'pushed.json'): Promise<PushedManifests> {
+    const pushed = new PushedManifests(layout, file);
     const text = await readTextIfExists(pushed.#path);
     if (text !== undefined) {
       let parsed: { manifests?: unknown };

@@ -26,9 +26,15 @@ export class Store {
   readonly uploads: UploadStore;
   /** Manifests pushed here through the API (eviction keeps what they reference). */
   readonly pushed: PushedManifests;
+  /**
+   * Tags this node took from its seed, at the digest it took (`shoal/seed-tags.json`): only such a
+   * tag is withdrawn when the seed answers 404 for it; one from a push or from the swarm is not.
+   */
+  readonly seedTags: PushedManifests;
 
-  private constructor(layout: Layout, usage: BlobUsage, pushed: PushedManifests) {
+  private constructor(layout: Layout, usage: BlobUsage, pushed: PushedManifests, seedTags: PushedManifests) {
     this.layout = layout;
+    this.seedTags = seedTags;
     this.blobs = new BlobStore(this.layout, usage);
     this.repositories = new RepositoryStore(this.layout);
     this.pushed = pushed;
@@ -42,7 +48,7 @@ export class Store {
     await mkdir(absolute, { recursive: true });
     const layout = new Layout(absolute);
     const { removedTempFiles } = options.recover === false ? { removedTempFiles: 0 } : await recoverStore(layout);
-    const store = new Store(layout, await BlobUsage.load(layout), await PushedManifests.load(layout));
+    const store = new Store(layout, await BlobUsage.load(layout), await PushedManifests.load(layout), await PushedManifests.load(layout, 'seed-tags.json'));
     return { store, removedTempFiles };
   }
 }

@@ -98,4 +98,25 @@ describe('a tag the seed no longer has', () => {
     await assert.rejects(service.resolve('moved/app', parseReference('1')), /unknown/);
     assert.equal(await registry.store.repositories.resolveTag('moved/app', '1'), undefined);
   });
+
+  test('a tag this node took from the swarm, not from the seed, is not the seed\'s to withdraw (after a restart no record may say it was pushed)', async () => {
+    const records = new Map<string, NonNullable<Announced>>([[recordKey('swarm/app', '1'), { digest: image.digest, timestamp: Date.now(), pushed: true }]]);
+    assert.equal((await withSwarm(records).resolve('swarm/app', parseReference('1'))).digest.value, image.digest);
+    // The swarm forgot (its hosts restarted): the seed's 404 alone does not remove the tag here.
+    const again = await withSwarm(new Map()).resolve('swarm/app', parseReference('1'));
+    assert.equal(again.digest.value, image.digest);
+    assert.equal((await registry.store.repositories.resolveTag('swarm/app', '1'))?.value, image.digest);
+  });
+
+  test('where a tag came from is kept across a restart: pulled from the seed, restarted, deleted on the seed: withdrawn', async () => {
+    await pushToSeed(seed.url, 'later/app', '1', image);
+    assert.equal((await get('/v2/later/app/manifests/1')).statusCode, 200);
+    const reopened = await createTestRegistry({ router, dataDir: registry.dataDir });
+    try {
+      await deleteOnSeed('later/app');
+      assertError(await reopened.app.inject({ method: 'GET', url: '/v2/later/app/manifests/1', headers: { accept: ACCEPT } }), 404, 'MANIFEST_UNKNOWN');
+    } finally {
+      await reopened.close();
+    }
+  });
 });

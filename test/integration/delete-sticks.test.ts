@@ -166,6 +166,26 @@ describe('a tag withdrawn on the seed', () => {
     assert.equal(await status('GET', `manifests/${manifestDigest}`, a, SEEDED), 200, 'the manifest stays by digest');
     assert.equal(await status('GET', 'manifests/v1', a, 'own/app'), 200);
   });
+
+  test('after both hosts restart (tag records live in memory), the pushed tag still resolves on both, and the withdrawn one stays withdrawn', { timeout: 120_000 }, async () => {
+    assert.ok(b, 'the test before started b');
+    await b.crash();
+    await a.crash();
+    await a.start();
+    await b.start();
+    // b took own/app:v1 from the swarm, not from the seed: the seed's 404 is no withdrawal of it.
+    assert.equal(await status('GET', 'manifests/v1', b, 'own/app'), 200, 'b kept the pushed tag');
+    assert.equal(await status('GET', 'manifests/v1', a, 'own/app'), 200);
+    assert.equal(await status('GET', 'manifests/1', a, SEEDED), 404, 'withdrawn stays withdrawn');
+    // A host that never had it learns from a's records, announced again at its start, that it was pushed.
+    const multiaddr = ((await (await fetch(`${a.url}/_shoal/status`)).json()) as { node: { multiaddrs: string[] } }).node.multiaddrs[0]!;
+    const c = await startShoal({ swarm: true, upstreams: [seed.url], args: [...LOOPBACK_SWARM, '--bootstrap', multiaddr] });
+    try {
+      await eventually(async () => (await status('GET', 'manifests/v1', c, 'own/app')) === 200, 60_000, 'a new host to resolve the pushed tag');
+    } finally {
+      await c.dispose();
+    }
+  });
 });
 
 describe('a layer\'s digest asked for as a manifest, in a swarm', () => {
