@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { ShoalConfig } from '../config/types.ts';
 import { buildRegistryApp } from '../http/app.ts';
 import { RegistryAuth } from '../http/auth.ts';
-import { Evictor, Layout, Store, daemonPidPath, runningDaemonPid, writeDaemonPid } from '../store/index.ts';
+import { Evictor, Layout, Store, claimDaemonPid, daemonPidPath } from '../store/index.ts';
 import { UpstreamSet } from '../upstream/upstreams.ts';
 import { clientFactoryWithTls, unverifiedUpstreams } from '../upstream/tls-clients.ts';
 import type { FastifyInstance } from 'fastify';
@@ -33,13 +33,16 @@ export interface RunningDaemon {
 /** Opens the store, recovers what a crash left, wires upstreams and the API, and listens. */
 export async function startDaemon(config: ShoalConfig, logger: Logger): Promise<RunningDaemon> {
   // Before the store opens: its recovery removes temp files, which under a running daemon are live.
-  const other = await runningDaemonPid(new Layout(config.dataDir));
-  if (other !== undefined) {
-    throw new Error(`another shoal daemon (pid ${other}) is using ${config.dataDir}: stop it first, or give this one its own --data-dir (if none runs, remove ${daemonPidPath(new Layout(config.dataDir))})`);
+  const claim = await claimDaemonPid(new Layout(config.dataDir));
+  if ('other' in claim) {
+    throw new Error(`another shoal daemon (pid ${claim.other}) is using ${config.dataDir}: stop it first, or give this one its own --data-dir (if none runs, remove ${daemonPidPath(new Layout(config.dataDir))})`);
   }
-  const { store, removedTempFiles } = await Store.open(config.dataDir);
+  const removePid = claim.release;
+  const { store, removedTempFiles } = await Store.open(config.dataDir).catch(async (error: unknown) => {
+    await removePid();
+    throw error;
+  });
   if (removedTempFiles > 0) logger.warn({ removedTempFiles }, 'removed partial files left by an earlier crash; they were never served');
-  const removePid = await writeDaemonPid(store.layout);
   const persistAccessTimes = (): Promise<void> => store.blobs.usage.persist().catch((error: unknown) => logger.warn({ err: error }, 'could not write blob access times'));
   const purgeUploads = async (): Promise<void> => {
     const purged = await store.uploads.purge(await store.repositories.repositories(), new Date(Date.now() - UPLOAD_MAX_AGE_MS));

@@ -1,6 +1,7 @@
-import { readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import { readTextIfExists, writeFileAtomic } from './files.ts';
+import { randomBytes } from 'node:crypto';
+import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { readTextIfExists } from './files.ts';
 import type { Layout } from './layout.ts';
 
 /**
@@ -12,13 +13,35 @@ export function daemonPidPath(layout: Layout): string {
   return join(layout.root, 'shoal', 'daemon.pid');
 }
 
-/** Writes this process's pid; the returned function removes the file if it still names this process. */
-export async function writeDaemonPid(layout: Layout): Promise<() => Promise<void>> {
+/**
+ * Makes this process the data directory's daemon, or says which live daemon already is. The file
+ * is created whole or not at all (a hard link of a written temp file fails if it exists), so two
+ * daemons starting at the same moment cannot both pass; one left by a crash is replaced. The
+ * returned function removes the file if it still names this process.
+ */
+export async function claimDaemonPid(layout: Layout): Promise<{ readonly release: () => Promise<void> } | { readonly other: number }> {
   const path = daemonPidPath(layout);
-  await writeFileAtomic(path, `${process.pid}\n`, layout.tmp);
-  return async () => {
-    if ((await readTextIfExists(path).catch(() => undefined))?.trim() === String(process.pid)) await rm(path, { force: true });
-  };
+  await mkdir(dirname(path), { recursive: true });
+  const mine = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  await writeFile(mine, `${process.pid}\n`);
+  try {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      try {
+        await link(mine, path);
+        return { release: async () => {
+          if ((await readTextIfExists(path).catch(() => undefined))?.trim() === String(process.pid)) await rm(path, { force: true });
+        } };
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      }
+      const other = await runningDaemonPid(layout);
+      if (other !== undefined) return { other };
+      await rm(path, { force: true }); // left by a crash
+    }
+    throw new Error(`${path} keeps coming back: is another daemon starting on this data directory at the same moment?`);
+  } finally {
+    await rm(mine, { force: true });
+  }
 }
 
 /** The pid of a live daemon using this data directory, if any (never this process). */
@@ -33,7 +56,10 @@ export async function runningDaemonPid(layout: Layout): Promise<number | undefin
     if ((error as NodeJS.ErrnoException).code !== 'EPERM') return undefined;
   }
   // A file left by a crash before a reboot can name a pid some other program has now: that is no
-  // daemon, and taking it for one would keep shoal from starting at all.
+  // daemon, and taking it for one would keep shoal from starting at all. A daemon runs shoal's entry
+  // (bin/shoal.js, or an installed `shoal`) with `serve`.
   const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => undefined);
-  return cmdline === undefined || cmdline.includes('shoal') ? pid : undefined;
+  if (cmdline === undefined) return pid;
+  const args = cmdline.split('\0');
+  return args.some((arg) => /(^|\/)shoal(\.js)?$/.test(arg)) && args.includes('serve') ? pid : undefined;
 }

@@ -11,5 +11,5 @@ export { PushedManifests, type PushedRecord } from './pushed.ts';
 export { isDiskFull } from './files.ts';
 export { Evictor, type EvictionOptions, type EvictionResult } from './eviction.ts';
 export { collectGarbage, markReferenced, type GcEntry, type GcResult } from './gc.ts';
-export { runningDaemonPid, writeDaemonPid, daemonPidPath } from './daemon-pid.ts';
+export { claimDaemonPid, runningDaemonPid, daemonPidPath } from './daemon-pid.ts';
 export { handOver } from './hand-over-marks.ts';
