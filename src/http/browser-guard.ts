@@ -13,6 +13,7 @@ import { OciError } from '../oci/index.ts';
 import { TOKEN_PATH } from './auth.ts';
 import { isLoopback } from '../lib/loopback.ts';
 import { hostOfAuthority } from '../lib/host-port.ts';
+import { targetAuthority } from './paths.ts';
 
 const READS = new Set(['GET', 'HEAD']);
 
@@ -28,7 +29,7 @@ export function browserGuard(request: FastifyRequest, _reply: FastifyReply, done
   if (operatorPage && !isLoopback(request.socket.remoteAddress)) {
     return done(new OciError('DENIED', 'the operator pages and the admin API (/_shoal) answer on the node itself, even with --listen open to the LAN: run shoal status or shoal prefetch --all-nodes there, or reach http://127.0.0.1:5000/_shoal/ through ssh -L'));
   }
-  if (operatorPage && !isOwnHost(request.headers.host)) {
+  if (operatorPage && !isOwnHost(targetAuthority(request.raw.url ?? '') ?? request.headers.host)) {
     return done(new OciError('DENIED', `the operator pages answer to localhost, an IP address or this machine's name (${hostname()}), not to Host ${String(request.headers.host).slice(0, 100)}`));
   }
   done();

@@ -46,9 +46,26 @@ export function parseEndpoint(rawPath: string): Endpoint | undefined {
   return undefined;
 }
 
-export function splitUrl(url: string): { path: string; query: URLSearchParams } {
+export function splitUrl(target: string): { path: string; query: URLSearchParams } {
+  const url = originForm(target);
   const q = url.indexOf('?');
   return q < 0 ? { path: url, query: new URLSearchParams() } : { path: url.slice(0, q), query: new URLSearchParams(url.slice(q + 1)) };
+}
+
+/**
+ * The path and query of a request target in absolute form (`GET http://host/v2/ HTTP/1.1`, which
+ * a server must accept: RFC 9112 §3.2.2); other targets unchanged.
+ */
+export function originForm(target: string): string {
+  const match = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(target);
+  if (!match) return target;
+  const rest = target.slice(match[0].length);
+  return rest.startsWith('/') ? rest : `/${rest}`;
+}
+
+/** The host a request target in absolute form names (it wins over the Host header: RFC 9112 §3.2.2). */
+export function targetAuthority(target: string): string | undefined {
+  return /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i.exec(target)?.[1];
 }
 
 export function encodeName(name: string): string {

@@ -75,4 +75,22 @@ describe('requests from web pages', () => {
     const token = await app.inject({ method: 'GET', url: '/_shoal/token?service=shoal', headers: { host: 'sjq-20.corp.example:5000' }, remoteAddress: '192.168.64.20' });
     assert.notEqual(token.statusCode, 403, token.body);
   });
+
+  test('a request target in absolute form is routed by its path and judged by its host (RFC 9112 §3.2.2)', async () => {
+    const { connect } = await import('node:net');
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const port = (app.server.address() as { port: number }).port;
+    const raw = (request: string): Promise<string> => new Promise((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1', () => socket.write(request));
+      let answer = '';
+      socket.on('data', (chunk) => (answer += chunk));
+      socket.on('end', () => resolve(answer));
+      socket.on('error', reject);
+    });
+    assert.match(await raw('GET http://registry.example/v2/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n'), /^HTTP\/1\.1 200 /);
+    assert.match(await raw('GET http://registry.example/v2/web/app/manifests/1 HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: */*\r\nConnection: close\r\n\r\n'), /^HTTP\/1\.1 200 /);
+    // Its host wins over the Host header: a name that is not this machine's is refused the operator pages.
+    assert.match(await raw('GET http://rebind.evil.example/_shoal/status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n'), /^HTTP\/1\.1 403 /);
+    assert.match(await raw('GET http://127.0.0.1/_shoal/status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n'), /^HTTP\/1\.1 200 /);
+  });
 });
