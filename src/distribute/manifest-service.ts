@@ -166,6 +166,15 @@ export class ManifestService {
       // not yet have said it was pushed).
       const fromSeed = this.#store.seedTags.taggedPush(name, tag, cached.digest.value);
       if (!seedSaysNo || !fromSeed || pushedToSwarm(this.#store.pushed, announced, name, tag, cached.digest.value)) return { ...cached, origin: 'local' };
+      // Pushed here too, before the seed's own tag of that name took over (the seed is
+      // authoritative while it has it): with the seed's gone, the tag names the pushed image again.
+      const pushedDigest = tryParseDigest(this.#store.pushed.pushedTag(name, tag) ?? '');
+      const pushedImage = pushedDigest && pushedDigest.value !== cached.digest.value ? await this.#store.manifests.readIfManifest(pushedDigest) : undefined;
+      if (pushedImage) {
+        await this.#store.repositories.tag(name, tag, pushedImage.digest);
+        this.#logger.info({ repository: name, tag, digest: pushedImage.digest.value, seedDigest: cached.digest.value }, 'the seed no longer has this tag: it names the image pushed here again');
+        return { ...pushedImage, origin: 'local' };
+      }
       // Pulled through, and gone from the seed since: withdrawn there, so gone here too (the
       // manifest stays, by digest); the untag is announced, so peers stop resolving it as well.
       await this.#store.repositories.untag(name, tag);

@@ -119,4 +119,15 @@ describe('a tag the seed no longer has', () => {
       await reopened.close();
     }
   });
+
+  test('pushed here, then the seed\'s own tag of that name took over, then the seed withdrew it: the tag names the pushed image again', async () => {
+    await pushToSeed(seed.url, 'both/app', 'v4', image);
+    const pushed = await pushImage(registry.app, 'both/app', 'v4');
+    // The seed is authoritative while it has the tag.
+    assert.equal((await get('/v2/both/app/manifests/v4')).headers['docker-content-digest'], image.digest);
+    await deleteOnSeed('both/app');
+    const back = await get('/v2/both/app/manifests/v4');
+    assert.equal(back.statusCode, 200, back.body);
+    assert.equal(back.headers['docker-content-digest'], pushed.manifest.digest);
+  });
 });
