@@ -38,11 +38,12 @@ export async function startDaemon(config: ShoalConfig, logger: Logger): Promise<
     throw new Error(`another shoal daemon (pid ${claim.other}) is using ${config.dataDir}: stop it first, or give this one its own --data-dir (if none runs, remove ${daemonPidPath(new Layout(config.dataDir))})`);
   }
   const removePid = claim.release;
-  const { store, removedTempFiles } = await Store.open(config.dataDir).catch(async (error: unknown) => {
+  const { store, removedTempFiles, warnings } = await Store.open(config.dataDir).catch(async (error: unknown) => {
     await removePid();
     throw error;
   });
   if (removedTempFiles > 0) logger.warn({ removedTempFiles }, 'removed partial files left by an earlier crash; they were never served');
+  for (const warning of warnings) logger.warn(warning);
   const persistAccessTimes = (): Promise<void> => store.blobs.usage.persist().catch((error: unknown) => logger.warn({ err: error }, 'could not write blob access times'));
   const purgeUploads = async (): Promise<void> => {
     const purged = await store.uploads.purge(await store.repositories.repositories(), new Date(Date.now() - UPLOAD_MAX_AGE_MS));

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { readTextIfExists } from './files.ts';
 import type { Layout } from './layout.ts';
@@ -34,9 +34,15 @@ export async function claimDaemonPid(layout: Layout): Promise<{ readonly release
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       }
+      const stale = (await readTextIfExists(path).catch(() => undefined))?.trim();
       const other = await runningDaemonPid(layout);
       if (other !== undefined) return { other };
-      await rm(path, { force: true }); // left by a crash
+      // Left by a crash: moved aside, not removed, so a fresh file another daemon linked meanwhile
+      // (it judged the same stale file) is seen and put back rather than deleted.
+      const aside = `${mine}.stale`;
+      const moved = await rename(path, aside).then(() => true, () => false);
+      if (moved && (await readTextIfExists(aside).catch(() => undefined))?.trim() !== stale) await link(aside, path).catch(() => undefined);
+      await rm(aside, { force: true });
     }
     throw new Error(`${path} keeps coming back: is another daemon starting on this data directory at the same moment?`);
   } finally {

@@ -37,18 +37,24 @@ export class PushedManifests {
   /**
    * `file`: `pushed.json`, or another record of tags by where they came from, in the same form
    * (`seed-tags.json`: the tags this node took from its seed, which the seed's 404 withdraws).
+   * `unreadable`: what to do with a file that cannot be read or is not this form: `refuse` (the
+   * start fails: for pushed.json, better than evicting pushed images), or `forget` (start with no
+   * record, told through `warn`: a lost seed-tags.json only keeps withdrawn tags served).
    */
-  static async load(layout: Layout, file = 'pushed.json'): Promise<PushedManifests> {
+  static async load(layout: Layout, file = 'pushed.json', unreadable: 'refuse' | { readonly forget: (message: string) => void } = 'refuse'): Promise<PushedManifests> {
     const pushed = new PushedManifests(layout, file);
-    const text = await readTextIfExists(pushed.#path);
-    if (text !== undefined) {
-      let parsed: { manifests?: unknown };
-      try {
-        parsed = JSON.parse(text) as { manifests?: unknown };
-      } catch (error) {
-        // Refusing to start is better than evicting pushed images because their record is unreadable.
-        throw new Error(`${pushed.#path} is not valid JSON (${(error as Error).message}); repair or remove it`);
-      }
+    let parsed: { manifests?: unknown } | undefined;
+    try {
+      const text = await readTextIfExists(pushed.#path);
+      parsed = text === undefined ? undefined : (JSON.parse(text) as { manifests?: unknown });
+      if (parsed !== undefined && (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))) throw new Error('not an object');
+    } catch (error) {
+      const message = `${pushed.#path} cannot be read or is not valid (${(error as Error).message})`;
+      if (unreadable === 'refuse') throw new Error(`${message}; repair or remove it`);
+      unreadable.forget(`${message}; starting without it, and writing it anew`);
+      parsed = undefined;
+    }
+    if (parsed !== undefined) {
       for (const entry of Array.isArray(parsed.manifests) ? parsed.manifests : []) {
         const record = entry as Partial<PushedRecord>;
         if (typeof record.repository !== 'string' || typeof record.digest !== 'string') continue;
@@ -62,6 +68,11 @@ export class PushedManifests {
       }
     }
     return pushed;
+  }
+
+  /** The digest `tag` of `repository` was last pushed here with, if it was. */
+  pushedTag(repository: string, tag: string): string | undefined {
+    return this.#records.get(keyOf({ repository, tag, digest: '', pushedAt: '' }))?.digest;
   }
 
   get path(): string {

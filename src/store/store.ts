@@ -43,12 +43,14 @@ export class Store {
   }
 
   /** Opens (creating if needed) a data directory and removes what a crash left half-written. */
-  static async open(root: string, options: StoreOpenOptions = {}): Promise<{ store: Store; removedTempFiles: number }> {
+  static async open(root: string, options: StoreOpenOptions = {}): Promise<{ store: Store; removedTempFiles: number; warnings: string[] }> {
     const absolute = resolve(root);
     await mkdir(absolute, { recursive: true });
     const layout = new Layout(absolute);
     const { removedTempFiles } = options.recover === false ? { removedTempFiles: 0 } : await recoverStore(layout);
-    const store = new Store(layout, await BlobUsage.load(layout), await PushedManifests.load(layout), await PushedManifests.load(layout, 'seed-tags.json'));
-    return { store, removedTempFiles };
+    const warnings: string[] = [];
+    const seedTags = await PushedManifests.load(layout, 'seed-tags.json', { forget: (message) => warnings.push(message) });
+    const store = new Store(layout, await BlobUsage.load(layout), await PushedManifests.load(layout), seedTags);
+    return { store, removedTempFiles, warnings };
   }
 }

@@ -51,3 +51,25 @@ describe('store: the daemon pid file', () => {
     }
   });
 });
+
+describe('store: records of where tags came from, unreadable', () => {
+  test('a damaged seed-tags.json is forgotten with a warning (a lost record only keeps withdrawn tags served); a damaged pushed.json refuses the start', async () => {
+    const { Store } = await import('../../src/store/index.ts');
+    const dir = await mkdtemp(join(tmpdir(), 'shoal-records-'));
+    try {
+      await Store.open(dir);
+      for (const damage of ['{"version":1,"manifests":[{"repo', 'null']) {
+        await writeFile(join(dir, 'shoal', 'seed-tags.json'), damage);
+        const { warnings } = await Store.open(dir);
+        assert.equal(warnings.length, 1, damage);
+        assert.match(warnings[0]!, /seed-tags\.json cannot be read or is not valid .*starting without it/);
+        await writeFile(join(dir, 'shoal', 'seed-tags.json'), '{"version":1,"manifests":[]}');
+        await writeFile(join(dir, 'shoal', 'pushed.json'), damage);
+        await assert.rejects(Store.open(dir), /pushed\.json cannot be read or is not valid .*repair or remove it/);
+        await rm(join(dir, 'shoal', 'pushed.json'));
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
