@@ -131,8 +131,9 @@ export class ManifestService {
       try {
         const head = await target.upstream.headManifest(target.remoteName, tag, ACCEPT_ALL, { timeoutMs: this.#tagTimeoutMs });
         if (!head) continue;
-        // Remembered across restarts: the seed's 404 later withdraws this tag here (and only such a tag).
-        await this.#store.seedTags.record(name, head.digest, tag).catch((error: unknown) => this.#logger.warn({ repository: name, tag, err: error }, 'could not record where a tag came from'));
+        // Remembered across restarts: the seed's 404 later withdraws this tag here (and only such a
+        // tag). In memory at once; the file is written behind, off the pull's path.
+        void this.#store.seedTags.record(name, head.digest, tag).catch((error: unknown) => this.#logger.warn({ repository: name, tag, err: error }, 'could not record where a tag came from'));
         const local = await this.#store.manifests.read(head.digest);
         if (local) {
           await this.#store.manifests.put(name, local.body, local.parsed, tag);
@@ -164,7 +165,7 @@ export class ManifestService {
       // Only a tag this node took from the seed is the seed's to withdraw: one pushed (here or to
       // another node), or taken from the swarm, is served as before (after a restart the swarm may
       // not yet have said it was pushed).
-      const fromSeed = this.#store.seedTags.taggedPush(name, tag, cached.digest.value);
+      const fromSeed = this.#store.seedTags.pushedTag(name, tag) === cached.digest.value;
       if (!seedSaysNo || !fromSeed || pushedToSwarm(this.#store.pushed, announced, name, tag, cached.digest.value)) return { ...cached, origin: 'local' };
       // Pushed here too, before the seed's own tag of that name took over (the seed is
       // authoritative while it has it): with the seed's gone, the tag names the pushed image again.

@@ -13,5 +13,5 @@ export interface AnnouncedTag {
 
 /** True when `tag` naming `digest` was pushed here (pushed.json) or, by the newest record announced, to another node. */
 export function pushedToSwarm(pushed: PushedManifests, announced: AnnouncedTag | undefined, name: string, tag: string, digest: string): boolean {
-  return pushed.taggedPush(name, tag, digest) || (announced?.pushed === true && announced.digest === digest);
+  return pushed.pushedTag(name, tag) === digest || (announced?.pushed === true && announced.digest === digest);
 }

@@ -70,7 +70,7 @@ export class PushedManifests {
     return pushed;
   }
 
-  /** The digest `tag` of `repository` was last pushed here with, if it was. */
+  /** The digest `tag` of `repository` was last recorded with (pushed here, or taken from the seed), if it was. */
   pushedTag(repository: string, tag: string): string | undefined {
     return this.#records.get(keyOf({ repository, tag, digest: '', pushedAt: '' }))?.digest;
   }
@@ -81,11 +81,6 @@ export class PushedManifests {
 
   records(): PushedRecord[] {
     return [...this.#records.values()];
-  }
-
-  /** Whether `tag` of `repository` was pushed here naming `digest` (and not pushed again since to another). */
-  taggedPush(repository: string, tag: string, digest: string): boolean {
-    return this.#records.get(keyOf({ repository, tag, digest, pushedAt: '' }))?.digest === digest;
   }
 
   /** Remembers a push; resolves once the record is on disk. */

@@ -50,6 +50,11 @@ async function status(method: 'GET' | 'HEAD' | 'DELETE', path: string, on = node
   return response.status;
 }
 
+/** The first libp2p address a daemon listens on, from its status: what another host bootstraps to. */
+async function multiaddrOf(host: ShoalProcess): Promise<string> {
+  return ((await (await fetch(`${host.url}/_shoal/status`)).json()) as { node: { multiaddrs: string[] } }).node.multiaddrs[0]!;
+}
+
 async function tags(): Promise<string[]> {
   const response = await fetch(`${node.url}/v2/${REPO}/tags/list`);
   return response.status === 200 ? ((await response.json()) as { tags: string[] }).tags : [];
@@ -121,7 +126,7 @@ describe('a tag deleted on the host it was pushed to', () => {
   });
 
   test('is not resolved from the swarm by a host that had not taken it', { timeout: 120_000 }, async () => {
-    const multiaddr = ((await (await fetch(`${a.url}/_shoal/status`)).json()) as { node: { multiaddrs: string[] } }).node.multiaddrs[0]!;
+    const multiaddr = await multiaddrOf(a);
     b = await startShoal({ swarm: true, args: [...LOOPBACK_SWARM, '--bootstrap', multiaddr] });
     // The tags a's swarm knows reach b together when they meet: once `kept` resolves on b, so would `dropped`.
     await eventually(async () => (await status('GET', 'manifests/kept', b)) === 200, 60_000, 'b to resolve the kept tag from a');
@@ -156,7 +161,7 @@ describe('a tag withdrawn on the seed', () => {
     assert.equal(own.status, 201, await own.text());
     const deleted = await fetch(`${seed.url}/v2/${SEEDED}/manifests/${manifestDigest}`, { method: 'DELETE' });
     assert.equal(deleted.status, 202);
-    const multiaddr = ((await (await fetch(`${a.url}/_shoal/status`)).json()) as { node: { multiaddrs: string[] } }).node.multiaddrs[0]!;
+    const multiaddr = await multiaddrOf(a);
     b = await startShoal({ swarm: true, upstreams: [seed.url], args: [...LOOPBACK_SWARM, '--bootstrap', multiaddr] });
     // The pushed tag (unknown to the seed) reaches b from a's records; the pulled one, which b's
     // seed answers 404 for, must not, before or after a sees the withdrawal.
@@ -178,7 +183,7 @@ describe('a tag withdrawn on the seed', () => {
     assert.equal(await status('GET', 'manifests/v1', a, 'own/app'), 200);
     assert.equal(await status('GET', 'manifests/1', a, SEEDED), 404, 'withdrawn stays withdrawn');
     // A host that never had it learns from a's records, announced again at its start, that it was pushed.
-    const multiaddr = ((await (await fetch(`${a.url}/_shoal/status`)).json()) as { node: { multiaddrs: string[] } }).node.multiaddrs[0]!;
+    const multiaddr = await multiaddrOf(a);
     const c = await startShoal({ swarm: true, upstreams: [seed.url], args: [...LOOPBACK_SWARM, '--bootstrap', multiaddr] });
     try {
       await eventually(async () => (await status('GET', 'manifests/v1', c, 'own/app')) === 200, 60_000, 'a new host to resolve the pushed tag');
@@ -202,7 +207,7 @@ describe('a layer\'s digest asked for as a manifest, in a swarm', () => {
   });
 
   test('is 404 MANIFEST_UNKNOWN on a host that lacks it, which fetches nothing from its peers', { timeout: 120_000 }, async () => {
-    const multiaddr = ((await (await fetch(`${a.url}/_shoal/status`)).json()) as { node: { multiaddrs: string[] } }).node.multiaddrs[0]!;
+    const multiaddr = await multiaddrOf(a);
     b = await startShoal({ swarm: true, args: [...LOOPBACK_SWARM, '--bootstrap', multiaddr] });
     // Once b has a's announcements (a peer with blobs and a data URL), a manifest GET by the layer's digest would have fetched it.
     type Peers = { peers: Array<{ url?: string; blobs: number }> };
