@@ -93,6 +93,12 @@ export class PushedManifests {
     return this.#save();
   }
 
+  /** Drops the record of `tag` in `repository`, if there is one; resolves once the file says so. */
+  forgetTag(repository: string, tag: string): Promise<void> {
+    if (!this.#records.delete(keyOf({ repository, tag, digest: '', pushedAt: '' }))) return this.#writing;
+    return this.#save();
+  }
+
   /** Drops the records `keep` refuses; writes the file when any went. */
   async prune(keep: (record: PushedRecord) => boolean): Promise<number> {
     let dropped = 0;

@@ -40,6 +40,10 @@ export class Store {
     this.pushed = pushed;
     this.manifests = new ManifestStore(this.blobs, this.repositories, pushed);
     this.uploads = new UploadStore(this.layout, this.blobs.notifyPushed);
+    // A tag gone from here (deleted, or withdrawn by the seed) is no longer one this node took from
+    // its seed: without this the record grew with every tag ever pulled. A failed write only
+    // leaves a stale line, which says nothing about a tag pulled again (that writes it anew).
+    this.repositories.onUntagged((name, tag) => void seedTags.forgetTag(name, tag).catch(() => undefined));
   }
 
   /** Opens (creating if needed) a data directory and removes what a crash left half-written. */

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { MEDIA_TYPES, OciError, digestOf, parseManifest } from '../../src/oci/index.ts';
 import { Store } from '../../src/store/index.ts';
+import { eventually } from '../helpers/eventually.ts';
 
 describe('RepositoryStore and ManifestStore (registry:2 layout)', () => {
   let dir: string;
@@ -100,5 +101,26 @@ describe('RepositoryStore and ManifestStore (registry:2 layout)', () => {
     const { store: fresh } = await Store.open(dir); // no parse cache
     await writeFile(v2('blobs/sha256', digest.hex.slice(0, 2), digest.hex, 'data'), manifestBody(undefined, 'x/tampered'));
     await assert.rejects(fresh.manifests.read(digest), (e: unknown) => e instanceof OciError && e.code === 'UNKNOWN');
+  });
+});
+
+describe('seed-tags.json', () => {
+  test('a tag deleted here drops its record of coming from the seed, on disk too; other tags keep theirs', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'shoal-store-seed-tags-'));
+    try {
+      const { store } = await Store.open(dir);
+      const body = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPES.ociManifest, config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: digestOf('{}').value, size: 2 }, layers: [] }));
+      const digest = await store.manifests.put('lib/app', body, parseManifest(body, undefined), 'gone');
+      await store.repositories.tag('lib/app', 'kept', digest);
+      await store.seedTags.record('lib/app', digest, 'gone');
+      await store.seedTags.record('lib/app', digest, 'kept');
+      assert.equal(await store.repositories.untag('lib/app', 'gone'), true);
+      await eventually(async () => !(await readFile(store.seedTags.path, 'utf8')).includes('"gone"'), 5_000, 'seed-tags.json to drop the deleted tag');
+      const { store: reopened } = await Store.open(dir);
+      assert.equal(reopened.seedTags.pushedTag('lib/app', 'gone'), undefined);
+      assert.equal(reopened.seedTags.pushedTag('lib/app', 'kept'), digest.value);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
