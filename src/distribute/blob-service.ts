@@ -35,10 +35,19 @@ export class BlobService implements PeerBlobs {
   }
 
   /**
-   * Size of a blob present here (on disk and visible in the repository, or arriving now).
-   * HEAD answers from this host only: a pusher must upload what this host lacks.
+   * Size of a blob for a HEAD: present here (see statHere), else what the seed or the swarm says of
+   * it in a mirrored repository, as a GET would fetch it (the distribution spec: a HEAD of an
+   * existing blob is 200; registry:2's proxy asks its remote too). A pusher told so skips the
+   * upload; its manifest then waits for the blob to be fetched here (settled).
    */
   async stat(want: BlobWant): Promise<number | undefined> {
+    const here = await this.statHere(want);
+    if (here !== undefined || !this.isMirrored(want.name, want.ns) || (await this.#deletedHere(want))) return here;
+    return this.#fetcher.remoteSize(want);
+  }
+
+  /** Size of a blob present here: on disk and visible in the repository, or arriving now. */
+  async statHere(want: BlobWant): Promise<number | undefined> {
     if (await this.#visibleLocally(want)) {
       // A HEAD is a use: a pusher that found the blob here is about to reference it in a manifest.
       this.#store.blobs.touch(want.digest);
@@ -49,13 +58,16 @@ export class BlobService implements PeerBlobs {
   }
 
   /**
-   * Size of the blob stored here and visible in the repository, once a fetch of it running now has
-   * ended: a manifest pushed on a blob still arriving (HEAD said it is here, so the pusher did not
-   * upload it) is accepted only if that fetch commits it, never left naming a blob that failed.
+   * Size of the blob stored here and visible in the repository, once a fetch of it has ended: a
+   * manifest pushed on a blob this host lacks (a HEAD found it arriving, at the seed or at a peer,
+   * so the pusher did not upload it) is accepted only once the blob is fetched and committed here,
+   * as a GET would fetch it, never left naming a blob that is not here.
    */
   async settled(want: BlobWant): Promise<number | undefined> {
-    const arriving = await this.#fetcher.joinable(want.digest)?.catch(() => undefined);
-    await arriving?.done().catch(() => undefined);
+    if (await this.#arrived(want)) return this.#store.blobs.stat(want.digest);
+    if (!this.isMirrored(want.name, want.ns) || (await this.#deletedHere(want))) return undefined;
+    const fetched = await this.#fetcher.fetch(want).catch(() => undefined);
+    await fetched?.done().catch(() => undefined);
     return (await this.#visibleLocally(want)) ? this.#store.blobs.stat(want.digest) : undefined;
   }
 
@@ -83,6 +95,13 @@ export class BlobService implements PeerBlobs {
     const byteRange = range?.(partial.size);
     const stream = partial.createReader(this.#store.blobs.path(want.digest), byteRange, { holdBackUnverified: true, idleTimeoutMs: CLIENT_READ_IDLE_MS });
     return { size: partial.size, range: byteRange, stream, origin: alreadyRunning ? 'joined' : 'fetched' };
+  }
+
+  /** Whether the blob is visible here once a fetch of it running now has ended. */
+  async #arrived(want: BlobWant): Promise<boolean> {
+    const arriving = await this.#fetcher.joinable(want.digest)?.catch(() => undefined);
+    await arriving?.done().catch(() => undefined);
+    return this.#visibleLocally(want);
   }
 
   async #openLocal(want: BlobWant, range?: (size: number) => ByteRange | undefined): Promise<OpenedBlob | undefined> {
@@ -126,7 +145,8 @@ export class BlobService implements PeerBlobs {
 
   async delete(name: string, want: BlobWant): Promise<void> {
     const repositories = this.#store.repositories;
-    if (!(await repositories.hasBlobLink(name, want.digest))) {
+    // In a mirrored repository a blob stored here (or arriving) is in it, whether or not a GET has linked it yet.
+    if (!(await repositories.hasBlobLink(name, want.digest)) && !(await this.#arrived(want))) {
       throw new OciError('BLOB_UNKNOWN', `blob ${want.digest.value} is not in repository ${name}`);
     }
     // Marked first: a crash between the two leaves the blob linked (the delete did not happen),
@@ -136,12 +156,13 @@ export class BlobService implements PeerBlobs {
   }
 
   /**
-   * Deleted from the repository here, which has no seed: the copy in this host's store (or a
-   * peer's) does not bring it back; a push or mount does. A seeded repository is a cache of its
-   * seed, where a delete only drops this host's link.
+   * Deleted from the repository here and not brought back. In a repository with no seed, the copy
+   * in this host's store (or a peer's) does not bring it back; a push or mount does. In one with a
+   * seed the seed is authoritative: a blob it serves comes back (this host only dropped its link
+   * to its cache), one it does not (pushed here, then deleted) stays deleted, as on registry:2.
    */
   async #deletedHere(want: BlobWant): Promise<boolean> {
-    if (this.#fetcher.isSeeded(want)) return false;
-    return (await this.#store.repositories.deleted.markedAt(want.name, 'blob', want.digest.value)) !== undefined;
+    if ((await this.#store.repositories.deleted.markedAt(want.name, 'blob', want.digest.value)) === undefined) return false;
+    return !this.#fetcher.isSeeded(want) || (await this.#fetcher.remoteSize(want, true)) === undefined;
   }
 }

@@ -22,6 +22,8 @@ import type { BlobSource, BlobWant, UpstreamRouter } from './types.ts';
  * exchange, take a second or two): it fetches from the seed only pieces nobody else could own.
  */
 export const DEFAULT_MEMBERSHIP_SETTLE_MS = 2_000;
+/** Never written: sizes asked of the sources themselves. */
+const NO_HINTS = new BlobSizeHints();
 
 export interface FetcherInit extends PieceEnginesInit {
   readonly membershipSettleMs?: number;
@@ -106,6 +108,19 @@ export class Fetcher {
   /** Whether blobs of this repository can come from anywhere but this disk. */
   hasRemoteSources(want: { name: string; ns?: string }): boolean {
     return this.#c.swarm !== undefined || this.isSeeded(want);
+  }
+
+  /**
+   * The size another source gives for a blob not stored here, for a HEAD: the seed's HEAD (in a
+   * repository with a seed), else what its holders in the swarm agree on; `seedOnly`: the seed's
+   * word alone. Descriptor sizes are not asked: they say what a manifest names, not who has it.
+   * Undefined when no source has it or none can be asked.
+   */
+  async remoteSize(want: BlobWant, seedOnly = false): Promise<number | undefined> {
+    const seed = this.isSeeded(want) ? this.#c.seed : undefined;
+    const swarm = seedOnly ? undefined : this.#c.swarm;
+    if (!seed && !swarm) return undefined;
+    return resolveBlobSize(want, { hints: NO_HINTS, seed, swarm, logger: this.#c.logger }).catch(() => undefined);
   }
 
   /**

@@ -78,7 +78,11 @@ export class ManifestService {
 
   async #byDigest(name: string, digest: Digest, targets: UpstreamTarget[]): Promise<ResolvedManifest> {
     const manifests = this.#store.manifests;
-    const local = (await manifests.get(name, digest)) ?? (targets.length > 0 ? await manifests.readIfManifest(digest) : undefined);
+    const here = await manifests.get(name, digest);
+    // Deleted here: only the seed brings it back (neither this host's copy under another name nor a
+    // peer's does); with the seed down, the delete holds.
+    const deleted = !here && (await this.#store.repositories.deleted.markedAt(name, 'manifest', digest.value)) !== undefined;
+    const local = here ?? (targets.length > 0 && !deleted ? await manifests.readIfManifest(digest) : undefined);
     if (local) {
       await this.#store.repositories.linkManifest(name, digest);
       return { ...local, origin: 'local' };
@@ -92,11 +96,9 @@ export class ManifestService {
         failure = error;
       }
     }
-    // Deleted here from a repository with no seed: neither this host's copy nor a peer's brings it back.
-    const deleted = targets.length === 0 && (await this.#store.repositories.deleted.markedAt(name, 'manifest', digest.value)) !== undefined;
     const fromPeers = deleted ? undefined : await this.#fromPeers(name, digest, undefined);
     if (fromPeers) return fromPeers;
-    if (failure) throw unavailable(name, digest.value, failure);
+    if (failure && !deleted) throw unavailable(name, digest.value, failure);
     throw new OciError('MANIFEST_UNKNOWN', `manifest ${digest.value} is not in repository ${name}`);
   }
 

@@ -34,7 +34,7 @@ export class PushService {
    */
   async mount(name: string, digest: Digest, from: string | undefined): Promise<boolean> {
     if (from !== undefined) {
-      if ((await this.#blobs.stat({ name: from, digest })) === undefined) return false;
+      if ((await this.#blobs.statHere({ name: from, digest })) === undefined) return false;
       this.#store.blobs.touch(digest); // about to be referenced by a manifest: recently used
       await this.#store.repositories.linkBlob(name, digest);
       this.#logger.info({ repository: name, from, digest: digest.value }, 'blob mounted');

@@ -6,7 +6,7 @@
 // answering, on the hosts that pulled it and from the swarm alike.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { eventually } from '../helpers/eventually.ts';
@@ -217,6 +217,10 @@ describe('a layer\'s digest asked for as a manifest, in a swarm', () => {
     const before = await rss();
     for (const repo of ['any/one', 'any/two', REPO]) assert.equal(await status('GET', `manifests/${sha256(big)}`, b, repo), 404, repo);
     assert.ok((await rss()) - before < 64 * 1024, 'no layer read into memory (KiB)');
-    assert.equal((await (await fetch(`${b.url}/v2/${REPO}/blobs/${sha256(big)}`, { method: 'HEAD' })).status), 404, 'b fetched nothing: the layer is not here');
+    const hex = sha256(big).slice('sha256:'.length);
+    const stored = join(b.dataDir, 'docker', 'registry', 'v2', 'blobs', 'sha256', hex.slice(0, 2), hex, 'data');
+    await assert.rejects(access(stored), 'b fetched nothing: the layer is not stored here');
+    // A HEAD answers for what a GET would serve: a's copy.
+    assert.equal((await (await fetch(`${b.url}/v2/${REPO}/blobs/${sha256(big)}`, { method: 'HEAD' })).status), 200);
   });
 });
