@@ -54,7 +54,14 @@ export async function createSwarmParts(config: SwarmConfig, dataDir: string, sto
       unsubscribe.push(store.blobs.onCommitted((digest, size) => swarm.announceHave(digest.value, size)));
       // Evicted or collected: peers must stop asking this node for it.
       unsubscribe.push(store.blobs.onDeleted((digest) => swarm.announceWithdrawn(digest)));
-      unsubscribe.push(store.repositories.onTagged((name, tag, digest) => void swarm.announceTag(tagName(name), tag, digest.value, undefined, { pushed: pushedToSwarm(store.pushed, swarm.newestTag(tagName(name), tag), name, tag, digest.value) })));
+      unsubscribe.push(store.repositories.onTagged((name, tag, digest) => {
+        // A tag taken from the swarm is the same fact as the record it came from, told with that
+        // record's time: told as new, a host that took the old image while a push of the tag
+        // again was on its way would have won over that push (the last writer wins).
+        const newest = swarm.newestTag(tagName(name), tag);
+        const sameFact = newest !== undefined && !newest.deleted && newest.digest === digest.value;
+        void swarm.announceTag(tagName(name), tag, digest.value, sameFact ? newest.timestamp : undefined, { pushed: pushedToSwarm(store.pushed, newest, name, tag, digest.value) });
+      }));
       unsubscribe.push(store.repositories.onUntagged((name, tag, digest) => void swarm.announceTagDeleted(tagName(name), tag, digest.value)));
       // Tags pushed here are the swarm's even where the seed lacks them: said so again after every
       // restart (tag records live in memory), or hosts that took them from us would take the seed's

@@ -158,6 +158,12 @@ export class ManifestService {
     const announced = this.#peers?.newestTag(this.#router.qualifiedName(name), tag);
     // Every seed answered and none has the tag: it exists only if it was pushed to the swarm.
     const seedSaysNo = targets.length > 0 && failure === undefined;
+    // The newest tag a peer announced (when the seed answered, only one pushed to the swarm). A tag
+    // deleted here, or deleted on its origin as the swarm last heard, stays deleted until it is set
+    // again, here or (later than the delete) on a peer.
+    const usable = announced && !announced.deleted && (!seedSaysNo || announced.pushed === true) ? announced : undefined;
+    const deletedAt = usable ? await this.#store.repositories.deleted.markedAt(name, 'tag', tag) : undefined;
+    const announcedDigest = usable && (deletedAt === undefined || usable.timestamp > deletedAt) ? tryParseDigest(usable.digest) : undefined;
     const cached = await this.#localTag(name, tag);
     if (cached) {
       if (failure) {
@@ -168,7 +174,18 @@ export class ManifestService {
       // another node), or taken from the swarm, is served as before (after a restart the swarm may
       // not yet have said it was pushed).
       const fromSeed = this.#store.seedTags.pushedTag(name, tag) === cached.digest.value;
-      if (!seedSaysNo || !fromSeed || pushedToSwarm(this.#store.pushed, announced, name, tag, cached.digest.value)) return { ...cached, origin: 'local' };
+      if (!seedSaysNo || !fromSeed || pushedToSwarm(this.#store.pushed, announced, name, tag, cached.digest.value)) {
+        // The swarm is the authority here, and the last writer wins: every tag set here is told to
+        // the swarm when it is set, so a newest record that names another digest was set later,
+        // elsewhere (a push of the tag again, on any host). Without this, a host that had pulled
+        // a tag served that image for good, whatever was pushed after it.
+        const moved = announcedDigest && announcedDigest.value !== cached.digest.value ? await this.#fromPeers(name, announcedDigest, tag) : undefined;
+        if (moved) {
+          this.#logger.info({ repository: name, tag, digest: moved.digest.value, was: cached.digest.value }, 'tag set again in the swarm: following the newest');
+          return moved;
+        }
+        return { ...cached, origin: 'local' };
+      }
       // Pushed here too, before the seed's own tag of that name took over (the seed is
       // authoritative while it has it): with the seed's gone, the tag names the pushed image again.
       const pushedDigest = tryParseDigest(this.#store.pushed.pushedTag(name, tag) ?? '');
@@ -183,13 +200,7 @@ export class ManifestService {
       await this.#store.repositories.untag(name, tag);
       this.#logger.info({ repository: name, tag, digest: cached.digest.value }, 'the seed no longer has this tag and it was never pushed to the swarm: tag removed here');
     }
-    // Not here, and the seed is down or does not know it: the newest tag a peer announced (when
-    // the seed answered, only one pushed to the swarm). A tag deleted here, or deleted on its
-    // origin as the swarm last heard, stays deleted until it is set again, here or (later than the
-    // delete) on a peer.
-    const usable = announced && !announced.deleted && (!seedSaysNo || announced.pushed === true) ? announced : undefined;
-    const deletedAt = usable ? await this.#store.repositories.deleted.markedAt(name, 'tag', tag) : undefined;
-    const announcedDigest = usable && (deletedAt === undefined || usable.timestamp > deletedAt) ? tryParseDigest(usable.digest) : undefined;
+    // Not here, and the seed is down or does not know it: the newest tag a peer announced.
     if (announcedDigest) {
       const fromPeers = await this.#fromPeers(name, announcedDigest, tag);
       if (fromPeers) {
