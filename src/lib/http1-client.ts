@@ -58,6 +58,16 @@ const READ_BYTES = 256 * 1024;
  * into their batches).
  */
 let sharedReadBuffer: Buffer | undefined;
+
+/**
+ * TCP keep-alive probes after this long without a packet (libuv then probes every second, ten
+ * times): a peer or seed that vanished from the network (a pulled cable, a switch port down, a
+ * frozen VM: no reset ever comes) is found out ~15 s after its last byte, where the body's idle
+ * limit waited 60 s and every host's pull stood still meanwhile (multi-host audit: 75-94 s for a
+ * 12 s pull). One that is alive but has nothing to send yet (an owner relaying a slow seed) answers
+ * the probes and is left to the idle limit.
+ */
+export const KEEPALIVE_IDLE_MS = 5_000;
 const readBuffer = (): Buffer => (sharedReadBuffer ??= Buffer.allocUnsafeSlow(READ_BYTES));
 const MAX_HEAD_BYTES = 64 * 1024;
 const HEAD_END = Buffer.from('\r\n\r\n');
@@ -146,6 +156,7 @@ export class Http1Client {
     const socket = tls ? connectTls({ ...(isIP(host) === 0 ? { servername: host } : {}), ...tlsOptions, ...options }) : connectTcp(options);
     (connection as { socket: Socket }).socket = socket;
     socket.setNoDelay(true);
+    socket.setKeepAlive(true, KEEPALIVE_IDLE_MS);
     const cancelConnectTimer = steadyTimeout(this.#init.connectTimeoutMs, () => socket.destroy(new Http1Error('UND_ERR_CONNECT_TIMEOUT', `connect timeout after ${this.#init.connectTimeoutMs} ms`)));
     socket.once(tls ? 'secureConnect' : 'connect', cancelConnectTimer);
     const gone = (error?: Error): void => {
