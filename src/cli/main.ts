@@ -117,12 +117,26 @@ async function serve(config: Awaited<ReturnType<typeof loadConfig>>): Promise<un
   try {
     daemon = await startDaemon(config, logger);
   } catch (error) {
-    logger.fatal({ err: error }, 'could not start');
-    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-      throw new Error(`${(error as Error).message}: another program (another shoal daemon, registry:2?) listens there; stop it, or choose another port (--listen, --peer-port, --p2p-port, --metrics-listen)`);
-    }
-    throw error;
+    const explained = startFailure(error);
+    logger.fatal({ reason: explained.message }, 'could not start');
+    throw explained;
   }
   exitOnShutdownSignals({ close: () => daemon.close(), logger, exit: (code) => process.exit(code), signals: process });
   return undefined;
+}
+
+/**
+ * What a failed start tells the operator: the cause and what to do, in one line (the log line
+ * carries no stack: it is an operator's error, not shoal's). libp2p reports a p2p port in use as
+ * its own multi-line advice about a setting shoal does not expose.
+ */
+function startFailure(error: unknown): Error {
+  const message = error instanceof Error ? error.message : String(error);
+  const p2pInUse = /failed to be listened on[\s\S]*EADDRINUSE[^\n]*?(\d+)\s*$/m.exec(message);
+  if (p2pInUse) return new Error(`the p2p port ${p2pInUse[1]} is in use: another program (another shoal daemon?) listens there; stop it, or choose another --p2p-port`);
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE') return new Error(`${message}: another program (another shoal daemon, registry:2?) listens there; stop it, or choose another port (--listen, --peer-port, --p2p-port, --metrics-listen)`);
+  if (code === 'EADDRNOTAVAIL') return new Error(`${message}: no interface of this host has that address; check --listen, --bind-address and --metrics-listen`);
+  if (code === 'EACCES' || code === 'EPERM') return new Error(`${message}: the user shoal runs as may not do this; give it the data directory (chown -R <user> <data-dir>) or choose a port above 1023`);
+  return error instanceof Error ? error : new Error(message);
 }

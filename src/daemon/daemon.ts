@@ -126,25 +126,48 @@ export async function startDaemon(config: ShoalConfig, logger: Logger): Promise<
     ...(swarmParts.peerTls ? { tls: swarmParts.peerTls } : {}),
   });
 
-  if (swarmParts && peerApp) {
-    await peerApp.listen({ host: config.swarm.bindAddress, port: config.swarm.peerPort });
-    ({ peerUrl } = await swarmParts.start(boundPort(peerApp, config.swarm.peerPort)));
-    // Told once the swarm runs: requests served before that are not worth telling.
-    const { swarm } = swarmParts;
-    services.slots.onChange((load) => swarm.reportLoad(load));
-    await preheat.start();
-    logger.info({ peerId: swarmParts.swarm.peerId, multiaddrs: swarmParts.swarm.multiaddrs, peerUrl, mdns: config.swarm.mdns, clusterKey: swarmParts.clusterKey !== undefined }, 'swarm started');
-  }
+  const close = async (): Promise<void> => {
+    clearInterval(timer);
+    clearInterval(accessTimer);
+    await app.close();
+    await peerApp?.close();
+    await metricsApp?.close();
+    await preheat.stop();
+    await evictor?.close();
+    await swarmParts?.stop();
+    await router.close();
+    await persistAccessTimes();
+    await removePid().catch(() => undefined);
+  };
   const timer = setInterval(() => void purgeUploads().catch((error: unknown) => logger.error({ err: error }, 'upload purge failed')), UPLOAD_PURGE_INTERVAL_MS);
   timer.unref();
   const accessTimer = setInterval(() => void persistAccessTimes(), ACCESS_TIMES_PERSIST_MS);
   accessTimer.unref();
-
-  if (metricsApp && config.metricsListen) {
-    await metricsApp.listen({ host: config.metricsListen.host, port: config.metricsListen.port });
-    logger.info({ metricsListen: metricsApp.server.address() }, 'metrics served on their own listener');
+  try {
+    await listenAll();
+  } catch (error) {
+    // Whatever opened before the failure (the peer port, libp2p's other listeners, the pid file)
+    // is closed again: left open, they kept the process alive, "running" with no registry API, so
+    // a supervisor never restarted it.
+    await close().catch((closeError: unknown) => logger.warn({ err: closeError }, 'closing after a failed start'));
+    throw error;
   }
-  await app.listen({ host: config.listen.host, port: config.listen.port });
+  async function listenAll(): Promise<void> {
+    if (swarmParts && peerApp) {
+      await peerApp.listen({ host: config.swarm.bindAddress, port: config.swarm.peerPort });
+      ({ peerUrl } = await swarmParts.start(boundPort(peerApp, config.swarm.peerPort)));
+      // Told once the swarm runs: requests served before that are not worth telling.
+      const { swarm } = swarmParts;
+      services.slots.onChange((load) => swarm.reportLoad(load));
+      await preheat.start();
+      logger.info({ peerId: swarmParts.swarm.peerId, multiaddrs: swarmParts.swarm.multiaddrs, peerUrl, mdns: config.swarm.mdns, clusterKey: swarmParts.clusterKey !== undefined }, 'swarm started');
+    }
+    if (metricsApp && config.metricsListen) {
+      await metricsApp.listen({ host: config.metricsListen.host, port: config.metricsListen.port });
+      logger.info({ metricsListen: metricsApp.server.address() }, 'metrics served on their own listener');
+    }
+    await app.listen({ host: config.listen.host, port: config.listen.port });
+  }
   const port = boundPort(app, config.listen.port);
   const address = `http://${formatHostPort(config.listen.host, port)}`;
   logger.info(
@@ -154,17 +177,7 @@ export async function startDaemon(config: ShoalConfig, logger: Logger): Promise<
   return {
     address,
     close: async () => {
-      clearInterval(timer);
-      clearInterval(accessTimer);
-      await app.close();
-      await peerApp?.close();
-      await metricsApp?.close();
-      await preheat.stop();
-      await evictor?.close();
-      await swarmParts?.stop();
-      await router.close();
-      await persistAccessTimes();
-      await removePid().catch(() => undefined);
+      await close();
       logger.info('shoal stopped');
     },
   };

@@ -2,7 +2,9 @@
 // would remove the running one's temp files, and its exit the running one's pid file, after which
 // `shoal gc` would delete blobs under it), nor on an address in use, and each refusal says what to do.
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { once } from 'node:events';
+import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -36,5 +38,25 @@ describe('a second daemon', () => {
     const second = await runShoal(['serve', '--data-dir', spare, '--listen', new URL(running.url).host, '--no-swarm', '--log-level', 'error']);
     assert.equal(second.code, 1, second.stderr);
     assert.match(second.stderr, /EADDRINUSE.*another program \(another shoal daemon, registry:2\?\) listens there; stop it, or choose another port/);
+  });
+
+  test('on a p2p port in use: exits at once with what to do, and lets go of what it opened (the peer port, the pid file)', async () => {
+    const p2pPort = await freePort();
+    const peerPort = await freePort();
+    const taken = createServer().listen(p2pPort, '127.0.0.1');
+    await once(taken, 'listening');
+    try {
+      const args = ['serve', '--data-dir', spare, '--listen', `127.0.0.1:${await freePort()}`, '--bind-address', '127.0.0.1', '--no-mdns', '--p2p-port', String(p2pPort), '--peer-port', String(peerPort), '--log-level', 'error'];
+      // Before, libp2p's failure left the peer port listening and the process running for good.
+      const second = await runShoal(args, { timeoutMs: 30_000 });
+      assert.equal(second.code, 1, second.stderr);
+      assert.equal(second.stderr.trim(), `shoal: the p2p port ${p2pPort} is in use: another program (another shoal daemon?) listens there; stop it, or choose another --p2p-port`);
+      await assert.rejects(access(join(spare, 'shoal', 'daemon.pid')), 'the pid file is removed');
+      const peer = createServer().listen(peerPort, '127.0.0.1');
+      await once(peer, 'listening');
+      peer.close();
+    } finally {
+      taken.close();
+    }
   });
 });
