@@ -13,6 +13,15 @@ if (!typeStrippingByDefault) {
   process.exit(1);
 }
 
+// A reader that closed the pipe (`shoal doctor | grep -m1 ok`, `| head`) ends the command quietly,
+// as SIGPIPE ends a C tool, instead of an unhandled EPIPE and its stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error) => {
+    if (error.code === 'EPIPE') process.exit(141);
+    throw error;
+  });
+}
+
 const { main } = await import(pathToFileURL(entryModule(fileURLToPath(new URL('..', import.meta.url)))).href);
 const exitCode = await main(process.argv.slice(2));
 // exitCode rather than process.exit(): lets stdout drain when piped (`shoal config | less`).

@@ -164,3 +164,15 @@ describe('shoal doctor', () => {
     assert.match(run.stdout.trimEnd().split('\n').at(-1)!, /^1 check failed; 3 warnings$/);
   });
 });
+
+describe('a CLI whose reader closed the pipe', () => {
+  test('ends quietly (exit 141, as SIGPIPE ends a C tool), without an unhandled EPIPE and its stack', async () => {
+    const { execFile } = await import('node:child_process');
+    const { NODE, SHOAL } = await import('./cli-run.ts');
+    // `true` exits at once: doctor's report is written to a pipe nobody reads.
+    const script = `"${NODE}" "${SHOAL}" doctor --listen 127.0.0.1:${await freePort()} | true; echo "rc=\${PIPESTATUS[0]}" >&2`;
+    const stderr = await new Promise<string>((resolve) => execFile('bash', ['-c', script], { timeout: 60_000 }, (_error, _stdout, err) => resolve(err)));
+    assert.doesNotMatch(stderr, /EPIPE|Unhandled/, stderr);
+    assert.match(stderr, /rc=141/);
+  });
+});
