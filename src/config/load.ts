@@ -84,7 +84,7 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ShoalConfi
   const parse = <K extends SettingId>(id: K, candidate: Candidate): ValueOf<K> => {
     const setting = SETTINGS[id] as Setting<ValueOf<K>>;
     const fail = (error: unknown): never => {
-      if (error instanceof InvalidValueError) throw new ConfigError(candidate.describe(error.reason, setting.secret));
+      if (error instanceof InvalidValueError) throw new ConfigError(candidate.describe(error.reason, setting.secret || error.secret));
       throw error;
     };
     let value: ValueOf<K>;

@@ -7,10 +7,13 @@ import { formatHostPort as formatHost } from '../lib/host-port.ts';
 export class InvalidValueError extends Error {
   /** Completes a sentence such as `invalid --listen "abc": <reason>`; starts with "expected ...". */
   readonly reason: string;
-  constructor(reason: string) {
+  /** The value holds a secret (a password inside a URL): the message must not repeat it. */
+  readonly secret: boolean;
+  constructor(reason: string, options: { readonly secret?: boolean } = {}) {
     super(reason);
     this.name = 'InvalidValueError';
     this.reason = reason;
+    this.secret = options.secret === true;
   }
 }
 
@@ -128,7 +131,7 @@ export function parseUpstreamUrl(raw: string): string {
   if (url.host === '') throw new InvalidValueError(`expected a URL with a host ${URL_EXAMPLE}`);
   // Credentials inside the URL would end up in logs and in `shoal config` output.
   if (url.username !== '' || url.password !== '') {
-    throw new InvalidValueError('expected a URL without user:password@; give them as upstream username and password instead');
+    throw new InvalidValueError(`expected a URL without user:password@ (${url.protocol}//${url.host}); give them as upstream username and password instead`, { secret: url.password !== '' });
   }
   if (url.pathname !== '/' || url.search !== '' || url.hash !== '') {
     throw new InvalidValueError(`expected a URL without a path, query or fragment ${URL_EXAMPLE}`);

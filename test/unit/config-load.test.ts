@@ -162,6 +162,20 @@ describe('loadConfig errors name the setting and its source', () => {
       return true;
     });
   });
+
+  it('never echoes a password written inside an upstream URL (flag, environment or file)', async () => {
+    const url = 'https://seeduser:s3cretPass@127.0.0.1:9602';
+    const configFile = await file(`proxy: {remoteurl: "${url}"}`);
+    const attempts = [() => load({ upstream: [url] }), () => load({}, { SHOAL_UPSTREAM: url }), () => load({ config: configFile })];
+    for (const attempt of attempts) {
+      await assert.rejects(attempt(), (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.doesNotMatch(error.message, /s3cretPass/);
+        assert.match(error.message, /expected a URL without user:password@ \(https:\/\/127\.0\.0\.1:9602\)/);
+        return true;
+      });
+    }
+  });
 });
 
 describe('loadConfig YAML file', () => {
