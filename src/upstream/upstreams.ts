@@ -89,7 +89,11 @@ export class UpstreamSet {
     const { host, path } = this.#names.route(this.#names.repository(name, ns));
     const candidates = host === undefined ? this.#configured : [this.#byHost.get(host) ?? this.#adHocFor(host)];
     const live = candidates.filter((upstream) => !this.#tracker.isDown(upstream.url));
-    return (live.length > 0 ? live : candidates).map((upstream) => ({ upstream, remoteName: remoteName(upstream.host, path) }));
+    return (live.length > 0 ? live : candidates).flatMap((upstream) => {
+      const name = remoteName(upstream.host, path);
+      const bare = officialImageFallback(upstream.host, name);
+      return bare === undefined ? [{ upstream, remoteName: name }] : [{ upstream, remoteName: name }, { upstream, remoteName: bare }];
+    });
   }
 
   /** Each upstream's state (configured and ad-hoc ones used so far), for status pages. */
@@ -137,6 +141,19 @@ export class UpstreamSet {
 /** The name to ask an upstream for: Docker Hub keeps official images under `library/`. */
 export function remoteName(host: string, path: string): string {
   return isDockerHubHost(host) && !path.includes('/') ? `library/${path}` : path;
+}
+
+/**
+ * A Docker Hub official image's name asked of a registry that is not Docker Hub, without its
+ * `library/`: docker, with shoal as its registry mirror, asks for `library/nginx` when a user types
+ * `nginx`, while a private seed (registry:2 on sjq-20, a Nexus hosted repository) holds it as
+ * `nginx`, as the users' guide pushes it. Tried after the name as asked; undefined when there is
+ * nothing else to try.
+ */
+export function officialImageFallback(host: string, name: string): string | undefined {
+  if (isDockerHubHost(host)) return undefined;
+  const match = /^library\/([^/]+)$/.exec(name);
+  return match?.[1];
 }
 
 /** localhost, 127.0.0.0/8 and ::1, with or without a port: reached over http, as docker does. */

@@ -43,6 +43,7 @@ describe('registry names: one cache per (registry, repository), only allowed reg
     image = await makeImage({ layers: [1024], seed: 'registry-names' });
     await pushToSeed(seed.url, 'library/hello', '1', image);
     await pushToSeed(seed.url, 'team.a/app', 'v1', image);
+    await pushToSeed(seed.url, 'plain', '1', image);
     deadHost = `127.0.0.1:${await freePort()}`;
     const router = new UpstreamSet([{ url: seed.url }], { allowedRegistries: [deadHost, pathHost], dockerCredentials: DockerCredentials.empty(), upstreamTimeoutMs: 2000 });
     registry = await createTestRegistry({ router });
@@ -122,6 +123,18 @@ describe('registry names: one cache per (registry, repository), only allowed reg
     const resolved = await service.resolve('library/hello', parseReference('9'));
     assert.equal(resolved.digest.value, image.digest, 'a record of the same registry is used');
     await router.close();
+  });
+
+  test('docker\'s library/<name> (shoal as its registry mirror, the user typed `plain`) pulls the seed\'s <name>, as the users\' guide pushes it', async () => {
+    const manifest = await get('/v2/library/plain/manifests/1');
+    assert.equal(manifest.statusCode, 200, manifest.body);
+    assert.equal(manifest.headers['docker-content-digest'], image.digest);
+    const layer = image.layers[0]!;
+    const blob = await registry.app.inject({ method: 'GET', url: `/v2/library/plain/blobs/${layer.digest}` });
+    assert.equal(blob.statusCode, 200);
+    assert.equal(blob.rawPayload.length, layer.size);
+    assert.deepEqual((await get('/v2/library/plain/tags/list')).json().tags, ['1']);
+    assertError(await get('/v2/library/absent/manifests/1'), 404, 'MANIFEST_UNKNOWN');
   });
 
   test('item 2: ?ns= naming a registry neither configured nor allowed is 404 NAME_UNKNOWN and contacts nothing', async () => {

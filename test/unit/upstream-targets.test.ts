@@ -35,6 +35,19 @@ describe('UpstreamSet.targets', () => {
     ]);
   });
 
+  test('library/<name> (what docker asks its registry mirror for `nginx`) is tried as asked, then as <name> on a registry that is not Docker Hub', () => {
+    const set = new UpstreamSet([seed, hub], { createClient: recordingFactory().createClient });
+    assert.deepEqual(pairs(set, 'library/nginx'), [
+      ['http://192.168.64.150:5000', 'library/nginx'],
+      ['http://192.168.64.150:5000', 'nginx'],
+      ['https://registry-1.docker.io', 'library/nginx'],
+    ]);
+    assert.deepEqual(pairs(set, 'library/team/app'), [
+      ['http://192.168.64.150:5000', 'library/team/app'],
+      ['https://registry-1.docker.io', 'library/team/app'],
+    ]);
+  });
+
   test('no upstreams: nothing to try for plain names', () => {
     assert.deepEqual(new UpstreamSet([], { createClient: recordingFactory().createClient }).targets('nginx'), []);
   });
