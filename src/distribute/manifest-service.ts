@@ -207,6 +207,11 @@ export class ManifestService {
         this.#logger.info({ repository: name, tag, digest: announcedDigest.value, seedDown: failure !== undefined }, 'tag resolved from the swarm');
         return fromPeers;
       }
+      if (!failure) {
+        // The tag exists (a peer pushed or resolved it), but no peer could send its manifest now
+        // (its holder unreachable): not "unknown", which a CI job takes for a push that never happened.
+        throw new OciError('UNAVAILABLE', `manifest ${name}:${tag} is announced in the swarm as ${announcedDigest.value}, but no peer could send it now (its holder may be unreachable); retry`);
+      }
     }
     if (failure) throw unavailable(name, tag, failure);
     throw new OciError('MANIFEST_UNKNOWN', `manifest ${name}:${tag} is unknown${targets.length > 0 ? ' here and upstream' : ''}`);

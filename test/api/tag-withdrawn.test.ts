@@ -88,14 +88,14 @@ describe('a tag the seed no longer has', () => {
     await assert.rejects(withSwarm(records).resolve('pulled/app', parseReference('1')), /MANIFEST_UNKNOWN|unknown/);
   });
 
-  test('pulled here while a peer\'s pushed record names another digest: the seed\'s 404 removes this one', async () => {
+  test('pulled here while a peer\'s pushed record names another digest: the seed\'s 404 removes this one; the pushed one, which no peer can send now, is 503, not unknown', async () => {
     await pushToSeed(seed.url, 'moved/app', '1', image);
     assert.equal((await get('/v2/moved/app/manifests/1')).statusCode, 200);
     await deleteOnSeed('moved/app');
     const other = `sha256:${'1'.repeat(64)}`;
     const records = new Map<string, NonNullable<Announced>>([[recordKey('moved/app', '1'), { digest: other, timestamp: Date.now(), pushed: true }]]);
     const service = new ManifestService(registry.store, router, pino({ level: 'silent' }), { tagTimeoutMs: 2000 }, { newestTag: (r, t) => records.get(`${r}:${t}`), fetch: async () => undefined });
-    await assert.rejects(service.resolve('moved/app', parseReference('1')), /unknown/);
+    await assert.rejects(service.resolve('moved/app', parseReference('1')), (error: Error & { code?: string }) => error.code === 'UNAVAILABLE' && /announced in the swarm as sha256:1{64}, but no peer could send it now/.test(error.message));
     assert.equal(await registry.store.repositories.resolveTag('moved/app', '1'), undefined);
   });
 
