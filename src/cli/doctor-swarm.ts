@@ -2,7 +2,7 @@
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
-import { formatHostPort, isUnspecifiedIp } from '../config/parse.ts';
+import { formatHostPort, formatSize, isUnspecifiedIp } from '../config/parse.ts';
 import type { NodeStatus } from './daemon-client.ts';
 import type { CheckResult } from './doctor-check.ts';
 import { unbracketHost } from '../lib/host-port.ts';
@@ -55,6 +55,16 @@ export function checkPeers(status: NodeStatus): CheckResult {
     };
   }
   const hosts = status.peers.map((peer) => peerHost(peer)).slice(0, 5).join(', ');
+  const own = status.swarm.pieceSize;
+  const mismatched = own === undefined ? [] : status.peers.filter((peer) => peer.pieceSize !== undefined && peer.pieceSize !== own);
+  if (own !== undefined && mismatched.length > 0) {
+    const theirs = mismatched.slice(0, 5).map((peer) => `${peerHost(peer)} ${formatSize(peer.pieceSize!)}`).join(', ');
+    return {
+      name, level: 'warn',
+      message: `${mismatched.length} of ${status.peers.length} peers use another piece size than this node's ${formatSize(own)} (${theirs}): no pieces are traded with them, so blobs come from the seed instead`,
+      fix: 'give every host the same --piece-size (or none: the default)',
+    };
+  }
   return { name, level: 'ok', message: `${status.peers.length} ${status.peers.length === 1 ? 'peer' : 'peers'}: ${hosts}${status.peers.length > 5 ? ', ...' : ''}` };
 }
 

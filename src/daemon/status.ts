@@ -25,13 +25,15 @@ export interface NodeStatus {
   /** Configured upstreams whose TLS certificates are not verified (upstream-skip-verify). */
   readonly tlsSkipVerify: readonly string[];
   /** `open`: the swarm is on without a cluster key, so any host on the LAN can join and fetch every blob. */
-  readonly swarm: { readonly enabled: boolean; readonly mdns: boolean; readonly clusterKey: boolean; readonly open: boolean };
+  readonly swarm: { readonly enabled: boolean; readonly mdns: boolean; readonly clusterKey: boolean; readonly open: boolean; readonly pieceSize?: number };
   readonly peers: ReadonlyArray<{
     readonly peerId: string;
     readonly url: string | undefined;
     readonly addresses: readonly string[];
     readonly lastSeen: number;
     readonly clockSkewMs: number;
+    /** The piece size it said hello with (an older node says none). */
+    readonly pieceSize?: number;
     readonly blobs: number;
     readonly bytesReceived: number;
     readonly bytesServed: number;
@@ -142,6 +144,7 @@ export function createStatusCollector(sources: StatusSources): () => Promise<Nod
       swarm: {
         enabled: config.swarm.enabled, mdns: config.swarm.enabled && config.swarm.mdns, clusterKey: config.swarm.clusterKeyPath !== undefined,
         open: config.swarm.enabled && config.swarm.clusterKeyPath === undefined,
+        pieceSize: config.swarm.pieceSize,
       },
       peers: (swarm?.peers() ?? []).map((peer) => ({
         peerId: peer.peerId,
@@ -149,6 +152,7 @@ export function createStatusCollector(sources: StatusSources): () => Promise<Nod
         addresses: peer.addresses,
         lastSeen: peer.lastSeen,
         clockSkewMs: peer.clockSkewMs,
+        ...(peer.pieceSize !== undefined ? { pieceSize: peer.pieceSize } : {}),
         blobs: peer.blobs,
         bytesReceived: stats.fromPeer.get(peer.peerId) ?? 0,
         bytesServed: servedByHost(peer.url),

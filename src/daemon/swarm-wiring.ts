@@ -70,7 +70,12 @@ export async function createSwarmParts(config: SwarmConfig, dataDir: string, sto
         if (record.tag === undefined || (await store.repositories.resolveTag(record.repository, record.tag))?.value !== record.digest) continue;
         swarm.announceTag(tagName(record.repository), record.tag, record.digest, Date.parse(record.pushedAt) || Date.now(), { pushed: true });
       }
-      unsubscribe.push(swarm.on('peer:joined', (peer) => log.info({ peer: peer.peerId, url: peer.url, addresses: peer.addresses }, 'peer joined')));
+      unsubscribe.push(swarm.on('peer:joined', (peer) => {
+        log.info({ peer: peer.peerId, url: peer.url, addresses: peer.addresses }, 'peer joined');
+        if (peer.pieceSize !== undefined && peer.pieceSize !== config.pieceSize) {
+          log.warn({ peer: peer.peerId, url: peer.url, pieceSize: peer.pieceSize, ownPieceSize: config.pieceSize }, 'peer uses another piece size: no pieces are traded with it, blobs come from the seed instead; give every host the same --piece-size');
+        }
+      }));
       unsubscribe.push(swarm.on('peer:left', (peer) => log.info({ peer: peer.peerId, reason: peer.reason }, 'peer left')));
       unsubscribe.push(swarm.on('peer:penalised', (p) => log.warn({ peer: p.peerId, reason: p.reason, until: new Date(p.until).toISOString() }, 'peer penalised')));
       await swarm.start({ port: dataPort });

@@ -4,6 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { eventually } from '../helpers/eventually.ts';
 import { freePort, startSeedRegistry, type SeedRegistry } from '../helpers/seed-registry.ts';
 import { startShoal, type ShoalProcess } from '../helpers/shoal-process.ts';
 import { CONTROL_CODES, runShoal, type Run } from './cli-run.ts';
@@ -150,6 +151,20 @@ describe('shoal doctor', () => {
       // An open swarm says so (issue 10, item 5).
       assert.equal(check(run, 'cluster key').level, 'warn');
       assert.match(check(run, 'cluster key').text, /^none: the swarm is open; any host on the LAN can join.*fetch every blob.*; fix: npx shoal keygen/);
+    });
+
+    test('a peer with another --piece-size: peers warns (they trade no pieces), and both logs say so', async () => {
+      const status = (await (await fetch(`${swarmNode.url}/_shoal/status`)).json()) as { node: { multiaddrs: string[] } };
+      const other = await startShoal({ upstreams: [seed.url], swarm: true, args: ['--p2p-port', '0', '--peer-port', '0', '--no-mdns', '--piece-size', '1MiB', '--bootstrap', status.node.multiaddrs[0]!] });
+      try {
+        await eventually(async () => ((await (await fetch(`${swarmNode.url}/_shoal/status`)).json()) as { peers: unknown[] }).peers.length === 1, 30_000, 'the two nodes to meet');
+        const run = await runShoal(['doctor', '--listen', swarmNode.host, '--docker-config', daemonJson]);
+        assert.equal(check(run, 'peers').level, 'warn', run.stdout);
+        assert.match(check(run, 'peers').text, /^1 of 1 peers use another piece size than this node's 4MiB \(\S+ 1MiB\): no pieces are traded with them.*; fix: give every host the same --piece-size/);
+        await eventually(() => other.logs().some((line) => line['msg'] === 'peer uses another piece size: no pieces are traded with it, blobs come from the seed instead; give every host the same --piece-size'), 10_000, 'the warning in the other node\'s log');
+      } finally {
+        await other.dispose();
+      }
     });
   });
 
