@@ -4,6 +4,7 @@ import type { Readable } from 'node:stream';
 import type { Fetcher } from './fetcher.ts';
 import { CLIENT_READ_IDLE_MS } from './read-idle.ts';
 import type { OwnerAsk } from './peer-data.ts';
+import { seedRefusal } from './seed-refusal.ts';
 import type { BlobWant, OpenedBlob } from './types.ts';
 
 /** What the peer data plane sends for a digest. */
@@ -83,11 +84,11 @@ export class BlobService implements PeerBlobs {
     if (!this.isMirrored(want.name, want.ns) || (await this.#deletedHere(want))) return undefined;
     const alreadyRunning = this.#fetcher.joinable(want.digest) !== undefined;
     if (ranged && range) {
-      const read = await this.#fetcher.fetchRange(want, range);
+      const read = await this.#fetcher.fetchRange(want, range).catch((error: unknown) => Promise.reject(seedRefusal(error)));
       if (!read) return this.#openLocal(want, range);
       return { size: read.partial.size, range: read.range, stream: read.stream, origin: alreadyRunning ? 'joined' : 'fetched' };
     }
-    const partial = await this.#fetcher.fetch(want);
+    const partial = await this.#fetcher.fetch(want).catch((error: unknown) => Promise.reject(seedRefusal(error)));
     if (!partial) {
       // Committed by a fetch that just finished, or nobody has it.
       return this.#openLocal(want, range);

@@ -3,6 +3,7 @@ import { MANIFEST_MEDIA_TYPES, OciError, digestOf, tryParseDigest, parseManifest
 import type { Store, StoredManifest } from '../store/index.ts';
 import type { UpstreamTarget } from '../upstream/types.ts';
 import type { BlobSizeHints } from './blob-size.ts';
+import { isSeedRefusal, seedRefusal } from './seed-refusal.ts';
 import { pushedToSwarm, type AnnouncedTag } from './tag-origin.ts';
 import type { UpstreamRouter } from './types.ts';
 
@@ -58,10 +59,14 @@ export class ManifestService {
   async resolve(name: string, reference: Reference, ns?: string): Promise<ResolvedManifest> {
     const repository = this.#router.repository(name, ns);
     const targets = this.#router.targets(repository);
-    const resolved =
-      reference.kind === 'digest'
-        ? await this.#shared(`${repository}@${reference.digest.value}`, () => this.#byDigest(repository, reference.digest, targets))
-        : await this.#shared(`${repository}:${reference.tag}`, () => this.#byTag(repository, reference.tag, targets));
+    const resolved = await (reference.kind === 'digest'
+      ? this.#shared(`${repository}@${reference.digest.value}`, () => this.#byDigest(repository, reference.digest, targets))
+      : this.#shared(`${repository}:${reference.tag}`, () => this.#byTag(repository, reference.tag, targets))
+    ).catch((error: unknown) => {
+      // The operator's to fix, and the client only sees a 503: said in the log each time.
+      if (isSeedRefusal(error)) this.#logger.warn({ repository, reason: (error as Error).message }, 'the seed registry refused shoal: pulls of what is not cached here fail until its credentials are fixed');
+      throw error;
+    });
     this.#sizes?.remember(resolved.parsed.blobs);
     return resolved;
   }
@@ -237,7 +242,9 @@ export class ManifestService {
 }
 
 function unavailable(name: string, reference: string, cause: unknown): OciError {
-  if (cause instanceof OciError && cause.code !== 'UNAUTHORIZED') return cause;
+  const refused = seedRefusal(cause);
+  if (refused !== cause) return refused as OciError;
+  if (cause instanceof OciError) return cause;
   const reason = cause instanceof Error ? cause.message : String(cause);
   return new OciError('UNAVAILABLE', `cannot get ${name}:${reference}: the seed registry did not answer (${reason}) and nothing is cached here; check the upstream and retry`, undefined, { cause });
 }
