@@ -14,6 +14,7 @@ import { parseRegistryHost } from '../oci/name.ts';
 import { parseRangeFetch, parseRate, parseServeLimit, type RangeFetch } from './rate.ts';
 import { DEFAULT_MAX_PEER_SERVES } from '../distribute/serve-slots.ts';
 import { DEFAULT_COMMITTEE_SIZE } from '../swarm/committee.ts';
+import { unreadableReason } from '../lib/fs-errors.ts';
 
 export interface SettingContext {
   /** Relative paths resolve against this: the working directory for flags, environment and
@@ -141,7 +142,7 @@ function readPasswordFile(raw: string, context: SettingContext): string {
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new InvalidValueError(`expected a readable file holding the password; cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+    throw new InvalidValueError(`expected a readable file holding the password; cannot read ${path} (${unreadableReason(path, error)})`);
   }
   const password = text.trim();
   if (password === '') throw new InvalidValueError(`expected a file holding the password; ${path} is empty`);

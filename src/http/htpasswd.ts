@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { unreadableReason } from '../lib/fs-errors.ts';
 
 /**
  * An Apache htpasswd file as registry:2 reads it: `user:hash` lines, bcrypt hashes only
@@ -43,7 +44,7 @@ export async function loadHtpasswd(path: string): Promise<Htpasswd> {
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    throw new Error(`cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+    throw new Error(`cannot read ${path} (${unreadableReason(path, error)})`);
   }
   return parseHtpasswd(text, path);
 }

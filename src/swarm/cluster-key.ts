@@ -6,6 +6,7 @@ import { getDiffieHellman, hkdfSync } from 'node:crypto';
 import type { ConnectionOptions, TlsOptions } from 'node:tls';
 import { readFile } from 'node:fs/promises';
 import { generateKey } from '@libp2p/pnet';
+import { unreadableReason } from '../lib/fs-errors.ts';
 
 /** The pnet "swarm.key" v1 format: three lines, the last 32 bytes in hex. */
 const PSK_HEADER = '/key/swarm/psk/1.0.0/';
@@ -52,7 +53,7 @@ export async function loadClusterKey(path: string): Promise<ClusterKey> {
   try {
     bytes = await readFile(path);
   } catch (err) {
-    throw new Error(`cannot read cluster key ${path}: ${(err as Error).message}`);
+    throw new Error(`cannot read cluster key ${path}: ${unreadableReason(path, err)}`);
   }
   try {
     return parseClusterKey(bytes);

@@ -7,6 +7,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createSecureContext, getCACertificates, type SecureContext } from 'node:tls';
 import type { UpstreamTlsConfig } from './types.ts';
+import { unreadableReason } from '../lib/fs-errors.ts';
 
 /** Where docker reads per-registry certificates (the schema's default for docker-certs-dir). */
 export const DEFAULT_DOCKER_CERTS_DIR = '/etc/docker/certs.d';
@@ -102,7 +103,7 @@ function readText(path: string, what: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (error) {
-    throw new TlsConfigError(`cannot read ${what} ${path} (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+    throw new TlsConfigError(`cannot read ${what} ${path} (${unreadableReason(path, error)})`);
   }
 }
 
