@@ -4,7 +4,7 @@ import { buildRegistryApp } from '../http/app.ts';
 import { RegistryAuth } from '../http/auth.ts';
 import { Evictor, Layout, Store, claimDaemonPid, daemonPidPath } from '../store/index.ts';
 import { UpstreamSet } from '../upstream/upstreams.ts';
-import { clientFactoryWithTls, unverifiedUpstreams } from '../upstream/tls-clients.ts';
+import { clientFactoryWithTls, tlsSettingsUnused, unverifiedUpstreams } from '../upstream/tls-clients.ts';
 import type { FastifyInstance } from 'fastify';
 import { buildPeerApp } from '../http/peer-app.ts';
 import { buildMetricsApp } from '../http/metrics-app.ts';
@@ -51,6 +51,10 @@ export async function startDaemon(config: ShoalConfig, logger: Logger): Promise<
   };
   await purgeUploads();
 
+  for (const url of tlsSettingsUnused(config.upstreams)) logger.warn({ upstream: url }, 'TLS settings (ca, client certificate, skip-verify) given for an http:// upstream are not used: plain HTTP has no TLS; use its https:// URL or drop them');
+  if (!config.swarm.enabled && (config.swarm.clusterKeyPath !== undefined || config.swarm.bootstrap.length > 0)) {
+    logger.warn({ clusterKey: config.swarm.clusterKeyPath, bootstrap: config.swarm.bootstrap }, 'the swarm is off (--no-swarm): --cluster-key and --bootstrap are not used');
+  }
   for (const url of unverifiedUpstreams(config.upstreams)) logger.warn({ upstream: url }, 'TLS certificate verification is OFF for this upstream (skip-verify): anyone on the network path can serve images in its name');
   const router = new UpstreamSet(config.upstreams, {
     upstreamTimeoutMs: config.upstreamTimeoutMs,

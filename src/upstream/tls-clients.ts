@@ -13,7 +13,14 @@ export function clientFactoryWithTls(upstreams: readonly UpstreamConfig[], certs
   };
 }
 
-/** The configured upstreams whose certificates are not checked, for the start-up warning and the status page. */
+/** The configured https:// upstreams whose certificates are not checked, for the start-up warning and the status page. */
 export function unverifiedUpstreams(upstreams: readonly UpstreamConfig[]): string[] {
-  return upstreams.filter((upstream) => upstream.tls?.skipVerify === true).map((upstream) => upstream.url);
+  return upstreams.filter((upstream) => upstream.tls?.skipVerify === true && isHttps(upstream)).map((upstream) => upstream.url);
 }
+
+/** The configured http:// upstreams given TLS settings, which plain HTTP never uses: said at start-up. */
+export function tlsSettingsUnused(upstreams: readonly UpstreamConfig[]): string[] {
+  return upstreams.filter((upstream) => !isHttps(upstream) && upstream.tls !== undefined && Object.values(upstream.tls).some((value) => value !== undefined && value !== false)).map((upstream) => upstream.url);
+}
+
+const isHttps = (upstream: UpstreamConfig): boolean => upstream.url.startsWith('https://');
