@@ -2,6 +2,7 @@
 // clients (`setup`). They find the daemon as `serve` would listen: --listen, SHOAL_LISTEN, the
 // config file's http.addr, else 127.0.0.1:5000. Their modules are imported only when run.
 import { Argument, Option, type Command } from 'commander';
+import { useDaemonCredentials } from './daemon-auth.ts';
 import type { ShoalConfig } from '../config/types.ts';
 import { SETTINGS } from '../config/schema.ts';
 import { givenOptions, optionFor } from './options.ts';
@@ -34,7 +35,7 @@ function settingOptions(command: Command): Record<string, unknown> {
 export function addClientCommands(program: Command, cli: ClientCli, load: Load, setResult: (code: number) => void): void {
   const io = (): ClientIo => cli.io ?? plainIo(cli.stdout, cli.stderr, cli.env);
   const prefetchAction = async (images: string[], options: { platform?: string; jobs?: string; allNodes?: boolean }, command: Command): Promise<void> => {
-    const config = await load(settingOptions(command));
+    const config = await loadWithDaemonLogin(load, command);
     const { prefetch, PrefetchUsageError } = await import('./prefetch.ts');
     try {
       if (options.allNodes) {
@@ -82,7 +83,7 @@ export function addClientCommands(program: Command, cli: ClientCli, load: Load, 
     .description('show the local node (addresses, peer id, data dir, upstreams), transfers and its peers'))
     .addOption(new Option('--json', 'print the daemon\'s status snapshot (GET /_shoal/status) as JSON'))
     .action(async (options: { json?: boolean }, command: Command) => {
-      const config = await load(settingOptions(command));
+      const config = await loadWithDaemonLogin(load, command);
       const { status } = await import('./status.ts');
       setResult(await status(options, config.listen, io()));
     });
@@ -93,7 +94,7 @@ export function addClientCommands(program: Command, cli: ClientCli, load: Load, 
     .addOption(new Option('--json', 'print the checks as JSON'))
     .addHelpText('after', '\nEach check prints ok, warn or fail. Exit code 0 when none failed.')
     .action(async (options: { dockerConfig?: string; json?: boolean }, command: Command) => {
-      const config = await load(settingOptions(command));
+      const config = await loadWithDaemonLogin(load, command);
       const { doctor } = await import('./doctor.ts');
       setResult(await doctor(options, config, io()));
     });
@@ -124,4 +125,11 @@ export function addClientCommands(program: Command, cli: ClientCli, load: Load, 
         setResult(1);
       }
     });
+}
+
+/** The settings, and the operator's docker login for the daemon's address used on every request to it. */
+async function loadWithDaemonLogin(load: Load, command: Command): ReturnType<Load> {
+  const config = await load(settingOptions(command));
+  useDaemonCredentials(config.listen, config.dockerConfigPath);
+  return config;
 }

@@ -3,6 +3,7 @@
 import { isIP } from 'node:net';
 import { formatHostPort, isUnspecifiedIp, type HostPort } from '../config/parse.ts';
 import type { NodeStatus } from '../daemon/status.ts';
+import { daemonAuthHeaders } from './daemon-auth.ts';
 
 export type { NodeStatus } from '../daemon/status.ts';
 
@@ -56,7 +57,7 @@ export function describeNetworkError(error: unknown): string {
 /** GET `path` on the daemon; network failures become DaemonUnreachableError. */
 export async function daemonFetch(baseUrl: string, path: string, init: RequestInit = {}, timeoutMs = 10_000): Promise<Response> {
   try {
-    return await fetch(new URL(path, baseUrl), { ...init, signal: init.signal ?? AbortSignal.timeout(timeoutMs) });
+    return await fetch(new URL(path, baseUrl), { ...init, headers: { ...daemonAuthHeaders(), ...(init.headers as Record<string, string> | undefined) }, signal: init.signal ?? AbortSignal.timeout(timeoutMs) });
   } catch (error) {
     throw new DaemonUnreachableError(baseUrl, error);
   }

@@ -65,7 +65,9 @@ export async function runChecks(options: DoctorOptions, config: ShoalConfig, rep
   } catch (error) {
     add({
       name: 'daemon', level: 'fail', message: (error as Error).message.replace(/; is shoal running\?.*$/, ''),
-      fix: error instanceof DaemonRequestError ? 'point --listen (or SHOAL_LISTEN, http.addr) at the shoal daemon' : START_HINT,
+      fix: error instanceof DaemonRequestError
+        ? error.status === 401 ? `the node needs a login: docker login ${formatHostPort(config.listen)} (shoal uses docker's credentials for it)` : 'point --listen (or SHOAL_LISTEN, http.addr) at the shoal daemon'
+        : START_HINT,
     });
   }
 

@@ -1,6 +1,7 @@
 // `shoal prefetch`, first half: from an image name to the blobs to fetch. The manifest by tag or
 // digest from the local daemon, every child of an index (or the --platform ones), their blobs.
 import { request, type Dispatcher } from 'undici';
+import { daemonAuthHeaders } from './daemon-auth.ts';
 import { INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES, parseManifest, type ParsedManifest } from '../oci/index.ts';
 import { DaemonRequestError, DaemonUnreachableError, type NodeStatus } from './daemon-client.ts';
 import { formatImageRef, formatPlatform, platformMatches, type ImageRef, type Platform } from './image-ref.ts';
@@ -61,7 +62,7 @@ async function getManifest(ref: ImageRef, reference: string, baseUrl: string, di
   const url = `${baseUrl}/v2/${ref.name}/manifests/${reference}`;
   let response: Dispatcher.ResponseData;
   try {
-    response = await request(url, { dispatcher, headers: { accept: MANIFEST_ACCEPT } });
+    response = await request(url, { dispatcher, headers: { accept: MANIFEST_ACCEPT, ...daemonAuthHeaders() } });
   } catch (error) {
     throw new DaemonUnreachableError(baseUrl, error);
   }
@@ -99,7 +100,7 @@ async function libraryAlternative(ref: ImageRef, baseUrl: string, dispatcher: Di
   const other = ref.name.startsWith('library/') && ref.name.split('/').length === 2 ? ref.name.slice('library/'.length) : ref.name.includes('/') ? undefined : `library/${ref.name}`;
   if (other === undefined) return undefined;
   try {
-    const response = await request(`${baseUrl}/v2/${other}/manifests/${ref.reference}`, { dispatcher, method: 'HEAD', headers: { accept: MANIFEST_ACCEPT } });
+    const response = await request(`${baseUrl}/v2/${other}/manifests/${ref.reference}`, { dispatcher, method: 'HEAD', headers: { accept: MANIFEST_ACCEPT, ...daemonAuthHeaders() } });
     await response.body.dump();
     return response.statusCode === 200 ? formatImageRef({ ...ref, name: other }) : undefined;
   } catch {

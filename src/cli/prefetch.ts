@@ -3,6 +3,7 @@
 // after another, so the daemon's seed/peer counters (GET /_shoal/status) can be split per image;
 // the blobs of one image are fetched a few at a time.
 import { Agent, request, type Dispatcher } from 'undici';
+import { daemonAuthHeaders } from './daemon-auth.ts';
 import { formatHostPort, type HostPort } from '../config/parse.ts';
 import {
   DaemonUnreachableError, daemonBaseUrl, describeNetworkError, fetchStatus, type NodeStatus,
@@ -245,7 +246,7 @@ function retryable(error: unknown): boolean {
 async function fetchBlob(ref: ImageRef, blob: Blob, baseUrl: string, dispatcher: Dispatcher, onBytes: (n: number) => void): Promise<void> {
   let response: Dispatcher.ResponseData;
   try {
-    response = await request(`${baseUrl}/v2/${ref.name}/blobs/${blob.digest}`, { dispatcher });
+    response = await request(`${baseUrl}/v2/${ref.name}/blobs/${blob.digest}`, { dispatcher, headers: daemonAuthHeaders() });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ECONNREFUSED' || code === 'ENOTFOUND') throw new DaemonUnreachableError(baseUrl, error);

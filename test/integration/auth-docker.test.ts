@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import bcrypt from 'bcryptjs';
 import { imageId, importRandomImage, removeImages, requireDocker } from '../helpers/docker.ts';
 import { startShoal, type ShoalProcess } from '../helpers/shoal-process.ts';
+import { runShoal } from './cli-run.ts';
 
 interface Run {
   readonly code: number;
@@ -114,7 +115,19 @@ describe('docker login, push and pull against shoal with an htpasswd file', () =
     const pull = await dockerIn(configDir, ['pull', ref]);
     assert.equal(pull.code, 0, pull.stderr);
     assert.equal(await imageId(ref), id);
+    // The operator commands use that login too (they answered 401 whatever the operator did).
+    const listen = ['--listen', `127.0.0.1:${closed.port}`];
+    const asOperator = { env: { DOCKER_CONFIG: configDir } };
+    const status = await runShoal(['status', ...listen], asOperator);
+    assert.equal(status.code, 0, status.stderr);
+    const prefetched = await runShoal(['prefetch', ...listen, 'team/closed:1'], asOperator);
+    assert.equal(prefetched.code, 0, prefetched.stderr);
     await dockerIn(configDir, ['logout', `localhost:${closed.port}`]);
+    const loggedOut = await runShoal(['status', ...listen], asOperator);
+    assert.equal(loggedOut.code, 1);
+    assert.match(loggedOut.stderr, /401/);
+    const doctor = await runShoal(['doctor', ...listen], asOperator);
+    assert.match(doctor.stdout, /fail +daemon +.*401.*; fix: the node needs a login: docker login 127\.0\.0\.1:\d+/);
     await removeImages(ref);
     const anonymous = await dockerIn(configDir, ['pull', ref]);
     assert.notEqual(anonymous.code, 0);
