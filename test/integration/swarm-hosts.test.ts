@@ -213,7 +213,9 @@ describe('four hosts and a seed', { timeout: 240_000 }, () => {
     await withLogs([liar, puller], async () => {
       // Pushed to the liar, not pulled through it: a pull would leave the pieces other members
       // fetched as their owners in their piece caches, and the puller would not need the liar.
-      await liar.push('liar:1', liarImage);
+      // Under a name the seed lacks: a blob HEAD answers 200 for one the seed has in that
+      // repository, so a push under `liar` would upload nothing and fetch it through the swarm.
+      await liar.push('liarcopy:1', liarImage);
       // Corrupt the liar's stored copy in place (same length): it still announces and serves it.
       const file = await open(liar.blobPath(layer.digest), 'r+');
       const middle = Math.floor(layer.size / 2);
