@@ -5,7 +5,7 @@ import { PeerRequestError, type OwnerAsk, type PeerData } from './peer-data.ts';
 /** What one in-memory peer answers: the bytes, `busy`, or undefined when it has not got them. */
 export interface MemoryPeerHost {
   size(digest: Digest): number | undefined;
-  read(digest: Digest, range: ByteRange, ask: OwnerAsk | undefined): Promise<Readable | 'busy' | undefined>;
+  read(digest: Digest, range: ByteRange, ask: OwnerAsk | undefined, from?: string): Promise<Readable | 'busy' | undefined>;
 }
 
 /**
@@ -24,14 +24,14 @@ export class MemoryPeerData implements PeerData {
     };
   }
 
-  async fetchRange(baseUrl: string, digest: Digest, range: ByteRange, signal?: AbortSignal, ask?: OwnerAsk): Promise<Readable> {
+  async fetchRange(baseUrl: string, digest: Digest, range: ByteRange, signal?: AbortSignal, ask?: OwnerAsk, from?: string): Promise<Readable> {
     const host = this.#hosts.get(baseUrl);
     if (!host) throw new PeerRequestError(`peer ${baseUrl} did not answer: nobody serves there`);
     if (signal?.aborted) throw new PeerRequestError(`peer ${baseUrl} did not answer: ${String(signal.reason)}`, undefined, { cause: signal.reason });
     const size = host.size(digest);
     if (size === undefined) throw new PeerRequestError(`peer ${baseUrl} answered 404 for ${digest.value}`, 404);
     if (range.start > range.end || range.end >= size) throw new PeerRequestError(`peer ${baseUrl} answered 416 for ${digest.value} bytes ${range.start}-${range.end}`, 416);
-    const answer = await host.read(digest, range, ask);
+    const answer = await host.read(digest, range, ask, from);
     if (answer === 'busy') throw new PeerRequestError(`peer ${baseUrl} answered 503 for ${digest.value}`, 503);
     if (!answer) throw new PeerRequestError(`peer ${baseUrl} answered 404 for ${digest.value}`, 404);
     return answer;

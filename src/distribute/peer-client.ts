@@ -40,6 +40,17 @@ export function ownerAskQuery(ask: OwnerAsk): string {
   return `?${query.toString()}`;
 }
 
+/** The query string of a holder's read: who reads (read back with readerFromQuery). */
+function readerQuery(from: string | undefined): string {
+  return from === undefined ? '' : `?${new URLSearchParams({ from }).toString()}`;
+}
+
+/** The reader's peer id in a data-plane request's query, when it gave one (an owner ask's `from` too). */
+export function readerFromQuery(query: Readonly<Record<string, unknown>>): string | undefined {
+  const from = query.from;
+  return typeof from === 'string' && from.length > 0 && from.length <= 128 ? from : undefined;
+}
+
 /**
  * Fetches byte ranges of blobs from other shoal nodes' data planes (HTTP Range GETs, peer-http.ts).
  * The body comes in write batches (write-batches.ts) for the piece engine to write as they are.
@@ -60,13 +71,13 @@ export class PeerClient implements PeerData {
     });
   }
 
-  async fetchRange(baseUrl: string, digest: Digest, range: ByteRange, signal?: AbortSignal, ask?: OwnerAsk): Promise<Readable> {
+  async fetchRange(baseUrl: string, digest: Digest, range: ByteRange, signal?: AbortSignal, ask?: OwnerAsk, from?: string): Promise<Readable> {
     const headers: Record<string, string> = { range: `bytes=${range.start}-${range.end}` };
     // A keyed node never asks in the clear: that would show a stranger what it fetches.
     if (this.#keyed && !baseUrl.startsWith('https:')) throw new PeerRequestError(`peer ${baseUrl} is not a TLS data plane; with a cluster key peers are fetched from over TLS only`);
     let response;
     try {
-      response = await this.#http.get(new URL(`${baseUrl}/blobs/${digest.value}${ask ? ownerAskQuery(ask) : ''}`), headers, signal);
+      response = await this.#http.get(new URL(`${baseUrl}/blobs/${digest.value}${ask ? ownerAskQuery(ask) : readerQuery(from)}`), headers, signal);
     } catch (error) {
       throw new PeerRequestError(`peer ${baseUrl} did not answer: ${(error as Error).message}`, undefined, { cause: error });
     }

@@ -23,7 +23,8 @@ export interface PeerData {
    * PeerRequestError: with the peer's status when it answered (404 not there, 416 outside the
    * blob, 503 busy), without one when it did not answer.
    */
-  fetchRange(baseUrl: string, digest: Digest, range: ByteRange, signal?: AbortSignal, ask?: OwnerAsk): Promise<Readable>;
+  /** `from`: this host's peer id, told with a holder's read too (the holder then takes this host for no source of those pieces). */
+  fetchRange(baseUrl: string, digest: Digest, range: ByteRange, signal?: AbortSignal, ask?: OwnerAsk, from?: string): Promise<Readable>;
   close(): Promise<void>;
 }
 

@@ -12,6 +12,7 @@ import type { PieceSource } from './piece-source.ts';
 import { PieceSourcing, type SourcingComponents } from './piece-sourcing.ts';
 import { commitOrRepair } from './piece-repair.ts';
 import { PieceDemand } from './piece-demand.ts';
+import { PieceReaders } from './piece-readers.ts';
 import { PieceFailures } from './piece-failures.ts';
 import { PieceProgress } from './piece-progress.ts';
 import { PieceTransfers, type Transfer } from './piece-transfers.ts';
@@ -54,6 +55,8 @@ export class PieceEngine {
   #want: BlobWant;
   #needAll = false;
   readonly #demand = new PieceDemand();
+  /** Peers reading pieces from here as a holder's (not as their owner's): no source for those pieces. */
+  readonly readers = new PieceReaders();
   /** Pieces a local client's Range read needs now: fetched first, from any source as any piece. */
   readonly #urgent = new PieceDemand();
   readonly #progress: PieceProgress;
@@ -76,7 +79,7 @@ export class PieceEngine {
     this.#c = components;
     this.#maxActive = init.maxActive ?? DEFAULT_MAX_ACTIVE_PIECES;
     this.#progress = new PieceProgress(components.swarm, partial);
-    const state = { partial, demand: this.#demand, urgent: this.#urgent, failures: this.#failures, transfers: this.#transfers, progress: this.#progress, needAll: () => this.#needAll, receivedAt: () => this.#receivedAt };
+    const state = { partial, demand: this.#demand, readers: this.readers, urgent: this.#urgent, failures: this.#failures, transfers: this.#transfers, progress: this.#progress, needAll: () => this.#needAll, receivedAt: () => this.#receivedAt };
     this.#sourcing = new PieceSourcing(state, components, { maxPerPeer: init.maxPerPeer ?? DEFAULT_MAX_PER_PEER, maxSeed: init.maxSeed ?? DEFAULT_MAX_SEED_PIECES });
   }
 

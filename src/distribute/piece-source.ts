@@ -37,11 +37,12 @@ export function seedPieceSource(seed: BlobSource, want: BlobWant, size: number):
 }
 
 /** A peer's data plane: as a holder of the bytes, or as the owner asked to get them. */
-export function peerPieceSource(peers: PeerData, peer: { readonly peerId: string; readonly url: string; readonly complete?: boolean }, want: BlobWant, ask: OwnerAsk | undefined): PieceSource {
+/** `from`: this host's peer id, told to a holder too, so it does not take this host for a source of the pieces it reads from it (piece-readers.ts). */
+export function peerPieceSource(peers: PeerData, peer: { readonly peerId: string; readonly url: string; readonly complete?: boolean }, want: BlobWant, ask: OwnerAsk | undefined, from?: string): PieceSource {
   return {
     id: peer.peerId,
     kind: ask ? 'owner' : 'holder',
     fromDisk: ask === undefined && peer.complete === true,
-    open: (range, signal) => peers.fetchRange(peer.url, want.digest, range, signal, ask),
+    open: (range, signal) => peers.fetchRange(peer.url, want.digest, range, signal, ask, from),
   };
 }

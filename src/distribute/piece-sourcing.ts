@@ -9,6 +9,7 @@ import { CommitteeGate } from './committee-gate.ts';
 import type { PeerData } from './peer-data.ts';
 import { choosePieceSource, type Member, type PieceChoice, type PieceView } from './piece-choice.ts';
 import type { PieceDemand } from './piece-demand.ts';
+import type { PieceReaders } from './piece-readers.ts';
 import type { PieceFailures } from './piece-failures.ts';
 import { PEER_FAILURE_PENALTY_MS, seedReadFree, seedReadsLimited } from './piece-limits.ts';
 import type { PieceProgress } from './piece-progress.ts';
@@ -43,6 +44,8 @@ export interface SeedReads {
 export interface SourcingState {
   readonly partial: PartialBlob;
   readonly demand: PieceDemand;
+  /** Peers reading pieces from this host as a holder's: no source for those pieces. */
+  readonly readers: PieceReaders;
   readonly urgent: PieceDemand;
   readonly failures: PieceFailures;
   readonly transfers: PieceTransfers;
@@ -109,7 +112,7 @@ export class PieceSourcing {
       members: context.members,
       failed: failures.of(index),
       penalised: (peerId) => this.#c.swarm?.isPenalised?.(peerId) === true,
-      exclude: this.#s.demand.askers(index),
+      exclude: this.#excluded(index),
       demanded,
       seedUsable: this.#c.seed !== undefined && failures.seedUsable,
       busyWith: (peerId) => (failures.isBusy(peerId, now) ? Number.POSITIVE_INFINITY : transfers.countFrom(peerId)),
@@ -179,8 +182,9 @@ export class PieceSourcing {
   source(choice: PieceChoice, want: BlobWant): PieceSource {
     if (choice.kind === 'seed') return seedPieceSource(this.#c.seed!, want, this.#s.partial.size);
     if (choice.kind !== 'holder' && choice.kind !== 'owner') throw new Error(`no source for ${choice.kind}`);
-    const ask = choice.kind === 'owner' ? { repository: want.name, ns: want.ns, size: this.#s.partial.size, from: this.#c.swarm?.peerId } : undefined;
-    return peerPieceSource(this.#c.peers!, choice, want, ask);
+    const from = this.#c.swarm?.peerId;
+    const ask = choice.kind === 'owner' ? { repository: want.name, ns: want.ns, size: this.#s.partial.size, from } : undefined;
+    return peerPieceSource(this.#c.peers!, choice, want, ask, from);
   }
 
   /** A source failed piece `index` (see classifyFailure): remembered for the next choices. */
@@ -208,6 +212,14 @@ export class PieceSourcing {
   }
 
   /** Peers offering the blob; for a piece broken off here, only those that hold the whole blob (see PieceProgress.chainable). */
+  /** The peers that asked this host for piece `index` as its owner, or read it from here now: what they have of it came from here. */
+  #excluded(index: number): ReadonlySet<string> {
+    const askers = this.#s.demand.askers(index);
+    const readers = this.#s.readers.of(index);
+    if (readers.size === 0) return askers;
+    return new Set([...askers, ...readers]);
+  }
+
   #holders(index: number): readonly Holder[] {
     const holders: readonly Holder[] = this.#c.peers ? (this.#c.swarm?.holders(this.#s.partial.digest) ?? []) : [];
     return this.#s.progress.chainable(index) ? holders : holders.filter((h) => h.complete);

@@ -5,7 +5,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { PeerBlobs } from '../distribute/blob-service.ts';
-import { ownerAskFromQuery } from '../distribute/peer-client.ts';
+import { ownerAskFromQuery, readerFromQuery } from '../distribute/peer-client.ts';
 import type { TransferStats } from '../distribute/transfer-stats.ts';
 import { OciError, parseDigest, parseRangeHeader } from '../oci/index.ts';
 import { sendError } from './errors.ts';
@@ -58,7 +58,8 @@ export function buildPeerApp(services: PeerAppServices): FastifyInstance {
       }
       // Only a GET asks this host, as a piece's owner, to fetch: a HEAD starts nothing.
       const ask = request.method === 'GET' ? ownerAskFromQuery(request.query as Record<string, unknown>) : undefined;
-      const blob = await blobs.forPeer(digest, ask, peer);
+      // Who reads: the peer id it gave (a holder's read says it too), else its address.
+      const blob = await blobs.forPeer(digest, ask, readerFromQuery(request.query as Record<string, unknown>) ?? peer);
       const total = blob?.size;
       if (blob === undefined || total === undefined) throw new OciError('BLOB_UNKNOWN', `blob ${digest.value} is not on this node`);
       const range = parseRangeHeader(request.headers.range, total) ?? { start: 0, end: total - 1 };

@@ -275,7 +275,8 @@ export async function startFakePeer(network: MemoryNetwork, content: Buffer, beh
   const server: Server = createServer((request, response) => {
     requests += 1;
     if (behaviour.kind === 'unreachable' || dead) return void request.socket.destroy();
-    if (request.url !== `/blobs/${digest.value}`) return void response.writeHead(404).end();
+    // The query (a reader's `from`, an owner ask) is a shoal data plane's to read; a fake holder ignores it.
+    if (new URL(request.url ?? '/', 'http://peer').pathname !== `/blobs/${digest.value}`) return void response.writeHead(404).end();
     if (behaviour.kind === 'busy' && requests <= behaviour.times) return void response.writeHead(503, { 'retry-after': '1', 'content-length': 0 }).end();
     const range = parseRangeHeader(request.headers.range, content.length) ?? { start: 0, end: content.length - 1 };
     const bytes = content.subarray(range.start, range.end + 1);
