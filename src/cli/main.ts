@@ -137,6 +137,7 @@ function startFailure(error: unknown): Error {
   const code = (error as NodeJS.ErrnoException).code;
   if (code === 'EADDRINUSE') return new Error(`${message}: another program (another shoal daemon, registry:2?) listens there; stop it, or choose another port (--listen, --peer-port, --p2p-port, --metrics-listen)`);
   if (code === 'EADDRNOTAVAIL') return new Error(`${message}: no interface of this host has that address; check --listen, --bind-address and --metrics-listen`);
-  if (code === 'EACCES' || code === 'EPERM') return new Error(`${message}: the user shoal runs as may not do this; give it the data directory (chown -R <user> <data-dir>) or choose a port above 1023`);
+  if ((code === 'EACCES' || code === 'EPERM') && (error as { syscall?: string }).syscall === 'listen') return new Error(`${message}: ports below 1024 need root (or CAP_NET_BIND_SERVICE); choose a port above 1023`);
+  if (code === 'EACCES' || code === 'EPERM') return new Error(`${message}: the user shoal runs as may not do this; give it the data directory (chown -R <user> <data-dir>)`);
   return error instanceof Error ? error : new Error(message);
 }

@@ -121,20 +121,22 @@ const URL_EXAMPLE = 'such as http://192.168.64.150:5000 or https://registry-1.do
 
 /** An upstream registry's base URL, normalised to `scheme://host[:port]` (no trailing slash). */
 export function parseUpstreamUrl(raw: string): string {
-  if (!/^https?:\/\//i.test(raw)) throw new InvalidValueError(`expected an http:// or https:// URL ${URL_EXAMPLE}`);
+  // Credentials inside the URL would end up in logs and in `shoal config` output; whatever else is
+  // wrong with such a URL, the message must not repeat it (it reaches the journal).
+  const secret = { secret: /^[^/?#]*@/.test(raw.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '')) };
+  if (!/^https?:\/\//i.test(raw)) throw new InvalidValueError(`expected an http:// or https:// URL ${URL_EXAMPLE}`, secret);
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
-    throw new InvalidValueError(`expected an http:// or https:// URL ${URL_EXAMPLE}`);
+    throw new InvalidValueError(`expected an http:// or https:// URL ${URL_EXAMPLE}`, secret);
   }
-  if (url.host === '') throw new InvalidValueError(`expected a URL with a host ${URL_EXAMPLE}`);
-  // Credentials inside the URL would end up in logs and in `shoal config` output.
+  if (url.host === '') throw new InvalidValueError(`expected a URL with a host ${URL_EXAMPLE}`, secret);
   if (url.username !== '' || url.password !== '') {
-    throw new InvalidValueError(`expected a URL without user:password@ (${url.protocol}//${url.host}); give them as upstream username and password instead`, { secret: url.password !== '' });
+    throw new InvalidValueError(`expected a URL without user:password@ (${url.protocol}//${url.host}); give them as upstream username and password instead`, secret);
   }
   if (url.pathname !== '/' || url.search !== '' || url.hash !== '') {
-    throw new InvalidValueError(`expected a URL without a path, query or fragment ${URL_EXAMPLE}`);
+    throw new InvalidValueError(`expected a URL without a path, query or fragment ${URL_EXAMPLE}`, secret);
   }
   return `${url.protocol}//${url.host}`;
 }

@@ -28,6 +28,8 @@ export interface ResolvedManifest extends StoredManifest {
 }
 
 const ACCEPT_ALL = MANIFEST_MEDIA_TYPES;
+/** A seed refusing shoal is said in the log at most this often (every manifest request hit it). */
+const REFUSAL_WARN_INTERVAL_MS = 60_000;
 
 /**
  * Tag and digest resolution. The seed is authoritative for tags (revalidated with a HEAD on every
@@ -46,6 +48,7 @@ export class ManifestService {
   readonly #peers: ManifestPeers | undefined;
   readonly #sizes: BlobSizeHints | undefined;
   readonly #inFlight = new Map<string, Promise<ResolvedManifest>>();
+  #refusalWarnedAt = Number.NEGATIVE_INFINITY;
 
   constructor(store: Store, router: UpstreamRouter, logger: Logger, init: ManifestServiceInit, peers?: ManifestPeers) {
     this.#store = store;
@@ -63,8 +66,11 @@ export class ManifestService {
       ? this.#shared(`${repository}@${reference.digest.value}`, () => this.#byDigest(repository, reference.digest, targets))
       : this.#shared(`${repository}:${reference.tag}`, () => this.#byTag(repository, reference.tag, targets))
     ).catch((error: unknown) => {
-      // The operator's to fix, and the client only sees a 503: said in the log each time.
-      if (isSeedRefusal(error)) this.#logger.warn({ repository, reason: (error as Error).message }, 'the seed registry refused shoal: pulls of what is not cached here fail until its credentials are fixed');
+      // The operator's to fix, and the client only sees a 503: said in the log, once a minute at most.
+      if (isSeedRefusal(error) && Date.now() - this.#refusalWarnedAt >= REFUSAL_WARN_INTERVAL_MS) {
+        this.#refusalWarnedAt = Date.now();
+        this.#logger.warn({ repository, reason: (error as Error).message }, 'the seed registry refused shoal: pulls of what is not cached here fail until its credentials are fixed');
+      }
       throw error;
     });
     this.#sizes?.remember(resolved.parsed.blobs);

@@ -22,7 +22,7 @@ export function unreadableReason(path: string, error: unknown): string {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   if (code === 'EACCES' || code === 'EPERM') {
     const user = userName();
-    return `${code}: the user shoal runs as (${user}) may not read it; give it read access, e.g. chgrp ${user} ${path} && chmod 0640 ${path}`;
+    return `${code}: the user shoal runs as (${user}) may not read it; give it read access, e.g. chown ${user} ${path} (the folders above it must let that user through too)`;
   }
   return code ?? String(error);
 }

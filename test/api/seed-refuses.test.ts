@@ -31,7 +31,7 @@ describe('a seed that refuses shoal\'s credentials', () => {
     await image?.cleanup();
   });
 
-  const refused = /^the seed registry refused shoal \(upstream \S+ rejected the credentials of user "bob".*\); fix shoal's upstream credentials/;
+  const refused = /^the seed registry refused shoal \(upstream \S+ rejected the credentials of user "bob".*\); fix the credentials shoal has for it/;
 
   test('a manifest: 503 naming the refusal and the fix, not "did not answer"', async () => {
     const res = await registry.app.inject({ method: 'GET', url: '/v2/private/app/manifests/1' });

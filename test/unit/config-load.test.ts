@@ -175,6 +175,14 @@ describe('loadConfig errors name the setting and its source', () => {
         return true;
       });
     }
+    // Nor when something else is wrong with it as well.
+    for (const bad of ['https://u:s3cretPass@127.0.0.1:99999', 'ftp://u:s3cretPass@host', 'u:s3cretPass@host:5000', 'https://u:s3cretPass@host/path']) {
+      await assert.rejects(load({ upstream: [bad] }), (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.doesNotMatch(error.message, /s3cretPass/, bad);
+        return true;
+      });
+    }
   });
 });
 
