@@ -114,7 +114,7 @@ export class PushService {
       if (!(await this.#store.repositories.hasManifest(name, child.digest))) missing.push(child);
     }
     if (missing.length > 0) {
-      throw new OciError('MANIFEST_BLOB_UNKNOWN', `manifest references ${missing.length} blob(s) or manifest(s) not in ${name}; push them first: ${missing.map((d) => d.digest.value).join(', ')}`, { digests: missing.map((d) => d.digest.value) });
+      throw new OciError('MANIFEST_BLOB_UNKNOWN', `manifest references ${missing.length} blob(s) or manifest(s) not in ${name} (nor could they be fetched from the seed or a peer now); push them first, or retry if they exist there: ${missing.map((d) => d.digest.value).join(', ')}`, { digests: missing.map((d) => d.digest.value) });
     }
   }
 
