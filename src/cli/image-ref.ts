@@ -2,7 +2,7 @@
 // `name@sha256:...`, even `localhost:5000/nginx`) turned into what to ask the local daemon for:
 // the name as docker pulls it from shoal (`localhost:5000/<name>`). The daemon asks its upstreams
 // for it as written, except that Docker Hub keeps one-word names under `library/`: `nginx` is
-// `library/nginx` there, while on a registry:2 seed `nginx` and `library/nginx` are two repositories.
+// `library/nginx` there; on a registry:2 seed `library/nginx` is asked as written, then as `nginx`.
 import { isValidRepositoryName, isValidTag, parseDigest, splitRegistryHost } from '../oci/index.ts';
 import { registryHostOf } from '../upstream/registry-client.ts';
 import { remoteName } from '../upstream/upstreams.ts';

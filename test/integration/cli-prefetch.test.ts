@@ -110,11 +110,12 @@ describe('shoal prefetch', () => {
     assert.match(run.stdout, /^base:3: failed: not found: .*; it does have library\/base:3: prefetch that name/m);
   });
 
-  test('item 17: library/<name> is another repository on a registry:2 seed: the failure says what was asked and offers the name it has', async () => {
+  test('library/<name> on a registry:2 seed that holds <name>: the seed\'s <name> (what docker asks a registry mirror for when a user types <name>)', async () => {
+    // Item 17 had this fail with a hint; the operator audit found docker, with shoal as its
+    // registry mirror, then going to Docker Hub for another image of that name.
     const run = await runShoal(['prefetch', '--listen', node.host, 'library/tools']);
-    assert.equal(run.code, 1);
-    assert.match(run.stdout, /^library\/tools: failed: not found: neither this shoal nor the seed registry .* has library\/tools:latest; it does have tools:latest: prefetch that name/m);
-    assert.doesNotMatch(run.stdout, /written as for docker pull/);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.match(run.stdout, /library\/tools/);
   });
 
   test('item 17: prefetch --help says what a name maps to on Docker Hub and on a registry:2 seed', async () => {
@@ -122,7 +123,7 @@ describe('shoal prefetch', () => {
     assert.equal(run.code, 0, run.stderr);
     const help = run.stdout.replace(/\s+/g, ' ');
     assert.match(help, /nginx:1\.14 is library\/nginx:1\.14 on Docker Hub/);
-    assert.match(help, /registry:2 seed.* nginx and library\/nginx are two repositories/);
+    assert.match(help, /library\/nginx is asked as library\/nginx, then as nginx/);
     assert.match(help, /allowed-registries/);
   });
 
