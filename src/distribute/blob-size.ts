@@ -66,7 +66,7 @@ async function seedSize(seed: BlobSource, want: BlobWant): Promise<number | unde
 }
 
 /** The size most holders announce (complete holders count double); undefined on a tie or none. */
-function agreedSize(holders: readonly Holder[]): number | undefined {
+export function agreedSize(holders: readonly Holder[]): number | undefined {
   const votes = new Map<number, number>();
   for (const h of holders) votes.set(h.size, (votes.get(h.size) ?? 0) + (h.complete ? 2 : 1));
   const ranked = [...votes].sort((a, b) => b[1] - a[1]);

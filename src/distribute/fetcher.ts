@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { OciError, isValidRepositoryName, type ByteRange, type Digest } from '../oci/index.ts';
 import type { PartialBlob, Store } from '../store/index.ts';
 import type { SwarmView } from '../swarm/index.ts';
-import { BlobSizeHints, resolveBlobSize } from './blob-size.ts';
+import { agreedSize, BlobSizeHints, resolveBlobSize } from './blob-size.ts';
 import { sizeVouched } from './size-vouch.ts';
 import type { OwnerAsk, PeerData } from './peer-data.ts';
 import type { PieceEngine } from './piece-engine.ts';
@@ -22,8 +22,8 @@ import type { BlobSource, BlobWant, UpstreamRouter } from './types.ts';
  * exchange, take a second or two): it fetches from the seed only pieces nobody else could own.
  */
 export const DEFAULT_MEMBERSHIP_SETTLE_MS = 2_000;
-/** Never written: sizes asked of the sources themselves. */
-const NO_HINTS = new BlobSizeHints();
+/** How long a blob HEAD waits for the seed's answer (see remoteSize). */
+export const REMOTE_HEAD_TIMEOUT_MS = 5_000;
 
 export interface FetcherInit extends PieceEnginesInit {
   readonly membershipSettleMs?: number;
@@ -112,15 +112,19 @@ export class Fetcher {
 
   /**
    * The size another source gives for a blob not stored here, for a HEAD: the seed's HEAD (in a
-   * repository with a seed), else what its holders in the swarm agree on; `seedOnly`: the seed's
-   * word alone. Descriptor sizes are not asked: they say what a manifest names, not who has it.
+   * repository with a seed), else what the swarm's holders of the whole blob agree on; `seedOnly`:
+   * the seed's word alone. Descriptor sizes are not asked: they say what a manifest names, not who has it.
    * Undefined when no source has it or none can be asked.
    */
   async remoteSize(want: BlobWant, seedOnly = false): Promise<number | undefined> {
     const seed = this.isSeeded(want) ? this.#c.seed : undefined;
-    const swarm = seedOnly ? undefined : this.#c.swarm;
-    if (!seed && !swarm) return undefined;
-    return resolveBlobSize(want, { hints: NO_HINTS, seed, swarm, logger: this.#c.logger }).catch(() => undefined);
+    // A HEAD is answered within seconds: a pusher waits on it for every layer (a seed dropping
+    // packets held each for the upstream's 30 s timeout).
+    const fromSeed = await seed?.size?.(want, { timeoutMs: REMOTE_HEAD_TIMEOUT_MS }).catch(() => undefined);
+    if (fromSeed !== undefined || seedOnly || !this.#c.swarm) return fromSeed;
+    // Only a holder of the whole blob can serve it: after a fetch failed, hosts still announce
+    // the pieces they kept, which said 200 for a blob nobody could send (re-audit).
+    return agreedSize(this.#c.swarm.holders(want.digest).filter((holder) => holder.complete));
   }
 
   /**

@@ -176,8 +176,18 @@ export class ManifestService {
     const deletedAt = usable ? await this.#store.repositories.deleted.markedAt(name, 'tag', tag) : undefined;
     const announcedDigest = usable && (deletedAt === undefined || usable.timestamp > deletedAt) ? tryParseDigest(usable.digest) : undefined;
     const cached = await this.#localTag(name, tag);
+    // The newest record names another digest than the one cached here: set later, elsewhere (every
+    // tag set here is told to the swarm when it is set), so the last writer wins.
+    const newer = async (): Promise<ResolvedManifest | undefined> => {
+      const moved = cached && announcedDigest && announcedDigest.value !== cached.digest.value ? await this.#fromPeers(name, announcedDigest, tag) : undefined;
+      if (moved) this.#logger.info({ repository: name, tag, digest: moved.digest.value, was: cached!.digest.value }, 'tag set again in the swarm: following the newest');
+      return moved;
+    };
     if (cached) {
       if (failure) {
+        // A tag pushed to the swarm is the swarm's, seed or no seed: its newest push wins here too.
+        const moved = usable?.pushed === true ? await newer() : undefined;
+        if (moved) return moved;
         this.#logger.warn({ repository: name, tag, digest: cached.digest.value, err: failure }, 'seed unreachable: serving the cached tag, which may be stale');
         return { ...cached, origin: 'cache-seed-down' };
       }
@@ -186,16 +196,9 @@ export class ManifestService {
       // not yet have said it was pushed).
       const fromSeed = this.#store.seedTags.pushedTag(name, tag) === cached.digest.value;
       if (!seedSaysNo || !fromSeed || pushedToSwarm(this.#store.pushed, announced, name, tag, cached.digest.value)) {
-        // The swarm is the authority here, and the last writer wins: every tag set here is told to
-        // the swarm when it is set, so a newest record that names another digest was set later,
-        // elsewhere (a push of the tag again, on any host). Without this, a host that had pulled
-        // a tag served that image for good, whatever was pushed after it.
-        const moved = announcedDigest && announcedDigest.value !== cached.digest.value ? await this.#fromPeers(name, announcedDigest, tag) : undefined;
-        if (moved) {
-          this.#logger.info({ repository: name, tag, digest: moved.digest.value, was: cached.digest.value }, 'tag set again in the swarm: following the newest');
-          return moved;
-        }
-        return { ...cached, origin: 'local' };
+        // The swarm is the authority here. Without this, a host that had pulled a tag served that
+        // image for good, whatever was pushed after it.
+        return (await newer()) ?? { ...cached, origin: 'local' };
       }
       // Pushed here too, before the seed's own tag of that name took over (the seed is
       // authoritative while it has it): with the seed's gone, the tag names the pushed image again.

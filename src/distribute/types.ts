@@ -38,7 +38,7 @@ export interface BlobSource {
   readonly kind: string;
   open(want: BlobWant, range?: ByteRange, signal?: AbortSignal): Promise<SourceStream | undefined>;
   /** The blob's size without its bytes (HEAD), undefined when this source does not have it. */
-  size?(want: BlobWant): Promise<number | undefined>;
+  size?(want: BlobWant, options?: { readonly timeoutMs?: number }): Promise<number | undefined>;
 }
 
 export type BlobOrigin = 'local' | 'joined' | 'fetched';

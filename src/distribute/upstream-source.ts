@@ -11,8 +11,8 @@ export class UpstreamBlobSource implements BlobSource {
     this.#router = router;
   }
 
-  size(want: BlobWant): Promise<number | undefined> {
-    return headSize(this.#router, want);
+  size(want: BlobWant, options: { readonly timeoutMs?: number } = {}): Promise<number | undefined> {
+    return headSize(this.#router, want, options);
   }
 
   async open(want: BlobWant, range?: ByteRange, signal?: AbortSignal): Promise<SourceStream | undefined> {
@@ -36,11 +36,11 @@ export class UpstreamBlobSource implements BlobSource {
 }
 
 /** `size` of UpstreamBlobSource: HEAD at each target in turn. */
-async function headSize(router: UpstreamRouter, want: BlobWant): Promise<number | undefined> {
+async function headSize(router: UpstreamRouter, want: BlobWant, options: { readonly timeoutMs?: number }): Promise<number | undefined> {
   let failure: unknown;
   for (const { upstream, remoteName } of router.targets(want.name, want.ns)) {
     try {
-      const size = await upstream.headBlob(remoteName, want.digest);
+      const size = await upstream.headBlob(remoteName, want.digest, options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {});
       if (size !== undefined) return size;
     } catch (error) {
       failure = error;

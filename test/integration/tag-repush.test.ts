@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { eventually } from '../helpers/eventually.ts';
-import { startSeedRegistry, type SeedRegistry } from '../helpers/seed-registry.ts';
+import { freePort, startSeedRegistry, type SeedRegistry } from '../helpers/seed-registry.ts';
 import { startShoal, type ShoalProcess } from '../helpers/shoal-process.ts';
 
 const sha256 = (bytes: Buffer | string): string => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
@@ -80,6 +80,14 @@ function repushCase(label: string, upstreams: () => readonly string[]): void {
 
 let seed: SeedRegistry | undefined;
 repushCase('with no seed', () => []);
+// Configured, but nothing answers there: a pushed tag is the swarm's, seed or no seed.
+let deadSeed = '';
+describe('with the seed down', () => {
+  before(async () => {
+    deadSeed = `http://127.0.0.1:${await freePort()}`;
+  });
+  repushCase('while the seed is down', () => [deadSeed]);
+});
 describe('with a seed that does not have the repository', () => {
   before(async () => {
     seed = await startSeedRegistry();

@@ -9,6 +9,7 @@ import { PushService } from '../../src/distribute/push-service.ts';
 import { digestOf, parseReference } from '../../src/oci/index.ts';
 import { MemoryNetwork } from '../../src/swarm/index.ts';
 import { CountingSeed, meshed, REPOSITORY, silentLogger, startFakePeer, startHost, type FakePeer, type Host } from '../helpers/fake-peer.ts';
+import { eventually } from '../helpers/eventually.ts';
 
 const MiB = 1024 * 1024;
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -67,5 +68,31 @@ describe('distribute: a manifest pushed on a blob still arriving', { timeout: 60
     await assert.rejects(push.putManifest(REPOSITORY, parseReference('v1'), manifestFor(config, layer), OCI_MANIFEST), (error: Error & { code?: string }) => error.code === 'MANIFEST_BLOB_UNKNOWN');
     assert.equal(await host.store.repositories.resolveTag(REPOSITORY, 'v1'), undefined, 'no tag names the missing blob');
     await fetching;
+  });
+});
+
+describe('distribute: a blob HEAD answered from the swarm', { timeout: 60_000 }, () => {
+  const open: Host[] = [];
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((o) => o.close()));
+  });
+
+  test('counts only holders of the whole blob: pieces a host holds of it do not make it exist (a pusher would skip it, and its manifest then fail)', async () => {
+    const network = new MemoryNetwork();
+    const seed = new CountingSeed({ chunkDelayMs: 40 }); // 2 MiB in about 1.3 s
+    const layer = randomBytes(2 * MiB);
+    const digest = seed.add(layer);
+    const a = await startHost({ network, seed, name: 'a' });
+    // b has no seed: only the swarm can say the blob exists.
+    const b = await startHost({ network, seed: new CountingSeed(), name: 'b', seeded: false });
+    open.push(a, b);
+    await meshed([a.swarm, b.swarm]);
+    const blobs = new BlobService(b.store, b.fetcher);
+    const fetching = a.fetch(digest);
+    await eventually(() => b.swarm.holders(digest.value).some((h) => h.peerId === a.swarm.peerId && !h.complete), 10_000, 'b to hear of a\'s pieces');
+    assert.equal(await blobs.stat({ name: REPOSITORY, digest }), undefined, 'HEAD while a holds only pieces: 404');
+    await fetching;
+    await eventually(() => b.swarm.holders(digest.value).some((h) => h.peerId === a.swarm.peerId && h.complete), 10_000, 'b to hear a has it all');
+    assert.equal(await blobs.stat({ name: REPOSITORY, digest }), layer.length, 'HEAD once a holds it whole: its size');
   });
 });
