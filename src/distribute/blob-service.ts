@@ -44,7 +44,7 @@ export class BlobService implements PeerBlobs {
   async stat(want: BlobWant): Promise<number | undefined> {
     const here = await this.statHere(want);
     if (here !== undefined || !this.isMirrored(want.name, want.ns) || (await this.#deletedHere(want))) return here;
-    return this.#fetcher.remoteSize(want);
+    return this.#fetcher.remote.size(want);
   }
 
   /** Size of a blob present here: on disk and visible in the repository, or arriving now. */
@@ -164,6 +164,6 @@ export class BlobService implements PeerBlobs {
    */
   async #deletedHere(want: BlobWant): Promise<boolean> {
     if ((await this.#store.repositories.deleted.markedAt(want.name, 'blob', want.digest.value)) === undefined) return false;
-    return !this.#fetcher.isSeeded(want) || (await this.#fetcher.remoteSize(want, true)) === undefined;
+    return !this.#fetcher.isSeeded(want) || (await this.#fetcher.remote.size(want, true)) === undefined;
   }
 }

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { OciError, isValidRepositoryName, type ByteRange, type Digest } from '../oci/index.ts';
 import type { PartialBlob, Store } from '../store/index.ts';
 import type { SwarmView } from '../swarm/index.ts';
-import { agreedSize, BlobSizeHints, resolveBlobSize } from './blob-size.ts';
+import { BlobSizeHints, resolveBlobSize } from './blob-size.ts';
 import { sizeVouched } from './size-vouch.ts';
 import type { OwnerAsk, PeerData } from './peer-data.ts';
 import type { PieceEngine } from './piece-engine.ts';
@@ -15,15 +15,12 @@ import { CLIENT_READ_IDLE_MS, PEER_READ_IDLE_MS } from './read-idle.ts';
 import { TransferStats } from './transfer-stats.ts';
 import { TransferLimits } from './rate-limit.ts';
 import { RANGE_FETCH_DEFAULT, coveringPiecesDone, wholeRange, type RangeFetch } from './range-first.ts';
+import { RemoteSizes } from './remote-sizes.ts';
 import type { BlobSource, BlobWant, UpstreamRouter } from './types.ts';
 
-/**
- * For this long after start a host may not have met every member (mDNS answers, then peer
- * exchange, take a second or two): it fetches from the seed only pieces nobody else could own.
- */
+/** For this long after start a host may not have met every member (mDNS, then peer exchange, take a
+ * second or two): it fetches from the seed only pieces nobody else could own. */
 export const DEFAULT_MEMBERSHIP_SETTLE_MS = 2_000;
-/** How long a blob HEAD waits for the seed's answer (see remoteSize). */
-export const REMOTE_HEAD_TIMEOUT_MS = 5_000;
 
 export interface FetcherInit extends PieceEnginesInit {
   readonly membershipSettleMs?: number;
@@ -68,6 +65,8 @@ export class Fetcher {
   readonly #engines: PieceEngines;
   readonly #verifying = new Map<string, Promise<PieceEngine>>();
   readonly #whole = new Map<string, Promise<PartialBlob | undefined>>();
+  /** Whether another source has a blob not stored here, and its size: for a HEAD. */
+  readonly remote: RemoteSizes;
 
   constructor(components: FetcherComponents, init: FetcherInit = {}) {
     this.#c = components;
@@ -78,6 +77,7 @@ export class Fetcher {
     const membershipSettledAt = components.swarm ? Date.now() + (init.membershipSettleMs ?? DEFAULT_MEMBERSHIP_SETTLE_MS) : 0;
     const { store, logger, swarm, peers } = components;
     const seedFor = (want: BlobWant): BlobSource | undefined => (this.isSeeded(want) ? components.seed : undefined);
+    this.remote = new RemoteSizes(swarm, seedFor);
     this.#engines = new PieceEngines({ store, logger, swarm, peers, seedFor, stats: this.stats, limits: this.limits, membershipSettledAt }, init);
   }
 
@@ -108,23 +108,6 @@ export class Fetcher {
   /** Whether blobs of this repository can come from anywhere but this disk. */
   hasRemoteSources(want: { name: string; ns?: string }): boolean {
     return this.#c.swarm !== undefined || this.isSeeded(want);
-  }
-
-  /**
-   * The size another source gives for a blob not stored here, for a HEAD: the seed's HEAD (in a
-   * repository with a seed), else what the swarm's holders of the whole blob agree on; `seedOnly`:
-   * the seed's word alone. Descriptor sizes are not asked: they say what a manifest names, not who has it.
-   * Undefined when no source has it or none can be asked.
-   */
-  async remoteSize(want: BlobWant, seedOnly = false): Promise<number | undefined> {
-    const seed = this.isSeeded(want) ? this.#c.seed : undefined;
-    // A HEAD is answered within seconds: a pusher waits on it for every layer (a seed dropping
-    // packets held each for the upstream's 30 s timeout).
-    const fromSeed = await seed?.size?.(want, { timeoutMs: REMOTE_HEAD_TIMEOUT_MS }).catch(() => undefined);
-    if (fromSeed !== undefined || seedOnly || !this.#c.swarm) return fromSeed;
-    // Only a holder of the whole blob can serve it: after a fetch failed, hosts still announce
-    // the pieces they kept, which said 200 for a blob nobody could send (re-audit).
-    return agreedSize(this.#c.swarm.holders(want.digest).filter((holder) => holder.complete));
   }
 
   /**

@@ -96,3 +96,23 @@ describe('distribute: a blob HEAD answered from the swarm', { timeout: 60_000 },
     assert.equal(await blobs.stat({ name: REPOSITORY, digest }), layer.length, 'HEAD once a holds it whole: its size');
   });
 });
+
+describe('distribute: a blob HEAD asked of the seed', { timeout: 30_000 }, () => {
+  const open: Host[] = [];
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((o) => o.close()));
+  });
+
+  test('identical HEADs at once share one seed request (a HEAD storm was one each), and nothing is fetched', async () => {
+    const seed = new CountingSeed({ headDelayMs: 200 });
+    const layer = randomBytes(64 * 1024);
+    const digest = seed.add(layer);
+    const host = await startHost({ network: new MemoryNetwork(), seed, name: 'a' });
+    open.push(host);
+    const blobs = new BlobService(host.store, host.fetcher);
+    const sizes = await Promise.all(Array.from({ length: 20 }, () => blobs.stat({ name: REPOSITORY, digest })));
+    assert.deepEqual(new Set(sizes), new Set([layer.length]));
+    assert.equal(seed.heads.get('a'), 1, 'one HEAD at the seed');
+    assert.equal(await host.store.blobs.stat(digest), undefined, 'a HEAD fetches nothing');
+  });
+});
