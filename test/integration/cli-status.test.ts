@@ -72,7 +72,9 @@ describe('shoal status', () => {
       b = await startShoal({ upstreams: [seed.url], swarm: true, args: [...LOOPBACK_SWARM, '--bootstrap', aStatus.node.multiaddrs![0]!] });
       await eventually(async () => (await statusOf(b)).peers.length === 1, 15_000, 'b to see a');
       // a holds the image (pushed to it, so b fetched none of it as a piece owner); b pulls it from a.
-      await pushImage(a.url, 'app', '1', image);
+      // Pushed under a name the seed lacks: a blob HEAD answers 200 for one the seed has in that
+      // repository, so a push as `app` would upload nothing and have a fetch it through the swarm.
+      await pushImage(a.url, 'app-copy', '1', image);
       await eventually(async () => (await statusOf(b)).peers[0]!.blobs >= 2, 10_000, 'a\'s announcement');
       const bRun = await runShoal(['prefetch', '--listen', b.host, 'app:1']);
       assert.equal(bRun.code, 0, bRun.stdout + bRun.stderr);
