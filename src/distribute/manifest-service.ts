@@ -3,7 +3,7 @@ import { MANIFEST_MEDIA_TYPES, OciError, digestOf, tryParseDigest, parseManifest
 import type { Store, StoredManifest } from '../store/index.ts';
 import type { UpstreamTarget } from '../upstream/types.ts';
 import type { BlobSizeHints } from './blob-size.ts';
-import { isSeedRefusal, seedRefusal } from './seed-refusal.ts';
+import { SeedRefusedError, seedRefusal } from './seed-refusal.ts';
 import { pushedToSwarm, type AnnouncedTag } from './tag-origin.ts';
 import type { UpstreamRouter } from './types.ts';
 
@@ -67,7 +67,7 @@ export class ManifestService {
       : this.#shared(`${repository}:${reference.tag}`, () => this.#byTag(repository, reference.tag, targets))
     ).catch((error: unknown) => {
       // The operator's to fix, and the client only sees a 503: said in the log, once a minute at most.
-      if (isSeedRefusal(error) && Date.now() - this.#refusalWarnedAt >= REFUSAL_WARN_INTERVAL_MS) {
+      if (error instanceof SeedRefusedError && Date.now() - this.#refusalWarnedAt >= REFUSAL_WARN_INTERVAL_MS) {
         this.#refusalWarnedAt = Date.now();
         this.#logger.warn({ repository, reason: (error as Error).message }, 'the seed registry refused shoal: pulls of what is not cached here fail until its credentials are fixed');
       }
