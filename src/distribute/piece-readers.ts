@@ -6,6 +6,8 @@
 import type { Readable } from 'node:stream';
 import type { ByteRange } from '../oci/index.ts';
 
+const NONE: ReadonlySet<string> = new Set();
+
 export class PieceReaders {
   /** piece index → peer → how many of its reads are open. */
   readonly #reading = new Map<number, Map<string, number>>();
@@ -30,8 +32,9 @@ export class PieceReaders {
     });
   }
 
-  /** The peers reading piece `index` from this host now. */
+  /** The peers reading piece `index` from this host now (asked at every piece choice: no allocation when none). */
   of(index: number): ReadonlySet<string> {
-    return new Set(this.#reading.get(index)?.keys());
+    const peers = this.#reading.get(index);
+    return peers === undefined ? NONE : new Set(peers.keys());
   }
 }

@@ -211,7 +211,6 @@ export class PieceSourcing {
     }
   }
 
-  /** Peers offering the blob; for a piece broken off here, only those that hold the whole blob (see PieceProgress.chainable). */
   /** The peers that asked this host for piece `index` as its owner, or read it from here now: what they have of it came from here. */
   #excluded(index: number): ReadonlySet<string> {
     const askers = this.#s.demand.askers(index);
@@ -220,6 +219,7 @@ export class PieceSourcing {
     return new Set([...askers, ...readers]);
   }
 
+  /** Peers offering the blob; for a piece broken off here, only those that hold the whole blob (see PieceProgress.chainable). */
   #holders(index: number): readonly Holder[] {
     const holders: readonly Holder[] = this.#c.peers ? (this.#c.swarm?.holders(this.#s.partial.digest) ?? []) : [];
     return this.#s.progress.chainable(index) ? holders : holders.filter((h) => h.complete);
