@@ -227,7 +227,7 @@ export class Fetcher {
       read: (range) => {
         const reader = engine.partial.createReader(this.#c.store.blobs.path(engine.partial.digest), range, { holdBackUnverified: false, idleTimeoutMs: PEER_READ_IDLE_MS });
         if (ask) engine.demand(range, ask.from ?? asker, reader);
-        else engine.readers.add(range, engine.partial.pieceSize, asker, reader);
+        else engine.read(range, asker, reader);
         return reader;
       },
     };

@@ -1,8 +1,7 @@
-// One blob's scheduler. Its parts live beside it: the limits (piece-limits.ts), the transfer loop
-// (piece-run.ts), where each piece comes from (piece-sourcing.ts, deciding by piece-choice.ts),
-// progress (piece-progress.ts), asks (piece-demand.ts), claims (piece-transfers.ts), failures and
-// seed health (piece-failures.ts, transfer-failure.ts) and repair after a failed verification
-// (piece-repair.ts).
+// One blob's scheduler. Its parts live beside it: limits (piece-limits.ts), the transfer loop
+// (piece-run.ts), where each piece comes from (piece-sourcing.ts, piece-choice.ts), progress, asks,
+// readers, claims (piece-progress/-demand/-readers/-transfers.ts), failures and seed health
+// (piece-failures.ts, transfer-failure.ts), repair after a failed verification (piece-repair.ts).
 import type { Readable } from 'node:stream';
 import { OciError, type ByteRange } from '../oci/index.ts';
 import type { PartialBlob } from '../store/index.ts';
@@ -40,13 +39,13 @@ export interface PieceEngineInit {
 /**
  * One blob being assembled on this host, by the one piece engine every fetch goes through: a
  * client's pull (all pieces, then verify and commit), and peers asking this host, as a piece's
- * owner, for pieces it has not got (just those, from the seed, single-flight). Each piece comes
- * from where choosePieceSource says: a holder, the owner, or the seed; consecutive pieces this
- * host owns are read from the seed in one long range (a host alone reads the whole blob in one
- * request), and such a range stops at the first piece that stops being ours (a peer joined).
+ * owner, for pieces it has not got (just those, single-flight). Each piece comes from where
+ * choosePieceSource says: a holder, the owner, or the seed; consecutive pieces this host owns are
+ * read from the seed in one long range, which stops at the first piece no longer ours.
  */
 export class PieceEngine {
   readonly partial: PartialBlob;
+  readonly digest: string;
   readonly #c: PieceEngineComponents;
   readonly #maxActive: number;
   readonly #transfers = new PieceTransfers();
@@ -75,6 +74,7 @@ export class PieceEngine {
 
   constructor(partial: PartialBlob, want: BlobWant, components: PieceEngineComponents, init: PieceEngineInit = {}) {
     this.partial = partial;
+    this.digest = partial.digest.value;
     this.#want = want;
     this.#c = components;
     this.#maxActive = init.maxActive ?? DEFAULT_MAX_ACTIVE_PIECES;
@@ -83,9 +83,6 @@ export class PieceEngine {
     this.#sourcing = new PieceSourcing(state, components, { maxPerPeer: init.maxPerPeer ?? DEFAULT_MAX_PER_PEER, maxSeed: init.maxSeed ?? DEFAULT_MAX_SEED_PIECES });
   }
 
-  get digest(): string {
-    return this.partial.digest.value;
-  }
 
   /** A local client wants the whole blob: fills every piece, verifies (repairing once) and commits. */
   fetchAll(want: BlobWant): Promise<void> {
@@ -116,11 +113,18 @@ export class PieceEngine {
    * fetched (from a holder, else the seed, never from another owner) and the reader waits for them.
    */
   demand(range: ByteRange, asker: string, reader: Readable): void {
-    // A piece already coming (from the seed, a holder, or an owner we asked) is waited for. Asks
-    // cannot go round in a circle: a host asks another only when it ranks higher for the piece,
-    // and an asked owner goes to the seed, never on to another owner.
+    // A piece already coming is waited for, unless from the asker: its source broke off (piece-readers.ts).
     const first = this.#ask(this.#demand, range, asker, reader);
     this.#c.logger.debug({ digest: this.digest, first, asker, claimed: this.#transfers.claimOf(first)?.source.id }, 'owner asked');
+    this.#transfers.claimFrom(first, asker)?.controller.abort(new Error(`${asker} asks for the piece it was sending`));
+  }
+
+  /** A peer reads `range` as a holder's bytes; refused (thrown, before any header) if this host gets that piece from it. */
+  read(range: ByteRange, peer: string, reader: Readable): void {
+    this.readers.add(range, this.partial.pieceSize, peer, reader);
+    if (!this.#transfers.claimFrom(Math.floor(range.start / this.partial.pieceSize), peer)) return;
+    reader.destroy();
+    throw new OciError('BLOB_UNKNOWN', `this host gets that piece of ${this.digest} from ${peer}; read it elsewhere`);
   }
 
   /**
@@ -161,9 +165,7 @@ export class PieceEngine {
     this.#ensurePump();
     while (this.#pump) await this.#pump;
     if (this.#fatal !== undefined) throw this.#fatal;
-    await commitOrRepair(this.partial, this.#want, this.#filledBy, this.#c, (bytes) => {
-      this.bytes.seed += bytes;
-    });
+    await commitOrRepair(this.partial, this.#want, this.#filledBy, this.#c, (bytes) => void (this.bytes.seed += bytes));
   }
 
   #ensurePump(): void {
@@ -195,10 +197,7 @@ export class PieceEngine {
       if (this.#transfers.size === 0 && started === 0 && !waiting) this.#stuck();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, TICK_MS);
-        this.#wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
+        this.#wake = () => void (clearTimeout(timer), resolve());
       });
       this.#wake = undefined;
     }
@@ -279,7 +278,7 @@ export class PieceEngine {
     logTransfer(this.#c.logger, this.digest, transfer, { failure, timing });
     if (!failure) return;
     this.#progress.brokeOff(transfer.pieces);
-    const fatal = transferFailed({ partial: this.partial, sourcing: this.#sourcing, demand: this.#demand, urgent: this.#urgent }, transfer, failure.error, failure.offset);
+    const fatal = transferFailed({ partial: this.partial, sourcing: this.#sourcing, demand: this.#demand, urgent: this.#urgent, readers: this.readers }, transfer, failure.error, failure.offset);
     if (fatal !== undefined) this.#fatal ??= fatal;
   }
 

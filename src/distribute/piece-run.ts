@@ -171,9 +171,12 @@ async function run(blob: PartialBlob, transfer: Transfer, limits: readonly RateL
  * - `busy`: a peer answered 503 — not a failure: asked elsewhere or again shortly, never the seed;
  * - `owner-refused`: an owner answered, then could not deliver (its seed is down or slow) — honest,
  *   skipped for this piece only;
+ * - `relay-broke`: a peer relaying a piece as it arrives there broke off or refused it: its own
+ *   source broke off, or it gets the piece from us (piece-readers.ts) — honest, skipped for this
+ *   piece only;
  * - `peer-failed`: a peer did not answer or broke off — skipped for a while.
  */
-export type TransferFailure = 'stopped' | 'disk-full' | 'seed' | 'seed-final' | 'busy' | 'owner-refused' | 'peer-failed';
+export type TransferFailure = 'stopped' | 'disk-full' | 'seed' | 'seed-final' | 'busy' | 'owner-refused' | 'relay-broke' | 'peer-failed';
 
 export function classifyFailure(error: unknown, source: PieceSource, stopped: boolean): TransferFailure {
   if (stopped) return 'stopped';
@@ -184,5 +187,7 @@ export function classifyFailure(error: unknown, source: PieceSource, stopped: bo
   }
   if (error instanceof PeerRequestError && error.status === 503) return 'busy';
   const unanswered = error instanceof PeerRequestError && error.status === undefined;
-  return source.kind === 'owner' && !unanswered ? 'owner-refused' : 'peer-failed';
+  if (source.kind === 'owner' && !unanswered) return 'owner-refused';
+  // A dead relay is dropped by the swarm (keep-alive) and fails its next request as unanswered.
+  return source.kind === 'holder' && source.fromDisk !== true && !unanswered ? 'relay-broke' : 'peer-failed';
 }

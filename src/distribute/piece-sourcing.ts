@@ -204,6 +204,9 @@ export class PieceSourcing {
       case 'owner-refused':
         failures.sourceFailed(index, source.id);
         return this.#c.logger.info(where, 'piece owner could not serve the piece; asking the next');
+      case 'relay-broke':
+        failures.sourceFailed(index, source.id);
+        return this.#c.logger.info(where, 'a peer relaying the piece lost its own source; it resumes from another');
       case 'peer-failed':
         failures.sourceFailed(index, source.id);
         this.#c.swarm?.penalise(source.id, `piece ${index} of ${where.digest} failed: ${(error as Error).message}`, PEER_FAILURE_PENALTY_MS);

@@ -47,6 +47,12 @@ export class PieceTransfers {
     return this.#claims.get(index);
   }
 
+  /** The transfer claiming piece `index`, if it reads from `peerId`. */
+  claimFrom(index: number, peerId: string): Transfer | undefined {
+    const claim = this.#claims.get(index);
+    return claim?.source.id === peerId ? claim : undefined;
+  }
+
   begin(source: PieceSource, pieces: readonly number[], demanded: boolean, from?: number): Transfer {
     const transfer: Transfer = { source, pieces, demanded, from, controller: new AbortController() };
     for (const index of pieces) this.#claims.set(index, transfer);
