@@ -54,7 +54,7 @@ export interface PeerRead {
  * for a missing blob starts the fetch; every other joins it and reads the bytes as they land. The
  * fetch belongs to nobody: it finishes, verifies and commits even when every client has gone
  * away. Peers asking this host as a piece's owner get that piece fetched on demand and kept for a
- * while (a piece cache, in the temp directory, its size reserved in the disk accounting).
+ * while (a piece cache, in the temp directory, counted in the disk accounting by the bytes it holds).
  */
 export class Fetcher {
   readonly stats: TransferStats;
@@ -196,7 +196,7 @@ export class Fetcher {
     if (!isValidRepositoryName(ask.repository)) throw new OciError('NAME_INVALID', `invalid repository name ${JSON.stringify(ask.repository)}`);
     const want: BlobWant = { name: ask.repository, digest, ...(ask.ns !== undefined ? { ns: ask.ns } : {}) };
     if (!this.isSeeded(want)) return undefined;
-    // The asker's size is not taken on its word alone (a piece cache reserves that much disk): it
+    // The asker's size is not taken on its word alone (a piece cache is laid out by it): it
     // is checked with the seed first, unless another peer vouches for it (size-vouch.ts). Meanwhile
     // the asker gets its headers at once: on a busy seed link that check can take seconds, and an
     // asker that hears nothing gives up on its owner.
@@ -269,8 +269,8 @@ export class Fetcher {
     const { partial } = engine;
     const before = { ...engine.bytes };
     const started = Date.now();
-    engine
-      .fetchAll(want)
+    this.#engines
+      .fetchAll(engine, want)
       .then(
         () => this.#finished(want, engine, before, started),
         (error: unknown) => this.#failed(want, engine, error),

@@ -86,6 +86,15 @@ export class PieceEngines {
     return created;
   }
 
+  /**
+   * A local client wants the whole blob: from now it counts as used disk with its full size (until
+   * then, as a piece cache, with the bytes it holds), so a pull makes room before its bytes come.
+   */
+  fetchAll(engine: PieceEngine, want: BlobWant): Promise<void> {
+    this.#c.store.blobs.countWhole(engine.partial);
+    return engine.fetchAll(want);
+  }
+
   /** Forgets the engine, fails its blob (its file is removed) and tells the swarm it is gone. */
   async drop(engine: PieceEngine, reason: Error): Promise<void> {
     if (this.#engines.get(engine.digest) === engine) this.#engines.delete(engine.digest);

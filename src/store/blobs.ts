@@ -6,10 +6,10 @@ import { buffer } from 'node:stream/consumers';
 import { tryParseDigest, type ByteRange, type Digest } from '../oci/index.ts';
 import type { Layout } from './layout.ts';
 import { BlobWriter } from './writer.ts';
-import { keptSize } from './kept-partial.ts';
+import { keptSize, type KeptPartial } from './kept-partial.ts';
 import { PartialBlob } from './partial.ts';
 import { isNotFound } from './files.ts';
-import type { BlobUsage } from './usage.ts';
+import type { BlobUsage, Reservation } from './usage.ts';
 
 /** Content-addressed blobs under blobs/<algorithm>/<2>/<hex>/data. Everything there is complete and verified. */
 export class BlobStore {
@@ -17,6 +17,10 @@ export class BlobStore {
   readonly #usage: BlobUsage;
   readonly #committed = new Set<(digest: Digest, size: number) => void>();
   readonly #deleted = new Set<(digest: Digest) => void>();
+  /** Partial blobs kept from before a restart that no fetch has taken up yet, by digest. */
+  readonly #kept = new Map<string, Reservation>();
+  /** Partial blobs counted at their full size from now on (countWhole). */
+  readonly #whole = new WeakMap<PartialBlob, () => void>();
 
   constructor(layout: Layout, usage: BlobUsage) {
     this.#layout = layout;
@@ -83,14 +87,46 @@ export class BlobStore {
   }
 
   /**
-   * A blob to be filled piece by piece from the network, readable while it fills. Its size counts
-   * as used disk from now on (eviction makes room while it arrives); its readers hold it in use.
+   * A blob to be filled piece by piece from the network, readable while it fills; its readers hold
+   * it in use. It counts as used disk with the bytes it holds (a piece cache fetches only what
+   * peers ask this host for), and with its full size once countWhole says it will be filled. The
+   * count ends as its file goes: renamed under its digest (counted from then on as a stored blob)
+   * or removed.
    */
   async createPartial(digest: Digest, size: number, pieceSize: number): Promise<PartialBlob> {
     const partial = await PartialBlob.create(this.#layout, digest, size, pieceSize, this.notifyCommitted, (d) => this.acquire(d));
-    const release = this.#usage.reserve(size);
-    partial.done().then(release, release);
+    // Its file was kept from before a restart: counted from now on as this blob's.
+    this.#kept.get(digest.value)?.release();
+    this.#kept.delete(digest.value);
+    const reservation = this.#usage.reserve(partial.received);
+    let whole = false;
+    // 'change' comes with every write, and at the commit before the committed listeners hear of
+    // it: the blob is never counted twice.
+    const count = (): void => {
+      if (partial.state !== 'writing') {
+        reservation.release();
+        off();
+      } else reservation.set(whole ? size : partial.received);
+    };
+    const off = partial.onChange(count);
+    this.#whole.set(partial, () => {
+      whole = true;
+      count();
+    });
     return partial;
+  }
+
+  /** A local client wants all of `partial`: its full size counts as used from now, so room is made before its bytes arrive. */
+  countWhole(partial: PartialBlob): void {
+    this.#whole.get(partial)?.();
+  }
+
+  /** Partial blobs kept from before a restart: the bytes they take count as used until a fetch takes them up. */
+  countKept(kept: readonly KeptPartial[]): void {
+    for (const { digest, bytes } of kept) {
+      this.#kept.get(digest)?.release();
+      this.#kept.set(digest, this.#usage.reserve(bytes));
+    }
   }
 
   /** Size of `digest` when a fetch cut short (a crash) left pieces of it that createPartial will resume from. */

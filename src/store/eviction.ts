@@ -39,8 +39,8 @@ export interface EvictionResult {
 const NOTHING: Omit<EvictionResult, 'usedBefore' | 'usedAfter'> = { evicted: [], freedBytes: 0, protectedBytes: 0 };
 
 /**
- * Keeps the blobs of the data directory under a size limit. When their size (plus the declared
- * size of blobs being fetched) crosses the high watermark, the least-recently-used blobs are
+ * Keeps the blobs of the data directory under a size limit. When their size (plus the reservations
+ * of blobs being fetched, see BlobUsage) crosses the high watermark, the least-recently-used blobs are
  * deleted until it is down to the low watermark, except:
  *
  * - blobs reachable from a manifest pushed to this node (a tag as it was pushed, or a push by
@@ -90,7 +90,7 @@ export class Evictor {
     return this.#total;
   }
 
-  /** Stored blobs plus the declared size of those being fetched. */
+  /** Stored blobs plus what blobs being fetched count for (BlobUsage reservations). */
   get usedBytes(): number {
     return this.#total + this.#store.blobs.usage.reservedBytes;
   }

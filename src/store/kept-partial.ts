@@ -127,22 +127,32 @@ export async function removeKept(paths: KeptPaths): Promise<void> {
   await rm(paths.data, { force: true });
 }
 
+/** A partial blob kept at start-up, with the bytes its file takes on disk. */
+export interface KeptPartial {
+  readonly digest: string;
+  readonly bytes: number;
+}
+
 /**
  * At start-up: keeps the partial blobs a fetch can resume (a sidecar younger than the maximum
- * age); removes the rest (no complete piece, unreadable, or too old). Returns how many were kept.
+ * age); removes the rest (no complete piece, unreadable, or too old). Returns the ones kept: until
+ * a fetch takes one up, what it takes on disk is the file's allocated size (a piece cache's file
+ * is sparse: only the pieces fetched take room).
  */
-export async function sweepKept(layout: Layout, now = Date.now()): Promise<{ kept: number; removed: number }> {
+export async function sweepKept(layout: Layout, now = Date.now()): Promise<{ kept: KeptPartial[]; removed: number }> {
   const dir = partialsDir(layout);
   const names = await readdir(dir).catch(() => [] as string[]);
-  let kept = 0;
+  const kept: KeptPartial[] = [];
   let removed = 0;
   for (const name of names.filter((n) => n.endsWith('.data'))) {
     const base = join(dir, name.slice(0, -'.data'.length));
     const paths = { data: `${base}.data`, sidecar: `${base}.pieces` };
     const sidecar = await readSidecar(paths.sidecar);
     const age = await stat(paths.sidecar).then((s) => now - s.mtimeMs, () => Infinity);
-    if (sidecar !== undefined && sidecar.complete.length > 0 && age < KEPT_PARTIAL_MAX_AGE_MS) {
-      kept += 1;
+    const data = await stat(paths.data).catch(() => undefined);
+    if (sidecar !== undefined && sidecar.complete.length > 0 && age < KEPT_PARTIAL_MAX_AGE_MS && data !== undefined) {
+      // Named by the file, not the sidecar: the fetch of that digest is what opens this file.
+      kept.push({ digest: name.slice(0, -'.data'.length).replace('-', ':'), bytes: data.blocks * 512 });
     } else {
       await removeKept(paths);
       removed += 1;

@@ -18,6 +18,8 @@ export class PieceWrites {
   /** The last write in flight into each piece: a write that goes on from it is recorded only after it. */
   readonly #lastInPiece = new Map<number, Promise<void>>();
   readonly #writes = new Set<Promise<unknown>>();
+  /** The sum of #filled, kept as it changes: disk accounting reads it at every write. */
+  #received = 0;
 
   constructor(size: number, pieceSize: number, handle: FileHandle) {
     this.size = size;
@@ -47,21 +49,21 @@ export class PieceWrites {
 
   /** Marks a piece present as a whole (kept from before a restart). */
   keep(index: number): void {
+    this.#received += this.pieceLength(index) - this.pieceFilled(index);
     this.#filled[index] = this.pieceLength(index);
   }
 
   /** Forgets a piece's bytes; true when it was complete. */
   reset(index: number): boolean {
     const wasComplete = this.isPieceComplete(index);
+    this.#received -= this.pieceFilled(index);
     this.#filled[index] = 0;
     this.#fillStart[index] = 0;
     return wasComplete;
   }
 
   get received(): number {
-    let total = 0;
-    for (const filled of this.#filled) total += filled;
-    return total;
+    return this.#received;
   }
 
   availableFrom(position: number): number {
@@ -142,7 +144,9 @@ export class PieceWrites {
     let completed = false;
     this.#forEachPiece(offset, writeEnd, (index, from, bytes) => {
       if (this.#filled[index] === 0) this.#fillStart[index] = from - this.pieceStart(index);
-      this.#filled[index] = Math.min(this.pieceLength(index), this.#filled[index]! + bytes);
+      const filled = Math.min(this.pieceLength(index), this.#filled[index]! + bytes);
+      this.#received += filled - this.#filled[index]!;
+      this.#filled[index] = filled;
       completed ||= this.isPieceComplete(index);
     });
     recorded(completed);

@@ -51,10 +51,12 @@ export class Store {
     const absolute = resolve(root);
     await mkdir(absolute, { recursive: true });
     const layout = new Layout(absolute);
-    const { removedTempFiles } = options.recover === false ? { removedTempFiles: 0 } : await recoverStore(layout);
+    // Without recovery (a tool beside a running daemon) nothing evicts: kept partials go uncounted.
+    const { removedTempFiles, kept } = options.recover === false ? { removedTempFiles: 0, kept: [] } : await recoverStore(layout);
     const warnings: string[] = [];
     const seedTags = await PushedManifests.load(layout, 'seed-tags.json', { forget: (message) => warnings.push(message) });
     const store = new Store(layout, await BlobUsage.load(layout), await PushedManifests.load(layout), seedTags);
+    store.blobs.countKept(kept);
     return { store, removedTempFiles, warnings };
   }
 }

@@ -6,6 +6,14 @@ import type { Layout } from './layout.ts';
 /** Blobs committed by a push are kept from eviction this long, so a push's layers survive until its manifest arrives. */
 export const PUSH_GRACE_MS = 60 * 60 * 1000;
 
+/** Bytes counted as used disk until released. */
+export interface Reservation {
+  /** Counts `bytes` from now on instead. */
+  set(bytes: number): void;
+  /** Stops counting; calling it more than once releases once. */
+  release(): void;
+}
+
 /**
  * What the store knows about how blobs are used, for eviction:
  *
@@ -17,8 +25,10 @@ export const PUSH_GRACE_MS = 60 * 60 * 1000;
  *   `noatime`/`relatime`, so atime says little; and touching mtimes on every read costs a metadata
  *   write per request and changes files registry:2 owns. A crash loses at most the last few
  *   minutes of recency; a blob without a record counts as accessed when its file was written.
- * - **Reservations**: the declared size of blobs being fetched, so eviction makes room for a
- *   large layer while it arrives rather than after.
+ * - **Reservations**: what blobs being fetched take. A blob a local client pulls counts its
+ *   declared size, so eviction makes room for a large layer while it arrives rather than after;
+ *   a piece cache (pieces fetched only for peers) counts the bytes it holds, and one kept from
+ *   before a restart the bytes its file takes (see BlobStore.createPartial).
  * - **Push grace**: blobs committed by a push, protected for PUSH_GRACE_MS.
  */
 export class BlobUsage {
@@ -108,15 +118,24 @@ export class BlobUsage {
     return false;
   }
 
-  /** Counts `bytes` as used until the returned function is called (a blob being fetched). */
-  reserve(bytes: number): () => void {
-    this.#reserved += bytes;
-    for (const listener of this.#reservedListeners) listener();
+  /** Counts `bytes` as used until released (a blob being fetched); the count may change meanwhile. */
+  reserve(bytes: number): Reservation {
+    let held = 0;
     let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.#reserved -= bytes;
+    const set = (next: number): void => {
+      if (released || next === held) return;
+      const grew = next > held;
+      this.#reserved += next - held;
+      held = next;
+      if (grew) for (const listener of this.#reservedListeners) listener();
+    };
+    set(bytes);
+    return {
+      set,
+      release: () => {
+        set(0);
+        released = true;
+      },
     };
   }
 
@@ -124,7 +143,7 @@ export class BlobUsage {
     return this.#reserved;
   }
 
-  /** Called after every new reservation (eviction checks the watermark). */
+  /** Called after every reservation that grew (eviction checks the watermark). */
   onReserved(listener: () => void): () => void {
     this.#reservedListeners.add(listener);
     return () => this.#reservedListeners.delete(listener);
