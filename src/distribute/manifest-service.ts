@@ -95,7 +95,9 @@ export class ManifestService {
     const deleted = !here && (await this.#store.repositories.deleted.markedAt(name, 'manifest', digest.value)) !== undefined;
     const local = here ?? (targets.length > 0 && !deleted ? await manifests.readIfManifest(digest) : undefined);
     if (local) {
-      await this.#store.repositories.linkManifest(name, digest);
+      // As for blobs (BlobService): served under any name, linked only into a repository that
+      // exists here, so anonymous GETs cannot make repositories (on disk and in the catalog).
+      if (await this.#store.repositories.exists(name)) await this.#store.repositories.linkManifest(name, digest);
       return { ...local, origin: 'local' };
     }
     let failure: unknown;
@@ -134,7 +136,9 @@ export class ManifestService {
       if (error instanceof OciError && error.code === 'MANIFEST_INVALID') return undefined;
       throw error;
     }
-    await this.#store.manifests.put(name, body, parsed, tag);
+    // By digest under a name that is no repository here: kept, but in no repository (see #byDigest).
+    if (tag === undefined && !(await this.#store.repositories.exists(name))) await this.#store.manifests.putUnlinked(body, parsed, digest);
+    else await this.#store.manifests.put(name, body, parsed, tag);
     return { digest, mediaType: parsed.mediaType, body, parsed, origin: local ? 'local' : 'peers' };
   }
 

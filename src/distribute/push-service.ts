@@ -92,9 +92,11 @@ export class PushService {
       throw new OciError('DIGEST_INVALID', `manifest body has digest ${digest.value}, not ${reference.digest.value} as its URL says`);
     }
     await this.#assertReferencesPresent(name, parsed);
-    // Every blob the manifest names is linked into the repository, as registry:2 keeps its layout:
-    // one found here under another name (a base image pulled before) is served, not linked, until then.
+    // Every blob and child manifest the manifest names is linked into the repository, as registry:2
+    // keeps its layout: one found here under another name (a base image pulled before) is served,
+    // not linked, until then.
     for (const blob of parsed.blobs) await this.#store.repositories.linkBlob(name, blob.digest);
+    for (const child of parsed.manifests) await this.#store.repositories.linkManifest(name, child.digest);
     await this.#store.manifests.put(name, body, parsed, reference.kind === 'tag' ? reference.tag : undefined, digest, { pushed: true });
     this.#logger.info({ repository: name, reference: referenceString(reference), digest: digest.value }, 'manifest pushed');
     return { digest, subject: parsed.subject?.digest };
@@ -111,11 +113,23 @@ export class PushService {
       }
     }
     for (const child of parsed.manifests) {
-      if (!(await this.#store.repositories.hasManifest(name, child.digest))) missing.push(child);
+      if (!(await this.#childHere(name, child.digest))) missing.push(child);
     }
     if (missing.length > 0) {
       throw new OciError('MANIFEST_BLOB_UNKNOWN', `manifest references ${missing.length} blob(s) or manifest(s) not in ${name} (nor could they be fetched from the seed or a peer now); push them first, or retry if they exist there: ${missing.map((d) => d.digest.value).join(', ')}`, { digests: missing.map((d) => d.digest.value) });
     }
+  }
+
+  /**
+   * A child manifest in the repository, or, in a mirrored one, held here under another name: the
+   * pusher's HEAD was answered 200 from that copy (ManifestService) and so it did not push it.
+   * One deleted from this repository is not brought back by another repository's copy.
+   */
+  async #childHere(name: string, digest: Digest): Promise<boolean> {
+    const repositories = this.#store.repositories;
+    if (await repositories.hasManifest(name, digest)) return true;
+    if (!this.#blobs.isMirrored(name) || (await repositories.deleted.markedAt(name, 'manifest', digest.value)) !== undefined) return false;
+    return (await this.#store.manifests.readIfManifest(digest)) !== undefined;
   }
 
   /** A tag delete removes the tag; a digest delete unlinks the revision from the repository. */

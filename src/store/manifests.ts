@@ -56,6 +56,12 @@ export class ManifestStore {
     return digest;
   }
 
+  /** Stores a manifest in no repository: one served by digest under a name that is no repository here. */
+  async putUnlinked(body: Buffer, parsed: ParsedManifest, expected: Digest): Promise<void> {
+    const digest = await this.#blobs.put(body, expected);
+    this.#remember(digest, body, parsed);
+  }
+
   /** The manifest when `name` has that revision, else undefined. */
   async get(name: string, digest: Digest): Promise<StoredManifest | undefined> {
     if (!(await this.#repos.hasManifest(name, digest))) return undefined;
