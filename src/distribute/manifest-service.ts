@@ -188,9 +188,14 @@ export class ManifestService {
       return moved;
     };
     if (cached) {
+      // The seed named this digest for this tag when this node last asked it.
+      const fromSeed = this.#store.seedTags.pushedTag(name, tag) === cached.digest.value;
       if (failure) {
         // A tag pushed to the swarm is the swarm's, seed or no seed: its newest push wins here too.
-        const moved = usable?.pushed === true ? await newer() : undefined;
+        // Not over the seed's own tag: a push of it elsewhere loses whenever the seed answers, so
+        // following it only while the seed is down flipped the image with the seed's reachability
+        // (and let a member that can slow the seed past the tag timeout choose every node's image).
+        const moved = usable?.pushed === true && !fromSeed ? await newer() : undefined;
         if (moved) return moved;
         this.#logger.warn({ repository: name, tag, digest: cached.digest.value, err: failure }, 'seed unreachable: serving the cached tag, which may be stale');
         return { ...cached, origin: 'cache-seed-down' };
@@ -198,7 +203,6 @@ export class ManifestService {
       // Only a tag this node took from the seed is the seed's to withdraw: one pushed (here or to
       // another node), or taken from the swarm, is served as before (after a restart the swarm may
       // not yet have said it was pushed).
-      const fromSeed = this.#store.seedTags.pushedTag(name, tag) === cached.digest.value;
       if (!seedSaysNo || !fromSeed || pushedToSwarm(this.#store.pushed, announced, name, tag, cached.digest.value)) {
         // The swarm is the authority here. Without this, a host that had pulled a tag served that
         // image for good, whatever was pushed after it.
