@@ -65,11 +65,17 @@ export class BlobService implements PeerBlobs {
    * as a GET would fetch it, never left naming a blob that is not here.
    */
   async settled(want: BlobWant): Promise<number | undefined> {
-    if (await this.#arrived(want)) return this.#store.blobs.stat(want.digest);
+    const here = await this.settledHere(want);
+    if (here !== undefined) return here;
     if (!this.isMirrored(want.name, want.ns) || (await this.#deletedHere(want))) return undefined;
     const fetched = await this.#fetcher.fetch(want).catch(() => undefined);
     await fetched?.done().catch(() => undefined);
     return (await this.#visibleLocally(want)) ? this.#store.blobs.stat(want.digest) : undefined;
+  }
+
+  /** Size of the blob visible here once a fetch of it running now has ended; nothing is asked of the seed or peers. */
+  async settledHere(want: BlobWant): Promise<number | undefined> {
+    return (await this.#arrived(want)) ? this.#store.blobs.stat(want.digest) : undefined;
   }
 
   /**
