@@ -4,6 +4,7 @@ import type { Store, UploadStatus } from '../store/index.ts';
 import type { BlobService } from './blob-service.ts';
 
 export type { UploadStatus } from '../store/index.ts';
+type ChunkOptions = NonNullable<Parameters<Store['uploads']['append']>[3]>;
 
 export interface PushInit {
   /** Largest blob upload body in bytes; 0: no limit. */
@@ -69,15 +70,20 @@ export class PushService {
     return this.#store.uploads.create(name);
   }
 
-  appendUpload(name: string, id: string, body: AsyncIterable<Uint8Array>, range: ByteRange | undefined): Promise<UploadStatus> {
-    return this.#store.uploads.append(name, id, body, { ...(range ? { start: range.start, end: range.end } : {}), maxBytes: this.#maxBytes });
+  /** `length`: the request's Content-Length, when valid (checked against `range` before a byte is read). */
+  appendUpload(name: string, id: string, body: AsyncIterable<Uint8Array>, range: ByteRange | undefined, length?: number): Promise<UploadStatus> {
+    return this.#store.uploads.append(name, id, body, this.#chunk(range, length));
   }
 
   /** Verifies the upload against `digest` (after the last chunk, when the PUT carries one) and links the blob. */
-  async finishUpload(name: string, id: string, digest: Digest, body: AsyncIterable<Uint8Array> | undefined, range?: ByteRange): Promise<void> {
-    const { size } = await this.#store.uploads.finish(name, id, digest, body, { ...(range ? { start: range.start, end: range.end } : {}), maxBytes: this.#maxBytes });
+  async finishUpload(name: string, id: string, digest: Digest, body: AsyncIterable<Uint8Array> | undefined, range?: ByteRange, length?: number): Promise<void> {
+    const { size } = await this.#store.uploads.finish(name, id, digest, body, this.#chunk(range, length));
     await this.#store.repositories.linkBlob(name, digest);
     this.#logger.info({ repository: name, digest: digest.value, size }, 'blob pushed');
+  }
+
+  #chunk(range: ByteRange | undefined, length: number | undefined): ChunkOptions {
+    return { ...(range ? { start: range.start, end: range.end } : {}), ...(length !== undefined ? { length } : {}), maxBytes: this.#maxBytes };
   }
 
   uploadStatus(name: string, id: string): Promise<UploadStatus> {

@@ -16,6 +16,15 @@ export interface UploadStatus {
   readonly startedAt: Date;
 }
 
+export interface ChunkOptions {
+  /** The chunk's Content-Range, when the client sent one. */
+  readonly start?: number;
+  readonly end?: number;
+  /** The request's Content-Length, when it sent a valid one. */
+  readonly length?: number;
+  readonly maxBytes?: number;
+}
+
 interface Session {
   hash: Hash;
   size: number;
@@ -63,26 +72,30 @@ export class UploadStore {
 
   /**
    * Appends a chunk. `start`, when the client sent Content-Range, must equal the bytes received
-   * so far (out-of-order → 416 with the current Range). Bytes beyond `maxBytes` are refused.
+   * so far (out-of-order → 416 with the current Range), and the chunk must be as long as the range
+   * says (`length`, the Content-Length, is checked before a byte is read): a chunk so refused
+   * leaves nothing written, as a client resending from its own offset after a 4xx expects. Bytes
+   * beyond `maxBytes` are refused.
    */
-  async append(repository: string, id: string, body: AsyncIterable<Uint8Array>, options: { start?: number; end?: number; maxBytes?: number } = {}): Promise<UploadStatus> {
+  async append(repository: string, id: string, body: AsyncIterable<Uint8Array>, options: ChunkOptions = {}): Promise<UploadStatus> {
     const session = await this.#session(repository, id);
     return this.#exclusive(repository, id, session, async () => {
+      const refused = (message: string): OciError => new OciError('BLOB_UPLOAD_INVALID', message, undefined, { status: 416, headers: { range: uploadRangeHeader(session.size) } });
       if (options.start !== undefined && options.start !== session.size) {
-        throw new OciError('BLOB_UPLOAD_INVALID', `chunk starts at byte ${options.start} but ${session.size} bytes were received: send chunks in order`, undefined, {
-          status: 416,
-          headers: { range: uploadRangeHeader(session.size) },
-        });
+        throw refused(`chunk starts at byte ${options.start} but ${session.size} bytes were received: send chunks in order`);
       }
       const declared = options.end !== undefined && options.start !== undefined ? options.end - options.start + 1 : undefined;
+      if (declared !== undefined && options.length !== undefined && options.length !== declared) {
+        throw refused(`chunk has ${options.length} bytes (Content-Length) but its Content-Range declares ${declared}`);
+      }
       const limit = options.maxBytes ?? Number.POSITIVE_INFINITY;
+      // A chunk with a Content-Range is all or nothing: on any failure the upload goes back to here.
+      const before = declared !== undefined ? { size: session.size, hash: session.hash.copy() } : undefined;
       const handle = await open(this.#layout.uploadData(repository, id), 'r+');
       let received = 0;
       try {
         for await (const chunk of body) {
-          if (declared !== undefined && received + chunk.byteLength > declared) {
-            throw new OciError('BLOB_UPLOAD_INVALID', `chunk is larger than its Content-Range (${declared} bytes)`, undefined, { status: 416, headers: { range: uploadRangeHeader(session.size) } });
-          }
+          if (declared !== undefined && received + chunk.byteLength > declared) throw refused(`chunk is larger than its Content-Range (${declared} bytes)`);
           if (session.size + chunk.byteLength > limit) {
             throw new OciError('SIZE_INVALID', `upload exceeds the ${limit}-byte limit (max-upload-size)`);
           }
@@ -96,12 +109,14 @@ export class UploadStore {
           received += chunk.byteLength;
         }
         if (declared !== undefined && received !== declared) {
-          throw new OciError('BLOB_UPLOAD_INVALID', `chunk has ${received} bytes but its Content-Range declares ${declared}`, undefined, { status: 416, headers: { range: uploadRangeHeader(session.size) } });
+          if (before) Object.assign(session, before);
+          throw refused(`chunk has ${received} bytes but its Content-Range declares ${declared}`);
         }
       } catch (error) {
         // Part of a chunk may have reached the file before the failure (a full disk mid-write):
-        // cut the file back to the bytes counted, so the data always matches size and hash and a
-        // retried chunk continues cleanly.
+        // cut the file back to the bytes counted (for a ranged chunk, to where it started), so the
+        // data always matches size and hash and a retried chunk continues cleanly.
+        if (before) Object.assign(session, before);
         await handle.truncate(session.size).catch(() => undefined);
         throw error;
       } finally {
@@ -115,7 +130,7 @@ export class UploadStore {
    * Appends the optional final chunk, verifies the digest and moves the data into the blob store.
    * On a digest mismatch the upload is cancelled (the client must start again, as registry:2 does).
    */
-  async finish(repository: string, id: string, expected: Digest, body?: AsyncIterable<Uint8Array>, options: { start?: number; end?: number; maxBytes?: number } = {}): Promise<{ digest: Digest; size: number }> {
+  async finish(repository: string, id: string, expected: Digest, body?: AsyncIterable<Uint8Array>, options: ChunkOptions = {}): Promise<{ digest: Digest; size: number }> {
     // A last chunk out of order is refused like any other (416, the upload kept), not appended.
     if (body) await this.append(repository, id, body, options);
     const session = await this.#session(repository, id);

@@ -52,7 +52,8 @@ export async function startUpload(ctx: RouteContext<UploadsEndpoint>): Promise<v
 
 export async function patchUpload(ctx: RouteContext<UploadEndpoint>): Promise<void> {
   const { endpoint, services, request } = ctx;
-  return uploadAccepted(ctx, await services.push.appendUpload(endpoint.name, endpoint.id, requestBody(request.raw), contentRangeOf(request.headers['content-range'])), 202);
+  const { headers } = request;
+  return uploadAccepted(ctx, await services.push.appendUpload(endpoint.name, endpoint.id, requestBody(request.raw), contentRangeOf(headers['content-range']), declaredLength(headers['content-length'])), 202);
 }
 
 function contentRangeOf(header: string | undefined): ReturnType<typeof parseContentRange> | undefined {
@@ -64,7 +65,7 @@ export async function finishUpload(ctx: RouteContext<UploadEndpoint>): Promise<v
   const digest = requireDigest(query);
   const body = hasBody(request.raw) ? requestBody(request.raw) : undefined;
   if (!body) request.raw.resume();
-  await services.push.finishUpload(endpoint.name, endpoint.id, digest, body, body ? contentRangeOf(request.headers['content-range']) : undefined);
+  await services.push.finishUpload(endpoint.name, endpoint.id, digest, body, body ? contentRangeOf(request.headers['content-range']) : undefined, declaredLength(request.headers['content-length']));
   return blobCreated(ctx, endpoint.name, digest);
 }
 
