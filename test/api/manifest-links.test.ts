@@ -10,32 +10,24 @@ import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
 import { ManifestService } from '../../src/distribute/manifest-service.ts';
 import { parseDigest, parseReference } from '../../src/oci/index.ts';
-import { DockerCredentials } from '../../src/upstream/docker-credentials.ts';
-import { UpstreamSet } from '../../src/upstream/upstreams.ts';
 import { indexManifest, pushImage, putManifest, type TestManifest } from '../helpers/oci-fixtures.ts';
-import { createTestRegistry, NO_UPSTREAMS, type TestRegistry } from '../helpers/registry-app.ts';
-import { startSeedRegistry, type SeedRegistry } from '../helpers/seed-registry.ts';
+import { NO_UPSTREAMS, type TestRegistry } from '../helpers/registry-app.ts';
+import { startTestMirror, type TestMirror } from '../helpers/test-mirror.ts';
 
 const exists = (path: string): Promise<boolean> => access(path).then(() => true, () => false);
 
 describe('manifest links in a mirror', () => {
-  let seed: SeedRegistry;
-  let router: UpstreamSet;
+  let mirror: TestMirror;
   let registry: TestRegistry;
   let held: TestManifest;
   const repoDir = (repo: string): string => join(registry.dataDir, 'docker', 'registry', 'v2', 'repositories', repo);
   const catalog = async (): Promise<string[]> => (await registry.app.inject({ method: 'GET', url: '/v2/_catalog' })).json().repositories;
   before(async () => {
-    seed = await startSeedRegistry();
-    router = new UpstreamSet([{ url: seed.url }], { dockerCredentials: DockerCredentials.empty(), upstreamTimeoutMs: 5000 });
-    registry = await createTestRegistry({ router });
+    mirror = await startTestMirror();
+    registry = mirror.registry;
     held = (await pushImage(registry.app, 'held/app', '1')).manifest;
   });
-  after(async () => {
-    await registry?.close();
-    await router?.close();
-    await seed?.stop();
-  });
+  after(() => mirror?.close());
 
   test('a GET or HEAD by digest under a name that is no repository here is served and writes nothing', async () => {
     for (const name of ['junk-get', 'junk/1/a/b']) {

@@ -6,12 +6,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { parseDigest } from '../../src/oci/index.ts';
-import { DockerCredentials } from '../../src/upstream/docker-credentials.ts';
-import { UpstreamSet } from '../../src/upstream/upstreams.ts';
 import { makeImage, pushImage as pushToSeed, type TestImage } from '../helpers/images.ts';
 import { assertError, errorCodes, imageManifest, makeBlob, pushBlob, putManifest, type TestBlob } from '../helpers/oci-fixtures.ts';
-import { createTestRegistry, type TestRegistry } from '../helpers/registry-app.ts';
-import { startSeedRegistry, type SeedRegistry } from '../helpers/seed-registry.ts';
+import type { TestRegistry } from '../helpers/registry-app.ts';
+import type { SeedRegistry } from '../helpers/seed-registry.ts';
+import { startTestMirror, type TestMirror } from '../helpers/test-mirror.ts';
 
 /** A blob nobody has: made, never pushed. */
 const madeUp = (i: number): TestBlob => makeBlob(`made-up layer ${i}`);
@@ -20,23 +19,20 @@ const madeUp = (i: number): TestBlob => makeBlob(`made-up layer ${i}`);
 const MOST_LOOKUPS = 12;
 
 describe('a manifest pushed to a mirror on blobs not held here', () => {
+  let mirror: TestMirror;
   let seed: SeedRegistry;
-  let base: TestImage;
-  let router: UpstreamSet;
   let registry: TestRegistry;
+  let base: TestImage;
   const seedBlobHeads = async (): Promise<number> => (await seed.requests()).filter((r) => r.method === 'HEAD' && r.path.includes('/blobs/')).length;
 
   before(async () => {
-    seed = await startSeedRegistry();
+    mirror = await startTestMirror();
+    ({ seed, registry } = mirror);
     base = await makeImage({ layers: [1024, 2048, 3072, 4096, 5120, 6144], seed: 'push-lookups' });
     await pushToSeed(seed.url, 'alpha/a', 'base', base);
-    router = new UpstreamSet([{ url: seed.url }], { dockerCredentials: DockerCredentials.empty(), upstreamTimeoutMs: 5000 });
-    registry = await createTestRegistry({ router });
   });
   after(async () => {
-    await registry?.close();
-    await router?.close();
-    await seed?.stop();
+    await mirror?.close();
     await base?.cleanup();
   });
 

@@ -7,20 +7,15 @@ import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
 import { ManifestService, type ManifestPeers } from '../../src/distribute/manifest-service.ts';
 import { parseReference } from '../../src/oci/index.ts';
-import { DockerCredentials } from '../../src/upstream/docker-credentials.ts';
-import { UpstreamSet } from '../../src/upstream/upstreams.ts';
 import { makeImage, pushImage as pushToSeed, type TestImage } from '../helpers/images.ts';
 import { imageManifest, pushImage, type TestManifest } from '../helpers/oci-fixtures.ts';
-import { createTestRegistry, type TestRegistry } from '../helpers/registry-app.ts';
-import { startSeedRegistry, type SeedRegistry } from '../helpers/seed-registry.ts';
+import { startTestMirror, type TestMirror } from '../helpers/test-mirror.ts';
 
 const ACCEPT = 'application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json';
 
 describe('a seed-owned tag pushed again by a swarm member, with the seed down', () => {
-  let seed: SeedRegistry;
+  let mirror: TestMirror;
   let image: TestImage;
-  let router: UpstreamSet;
-  let registry: TestRegistry;
   /** The member's image, pushed to its own node under the same names. */
   const theirs: TestManifest = imageManifest();
   /** A ManifestService on the test registry's store whose swarm says `theirs` was pushed last, for any tag. */
@@ -29,23 +24,20 @@ describe('a seed-owned tag pushed again by a swarm member, with the seed down', 
       newestTag: () => ({ digest: theirs.digest, timestamp: Date.now(), pushed: true }),
       fetch: async (_name, digest) => (digest.value === theirs.digest ? theirs.body : undefined),
     };
-    return new ManifestService(registry.store, router, pino({ level: 'silent' }), { tagTimeoutMs: 2000 }, peers);
+    return new ManifestService(mirror.registry.store, mirror.router, pino({ level: 'silent' }), { tagTimeoutMs: 2000 }, peers);
   };
 
   before(async () => {
-    seed = await startSeedRegistry();
+    mirror = await startTestMirror();
     image = await makeImage({ layers: [1024], seed: 'seed-tag-outage' });
-    router = new UpstreamSet([{ url: seed.url }], { dockerCredentials: DockerCredentials.empty(), upstreamTimeoutMs: 5000 });
-    registry = await createTestRegistry({ router });
   });
   after(async () => {
-    await registry?.close();
-    await router?.close();
-    await seed?.stop();
+    await mirror?.close();
     await image?.cleanup();
   });
 
   test('the tag cached from the seed is served while the seed is down; a tag pushed here follows the swarm', async () => {
+    const { seed, registry } = mirror;
     await pushToSeed(seed.url, 'alpha/a', 'v1', image);
     assert.equal((await registry.app.inject({ method: 'GET', url: '/v2/alpha/a/manifests/v1', headers: { accept: ACCEPT } })).statusCode, 200);
     const mine = (await pushImage(registry.app, 'alpha/mine', 'v1')).manifest;
