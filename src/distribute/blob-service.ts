@@ -129,7 +129,7 @@ export class BlobService implements PeerBlobs {
     // Linked only into a repository that exists here (a manifest pulled or pushed into it): a GET
     // under any other name is served, but writes nothing, so anonymous clients cannot make
     // repositories (directories without end, and a tag list that says 200 for a name never pulled).
-    if (await repositories.exists(want.name)) await repositories.linkBlob(want.name, want.digest);
+    if (await repositories.holdsManifests(want.name)) await repositories.linkBlob(want.name, want.digest);
     return true;
   }
 

@@ -97,7 +97,7 @@ export class ManifestService {
     if (local) {
       // As for blobs (BlobService): served under any name, linked only into a repository that
       // exists here, so anonymous GETs cannot make repositories (on disk and in the catalog).
-      if (await this.#store.repositories.exists(name)) await this.#store.repositories.linkManifest(name, digest);
+      if (await this.#store.repositories.holdsManifests(name)) await this.#store.repositories.linkManifest(name, digest);
       return { ...local, origin: 'local' };
     }
     let failure: unknown;
@@ -137,7 +137,7 @@ export class ManifestService {
       throw error;
     }
     // By digest under a name that is no repository here: kept, but in no repository (see #byDigest).
-    if (tag === undefined && !(await this.#store.repositories.exists(name))) await this.#store.manifests.putUnlinked(body, parsed, digest);
+    if (tag === undefined && !(await this.#store.repositories.holdsManifests(name))) await this.#store.manifests.putUnlinked(body, parsed, digest);
     else await this.#store.manifests.put(name, body, parsed, tag);
     return { digest, mediaType: parsed.mediaType, body, parsed, origin: local ? 'local' : 'peers' };
   }

@@ -112,6 +112,14 @@ export class RepositoryStore {
     return (await this.#list(join(this.#layout.repository(name), '_manifests'))).length > 0 || (await this.#list(join(this.#layout.repository(name), '_layers'))).length > 0;
   }
 
+  /**
+   * Whether a manifest was ever pulled or pushed into the repository: what `_catalog` lists. Blob
+   * links alone do not count (a blob fetched or mounted under a name makes them).
+   */
+  async holdsManifests(name: string): Promise<boolean> {
+    return (await this.#list(join(this.#layout.repository(name), '_manifests'))).length > 0;
+  }
+
   /** Every repository: a directory holding `_manifests`, found by walking as registry:2 does. */
   async repositories(): Promise<string[]> {
     const found: string[] = [];

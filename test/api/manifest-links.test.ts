@@ -41,6 +41,15 @@ describe('manifest links in a mirror', () => {
     assert.deepEqual(await catalog(), ['held/app']);
   });
 
+  test('a name that only has blob links (a blob mounted or fetched under it) is no repository for this: nothing linked, not in the catalog', async () => {
+    const layer = held.json.layers as Array<{ digest: string }>;
+    const mount = await registry.app.inject({ method: 'POST', url: `/v2/junk-layers/blobs/uploads/?mount=${layer[0]!.digest}` });
+    assert.equal(mount.statusCode, 201, mount.body);
+    assert.equal((await registry.app.inject({ method: 'GET', url: `/v2/junk-layers/manifests/${held.digest}`, headers: { accept: held.mediaType } })).statusCode, 200);
+    assert.equal(await exists(join(repoDir('junk-layers'), '_manifests')), false);
+    assert.deepEqual(await catalog(), ['held/app']);
+  });
+
   test('from a peer too (no seed): a manifest by digest under a new name writes no repository', async () => {
     const peers = { newestTag: () => undefined, fetch: async () => held.body };
     const service = new ManifestService(registry.store, NO_UPSTREAMS, pino({ level: 'silent' }), { tagTimeoutMs: 1000 }, peers);
