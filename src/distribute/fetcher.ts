@@ -16,7 +16,7 @@ import { TransferStats } from './transfer-stats.ts';
 import { TransferLimits } from './rate-limit.ts';
 import { RANGE_FETCH_DEFAULT, coveringPiecesDone, wholeRange, type RangeFetch } from './range-first.ts';
 import { RemoteSizes } from './remote-sizes.ts';
-import type { BlobSource, BlobWant, UpstreamRouter } from './types.ts';
+import type { BlobSource, BlobWant, PeerRead, UpstreamRouter } from './types.ts';
 
 /** For this long after start a host may not have met every member (mDNS, then peer exchange, take a
  * second or two): it fetches from the seed only pieces nobody else could own. */
@@ -39,14 +39,6 @@ export interface FetcherComponents {
   readonly stats?: TransferStats;
   readonly sizes?: BlobSizeHints;
   readonly limits?: TransferLimits;
-}
-
-/** What a peer asking this host for a blob gets: the bytes it has or is fetching (or owns). */
-export interface PeerRead {
-  readonly size: number;
-  read(range: ByteRange): Readable;
-  /** An owner ask for `range` that would wait for this host's seed reads: answer busy (PieceEngine.askWouldWait). */
-  busy(range: ByteRange): boolean;
 }
 
 /**
@@ -280,7 +272,9 @@ export class Fetcher {
   }
 
   async #finished(want: BlobWant, engine: PieceEngine, before: { seed: number; peers: number }, started: number): Promise<void> {
-    await this.#c.store.repositories.linkBlob(want.name, want.digest);
+    // Only into a repository here (as BlobService links): an anonymous GET under any name makes none.
+    const { repositories } = this.#c.store;
+    if (await repositories.holdsManifests(want.name)) await repositories.linkBlob(want.name, want.digest);
     this.stats.blobsFetched += 1;
     const fromSeed = engine.bytes.seed - before.seed;
     const fromPeers = engine.bytes.peers - before.peers;

@@ -47,3 +47,11 @@ export type BlobOrigin = 'local' | 'joined' | 'fetched';
 export type OpenedBlob =
   | { readonly origin: 'local'; readonly size: number; readonly path: string; readonly range: ByteRange | undefined }
   | { readonly origin: 'joined' | 'fetched'; readonly size: number; readonly stream: Readable; readonly range: ByteRange | undefined };
+
+/** What a peer asking this host for a blob gets: the bytes it has or is fetching (or owns). */
+export interface PeerRead {
+  readonly size: number;
+  read(range: ByteRange): Readable;
+  /** An owner ask for `range` that would wait for this host's seed reads: answer busy (PieceEngine.askWouldWait). */
+  busy(range: ByteRange): boolean;
+}
