@@ -74,7 +74,7 @@ export async function startRealHost(init: RealHostInit): Promise<RealHost> {
   );
   const slots = new ServeSlots();
   slots.onChange((load) => swarm.reportLoad(load));
-  const app = buildPeerApp({ blobs: new BlobService(store, fetcher), stats, metrics: createMetrics(stats, fetcher, swarm), logger, upload: { slots, upload: fetcher.limits.upload } });
+  const app = buildPeerApp({ blobs: new BlobService(store, fetcher), stats, metrics: createMetrics(stats, fetcher, swarm), logger, upload: { slots, upload: fetcher.limits.upload }, members: swarm });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const unsubscribe = store.blobs.onCommitted((digest, size) => swarm.announceHave(digest.value, size));
   await swarm.start({ port: (app.server.address() as AddressInfo).port });

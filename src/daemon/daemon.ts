@@ -125,7 +125,7 @@ export async function startDaemon(config: ShoalConfig, logger: Logger): Promise<
   const metrics = createMetrics(services.stats, services.fetcher, swarmParts?.swarm);
   const metricsApp = config.metricsListen ? buildMetricsApp(metrics, logger) : undefined;
   const peerApp = swarmParts && buildPeerApp({
-    blobs: services.blobs, stats: services.stats, metrics, logger,
+    blobs: services.blobs, stats: services.stats, metrics, logger, members: swarmParts.swarm,
     upload: { slots: services.slots, upload: services.fetcher.limits.upload },
     ...(swarmParts.peerTls ? { tls: swarmParts.peerTls } : {}),
   });

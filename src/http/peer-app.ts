@@ -1,5 +1,4 @@
-import { createServer, type RequestListener, type Server } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import type { RequestListener, Server } from 'node:http';
 import type { TlsOptions } from 'node:tls';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -12,6 +11,8 @@ import { sendError } from './errors.ts';
 import { sendFileRange } from './send-file.ts';
 import { downloadStarted } from '../lib/download-budget.ts';
 import { BUSY_RETRY_AFTER_S } from '../distribute/serve-slots.ts';
+import { askRefusal, type PeerMembers } from './peer-members.ts';
+import { createPeerServer, peerServerLimits, type PeerServerLimits } from './peer-server.ts';
 import { busyError, openCappedFile, ownerBusyError, sendMetered, takeServeSlot, uploadCapped, type PeerUploadHooks } from './peer-upload.ts';
 
 export interface PeerAppServices {
@@ -27,6 +28,10 @@ export interface PeerAppServices {
   readonly tls?: TlsOptions;
   /** Bounded concurrent piece requests (busy answers) and the upload cap; absent: neither. */
   readonly upload?: PeerUploadHooks;
+  /** The swarm's connected members: only they may ask this host, as a piece's owner, to fetch from its seed. */
+  readonly members: PeerMembers;
+  /** Connection caps and timeouts (peer-server.ts); default: peerServerLimits() for this process. */
+  readonly connections?: Partial<PeerServerLimits>;
 }
 
 /**
@@ -37,7 +42,8 @@ export interface PeerAppServices {
 export function buildPeerApp(services: PeerAppServices): FastifyInstance {
   const { blobs, stats } = services;
   // serverFactory keeps one FastifyInstance type for both: an https.Server handles requests the same way.
-  const serverFactory = (handler: RequestListener): Server => (services.tls ? createHttpsServer(services.tls, handler) : createServer(handler)) as Server;
+  const limits = { ...peerServerLimits(), ...services.connections };
+  const serverFactory = (handler: RequestListener): Server => createPeerServer(handler, { tls: services.tls, limits, logger: services.logger });
   const app = Fastify({ serverFactory, loggerInstance: services.logger as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) });
   app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
   app.setNotFoundHandler((request, reply) => sendError(new OciError('UNSUPPORTED', `no peer endpoint at ${request.url.split('?')[0]}`, undefined, { status: 404 }), request, reply));
@@ -51,13 +57,16 @@ export function buildPeerApp(services: PeerAppServices): FastifyInstance {
     handler: async (request, reply) => {
       const digest = parseDigest((request.params as { digest: string }).digest);
       const peer = request.ip;
+      // Only a GET asks this host, as a piece's owner, to fetch: a HEAD starts nothing.
+      const ask = request.method === 'GET' ? ownerAskFromQuery(request.query as Record<string, unknown>) : undefined;
+      // Before a serve slot is taken: a stranger's ask costs nothing but this answer.
+      const refusal = ask && askRefusal(services.members, ask.from, request.socket.remoteAddress);
+      if (refusal !== undefined) throw new OciError('DENIED', refusal);
       // Neighbour hook: too many piece requests at once here, so this one is sent elsewhere.
       if (request.method === 'GET' && !takeServeSlot(services.upload, reply.raw, digest.value, request.headers.range)) {
         reply.header('retry-after', BUSY_RETRY_AFTER_S);
         throw busyError(services.upload!.slots);
       }
-      // Only a GET asks this host, as a piece's owner, to fetch: a HEAD starts nothing.
-      const ask = request.method === 'GET' ? ownerAskFromQuery(request.query as Record<string, unknown>) : undefined;
       // Who reads: the peer id it gave (a holder's read says it too), else its address.
       const blob = await blobs.forPeer(digest, ask, readerFromQuery(request.query as Record<string, unknown>) ?? peer);
       const total = blob?.size;

@@ -18,6 +18,7 @@ import { TransferStats } from '../../src/distribute/transfer-stats.ts';
 import type { BlobSource, BlobWant, UpstreamRouter } from '../../src/distribute/types.ts';
 import { createMetrics } from '../../src/http/metrics.ts';
 import { buildPeerApp } from '../../src/http/peer-app.ts';
+import type { PeerServerLimits } from '../../src/http/peer-server.ts';
 import { TransferLimits, type TransferLimitsInit } from '../../src/distribute/rate-limit.ts';
 import { ServeSlots } from '../../src/distribute/serve-slots.ts';
 import { digestOf, parseRangeHeader, type ByteRange, type Digest } from '../../src/oci/index.ts';
@@ -137,6 +138,8 @@ export interface HostInit {
   /** Bandwidth caps and piece requests served at once, wired like the daemon's. */
   readonly limits?: TransferLimitsInit;
   readonly maxPeerServes?: number;
+  /** The data plane's connection caps and timeouts (default: the daemon's). */
+  readonly peerConnections?: Partial<PeerServerLimits>;
 }
 
 export interface Host {
@@ -179,7 +182,7 @@ export async function startHost(init: HostInit): Promise<Host> {
     const metrics = createMetrics(stats, fetcher, swarm);
     const slots = new ServeSlots(init.maxPeerServes);
     slots.onChange((load) => swarm.reportLoad(load));
-    const app = buildPeerApp({ blobs: new BlobService(store, fetcher), stats, metrics, logger: silentLogger, upload: { slots, upload: fetcher.limits.upload } });
+    const app = buildPeerApp({ blobs: new BlobService(store, fetcher), stats, metrics, logger: silentLogger, upload: { slots, upload: fetcher.limits.upload }, members: swarm, ...(init.peerConnections ? { connections: init.peerConnections } : {}) });
     await app.listen({ host: '127.0.0.1', port: 0 });
     cleanups.unshift(async () => {
       const closing = app.close();

@@ -15,6 +15,8 @@ export interface ShoalProcessOptions {
   readonly env?: Record<string, string>;
   /** Run with the swarm on (pass its ports etc. in `args`). */
   readonly swarm?: boolean;
+  /** A command that runs node with the rest of its arguments: `['prlimit', '--nofile=1024:1024']`. */
+  readonly wrapper?: readonly string[];
 }
 
 export interface ShoalProcess {
@@ -52,7 +54,8 @@ export async function startShoal(options: ShoalProcessOptions = {}): Promise<Sho
     if (!options.swarm) args.push('--no-swarm');
     for (const upstream of options.upstreams ?? []) args.push('--upstream', upstream);
     args.push(...(options.args ?? []));
-    const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
+    const [command, ...before] = [...(options.wrapper ?? []), process.execPath];
+    const proc = spawn(command!, [...before, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
     child = proc;
     const reap = (): void => void proc.kill('SIGKILL');
     process.once('exit', reap);

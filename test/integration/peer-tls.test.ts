@@ -34,7 +34,7 @@ interface Plane {
 async function startPlane(store: Store, key: ClusterKey | undefined): Promise<Plane> {
   const stats = new TransferStats();
   const fetcher = new Fetcher({ store, seed: new CountingSeed().sourceFor('h'), router: stubRouter(false), logger: silentLogger, stats });
-  const app = buildPeerApp({ blobs: new BlobService(store, fetcher), stats, metrics: createMetrics(stats, fetcher, undefined), logger: silentLogger, ...(key ? { tls: peerTlsServerOptions(key) } : {}) });
+  const app = buildPeerApp({ blobs: new BlobService(store, fetcher), stats, metrics: createMetrics(stats, fetcher, undefined), logger: silentLogger, members: { peers: () => [] }, ...(key ? { tls: peerTlsServerOptions(key) } : {}) });
   await app.listen({ host: '127.0.0.1', port: 0 });
   return {
     app,

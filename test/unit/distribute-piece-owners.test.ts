@@ -304,7 +304,10 @@ describe('distribute: piece owners by membership', { timeout: 120_000 }, () => {
     const content = randomBytes(MiB);
     const digest = seed.add(content);
     const a = await host(network, seed, 'a');
-    const ask = (query: string, method = 'GET') => fetch(`${a.url}/blobs/${digest.value}?${query}`, { method, headers: { range: 'bytes=0-99' } });
+    // Asked by a member (only members' asks are taken: peer-members.ts), so what is checked is the ask itself.
+    const b = await host(network, seed, 'b');
+    await meshed([a.swarm, b.swarm]);
+    const ask = (query: string, method = 'GET') => fetch(`${a.url}/blobs/${digest.value}?${query}&from=${b.swarm.peerId}`, { method, headers: { range: 'bytes=0-99' } });
     assert.equal((await ask(`repository=${REPOSITORY}&size=${content.length}`, 'HEAD')).status, 404);
     assert.equal(a.fetcher.partial(digest), undefined, 'no piece cache for a HEAD');
     assert.equal(seed.heads.get('a') ?? 0, 0, 'the seed was not asked');

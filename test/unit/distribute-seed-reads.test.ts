@@ -14,21 +14,21 @@ import { CountingSeed, meshed, REPOSITORY, startHost, type Host } from '../helpe
 const MiB = 1024 * 1024;
 
 /** Runs `check` with two meshed hosts a and b (a small swarm, where a host runs SMALL_SWARM_SEED_READS at once). */
-async function withTwoHosts(seed: CountingSeed, check: (a: Host) => Promise<void>): Promise<void> {
+async function withTwoHosts(seed: CountingSeed, check: (a: Host, b: Host) => Promise<void>): Promise<void> {
   const network = new MemoryNetwork();
   const hosts: Host[] = [];
   try {
     for (const name of ['a', 'b']) hosts.push(await startHost({ network, seed, name, fetcher: { pieceSize: MiB } }));
     await meshed(hosts.map((h) => h.swarm));
-    await check(hosts[0]!);
+    await check(hosts[0]!, hosts[1]!);
   } finally {
     await Promise.all(hosts.map((h) => h.close()));
   }
 }
 
-/** b asks `host`, as the owner of the first MiB of `digest`, for it. */
-function askAsOwner(host: Host, digest: { readonly value: string }, size: number): Promise<Response> {
-  return fetch(`${host.url}/blobs/${digest.value}${ownerAskQuery({ repository: REPOSITORY, size, from: 'peer-b' })}`, { headers: { range: `bytes=0-${MiB - 1}` } });
+/** `asker` (a member: only members' asks are taken) asks `host`, as the owner of the first MiB of `digest`, for it. */
+function askAsOwner(host: Host, asker: Host, digest: { readonly value: string }, size: number): Promise<Response> {
+  return fetch(`${host.url}/blobs/${digest.value}${ownerAskQuery({ repository: REPOSITORY, size, from: asker.swarm.peerId })}`, { headers: { range: `bytes=0-${MiB - 1}` } });
 }
 
 test('in a small swarm each host runs SMALL_SWARM_SEED_READS seed reads at once, whatever it owns and is asked for', { timeout: 60_000 }, async () => {
@@ -61,10 +61,10 @@ test('an owner ask that would wait for the host\'s one seed read is answered bus
   const asked = randomBytes(MiB);
   const firstDigest = seed.add(first);
   const askedDigest = seed.add(asked);
-  await withTwoHosts(seed, async (a) => {
+  await withTwoHosts(seed, async (a, b) => {
     const pulling = a.fetch(firstDigest);
     await eventually(() => (seed.reading.get('a') ?? 0) === SMALL_SWARM_SEED_READS, 5_000, 'a to read the first blob from the seed');
-    const ask = (): Promise<Response> => askAsOwner(a, askedDigest, asked.length);
+    const ask = (): Promise<Response> => askAsOwner(a, b, askedDigest, asked.length);
     const busy = await ask();
     await busy.arrayBuffer();
     assert.equal(busy.status, 503, 'the ask waits for no seed read: it is told busy');
@@ -87,10 +87,10 @@ test('an owner ask told it may come goes before the host\'s own seed reads that 
   const asked = randomBytes(MiB);
   const ownDigest = seed.add(own);
   const askedDigest = seed.add(asked);
-  await withTwoHosts(seed, async (a) => {
+  await withTwoHosts(seed, async (a, b) => {
     // a's own pull needs no size check (a manifest named it): its seed reads could start at once.
     a.fetcher.sizes.remember([{ digest: ownDigest, size: own.length }]);
-    const answer = await askAsOwner(a, askedDigest, asked.length);
+    const answer = await askAsOwner(a, b, askedDigest, asked.length);
     assert.equal(answer.status, 206, 'a has no seed read running: the ask is answered');
     const body = answer.arrayBuffer();
     const pulling = a.fetch(ownDigest);
