@@ -171,9 +171,7 @@ export class PieceEngine {
   #ensurePump(): void {
     if (this.#pump) return this.#wake?.();
     this.#pump = this.#loop()
-      .catch((error: unknown) => {
-        this.#fatal ??= error;
-      })
+      .catch((error: unknown) => void (this.#fatal ??= error))
       .finally(() => {
         this.#pump = undefined;
         // Work that arrived as the loop was ending (a demand, a local pull) starts it again.
@@ -285,8 +283,9 @@ export class PieceEngine {
   #count(source: PieceSource, bytes: number): void {
     this.#receivedAt = steadyNow();
     this.bytes[source.kind === 'seed' ? 'seed' : 'peers'] += bytes;
-    if (source.kind === 'seed') this.#c.stats.receivedFromSeed(bytes);
-    else this.#c.stats.receivedFromPeer(source.id, bytes);
+    if (source.kind !== 'seed') return this.#c.stats.receivedFromPeer(source.id, bytes);
+    this.#c.stats.receivedFromSeed(bytes);
+    this.#failures.seedAnswered();
   }
 
   /** Nothing runs and nothing can start: fail rather than wait forever. */

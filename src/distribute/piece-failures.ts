@@ -1,18 +1,21 @@
 import { OciError } from '../oci/index.ts';
-import { BUSY_BACKOFF_MS, MAX_SEED_FAILURES } from './piece-limits.ts';
+import { UpstreamUnavailableError } from '../upstream/index.ts';
+import { BUSY_BACKOFF_MS, MAX_SEED_FAILURES, SEED_OUTAGE_MS, SEED_RETRY_BASE_MS, SEED_RETRY_MAX_MS } from './piece-limits.ts';
 
 const NONE: ReadonlySet<string> = new Set();
 
 /**
  * What one blob's engine remembers of failed transfers: the sources that failed each piece (the
  * source choice skips them for that piece), the peers that answered busy (not asked again for a
- * moment, not a failure), and the seed's health (retried after a growing pause, given up on after
+ * moment, not a failure), and the seed's health (retried after a doubling pause, given up on after
  * MAX_SEED_FAILURES or a final answer).
  */
 export class PieceFailures {
   readonly #failed = new Map<number, Set<string>>();
   readonly #busyUntil = new Map<string, number>();
   #seedFailures = 0;
+  #seedFailingSince = 0;
+  #seedGivenUp = false;
   #seedRetryAt = 0;
   #lastSeedError: unknown;
 
@@ -37,14 +40,28 @@ export class PieceFailures {
 
   /** `final`: the seed said it will never serve this blob (not found, refused), so it is not asked again. */
   seedFailed(error: unknown, final: boolean, now = Date.now()): void {
-    this.#seedFailures = final ? MAX_SEED_FAILURES : this.#seedFailures + 1;
-    this.#seedRetryAt = now + 500 * this.#seedFailures;
     this.#lastSeedError = error;
+    if (final) {
+      this.#seedGivenUp = true;
+      return;
+    }
+    // Reads that were running when the seed went away break off together: one outage, one failure.
+    if (now < this.#seedRetryAt) return;
+    this.#seedFailures += 1;
+    if (this.#seedFailures === 1) this.#seedFailingSince = now;
+    const pause = Math.min(SEED_RETRY_BASE_MS * 2 ** (this.#seedFailures - 1), SEED_RETRY_MAX_MS);
+    this.#seedRetryAt = now + Math.max(pause, retryAfter(error));
+    this.#seedGivenUp = this.#seedFailures >= MAX_SEED_FAILURES && now - this.#seedFailingSince >= SEED_OUTAGE_MS;
+  }
+
+  /** The seed sent bytes: a failure before belonged to an outage that is over. */
+  seedAnswered(): void {
+    this.#seedFailures = 0;
   }
 
   /** The seed has not failed too often to be asked at all. */
   get seedUsable(): boolean {
-    return this.#seedFailures < MAX_SEED_FAILURES;
+    return !this.#seedGivenUp;
   }
 
   /** The pause after the seed's last failure is over. */
@@ -61,4 +78,12 @@ export class PieceFailures {
     const last = this.#lastSeedError;
     return last instanceof OciError ? last : new OciError('UNAVAILABLE', `no peer holds ${digest} and the seed cannot serve it${last ? `: ${(last as Error).message}` : ''}`);
   }
+}
+
+/** How long the seed asked to be left alone (Retry-After, or its upstream marked down for a while), anywhere in `error`'s causes; 0 if it did not. */
+function retryAfter(error: unknown): number {
+  for (let e = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (e instanceof UpstreamUnavailableError && e.retryAfterMs !== undefined) return e.retryAfterMs;
+  }
+  return 0;
 }

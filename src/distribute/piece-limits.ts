@@ -89,7 +89,17 @@ export const DEFAULT_MAX_PER_PEER = 2;
 export const PEER_FAILURE_PENALTY_MS = 30_000;
 /** A peer whose bytes failed verification is banned as a source for this long. */
 export const LIAR_BAN_MS = 10 * 60_000;
-/** Seed failures (any piece) after which the seed is not asked again by this fetch. */
+/**
+ * The seed is given up on by a fetch once it has failed MAX_SEED_FAILURES times (the reads one
+ * outage breaks at once count as one) over at least SEED_OUTAGE_MS without sending a byte. Three
+ * reads broken by one 15 s outage counted as three failures within a second and a half and failed
+ * pulls that peers held half of; a seed restart outlasts its own time down by the upstream's
+ * marked-down period (fault audit).
+ */
 export const MAX_SEED_FAILURES = 3;
+export const SEED_OUTAGE_MS = 60_000;
+/** The pause after the seed's first failure; each next failure doubles it, up to SEED_RETRY_MAX_MS (or the upstream's own "tried again in"). */
+export const SEED_RETRY_BASE_MS = 1_000;
+export const SEED_RETRY_MAX_MS = 8_000;
 /** A peer that answered "busy" is not asked again for this long (it is not a failure: no penalty, no seed). */
 export const BUSY_BACKOFF_MS = 300;

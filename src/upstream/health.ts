@@ -155,7 +155,7 @@ export class TrackedUpstream implements UpstreamRegistry {
     const downFor = this.#tracker.downForMs(this.url);
     if (downFor > 0) {
       const last = this.#tracker.health().find((h) => h.url === this.url)?.lastError;
-      throw new UpstreamUnavailableError(this.host, `upstream ${this.host} is marked down after ${this.#tracker.maxFails} consecutive failures${last ? ` (last: ${last})` : ''}; it is tried again in ${Math.ceil(downFor / 1000)} s`);
+      throw new UpstreamUnavailableError(this.host, `upstream ${this.host} is marked down after ${this.#tracker.maxFails} consecutive failures${last ? ` (last: ${last})` : ''}; it is tried again in ${Math.ceil(downFor / 1000)} s`, { retryAfterMs: downFor });
     }
     try {
       const result = await call();
