@@ -11,6 +11,7 @@ import { rangeFirstWrites } from './range-first.ts';
 import { anyCap, throttled, type RateLimit } from './rate-limit.ts';
 import { paceWatched } from '../lib/pace-watch.ts';
 import { holderPace } from './slow-source.ts';
+import { SeedRefusedError } from './seed-refusal.ts';
 
 /** Network chunks are joined into writes of this size (see coalesce.ts). */
 export const WRITE_BATCH_BYTES = 512 * 1024;
@@ -182,8 +183,10 @@ export function classifyFailure(error: unknown, source: PieceSource, stopped: bo
   if (stopped) return 'stopped';
   if (isDiskFull(error)) return 'disk-full';
   if (source.kind === 'seed') {
-    // The seed does not have the blob, or says it has another size: asking again will not help.
-    return error instanceof OciError && (error.code === 'SIZE_INVALID' || error.code === 'BLOB_UNKNOWN') ? 'seed-final' : 'seed';
+    // The seed does not have the blob, says it has another size, or refuses shoal's credentials:
+    // asking again will not help (a seed outage, by contrast, is waited out: piece-failures.ts).
+    const final = error instanceof SeedRefusedError || (error instanceof OciError && ['SIZE_INVALID', 'BLOB_UNKNOWN', 'UNAUTHORIZED', 'DENIED'].includes(error.code));
+    return final ? 'seed-final' : 'seed';
   }
   if (error instanceof PeerRequestError && error.status === 503) return 'busy';
   const unanswered = error instanceof PeerRequestError && error.status === undefined;

@@ -7,6 +7,7 @@ import { describe, test } from 'node:test';
 import { OciError } from '../../src/oci/index.ts';
 import { PeerRequestError } from '../../src/distribute/peer-data.ts';
 import { classifyFailure } from '../../src/distribute/piece-run.ts';
+import { SeedRefusedError } from '../../src/distribute/seed-refusal.ts';
 import type { PieceSource } from '../../src/distribute/piece-source.ts';
 
 const source = (kind: PieceSource['kind'], fromDisk?: boolean): PieceSource => ({ id: 'p', kind, fromDisk, open: () => Promise.reject(new Error('unused')) });
@@ -31,6 +32,9 @@ describe('distribute: classifyFailure', () => {
     assert.equal(classifyFailure(new PeerRequestError('busy', 503), source('holder', false), false), 'busy');
     assert.equal(classifyFailure(midBody, source('seed'), false), 'seed');
     assert.equal(classifyFailure(new OciError('BLOB_UNKNOWN', 'gone'), source('seed'), false), 'seed-final');
+    // A refusal of shoal's credentials does not end with waiting, as an outage does.
+    assert.equal(classifyFailure(new OciError('UNAUTHORIZED', 'authentication required'), source('seed'), false), 'seed-final');
+    assert.equal(classifyFailure(new SeedRefusedError(new OciError('DENIED', 'no pull access')), source('seed'), false), 'seed-final');
     assert.equal(classifyFailure(midBody, source('holder', false), true), 'stopped');
   });
 });
