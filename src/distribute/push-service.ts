@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { OciError, digestOf, parseManifest, referenceString, type ByteRange, type Descriptor, type Digest, type ParsedManifest, type Reference } from '../oci/index.ts';
 import type { Store, UploadStatus } from '../store/index.ts';
+import { inPool } from '../lib/pool.ts';
 import type { BlobService } from './blob-service.ts';
 
 export type { UploadStatus } from '../store/index.ts';
@@ -140,24 +141,14 @@ export class PushService {
    */
   async #fetchMissing(name: string, wanted: readonly Descriptor[]): Promise<{ missing: Descriptor[]; unchecked: number }> {
     const missing: Array<{ index: number; blob: Descriptor }> = [];
-    let failure: unknown;
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < wanted.length && missing.length < MISSING_BEFORE_REFUSAL && failure === undefined) {
-        const index = next++;
-        const blob = wanted[index]!;
-        try {
-          const size = await this.#blobs.settled({ name, digest: blob.digest });
-          if (size === undefined) missing.push({ index, blob });
-          else assertSize(blob, size);
-        } catch (error) {
-          failure ??= error;
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(REMOTE_LOOKUPS_AT_ONCE, wanted.length) }, worker));
-    if (failure !== undefined) throw failure;
-    return { missing: missing.sort((a, b) => a.index - b.index).map((m) => m.blob), unchecked: wanted.length - next };
+    let unchecked = 0;
+    await inPool([...wanted.entries()], REMOTE_LOOKUPS_AT_ONCE, async ([index, blob]) => {
+      if (missing.length >= MISSING_BEFORE_REFUSAL) return void (unchecked += 1);
+      const size = await this.#blobs.settled({ name, digest: blob.digest });
+      if (size === undefined) missing.push({ index, blob });
+      else assertSize(blob, size);
+    });
+    return { missing: missing.sort((a, b) => a.index - b.index).map((m) => m.blob), unchecked };
   }
 
   /**
