@@ -1,11 +1,10 @@
 import type { Logger } from 'pino';
 import { OciError, digestOf, parseManifest, referenceString, type ByteRange, type Descriptor, type Digest, type ParsedManifest, type Reference } from '../oci/index.ts';
-import type { Store, UploadStatus } from '../store/index.ts';
+import type { ChunkOptions, Store, UploadStatus } from '../store/index.ts';
 import { inPool } from '../lib/pool.ts';
 import type { BlobService } from './blob-service.ts';
 
 export type { UploadStatus } from '../store/index.ts';
-type ChunkOptions = NonNullable<Parameters<Store['uploads']['append']>[3]>;
 
 export interface PushInit {
   /** Largest blob upload body in bytes; 0: no limit. */

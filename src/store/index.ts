@@ -5,7 +5,7 @@ export { BlobWriter } from './writer.ts';
 export { PartialBlob, type ReaderOptions } from './partial.ts';
 export { ManifestStore, type StoredManifest } from './manifests.ts';
 export { RepositoryStore, compareLexical } from './repositories.ts';
-export { UploadStore, type UploadStatus } from './uploads.ts';
+export { UploadStore, type ChunkOptions, type UploadStatus } from './uploads.ts';
 export { BlobUsage, PUSH_GRACE_MS } from './usage.ts';
 export { PushedManifests, type PushedRecord } from './pushed.ts';
 export { isDiskFull } from './files.ts';

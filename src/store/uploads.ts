@@ -109,7 +109,7 @@ export class UploadStore {
           received += chunk.byteLength;
         }
         if (declared !== undefined && received !== declared) {
-          if (before) Object.assign(session, before);
+          if (before) Object.assign(session, before); // first: the 416's Range says where the upload stands
           throw refused(`chunk has ${received} bytes but its Content-Range declares ${declared}`);
         }
       } catch (error) {
