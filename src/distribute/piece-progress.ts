@@ -21,8 +21,8 @@ export class PieceProgress {
   readonly #toldArriving = new Set<number>();
   /** Pieces told as arriving whose transfer then broke off before they were complete. */
   readonly #brokenOff = new Set<number>();
-  /** The bitfield last told, so an unchanged one is not told again (a transfer's end after its last piece). */
-  #told: Uint8Array | undefined;
+  /** The bitfields last told (held, then done), so unchanged ones are not told again (a transfer's end after its last piece). */
+  #told: Buffer | undefined;
 
   constructor(swarm: SwarmView | undefined, blob: PartialBlob) {
     this.#swarm = swarm;
@@ -64,10 +64,12 @@ export class PieceProgress {
   announce(): void {
     if (!this.#swarm) return;
     const blob = this.#blob;
-    const held = new Set([...blob.completePieces(), ...this.#arrivingNow]);
-    const pieces = piecesFromIndexes(blob.size, blob.pieceSize, held);
-    if (this.#told !== undefined && Buffer.compare(this.#told, pieces.bitfield) === 0) return;
-    this.#told = pieces.bitfield;
+    const complete = blob.completePieces();
+    const pieces = piecesFromIndexes(blob.size, blob.pieceSize, this.#arrivingNow, complete);
+    // Both bitfields side by side: a piece that completes changes what is told (peers move to it off a slow source).
+    const told = Buffer.concat([pieces.bitfield, pieces.done!]);
+    if (this.#told !== undefined && this.#told.equals(told)) return;
+    this.#told = told;
     this.#swarm.announceProgress(blob.digest, blob.size, pieces);
   }
 }

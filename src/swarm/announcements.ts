@@ -70,7 +70,7 @@ export class Announcements {
     const problem = piecesProblem(checkedSize(size), pieces);
     if (problem !== undefined) throw new RangeError(`announceProgress: ${problem}`);
     // Copied: the caller keeps mutating its bitfield as pieces arrive.
-    const copy = { pieceSize: pieces.pieceSize, bitfield: Uint8Array.from(pieces.bitfield) };
+    const copy = { pieceSize: pieces.pieceSize, bitfield: Uint8Array.from(pieces.bitfield), ...(pieces.done !== undefined ? { done: Uint8Array.from(pieces.done) } : {}) };
     this.#progress.set(canonical, { size, pieces: copy });
     return { type: 'progress', digest: canonical, size, pieces: copy, load: this.#load };
   }

@@ -7,7 +7,7 @@ export { MemoryNetwork, MemorySwarm } from './memory-swarm.ts';
 export type { MemorySwarmInit } from './memory-swarm.ts';
 export type { BlobKey, Holder, Inventory, InventoryEntry, PeerSummary, Penalty, PieceSet, SwarmApi, SwarmEvents, SwarmView, TagRecord } from './types.ts';
 export { blobKey } from './types.ts';
-export { hasPiece, heldPieces, pieceCount, piecesFromIndexes, MAX_PIECES } from './pieces.ts';
+export { hasDonePiece, hasPiece, heldPieces, pieceCount, piecesFromIndexes, MAX_PIECES } from './pieces.ts';
 export { digestToCid, digestToKey, cidToDigest, tryCidToDigest } from './keys.ts';
 export { loadOrCreatePeerKey, peerKeyPath } from './identity.ts';
 export { generateClusterKey, parseClusterKey, loadClusterKey, peerTlsKey, peerTlsServerOptions, peerTlsClientOptions } from './cluster-key.ts';

@@ -10,19 +10,35 @@ export function pieceCount(size: number, pieceSize: number): number {
 }
 
 export function hasPiece(pieces: PieceSet, index: number): boolean {
-  const byte = pieces.bitfield[index >> 3];
+  return isSet(pieces.bitfield, index);
+}
+
+/** Whether the holder said piece `index` is complete there (not only arriving). */
+export function hasDonePiece(pieces: PieceSet, index: number): boolean {
+  return pieces.done !== undefined && isSet(pieces.done, index);
+}
+
+function isSet(bitfield: Uint8Array, index: number): boolean {
+  const byte = bitfield[index >> 3];
   return byte !== undefined && (byte & (0x80 >> (index & 7))) !== 0;
 }
 
-/** A bitfield with the given piece indexes set (for callers that track pieces as numbers). */
-export function piecesFromIndexes(size: number, pieceSize: number, indexes: Iterable<number>): PieceSet {
+/** A bitfield with the given piece indexes set (for callers that track pieces as numbers); `done`: those of them complete. */
+export function piecesFromIndexes(size: number, pieceSize: number, indexes: Iterable<number>, done?: Iterable<number>): PieceSet {
   const count = pieceCount(size, pieceSize);
-  const bitfield = new Uint8Array(Math.ceil(count / 8));
-  for (const index of indexes) {
-    if (!Number.isInteger(index) || index < 0 || index >= count) throw new RangeError(`piece ${index} is outside 0..${count - 1}`);
-    bitfield[index >> 3]! |= 0x80 >> (index & 7);
-  }
-  return { pieceSize, bitfield };
+  const bits = (from: Iterable<number>): Uint8Array => {
+    const bitfield = new Uint8Array(Math.ceil(count / 8));
+    for (const index of from) {
+      if (!Number.isInteger(index) || index < 0 || index >= count) throw new RangeError(`piece ${index} is outside 0..${count - 1}`);
+      bitfield[index >> 3]! |= 0x80 >> (index & 7);
+    }
+    return bitfield;
+  };
+  const bitfield = bits(indexes);
+  if (done === undefined) return { pieceSize, bitfield };
+  const doneBits = bits(done);
+  for (let i = 0; i < doneBits.byteLength; i++) bitfield[i]! |= doneBits[i]!;
+  return { pieceSize, bitfield, done: doneBits };
 }
 
 export function heldPieces(pieces: PieceSet, size: number): number[] {
@@ -41,5 +57,9 @@ export function piecesProblem(size: number, pieces: PieceSet): string | undefine
   const spareBits = bitfield.byteLength * 8 - count;
   const last = bitfield[bitfield.byteLength - 1];
   if (spareBits > 0 && last !== undefined && (last & ((1 << spareBits) - 1)) !== 0) return 'bits past the last piece are set';
+  const { done } = pieces;
+  if (done === undefined) return undefined;
+  if (done.byteLength !== bitfield.byteLength) return `done must be ${bitfield.byteLength} bytes, as the bitfield`;
+  for (let i = 0; i < done.byteLength; i++) if ((done[i]! & ~bitfield[i]!) !== 0) return 'done names a piece the bitfield does not hold';
   return undefined;
 }

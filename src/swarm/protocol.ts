@@ -72,6 +72,7 @@ export function toWire(message: Message): Uint8Array {
         size: message.size,
         pieceSize: message.pieces.pieceSize,
         bitfield: Buffer.from(message.pieces.bitfield).toString('base64'),
+        ...(message.pieces.done !== undefined ? { done: Buffer.from(message.pieces.done).toString('base64') } : {}),
         ...(message.load !== undefined ? { load: message.load } : {}),
       };
       break;
@@ -119,9 +120,10 @@ export function parseMessage(body: Uint8Array): Message | undefined {
     case 'unwant':
       return { type: m.type, digests: batch(m.keys, MAX_BATCH).map(contentKey) };
     case 'progress': {
-      if (typeof m.bitfield !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(m.bitfield)) throw new ProtocolViolation('progress bitfield must be base64');
       const size = count(m.size, 'size');
-      const pieces = { pieceSize: count(m.pieceSize, 'pieceSize'), bitfield: Uint8Array.from(Buffer.from(m.bitfield, 'base64')) };
+      // `done` is absent from hosts older than it.
+      const done = m.done === undefined ? {} : { done: base64Bits(m.done, 'done') };
+      const pieces = { pieceSize: count(m.pieceSize, 'pieceSize'), bitfield: base64Bits(m.bitfield, 'bitfield'), ...done };
       const problem = piecesProblem(size, pieces);
       if (problem !== undefined) throw new ProtocolViolation(`progress: ${problem}`);
       return { type: 'progress', digest: contentKey(m.key), size, pieces, ...loadOf(m) };
@@ -140,6 +142,11 @@ export function parseMessage(body: Uint8Array): Message | undefined {
       if (typeof m.type !== 'string') throw new ProtocolViolation('message without a type');
       return undefined;
   }
+}
+
+function base64Bits(value: unknown, what: string): Uint8Array {
+  if (typeof value !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(value)) throw new ProtocolViolation(`progress ${what} must be base64`);
+  return Uint8Array.from(Buffer.from(value, 'base64'));
 }
 
 function record(value: unknown, what: string): Record<string, unknown> {

@@ -10,6 +10,11 @@ import type { TypedEmitter } from './events.ts';
 export interface PieceSet {
   readonly pieceSize: number;
   readonly bitfield: Uint8Array;
+  /**
+   * Of the pieces in `bitfield`, those complete at the holder (the others are arriving there).
+   * Absent from hosts older than it: none is known to be complete.
+   */
+  readonly done?: Uint8Array;
 }
 
 /** A peer that can serve (part of) a blob over its data plane. */

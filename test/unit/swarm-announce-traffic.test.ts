@@ -34,7 +34,7 @@ describe('swarm: announce traffic', { timeout: 60_000 }, () => {
     assert.equal(b.holders(digest)[0]?.load, 5, `the progress message says load 5 (LOAD_REPORT_MS ${LOAD_REPORT_MS})`);
   });
 
-  test('a fetching host tells its peers each change of the pieces it holds once, never the same piece set twice in a row', async () => {
+  test('a fetching host tells its peers each change of the pieces it holds (arriving or done) once, never the same piece set twice in a row', async () => {
     const network = new MemoryNetwork();
     const seed = new CountingSeed();
     const content = randomBytes(5 * MiB + 1_000);
@@ -49,11 +49,12 @@ describe('swarm: announce traffic', { timeout: 60_000 }, () => {
     await meshed([a.swarm, b.swarm, c.swarm]);
     const told: string[] = [];
     c.swarm.on('progress', (event) => {
-      if (event.peerId === a.swarm.peerId && event.digest === digest.value) told.push(Buffer.from(event.pieces.bitfield).toString('hex'));
+      if (event.peerId === a.swarm.peerId && event.digest === digest.value) told.push(`${Buffer.from(event.pieces.bitfield).toString('hex')}/${Buffer.from(event.pieces.done ?? []).toString('hex')}`);
     });
     assert.deepEqual(await a.fetch(digest), content);
     await new Promise((resolve) => setTimeout(resolve, 200)); // the last messages arrive
     assert.ok(told.length > 0, 'a told its progress');
+    assert.ok(told.every((t) => !t.endsWith('/')), `every progress message says which pieces are done: ${told.join(' ')}`);
     for (let i = 1; i < told.length; i++) assert.notEqual(told[i], told[i - 1], `progress message ${i} repeats the one before: ${told.join(' ')}`);
   });
 });
