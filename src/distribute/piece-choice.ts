@@ -1,4 +1,4 @@
-import { hasPiece, type Holder } from '../swarm/index.ts';
+import { hasDonePiece, hasPiece, type Holder } from '../swarm/index.ts';
 import { ownerRanking, rankOwners } from './owners.ts';
 
 /**
@@ -57,7 +57,8 @@ export interface PieceView {
 }
 
 export type PieceChoice =
-  | { readonly kind: 'holder'; readonly peerId: string; readonly url: string; readonly complete: boolean }
+  /** `complete`: the holder has the whole blob; `pieceDone`: it has this piece complete (its pace is its link's, not its own source's). */
+  | { readonly kind: 'holder'; readonly peerId: string; readonly url: string; readonly complete: boolean; readonly pieceDone: boolean }
   | { readonly kind: 'owner'; readonly peerId: string; readonly url: string }
   | { readonly kind: 'seed' }
   /** Someone can serve it, but not now (their slots are full): try again when a transfer ends. */
@@ -78,7 +79,7 @@ export function choosePieceSource(view: PieceView): PieceChoice {
   const free = offering.filter((h) => view.busyWith(h.peerId) < view.maxPerPeer);
   if (free.length > 0) {
     const best = free.reduce((a, b) => (leastBusy(view, b, a) ? b : a));
-    return { kind: 'holder', peerId: best.peerId, url: best.url, complete: best.complete };
+    return { kind: 'holder', peerId: best.peerId, url: best.url, complete: best.complete, pieceDone: holdsPieceComplete(best, view.index, view.size, view.pieceSize) };
   }
   if (offering.length > 0) return { kind: 'wait' };
   const seed = (): PieceChoice => (!view.seedUsable ? { kind: 'none' } : view.seedSlotFree ? { kind: 'seed' } : { kind: 'wait' });
@@ -87,7 +88,7 @@ export function choosePieceSource(view: PieceView): PieceChoice {
   // that read it too sent a 4 MiB piece twice, swarm-egress). Its asker is answered busy meanwhile.
   if (view.demanded) return view.membershipSettled ? seed() : { kind: 'wait' };
   let asked = 0;
-  for (const peerId of ranking(view)) {
+  for (const peerId of ownerOrder(view)) {
     if (peerId === view.selfId) return !view.seedUsable ? { kind: 'none' } : view.membershipSettled ? seed() : { kind: 'wait' };
     if (view.exclude.has(peerId)) continue;
     if (view.failed.has(peerId) || view.penalised?.(peerId) === true) {
@@ -107,7 +108,13 @@ export function offersPiece(h: Holder, index: number, size: number, pieceSize: n
   return h.size === size && (h.complete || (h.pieces !== undefined && h.pieces.pieceSize === pieceSize && hasPiece(h.pieces, index)));
 }
 
-function ranking(view: PieceView): readonly string[] {
+/** Whether a holder has piece `index` complete (the whole blob, or the piece told done): it cannot be reading it from this host. */
+export function holdsPieceComplete(h: Holder, index: number, size: number, pieceSize: number): boolean {
+  return h.size === size && (h.complete || (h.pieces !== undefined && h.pieces.pieceSize === pieceSize && hasDonePiece(h.pieces, index)));
+}
+
+/** The members in the order they own piece `index`: the owner first, then who it falls to. */
+export function ownerOrder(view: Pick<PieceView, 'digest' | 'index' | 'size' | 'pieceSize' | 'members' | 'balanceOwners'>): readonly string[] {
   const members = [...view.members.keys()];
   if (!view.balanceOwners) return rankOwners(view.digest, view.index, members);
   return ownerRanking(view.digest, view.index, view.size === 0 ? 0 : Math.ceil(view.size / view.pieceSize), members);

@@ -1,7 +1,7 @@
 // One blob's scheduler. Its parts live beside it: limits (piece-limits.ts), the transfer loop
-// (piece-run.ts), where each piece comes from (piece-sourcing.ts, piece-choice.ts), progress, asks,
-// readers, claims (piece-progress/-demand/-readers/-transfers.ts), failures and seed health
-// (piece-failures.ts, transfer-failure.ts), repair after a failed verification (piece-repair.ts).
+// (piece-run.ts), where each piece comes from (piece-sourcing/-choice.ts), progress, asks, readers,
+// claims (piece-progress/-demand/-readers/-transfers.ts), failures and seed health (piece-failures.ts,
+// transfer-failure.ts), crawls (crawling-transfer.ts), repair after a failed verification (piece-repair.ts).
 import type { Readable } from 'node:stream';
 import { OciError, type ByteRange } from '../oci/index.ts';
 import type { PartialBlob } from '../store/index.ts';
@@ -15,6 +15,7 @@ import { PieceReaders } from './piece-readers.ts';
 import { PieceFailures } from './piece-failures.ts';
 import { PieceProgress } from './piece-progress.ts';
 import { PieceTransfers, type Transfer } from './piece-transfers.ts';
+import { CrawlWatch, type HostCrawls } from './crawling-transfer.ts';
 import { logTransfer, runTransfer } from './piece-run.ts';
 import { transferFailed } from './transfer-failure.ts';
 import type { TransferLimits } from './rate-limit.ts';
@@ -28,13 +29,11 @@ export interface PieceEngineComponents extends SourcingComponents {
   readonly stats: TransferStats;
   /** Download and back-to-seed caps on the bytes this engine receives. */
   readonly limits?: TransferLimits;
+  /** This host's crawling transfers, all its engines together (crawling-transfer.ts). */
+  readonly crawls?: HostCrawls;
 }
 
-export interface PieceEngineInit {
-  readonly maxActive?: number;
-  readonly maxPerPeer?: number;
-  readonly maxSeed?: number;
-}
+export interface PieceEngineInit { readonly maxActive?: number; readonly maxPerPeer?: number; readonly maxSeed?: number }
 
 /**
  * One blob being assembled on this host, by the one piece engine every fetch goes through: a
@@ -60,6 +59,7 @@ export class PieceEngine {
   readonly #urgent = new PieceDemand();
   readonly #progress: PieceProgress;
   readonly #failures = new PieceFailures();
+  readonly #crawls: CrawlWatch;
   /** Who filled each piece, for repair after a failed verification. */
   readonly #filledBy = new Map<number, string>();
   #fatal: unknown;
@@ -81,8 +81,8 @@ export class PieceEngine {
     this.#progress = new PieceProgress(components.swarm, partial);
     const state = { partial, demand: this.#demand, readers: this.readers, urgent: this.#urgent, failures: this.#failures, transfers: this.#transfers, progress: this.#progress, needAll: () => this.#needAll, receivedAt: () => this.#receivedAt };
     this.#sourcing = new PieceSourcing(state, components, { maxPerPeer: init.maxPerPeer ?? DEFAULT_MAX_PER_PEER, maxSeed: init.maxSeed ?? DEFAULT_MAX_SEED_PIECES });
+    this.#crawls = new CrawlWatch({ partial, transfers: this.#transfers, sourcing: this.#sourcing, failures: this.#failures, logger: components.logger, host: components.crawls });
   }
-
 
   /** A local client wants the whole blob: fills every piece, verifies (repairing once) and commits. */
   fetchAll(want: BlobWant): Promise<void> {
@@ -191,6 +191,7 @@ export class PieceEngine {
 
   async #loop(): Promise<void> {
     while (this.#hasWork() && this.#fatal === undefined) {
+      this.#crawls.moveCrawling();
       const { started, waiting } = this.#schedule();
       if (this.#transfers.size === 0 && started === 0 && !waiting) this.#stuck();
       await new Promise<void>((resolve) => {
@@ -271,7 +272,8 @@ export class PieceEngine {
       seedContinues: (index) => this.#sourcing.stillOurs(index, transfer.demanded),
       arriving: (index) => this.#progress.arriving(index),
       announce: () => this.#progress.announce(),
-      ended: (pieces) => this.#progress.ended(pieces),
+      // A transfer's pace counts at its end too: a fast one may end between two ticks.
+      ended: (pieces) => (this.#crawls.ended(transfer), this.#progress.ended(pieces)),
     });
     logTransfer(this.#c.logger, this.digest, transfer, { failure, timing });
     if (!failure) return;

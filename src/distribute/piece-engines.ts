@@ -11,6 +11,7 @@ import { DEFAULT_PIECE_SIZE } from './piece-size.ts';
 import type { TransferLimits } from './rate-limit.ts';
 import type { TransferStats } from './transfer-stats.ts';
 import type { BlobSource, BlobWant } from './types.ts';
+import { HostCrawls } from './crawling-transfer.ts';
 
 /** Pieces this host fetched only because peers asked it as their owner are kept this long unused. */
 export const DEFAULT_KEEP_PIECES_MS = 5 * 60_000;
@@ -40,6 +41,7 @@ export class PieceEngines {
   readonly #engines = new Map<string, PieceEngine>();
   readonly #creating = new Map<string, Promise<PieceEngine>>();
   /** Seed reads on this host; one ending wakes every engine (the limit is host-wide). */
+  readonly #crawls = new HostCrawls();
   readonly #seedReads = { running: 0, freed: (): void => this.#pokeAll(), asksWaiting: (): number => this.#asksWaiting() };
   /** Owner asks answered before their engine was ready (its size being checked): they wait for a seed read too. */
   #asksSettingUp = 0;
@@ -111,7 +113,7 @@ export class PieceEngines {
     const { store, swarm } = this.#c;
     this.#subscribe();
     const partial = await store.blobs.createPartial(want.digest, size, this.#init.pieceSize ?? DEFAULT_PIECE_SIZE);
-    const components = { swarm, seed: this.#c.seedFor(want), peers: this.#c.peers, stats: this.#c.stats, logger: this.#c.logger, membershipSettledAt: this.#c.membershipSettledAt, limits: this.#c.limits, seedReads: this.#seedReads };
+    const components = { swarm, seed: this.#c.seedFor(want), peers: this.#c.peers, stats: this.#c.stats, logger: this.#c.logger, membershipSettledAt: this.#c.membershipSettledAt, limits: this.#c.limits, seedReads: this.#seedReads, crawls: this.#crawls };
     const engine = new PieceEngine(partial, want, components, this.#init);
     const key = want.digest.value;
     this.#engines.set(key, engine);

@@ -12,6 +12,8 @@ const NONE: ReadonlySet<string> = new Set();
  */
 export class PieceFailures {
   readonly #failed = new Map<number, Set<string>>();
+  readonly #movedOff = new Map<number, Set<string>>();
+  readonly #stalledOwner = new Map<number, string>();
   readonly #busyUntil = new Map<string, number>();
   #seedFailures = 0;
   #seedFailingSince = 0;
@@ -28,6 +30,32 @@ export class PieceFailures {
     const failed = this.#failed.get(index) ?? new Set<string>();
     this.#failed.set(index, failed);
     failed.add(sourceId);
+  }
+
+  /** A crawling transfer of piece `index` from `sourceId` was stopped for a peer holding the piece complete (crawling-transfer.ts). */
+  movedOff(index: number, sourceId: string): void {
+    const moved = this.#movedOff.get(index) ?? new Set<string>();
+    this.#movedOff.set(index, moved);
+    moved.add(sourceId);
+  }
+
+  /**
+   * Piece `index`'s owner `ownerId` stalled (crawling-transfer.ts): skipped for the piece, as a
+   * holder and as an owner, without counting as an owner that failed (the next owner reads it).
+   */
+  ownerStalled(index: number, ownerId: string): void {
+    this.#stalledOwner.set(index, ownerId);
+    this.movedOff(index, ownerId);
+  }
+
+  /** The owner of piece `index` that stalled, if one did (once per piece). */
+  stalledOwnerOf(index: number): string | undefined {
+    return this.#stalledOwner.get(index);
+  }
+
+  /** The sources a crawling transfer of piece `index` was moved off; undefined: it never was. */
+  movedOffOf(index: number): ReadonlySet<string> | undefined {
+    return this.#movedOff.get(index);
   }
 
   peerBusy(peerId: string, now = Date.now()): void {

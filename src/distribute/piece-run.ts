@@ -6,7 +6,7 @@ import { releaseBatch } from '../store/write-batches.ts';
 import { chunksOf, coalesce } from './coalesce.ts';
 import { PeerRequestError } from './peer-data.ts';
 import type { PieceSource } from './piece-source.ts';
-import type { Transfer } from './piece-transfers.ts';
+import type { Transfer, TransferTiming } from './piece-transfers.ts';
 import { rangeFirstWrites } from './range-first.ts';
 import { anyCap, throttled, type RateLimit } from './rate-limit.ts';
 import { paceWatched } from '../lib/pace-watch.ts';
@@ -33,15 +33,6 @@ export interface TransferHooks {
   ended(pieces: readonly number[]): void;
 }
 
-/** When a transfer's source answered and its first batch landed (epoch ms, 0: never), how long its writes waited for the blob's client, its bytes. */
-export interface TransferTiming {
-  readonly startedAt: number;
-  openedAt: number;
-  firstAt: number;
-  pacedMs: number;
-  bytes: number;
-}
-
 /** How a transfer ended: `failure` undefined when every byte it went on for arrived, else the error and where it stopped. */
 export interface TransferOutcome {
   readonly failure: { readonly error: unknown; readonly offset: number } | undefined;
@@ -56,9 +47,8 @@ export function logTransfer(logger: Logger, digest: string, transfer: Transfer, 
 
 /** Reads one transfer's range from its source into the blob, piece by piece, and says how it ended. */
 export async function runTransfer(blob: PartialBlob, transfer: Transfer, limits: readonly RateLimit[], hooks: TransferHooks): Promise<TransferOutcome> {
-  const timing: TransferTiming = { startedAt: Date.now(), openedAt: 0, firstAt: 0, pacedMs: 0, bytes: 0 };
-  const failure = await run(blob, transfer, limits, hooks, timing);
-  return { failure, timing };
+  const failure = await run(blob, transfer, limits, hooks, transfer.timing);
+  return { failure, timing: transfer.timing };
 }
 
 async function run(blob: PartialBlob, transfer: Transfer, limits: readonly RateLimit[], hooks: TransferHooks, timing: TransferTiming): Promise<{ error: unknown; offset: number } | undefined> {
@@ -139,9 +129,10 @@ async function run(blob: PartialBlob, transfer: Transfer, limits: readonly RateL
       // Far ahead of the blob's client, the batch waits for it (see store/reader-pace.ts).
       let paced = blob.pace(offset);
       if (paced) {
-        const since = performance.now();
+        timing.pacingSince = performance.now();
         for (; paced && !signal.aborted; paced = blob.pace(offset)) await Promise.race([paced, stopped]);
-        timing.pacedMs += performance.now() - since;
+        timing.pacedMs += performance.now() - timing.pacingSince;
+        timing.pacingSince = 0;
       }
       if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('the transfer was stopped');
       // Its writes are done once they landed: the batch may go back to the pool (unless kept).

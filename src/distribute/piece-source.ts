@@ -14,6 +14,8 @@ export interface PieceSource {
   readonly kind: 'seed' | 'holder' | 'owner';
   /** A peer that holds the whole blob: it serves from its disk, at its link's pace (slow-source.ts). */
   readonly fromDisk?: boolean;
+  /** A peer that held the piece complete when asked: its pace is its link's, not its own source's (crawling-transfer.ts). */
+  readonly pieceDone?: boolean;
   /** The bytes of `range` (inclusive), streaming; throws when the source cannot serve them. */
   open(range: ByteRange, signal: AbortSignal): Promise<Readable>;
 }
@@ -38,11 +40,12 @@ export function seedPieceSource(seed: BlobSource, want: BlobWant, size: number):
 
 /** A peer's data plane: as a holder of the bytes, or as the owner asked to get them. */
 /** `from`: this host's peer id, told to a holder too, so it does not take this host for a source of the pieces it reads from it (piece-readers.ts). */
-export function peerPieceSource(peers: PeerData, peer: { readonly peerId: string; readonly url: string; readonly complete?: boolean }, want: BlobWant, ask: OwnerAsk | undefined, from?: string): PieceSource {
+export function peerPieceSource(peers: PeerData, peer: { readonly peerId: string; readonly url: string; readonly complete?: boolean; readonly pieceDone?: boolean }, want: BlobWant, ask: OwnerAsk | undefined, from?: string): PieceSource {
   return {
     id: peer.peerId,
     kind: ask ? 'owner' : 'holder',
     fromDisk: ask === undefined && peer.complete === true,
+    pieceDone: ask === undefined && (peer.complete === true || peer.pieceDone === true),
     open: (range, signal) => peers.fetchRange(peer.url, want.digest, range, signal, ask, from),
   };
 }

@@ -7,7 +7,7 @@ import { steadyNow } from '../lib/steady-clock.ts';
 import type { Holder, SwarmView } from '../swarm/index.ts';
 import { CommitteeGate } from './committee-gate.ts';
 import type { PeerData } from './peer-data.ts';
-import { choosePieceSource, type Member, type PieceChoice, type PieceView } from './piece-choice.ts';
+import { choosePieceSource, holdsPieceComplete, ownerOrder, type Member, type PieceChoice, type PieceView } from './piece-choice.ts';
 import type { PieceDemand } from './piece-demand.ts';
 import type { PieceReaders } from './piece-readers.ts';
 import type { PieceFailures } from './piece-failures.ts';
@@ -214,18 +214,55 @@ export class PieceSourcing {
     }
   }
 
-  /** The peers that asked this host for piece `index` as its owner, or read it from here now: what they have of it came from here. */
+  /** Peers this host has penalised (failed or slow transfers) and not yet forgiven. */
+  penalisedPeers(): number {
+    const swarm = this.#c.swarm;
+    return swarm?.isPenalised === undefined ? 0 : swarm.peers().filter((peer) => swarm.isPenalised!(peer.peerId)).length;
+  }
+
+  /** The owner of piece `index` as this host sees the members now. */
+  owner(index: number): string | undefined {
+    const { digest, size, pieceSize } = this.#s.partial;
+    const context = this.context(undefined, false);
+    return ownerOrder({ digest: digest.value, index, size, pieceSize, members: context.members, balanceOwners: context.committee === undefined })[0];
+  }
+
+  /**
+   * The peers that asked this host for piece `index` as its owner, or read it from here now (what
+   * they have of it came from here), and its owner if it stalled (crawling-transfer.ts).
+   */
   #excluded(index: number): ReadonlySet<string> {
     const askers = this.#s.demand.askers(index);
     const readers = this.#s.readers.of(index);
-    if (readers.size === 0) return askers;
-    return new Set([...askers, ...readers]);
+    const stalled = this.#s.failures.stalledOwnerOf(index);
+    if (readers.size === 0 && stalled === undefined) return askers;
+    return new Set([...askers, ...readers, ...(stalled === undefined ? [] : [stalled])]);
   }
 
-  /** Peers offering the blob; for a piece broken off here, only those that hold the whole blob (see PieceProgress.chainable). */
+  /**
+   * Whether a peer other than `from` holds piece `index` complete and is free to serve it now (a
+   * crawling transfer from `from` moves there: crawling-transfer.ts).
+   */
+  completeHolderFree(index: number, from: string): boolean {
+    const { partial: blob, failures, transfers } = this.#s;
+    const failed = failures.of(index);
+    const excluded = this.#excluded(index);
+    const now = Date.now();
+    return this.#holders(index).some(
+      (h) => h.peerId !== from && !failed.has(h.peerId) && !excluded.has(h.peerId) && holdsPieceComplete(h, index, blob.size, blob.pieceSize) && !failures.isBusy(h.peerId, now) && transfers.countFrom(h.peerId) < this.#maxPerPeer,
+    );
+  }
+
+  /**
+   * Peers offering the blob. For a piece broken off here (see PieceProgress.chainable) or moved off
+   * a crawling source, only those holding it complete (and not the sources it was moved off).
+   */
   #holders(index: number): readonly Holder[] {
     const holders: readonly Holder[] = this.#c.peers ? (this.#c.swarm?.holders(this.#s.partial.digest) ?? []) : [];
-    return this.#s.progress.chainable(index) ? holders : holders.filter((h) => h.complete);
+    const movedOff = this.#s.failures.movedOffOf(index);
+    if (movedOff === undefined && this.#s.progress.chainable(index)) return holders;
+    const { size, pieceSize } = this.#s.partial;
+    return holders.filter((h) => holdsPieceComplete(h, index, size, pieceSize) && movedOff?.has(h.peerId) !== true);
   }
 
   #seedIsNext(index: number, context: SourcingContext, demanded: boolean): boolean {

@@ -1,5 +1,24 @@
 import type { PieceSource } from './piece-source.ts';
 
+/**
+ * How a transfer is going: when it started, its source answered and its first batch landed (epoch
+ * ms, 0: not yet), how long its writes waited for the blob's client (done waits, and since when
+ * the current one waits: performance.now(), 0: none), the bytes landed.
+ */
+export interface TransferTiming {
+  readonly startedAt: number;
+  openedAt: number;
+  firstAt: number;
+  pacedMs: number;
+  pacingSince: number;
+  bytes: number;
+}
+
+/** The timing of a transfer starting now. */
+export function startTiming(): TransferTiming {
+  return { startedAt: Date.now(), openedAt: 0, firstAt: 0, pacedMs: 0, pacingSince: 0, bytes: 0 };
+}
+
 /** One running transfer: a source, the pieces it has claimed (in order), and how to stop it. */
 export interface Transfer {
   readonly source: PieceSource;
@@ -12,6 +31,7 @@ export interface Transfer {
    */
   readonly from: number | undefined;
   readonly controller: AbortController;
+  readonly timing: TransferTiming;
 }
 
 /** The transfers of one blob: which piece each claims, and how many run per source. */
@@ -37,6 +57,11 @@ export class PieceTransfers {
     return count;
   }
 
+  /** The transfers running now. */
+  running(): IterableIterator<Transfer> {
+    return this.#running.keys();
+  }
+
   countFrom(peerId: string): number {
     let count = 0;
     for (const t of this.#running.keys()) if (t.source.id === peerId) count += 1;
@@ -54,7 +79,7 @@ export class PieceTransfers {
   }
 
   begin(source: PieceSource, pieces: readonly number[], demanded: boolean, from?: number): Transfer {
-    const transfer: Transfer = { source, pieces, demanded, from, controller: new AbortController() };
+    const transfer: Transfer = { source, pieces, demanded, from, controller: new AbortController(), timing: startTiming() };
     for (const index of pieces) this.#claims.set(index, transfer);
     this.#running.set(transfer, undefined);
     return transfer;

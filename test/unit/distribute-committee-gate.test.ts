@@ -28,7 +28,7 @@ describe('committee gate', () => {
     assert.ok(committeeAllows(view(outsider, 3, { failed: new Set([owner]) }), { kind: 'owner', peerId: second, url: 'http://s' }, COMMITTEE), 'after the owner failed, the next');
     assert.ok(committeeAllows(view(outsider, 3, { demanded: true }), { kind: 'seed' }, COMMITTEE), 'asked as owner: the seed');
     assert.ok(!committeeAllows(view(outsider, 3), { kind: 'seed' }, []), 'no committee yet: wait');
-    assert.ok(committeeAllows(view(outsider, 3), { kind: 'holder', peerId: 'peer-h', url: 'http://h', complete: true }, COMMITTEE), 'holders are never gated');
+    assert.ok(committeeAllows(view(outsider, 3), { kind: 'holder', peerId: 'peer-h', url: 'http://h', complete: true, pieceDone: true }, COMMITTEE), 'holders are never gated');
   });
 
   test(`a piece held back for ${COMMITTEE_WAIT_MS} ms goes ahead`, () => {

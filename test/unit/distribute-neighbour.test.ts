@@ -128,9 +128,9 @@ describe('distribute: a good neighbour', { timeout: 120_000 }, () => {
       digest: digest.value, index: 0, size: 100, pieceSize: 100, selfId: 'me', holders, members: new Map([['me', { peerId: 'me', url: undefined }]]),
       failed: new Set(), exclude: new Set(), demanded: false, seedUsable: true, busyWith: (p) => ours[p] ?? 0, maxPerPeer: 2, seedSlotFree: true, membershipSettled: true, balanceOwners: true,
     });
-    assert.deepEqual(choosePieceSource(view([holder('x', 12), holder('y', 3), holder('z', 9)])), { kind: 'holder', peerId: 'y', url: 'http://y', complete: true });
+    assert.deepEqual(choosePieceSource(view([holder('x', 12), holder('y', 3), holder('z', 9)])), { kind: 'holder', peerId: 'y', url: 'http://y', complete: true, pieceDone: true });
     // Our own transfers from a holder add to what it reported.
-    assert.deepEqual(choosePieceSource(view([holder('x', 1), holder('y', 1)], { y: 1 })), { kind: 'holder', peerId: 'x', url: 'http://x', complete: true });
+    assert.deepEqual(choosePieceSource(view([holder('x', 1), holder('y', 1)], { y: 1 })), { kind: 'holder', peerId: 'x', url: 'http://x', complete: true, pieceDone: true });
     // A holder known to be busy (busyWith is infinite) is waited for, never skipped for the seed.
     assert.deepEqual(choosePieceSource(view([holder('x')], { x: Number.POSITIVE_INFINITY })), { kind: 'wait' });
   });

@@ -31,7 +31,7 @@ describe('distribute: choosing the source of a piece asked for as owner', () => 
   test('a member with the piece arriving serves it, settled or not', () => {
     const arriving = { peerId: other, url: 'http://other', size: 16, complete: false, pieces: piecesFromIndexes(16, 4, new Set([1])) };
     for (const membershipSettled of [true, false]) {
-      assert.deepEqual(choosePieceSource(view({ membershipSettled, holders: [arriving] })), { kind: 'holder', peerId: other, url: 'http://other', complete: false });
+      assert.deepEqual(choosePieceSource(view({ membershipSettled, holders: [arriving] })), { kind: 'holder', peerId: other, url: 'http://other', complete: false, pieceDone: false });
     }
   });
 });

@@ -8,6 +8,7 @@ import { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runTransfer, type TransferHooks } from '../../src/distribute/piece-run.ts';
+import { startTiming } from '../../src/distribute/piece-transfers.ts';
 import { digestOf } from '../../src/oci/index.ts';
 import type { PartialBlob } from '../../src/store/index.ts';
 import { PACE_AHEAD_BYTES, PACE_STALL_MS } from '../../src/store/reader-pace.ts';
@@ -60,7 +61,7 @@ async function transferAll(blob: PartialBlob, content: Buffer, controller: Abort
   };
   const hooks: TransferHooks = { counted: () => undefined, pieceDone: () => undefined, seedContinues: () => true, arriving: () => undefined, announce: () => undefined, ended: () => undefined };
   const pieces = Array.from({ length: blob.pieceCount }, (_, i) => i);
-  return (await runTransfer(blob, { source, pieces, demanded: false, from: undefined, controller }, [], hooks)).failure;
+  return (await runTransfer(blob, { source, pieces, demanded: false, from: undefined, controller, timing: startTiming() }, [], hooks)).failure;
 }
 
 async function writeChunks(blob: PartialBlob, content: Buffer, from: number, to: number): Promise<void> {
