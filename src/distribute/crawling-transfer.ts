@@ -127,6 +127,8 @@ export class CrawlWatch {
       if (unanswered || (source.pieceDone === true && this.#paces.crawling(transfer))) crawlingFrom.add(source.id);
     }
     this.#host.report(this, crawlingFrom, now);
+    // The guards below look at every peer: only when there is something to act on.
+    if (crawling.length === 0 && stalling.length === 0) return;
     // Two peers or more failing this host at once (connect timeouts, crawling from their disks) is
     // this host's own link too: the slow host of F1 penalised all four healthy ones within seconds.
     if (this.#host.count(now) > 1 || this.#p.sourcing.penalisedPeers() > 1) return;
