@@ -94,8 +94,6 @@ export class TransferPaces {
   readonly #verdicts = new WeakMap<Transfer, { readonly crawling: boolean; readonly bytesPerMs: number }>();
   readonly #best = new BestPace(BEST_PACE_MS);
   readonly #bestSeed = new BestPace(SEED_PACE_MS);
-  /** The longest this host's seed reads took to their first byte lately, in ms (the largest value seen: BestPace keeps that). */
-  readonly #seedFirstByte = new BestPace(SEED_PACE_MS);
   /** The pace of the last transfer of this blob that ended (whole, from its source's answer). */
   #lastEnded = 0;
   /** The pace of this host's seed reads running now (their last windows). */
@@ -114,15 +112,6 @@ export class TransferPaces {
   /** Whether `transfer` (from a piece's owner, of a piece it has not got complete) stalls (judged once per STALL_WINDOW_MS). */
   stalls(transfer: Transfer, remaining: number, now = Date.now()): boolean {
     const bytesPerMs = this.#stallMeter.sample(transfer, now);
-    const { startedAt, openedAt, firstAt } = transfer.timing;
-    if (openedAt !== 0 && firstAt === 0) {
-      // Answered, and not a byte yet: the owner's seed read of the piece has not begun, or its
-      // bytes are stuck behind its own (the 165 s run: 60-75 s without one). A stall once the
-      // silence outlasts STALL_SLOWER_THAN_SEED times the longest this host's own seed reads took
-      // to their first byte lately (a slow seed's queue delays those alike), and a window.
-      const firstByte = this.#seedFirstByte.lately(now);
-      return firstByte > 0 && now - startedAt > Math.max(STALL_WINDOW_MS, firstByte * STALL_SLOWER_THAN_SEED);
-    }
     if (bytesPerMs === undefined) return false;
     // This host's seed reads running now, if any, else its best lately: a host whose own seed
     // reads crawl now (its link fell, or the seed is busy) takes no owner for stalled.
@@ -150,7 +139,6 @@ export class TransferPaces {
   seen(transfer: Transfer, now = Date.now(), ended = false): void {
     const { bytes, openedAt, pacedMs, pacingSince } = transfer.timing;
     const seed = transfer.source.kind === 'seed';
-    if (seed && transfer.timing.firstAt !== 0) this.#seedFirstByte.saw(transfer.timing.firstAt - transfer.timing.startedAt, now);
     if (seed) {
       const windowPace = this.#seedMeter.sample(transfer, now);
       if (windowPace !== undefined) {
