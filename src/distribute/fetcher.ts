@@ -218,7 +218,7 @@ export class Fetcher {
       busy: (range) => ask !== undefined && engine.askWouldWait(range),
       read: (range) => {
         const reader = engine.partial.createReader(this.#c.store.blobs.path(engine.partial.digest), range, { holdBackUnverified: false, idleTimeoutMs: PEER_READ_IDLE_MS });
-        if (ask) engine.demand(range, ask.from ?? asker, reader);
+        if (ask) engine.demand(range, ask.from ?? asker, reader, ask.skip);
         else engine.read(range, asker, reader);
         return reader;
       },

@@ -37,6 +37,7 @@ export function ownerAskQuery(ask: OwnerAsk): string {
   const query = new URLSearchParams({ repository: ask.repository, size: String(ask.size) });
   if (ask.ns !== undefined) query.set('ns', ask.ns);
   if (ask.from !== undefined) query.set('from', ask.from);
+  if (ask.skip !== undefined) query.set('skip', ask.skip);
   return `?${query.toString()}`;
 }
 
@@ -47,8 +48,12 @@ function readerQuery(from: string | undefined): string {
 
 /** The reader's peer id in a data-plane request's query, when it gave one (an owner ask's `from` too). */
 export function readerFromQuery(query: Readonly<Record<string, unknown>>): string | undefined {
-  const from = query.from;
-  return typeof from === 'string' && from.length > 0 && from.length <= 128 ? from : undefined;
+  return peerIdParameter(query.from);
+}
+
+/** A peer id given in a query: a single value of at most 128 characters, else none. */
+function peerIdParameter(value: unknown): string | undefined {
+  return typeof value === 'string' && value.length > 0 && value.length <= 128 ? value : undefined;
 }
 
 /**
@@ -108,5 +113,5 @@ export function ownerAskFromQuery(query: Readonly<Record<string, unknown>>): Own
   };
   const size = Number(text('size'));
   if (!/^\d+$/.test(text('size') ?? '') || !Number.isSafeInteger(size)) throw new OciError('SIZE_INVALID', 'an owner ask needs the blob size as a whole number of bytes');
-  return { repository: text('repository')!, ns: text('ns'), size, from: text('from') };
+  return { repository: text('repository')!, ns: text('ns'), size, from: text('from'), skip: peerIdParameter(text('skip')) };
 }

@@ -11,6 +11,11 @@ export interface OwnerAsk {
   readonly size: number;
   /** The asker's peer id: the owner never asks it back for the same piece. */
   readonly from?: string | undefined;
+  /**
+   * The piece's owner that stalled for the asker (crawling-transfer.ts), who asks the next owner
+   * instead: that one does not wait for, or read from, the stalled one for the piece either.
+   */
+  readonly skip?: string | undefined;
 }
 
 /**

@@ -109,14 +109,14 @@ export class PieceEngine {
   }
 
   /**
-   * A peer asked this host for `range` as the owner of its pieces: the pieces missing here are
-   * fetched (from a holder, else the seed, never from another owner) and the reader waits for them.
+   * A peer asked this host, as their owner, for the pieces of `range` missing here: fetched from a holder, else the seed, never another
+   * owner. One already coming is waited for, unless from the asker (its source broke off) or from `skip` (stalled: OwnerAsk.skip).
    */
-  demand(range: ByteRange, asker: string, reader: Readable): void {
-    // A piece already coming is waited for, unless from the asker: its source broke off (piece-readers.ts).
+  demand(range: ByteRange, asker: string, reader: Readable, skip?: string): void {
     const first = this.#ask(this.#demand, range, asker, reader);
-    this.#c.logger.debug({ digest: this.digest, first, asker, claimed: this.#transfers.claimOf(first)?.source.id }, 'owner asked');
+    this.#c.logger.debug({ digest: this.digest, first, asker, skip, claimed: this.#transfers.claimOf(first)?.source.id }, 'owner asked');
     this.#transfers.claimFrom(first, asker)?.controller.abort(new Error(`${asker} asks for the piece it was sending`));
+    if (skip !== undefined && this.#failures.skipStalledOwner(first, skip, this.#sourcing.owner(first))) this.#transfers.claimFrom(first, skip)?.controller.abort(new Error(`${asker} found ${skip} stalled on the piece`));
   }
 
   /** A peer reads `range` as a holder's bytes; refused (thrown, before any header) if this host gets that piece from it. */
@@ -240,7 +240,7 @@ export class PieceEngine {
   }
 
   #start(pieces: number[], choice: PieceChoice, demanded: boolean): void {
-    const source = this.#sourcing.source(choice, this.#want);
+    const source = this.#sourcing.source(choice, this.#want, pieces[0]!);
     const transfer = this.#transfers.begin(source, pieces, demanded, this.#demand.from(pieces[0]!) ?? this.#urgent.from(pieces[0]!));
     const seedReads = choice.kind === 'seed' ? this.#c.seedReads : undefined;
     if (seedReads) seedReads.running += 1;

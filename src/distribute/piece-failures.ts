@@ -48,6 +48,17 @@ export class PieceFailures {
     this.movedOff(index, ownerId);
   }
 
+  /**
+   * An asker says piece `index`'s owner `ownerId` stalled for it (OwnerAsk.skip): taken as stalled
+   * here too when it is the piece's owner here (`owner`) and no owner of the piece stalled before,
+   * so an asker can cost at most one other read of each piece. Whether it was taken.
+   */
+  skipStalledOwner(index: number, ownerId: string, owner: string | undefined): boolean {
+    if (ownerId !== owner || this.#stalledOwner.has(index)) return false;
+    this.ownerStalled(index, ownerId);
+    return true;
+  }
+
   /** The owner of piece `index` that stalled, if one did (once per piece). */
   stalledOwnerOf(index: number): string | undefined {
     return this.#stalledOwner.get(index);

@@ -178,12 +178,13 @@ export class PieceSourcing {
     return this.#s.partial.pieceFilled(index) === 0 && this.#seedIsNext(index, this.context(), demanded);
   }
 
-  /** The source a choice names, asking for the blob as `want`. */
-  source(choice: PieceChoice, want: BlobWant): PieceSource {
+  /** The source a choice for piece `index` names, asking for the blob as `want`. */
+  source(choice: PieceChoice, want: BlobWant, index: number): PieceSource {
     if (choice.kind === 'seed') return seedPieceSource(this.#c.seed!, want, this.#s.partial.size);
     if (choice.kind !== 'holder' && choice.kind !== 'owner') throw new Error(`no source for ${choice.kind}`);
     const from = this.#c.swarm?.peerId;
-    const ask = choice.kind === 'owner' ? { repository: want.name, ns: want.ns, size: this.#s.partial.size, from } : undefined;
+    const skip = this.#s.failures.stalledOwnerOf(index);
+    const ask = choice.kind === 'owner' ? { repository: want.name, ns: want.ns, size: this.#s.partial.size, from, skip } : undefined;
     return peerPieceSource(this.#c.peers!, choice, want, ask, from);
   }
 
