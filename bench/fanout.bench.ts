@@ -49,6 +49,7 @@ import { renderTransfers, transferLines } from './lib/fanout-transfers.ts';
 import { writeBenchResult } from './lib/results.ts';
 import { daemonMemory, daemonMemoryReport, messageCountsReport, shoalHostResults, startSwarm } from './lib/fanout-swarm.ts';
 import { idleTtfb, loadedTtfb, type TtfbTarget } from './lib/fanout-ttfb.ts';
+import { buildDaemon } from './lib/servers.ts';
 
 const REPO = 'bench/fanout';
 const TAG = '1';
@@ -209,6 +210,7 @@ async function runPropagation(b: Bench, nodes: readonly ClusterNode[]) {
 
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
+  buildDaemon(options.cpuProfDir !== undefined);
   const { workDir, base } = await makeWorkDir(options);
   let b: Bench | undefined;
   try {

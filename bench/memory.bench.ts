@@ -18,7 +18,6 @@
 // --drop-env leaves settings of src/daemon/runtime-flags.ts's DAEMON_ENV out (to measure the code
 // before one was added, with --entry); --set-env tries other values. --wrap runs the daemon under
 // a profiler (its figures then include the wrapper's), to see who allocated what at the peak.
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { entryModule } from '../bin/built.js';
 import { mkdtemp } from 'node:fs/promises';
@@ -36,7 +35,7 @@ import { pullCrowd, type CrowdResult } from './lib/memory-pull.ts';
 import { pushImage } from './lib/push.ts';
 import { writeBenchResult } from './lib/results.ts';
 import { writeRandomFile, type BlobFile } from './lib/random-file.ts';
-import { REPO_ROOT, nodeBinary, startRegistry2 } from './lib/servers.ts';
+import { REPO_ROOT, buildDaemon, startRegistry2 } from './lib/servers.ts';
 
 const GOAL_MIB = 150;
 const REPO = 'bench/memory';
@@ -174,8 +173,7 @@ async function main(): Promise<void> {
     setEnv: Object.fromEntries(list('set-env', ',').map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)])),
     wrap: list('wrap', /\s+/),
   };
-  // What npm start runs: the JavaScript build, made first when the sources changed.
-  if (!options.entry) execFileSync(nodeBinary(), [join(REPO_ROOT, 'scripts', 'build.mjs')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  if (!options.entry) buildDaemon();
   const runs = options.entry ?? relative(REPO_ROOT, entryModule(REPO_ROOT));
   const work = trackTempDir(await mkdtemp(join(tmpdir(), 'shoal-memory-bench-')));
   const sampler = new Sampler('', () => [], SAMPLE_MS);

@@ -22,7 +22,7 @@ import { fmt, median, MiB, progress, table } from './lib/fanout-report.ts';
 import { cpuTimes } from './lib/proc-cpu.ts';
 import { pushBlob } from './lib/push.ts';
 import { writeRandomFile, type BlobFile } from './lib/random-file.ts';
-import { freePort, nodeBinary, REPO_ROOT, spawnServer, type RunningServer } from './lib/servers.ts';
+import { buildDaemon, freePort, nodeBinary, REPO_ROOT, spawnServer, type RunningServer } from './lib/servers.ts';
 
 const { values: flags } = parseArgs({ options: { 'size-mib': { type: 'string', default: '512' }, runs: { type: 'string', default: '3' } } });
 const SIZE = Number(flags['size-mib']) * MiB;
@@ -79,6 +79,7 @@ async function pull(client: PeerClient, peerUrl: string, blob: BlobFile, pid: nu
 }
 
 async function main(): Promise<void> {
+  buildDaemon();
   const work = trackTempDir(await mkdtemp(join(tmpdir(), 'shoal-peer-tls-bench-')));
   const keyFile = join(work, 'cluster.key');
   await writeFile(keyFile, generateClusterKey(), { mode: 0o600 });

@@ -25,6 +25,7 @@ import { fmt, median, MiB, progress, table } from './lib/fanout-report.ts';
 import { cpuDelta, cpuTimes, type CpuTimes } from './lib/proc-cpu.ts';
 import { waitForFile } from './lib/pull-phase.ts';
 import { writeRandomFile, type BlobFile } from './lib/random-file.ts';
+import { buildDaemon } from './lib/servers.ts';
 
 const GiB = 1024 * MiB;
 const REPO = 'bench/peer';
@@ -164,6 +165,7 @@ async function plant(dataDir: string, blob: BlobFile): Promise<void> {
 
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
+  buildDaemon(options.cpuProfDir !== undefined);
   const startedAt = new Date();
   progress(`peer transfer, ${options.sizeBytes / MiB} MiB × ${options.rounds} rounds, ${cpus().length} CPUs, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   const workDir = await mkdtemp(join(options.workDir, 'shoal-peer-'));

@@ -20,7 +20,7 @@ import { cleanupAll, trackTempDir } from './lib/cleanup.ts';
 import { benchAgent, median, progress, timedGet } from './lib/http-get.ts';
 import { pushImage } from './lib/push.ts';
 import { writeRandomFile } from './lib/random-file.ts';
-import { REPO_ROOT, freePort, nodeBinary, spawnServer, startRegistry2, type RunningServer } from './lib/servers.ts';
+import { REPO_ROOT, buildDaemon, freePort, nodeBinary, spawnServer, startRegistry2, type RunningServer } from './lib/servers.ts';
 import { fmt, table } from './lib/fanout-report.ts';
 
 const MiB = 1024 * 1024;
@@ -78,6 +78,7 @@ async function warmUp(shoal: RunningServer, digest: string, dispatcher: ReturnTy
 }
 
 async function main(): Promise<void> {
+  buildDaemon();
   const blobMib = option('blob-mib', 256);
   const ranges = option('ranges', 8);
   const rangeBytes = option('range-bytes', 1000);

@@ -28,7 +28,7 @@ import { OCI_MANIFEST, pushBlob, pushImage, type PushedImage } from './lib/push.
 import { writeRandomFile, type BlobFile } from './lib/random-file.ts';
 import { parseFlags } from './lib/args.ts';
 import { pullPhase, type PullPhaseResult } from './lib/pull-phase.ts';
-import { REGISTRY2_BINARY, REPO_ROOT, startRegistry2, startShoal, type RunningServer } from './lib/servers.ts';
+import { REGISTRY2_BINARY, REPO_ROOT, buildDaemon, startRegistry2, startShoal, type RunningServer } from './lib/servers.ts';
 
 const MiB = 1024 * 1024;
 const PHASES = ['blob', 'manifest', 'pull'] as const;
@@ -362,6 +362,7 @@ async function main(): Promise<number> {
   const startedAt = new Date();
   progress(`shoal vs registry:2 (${registryVersion()}), ${cpus().length} CPUs, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}${options.quick ? ', QUICK mode' : ''}`);
   if (options.shoalEntry) progress(`shoal started from ${options.shoalEntry} instead of bin/shoal.js`);
+  else buildDaemon(options.cpuProfDir !== undefined);
   if (options.cpuProfDir) {
     await mkdir(options.cpuProfDir, { recursive: true });
     progress(`shoal children write CPU profiles to ${options.cpuProfDir}`);

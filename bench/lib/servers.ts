@@ -1,6 +1,6 @@
 // Start a registry server as a child process and wait until `GET /v2/` answers 200: shoal (run
 // from this checkout) or Debian's docker-registry (distribution 2.8.2) as the baseline.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -15,6 +15,17 @@ export const REGISTRY2_BINARY = process.env.SHOAL_BENCH_REGISTRY_BIN ?? process.
 export function nodeBinary(): string {
   const local = join(REPO_ROOT, 'node_modules', '.bin', 'node');
   return existsSync(local) ? local : process.execPath;
+}
+
+/**
+ * Makes the daemon's JavaScript build (dist/, scripts/build.mjs) unless it is up to date: what `npm
+ * start` and the image run, and what bin/shoal.js runs when its fingerprint matches the sources, so
+ * a benchmark measures the daemon as deployed rather than type-stripped sources (more RSS, a slower
+ * start). `readable`: not minified, for a CPU profile that names the code (bundle-sources.ts).
+ */
+export function buildDaemon(readable = false): void {
+  const env = readable ? { ...process.env, SHOAL_BUILD_READABLE: '1' } : process.env;
+  execFileSync(nodeBinary(), [join(REPO_ROOT, 'scripts', 'build.mjs')], { stdio: ['ignore', 'ignore', 'inherit'], env });
 }
 
 export interface RunningServer {
