@@ -201,6 +201,35 @@ describe('HTTP/1.1 body client', () => {
     assert.equal((await answer).status, 204);
   });
 
+  test('a kept connection whose server goes silent is not retried on a new one: the headers timeout is the answer', async () => {
+    // First request answered and the connection kept; the second, sent on it, gets nothing (a host
+    // unplugged from the LAN). A new connection would be accepted and answered.
+    let requests = 0;
+    const server = await listen((socket) => {
+      requests++;
+      if (requests === 1 || server.connections() > 1) socket.write('HTTP/1.1 204 No Content\r\n\r\n');
+    });
+    const client = new Http1Client({ ...INIT, headersTimeoutMs: 300 });
+    closers.push(server.close, () => client.close());
+    assert.equal((await client.get(new URL(`${server.url}/first`), {})).status, 204);
+    await assert.rejects(client.get(new URL(`${server.url}/second`), {}), (error: Error & { code?: string }) => error.code === 'UND_ERR_HEADERS_TIMEOUT');
+    assert.equal(server.connections(), 1, 'no second connection: the silence was not taken for a closed idle connection');
+  });
+
+  test('a kept connection the server closed while idle is retried once on a new one', async () => {
+    const server = await listen((socket) => {
+      socket.write('HTTP/1.1 204 No Content\r\n\r\n');
+      // Closed right after answering, as a server does at its keep-alive timeout (the client has already pooled it).
+      if (server.connections() === 1) setTimeout(() => socket.destroy(), 50);
+    });
+    const client = new Http1Client(INIT);
+    closers.push(server.close, () => client.close());
+    assert.equal((await client.get(new URL(`${server.url}/first`), {})).status, 204);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal((await client.get(new URL(`${server.url}/second`), {})).status, 204);
+    assert.equal(server.connections(), 2);
+  });
+
   test('a server that never answers still times out', async () => {
     const server = await listen(() => undefined);
     const client = new Http1Client({ ...INIT, headersTimeoutMs: 300 });
