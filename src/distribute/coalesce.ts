@@ -2,6 +2,14 @@ import type { Readable } from 'node:stream';
 import { releaseBatch, takeBatch } from '../store/write-batches.ts';
 
 /**
+ * A chunk that comes this long after the one before is written at once, with the bytes gathered
+ * before it: the source is slow (a starved seed link, a body passing on its bytes in parts:
+ * lib/http1-body.ts PARTIAL_PUSH_MS), and the peers reading the piece from this host should see
+ * its bytes as they come, not a batch's worth later (a read idle 30 s is given up).
+ */
+export const SLOW_CHUNK_GAP_MS = 500;
+
+/**
  * Joins small network chunks (often 16–64 KiB) into writes of `batchBytes`: each write to the
  * blob file is a round trip through libuv's thread pool, and paying it per socket read made a
  * pull-through run at a fifth of the seed's speed (bench/registry.bench.ts, phase 3). Batches
@@ -12,7 +20,11 @@ import { releaseBatch, takeBatch } from '../store/write-batches.ts';
 export async function* coalesce(source: AsyncIterable<Buffer>, batchBytes: number): AsyncGenerator<Buffer> {
   let batch: Buffer | undefined;
   let size = 0;
+  let lastAt = performance.now();
   for await (const chunk of source) {
+    const now = performance.now();
+    const slow = now - lastAt >= SLOW_CHUNK_GAP_MS;
+    lastAt = now;
     if (chunk.byteLength >= batchBytes) {
       // Already a batch (a peer's body comes so: peer-http.ts): the bytes gathered so far go first.
       if (batch && size > 0) yield batch.subarray(0, size);
@@ -36,6 +48,12 @@ export async function* coalesce(source: AsyncIterable<Buffer>, batchBytes: numbe
     }
     // Copied: a chunk that is itself a write batch is free again.
     releaseBatch(chunk);
+    if (slow && batch && size > 0) {
+      const gathered = batch.subarray(0, size);
+      batch = undefined;
+      size = 0;
+      yield gathered;
+    }
   }
   if (batch && size > 0) yield batch.subarray(0, size);
 }

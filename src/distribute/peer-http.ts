@@ -5,7 +5,7 @@
 import type { Readable } from 'node:stream';
 import type { ConnectionOptions } from 'node:tls';
 import { Http1Client } from '../lib/http1-client.ts';
-import { receiveRoom, takeBatch } from '../store/write-batches.ts';
+import { batchHolds, receiveRoom, takeBatch } from '../store/write-batches.ts';
 
 export interface PeerHttpInit {
   /** With a cluster key: every connection is TLS with these options. */
@@ -33,7 +33,7 @@ export class PeerHttp {
   readonly #client: Http1Client;
 
   constructor(init: PeerHttpInit) {
-    this.#client = new Http1Client({ ...init, takeBatch, room: receiveRoom, label: 'the peer', requireLength: true });
+    this.#client = new Http1Client({ ...init, takeBatch, holds: batchHolds, room: receiveRoom, label: 'the peer', requireLength: true });
   }
 
   /** GET `url` with `headers`; resolves once the response head arrived. */

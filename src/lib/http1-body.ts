@@ -4,40 +4,7 @@
 // read by the socket straight into the batch being filled (target()); a chunked body, or one that
 // ends with the connection, is read into the connection's own buffer and copied in (receive()).
 import { Readable } from 'node:stream';
-import type { ReceiveGate } from './receive-room.ts';
-
-export type Framing = { readonly kind: 'length'; readonly length: number } | { readonly kind: 'chunked' } | { readonly kind: 'close' };
-
-export interface BodyBatches {
-  /** Body bytes passed on read by read (a range read's first bytes) before batching starts. */
-  readonly eagerBytes: number;
-  /** Size of the batches the rest of a body is passed on in. */
-  readonly batchBytes: number;
-  /** A batch of `size` bytes, held once for the reader. */
-  readonly takeBatch: (size: number) => Buffer;
-  /**
-   * Batches end at multiples of `batchBytes` from the body's first byte (the one after the eager
-   * bytes is shorter by them). A body from a piece's start is then written in writes that never
-   * straddle a piece's end, each of which would be split in two (one more trip through the thread
-   * pool: the blob's writes are what a seed transfer waits on).
-   */
-  readonly alignBatches?: boolean;
-  /**
-   * The room batches count against (receive-room.ts): while it is full, the body takes no new
-   * batch and stops reading its socket after the batch it filled, until the room lets it go on.
-   */
-  readonly room?: ReceiveGate;
-}
-
-/** What a body asks of its connection. */
-export interface BodyLink {
-  /** The reader wants more: read the socket again. */
-  resume(): void;
-  /** The body cannot go on: the connection breaks off. */
-  abort(error: Error): void;
-  /** The body's last byte arrived; `reusable`: the connection may carry another request. */
-  finished(reusable: boolean): void;
-}
+import { PARTIAL_PUSH_MS, type BodyBatches, type BodyLink, type Framing } from './http1-body-parts.ts';
 
 /** Longest chunk-size or trailer line of a chunked body. */
 const MAX_LINE = 4096;
@@ -49,6 +16,11 @@ export class Http1Body extends Readable {
   #passed = 0;
   #batch: Buffer | undefined;
   #filled = 0;
+  /** Bytes of the batch being filled already passed on (PARTIAL_PUSH_MS). */
+  #pushed = 0;
+  /** When (performance.now()) the batch got bytes not yet passed on; 0: none. */
+  #unpushedSince = 0;
+  #partialTimer: NodeJS.Timeout | undefined;
   #done = false;
   /** Chunked framing: what the next bytes are. */
   #chunkState: 'size' | 'data' | 'data-end' | 'trailer' = 'size';
@@ -113,7 +85,7 @@ export class Http1Body extends Readable {
   /** Close framing: the connection ended, and with it the body. */
   connectionEnded(): void {
     if (this.#framing !== 'close' || this.#done) return;
-    if (this.#filled > 0) this.#flush();
+    this.#flushRest();
     this.#end(false);
   }
 
@@ -140,7 +112,7 @@ export class Http1Body extends Readable {
     this.#passed += take;
     if (this.#framing !== 'close') this.#remaining -= take;
     const last = this.#framing === 'length' && this.#remaining === 0;
-    const room = eager || full || last ? this.#flush() : true;
+    const room = eager || full || last ? this.#flush() : this.#holdPartial();
     if (last) this.#end();
     if (this.#done || this.#mayTake()) return room;
     // The room is full: no more reads until it lets this body go on (and its reader wants more).
@@ -190,7 +162,7 @@ export class Http1Body extends Readable {
         this.#remaining = Number.parseInt(size, 16);
         this.#chunkState = this.#remaining === 0 ? 'trailer' : 'data';
       } else if (line === '') {
-        if (this.#filled > 0) room = this.#flush() && room;
+        room = this.#flushRest() && room;
         if (at < end) return this.#fail(`${this.#label} sent bytes after the end of a chunked body`);
         this.#end();
       }
@@ -203,15 +175,61 @@ export class Http1Body extends Readable {
     return false;
   }
 
+  /** Passes the batch's bytes not yet passed on, with the body's hold on it. */
   #flush(): boolean {
     const batch = this.#batch!;
     const filled = this.#filled;
+    const pushed = this.#pushed;
     this.#batch = undefined;
     this.#filled = 0;
-    return this.push(filled === batch.byteLength ? batch : batch.subarray(0, filled));
+    this.#pushed = 0;
+    this.#unpushedSince = 0;
+    return this.push(pushed === 0 && filled === batch.byteLength ? batch : batch.subarray(pushed, filled));
+  }
+
+  /** At the body's end: the batch's last bytes, or its hold given back when they all went (#pushPartial). */
+  #flushRest(): boolean {
+    if (this.#filled > this.#pushed) return this.#flush();
+    if (this.#batch && this.#filled > 0) this.#batches.holds?.release(this.#batch);
+    this.#batch = undefined;
+    this.#filled = 0;
+    this.#pushed = 0;
+    return true;
+  }
+
+  /** Bytes stay in the batch until it is full; a timer passes them on if that takes too long. */
+  #holdPartial(): true {
+    if (this.#batches.holds === undefined) return true;
+    if (this.#unpushedSince === 0) this.#unpushedSince = performance.now();
+    if (this.#partialTimer === undefined) this.#armPartial(PARTIAL_PUSH_MS);
+    return true;
+  }
+
+  #armPartial(ms: number): void {
+    this.#partialTimer = setTimeout(() => this.#pushPartial(), ms);
+    this.#partialTimer.unref();
+  }
+
+  /**
+   * The batch's waiting bytes as a view of it, held on their own; the batch fills on behind them
+   * (the socket's next read may already target its free part). The receive room stops counting
+   * the batch at the first release of any view (write-batches.ts): one batch per slow body.
+   */
+  #pushPartial(): void {
+    this.#partialTimer = undefined;
+    const batch = this.#batch;
+    if (this.#done || this.destroyed || !batch || this.#unpushedSince === 0) return;
+    const waited = performance.now() - this.#unpushedSince;
+    if (waited < PARTIAL_PUSH_MS) return this.#armPartial(Math.ceil(PARTIAL_PUSH_MS - waited));
+    const view = batch.subarray(this.#pushed, this.#filled);
+    this.#batches.holds!.retain(view);
+    this.#pushed = this.#filled;
+    this.#unpushedSince = 0;
+    this.push(view);
   }
 
   #end(reusable = true): void {
+    clearTimeout(this.#partialTimer);
     this.#done = true;
     this.push(null);
     this.#link.finished(reusable);
@@ -234,6 +252,7 @@ export class Http1Body extends Readable {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    clearTimeout(this.#partialTimer);
     // Gone before its last byte: the connection is mid-body and cannot be reused.
     if (!this.#done) this.#link.abort(error ?? new Error('the response body was abandoned'));
     callback(error);

@@ -14,7 +14,8 @@
 // 10 s headers timeout, gave up on it, and the next owner read the piece from the seed again.
 import { connect as connectTcp, isIP, type Socket } from 'node:net';
 import { connect as connectTls, type ConnectionOptions } from 'node:tls';
-import { Http1Body, type BodyBatches } from './http1-body.ts';
+import type { BodyBatches } from './http1-body-parts.ts';
+import { Http1Body } from './http1-body.ts';
 import { Http1Error, parseHead, type ParsedHead } from './http1-head.ts';
 import { steadyNow, steadyTimeout } from './steady-clock.ts';
 

@@ -1,6 +1,6 @@
 // An HTTP/1.1 response head as the body client (http1-client.ts) reads it: status, headers, how
 // the body is framed, and how long the connection may be kept; and the client's error type.
-import type { Framing } from './http1-body.ts';
+import type { Framing } from './http1-body-parts.ts';
 
 /**
  * A failure with the code undici gives the same one (UND_ERR_HEADERS_TIMEOUT, ...): the upstream

@@ -98,6 +98,9 @@ export function releaseBatch(view: Uint8Array): void {
   if (!idleTimer) dropWhenIdle();
 }
 
+/** The holds a body being received takes on the batches it passes on in parts (lib/http1-body.ts). */
+export const batchHolds = { retain: retainBatch, release: releaseBatch } as const;
+
 // A sender done with a view of a batch (a recent chunk sent as it is) gives it back through the
 // download pool, which knows only its own chunks.
 setForeignChunkOwner(releaseBatch);

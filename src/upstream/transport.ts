@@ -6,7 +6,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { Agent, buildConnector, request, type Dispatcher } from 'undici';
 import { Http1Client } from '../lib/http1-client.ts';
-import { receiveRoom, takeBatch } from '../store/write-batches.ts';
+import { batchHolds, receiveRoom, takeBatch } from '../store/write-batches.ts';
 import type { UpstreamTlsConfig, RequestOptions } from './types.ts';
 import type { Authenticator, TokenFetcher } from './auth.ts';
 import { UpstreamError, UpstreamUnavailableError, parseRetryAfter } from './errors.ts';
@@ -149,6 +149,7 @@ export class Transport {
       batchBytes: BLOB_BATCH_BYTES,
       alignBatches: true,
       takeBatch,
+      holds: batchHolds,
       room: receiveRoom,
       label: `upstream ${this.#host}`,
     });

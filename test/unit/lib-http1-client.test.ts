@@ -6,8 +6,10 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { after, describe, test } from 'node:test';
-import { Http1Body, type BodyLink, type Framing } from '../../src/lib/http1-body.ts';
+import { PARTIAL_PUSH_MS, type BodyLink, type Framing } from '../../src/lib/http1-body-parts.ts';
+import { Http1Body } from '../../src/lib/http1-body.ts';
 import { Http1Client, type Http1ClientInit } from '../../src/lib/http1-client.ts';
+import { batchHolds, freeBatches, releaseBatch, takeBatch } from '../../src/store/write-batches.ts';
 
 const KiB = 1024;
 const BATCHES = { eagerBytes: 8 * KiB, batchBytes: 32 * KiB, takeBatch: (size: number) => Buffer.alloc(size) };
@@ -230,6 +232,61 @@ describe('HTTP/1.1 body client', () => {
     assert.equal((await client.get(new URL(`${server.url}/first`), {})).status, 204);
     assert.equal((await client.get(new URL(`${server.url}/second`), {})).status, 204, 'answered on the retry');
     assert.equal(server.connections(), 2, 'the kept connection was reused, then a new one opened for the retry');
+  });
+
+  test('bytes that wait in a batch being filled are passed on after a second, as a view the batch fills on behind', async () => {
+    // The store's own batches and holds, of a size no other test takes.
+    const batchBytes = 40 * KiB + 256;
+    const held = { eagerBytes: 8 * KiB, batchBytes, takeBatch, holds: batchHolds };
+    const data = randomBytes(8 * KiB + 2 * batchBytes);
+    const waiting = 12 * KiB;
+    let sendRest: () => void = () => undefined;
+    const server = await listen((socket) => {
+      socket.write(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\ncontent-length: ${data.length}\r\n\r\n`), data.subarray(0, 8 * KiB + waiting)]));
+      sendRest = () => socket.write(data.subarray(8 * KiB + waiting));
+    });
+    const client = new Http1Client({ ...INIT, ...held, bodyIdleMs: 30_000 });
+    closers.push(server.close, () => client.close());
+    const response = await client.get(new URL(`${server.url}/slow`), {});
+    const chunks: Buffer[] = [];
+    const started = performance.now();
+    let partialAfter = 0;
+    for await (const chunk of response.body) {
+      const view = chunk as Buffer;
+      chunks.push(Buffer.from(view));
+      releaseBatch(view);
+      if (chunks.length === 2) {
+        partialAfter = performance.now() - started;
+        assert.equal(view.length, waiting, 'the bytes that waited, before the server sent more');
+        assert.equal(freeBatches(batchBytes), 0, 'the batch being filled is not free while the body fills it');
+        sendRest();
+      }
+    }
+    assert.ok(partialAfter >= PARTIAL_PUSH_MS * 0.9, `passed on after ${Math.round(partialAfter)} ms`);
+    assert.deepEqual(chunks.map((c) => c.length), [8 * KiB, waiting, batchBytes - waiting, batchBytes]);
+    assert.ok(Buffer.concat(chunks).equals(data), 'every byte as sent, none twice');
+    assert.equal(freeBatches(batchBytes), 2, 'both batches free again once every view was given back');
+  });
+
+  test('a connection-framed body whose bytes all went on in parts gives its batch back at the end', async () => {
+    const batchBytes = 40 * KiB + 512;
+    const data = randomBytes(3 * KiB);
+    let finish: () => void = () => undefined;
+    const server = await listen((socket) => {
+      socket.write(Buffer.concat([Buffer.from('HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n'), data]));
+      finish = () => socket.end();
+    });
+    const client = new Http1Client({ ...INIT, eagerBytes: 0, batchBytes, takeBatch, holds: batchHolds, bodyIdleMs: 30_000 });
+    closers.push(server.close, () => client.close());
+    const response = await client.get(new URL(`${server.url}/close`), {});
+    const chunks: Buffer[] = [];
+    for await (const chunk of response.body) {
+      chunks.push(Buffer.from(chunk as Buffer));
+      releaseBatch(chunk as Buffer);
+      finish();
+    }
+    assert.ok(Buffer.concat(chunks).equals(data));
+    assert.equal(freeBatches(batchBytes), 1, 'the batch is free again: its last hold went back at the end');
   });
 
   test('a server that never answers still times out', async () => {

@@ -7,7 +7,7 @@ import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { coalesce } from '../../src/distribute/coalesce.ts';
+import { coalesce, SLOW_CHUNK_GAP_MS } from '../../src/distribute/coalesce.ts';
 import { giveChunk } from '../../src/lib/download-budget.ts';
 import { digestOf } from '../../src/oci/index.ts';
 import { Store, type PartialBlob } from '../../src/store/index.ts';
@@ -48,6 +48,30 @@ describe('write batches', () => {
     const before = freeBatches(BATCH);
     releaseBatch(takeBatch(BATCH));
     assert.equal(freeBatches(BATCH), before, 'a batch is taken from the free list, then put back');
+  });
+
+  test('coalesce writes what it gathered at once when the next chunk comes late: a slow source\'s readers are not kept waiting for a whole batch', async () => {
+    const bytes = randomBytes(5 * 1000);
+    let seen: () => void = () => undefined;
+    const yielded = new Promise<void>((resolve) => (seen = resolve));
+    let ended = false;
+    async function* slowSource(): AsyncGenerator<Buffer> {
+      for (let at = 0; at < 4000; at += 1000) yield Buffer.from(bytes.subarray(at, at + 1000));
+      await sleep(SLOW_CHUNK_GAP_MS + 100);
+      yield Buffer.from(bytes.subarray(4000, 5000));
+      // The source goes on only once the consumer has the gathered bytes: not at its end.
+      await Promise.race([yielded, sleep(5_000)]);
+      ended = true;
+    }
+    const batches: Buffer[] = [];
+    for await (const batch of coalesce(slowSource(), BATCH)) {
+      batches.push(Buffer.from(batch));
+      releaseBatch(batch);
+      assert.equal(ended, false, 'the gathered bytes came before the source ended');
+      seen();
+    }
+    assert.deepEqual(batches.map((b) => b.length), [5000]);
+    assert.ok(Buffer.concat(batches).equals(bytes));
   });
 
   test('a batch a blob keeps for its readers is not reused until the blob drops it', async () => {
