@@ -11,8 +11,13 @@
 // release (a transfer broken off mid-body, its count left to the garbage collector) can slow the
 // transfers down but never stop them.
 
-/** Bytes of batches all bodies being received may hold at once. */
-export const RECEIVE_ROOM_BYTES = 16 * 1024 * 1024;
+/**
+ * Bytes of batches all bodies being received may hold at once. 8 MiB rather than 16: bench:fanout
+ * (8 x 200 Mbit/s, 64 MiB) largest daemon 149.6-156.2 MiB in 9 runs against 156.9-163.1 in 3, last
+ * finish alike; a 512 MiB pull-through (one transfer: ~7 batches) and a peer transfer (two pieces
+ * at once) went as fast (bench, bench:peer, alternated 3 times each).
+ */
+export const RECEIVE_ROOM_BYTES = 8 * 1024 * 1024;
 /** A body that waited this long for room reads on anyway. */
 export const RECEIVE_WAIT_MS = 1_000;
 /** What a body let go is expected to take: one batch. */
