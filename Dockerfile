@@ -47,7 +47,7 @@ FROM ${RUNTIME_IMAGE}
 COPY --from=build /app /app
 COPY --from=build --chown=10001:10001 /state/var/lib/shoal /var/lib/shoal
 ENV NODE_ENV=production \
-    MALLOC_ARENA_MAX=2 \
+    MALLOC_ARENA_MAX=1 \
     MALLOC_MMAP_THRESHOLD_=262144 \
     SHOAL_LISTEN=127.0.0.1:5000 \
     SHOAL_DATA_DIR=/var/lib/shoal

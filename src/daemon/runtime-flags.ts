@@ -18,7 +18,10 @@ export const DAEMON_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', 
 /**
  * Environment for a daemon process, only effective when set before Node starts (systemd unit,
  * Dockerfile, npm start, the benchmarks):
- * - at most two glibc malloc arenas instead of eight per core: 12 MiB less peak RSS;
+ * - one glibc malloc arena instead of eight per core: two were 12 MiB less peak RSS than eight,
+ *   and one another 5-15 MiB less in bench:fanout (8 hosts x 200 Mbit/s, 256 MiB: largest daemon
+ *   156.7-165.0 against 168.5-174.0 MiB, 4 alternated pairs, finish and daemon CPU alike); the
+ *   threads that allocate (libuv's pool, the hash thread) then share the main heap's lock;
  * - a fixed mmap threshold of 256 KiB: the write batches (512 KiB) and large read chunks get a
  *   mapping each, given back to the system the moment they are freed, instead of a place in
  *   malloc's main heap, which only ever shrinks from its top. glibc's default threshold starts at
@@ -27,4 +30,4 @@ export const DAEMON_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', 
  *   (bench/memory.bench.ts, 200 clients: peak 171-175 -> 158-159 MiB, 3 interleaved runs each).
  *   Batches are reused (store/write-batches.ts), so few mappings are made per GiB received.
  */
-export const DAEMON_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '262144' };
+export const DAEMON_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '1', MALLOC_MMAP_THRESHOLD_: '262144' };
