@@ -13,7 +13,7 @@
 
 /**
  * Bytes of batches all bodies being received may hold at once. 8 MiB rather than 16: bench:fanout
- * (8 x 200 Mbit/s, 64 MiB) largest daemon 149.6-156.2 MiB in 9 runs against 156.9-163.1 in 3, last
+ * (8 x 200 Mbit/s, 64 MiB) largest daemon 149.6-156.2 MiB in 12 runs against 156.9-163.1 in 3, last
  * finish alike; a 512 MiB pull-through (one transfer: ~7 batches) and a peer transfer (two pieces
  * at once) went as fast (bench, bench:peer, alternated 3 times each).
  */
