@@ -54,6 +54,8 @@ export interface PieceView {
    * only in part: plain rendezvous then, whose order any part of the members keeps.
    */
   readonly balanceOwners: boolean;
+  /** The member that reads this piece, which this host owns, from the seed now (piece-takeover.ts): asked for it. */
+  readonly takenBy?: string | undefined;
 }
 
 export type PieceChoice =
@@ -82,6 +84,9 @@ export function choosePieceSource(view: PieceView): PieceChoice {
     return { kind: 'holder', peerId: best.peerId, url: best.url, complete: best.complete, pieceDone: holdsPieceComplete(best, view.index, view.size, view.pieceSize) };
   }
   if (offering.length > 0) return { kind: 'wait' };
+  // Whoever asks here: the piece is on its way from the seed there, and this host reads it from the seed no more.
+  const takenBy = view.takenBy !== undefined && !view.failed.has(view.takenBy) ? view.members.get(view.takenBy)?.url : undefined;
+  if (takenBy !== undefined) return view.busyWith(view.takenBy!) < view.maxPerPeer ? { kind: 'owner', peerId: view.takenBy!, url: takenBy } : { kind: 'wait' };
   const seed = (): PieceChoice => (!view.seedUsable ? { kind: 'none' } : view.seedSlotFree ? { kind: 'seed' } : { kind: 'wait' });
   // A host that just joined may be asked as owner by hosts that saw it first, before it heard
   // which pieces the swarm already has arriving (an old owner's seed read under way: a joiner
@@ -89,8 +94,9 @@ export function choosePieceSource(view: PieceView): PieceChoice {
   if (view.demanded) return view.membershipSettled ? seed() : { kind: 'wait' };
   let asked = 0;
   for (const peerId of ownerOrder(view)) {
-    if (peerId === view.selfId) return !view.seedUsable ? { kind: 'none' } : view.membershipSettled ? seed() : { kind: 'wait' };
+    // This host too, when another member took its piece over (piece-takeover.ts) and could not serve it.
     if (view.exclude.has(peerId)) continue;
+    if (peerId === view.selfId) return !view.seedUsable ? { kind: 'none' } : view.membershipSettled ? seed() : { kind: 'wait' };
     if (view.failed.has(peerId) || view.penalised?.(peerId) === true) {
       asked += 1;
       if (asked >= MAX_OWNERS_ASKED) break;

@@ -1,7 +1,6 @@
-// One blob's scheduler. Its parts live beside it: limits (piece-limits.ts), the transfer loop
-// (piece-run.ts), where each piece comes from (piece-sourcing/-choice.ts), progress, asks, readers,
-// claims (piece-progress/-demand/-readers/-transfers.ts), failures and seed health (piece-failures.ts,
-// transfer-failure.ts), crawls (crawling-transfer.ts), repair after a failed verification (piece-repair.ts).
+// One blob's scheduler. Its parts live beside it: limits, the transfer loop (piece-run.ts), where each
+// piece comes from (piece-sourcing/-choice/-takeover.ts), progress, asks, readers, claims, failures and
+// seed health (piece-*.ts, transfer-failure.ts), crawls (crawling-transfer.ts), repair (piece-repair.ts).
 import type { Readable } from 'node:stream';
 import { OciError, type ByteRange } from '../oci/index.ts';
 import type { PartialBlob } from '../store/index.ts';
@@ -16,6 +15,7 @@ import { PieceFailures } from './piece-failures.ts';
 import { PieceProgress } from './piece-progress.ts';
 import { PieceTransfers, type Transfer } from './piece-transfers.ts';
 import { CrawlWatch, type HostCrawls } from './crawling-transfer.ts';
+import { PieceTakeover } from './piece-takeover.ts';
 import { logTransfer, runTransfer } from './piece-run.ts';
 import { transferFailed } from './transfer-failure.ts';
 import type { TransferLimits } from './rate-limit.ts';
@@ -60,6 +60,8 @@ export class PieceEngine {
   readonly #progress: PieceProgress;
   readonly #failures = new PieceFailures();
   readonly #crawls: CrawlWatch;
+  /** Told when a peer reads a piece this host owns from the seed (a read it stops wakes the scheduler as it ends). */
+  readonly takeover: PieceTakeover;
   /** Who filled each piece, for repair after a failed verification. */
   readonly #filledBy = new Map<number, string>();
   #fatal: unknown;
@@ -81,7 +83,9 @@ export class PieceEngine {
     this.#progress = new PieceProgress(components.swarm, partial);
     const state = { partial, demand: this.#demand, readers: this.readers, urgent: this.#urgent, failures: this.#failures, transfers: this.#transfers, progress: this.#progress, needAll: () => this.#needAll, receivedAt: () => this.#receivedAt };
     this.#sourcing = new PieceSourcing(state, components, { maxPerPeer: init.maxPerPeer ?? DEFAULT_MAX_PER_PEER, maxSeed: init.maxSeed ?? DEFAULT_MAX_SEED_PIECES });
-    this.#crawls = new CrawlWatch({ partial, transfers: this.#transfers, sourcing: this.#sourcing, failures: this.#failures, logger: components.logger, host: components.crawls });
+    const parts = { partial, transfers: this.#transfers, sourcing: this.#sourcing, failures: this.#failures, logger: components.logger };
+    this.#crawls = new CrawlWatch({ ...parts, host: components.crawls });
+    this.takeover = new PieceTakeover({ ...parts, swarm: components.swarm });
   }
 
   /** A local client wants the whole blob: fills every piece, verifies (repairing once) and commits. */
@@ -109,14 +113,15 @@ export class PieceEngine {
   }
 
   /**
-   * A peer asked this host, as their owner, for the pieces of `range` missing here: fetched from a holder, else the seed, never another
-   * owner. One already coming is waited for, unless from the asker (its source broke off) or from `skip` (stalled: OwnerAsk.skip).
+   * A peer asked this host, as their owner, for the pieces of `range` missing here: from a holder, else the seed, never another owner. One
+   * coming is waited for, unless from the asker (its source broke off) or from `skip` (OwnerAsk.skip; taken first: PieceTakeover).
    */
   demand(range: ByteRange, asker: string, reader: Readable, skip?: string): void {
-    const first = this.#ask(this.#demand, range, asker, reader);
+    const first = Math.floor(range.start / this.partial.pieceSize);
+    if (skip !== undefined && this.#failures.skipStalledOwner(first, skip, this.#sourcing.owner(first))) this.#transfers.claimFrom(first, skip)?.controller.abort(new Error(`${asker} found ${skip} stalled on the piece`));
+    this.#ask(this.#demand, range, asker, reader);
     this.#c.logger.debug({ digest: this.digest, first, asker, skip, claimed: this.#transfers.claimOf(first)?.source.id }, 'owner asked');
     this.#transfers.claimFrom(first, asker)?.controller.abort(new Error(`${asker} asks for the piece it was sending`));
-    if (skip !== undefined && this.#failures.skipStalledOwner(first, skip, this.#sourcing.owner(first))) this.#transfers.claimFrom(first, skip)?.controller.abort(new Error(`${asker} found ${skip} stalled on the piece`));
   }
 
   /** A peer reads `range` as a holder's bytes; refused (thrown, before any header) if this host gets that piece from it. */
@@ -127,11 +132,7 @@ export class PieceEngine {
     throw new OciError('BLOB_UNKNOWN', `this host gets that piece of ${this.digest} from ${peer}; read it elsewhere`);
   }
 
-  /**
-   * A local client reads `range` (Range GET): the pieces covering it are fetched before anything
-   * else, from a holder, their owner or the seed as any piece is, and `reader` fails at once if
-   * they cannot be had. Nothing else of the blob is fetched for it.
-   */
+  /** A local client reads `range` (Range GET): its pieces are fetched first, from any source as any piece (nothing else for it); `reader` fails at once if they cannot be had. */
   need(range: ByteRange, reader: Readable): void {
     this.#ask(this.#urgent, range, 'self', reader);
   }
@@ -146,14 +147,12 @@ export class PieceEngine {
     return this.#sourcing.seedAsksWaiting();
   }
 
-  /** Adds the missing pieces covering `range` to `asks` and wakes the scheduler; returns the first piece. */
-  #ask(asks: PieceDemand, range: ByteRange, asker: string, reader: Readable): number {
+  /** Adds the missing pieces covering `range` to `asks` and wakes the scheduler. */
+  #ask(asks: PieceDemand, range: ByteRange, asker: string, reader: Readable): void {
     this.lastActivity = Date.now();
-    const first = Math.floor(range.start / this.partial.pieceSize);
     const last = Math.floor(range.end / this.partial.pieceSize);
-    for (let index = first; index <= last; index++) if (!this.partial.isPieceComplete(index)) asks.add(index, asker, reader, range.start);
+    for (let index = Math.floor(range.start / this.partial.pieceSize); index <= last; index++) if (!this.partial.isPieceComplete(index)) asks.add(index, asker, reader, range.start);
     this.#ensurePump();
-    return first;
   }
 
   /** Wakes the scheduler: the swarm changed (a holder, a peer joined or left). */
@@ -243,6 +242,7 @@ export class PieceEngine {
     const source = this.#sourcing.source(choice, this.#want, pieces[0]!);
     const transfer = this.#transfers.begin(source, pieces, demanded, this.#demand.from(pieces[0]!) ?? this.#urgent.from(pieces[0]!));
     const seedReads = choice.kind === 'seed' ? this.#c.seedReads : undefined;
+    if (choice.kind === 'seed') this.takeover.seedReadStarts(pieces[0]!);
     if (seedReads) seedReads.running += 1;
     const running = this.#run(transfer).finally(() => {
       if (seedReads) seedReads.running -= 1;

@@ -135,6 +135,7 @@ export class PieceEngines {
     swarm.on('have', poke);
     swarm.on('progress', poke);
     swarm.on('withdrawn', poke);
+    swarm.on('piece:taken', ({ peerId, digest, piece }) => this.#engines.get(digest)?.takeover.takenOver(piece, peerId));
     swarm.on('peer:joined', pokeAll);
     swarm.on('peer:left', pokeAll);
   }

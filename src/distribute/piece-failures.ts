@@ -14,6 +14,7 @@ export class PieceFailures {
   readonly #failed = new Map<number, Set<string>>();
   readonly #movedOff = new Map<number, Set<string>>();
   readonly #stalledOwner = new Map<number, string>();
+  readonly #takenBy = new Map<number, string>();
   readonly #busyUntil = new Map<string, number>();
   #seedFailures = 0;
   #seedFailingSince = 0;
@@ -57,6 +58,21 @@ export class PieceFailures {
     if (ownerId !== owner || this.#stalledOwner.has(index)) return false;
     this.ownerStalled(index, ownerId);
     return true;
+  }
+
+  /**
+   * Member `by` reads piece `index`, which this host (`selfId`) owns, from the seed (PieceTakeover):
+   * the piece is asked of `by`, and this host is skipped as its owner (it reads it from the seed no
+   * more), though not as a holder: peers may have it arriving from `by`.
+   */
+  takenOver(index: number, selfId: string, by: string): void {
+    this.#takenBy.set(index, by);
+    if (!this.#stalledOwner.has(index)) this.#stalledOwner.set(index, selfId);
+  }
+
+  /** The member that took piece `index` over from this host, its owner (takenOver). */
+  takenByOf(index: number): string | undefined {
+    return this.#takenBy.get(index);
   }
 
   /** The owner of piece `index` that stalled, if one did (once per piece). */

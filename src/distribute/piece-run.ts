@@ -115,10 +115,12 @@ async function run(blob: PartialBlob, transfer: Transfer, limits: readonly RateL
     if (source.kind === 'seed') hooks.arriving(first);
     stream = await source.open({ start, end }, transfer.controller.signal);
     timing.openedAt = Date.now();
+    // Stopped, it reads no more at once, even with a batch half gathered (a slow read fills one in seconds).
+    const opened = stream;
+    signal.addEventListener('abort', () => opened.destroy(signal.reason instanceof Error ? signal.reason : new Error('the transfer was stopped')), { once: true });
     // Without a cap the bytes are only measured: a throttling wrapper costs a promise per chunk
     // on the path every byte takes (fan-out bench: a third more daemon CPU).
     capped = anyCap(limits);
-    const opened = stream;
     const chunks = source.fromDisk === true ? paceWatched(chunksOf(opened), holderPace(source.id), (error) => opened.destroy(error)) : chunksOf(opened);
     const body = capped ? throttled(chunks, limits, transfer.controller.signal) : chunks;
     // WRITES_IN_FLIGHT batches are written while the next one gathers: waiting for each write

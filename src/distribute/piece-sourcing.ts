@@ -122,6 +122,7 @@ export class PieceSourcing {
       // seed reads with them, and an ask that would wait for those is answered busy (askWouldWait).
       seedSlotFree: failures.seedReady(now) && (ignoreSeedSlots || ((demanded || transfers.seedCount < this.#maxSeed) && this.hostSeedReadFree(context, !demanded))),
       membershipSettled: now >= (this.#c.membershipSettledAt ?? 0),
+      takenBy: failures.takenByOf(index),
       balanceOwners: context.committee === undefined,
     };
     const choice = choosePieceSource(view);
@@ -219,6 +220,16 @@ export class PieceSourcing {
   penalisedPeers(): number {
     const swarm = this.#c.swarm;
     return swarm?.isPenalised === undefined ? 0 : swarm.peers().filter((peer) => swarm.isPenalised!(peer.peerId)).length;
+  }
+
+  /** This host's id in the swarm. */
+  get selfId(): string {
+    return this.#c.swarm?.peerId ?? 'self';
+  }
+
+  /** Whether `peerId` may own this blob's pieces as this host sees the members now. */
+  isMember(peerId: string): boolean {
+    return this.context(undefined, false).members.has(peerId);
   }
 
   /** The owner of piece `index` as this host sees the members now. */

@@ -190,6 +190,9 @@ export class Announcements {
         table.markSynced(peerId);
         emit('peer:synced', { peerId });
         return;
+      case 'taken':
+        emit('piece:taken', { peerId, digest: message.digest, piece: message.piece });
+        return;
       case 'ask':
         // The transport answers it (swarm.ts): a matter of connections, not of what the peer holds.
         return;

@@ -24,6 +24,9 @@ export abstract class AnnouncingSwarm extends TypedEmitter<SwarmEvents> {
   /** Sends a message to every connected peer (undefined: nothing to send). */
   protected abstract broadcast(message: Message | undefined): void;
 
+  /** Sends a message to one connected peer (dropped if there is no stream to it). */
+  protected abstract sendTo(peerId: string, message: Message): void;
+
   /** Sends what concerns one blob's fetch (progress) to the peers that need it: here, everyone. */
   protected tellAbout(_digest: string, message: Message): void {
     this.broadcast(message);
@@ -64,6 +67,10 @@ export abstract class AnnouncingSwarm extends TypedEmitter<SwarmEvents> {
     if (message === undefined) return;
     this.#loadSentAt = Date.now();
     this.tellLoad(message);
+  }
+
+  tellPieceTaken(ownerId: string, digest: BlobKey, piece: number): void {
+    this.sendTo(ownerId, { type: 'taken', digest: blobKey(digest), piece });
   }
 
   announceWant(digest: BlobKey): void {

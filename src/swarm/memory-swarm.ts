@@ -48,6 +48,10 @@ export class MemoryNetwork {
     for (const link of this.#links.values()) if (link.from.peerId === from) link.push(message);
   }
 
+  send(from: string, to: string, message: Message): void {
+    this.#links.get(`${from}>${to}`)?.push(message);
+  }
+
   #link(from: Member, to: Member): void {
     const link = new Link(from, to, (reason) => this.#cut(from.peerId, to.peerId, reason));
     this.#links.set(`${from.peerId}>${to.peerId}`, link);
@@ -186,5 +190,9 @@ export class MemorySwarm extends AnnouncingSwarm implements SwarmApi {
 
   protected broadcast(message: Message | undefined): void {
     if (message !== undefined && this.#started) this.#network.broadcast(this.peerId, message);
+  }
+
+  protected sendTo(peerId: string, message: Message): void {
+    if (this.#started) this.#network.send(this.peerId, peerId, message);
   }
 }

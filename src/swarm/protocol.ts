@@ -6,7 +6,7 @@
 import * as lp from 'it-length-prefixed';
 import { isValidRepositoryName, isValidTag, splitRegistryHost } from '../oci/index.ts';
 import { digestToKey, tryCidToDigest } from './keys.ts';
-import { piecesProblem } from './pieces.ts';
+import { MAX_PIECES, piecesProblem } from './pieces.ts';
 import type { InventoryEntry, PieceSet, TagRecord } from './types.ts';
 
 export const ANNOUNCE_PROTOCOL = '/shoal/announce/1.0.0';
@@ -36,6 +36,13 @@ export type Message =
    * than this message ignore it, as any unknown type.
    */
   | { readonly type: 'ask' }
+  /**
+   * The sender started reading piece `piece` of a blob from the seed because hosts found the
+   * receiver, the piece's owner, stalled on it (crawling-transfer.ts): the receiver stops its own
+   * seed read of the piece and takes the rest from the sender, so the seed sends again only what
+   * the two reads overlap. Hosts older than this message ignore it, as any unknown type.
+   */
+  | { readonly type: 'taken'; readonly digest: string; readonly piece: number }
   | { readonly type: 'have'; readonly blobs: readonly InventoryEntry[] }
   | { readonly type: 'withdrawn'; readonly digests: readonly string[] }
   | { readonly type: 'progress'; readonly digest: string; readonly size: number; readonly pieces: PieceSet; readonly load?: number }
@@ -75,6 +82,9 @@ export function toWire(message: Message): Uint8Array {
         ...(message.pieces.done !== undefined ? { done: Buffer.from(message.pieces.done).toString('base64') } : {}),
         ...(message.load !== undefined ? { load: message.load } : {}),
       };
+      break;
+    case 'taken':
+      wire = { type: 'taken', key: digestToKey(message.digest), piece: message.piece };
       break;
     case 'tag':
       wire = { type: 'tag', tags: message.tags.map(({ digest, ...rest }) => ({ ...rest, key: digestToKey(digest) })) };
@@ -138,6 +148,11 @@ export function parseMessage(body: Uint8Array): Message | undefined {
       return { type: 'ping', time: count(m.time, 'time'), ...loadOf(m) };
     case 'ask':
       return { type: 'ask' };
+    case 'taken': {
+      const piece = count(m.piece, 'piece');
+      if (piece >= MAX_PIECES) throw new ProtocolViolation(`taken: piece must be below ${MAX_PIECES}`);
+      return { type: 'taken', digest: contentKey(m.key), piece };
+    }
     default:
       if (typeof m.type !== 'string') throw new ProtocolViolation('message without a type');
       return undefined;

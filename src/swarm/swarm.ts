@@ -1,6 +1,5 @@
-// The swarm service: a libp2p node, the announce streams, the dialer and the peer table, behind
-// the small SwarmApi the rest of shoal uses. It never reads the disk: what this host holds comes
-// from the `inventory` callback at connect time and from announce* calls afterwards.
+// The swarm service: a libp2p node, announce streams, dialer and peer table behind the SwarmApi. It
+// never reads the disk: what this host holds comes from `inventory` at connect, then announce* calls.
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import type { Connection, PeerId, PrivateKey, Startable } from '@libp2p/interface';
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id';
@@ -82,7 +81,7 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
   #committees: OwnerCommittees | undefined;
   readonly #routing: NeighbourRouting;
   #heartbeat: NodeJS.Timeout | undefined;
-  /** Announce messages by type: sent (once per receiving peer) and received, for the log at stop. */
+  /** Announce messages by type, sent (once per receiving peer) and received, for the log at stop. */
   readonly #counts = { sent: {} as Record<string, number>, received: {} as Record<string, number> };
   // Shared with the announcements, which read it at every hello: start() may fill in the port.
   readonly #dataPlane: { url?: string; port?: number; tls: boolean; pieceSize?: number };
@@ -259,6 +258,10 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
   protected broadcast(message: Message | undefined): void {
     if (message === undefined || this.#streams === undefined) return;
     countMessage(this.#counts.sent, message.type, this.#streams.broadcast(message));
+  }
+
+  protected sendTo(peerId: string, message: Message): void {
+    countMessage(this.#counts.sent, message.type, this.#streams?.sendTo(message, [peerId]) ?? 0);
   }
 
   /** Progress goes to the blob's neighbours only (neighbour-routing.ts). */

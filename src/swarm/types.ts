@@ -92,6 +92,8 @@ export interface SwarmEvents {
   withdrawn: { readonly peerId: string; readonly digest: string };
   progress: { readonly peerId: string; readonly digest: string; readonly size: number; readonly pieces: PieceSet };
   want: { readonly peerId: string; readonly digest: string };
+  /** The peer took piece `piece` over from this host, its owner, found stalled on it (protocol.ts 'taken'). */
+  'piece:taken': { readonly peerId: string; readonly digest: string; readonly piece: number };
   'want:cancelled': { readonly peerId: string; readonly digest: string };
   /** A tag newer than any known before (from a peer; own announcements do not echo). */
   tag: TagRecord & { readonly peerId: string };
@@ -135,6 +137,8 @@ export interface SwarmView extends TypedEmitter<SwarmEvents> {
   announceProgress(digest: BlobKey, size: number, pieces: PieceSet): void;
   /** This host no longer holds the blob (evicted, deleted, failed fsck, a piece cache dropped). */
   announceWithdrawn(digest: BlobKey): void;
+  /** Tells the piece's stalled owner that this host reads the piece from the seed now (protocol.ts 'taken'). */
+  tellPieceTaken?(ownerId: string, digest: BlobKey, piece: number): void;
   /** This host wants the blob / no longer does. */
   announceWant(digest: BlobKey): void;
   cancelWant(digest: BlobKey): void;

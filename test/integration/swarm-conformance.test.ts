@@ -91,6 +91,21 @@ for (const impl of [memorySwarms(), libp2pSwarms()]) {
       await eventually(() => b.holders(digest(7)).length === 0, 5_000, 'withdrawn');
     });
 
+    test('a piece taken over is told to its owner alone', async () => {
+      const owner = await impl.add();
+      const taker = await impl.add();
+      const bystander = await impl.add();
+      await meshed([owner, taker, bystander]);
+      const heard: Array<{ at: string; peerId: string; digest: string; piece: number }> = [];
+      for (const [at, swarm] of [['owner', owner], ['bystander', bystander]] as const) swarm.on('piece:taken', (event) => heard.push({ at, ...event }));
+      taker.tellPieceTaken!(owner.peerId, digest(4), 3);
+      await eventually(() => heard.length > 0, 5_000, 'the owner to hear');
+      // Sent after it on the same streams, a progress shows the bystander would have heard by now.
+      taker.announceProgress(digest(5), 100, piecesFromIndexes(100, 10, [0]));
+      await eventually(() => bystander.holders(digest(5)).length === 1, 5_000, 'progress after it');
+      assert.deepEqual(heard, [{ at: 'owner', peerId: taker.peerId, digest: digest(4), piece: 3 }]);
+    });
+
     test('wants: wanters includes this host, sorted, and cancelWant removes it everywhere', async () => {
       const a = await impl.add();
       const b = await impl.add();

@@ -51,15 +51,19 @@ async function report(cluster: Cluster, name: string, image: TestImage, nodes: r
   const fromSeed = await cluster.seed!.blobBytesServed({ digests });
   const perHost = await Promise.all(cluster.nodes.map(async (n) => `${n.name} ${mib(await cluster.seed!.blobBytesServed({ from: n, digests }))}`));
   const ratio = fromSeed / imageBytes(image);
-  const line = `${name}: ${nodes.length} pulls of ${mib(imageBytes(image))} in ${Date.now() - started} ms, seed egress ${ratio.toFixed(4)}x (${perHost.join(', ')})`;
+  // How often an owner was found stalled (crawling-transfer.ts) and told it was taken over: what a seed read more would come from.
+  const told = (prefix: string) => nodes.reduce((sum, n) => sum + n.logs().filter((l) => (l.time ?? 0) >= started && String(l.msg).startsWith(prefix)).length, 0);
+  const stalled = told('piece owner stalls');
+  const stalls = `owners found stalled ${stalled}, taken over ${told('a peer reads a piece this host owns')}`;
+  const line = `${name}: ${nodes.length} pulls of ${mib(imageBytes(image))} in ${Date.now() - started} ms, seed egress ${ratio.toFixed(4)}x (${perHost.join(', ')}; ${stalls})`;
   console.log(`# ${line}`);
-  if (ratio > MAX_EGRESS) await writeTransfers(name, nodes, started);
+  if (ratio > MAX_EGRESS || stalled > 0) await writeTransfers(name, nodes, started);
   assert.ok(ratio <= MAX_EGRESS, line);
   for (const node of nodes) for (const digest of digests) assert.equal(await node.storedDigest(digest), digest, `${node.name} stored ${digest}`);
   return line;
 }
 
-/** For a failed run: every node's seed transfers, owner asks and warnings since the pulls started, in test-artifacts/. */
+/** For a failed run (or one where an owner stalled): every node's seed transfers, owner asks and warnings since the pulls started, in test-artifacts/. */
 async function writeTransfers(name: string, nodes: readonly ClusterNode[], started: number): Promise<void> {
   const wanted = (l: LogLine) => (l.time ?? 0) >= started && (l.msg === 'owner asked' || (l.msg === 'piece transfer' && l.kind !== 'holder') || (l.level ?? 0) >= 30);
   const lines = nodes.flatMap((n) => n.logs().filter(wanted).map((l) => `${n.name} ${JSON.stringify(l)}`));

@@ -50,3 +50,22 @@ describe('distribute: an owner this host penalised', () => {
     assert.deepEqual(choosePieceSource(view({ demanded: false, index: owned, penalised: () => false })), { kind: 'owner', peerId: other, url: 'http://other' });
   });
 });
+
+describe('distribute: a piece this host owns and was taken over from', () => {
+  // A piece this host owns: the other two of four are `other`'s.
+  const own = [0, 1, 2, 3].find((index) => choosePieceSource(view({ demanded: false, index })).kind === 'seed')!;
+
+  test('comes from the member reading it from the seed now, asked here as owner or not', () => {
+    for (const demanded of [false, true]) {
+      assert.deepEqual(choosePieceSource(view({ demanded, index: own, takenBy: other, exclude: new Set([self]) })), { kind: 'owner', peerId: other, url: 'http://other' });
+    }
+  });
+
+  test('once that member failed it: the next owner, not the seed (this host is skipped as its owner)', () => {
+    const third = '12D3KooWthird';
+    const three = new Map<string, Member>([...members, [third, { peerId: third, url: 'http://third' }]]);
+    const index = [0, 1, 2, 3].find((i) => choosePieceSource(view({ demanded: false, index: i, members: three })).kind === 'seed')!;
+    const choice = choosePieceSource(view({ demanded: false, index, members: three, takenBy: other, failed: new Set([other]), exclude: new Set([self]) }));
+    assert.deepEqual(choice, { kind: 'owner', peerId: third, url: 'http://third' });
+  });
+});

@@ -85,3 +85,46 @@ test('asked for a piece with its stalled owner named, the next owner stops readi
     await stalled?.close();
   }
 });
+
+test('the owner the next owner took a piece over from stops its own seed read of it and takes the rest from the next owner', { timeout: 60_000 }, async () => {
+  const network = new MemoryNetwork();
+  // The owner's seed reads trickle (64 KiB every 400 ms: a starved flow at the seed's link); the others' do not.
+  const slowSeed = new CountingSeed({ chunkDelayMs: 400 });
+  const seed = new CountingSeed();
+  const lines: Array<Record<string, unknown>> = [];
+  const logger = pino({ level: 'info' }, new Writable({ write: (chunk: Buffer, _encoding, done) => (lines.push(...chunk.toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>)), done()) }));
+  const content = randomBytes(MiB);
+  const digest = seed.add(content);
+  slowSeed.add(content);
+  let ids: { owner: string; next: string; asker: string } | undefined;
+  for (let i = 0; ids === undefined; i++) {
+    const candidate = { owner: `owner-${i}`, next: `next-${i}`, asker: `asker-${i}` };
+    const members = new Map(Object.values(candidate).map((id) => [id, { peerId: id, url: undefined }]));
+    const order = ownerOrder({ digest: digest.value, index: 0, size: content.length, pieceSize: MiB, members, balanceOwners: true });
+    if (order[0] === candidate.owner && order[1] === candidate.next) ids = candidate;
+  }
+  const hosts: Host[] = [];
+  try {
+    const owner = await startHost({ network, seed: slowSeed, name: 'owner', peerId: ids.owner, logger, fetcher: { pieceSize: MiB } });
+    hosts.push(owner);
+    hosts.push(await startHost({ network, seed, name: 'asker', peerId: ids.asker, fetcher: { pieceSize: MiB } }));
+    const next = await startHost({ network, seed, name: 'next', peerId: ids.next, fetcher: { pieceSize: MiB } });
+    hosts.push(next);
+    await meshed(hosts.map((h) => h.swarm));
+
+    const pulling = owner.fetch(digest);
+    await eventually(() => slowSeed.total() >= 128 * 1024, 20_000, 'the owner to read the start of its piece from the seed');
+    // The asker found the owner stalled and asks the next owner, naming it (as crawling-transfer.ts does).
+    const response = await fetch(`${next.url}/blobs/${digest.value}${ownerAskQuery({ repository: REPOSITORY, size: content.length, from: ids.asker, skip: ids.owner })}`, { headers: { range: `bytes=0-${MiB - 1}` } });
+    assert.equal(response.status, 206);
+    assert.ok(Buffer.from(await response.arrayBuffer()).equals(content), 'the asker gets the piece from the next owner');
+    assert.ok((await pulling)?.equals(content), 'the owner\'s pull completes, verified');
+
+    assert.equal(seed.served.get('next'), MiB, 'the next owner read the piece from the seed, once');
+    // Left alone, the owner's read would have gone on to the piece's end (6.4 s at its pace).
+    assert.ok(slowSeed.total() < MiB / 2, `the owner stopped its own seed read when told (it read ${slowSeed.total()} bytes of ${MiB})`);
+    assert.equal(lines.filter((l) => String(l.msg).startsWith('a peer reads a piece this host owns from the seed')).length, 1, 'and said so once');
+  } finally {
+    await Promise.all(hosts.map((h) => h.close()));
+  }
+});

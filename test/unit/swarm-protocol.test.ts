@@ -31,6 +31,7 @@ describe('announce protocol messages', () => {
       { type: 'peers', peers: [{ peerId: ORIGIN, addresses: ['/ip4/10.0.0.9/tcp/4001'] }] },
       { type: 'synced' },
       { type: 'ping', time: 7 },
+      { type: 'taken', digest: D1, piece: 3 },
     ];
     for (const message of messages) {
       const parsed = parseMessage(toWire(message));
@@ -84,6 +85,10 @@ describe('announce protocol messages', () => {
     ['peers address not a multiaddr string', { type: 'peers', peers: [{ peerId: ORIGIN, addresses: ['http://x'] }] }],
     ['tag bad origin', { type: 'tag', tags: [{ repository: 'a/b', tag: 'x', key: K1, timestamp: 1, origin: 'me' }] }],
     ['tag deleted not true', { type: 'tag', tags: [{ repository: 'a/b', tag: 'x', key: K1, timestamp: 1, origin: ORIGIN, deleted: 'yes' }] }],
+    ['taken without a piece', { type: 'taken', key: K1 }],
+    ['taken negative piece', { type: 'taken', key: K1, piece: -1 }],
+    ['taken piece past any blob', { type: 'taken', key: K1, piece: 2 ** 20 }],
+    ['taken bad key', { type: 'taken', key: 'sha256:abc', piece: 0 }],
     ['tag pushed not a boolean', { type: 'tag', tags: [{ repository: 'a/b', tag: 'x', key: K1, timestamp: 1, origin: ORIGIN, pushed: 1 }] }],
   ];
   for (const [what, value] of violations) {
