@@ -70,6 +70,22 @@ async function writeTransfers(name: string, nodes: readonly ClusterNode[], start
   await mkdir('test-artifacts', { recursive: true });
   await writeFile(`test-artifacts/swarm-egress-${name}.log`, `${lines.join('\n')}\n`);
   console.log(`# seed transfers, owner asks and warnings of every node: test-artifacts/swarm-egress-${name}.log`);
+  // In the output too (a CI run keeps no files): each piece more than one host read from the seed.
+  for (const line of pieceReadsTwice(nodes, started)) console.log(`# ${line}`);
+}
+
+/** Pieces read from the seed by more than one host since `started`: who, when (s after it), how many bytes, how long, whether broken off. */
+function pieceReadsTwice(nodes: readonly ClusterNode[], started: number): string[] {
+  const reads = new Map<string, string[]>();
+  for (const node of nodes) {
+    for (const l of node.logs()) {
+      if ((l.time ?? 0) < started || l.msg !== 'piece transfer' || l.kind !== 'seed' || (l.bytes as number) === 0) continue;
+      const key = `${String(l.digest).slice(7, 19)} piece ${(l.pieces as number[])[0]}`;
+      const at = (((l.at as number) - started) / 1000).toFixed(1);
+      reads.set(key, [...(reads.get(key) ?? []), `${node.name} at ${at} s ${mib(l.bytes as number)} in ${l.ms as number} ms${l.failed === true ? ' (broken off)' : ''}`]);
+    }
+  }
+  return [...reads].filter(([, by]) => by.length > 1).map(([key, by]) => `${key} from the seed: ${by.join('; ')}`);
 }
 
 describe('seed egress whatever the timing', { timeout: 420_000 }, () => {
