@@ -37,10 +37,10 @@ export type Message =
    */
   | { readonly type: 'ask' }
   /**
-   * The sender started reading piece `piece` of a blob from the seed because hosts found the
-   * receiver, the piece's owner, stalled on it (crawling-transfer.ts): the receiver stops its own
-   * seed read of the piece and takes the rest from the sender, so the seed sends again only what
-   * the two reads overlap. Hosts older than this message ignore it, as any unknown type.
+   * The sender started reading piece `piece` of a blob from the seed, though the receiver owns it
+   * as the sender sees the members (its owner stalled or failed, or views differ for a moment): the
+   * receiver stops its own seed read of the piece and asks the sender for it, so the seed sends
+   * again only what the two reads overlap (piece-takeover.ts). Hosts older than it ignore it.
    */
   | { readonly type: 'taken'; readonly digest: string; readonly piece: number }
   | { readonly type: 'have'; readonly blobs: readonly InventoryEntry[] }
