@@ -285,7 +285,7 @@ export class PieceEngine {
   #count(source: PieceSource, bytes: number): void {
     this.#receivedAt = steadyNow();
     this.bytes[source.kind === 'seed' ? 'seed' : 'peers'] += bytes;
-    if (source.kind !== 'seed') return this.#c.stats.receivedFromPeer(source.id, bytes);
+    if (source.kind !== 'seed') return void (this.#failures.peerSent(source.id), this.#c.stats.receivedFromPeer(source.id, bytes));
     this.#c.stats.receivedFromSeed(bytes);
     this.#failures.seedAnswered();
   }

@@ -16,6 +16,7 @@ export class PieceFailures {
   readonly #stalledOwner = new Map<number, string>();
   readonly #takenBy = new Map<number, string>();
   readonly #busyUntil = new Map<string, number>();
+  readonly #busySince = new Map<string, number>();
   #seedFailures = 0;
   #seedFailingSince = 0;
   #seedGivenUp = false;
@@ -85,8 +86,17 @@ export class PieceFailures {
     return this.#movedOff.get(index);
   }
 
-  peerBusy(peerId: string, now = Date.now()): void {
+  /** The peer answered busy; returns for how long it has answered nothing else (since its first busy answer with no byte from it after). */
+  peerBusy(peerId: string, now = Date.now()): number {
     this.#busyUntil.set(peerId, now + BUSY_BACKOFF_MS);
+    const since = this.#busySince.get(peerId) ?? now;
+    this.#busySince.set(peerId, since);
+    return now - since;
+  }
+
+  /** Bytes came from the peer: its busy answers before were a moment's. */
+  peerSent(peerId: string): void {
+    this.#busySince.delete(peerId);
   }
 
   isBusy(peerId: string, now: number): boolean {

@@ -11,7 +11,7 @@ import { choosePieceSource, holdsPieceComplete, ownerOrder, type Member, type Pi
 import type { PieceDemand } from './piece-demand.ts';
 import type { PieceReaders } from './piece-readers.ts';
 import type { PieceFailures } from './piece-failures.ts';
-import { PEER_FAILURE_PENALTY_MS, seedReadFree, seedReadsLimited } from './piece-limits.ts';
+import { BUSY_GIVE_UP_MS, PEER_FAILURE_PENALTY_MS, seedReadFree, seedReadsLimited } from './piece-limits.ts';
 import type { PieceProgress } from './piece-progress.ts';
 import { peerPieceSource, seedPieceSource, type PieceSource } from './piece-source.ts';
 import type { TransferFailure } from './piece-run.ts';
@@ -201,8 +201,10 @@ export class PieceSourcing {
         failures.seedFailed(error, kind === 'seed-final');
         return this.#c.logger.warn(where, 'seed transfer broke off; resuming with Range');
       case 'busy':
-        failures.peerBusy(source.id);
-        return this.#c.logger.debug(where, 'peer is busy; the piece is asked elsewhere or again shortly');
+        if (failures.peerBusy(source.id) < BUSY_GIVE_UP_MS || source.kind !== 'holder') return this.#c.logger.debug(where, 'peer is busy; the piece is asked elsewhere or again shortly');
+        failures.sourceFailed(index, source.id);
+        this.#c.swarm?.penalise(source.id, `answered only busy to asks for ${where.digest} for ${BUSY_GIVE_UP_MS / 1000} s`, PEER_FAILURE_PENALTY_MS);
+        return this.#c.logger.warn(where, 'a peer holding the blob answered only busy for 30 s; it is penalised and the piece asked elsewhere');
       case 'owner-refused':
         failures.sourceFailed(index, source.id);
         return this.#c.logger.info(where, 'piece owner could not serve the piece; asking the next');

@@ -10,6 +10,7 @@ import { choosePieceSource, type PieceView } from '../../src/distribute/piece-ch
 import { BlobService } from '../../src/distribute/blob-service.ts';
 import { BURST_SECONDS, MIN_BURST_BYTES } from '../../src/distribute/rate-limit.ts';
 import { MAX_SERVES_PER_PIECE } from '../../src/distribute/serve-slots.ts';
+import { BUSY_GIVE_UP_MS } from '../../src/distribute/piece-limits.ts';
 import { rangeFillStart } from '../../src/distribute/range-first.ts';
 import { WRITE_BATCH_BYTES } from '../../src/distribute/piece-run.ts';
 import { MemoryNetwork, type Holder } from '../../src/swarm/index.ts';
@@ -51,6 +52,25 @@ describe('distribute: a good neighbour', { timeout: 120_000 }, () => {
     assert.equal(seed.served.get('b') ?? 0, 0, 'a busy holder is no reason to go to the seed');
     assert.ok(busy.requests() > 4, 'the busy holder was asked again');
     assert.deepEqual(b.swarm.penalties(), [], 'a busy answer is not a failure');
+  });
+
+  test('a holder that answers nothing but busy for BUSY_GIVE_UP_MS is penalised, and the pull completes from the seed', { timeout: 120_000 }, async () => {
+    const network = new MemoryNetwork();
+    const seed = new CountingSeed();
+    const content = randomBytes(2 * MiB);
+    const digest = seed.add(content);
+    // It announces the blob and answers every ask 503: before, the other host waited for it for good.
+    const liar = await startFakePeer(network, content, { kind: 'busy', times: Number.MAX_SAFE_INTEGER }, { pieceSize: MiB });
+    open.push(liar);
+    const b = await host({ network, seed, name: 'b', fetcher: { pieceSize: MiB } });
+    await meshed([liar.swarm, b.swarm]);
+
+    const started = Date.now();
+    const got = await b.fetch(digest);
+    assert.ok(got?.equals(content), 'verified');
+    assert.ok(Date.now() - started >= BUSY_GIVE_UP_MS, 'not before the holder has answered busy for that long');
+    assert.deepEqual(b.swarm.penalties().map((p) => p.peerId), [liar.swarm.peerId], 'the holder is penalised');
+    assert.equal(seed.served.get('b'), content.length, 'and the seed sent the blob once');
   });
 
   test('a host serves at most max-peer-serves piece requests at once; the next gets 503 with Retry-After at once', async () => {
