@@ -104,10 +104,10 @@ export const SEED_RETRY_MAX_MS = 8_000;
 /** A peer that answered "busy" is not asked again for this long (it is not a failure: no penalty, no seed). */
 export const BUSY_BACKOFF_MS = 300;
 /**
- * ...unless, as a holder, it has answered nothing but "busy" for this long (no byte of the blob
- * from it since its first busy answer): then it is penalised as a failed peer. A host that
- * announced a blob and answered busy to everything held every other host's pull of it for good
- * (waited for, never the seed). Owners answer busy by design while their seed reads are taken, and
- * are not timed so.
+ * ...unless, as a holder (or as the member that took the piece over: piece-takeover.ts), it has
+ * answered nothing but "busy" for this long (no byte of the blob from it since its first busy
+ * answer): then it is penalised as a failed peer. A host that announced a blob and answered busy to
+ * everything held every other host's pull of it for good (waited for, never the seed). Owners
+ * answer busy by design while their seed reads are taken, and are not timed so.
  */
 export const BUSY_GIVE_UP_MS = 30_000;

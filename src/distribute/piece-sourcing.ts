@@ -201,7 +201,8 @@ export class PieceSourcing {
         failures.seedFailed(error, kind === 'seed-final');
         return this.#c.logger.warn(where, 'seed transfer broke off; resuming with Range');
       case 'busy':
-        if (failures.peerBusy(source.id) < BUSY_GIVE_UP_MS || source.kind !== 'holder') return this.#c.logger.debug(where, 'peer is busy; the piece is asked elsewhere or again shortly');
+        // A member that took this piece over holds a claim on it, and has no reason to answer busy either.
+        if (failures.peerBusy(source.id) < BUSY_GIVE_UP_MS || (source.kind !== 'holder' && failures.takenByOf(index) !== source.id)) return this.#c.logger.debug(where, 'peer is busy; the piece is asked elsewhere or again shortly');
         failures.sourceFailed(index, source.id);
         this.#c.swarm?.penalise(source.id, `answered only busy to asks for ${where.digest} for ${BUSY_GIVE_UP_MS / 1000} s`, PEER_FAILURE_PENALTY_MS);
         return this.#c.logger.warn(where, 'a peer holding the blob answered only busy for 30 s; it is penalised and the piece asked elsewhere');

@@ -3,6 +3,8 @@
 // piece itself, or the asker waits on the stalled host all the same, one hop further.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { pino } from 'pino';
@@ -10,7 +12,8 @@ import { ownerOrder } from '../../src/distribute/piece-choice.ts';
 import { ownerAskFromQuery, ownerAskQuery } from '../../src/distribute/peer-client.ts';
 import { PieceFailures } from '../../src/distribute/piece-failures.ts';
 import { digestOf } from '../../src/oci/index.ts';
-import { MemoryNetwork } from '../../src/swarm/index.ts';
+import { MemoryNetwork, MemorySwarm } from '../../src/swarm/index.ts';
+import { BUSY_GIVE_UP_MS } from '../../src/distribute/piece-limits.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { CountingSeed, meshed, REPOSITORY, startFakePeer, startHost, type FakePeer, type Host } from '../helpers/fake-peer.ts';
 
@@ -126,5 +129,38 @@ test('the owner the next owner took a piece over from stops its own seed read of
     assert.equal(lines.filter((l) => String(l.msg).startsWith('a peer reads a piece this host owns from the seed')).length, 1, 'and said so once');
   } finally {
     await Promise.all(hosts.map((h) => h.close()));
+  }
+});
+
+test('a member that says it took a piece over and then answers only busy is given up after BUSY_GIVE_UP_MS: the owner\'s pull completes', { timeout: 120_000 }, async () => {
+  const network = new MemoryNetwork();
+  const seed = new CountingSeed({ chunkDelayMs: 100 });
+  const content = randomBytes(MiB);
+  const digest = seed.add(content);
+  // A member with a data plane that answers every request 503, and holds nothing.
+  const busy = createServer((_request, response) => void response.writeHead(503, { 'retry-after': '1', 'content-length': 0 }).end());
+  await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+  let ids: { owner: string; liar: string } | undefined;
+  for (let i = 0; ids === undefined; i++) {
+    const candidate = { owner: `owner-${i}`, liar: `liar-${i}` };
+    const members = new Map(Object.values(candidate).map((id) => [id, { peerId: id, url: undefined }]));
+    if (ownerOrder({ digest: digest.value, index: 0, size: content.length, pieceSize: MiB, members, balanceOwners: true })[0] === candidate.owner) ids = candidate;
+  }
+  const liar = new MemorySwarm({ network, peerId: ids.liar, inventory: () => [], dataUrl: `http://127.0.0.1:${(busy.address() as AddressInfo).port}`, pieceSize: MiB });
+  await liar.start();
+  const owner = await startHost({ network, seed, name: 'owner', peerId: ids.owner, fetcher: { pieceSize: MiB } });
+  try {
+    await meshed([owner.swarm, liar]);
+    const started = Date.now();
+    const pulling = owner.fetch(digest);
+    await eventually(() => seed.total() > 0, 10_000, 'the owner to start reading its piece from the seed');
+    liar.tellPieceTaken(ids.owner, digest.value, 0);
+    assert.ok((await pulling)?.equals(content), 'the pull completes, verified');
+    assert.ok(Date.now() - started >= BUSY_GIVE_UP_MS, 'after the liar had answered busy for that long');
+    assert.deepEqual(owner.swarm.penalties().map((p) => p.peerId), [ids.liar], 'the liar is penalised');
+  } finally {
+    await owner.close();
+    await liar.stop();
+    busy.close();
   }
 });
