@@ -42,12 +42,13 @@ export class PieceTakeover {
   /**
    * Member `by` reads piece `index`, which this host owns, from the seed: this host's own seed read
    * of it stops, and the piece is asked of `by` (piece-choice.ts). Once per piece; not for a piece
-   * complete here, one another member owns as this host sees them, nor from a host not a member.
+   * past the blob's end (a liar's indexes would each leave an entry), one complete here, one another
+   * member owns as this host sees them, nor from a host not a member.
    */
   takenOver(index: number, by: string): void {
     const { partial, transfers, sourcing, failures, logger } = this.#p;
     const self = sourcing.selfId;
-    if (by === self || partial.isPieceComplete(index) || failures.takenByOf(index) !== undefined || sourcing.owner(index) !== self || !sourcing.isMember(by)) return;
+    if (by === self || index >= partial.pieceCount || partial.isPieceComplete(index) || failures.takenByOf(index) !== undefined || sourcing.owner(index) !== self || !sourcing.isMember(by)) return;
     failures.takenOver(index, self, by);
     const read = transfers.claimOf(index);
     logger.info({ digest: partial.digest.value, piece: index, by, reading: read?.source.id }, 'a peer reads a piece this host owns from the seed: the piece comes from that peer');

@@ -54,7 +54,7 @@ describe('PieceTakeover', () => {
     await partial.fail(new Error('test over'));
   });
 
-  test('not from a peer that is no member, nor from itself, nor for a piece it does not own; once per piece', async () => {
+  test('not from a peer that is no member, nor from itself, nor for a piece it does not own or past the blob\'s end; once per piece', async () => {
     for (const [by, owner] of [['stranger', 'me'], ['me', 'me'], ['next', 'next']] as const) {
       const { partial, failures, read, takeover } = await setUp(owner);
       takeover.takenOver(0, by);
@@ -63,6 +63,8 @@ describe('PieceTakeover', () => {
       await partial.fail(new Error('test over'));
     }
     const { partial, failures, takeover } = await setUp();
+    takeover.takenOver(2, 'next');
+    assert.equal(failures.takenByOf(2), undefined, 'a piece past the blob\'s end (it has two) is not taken');
     takeover.takenOver(0, 'next');
     takeover.takenOver(0, 'me');
     assert.equal(failures.takenByOf(0), 'next', 'the first one stands');
