@@ -42,8 +42,8 @@ export class PieceTakeover {
   /**
    * Member `by` reads piece `index`, which this host owns, from the seed: this host's own seed read
    * of it stops, and the piece is asked of `by` (piece-choice.ts). Once per piece; not for a piece
-   * past the blob's end (a liar's indexes would each leave an entry), one complete here, one another
-   * member owns as this host sees them, nor from a host not a member.
+   * past the blob's end (isPieceComplete counts one as complete too: said outright here), one
+   * complete here, one another member owns as this host sees them, nor from a host not a member.
    */
   takenOver(index: number, by: string): void {
     const { partial, transfers, sourcing, failures, logger } = this.#p;
