@@ -48,6 +48,15 @@ async function multicastRoute(): Promise<string | undefined> {
 export function checkPeers(status: NodeStatus): CheckResult {
   const name = 'peers';
   if (!status.swarm.enabled) return { name, level: 'warn', message: 'none: the swarm is off, every blob comes from the seed', fix: 'start shoal without --no-swarm on every host' };
+  const unjoinable = status.swarm.unjoinable ?? [];
+  if (status.peers.length === 0 && unjoinable.length > 0) {
+    const where = unjoinable.slice(0, 5).map((peer) => peer.addresses[0] ?? peer.peerId).join(', ');
+    return {
+      name, level: 'warn',
+      message: `no peers: ${unjoinable.length} ${unjoinable.length === 1 ? 'host was' : 'hosts were'} found but ${unjoinable.length === 1 ? 'its' : 'their'} connections fail in the handshake (${where})${status.swarm.clusterKey ? ': they run with another cluster key, or none' : ': they run with a cluster key and this node has none'}`,
+      fix: status.swarm.clusterKey ? 'give every host the same --cluster-key file (copy this node\'s to them, or theirs here)' : 'start this node with the swarm\'s --cluster-key file (copy it from a host that has joined)',
+    };
+  }
   if (status.peers.length === 0) {
     return {
       name, level: 'warn', message: 'no peers found',

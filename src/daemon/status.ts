@@ -25,7 +25,11 @@ export interface NodeStatus {
   /** Configured upstreams whose TLS certificates are not verified (upstream-skip-verify). */
   readonly tlsSkipVerify: readonly string[];
   /** `open`: the swarm is on without a cluster key, so any host on the LAN can join and fetch every blob. */
-  readonly swarm: { readonly enabled: boolean; readonly mdns: boolean; readonly clusterKey: boolean; readonly open: boolean; readonly pieceSize?: number };
+  readonly swarm: {
+    readonly enabled: boolean; readonly mdns: boolean; readonly clusterKey: boolean; readonly open: boolean; readonly pieceSize?: number;
+    /** Hosts found whose connections fail in the handshake: another cluster key, or none (an older node's status has no such field). */
+    readonly unjoinable?: ReadonlyArray<{ readonly peerId: string; readonly addresses: readonly string[] }>;
+  };
   readonly peers: ReadonlyArray<{
     readonly peerId: string;
     readonly url: string | undefined;
@@ -145,6 +149,7 @@ export function createStatusCollector(sources: StatusSources): () => Promise<Nod
         enabled: config.swarm.enabled, mdns: config.swarm.enabled && config.swarm.mdns, clusterKey: config.swarm.clusterKeyPath !== undefined,
         open: config.swarm.enabled && config.swarm.clusterKeyPath === undefined,
         pieceSize: config.swarm.pieceSize,
+        unjoinable: swarm?.unjoinable() ?? [],
       },
       peers: (swarm?.peers() ?? []).map((peer) => ({
         peerId: peer.peerId,

@@ -5,7 +5,7 @@ import type { Announcements } from './announcements.ts';
 import { TypedEmitter } from './events.ts';
 import type { PeerTable } from './peer-table.ts';
 import type { Message } from './protocol.ts';
-import { blobKey, type BlobKey, type Holder, type PeerSummary, type Penalty, type PieceSet, type SwarmEvents, type TagRecord } from './types.ts';
+import { blobKey, type BlobKey, type Holder, type PeerSummary, type Penalty, type PieceSet, type SwarmEvents, type TagRecord, type UnjoinablePeer } from './types.ts';
 
 /**
  * Load changes are told at most this often; the last one is always sent, and a progress
@@ -107,6 +107,11 @@ export abstract class AnnouncingSwarm extends TypedEmitter<SwarmEvents> {
 
   peers(): PeerSummary[] {
     return this.table.peers();
+  }
+
+  /** None in memory (no handshake); the libp2p swarm overrides it. */
+  unjoinable(): UnjoinablePeer[] {
+    return [];
   }
 
   isPenalised(peerId: string): boolean {

@@ -6,6 +6,7 @@ import { peerIdFromString } from '@libp2p/peer-id';
 import type { AnnounceStreams } from './announce-streams.ts';
 import { committeeReserve, ConnectionBudget } from './connection-budget.ts';
 import { PeerDialer } from './dialer.ts';
+import { HandshakeFailures } from './handshake-failures.ts';
 import type { SwarmLogger } from './logger.ts';
 import type { SwarmNode } from './node.ts';
 import type { PeerTable } from './peer-table.ts';
@@ -24,11 +25,14 @@ export interface SwarmConnectionsInit {
   /** Counts messages sent, by type (the swarm's log at stop). */
   readonly sent: (type: string, n: number) => void;
   readonly log: SwarmLogger;
+  /** Whether this host runs with a cluster key (handshake-failures.ts words its advice by it). */
+  readonly keyed: boolean;
 }
 
 export class SwarmConnections {
   readonly budget: ConnectionBudget;
   readonly dialer: PeerDialer;
+  readonly handshakes: HandshakeFailures;
   readonly #cap: number | undefined;
   readonly #streams: () => AnnounceStreams | undefined;
   readonly #log: SwarmLogger;
@@ -39,6 +43,7 @@ export class SwarmConnections {
     this.#cap = cap;
     this.#streams = init.streams;
     this.#log = init.log;
+    const handshakes = (this.handshakes = new HandshakeFailures({ keyed: init.keyed, log: init.log, openConnections: () => node.getConnections().length }));
     const budget = (this.budget = new ConnectionBudget({ selfId: init.selfId, cap, reserve: committeeReserve(cap, init.committeeSize), open: () => node.getConnections(), speaksWith: (peerId) => table.has(peerId) }));
     this.dialer = new PeerDialer(node, {
       bootstrap: init.bootstrap,
@@ -57,12 +62,17 @@ export class SwarmConnections {
         // Nothing listens there: the host is gone, and no longer a candidate for committees.
         if (refusedOutright(error)) budget.departed(peerId);
         init.log.debug({ peerId, err: error.message }, 'swarm: dial failed');
+        void node.peerStore
+          .get(peerIdFromString(peerId))
+          .then((peer) => peer.addresses.map((a) => a.multiaddr.toString()), () => [])
+          .then((addresses) => handshakes.dialFailed(peerId, error, addresses));
       },
     });
     // libp2p refuses inbound connections past the cap but never prunes ones carrying our long-lived
     // announce streams; one that crossed an outbound dial of ours is closed here. Past the
     // neighbour limit a connection is temporary (connection-budget.ts).
     node.addEventListener('connection:open', ({ detail }) => {
+      handshakes.connected(detail.remotePeer.toString());
       if (!budget.opened(detail, this.dialer.dialingNeighbour(detail.remotePeer.toString()))) void detail.close().catch(() => undefined);
     });
     node.addEventListener('connection:close', ({ detail }) => budget.closed(detail));

@@ -5,7 +5,7 @@ export type { SwarmInit, SwarmComponents } from './swarm.ts';
 export type { SwarmLogger } from './logger.ts';
 export { MemoryNetwork, MemorySwarm } from './memory-swarm.ts';
 export type { MemorySwarmInit } from './memory-swarm.ts';
-export type { BlobKey, Holder, Inventory, InventoryEntry, PeerSummary, Penalty, PieceSet, SwarmApi, SwarmEvents, SwarmView, TagRecord } from './types.ts';
+export type { BlobKey, Holder, Inventory, InventoryEntry, PeerSummary, Penalty, PieceSet, SwarmApi, SwarmEvents, SwarmView, TagRecord, UnjoinablePeer } from './types.ts';
 export { blobKey } from './types.ts';
 export { hasDonePiece, hasPiece, heldPieces, pieceCount, piecesFromIndexes, MAX_PIECES } from './pieces.ts';
 export { digestToCid, digestToKey, cidToDigest, tryCidToDigest } from './keys.ts';

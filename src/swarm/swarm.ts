@@ -16,7 +16,7 @@ import { quietLogger, type SwarmLogger } from './logger.ts';
 import { createSwarmNode, type MdnsInit, type SwarmNode } from './node.ts';
 import { PeerTable } from './peer-table.ts';
 import type { Message } from './protocol.ts';
-import { blobKey, type BlobKey, type Inventory, type PeerSummary, type SwarmApi } from './types.ts';
+import { blobKey, type BlobKey, type Inventory, type PeerSummary, type SwarmApi, type UnjoinablePeer } from './types.ts';
 
 /** Heartbeats keep lastSeen and the clock-skew reading fresh, and the stream under yamux's 120 s idle reset. */
 export const DEFAULT_HEARTBEAT_MS = 15_000;
@@ -162,7 +162,7 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
     });
     this.#node = node;
     const connections = new SwarmConnections(node, {
-      selfId: this.peerId, cap: init.maxConnections, committeeSize, bootstrap: init.bootstrap, redialIntervalMs: init.redialIntervalMs, table: this.table,
+      selfId: this.peerId, cap: init.maxConnections, committeeSize, bootstrap: init.bootstrap, redialIntervalMs: init.redialIntervalMs, table: this.table, keyed: init.clusterKey !== undefined,
       streams: () => this.#streams, sent: (type, n) => countMessage(this.#counts.sent, type, n), log: this.#log,
     });
     const { budget } = connections;
@@ -231,6 +231,10 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
     for (const peer of this.table.peers()) this.announcements.leave(peer.peerId, 'swarm stopped');
     this.#node = this.#streams = this.#connections = this.#committees = undefined;
     this.#log.info({ messages: this.#counts }, 'swarm: stopped');
+  }
+
+  override unjoinable(): UnjoinablePeer[] {
+    return this.#connections?.handshakes.failing() ?? [];
   }
 
   override peers(): PeerSummary[] {

@@ -145,6 +145,13 @@ export interface SwarmView extends TypedEmitter<SwarmEvents> {
 }
 
 /** The whole swarm: the view above plus start/stop, tags, wants, load and penalties, for the daemon's wiring. */
+/** A host found on the network whose connections fail in the handshake (another cluster key, or none): handshake-failures.ts. */
+export interface UnjoinablePeer {
+  readonly peerId: string;
+  /** Where it was dialled last (up to 4). */
+  readonly addresses: readonly string[];
+}
+
 export interface SwarmApi extends SwarmView {
   readonly peerId: string;
   /** Listening multiaddrs including `/p2p/<id>`, for other hosts' bootstrap lists. */
@@ -178,6 +185,8 @@ export interface SwarmApi extends SwarmView {
   /** The newest record for repository:tag known to the swarm, this host's own included. */
   newestTag(repository: string, tag: string): TagRecord | undefined;
   peers(): PeerSummary[];
+  /** Hosts found but not joined: their connections fail in the handshake (another cluster key, or none). */
+  unjoinable(): UnjoinablePeer[];
   /** Skip a misbehaving peer as a source for `durationMs` (its announcements are still heard). */
   penalise(peerId: string, reason: string, durationMs: number): void;
   penalties(): Penalty[];

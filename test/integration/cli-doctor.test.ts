@@ -4,6 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { generateClusterKey } from '../../src/swarm/index.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { freePort, startSeedRegistry, type SeedRegistry } from '../helpers/seed-registry.ts';
 import { startShoal, type ShoalProcess } from '../helpers/shoal-process.ts';
@@ -166,6 +167,29 @@ describe('shoal doctor', () => {
         await other.dispose();
       }
     });
+  });
+
+  test('a node whose cluster key the others lack: peers warns that the found host fails the handshake, and its log says what to check', async () => {
+    const keyFile = join(dir, 'cluster.key');
+    await writeFile(keyFile, generateClusterKey());
+    const open = await startShoal({ upstreams: [seed.url], swarm: true, args: ['--p2p-port', '0', '--peer-port', '0', '--no-mdns'] });
+    try {
+      const status = (await (await fetch(`${open.url}/_shoal/status`)).json()) as { node: { multiaddrs: string[] } };
+      const keyed = await startShoal({ upstreams: [seed.url], swarm: true, args: ['--p2p-port', '0', '--peer-port', '0', '--no-mdns', '--cluster-key', keyFile, '--bootstrap', status.node.multiaddrs[0]!] });
+      try {
+        // Its first dial at start, then the bootstrap redial (every 10 s): two handshake failures in a row.
+        await eventually(() => keyed.logs().some((line) => String(line['msg']).startsWith('cannot join a peer: its connections fail in the handshake')), 40_000, 'the warning in the keyed node\'s log');
+        const run = await runShoal(['doctor', '--listen', keyed.host, '--docker-config', daemonJson]);
+        assert.equal(check(run, 'peers').level, 'warn', run.stdout);
+        assert.match(check(run, 'peers').text, new RegExp(`^no peers: 1 host was found but its connections fail in the handshake \\(${escape(status.node.multiaddrs[0]!.replace(/\/p2p\/.*$/, ''))}.*\\): they run with another cluster key, or none; fix: give every host the same --cluster-key file`));
+        const warning = keyed.logs().find((line) => String(line['msg']).startsWith('cannot join a peer'))!;
+        assert.match(String(warning['msg']), /another cluster key, or none: every host of a swarm needs the same --cluster-key file/);
+      } finally {
+        await keyed.dispose();
+      }
+    } finally {
+      await open.dispose();
+    }
   });
 
   // Last: it stops the seed.

@@ -12,6 +12,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys';
 import { multiaddr } from '@multiformats/multiaddr';
 import * as lp from 'it-length-prefixed';
 import { createSwarm, generateClusterKey, parseClusterKey, type ClusterKey, type InventoryEntry, type Swarm, type SwarmInit } from '../../src/swarm/index.ts';
+import type { SwarmLogger } from '../../src/swarm/logger.ts';
 import { createSwarmNode, type SwarmNode } from '../../src/swarm/node.ts';
 import { ANNOUNCE_PROTOCOL, encodeFrame, toWire } from '../../src/swarm/protocol.ts';
 import { eventually } from '../helpers/eventually.ts';
@@ -32,6 +33,12 @@ async function rawNode(clusterKey?: ClusterKey): Promise<SwarmNode> {
   running.push(node);
   await node.start();
   return node;
+}
+
+/** A swarm logger that keeps its warnings. */
+function warnings(): SwarmLogger & { readonly lines: Array<{ fields: Record<string, unknown>; message: string }> } {
+  const lines: Array<{ fields: Record<string, unknown>; message: string }> = [];
+  return { lines, debug() {}, info() {}, warn: (fields, message) => lines.push({ fields: fields as Record<string, unknown>, message }) };
 }
 
 async function meshed(swarms: Swarm[]): Promise<void> {
@@ -105,13 +112,16 @@ describe('Swarm on libp2p (loopback)', { timeout: 180_000 }, () => {
   test('cluster key: members connect and announce; hosts without it, or with another, get nothing', async () => {
     const key = parseClusterKey(generateClusterKey());
     const otherKey = parseClusterKey(generateClusterKey());
-    const a = await swarm({ clusterKey: key }, [{ digest: digest(1), size: 1 }]);
-    const member = await swarm({ clusterKey: key, bootstrap: a.multiaddrs });
+    const membersLog = warnings();
+    const a = await swarm({ clusterKey: key, logger: membersLog }, [{ digest: digest(1), size: 1 }]);
+    const member = await swarm({ clusterKey: key, bootstrap: a.multiaddrs, logger: membersLog });
     await meshed([a, member]);
     assert.equal(member.holders(digest(1)).length, 1);
 
-    const stranger = await swarm({ bootstrap: a.multiaddrs }, [{ digest: digest(2), size: 2 }]);
-    const impostor = await swarm({ clusterKey: otherKey, bootstrap: a.multiaddrs }, [{ digest: digest(3), size: 3 }]);
+    const strangerLog = warnings();
+    const impostorLog = warnings();
+    const stranger = await swarm({ bootstrap: a.multiaddrs, logger: strangerLog }, [{ digest: digest(2), size: 2 }]);
+    const impostor = await swarm({ clusterKey: otherKey, bootstrap: a.multiaddrs, logger: impostorLog }, [{ digest: digest(3), size: 3 }]);
     // Deterministic: a direct dial fails at the pnet/noise handshake either way.
     const target = multiaddr(a.multiaddrs[0]!);
     const [plain, wrongKey] = await Promise.all([rawNode(), rawNode(otherKey)]);
@@ -124,6 +134,24 @@ describe('Swarm on libp2p (loopback)', { timeout: 180_000 }, () => {
     assert.deepEqual(a.holders(digest(2)), []);
     assert.deepEqual(a.holders(digest(3)), []);
     assert.deepEqual(stranger.holders(digest(1)), []);
+
+    // Each says why, once, naming the host it cannot join and what to check: the impostor's dials
+    // are reset in the handshake at once, the stranger's wait out libp2p's 6 s handshake timeout.
+    const joinWarnings = (log: ReturnType<typeof warnings>) => log.lines.filter((l) => l.message.startsWith('cannot join a peer'));
+    await eventually(() => joinWarnings(impostorLog).length > 0 && joinWarnings(strangerLog).length > 0, 30_000, 'a warning on each host that cannot join');
+    const [impostorWarning] = joinWarnings(impostorLog);
+    assert.equal(impostorWarning!.fields.peerId, a.peerId);
+    assert.match(impostorWarning!.message, /another cluster key, or none/);
+    assert.ok((impostorWarning!.fields.addresses as string[]).some((address) => a.multiaddrs.some((m) => m.startsWith(address))), JSON.stringify(impostorWarning!.fields));
+    const [strangerWarning] = joinWarnings(strangerLog);
+    assert.equal(strangerWarning!.fields.peerId, a.peerId);
+    assert.match(strangerWarning!.message, /runs with a cluster key and this one has none/);
+    // Not repeated at every redial (every 200 ms here).
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    assert.equal(joinWarnings(impostorLog).length, 1);
+    // The members, connected to each other, warned of nothing.
+    assert.deepEqual(a.peers().map((p) => p.peerId), [member.peerId]);
+    assert.deepEqual(joinWarnings(membersLog), []);
   });
 
   const hostile: Array<[string, (send: (bytes: Uint8Array) => void) => void]> = [
