@@ -6,7 +6,7 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { formatHostPort, type HostPort } from '../config/parse.ts';
 import type { ShoalConfig, UpstreamCredentials } from '../config/types.ts';
-import { loadDockerCredentials } from '../upstream/docker-credentials.ts';
+import { loadDockerCredentials, type DockerCredentials } from '../upstream/docker-credentials.ts';
 import { DaemonRequestError, daemonBaseUrl, describeNetworkError, fetchStatus, START_HINT, type NodeStatus } from './daemon-client.ts';
 import { checkClock, checkClusterKey, checkMdns, checkPeers, checkPorts } from './doctor-swarm.ts';
 import { probeTls, skipVerifyWarnings, type UpstreamProbeTls } from './doctor-tls.ts';
@@ -79,8 +79,9 @@ export async function runChecks(options: DoctorOptions, config: ShoalConfig, rep
   if (upstreams.length === 0) {
     add({ name: 'upstream', level: 'ok', message: 'none configured: a standalone registry (only pushed images are served)' });
   }
+  const docker = dockerCredentials(config);
   for (const upstream of upstreams) {
-    const credentials = credentialsFor(upstream.url, config);
+    const credentials = credentialsFor(upstream.url, config, docker);
     const tls = probeTls(upstream.url, config);
     if (!('dispatcher' in tls)) {
       add(tls);
@@ -91,6 +92,9 @@ export async function runChecks(options: DoctorOptions, config: ShoalConfig, rep
     } finally {
       await tls.close();
     }
+  }
+  for (const problem of docker?.problems ?? []) {
+    add({ name: 'upstream', level: 'warn', message: `${problem} (${docker?.source ?? 'docker config'})`, fix: 'install that helper on this host, or log in to the seed without one (remove "credsStore"/"credHelpers" from the docker config, then docker login), or give --upstream-username and --upstream-password-file' });
   }
   for (const warning of skipVerifyWarnings(config)) add(warning);
   for (const upstream of status?.upstreams.filter((u) => !u.configured && u.state !== 'up') ?? []) {
@@ -152,13 +156,16 @@ async function checkDataDir(dir: string, daemonRunning: boolean): Promise<CheckR
 
 // ---- upstream registries ----
 
-function credentialsFor(url: string, config: ShoalConfig): UpstreamCredentials | undefined {
-  const configured = config.upstreams.find((u) => sameOrigin(u.url, url))?.credentials;
-  if (configured !== undefined) return configured;
+function credentialsFor(url: string, config: ShoalConfig, docker: DockerCredentials | undefined): UpstreamCredentials | undefined {
+  return config.upstreams.find((u) => sameOrigin(u.url, url))?.credentials ?? docker?.lookup(url);
+}
+
+/** The docker config's credentials, helpers asked; undefined when it cannot be read (the seed is then checked as anonymous). */
+function dockerCredentials(config: ShoalConfig): DockerCredentials | undefined {
   try {
-    return loadDockerCredentials(config.dockerConfigPath).lookup(url);
+    return loadDockerCredentials(config.dockerConfigPath);
   } catch {
-    return undefined; // an unreadable docker config: checked as anonymous
+    return undefined;
   }
 }
 

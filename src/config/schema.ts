@@ -274,7 +274,7 @@ export const SETTINGS = {
   dockerConfig: setting<string>({
     name: 'docker-config', flag: '--docker-config <file>', env: 'SHOAL_DOCKER_CONFIG', yaml: ['proxy.dockerconfig'],
     defaultRaw: defaultDockerConfigPath, defaultText: DEFAULT_DOCKER_CONFIG_TEXT, parse: existingFile,
-    description: 'docker config.json whose `auths` give credentials for upstreams without explicit ones',
+    description: 'docker config.json whose `auths` give credentials for upstreams without explicit ones; a credential helper it names (`credsStore`, `credHelpers`: `docker-credential-<name>` on PATH) is asked once at start, as docker asks it (at most 10 s a call, 30 s in all); one missing or failing is a warning in the log and in `shoal doctor`',
   }),
   allowedRegistries: setting<string>({
     name: 'allowed-registries', flag: '--allowed-registries <host>', env: 'SHOAL_ALLOWED_REGISTRIES', yaml: ['proxy.allowedregistries'],

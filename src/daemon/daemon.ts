@@ -67,6 +67,7 @@ export async function startDaemon(config: ShoalConfig, logger: Logger): Promise<
       else logger.info({ upstream: url }, 'upstream is reachable again');
     },
   });
+  for (const problem of router.dockerCredentialProblems) logger.warn({ dockerConfig: config.dockerConfigPath }, problem);
   // Every part is constructed first, then the listeners open, then the swarm starts (it learns the
   // data plane's port then), and the registry API opens last: a client never meets a half-started node.
   const swarmParts = config.swarm.enabled ? await createSwarmParts(config.swarm, store.layout.root, store, logger, (name) => router.qualifiedName(name)) : undefined;

@@ -1,5 +1,7 @@
-// Credentials from a docker config.json (`docker login` writes them to `auths`).
+// Credentials from a docker config.json: `docker login` writes them to `auths`, or, with a
+// credential helper configured (`credsStore`, `credHelpers`), keeps them there (credential-helpers.ts).
 import { readFileSync } from 'node:fs';
+import { helperCredentials, runHelper, type RunHelper } from './credential-helpers.ts';
 import type { UpstreamCredentials } from './types.ts';
 
 /** The hosts docker treats as Docker Hub; config.json keys it under `https://index.docker.io/v1/`. */
@@ -27,10 +29,13 @@ export class DockerCredentials {
   readonly #byHost: ReadonlyMap<string, UpstreamCredentials>;
   /** The file they came from, for messages; undefined for an in-memory config. */
   readonly source: string | undefined;
+  /** Credential helpers that could not be asked, or failed (credential-helpers.ts): for the log and doctor. */
+  readonly problems: readonly string[];
 
-  constructor(byHost: ReadonlyMap<string, UpstreamCredentials>, source?: string) {
+  constructor(byHost: ReadonlyMap<string, UpstreamCredentials>, source?: string, problems: readonly string[] = []) {
     this.#byHost = byHost;
     this.source = source;
+    this.problems = problems;
   }
 
   static empty(source?: string): DockerCredentials {
@@ -49,10 +54,12 @@ export class DockerCredentials {
 
 /**
  * Reads `auths` from a parsed config.json. Each entry has `auth` (base64 of user:password) or
- * `username` + `password`; entries with neither (credential helpers, identity tokens) are skipped.
- * When two keys name the same host, the bare `host` key wins over URL-style ones.
+ * `username` + `password`; entries with neither (kept by a helper, identity tokens) are skipped.
+ * When two keys name the same host, the bare `host` key wins over URL-style ones. Then asks the
+ * helpers it names, as docker does: a `credHelpers` entry wins for its host, else `credsStore`,
+ * else the file's entry. `run` runs a helper (tests give their own).
  */
-export function parseDockerConfig(json: unknown, source?: string): DockerCredentials {
+export function parseDockerConfig(json: unknown, source?: string, run: RunHelper = runHelper): DockerCredentials {
   const byHost = new Map<string, UpstreamCredentials>();
   const exact = new Set<string>();
   const auths = isRecord(json) && isRecord(json.auths) ? json.auths : {};
@@ -67,7 +74,15 @@ export function parseDockerConfig(json: unknown, source?: string): DockerCredent
     byHost.set(host, credentials);
     if (isExact) exact.add(host);
   }
-  return new DockerCredentials(byHost, source);
+  if (!isRecord(json)) return new DockerCredentials(byHost, source);
+  const helpers = helperCredentials(json, run);
+  for (const found of [helpers.byServer, helpers.byHelperHost]) {
+    for (const [server, credentials] of found) {
+      const host = normalizeRegistryHost(server);
+      if (host !== '') byHost.set(host, credentials);
+    }
+  }
+  return new DockerCredentials(byHost, source, helpers.problems);
 }
 
 function entryCredentials(entry: Record<string, unknown>): UpstreamCredentials | undefined {
@@ -87,7 +102,7 @@ function entryCredentials(entry: Record<string, unknown>): UpstreamCredentials |
  * Loads a docker config.json. A missing file means no credentials; a file that is not JSON
  * throws, naming the file, since silently pulling anonymously would be worse.
  */
-export function loadDockerCredentials(path: string | undefined): DockerCredentials {
+export function loadDockerCredentials(path: string | undefined, run: RunHelper = runHelper): DockerCredentials {
   if (!path) return DockerCredentials.empty();
   let text: string;
   try {
@@ -102,7 +117,7 @@ export function loadDockerCredentials(path: string | undefined): DockerCredentia
   } catch (error) {
     throw new Error(`docker config ${path} is not valid JSON: ${(error as Error).message}`, { cause: error });
   }
-  return parseDockerConfig(json, path);
+  return parseDockerConfig(json, path, run);
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -66,6 +66,11 @@ export class UpstreamSet {
     this.#names = new RegistryNames(this.#configured.map((u) => u.host), init.allowedRegistries);
   }
 
+  /** Docker credential helpers that could not be asked, or failed, when the docker config was read: for the daemon's log. */
+  get dockerCredentialProblems(): readonly string[] {
+    return this.#credentials.problems;
+  }
+
   /** The name `name` (asked with containerd's `ns`) is cached under; throws for a registry not configured or allowed. */
   repository(name: string, ns?: string): string {
     return this.#names.repository(name, ns);

@@ -125,6 +125,15 @@ describe('shoal doctor', () => {
       assert.equal(check(none, 'upstream').level, 'warn');
       assert.match(check(none, 'upstream').text, /wants a login and no credentials are configured for it here; fix: /);
     });
+
+    test('a docker credential helper that is not installed: a warning naming it and what to do; the seed is checked as anonymous', async () => {
+      const dockerConfig = join(dir, 'config.json');
+      await writeFile(dockerConfig, JSON.stringify({ auths: { [new URL(guarded.url).host]: {} }, credsStore: 'shoal-absent' }));
+      const run = await runShoal(['doctor', '--listen', guardedNode.host, '--docker-config', daemonJson], { env: { SHOAL_UPSTREAM: guarded.url, SHOAL_DOCKER_CONFIG: dockerConfig } });
+      const upstream = checks(run).filter((c) => c.name === 'upstream');
+      assert.ok(upstream.some((c) => c.level === 'warn' && /wants a login and no credentials are configured for it here/.test(c.text)), run.stdout);
+      assert.ok(upstream.some((c) => c.level === 'warn' && c.text.startsWith('docker credential helper docker-credential-shoal-absent (credsStore) could not list its registries: not installed') && c.text.includes(`(${dockerConfig}); fix: install that helper on this host`)), run.stdout);
+    });
   });
 
   describe('with the swarm on', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -195,6 +195,17 @@ describe('pull-through from a real docker-registry seed', () => {
   });
 });
 
+/** The node's pull of private/app:v1 is refused (the seed wanted another login), never a 500; then `also`, then the node goes. */
+async function refusedBySeed(node: ShoalProcess, also?: (node: ShoalProcess) => void): Promise<void> {
+  try {
+    const response = await fetch(`${node.url}/v2/private/app/manifests/v1`);
+    assert.ok(response.status >= 400 && response.status !== 500, `refused with ${response.status}`);
+    also?.(node);
+  } finally {
+    await node.dispose();
+  }
+}
+
 describe('pull-through from an authenticating seed', () => {
   const user = { username: 'puller', password: 's3cret-pass' };
 
@@ -205,17 +216,39 @@ describe('pull-through from an authenticating seed', () => {
     try {
       await pushImage(seed.url, 'private/app', 'v1', image, { auth: user });
       await pullWithSkopeo(node, 'private/app:v1');
-      const wrong = await startShoal({ upstreams: [seed.url], args: ['--upstream-username', user.username, '--upstream-password', 'wrong'] });
-      try {
-        const response = await fetch(`${wrong.url}/v2/private/app/manifests/v1`);
-        assert.ok(response.status >= 400 && response.status !== 500, `refused with ${response.status}`);
-      } finally {
-        await wrong.dispose();
-      }
+      await refusedBySeed(await startShoal({ upstreams: [seed.url], args: ['--upstream-username', user.username, '--upstream-password', 'wrong'] }));
     } finally {
       await node.dispose();
       await seed.stop();
       await image.cleanup();
+    }
+  });
+
+  test('the seed\'s login from docker\'s credential helper (credsStore), asked as docker asks it; a helper that is missing is a warning, not a crash', async () => {
+    const seed = await startSeedRegistry({ auth: { htpasswd: user } });
+    const image = await makeImage({ layers: [128 * 1024], seed: 'creds-store' });
+    const dir = await mkdtemp(join(tmpdir(), 'shoal-credstore-'));
+    const host = new URL(seed.url).host;
+    // A stand-in for docker-credential-pass and the like: the secret for the seed only.
+    const helper = join(dir, 'bin', 'docker-credential-shoaltest');
+    await mkdir(join(dir, 'bin'));
+    await writeFile(helper, `#!/bin/sh\nread server\ncase "$1" in\n  list) echo '{"${host}":"${user.username}"}' ;;\n  get) [ "$server" = "${host}" ] || { echo "credentials not found in native keychain"; exit 1; }; echo '{"ServerURL":"${host}","Username":"${user.username}","Secret":"${user.password}"}' ;;\nesac\n`);
+    await chmod(helper, 0o755);
+    const config = join(dir, 'config.json');
+    await writeFile(config, JSON.stringify({ auths: { [host]: {} }, credsStore: 'shoaltest' }));
+    const node = await startShoal({ upstreams: [seed.url], args: ['--docker-config', config], env: { PATH: `${join(dir, 'bin')}:${process.env.PATH ?? ''}` } });
+    try {
+      await pushImage(seed.url, 'private/app', 'v1', image, { auth: user });
+      await pullWithSkopeo(node, 'private/app:v1');
+      // The same config on a host without the helper: refused by the seed, and the log says why.
+      await refusedBySeed(await startShoal({ upstreams: [seed.url], args: ['--docker-config', config] }), (without) => {
+        assert.ok(without.logs().some((line) => /docker-credential-shoaltest \(credsStore\) could not list its registries: not installed/.test(String(line['msg']))), 'a warning naming the helper');
+      });
+    } finally {
+      await node.dispose();
+      await seed.stop();
+      await image.cleanup();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 

@@ -32,7 +32,7 @@ describe('docker config.json credentials', () => {
     assert.deepEqual(creds.lookup('registry.example.com'), { username: 'octo', password: 'tok' });
     assert.deepEqual(creds.lookup('10.1.2.3:5000'), { username: 'seed', password: 'pw' });
     assert.equal(creds.lookup('10.1.2.3'), undefined, 'the port is part of the host');
-    assert.equal(creds.lookup('helper.example'), undefined, 'credential helpers are not run');
+    assert.equal(creds.lookup('helper.example'), undefined, 'an empty entry (its secret kept by a helper) gives nothing by itself');
     assert.equal(creds.lookup('broken.example'), undefined);
     assert.equal(creds.lookup('quay.io'), undefined);
   });
