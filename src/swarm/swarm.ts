@@ -8,6 +8,7 @@ import { AnnounceStreams } from './announce-streams.ts';
 import type { ClusterKey } from './cluster-key.ts';
 import { closestPeerIds, COMMITTEE_TTL_MS, OwnerCommittees } from './committee.ts';
 import { SwarmConnections } from './connections.ts';
+import { LeaveGrace } from './leave-grace.ts';
 import { DEFAULT_BLOB_NEIGHBOURS } from './neighbours.ts';
 import { NeighbourRouting } from './neighbour-routing.ts';
 import { AnnouncingSwarm } from './announcing-swarm.ts';
@@ -78,6 +79,7 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
   #node: SwarmNode | undefined;
   #streams: AnnounceStreams | undefined;
   #connections: SwarmConnections | undefined;
+  #leaveGrace: LeaveGrace | undefined;
   #committees: OwnerCommittees | undefined;
   readonly #routing: NeighbourRouting;
   #heartbeat: NodeJS.Timeout | undefined;
@@ -167,6 +169,7 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
     });
     const { budget } = connections;
     this.#connections = connections;
+    const grace = (this.#leaveGrace = new LeaveGrace({ leave: (peerId, reason) => this.announcements.leave(peerId, reason), connected: (peerId) => node.getConnections(peerIdFromString(peerId)).length > 0 }));
     this.#streams = new AnnounceStreams(node, {
       snapshot: (peerId) => this.announcements.snapshot({ asks: budget.asking(peerId) }),
       onMessage: (peerId, message, connection) => {
@@ -174,9 +177,10 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
         budget.heard(peerId, message.type);
         // A host that dialled us as an owner hears our hello back, though we are past our neighbour limit.
         if (message.type === 'ask' && budget.answer(peerId, COMMITTEE_TTL_MS)) this.#streams?.open(connection.remotePeer);
+        if (message.type === 'hello') grace.settled(peerId);
         this.announcements.receive(peerId, message, this.#remote(connection));
       },
-      onInboundEnded: (peerId, reason) => this.announcements.leave(peerId, reason),
+      onInboundEnded: (peerId, reason) => grace.streamEnded(peerId, reason),
       onViolation: (peerId, reason) => this.#onViolation(peerId, reason),
       refuses: (peerId) => this.table.refusesConnections(peerId),
       knows: (peerId) => this.table.has(peerId),
@@ -204,7 +208,7 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
         },
       });
     }
-    node.addEventListener('peer:disconnect', (event) => this.announcements.leave(event.detail.toString(), 'disconnected'));
+    node.addEventListener('peer:disconnect', ({ detail }) => void (grace.settled(detail.toString()), this.announcements.leave(detail.toString(), 'disconnected')));
     try {
       await this.#streams.start();
       await node.start();
@@ -226,10 +230,11 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
     clearInterval(this.#heartbeat);
     this.#committees?.stop();
     this.#connections?.stop();
+    this.#leaveGrace?.stop();
     await this.#streams?.stop();
     await node.stop();
     for (const peer of this.table.peers()) this.announcements.leave(peer.peerId, 'swarm stopped');
-    this.#node = this.#streams = this.#connections = this.#committees = undefined;
+    this.#node = this.#streams = this.#connections = this.#committees = this.#leaveGrace = undefined;
     this.#log.info({ messages: this.#counts }, 'swarm: stopped');
   }
 

@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateKeyPair } from '@libp2p/crypto/keys';
+import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
 import * as lp from 'it-length-prefixed';
 import { createSwarm, generateClusterKey, parseClusterKey, type ClusterKey, type InventoryEntry, type Swarm, type SwarmInit } from '../../src/swarm/index.ts';
@@ -95,6 +96,33 @@ describe('Swarm on libp2p (loopback)', { timeout: 180_000 }, () => {
     const elapsed = performance.now() - start;
     console.log(`burst of ${burst} haves delivered in ${elapsed.toFixed(1)} ms`);
     assert.equal(b.holders(digest(20_000)).length, 1);
+  });
+
+  test('an announce stream that ends while its peer stays connected: the peer stays a member until its new stream; a disconnect leaves at once', async () => {
+    const a = await swarm();
+    const b = await swarm({ bootstrap: a.multiaddrs }, [{ digest: digest(7), size: 7 }]);
+    await meshed([a, b]);
+    const left: string[] = [];
+    a.on('peer:left', ({ reason }) => left.push(reason));
+    // What a crossing connection closed under it does: b's stream to a breaks, the connection stays.
+    const stream = b.node!.getConnections(peerIdFromString(a.peerId)).flatMap((c) => c.streams).find((s) => s.protocol === ANNOUNCE_PROTOCOL && s.direction === 'outbound');
+    assert.ok(stream, 'b has its announce stream to a');
+    stream.abort(new Error('broken for the test'));
+    // b reopens it after a second; meanwhile a keeps b among its peers, sampled every 20 ms.
+    const missing: number[] = [];
+    const started = performance.now();
+    while (performance.now() - started < 2_500) {
+      if (!a.peers().some((p) => p.peerId === b.peerId)) missing.push(Math.round(performance.now() - started));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.deepEqual(missing, [], 'b missing from a\'s peers at these ms');
+    await eventually(() => a.holders(digest(7)).length === 1, 5_000, 'b\'s blob heard again on its new stream');
+    assert.ok(!left.some((reason) => reason.startsWith('announce stream failed')), left.join('; '));
+    // Gone for good: a leaves it at the disconnect, not after the grace.
+    const stopped = performance.now();
+    await b.stop();
+    await eventually(() => a.peers().length === 0, 4_000, 'a to let b go');
+    assert.ok(performance.now() - stopped < 4_000);
   });
 
   test('peer exchange: hosts that all bootstrap from one seed host end up in a full mesh', async () => {
