@@ -5,7 +5,8 @@
 // Each round pulls a fresh blob (b is never warm), baseline and shoal in turn, order alternating.
 // Measured: MB/s for the client in b, CPU-seconds per GiB of each daemon (sender a, receiver b,
 // all threads, /proc/<pid>/stat, until b has committed the blob), and of the baseline's server
-// and curl.
+// and curl; the baseline once into /dev/null and once into a new file beside b's store (what
+// putting the bytes in the page cache costs here, which shoal's receiver cannot skip).
 //
 //   node bench/peer-transfer.bench.ts [--mib N] [--rounds N] [--work-dir DIR] [--cpu-prof[=DIR]] [--shoal-args='--piece-size 16MiB']
 // --cpu-prof: both daemons write .cpuprofile files (one per thread) into DIR (default
@@ -74,9 +75,9 @@ interface Transfer {
 
 const perGiB = (cpu: CpuTimes | undefined, bytes: number): number | undefined => (cpu ? (cpu.userMs + cpu.systemMs) / 1000 / (bytes / GiB) : undefined);
 
-/** curl in `host` into /dev/null; its own timing, and its CPU from bash's `times` (children's user and system). */
-async function curlTimed(host: TestHost, url: string, size: number): Promise<{ seconds: number; cpu: CpuTimes }> {
-  const script = `curl -sS -o /dev/null --max-time 300 -w '%{http_code} %{size_download} %{time_total}\\n' '${url}'; times`;
+/** curl in `host` into /dev/null (or a new file `into`, removed after); its own timing, and its CPU from bash's `times` (children's user and system). */
+async function curlTimed(host: TestHost, url: string, size: number, into = '/dev/null'): Promise<{ seconds: number; cpu: CpuTimes }> {
+  const script = `curl -sS -o '${into}' --max-time 300 -w '%{http_code} %{size_download} %{time_total}\\n' '${url}'; times${into === '/dev/null' ? '' : `; rm -f '${into}'`}`;
   const result = await host.exec('bash', ['-c', script], { timeoutMs: 310_000 });
   const lines = result.stdout.trim().split('\n');
   const [status, bytes, total] = (lines[0] ?? '').split(' ');
@@ -89,17 +90,26 @@ async function curlTimed(host: TestHost, url: string, size: number): Promise<{ s
   return { seconds: Number(total), cpu: { userMs: seconds(childUser) * 1000, systemMs: seconds(childSystem) * 1000 } };
 }
 
-async function baselineRound(a: TestHost, b: TestHost, blob: BlobFile): Promise<Transfer> {
+/**
+ * The raw baseline: a plain socket server in a sends the blob, curl in b reads it into /dev/null,
+ * then again into a new file beside b's store (`storeDir`): what receiving costs when the bytes
+ * also go into the page cache, as every receiver that stores them must (on this VM new page-cache
+ * pages cost most of it: free pages are given back to the host and faulted in again).
+ */
+async function baselineRound(a: TestHost, b: TestHost, blob: BlobFile, storeDir: string): Promise<{ toNull: Transfer; toFile: Transfer }> {
   const server = a.spawnNode(join(ROOT, 'bench', 'lib', 'peer-baseline-server.ts'), [blob.path, a.address, String(BASELINE_PORT)], { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
     await new Promise<void>((resolve, reject) => {
       server.stdout!.once('data', () => resolve());
       server.once('exit', (code) => reject(new Error(`the baseline server exited (${code})`)));
     });
-    const before = cpuTimes(server.pid!);
-    const got = await curlTimed(b, `http://${a.address}:${BASELINE_PORT}/blob`, blob.size);
-    const sender = cpuDelta(before, cpuTimes(server.pid!));
-    return { seconds: got.seconds, mbPerSec: blob.size / 1e6 / got.seconds, senderCpuPerGiB: perGiB(sender, blob.size), receiverCpuPerGiB: perGiB(got.cpu, blob.size) };
+    const timed = async (into?: string): Promise<Transfer> => {
+      const before = cpuTimes(server.pid!);
+      const got = await curlTimed(b, `http://${a.address}:${BASELINE_PORT}/blob`, blob.size, into);
+      const sender = cpuDelta(before, cpuTimes(server.pid!));
+      return { seconds: got.seconds, mbPerSec: blob.size / 1e6 / got.seconds, senderCpuPerGiB: perGiB(sender, blob.size), receiverCpuPerGiB: perGiB(got.cpu, blob.size) };
+    };
+    return { toNull: await timed(), toFile: await timed(join(storeDir, `baseline-${blob.digest.slice(7, 19)}`)) };
   } finally {
     server.kill('SIGKILL');
   }
@@ -170,7 +180,7 @@ async function main(): Promise<void> {
   progress(`peer transfer, ${options.sizeBytes / MiB} MiB × ${options.rounds} rounds, ${cpus().length} CPUs, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   const workDir = await mkdtemp(join(options.workDir, 'shoal-peer-'));
   let cluster: Cluster | undefined;
-  const rounds: Array<{ baseline: Transfer; shoal: Awaited<ReturnType<typeof shoalRound>>; senderAlone: Transfer }> = [];
+  const rounds: Array<{ baseline: Transfer; baselineToFile: Transfer; shoal: Awaited<ReturnType<typeof shoalRound>>; senderAlone: Transfer }> = [];
   try {
     const blobs: BlobFile[] = [];
     for (let i = 0; i < options.rounds; i++) blobs.push(await writeRandomFile(join(workDir, `blob-${i}`), options.sizeBytes));
@@ -192,24 +202,26 @@ async function main(): Promise<void> {
     await shoalRound(a, b, warm);
     for (let round = 0; round < options.rounds; round++) {
       const blob = blobs[round]!;
-      const runBaseline = () => baselineRound(hostA!, hostB!, blob);
+      const runBaseline = () => baselineRound(hostA!, hostB!, blob, join(workDir, 'nodes', 'b'));
       const runShoal = () => shoalRound(a, b, blob);
-      let baseline: Transfer;
+      let raw: Awaited<ReturnType<typeof baselineRound>>;
       let shoal: Awaited<ReturnType<typeof shoalRound>>;
       if (round % 2 === 0) {
-        baseline = await runBaseline();
+        raw = await runBaseline();
         shoal = await runShoal();
       } else {
         shoal = await runShoal();
-        baseline = await runBaseline();
+        raw = await runBaseline();
       }
+      const { toNull: baseline, toFile: baselineToFile } = raw;
       // The sender's half alone: curl in b reads the blob straight from a's data plane.
       const senderAlone = await senderRound(a, hostB!, blob);
       if (shoal.fromPeers < blob.size || shoal.fromSeed > 0) throw new Error(`b got ${shoal.fromPeers} bytes from peers and ${shoal.fromSeed} from a seed, expected all ${blob.size} from a`);
-      rounds.push({ baseline, shoal, senderAlone });
+      rounds.push({ baseline, baselineToFile, shoal, senderAlone });
       progress(
         `  round ${round + 1}/${options.rounds}: shoal ${fmt(shoal.mbPerSec, 0)} MB/s (sender ${fmt(shoal.senderCpuPerGiB)}, receiver ${fmt(shoal.receiverCpuPerGiB)} CPU-s/GiB); ` +
           `raw ${fmt(baseline.mbPerSec, 0)} MB/s (sender ${fmt(baseline.senderCpuPerGiB)}, curl ${fmt(baseline.receiverCpuPerGiB)} CPU-s/GiB); ` +
+          `raw into a file ${fmt(baselineToFile.mbPerSec, 0)} MB/s (curl ${fmt(baselineToFile.receiverCpuPerGiB)} CPU-s/GiB); ` +
           `a's data plane to curl ${fmt(senderAlone.mbPerSec, 0)} MB/s (${fmt(senderAlone.senderCpuPerGiB)} CPU-s/GiB)`,
       );
     }
@@ -234,6 +246,8 @@ async function main(): Promise<void> {
     [`MB/s, ${options.sizeBytes / MiB} MiB blob b ← a (median (range) of ${rounds.length})`, range((r) => r.shoal.mbPerSec, 0), range((r) => r.baseline.mbPerSec, 0), `${fmt(ratio)}×`, `≥ ${GOAL_MB_PER_S} MB/s: ${pick((r) => r.shoal.mbPerSec) >= GOAL_MB_PER_S ? 'PASS' : 'FAIL'}`],
     ['sender CPU-s per GiB (daemon a / raw server)', range((r) => r.shoal.senderCpuPerGiB, 2), range((r) => r.baseline.senderCpuPerGiB, 2), `${fmt(pick((r) => r.shoal.senderCpuPerGiB) / pick((r) => r.baseline.senderCpuPerGiB))}×`, ''],
     ['receiver CPU-s per GiB (daemon b / curl)', range((r) => r.shoal.receiverCpuPerGiB, 2), range((r) => r.baseline.receiverCpuPerGiB, 2), `${fmt(pick((r) => r.shoal.receiverCpuPerGiB) / pick((r) => r.baseline.receiverCpuPerGiB))}×`, ''],
+    ['raw TCP + curl into a new file on b\'s disk: MB/s', '', range((r) => r.baselineToFile.mbPerSec, 0), `${fmt(pick((r) => r.shoal.mbPerSec) / pick((r) => r.baselineToFile.mbPerSec))}×`, ''],
+    ['raw TCP + curl into a new file on b\'s disk: curl CPU-s per GiB', '', range((r) => r.baselineToFile.receiverCpuPerGiB, 2), '', ''],
     ['curl in b reading from its daemon, CPU-s per GiB', range((r) => r.shoal.clientCpuPerGiB, 2), '', '', ''],
     ["a's data plane read by curl in b: MB/s", range((r) => r.senderAlone.mbPerSec, 0), '', '', ''],
     ["a's data plane read by curl in b: daemon a CPU-s per GiB", range((r) => r.senderAlone.senderCpuPerGiB, 2), '', '', ''],
