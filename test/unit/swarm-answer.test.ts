@@ -62,10 +62,11 @@ describe('swarm: an owner past its neighbour limit answers', { timeout: 90_000 }
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     // Under load the announce stream can ride on a connection that then closes (a lookup's, let go
-    // as temporary) and reopen on the kept one a moment later: once in 10 runs beside two busy loops,
-    // lost from 1.0 to 1.9 s, then heard to the end. Without the answer the owner was not found
-    // within 30 s, or (once) lost for 21 of these 50 samples.
-    assert.ok(lost.length <= 12, `the asker lost the owner at ${lost.join(', ')} ms after it first heard it`);
+    // as temporary) and reopen on the kept one a moment later: once in 10 runs beside two busy loops
+    // the owner was lost from 1.0 to 1.9 s, then heard to the end. A member still connected is now
+    // waited for (leave-grace.ts): 0 samples lost in 6 runs beside two busy loops. Without the answer
+    // the owner was not found within 30 s, or (once) lost for 21 of these 50 samples.
+    assert.ok(lost.length <= 3, `the asker lost the owner at ${lost.join(', ')} ms after it first heard it`);
     assert.ok(sees(asker, owner), 'and hears it at the end');
     assert.ok(owner.connectionCount <= OWNER_CAP, `the owner held ${owner.connectionCount} connections with a cap of ${OWNER_CAP}`);
   });
