@@ -79,6 +79,8 @@ export function helperCredentials(config: Record<string, unknown>, run: RunHelpe
       } catch (error) {
         if (!(error instanceof GivenUp)) problems.push(`docker credential helper docker-credential-${store} (credsStore) could not list its registries: ${failure(error)}; install it on this host or log in without it (docker logout, then docker login with "credsStore" removed from config.json)`);
       }
+      // Docker Desktop keeps other things in the same store (".../v1/access-token"): only registry addresses.
+      servers = servers.filter(isRegistryAddress);
       if (servers.length > MAX_STORE_ENTRIES) problems.push(`docker-credential-${store} lists ${servers.length} registries; only the first ${MAX_STORE_ENTRIES} are asked`);
       for (const server of servers.slice(0, MAX_STORE_ENTRIES)) {
         const found = ask(store, server, 'credsStore');
@@ -98,6 +100,11 @@ export function helperCredentials(config: Record<string, unknown>, run: RunHelpe
     }
   }
   return { byServer, byHelperHost, problems };
+}
+
+/** A registry's address as docker logs in to it: `host[:port]`, or a URL with no path past `/v1/` or `/v2/`. */
+export function isRegistryAddress(server: string): boolean {
+  return /^([a-z][a-z0-9+.-]*:\/\/)?[^/\s]+(\/(v[12]\/?)?)?$/i.test(server.trim());
 }
 
 function parseGet(stdout: string): UpstreamCredentials | undefined {

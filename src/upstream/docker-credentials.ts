@@ -76,8 +76,10 @@ export function parseDockerConfig(json: unknown, source?: string, run: RunHelper
   }
   if (!isRecord(json)) return new DockerCredentials(byHost, source);
   const helpers = helperCredentials(json, run);
+  // As in `auths`, a bare host key wins over URL-style ones for the same host: URL-style first.
+  const urlsFirst = (entries: Iterable<[string, UpstreamCredentials]>) => [...entries].sort(([a], [b]) => Number(!a.includes('://')) - Number(!b.includes('://')));
   for (const found of [helpers.byServer, helpers.byHelperHost]) {
-    for (const [server, credentials] of found) {
+    for (const [server, credentials] of urlsFirst(found)) {
       const host = normalizeRegistryHost(server);
       if (host !== '') byHost.set(host, credentials);
     }

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HELPER_TIMEOUT_MS, HELPERS_TOTAL_MS, helperCredentials, type RunHelper } from '../../src/upstream/credential-helpers.ts';
+import { HELPER_TIMEOUT_MS, HELPERS_TOTAL_MS, helperCredentials, isRegistryAddress, type RunHelper } from '../../src/upstream/credential-helpers.ts';
 import { loadDockerCredentials, parseDockerConfig } from '../../src/upstream/docker-credentials.ts';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
@@ -43,6 +43,18 @@ describe('docker credential helpers', () => {
     assert.equal(creds.lookup('tok.example'), undefined, 'an identity token is not a password');
     assert.deepEqual(creds.problems, []);
     assert.deepEqual(calls.sort(), ['desktop get https://index.docker.io/v1/', 'desktop get seed.lan:5000', 'desktop get tok.example', 'desktop list ', 'ecr get seed.lan:5000']);
+  });
+
+  test('only registry addresses of a store are asked (Docker Desktop keeps tokens beside them under .../v1/access-token)', () => {
+    const { run, calls } = helpers({ desktop: { 'https://index.docker.io/v1/': ['hubuser', 'pw'], 'https://index.docker.io/v1/access-token': ['hubuser', 'jwt'], 'https://index.docker.io/v1/refresh-token': ['hubuser', 'rt'], 'seed.lan:5000': ['s', 'p'], 'https://reg.example/v2/': ['r', 'q'] } });
+    const creds = parseDockerConfig({ credsStore: 'desktop' }, undefined, run);
+    assert.deepEqual(creds.lookup('docker.io'), { username: 'hubuser', password: 'pw' });
+    assert.deepEqual(creds.lookup('reg.example'), { username: 'r', password: 'q' });
+    assert.ok(!calls.some((c) => c.includes('token')), calls.join('\n'));
+    const both = helpers({ store: { 'seed.lan:5000': ['bare', '1'], 'https://seed.lan:5000/v2/': ['url', '2'] } });
+    assert.deepEqual(parseDockerConfig({ credsStore: 'store' }, undefined, both.run).lookup('seed.lan:5000'), { username: 'bare', password: '1' }, 'the bare host key wins, as in auths');
+    for (const address of ['seed.lan:5000', 'https://index.docker.io/v1/', 'http://10.0.0.1:5000', 'https://reg.example/v2', 'reg.example/']) assert.equal(isRegistryAddress(address), true, address);
+    for (const address of ['https://index.docker.io/v1/access-token', 'reg.example/v1/x', '', 'https://']) assert.equal(isRegistryAddress(address), false, address);
   });
 
   test('a helper that is not installed is one problem saying so, asked once; "credentials not found" is none', () => {
