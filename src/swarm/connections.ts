@@ -4,6 +4,7 @@
 // the budget lets go; and peer exchange's introductions of each new member.
 import { peerIdFromString } from '@libp2p/peer-id';
 import type { AnnounceStreams } from './announce-streams.ts';
+import { COMMITTEE_TTL_MS } from './committee.ts';
 import { committeeReserve, ConnectionBudget } from './connection-budget.ts';
 import { PeerDialer } from './dialer.ts';
 import { HandshakeFailures } from './handshake-failures.ts';
@@ -34,6 +35,7 @@ export class SwarmConnections {
   readonly dialer: PeerDialer;
   readonly handshakes: HandshakeFailures;
   readonly #cap: number | undefined;
+  readonly #init: SwarmConnectionsInit;
   readonly #streams: () => AnnounceStreams | undefined;
   readonly #log: SwarmLogger;
   #reaper: NodeJS.Timeout | undefined;
@@ -41,6 +43,7 @@ export class SwarmConnections {
   constructor(node: SwarmNode, init: SwarmConnectionsInit) {
     const { table, cap } = init;
     this.#cap = cap;
+    this.#init = init;
     this.#streams = init.streams;
     this.#log = init.log;
     const handshakes = (this.handshakes = new HandshakeFailures({ keyed: init.keyed, log: init.log, openConnections: () => node.getConnections().length }));
@@ -62,7 +65,8 @@ export class SwarmConnections {
         // Nothing listens there: the host is gone, and no longer a candidate for committees.
         if (refusedOutright(error)) budget.departed(peerId);
         init.log.debug({ peerId, err: error.message }, 'swarm: dial failed');
-        void node.peerStore
+        // Most failed dials are no handshake failure (10,000 in a 128-host pull): no lookup for those.
+        if (handshakes.counts(error)) void node.peerStore
           .get(peerIdFromString(peerId))
           .then((peer) => peer.addresses.map((a) => a.multiaddr.toString()), () => [])
           .then((addresses) => handshakes.dialFailed(peerId, error, addresses));
@@ -106,6 +110,20 @@ export class SwarmConnections {
   stop(): void {
     clearInterval(this.#reaper);
     this.dialer.stop();
+  }
+
+  /**
+   * A blob's owner committee was found: owners are asked over a connection, so its members are
+   * kept and dialled (within the cap's reserve), and those connected already that do not talk to
+   * us (we are past their neighbour limit) are asked to.
+   */
+  reachCommittee(members: readonly string[]): void {
+    const { selfId, table, sent } = this.#init;
+    this.budget.keep(members, COMMITTEE_TTL_MS);
+    const others = members.filter((id) => id !== selfId);
+    for (const id of others) this.#streams()?.open(peerIdFromString(id));
+    sent('ask', this.#streams()?.sendTo({ type: 'ask' }, others.filter((id) => !table.has(id))) ?? 0);
+    this.dialer.dialKnown(others);
   }
 }
 

@@ -46,9 +46,14 @@ export class HandshakeFailures {
     this.#now = init.now ?? Date.now;
   }
 
+  /** Whether a failed dial counts (a handshake failure while this host has no connection): only then are the peer's addresses looked up. */
+  counts(error: Error): boolean {
+    return failedInHandshake(error) && this.#init.openConnections() === 0;
+  }
+
   /** A dial of `peerId` failed; `addresses`: where it was dialled (for the warning). */
   dialFailed(peerId: string, error: Error, addresses: readonly string[]): void {
-    if (!failedInHandshake(error) || this.#init.openConnections() > 0) return;
+    if (!this.counts(error)) return;
     if (this.#peers.size >= MAX_TRACKED && !this.#peers.has(peerId)) this.#peers.clear();
     const entry = this.#peers.get(peerId) ?? { inRow: 0, addresses: [], warnedAt: Number.NEGATIVE_INFINITY };
     entry.inRow += 1;

@@ -38,9 +38,15 @@ export class LeaveGrace {
     this.#pending.set(peerId, timer);
   }
 
-  /** The peer's hello on a new stream (it starts over there), or its disconnect (it leaves now, elsewhere): no leave pending. */
+  /** The peer's hello on a new stream: it starts over there, no leave pending. */
   settled(peerId: string): void {
     this.#cancel(peerId);
+  }
+
+  /** This host's last connection to the peer closed: it leaves now. */
+  disconnected(peerId: string): void {
+    this.#cancel(peerId);
+    this.#init.leave(peerId, 'disconnected');
   }
 
   /** Whether the peer's leave is pending (tests). */

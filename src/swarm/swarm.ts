@@ -197,18 +197,10 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
         connected: () => this.table.peers().map((p) => p.peerId),
         known: () => budget.known,
         heardOf: () => budget.heardOf(),
-        // Owners are asked over a connection: dial the committee members (within the cap's reserve).
-        found: (_digest, members) => {
-          budget.keep(members, COMMITTEE_TTL_MS);
-          const others = members.filter((id) => id !== this.peerId);
-          for (const id of others) this.#streams?.open(peerIdFromString(id));
-          // Members connected already that do not talk to us (we are past their neighbour limit) are asked to.
-          countMessage(this.#counts.sent, 'ask', this.#streams?.sendTo({ type: 'ask' }, others.filter((id) => !this.table.has(id))) ?? 0);
-          connections.dialer.dialKnown(others);
-        },
+        found: (_digest, members) => connections.reachCommittee(members),
       });
     }
-    node.addEventListener('peer:disconnect', ({ detail }) => void (grace.settled(detail.toString()), this.announcements.leave(detail.toString(), 'disconnected')));
+    node.addEventListener('peer:disconnect', ({ detail }) => grace.disconnected(detail.toString()));
     try {
       await this.#streams.start();
       await node.start();

@@ -144,7 +144,6 @@ export interface SwarmView extends TypedEmitter<SwarmEvents> {
   cancelWant(digest: BlobKey): void;
 }
 
-/** The whole swarm: the view above plus start/stop, tags, wants, load and penalties, for the daemon's wiring. */
 /** A host found on the network whose connections fail in the handshake (another cluster key, or none): handshake-failures.ts. */
 export interface UnjoinablePeer {
   readonly peerId: string;
@@ -152,6 +151,7 @@ export interface UnjoinablePeer {
   readonly addresses: readonly string[];
 }
 
+/** The whole swarm: the view above plus start/stop, tags, wants, load and penalties, for the daemon's wiring. */
 export interface SwarmApi extends SwarmView {
   readonly peerId: string;
   /** Listening multiaddrs including `/p2p/<id>`, for other hosts' bootstrap lists. */
