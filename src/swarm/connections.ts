@@ -2,6 +2,7 @@
 // (connection-budget.ts), told of every connection libp2p opens and closes and of every member
 // sighted; the dialer (dialer.ts), which asks the budget for room; the reaper, which closes what
 // the budget lets go; and peer exchange's introductions of each new member.
+import type { ConnectionGater, PeerId } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import type { AnnounceStreams } from './announce-streams.ts';
 import { COMMITTEE_TTL_MS } from './committee.ts';
@@ -28,6 +29,20 @@ export interface SwarmConnectionsInit {
   readonly log: SwarmLogger;
   /** Whether this host runs with a cluster key (handshake-failures.ts words its advice by it). */
   readonly keyed: boolean;
+}
+
+/** libp2p's connection gater: no connection with a peer refused (a protocol violation), and a dial's connection reaching its peer is noted (its handshake starts). */
+export function swarmGater(init: { readonly refuses: (peerId: string) => boolean; readonly reached: (peerId: string) => void }): ConnectionGater {
+  const refuses = (peerId: PeerId) => init.refuses(peerId.toString());
+  return {
+    denyDialPeer: refuses,
+    denyInboundEncryptedConnection: refuses,
+    denyOutboundEncryptedConnection: refuses,
+    denyOutboundConnection: (peerId) => {
+      init.reached(peerId.toString());
+      return false;
+    },
+  };
 }
 
 export class SwarmConnections {
@@ -64,9 +79,10 @@ export class SwarmConnections {
       onDialError: (peerId, error) => {
         // Nothing listens there: the host is gone, and no longer a candidate for committees.
         if (refusedOutright(error)) budget.departed(peerId);
-        init.log.debug({ peerId, err: error.message }, 'swarm: dial failed');
+        init.log.debug({ peerId, err: error.message, errName: error.name }, 'swarm: dial failed');
         // Most failed dials are no handshake failure (10,000 in a 128-host pull): no lookup for those.
-        if (handshakes.counts(error)) void node.peerStore
+        if (!handshakes.counts(peerId, error)) handshakes.dialFailed(peerId, error, []);
+        else void node.peerStore
           .get(peerIdFromString(peerId))
           .then((peer) => peer.addresses.map((a) => a.multiaddr.toString()), () => [])
           .then((addresses) => handshakes.dialFailed(peerId, error, addresses));

@@ -1,13 +1,13 @@
 // The swarm service: a libp2p node, announce streams, dialer and peer table behind the SwarmApi. It
 // never reads the disk: what this host holds comes from `inventory` at connect, then announce* calls.
 import { generateKeyPair } from '@libp2p/crypto/keys';
-import type { Connection, PeerId, PrivateKey, Startable } from '@libp2p/interface';
+import type { Connection, PrivateKey, Startable } from '@libp2p/interface';
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id';
 import { Announcements, dataUrl } from './announcements.ts';
 import { AnnounceStreams } from './announce-streams.ts';
 import type { ClusterKey } from './cluster-key.ts';
 import { closestPeerIds, COMMITTEE_TTL_MS, OwnerCommittees } from './committee.ts';
-import { SwarmConnections } from './connections.ts';
+import { SwarmConnections, swarmGater } from './connections.ts';
 import { LeaveGrace } from './leave-grace.ts';
 import { DEFAULT_BLOB_NEIGHBOURS } from './neighbours.ts';
 import { NeighbourRouting } from './neighbour-routing.ts';
@@ -147,7 +147,6 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
       this.#dataPlane.port = dataPlane.port;
       this.#dataPlane.url = init.advertiseAddress !== undefined ? dataUrl(init.advertiseAddress, dataPlane.port, this.#dataPlane.tls) : undefined;
     }
-    const refuses = (peerId: PeerId) => this.table.refusesConnections(peerId.toString());
     const committeeSize = init.ownerCommittee ?? 0;
     const node = await createSwarmNode({
       privateKey: init.privateKey,
@@ -160,7 +159,7 @@ export class Swarm extends AnnouncingSwarm implements SwarmApi, Startable {
       maxConnections: init.maxConnections,
       inboundPerAddressPerSecond: init.inboundPerAddressPerSecond,
       dht: committeeSize > 0,
-      connectionGater: { denyDialPeer: refuses, denyInboundEncryptedConnection: refuses, denyOutboundEncryptedConnection: refuses },
+      connectionGater: swarmGater({ refuses: (peerId) => this.table.refusesConnections(peerId), reached: (peerId) => this.#connections?.handshakes.reached(peerId) }),
     });
     this.#node = node;
     const connections = new SwarmConnections(node, {

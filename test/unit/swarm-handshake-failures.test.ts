@@ -2,7 +2,7 @@
 // what to check; refusals at connect (a full host) and a host that has other connections are not.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { failedInHandshake, HANDSHAKE_FAILURES_TO_WARN, HandshakeFailures, WARN_AGAIN_MS } from '../../src/swarm/handshake-failures.ts';
+import { failedInHandshake, HANDSHAKE_FAILURES_TO_WARN, HandshakeFailures, timedOut, WARN_AGAIN_MS } from '../../src/swarm/handshake-failures.ts';
 
 /** The errors libp2p 3 gave on loopback (see handshake-failures.ts). */
 function encryptionFailed(message: string): Error {
@@ -15,6 +15,8 @@ const keylessToKeyed = () => encryptionFailed('The operation was aborted due to 
 const keyedToKeyless = () => new Error('read ECONNRESET');
 const fullHost = () => Object.assign(new Error('connection error 127.0.0.1:4001: connect ECONNRESET 127.0.0.1:4001'), { code: 'ECONNRESET' });
 const refused = () => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:4001'), { code: 'ECONNREFUSED' });
+/** libp2p's dial timeout (AbortSignal.timeout's reason): a keyed host's dial of a keyless one whose nonce the other side reads as a long multistream message. */
+const dialTimeout = () => new DOMException('The operation was aborted due to timeout', 'TimeoutError');
 
 function setup(keyed = true) {
   let now = 1_000_000;
@@ -66,6 +68,30 @@ describe('handshake failures', () => {
     }
     assert.equal(warned.length, 0);
     assert.deepEqual(failures.failing(), []);
+  });
+
+  test('a dial timeout counts only when its connection had reached the peer, and only for that dial', () => {
+    assert.equal(timedOut(dialTimeout()), true);
+    assert.equal(timedOut(new AggregateError([refused(), dialTimeout()], 'all dials failed')), true);
+    assert.equal(timedOut(wrongKey()), false);
+    const { failures, warned, advance } = setup();
+    for (let i = 0; i < 5; i++) failures.dialFailed('peer-g', dialTimeout(), []);
+    assert.equal(warned.length, 0, 'a host that never answered (no route, no listener) is not a handshake failure');
+    failures.reached('peer-g');
+    assert.equal(failures.counts('peer-g', dialTimeout()), true);
+    failures.dialFailed('peer-g', dialTimeout(), []);
+    assert.equal(failures.counts('peer-g', dialTimeout()), false, 'the mark ends with its dial');
+    failures.dialFailed('peer-g', dialTimeout(), []);
+    assert.equal(warned.length, 0);
+    failures.reached('peer-g');
+    failures.dialFailed('peer-g', dialTimeout(), ['/ip4/10.0.0.7/tcp/4001']);
+    assert.equal(warned.length, 1, 'two timeouts in the handshake: warned');
+    failures.reached('peer-h');
+    advance(60_000);
+    assert.equal(failures.counts('peer-h', dialTimeout()), false, 'a mark older than any dial timeout is stale');
+    failures.reached('peer-h');
+    failures.connected('peer-h');
+    assert.equal(failures.counts('peer-h', dialTimeout()), false, 'a connection ends the mark');
   });
 
   test('nothing while this host has other connections, nor for refusals at connect', () => {
