@@ -17,6 +17,8 @@ export class PieceFailures {
   readonly #takenBy = new Map<number, string>();
   readonly #busyUntil = new Map<string, number>();
   readonly #busySince = new Map<string, number>();
+  /** When a byte of the blob last came, from any source. */
+  #progressAt = Date.now();
   #seedFailures = 0;
   #seedFailingSince = 0;
   #seedGivenUp = false;
@@ -95,8 +97,14 @@ export class PieceFailures {
   }
 
   /** Bytes came from the peer: its busy answers before were a moment's. */
-  peerSent(peerId: string): void {
+  peerSent(peerId: string, now = Date.now()): void {
     this.#busySince.delete(peerId);
+    this.#progressAt = now;
+  }
+
+  /** How long no byte of the blob has come from any source. */
+  stalledFor(now = Date.now()): number {
+    return now - this.#progressAt;
   }
 
   isBusy(peerId: string, now: number): boolean {
@@ -120,8 +128,9 @@ export class PieceFailures {
   }
 
   /** The seed sent bytes: a failure before belonged to an outage that is over. */
-  seedAnswered(): void {
+  seedAnswered(now = Date.now()): void {
     this.#seedFailures = 0;
+    this.#progressAt = now;
   }
 
   /** The seed has not failed too often to be asked at all. */

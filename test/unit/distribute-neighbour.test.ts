@@ -73,6 +73,39 @@ describe('distribute: a good neighbour', { timeout: 120_000 }, () => {
     assert.equal(seed.served.get('b'), content.length, 'and the seed sent the blob once');
   });
 
+  test('a holder answering only busy while the pull goes on from another holder is not penalised', { timeout: 180_000 }, async () => {
+    const network = new MemoryNetwork();
+    const seed = new CountingSeed();
+    const content = randomBytes(8 * MiB);
+    const digest = seed.add(content);
+    // Its upload cap makes the pull last past BUSY_GIVE_UP_MS whatever the machine's speed: ~43 s.
+    const uploadBytesPerSecond = 192 * 1024;
+    const honest = await host({ network, seed, name: 'a', holds: [content], limits: { uploadBytesPerSecond } });
+    const busy = await startFakePeer(network, content, { kind: 'busy', times: Number.MAX_SAFE_INTEGER }, { pieceSize: MiB });
+    open.push(busy);
+    // One transfer per peer: the pieces waiting for the honest holder are asked of the busy one all along.
+    const b = await host({ network, seed, name: 'b', fetcher: { pieceSize: MiB, maxPerPeer: 1 } });
+    await meshed([honest.swarm, busy.swarm, b.swarm]);
+
+    const started = Date.now();
+    let askedPastGiveUp = false;
+    const watch = setInterval(() => (askedPastGiveUp ||= Date.now() - started > BUSY_GIVE_UP_MS + 1_000 && busy.requests() > 0), 100);
+    const asksBefore = { at: 0, count: 0 };
+    const sample = setTimeout(() => Object.assign(asksBefore, { at: Date.now() - started, count: busy.requests() }), BUSY_GIVE_UP_MS + 1_000);
+    try {
+      const got = await b.fetch(digest);
+      assert.ok(got?.equals(content), 'verified');
+    } finally {
+      clearInterval(watch);
+      clearTimeout(sample);
+    }
+    const took = Date.now() - started;
+    assert.ok(took > BUSY_GIVE_UP_MS + 3_000, `the pull lasted past the give-up (${took} ms): the cap bounds it from below`);
+    assert.ok(askedPastGiveUp && busy.requests() > asksBefore.count, `the busy holder was still asked after ${BUSY_GIVE_UP_MS} ms (${asksBefore.count} asks by ${asksBefore.at} ms, ${busy.requests()} in all)`);
+    assert.deepEqual(b.swarm.penalties(), [], 'bytes kept coming from the honest holder: the busy one is not penalised');
+    assert.equal(seed.served.get('b') ?? 0, 0, 'nor was the seed asked');
+  });
+
   test('a host serves at most max-peer-serves piece requests at once; the next gets 503 with Retry-After at once', async () => {
     const network = new MemoryNetwork();
     const seed = new CountingSeed();
