@@ -17,8 +17,6 @@ export class PieceFailures {
   readonly #takenBy = new Map<number, string>();
   readonly #busyUntil = new Map<string, number>();
   readonly #busySince = new Map<string, number>();
-  /** When a byte of the blob last came, from any source. */
-  #progressAt = Date.now();
   #seedFailures = 0;
   #seedFailingSince = 0;
   #seedGivenUp = false;
@@ -97,14 +95,8 @@ export class PieceFailures {
   }
 
   /** Bytes came from the peer: its busy answers before were a moment's. */
-  peerSent(peerId: string, now = Date.now()): void {
+  peerSent(peerId: string): void {
     this.#busySince.delete(peerId);
-    this.#progressAt = now;
-  }
-
-  /** How long no byte of the blob has come from any source. */
-  stalledFor(now = Date.now()): number {
-    return now - this.#progressAt;
   }
 
   isBusy(peerId: string, now: number): boolean {
@@ -128,9 +120,8 @@ export class PieceFailures {
   }
 
   /** The seed sent bytes: a failure before belonged to an outage that is over. */
-  seedAnswered(now = Date.now()): void {
+  seedAnswered(): void {
     this.#seedFailures = 0;
-    this.#progressAt = now;
   }
 
   /** The seed has not failed too often to be asked at all. */

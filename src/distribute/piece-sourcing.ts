@@ -52,7 +52,7 @@ export interface SourcingState {
   readonly progress: PieceProgress;
   /** A local client wants the whole blob. */
   needAll(): boolean;
-  /** When bytes of this blob last arrived here, on the steady clock (the committee gate's). */
+  /** When bytes of this blob last arrived here, on the steady clock (the committee gate's and the busy give-up's). */
   receivedAt(): number;
 }
 
@@ -202,7 +202,7 @@ export class PieceSourcing {
         return this.#c.logger.warn(where, 'seed transfer broke off; resuming with Range');
       case 'busy':
         // A member that took this piece over holds a claim on it, and has no reason to answer busy either.
-        if (failures.peerBusy(source.id) < BUSY_GIVE_UP_MS || failures.stalledFor() < BUSY_GIVE_UP_MS || (source.kind !== 'holder' && failures.takenByOf(index) !== source.id)) return this.#c.logger.debug(where, 'peer is busy; the piece is asked elsewhere or again shortly');
+        if (failures.peerBusy(source.id) < BUSY_GIVE_UP_MS || steadyNow() - this.#s.receivedAt() < BUSY_GIVE_UP_MS || (source.kind !== 'holder' && failures.takenByOf(index) !== source.id)) return this.#c.logger.debug(where, 'peer is busy; the piece is asked elsewhere or again shortly');
         failures.sourceFailed(index, source.id);
         this.#c.swarm?.penalise(source.id, `answered only busy to asks for ${where.digest} for ${BUSY_GIVE_UP_MS / 1000} s while no byte of it came from anywhere`, PEER_FAILURE_PENALTY_MS);
         return this.#c.logger.warn(where, `a peer holding the blob answered only busy for ${BUSY_GIVE_UP_MS / 1000} s while the pull got nothing; it is penalised and the piece asked elsewhere`);
