@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { onCleanup, trackChild } from './cleanup.ts';
+import { DAEMON_ENV, DAEMON_NODE_FLAGS } from '../../src/daemon/runtime-flags.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const REGISTRY2_BINARY = process.env.SHOAL_BENCH_REGISTRY_BIN ?? process.env.SHOAL_TEST_REGISTRY_BIN ?? '/usr/bin/docker-registry';
@@ -124,11 +125,18 @@ export interface ShoalServerOptions {
   readonly label?: string;
   /** Script run instead of bin/shoal.js (takes the same arguments), e.g. an experiment that patches shoal. */
   readonly entry?: string;
+  /**
+   * Without the V8 flags and malloc settings the daemon is deployed with (runtime-flags.ts): for an
+   * A/B of those settings only. By default a benchmark measures the daemon as `npm start`, the
+   * image and the systemd unit run it.
+   */
+  readonly plainRuntime?: boolean;
 }
 
 export async function startShoal(options: ShoalServerOptions): Promise<RunningServer> {
   const port = options.port ?? (await freePort());
   const args = [
+    ...(options.plainRuntime ? [] : DAEMON_NODE_FLAGS),
     ...(options.nodeArgs ?? []),
     options.entry ?? join(REPO_ROOT, 'bin', 'shoal.js'),
     'serve',
@@ -142,6 +150,7 @@ export async function startShoal(options: ShoalServerOptions): Promise<RunningSe
   // Keep settings from the environment or a config file out of the measurement.
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('SHOAL_')) env[key] = value;
+  if (!options.plainRuntime) Object.assign(env, DAEMON_ENV);
   return spawnServer({ label: options.label ?? 'shoal', command: nodeBinary(), args, port, env });
 }
 

@@ -5,7 +5,10 @@
 // trees first (`npm run build`): bin/shoal.js runs the bundle only when it was made from its
 // sources, else the sources themselves, and a bundle against sources is not the same daemon.
 //
-//   node bench/tools/pull-ab.ts --a /path/to/other/bin/shoal.js [--b bin/shoal.js] [--mib 512] [--rounds 6] [--recycle-pages]
+//   node bench/tools/pull-ab.ts --a /path/to/other/bin/shoal.js [--b bin/shoal.js] [--mib 512] [--rounds 6] [--recycle-pages] [--a-plain]
+//
+// --a-plain: A runs without the daemon's deployed V8 flags and malloc settings (runtime-flags.ts),
+// B with them (both do by default): with --a and --b the same entry, an A/B of those settings.
 import { execFileSync } from 'node:child_process';
 import { closeSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { mkdtemp, stat } from 'node:fs/promises';
@@ -20,7 +23,7 @@ import { writeRandomFile } from '../lib/random-file.ts';
 import { REPO_ROOT, startRegistry2, startShoal, type RunningServer } from '../lib/servers.ts';
 
 const MiB = 1024 * 1024;
-const flags = parseFlags(process.argv.slice(2), { switches: ['recycle-pages'], values: ['a', 'b', 'mib', 'rounds'], optional: [] });
+const flags = parseFlags(process.argv.slice(2), { switches: ['recycle-pages', 'a-plain'], values: ['a', 'b', 'mib', 'rounds'], optional: [] });
 const entries = { A: String(flags.get('a') ?? ''), B: String(flags.get('b') ?? join(REPO_ROOT, 'bin', 'shoal.js')) };
 if (!entries.A) throw new Error('--a <entry of the other build> is required');
 const size = Number(flags.get('mib') ?? 512) * MiB;
@@ -73,7 +76,7 @@ try {
       servers[path] =
         path === 'proxy'
           ? await startRegistry2({ rootDir: join(dirs.proxy, 'root'), configDir: dirs.proxy, label: 'proxy', proxyRemoteUrl: seed.url })
-          : await startShoal({ dataDir: dirs[path], upstream: seed.url, label: `shoal ${path}`, entry: entries[path] });
+          : await startShoal({ dataDir: dirs[path], upstream: seed.url, label: `shoal ${path}`, entry: entries[path], plainRuntime: path === 'A' && flags.get('a-plain') === true });
       await timedGet(url(servers[path].url, warm.digest), agent);
     }
     // A before B in half the rounds: the second shoal of a round was up to 1.8× slower than the
