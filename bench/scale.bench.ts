@@ -58,7 +58,7 @@ async function main(): Promise<void> {
   const real: RealResult[] = [];
   for (const hosts of options.realHosts) {
     progress(`real: ${hosts} hosts, ${options.realImageMiB} MiB, max-peer-connections ${options.realMaxConnections}`);
-    real.push(await runReal({ hosts, imageBytes: options.realImageMiB * 2 ** 20, pieceBytes: 2 ** 20, maxConnections: options.realMaxConnections, ownerCommittee: options.realCommittee, processes: options.realProcesses, linkBytesPerSecond: (options.realHostMbit * 1e6) / 8, membershipTimeoutMs: 120_000 }, progress));
+    real.push(await runReal({ hosts, imageBytes: options.realImageMiB * 2 ** 20, pieceBytes: options.realPieceMiB * 2 ** 20, maxConnections: options.realMaxConnections, ownerCommittee: options.realCommittee, processes: options.realProcesses, linkBytesPerSecond: (options.realHostMbit * 1e6) / 8, membershipTimeoutMs: 120_000 }, progress));
   }
   const lines: string[] = [];
   if (sim.length > 0) {
@@ -66,7 +66,7 @@ async function main(): Promise<void> {
     lines.push(table(simTable(sim)), '', ...simStrips(sim), '', ...verdicts(sim), '', 'Real code inside the simulation:', ...REAL_CODE.map((l) => `  - ${l}`), 'Modelled:', ...MODELLED.map((l) => `  - ${l}`), '');
   }
   if (real.length > 0) {
-    lines.push(`REAL (libp2p over TCP on loopback; ${options.realImageMiB} MiB blob in 1 MiB pieces from an in-memory counting seed (one copy per process, bytes added up); ${options.realHostMbit > 0 ? `MODELLED links: each host's own upload-rate at ${options.realHostMbit} Mbit/s (shoal's rate cap on what peers get; the seed and downloads uncapped), ideal = blob ÷ that rate; ` : 'no link model: pull times are this machine\'s CPU; '} frames counted where the announce protocol hands them to the swarm; event loop and RSS: the worst process)`);
+    lines.push(`REAL (libp2p over TCP on loopback; ${options.realImageMiB} MiB blob in ${options.realPieceMiB} MiB pieces from an in-memory counting seed (one copy per process, bytes added up); ${options.realHostMbit > 0 ? `MODELLED links: each host's own upload-rate at ${options.realHostMbit} Mbit/s (shoal's rate cap on what peers get; the seed and downloads uncapped), ideal = blob ÷ that rate; ` : 'no link model: pull times are this machine\'s CPU; '} frames counted where the announce protocol hands them to the swarm; event loop and RSS: the worst process)`);
     lines.push(table(realTable(real, options)));
     for (const r of real) {
       const left = Object.entries(r.leftDuringPull).map(([reason, n]) => `${n} × ${reason}`).join(', ');

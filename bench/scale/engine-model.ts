@@ -45,6 +45,11 @@ export class HostEngine {
   readonly #firstBytes = new Map<number, Array<() => void>>();
   /** Pieces held (complete or arriving from the seed) not yet told to peers. */
   #untold: number[] = [];
+  /**
+   * What this host would tell changed since it last told it (a piece began arriving or completed):
+   * PieceProgress sends nothing when its bitfields are as last told, as after a busy answer.
+   */
+  #changed = false;
   #own = 0;
   #ownSeed = 0;
   #passPending = false;
@@ -265,6 +270,7 @@ export class HostEngine {
     else this.bytes.peers += length;
     this.complete[index] = 1;
     this.completeCount += 1;
+    this.#changed = true;
     if (!this.#fromSeedNow.has(index)) this.#untold.push(index);
     this.#demand.delete(index);
     this.#bytesLanded(index);
@@ -294,6 +300,8 @@ export class HostEngine {
 
   /** PieceProgress.announce: complete pieces plus those arriving from the seed, to the peers. */
   announce(): void {
+    if (!this.#changed && this.#untold.length === 0) return;
+    this.#changed = false;
     const told = this.#untold;
     this.#untold = [];
     this.#w.tellProgress(this, told);

@@ -22,11 +22,13 @@ export interface ScaleOptions {
   readonly realProcesses: number;
   /** Each real host's upload-rate in Mbit/s (0: none, times are the CPU's). */
   readonly realHostMbit: number;
+  /** The real hosts' piece size in MiB (their --piece-size). */
+  readonly realPieceMiB: number;
 }
 
 export const USAGE = `node bench/scale.bench.ts [--quick] [--sim-hosts 8,32,128,1000] [--modes mesh,capped,bounded]
   [--image-mib 256] [--piece-mib 4] [--host-mbit 1000] [--seed-mbit 1000] [--jitter-ms 0] [--seed 1]
-  [--real-hosts 8,32] [--real-image-mib 16] [--real-max-connections 64] [--real-committee 16] [--real-processes 1] [--real-host-mbit 0] [--no-real] [--no-sim]
+  [--real-hosts 8,32] [--real-image-mib 16] [--real-max-connections 64] [--real-committee 16] [--real-processes 1] [--real-host-mbit 0] [--real-piece-mib 1] [--no-real] [--no-sim]
 --quick: simulation up to 128 hosts, real part 8 hosts.
 --real-host-mbit: each real host's upload-rate (shoal's own cap on what peers get), so last finish ÷ ideal
   (image ÷ that rate) means something; the seed and downloads are not capped. 0: none (times are this machine's CPU).`;
@@ -34,7 +36,7 @@ export const USAGE = `node bench/scale.bench.ts [--quick] [--sim-hosts 8,32,128,
 export function parseScaleOptions(argv: readonly string[]): ScaleOptions {
   const flags = parseFlags(argv, {
     switches: ['quick', 'no-real', 'no-sim', 'help'],
-    values: ['sim-hosts', 'modes', 'image-mib', 'piece-mib', 'host-mbit', 'seed-mbit', 'jitter-ms', 'seed', 'real-hosts', 'real-image-mib', 'real-max-connections', 'real-committee', 'real-processes', 'real-host-mbit'],
+    values: ['sim-hosts', 'modes', 'image-mib', 'piece-mib', 'host-mbit', 'seed-mbit', 'jitter-ms', 'seed', 'real-hosts', 'real-image-mib', 'real-max-connections', 'real-committee', 'real-processes', 'real-host-mbit', 'real-piece-mib'],
   });
   if (flags.has('help')) {
     console.log(USAGE);
@@ -71,5 +73,6 @@ export function parseScaleOptions(argv: readonly string[]): ScaleOptions {
     realCommittee: num('real-committee', DEFAULT_COMMITTEE_SIZE),
     realProcesses: Math.max(1, Math.floor(num('real-processes', 1))),
     realHostMbit: num('real-host-mbit', 0),
+    realPieceMiB: num('real-piece-mib', 1),
   };
 }
