@@ -8,7 +8,7 @@ import type { AnnounceStreams } from './announce-streams.ts';
 import { COMMITTEE_TTL_MS } from './committee.ts';
 import { committeeReserve, ConnectionBudget } from './connection-budget.ts';
 import { PeerDialer } from './dialer.ts';
-import { HandshakeFailures } from './handshake-failures.ts';
+import { dialErrors, HandshakeFailures } from './handshake-failures.ts';
 import type { SwarmLogger } from './logger.ts';
 import type { SwarmNode } from './node.ts';
 import type { PeerTable } from './peer-table.ts';
@@ -145,6 +145,6 @@ export class SwarmConnections {
 
 /** A dial every address of which was refused (ECONNREFUSED): the host is not running, not merely full. */
 export function refusedOutright(error: Error): boolean {
-  const errors = error instanceof AggregateError ? (error.errors as unknown[]) : [error];
-  return errors.length > 0 && errors.every((e) => e instanceof Error && ((e as NodeJS.ErrnoException).code === 'ECONNREFUSED' || e.message.includes('ECONNREFUSED')));
+  const errors = dialErrors(error);
+  return errors.length > 0 && errors.every((e) => (e as NodeJS.ErrnoException).code === 'ECONNREFUSED' || e.message.includes('ECONNREFUSED'));
 }

@@ -27,17 +27,21 @@ const MAX_TRACKED = 10_000;
 /** A dial timing out this long after its connection reached the peer timed out in the handshake (longer than libp2p's dial timeout). */
 const REACHED_WINDOW_MS = 30_000;
 
+/** A failed dial's errors, one per address tried (libp2p gives an AggregateError when it tried several). */
+export function dialErrors(error: Error): Error[] {
+  const errors = error instanceof AggregateError ? (error.errors as unknown[]) : [error];
+  return errors.filter((e): e is Error => e instanceof Error);
+}
+
 /** Whether a failed dial reached the peer but not through the handshake (encryption, or the pnet layer resetting it). */
 export function failedInHandshake(error: Error): boolean {
-  const errors = error instanceof AggregateError ? (error.errors as unknown[]) : [error];
   // "connect ECONNRESET": refused as the connection opened (a host past its cap), no handshake yet.
-  return errors.some((e) => e instanceof Error && (e.name === 'EncryptionFailedError' || e.message.includes('read ECONNRESET')));
+  return dialErrors(error).some((e) => e.name === 'EncryptionFailedError' || e.message.includes('read ECONNRESET'));
 }
 
 /** Whether a dial ran out of time (libp2p's dial timeout aborts it). */
 export function timedOut(error: Error): boolean {
-  const errors = error instanceof AggregateError ? (error.errors as unknown[]) : [error];
-  return errors.some((e) => e instanceof Error && e.name === 'TimeoutError');
+  return dialErrors(error).some((e) => e.name === 'TimeoutError');
 }
 
 export interface HandshakeFailuresInit {
