@@ -27,10 +27,10 @@ const MAX_TRACKED = 10_000;
 /** A dial timing out this long after its connection reached the peer timed out in the handshake (longer than libp2p's dial timeout). */
 const REACHED_WINDOW_MS = 30_000;
 
-/** A failed dial's errors, one per address tried (libp2p gives an AggregateError when it tried several). */
+/** A failed dial's errors, one per address tried (libp2p gives an AggregateError when it tried several); anything thrown that is no Error is wrapped, never dropped. */
 export function dialErrors(error: Error): Error[] {
   const errors = error instanceof AggregateError ? (error.errors as unknown[]) : [error];
-  return errors.filter((e): e is Error => e instanceof Error);
+  return errors.map((e) => (e instanceof Error ? e : new Error(String(e))));
 }
 
 /** Whether a failed dial reached the peer but not through the handshake (encryption, or the pnet layer resetting it). */

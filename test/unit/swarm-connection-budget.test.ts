@@ -75,6 +75,7 @@ test('a member whose every address refuses the connection is no longer counted; 
   assert.deepEqual([...budget.heardOf()], ['full']);
   assert.equal(budget.known, 1);
   assert.equal(refusedOutright(new AggregateError([refused(1), reset])), false, 'one address still answering: not gone');
+  assert.equal(refusedOutright(new AggregateError([refused(1), 'thrown, not an Error'])), false, 'something other than a refusal thrown: not known to be gone');
 });
 
 test('owner committees are ranked among members only: a host discovery found that never spoke the swarm\'s protocol nor was named by a member is not one', () => {
